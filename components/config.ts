@@ -1,0 +1,79 @@
+/**
+ * The edge where stack config becomes a checked Inventory: structure, cross-field rules and the
+ * mailbox file, all validated before anything is planned or created.
+ */
+import { readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { z } from "zod";
+import { HOST_ROLES, InventoryError, type HostRole, type Inventory, type Problem, parseStructure } from "./inventory";
+import { parseMailboxes } from "./mailboxes";
+import { checkRules } from "./rules";
+
+export interface StackConfigInput {
+  /** The `cutover:inventory` object. */
+  inventory: unknown;
+  /** The `cutover:phase` value. */
+  phase: unknown;
+  /** Directory the mailbox path is relative to (the stacks/ directory). */
+  baseDir: string;
+  /** Reads the mailbox file; defaults to the file system. */
+  readText?: (path: string) => string;
+}
+
+export function loadInventory(input: StackConfigInput): Inventory {
+  const { inventory, phase } = parseStructure(input.inventory, input.phase);
+  const checked = { ...inventory, phase };
+  const problems: Problem[] = checkRules(checked);
+
+  const file = isAbsolute(inventory.mailboxes) ? inventory.mailboxes : join(input.baseDir, inventory.mailboxes);
+  let text: string | undefined;
+  try {
+    text = (input.readText ?? ((p) => readFileSync(p, "utf8")))(file);
+  } catch (e) {
+    problems.push({ path: "inventory.mailboxes", message: `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): the path is relative to ${input.baseDir}` });
+  }
+  let mailboxList: Inventory["mailboxList"] = [];
+  if (text !== undefined) {
+    const parsed = parseMailboxes(text, inventory.mailboxes, {
+      layout: inventory.layout,
+      postOffices: inventory.postOffices.map((p) => p.name),
+      domains: inventory.addressSpaces.map((s) => s.domain),
+    });
+    problems.push(...parsed.problems);
+    mailboxList = parsed.mailboxes;
+  }
+  if (problems.length) throw new InventoryError(problems);
+  return { ...checked, mailboxList };
+}
+
+const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}$/;
+
+/**
+ * The pinned SSH host keys of the existing hosts (`cutover:hostKeys`, role -> "type base64").
+ * Kept apart from the inventory because the lab writes them for the pilot stack.
+ */
+export function parseHostKeys(raw: unknown, inv: Inventory): Partial<Record<HostRole, string>> {
+  const shape = z.record(z.string(), z.string()).optional().safeParse(raw);
+  if (!shape.success) throw new InventoryError([{ path: "hostKeys", message: "must map host roles to public keys, such as {legacy: \"ssh-ed25519 AAAA...\"}" }]);
+  const keys = shape.data ?? {};
+  const problems: Problem[] = [];
+  for (const role of Object.keys(keys)) {
+    if (!(HOST_ROLES as readonly string[]).includes(role) || !inv.hosts[role as HostRole])
+      problems.push({ path: `hostKeys.${role}`, message: `no host ${role} in the inventory: remove the key or fix the role name (${HOST_ROLES.filter((r) => inv.hosts[r]).join(", ")})` });
+  }
+  for (const role of HOST_ROLES) {
+    const h = inv.hosts[role];
+    if (!h || h.kind !== "existing") continue;
+    const key = keys[role]?.trim();
+    if (!key) {
+      problems.push({
+        path: `hostKeys.${role}`,
+        message: `existing host ${role} (${h.address}) has no pinned host key: pulumi config set --path 'hostKeys.${role}' "$(ssh-keyscan -t ed25519 ${h.address} | cut -d' ' -f2-)", after checking the fingerprint with the host's administrator (npm run lab -- up does this for the pilot)`,
+      });
+    } else if (!HOST_KEY.test(key.split(/\s+/).slice(0, 2).join(" "))) {
+      problems.push({ path: `hostKeys.${role}`, message: `is not an OpenSSH public key: give "ssh-ed25519 AAAA..." as in known_hosts, without the host name` });
+    }
+  }
+  if (problems.length) throw new InventoryError(problems);
+  return Object.fromEntries(Object.entries(keys).map(([r, k]) => [r, k.trim().split(/\s+/).slice(0, 2).join(" ")]));
+}

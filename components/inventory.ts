@@ -1,0 +1,245 @@
+/**
+ * The inventory: the stack's description of the organisation's mail, parsed once and validated
+ * with a schema. Defaults are applied here and nowhere else; every later layer trusts its output.
+ */
+import { z } from "zod";
+
+export const PHASES = [1, 2, 3, 4, 5] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Hosts the migration knows by role. */
+export const HOST_ROLES = ["legacy", "new", "internet", "smartHost", "dnsServer"] as const;
+export type HostRole = (typeof HOST_ROLES)[number];
+/** The two systems that hold mailboxes. */
+export type MailSystem = "legacy" | "new";
+
+export const TTL_MIN = 60;
+export const TTL_MAX = 86_400;
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+const DOMAIN = /^(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]{0,62}(?<!-)$/;
+const LOCAL_PART = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+
+const lower = (s: string) => s.trim().toLowerCase().replace(/\.$/, "");
+
+const domain = (what: string) =>
+  z
+    .string({ error: `${what} is missing: give a domain name such as example.com` })
+    .transform(lower)
+    .refine((s) => DOMAIN.test(s), {
+      error: (iss) => `${JSON.stringify(iss.input)} is not a valid domain name: use letters, digits and hyphens in dot-separated labels, such as mail.example.com`,
+    });
+
+const label = (what: string) =>
+  z
+    .string({ error: `${what} must be a single DNS label such as "mail"` })
+    .transform(lower)
+    .refine((s) => LABEL.test(s), {
+      error: (iss) => `${JSON.stringify(iss.input)} is not a DNS label: use 1-63 letters, digits or hyphens, no dots, such as "mail"`,
+    });
+
+const ipv4 = z.ipv4({
+  error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address: give a dotted quad such as 198.51.100.10`,
+});
+
+const ttl = (fallback: number) =>
+  z
+    .number({ error: `must be a number of seconds between ${TTL_MIN} and ${TTL_MAX}` })
+    .int({ error: "must be a whole number of seconds" })
+    .min(TTL_MIN, { error: (iss) => `${iss.input} s is below the ${TTL_MIN} s minimum: resolvers ignore shorter TTLs; use ${TTL_MIN} or more` })
+    .max(TTL_MAX, { error: (iss) => `${iss.input} s is above the ${TTL_MAX} s maximum: a day is the longest TTL cutover sets; use ${TTL_MAX} or less` })
+    .default(fallback);
+
+const existingHost = z.strictObject({
+  kind: z.literal("existing"),
+  /** Management address: fixed, reached by SSH, never moved by the go-live. */
+  address: ipv4,
+  port: z.number().int().min(1).max(65535, { error: "must be a TCP port 1..65535" }).default(22),
+  user: z.string().min(1, { error: "must name the SSH user, such as root" }).default("root"),
+  /** Host name label; the host's name is label.<primary domain of the stage>. */
+  label: label("label").optional(),
+  /** Network interface that carries the gateway's service address after the go-live. */
+  interface: z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, { error: "must be a network interface name such as eth0" }).default("eth0"),
+});
+
+const awsHost = z
+  .strictObject({
+    kind: z.literal("aws"),
+    /** Address the other system relays to (private address in the VPC). */
+    address: ipv4,
+    /** An instance that exists already (the legacy gateway usually does). */
+    instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an EC2 instance id: it looks like i-0123456789abcdef0` }).optional(),
+    /** An instance the stack creates. */
+    instance: z
+      .strictObject({
+        ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an AMI id: it looks like ami-0123456789abcdef0` }),
+        instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an instance type such as t3.small` }),
+        subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not a subnet id: it looks like subnet-0123456789abcdef0` }),
+      })
+      .optional(),
+    label: label("label").optional(),
+  });
+
+const host = z.discriminatedUnion("kind", [existingHost, awsHost], {
+  error: (iss) =>
+    iss.code === "invalid_union" ? `kind must be "existing" (reached by SSH) or "aws" (an EC2 instance)` : undefined,
+});
+
+const record = z.strictObject({
+  /** Name relative to the zone ("www"), "@" for the apex, or a full name inside the zone. */
+  name: z.string().min(1).transform(lower),
+  type: z.enum(["A", "CNAME", "TXT", "MX"], { error: "type must be one of A, CNAME, TXT, MX" }),
+  values: z.array(z.string().min(1)).min(1, { error: "needs at least one value" }),
+  ttl: ttl(3600).optional(),
+});
+
+const zone = z.strictObject({
+  name: domain("name"),
+  provider: z.enum(["route53", "cloudflare", "bind"], {
+    error: (iss) => `${JSON.stringify(iss.input)} is not a DNS provider: use route53, cloudflare or bind`,
+  }),
+  /** Cloudflare: the id of the existing zone the records go into. */
+  zoneId: z.string().regex(/^[0-9a-f]{32}$/, { error: "must be a Cloudflare zone id: 32 hex digits from the zone's overview page" }).optional(),
+  /** bind: the role of the host whose DNS server is authoritative for the zone. */
+  server: z.enum(HOST_ROLES).optional(),
+  /** Records the organisation keeps in the zone besides the mail records (web site, ...). */
+  records: z.array(record).default([]),
+});
+
+const addressSpace = z.strictObject({
+  /** The production address space (phases 4-5). */
+  domain: domain("domain"),
+  /** The fictitious pilot address space used in phases 1-3, such as api.test for paradigms.com. */
+  pilotDomain: domain("pilotDomain"),
+});
+
+const postOffice = z.strictObject({
+  name: label("name"),
+});
+
+export const inventorySchema = z.strictObject({
+  organisation: z.string({ error: "organisation is missing: name the organisation, such as \"Paradigms Ltd\"" }).min(1),
+  layout: z.enum(["single-post-office", "post-offices", "smart-host"], {
+    error: (iss) => `${JSON.stringify(iss.input)} is not a layout: use single-post-office (user@domain), post-offices (user@po.domain) or smart-host (user@domain behind a smart host)`,
+  }),
+  addressSpaces: z.array(addressSpace).min(1, { error: "needs at least one address space (domain + pilotDomain)" }),
+  postOffices: z.array(postOffice).min(1, { error: "needs at least one post office" }),
+  zones: z.array(zone).min(1, { error: "needs at least one zone" }),
+  hosts: z.strictObject({
+    legacy: host,
+    new: host,
+    internet: host.optional(),
+    smartHost: host.optional(),
+    dnsServer: host.optional(),
+  }),
+  gateway: z.strictObject({
+    /** Label of the gateway's host name: the name MX records point to (label.<primary domain>). */
+    label: label("label").default("mail"),
+    /** The gateway's service address: what the MX name resolves to, moved at the go-live. */
+    address: ipv4,
+    prefixLength: z.number().int().min(8).max(32, { error: "must be a prefix length 8..32" }).default(24),
+    /** eip strategy: allocation id of the Elastic IP that carries the service address. */
+    allocationId: z.string().regex(/^eipalloc-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an Elastic IP allocation id: it looks like eipalloc-0123456789abcdef0` }).optional(),
+  }),
+  goLive: z
+    .strictObject({
+      strategy: z.enum(["eip", "readdress", "mx"], {
+        error: (iss) => `${JSON.stringify(iss.input)} is not a go-live strategy: use eip (move the Elastic IP), readdress (move the address over SSH) or mx (change the MX record)`,
+      }),
+    })
+    .optional(),
+  ttl: z
+    .strictObject({
+      records: ttl(3600),
+      /** mx strategy: the lowered MX TTL set in phase 4 so the phase-5 MX change spreads fast. */
+      mxSwitch: ttl(300),
+    })
+    .default({ records: 3600, mxSwitch: 300 }),
+  /** The model Internet of the pilot: its domain and the outside users on its POP3 server. */
+  internet: z
+    .strictObject({
+      domain: domain("domain"),
+      users: z.array(z.string().transform(lower).refine((s) => LOCAL_PART.test(s), { error: "must be the local part of an address, such as spyros" })).default([]),
+    })
+    .optional(),
+  /** Path of the mailbox file (CSV or JSON lines), relative to the stack's directory. */
+  mailboxes: z.string({ error: "mailboxes is missing: give the path of the mailbox file, such as mailboxes.pilot.csv" }).min(1),
+});
+
+export type RawInventory = z.input<typeof inventorySchema>;
+type ParsedInventory = z.output<typeof inventorySchema>;
+export type HostSpec = z.output<typeof host>;
+export type ExistingHost = z.output<typeof existingHost>;
+export type AwsHost = z.output<typeof awsHost>;
+export type ZoneSpec = z.output<typeof zone>;
+export type ExtraRecord = z.output<typeof record>;
+export type Layout = ParsedInventory["layout"];
+export type GoLiveStrategy = NonNullable<ParsedInventory["goLive"]>["strategy"];
+
+export interface Mailbox {
+  /** Production address, lower-case. */
+  address: string;
+  home: MailSystem;
+  postOffice: string;
+}
+
+export interface Inventory extends ParsedInventory {
+  phase: Phase;
+  mailboxList: Mailbox[];
+}
+
+/** One thing wrong with the input: where, and what to do about it. */
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+export class InventoryError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(
+      `The inventory has ${problems.length} problem${problems.length === 1 ? "" : "s"}; nothing was changed:\n` +
+        problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n"),
+    );
+    this.name = "InventoryError";
+  }
+}
+
+export const formatPath = (root: string, path: readonly PropertyKey[]) =>
+  path.reduce<string>((acc, key) => (typeof key === "number" ? `${acc}[${key}]` : `${acc}.${String(key)}`), root);
+
+/** Turns schema issues into problems whose messages name the fix. */
+export function describeIssues(root: string, issues: readonly z.core.$ZodIssue[]): Problem[] {
+  return issues.map((iss) => {
+    const path = formatPath(root, iss.path);
+    switch (iss.code) {
+      case "unrecognized_keys":
+        return {
+          path,
+          message: `unknown key${iss.keys.length > 1 ? "s" : ""} ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}: remove ${iss.keys.length > 1 ? "them" : "it"} or check the spelling against the config reference in README.md`,
+        };
+      case "invalid_type":
+        if (iss.input === undefined) return { path, message: `is required: ${iss.message.includes(":") ? iss.message : `add it (expected ${iss.expected})`}` };
+        return { path, message: iss.message.startsWith("Invalid input") ? `expected ${iss.expected}, got ${JSON.stringify(iss.input)}` : iss.message };
+      default:
+        return { path, message: iss.message };
+    }
+  });
+}
+
+export const phaseSchema = z.coerce
+  .number({ error: "phase must be a number 1..5" })
+  .int({ error: "phase must be a whole number 1..5" })
+  .min(1, { error: "phase must be 1..5: 1 models the Internet, 5 goes live" })
+  .max(5, { error: "phase must be 1..5: 1 models the Internet, 5 goes live" })
+  .transform((n) => n as Phase);
+
+/** Validates the structure of the inventory object and the phase; no cross-field rules yet. */
+export function parseStructure(raw: unknown, phase: unknown): { inventory: ParsedInventory; phase: Phase } {
+  const problems: Problem[] = [];
+  const inv = inventorySchema.safeParse(raw ?? undefined);
+  if (!inv.success) problems.push(...describeIssues("inventory", inv.error.issues));
+  const ph = phaseSchema.safeParse(phase);
+  if (!ph.success) problems.push(...describeIssues("phase", ph.error.issues));
+  if (!inv.success || !ph.success) throw new InventoryError(problems);
+  return { inventory: inv.data, phase: ph.data };
+}

@@ -1,0 +1,135 @@
+/**
+ * The mailbox file: one line per mailbox (address, home, post office), CSV with a header or
+ * JSON lines. An organisation has up to 50,000 of them, so they live beside the stack config.
+ */
+import { parse as parseCsv } from "csv-parse/sync";
+import { z } from "zod";
+import type { Layout, Mailbox, Problem } from "./inventory";
+
+const row = z.strictObject({
+  address: z
+    .string({ error: "address is missing: give the mailbox's production address, such as ann@example.com" })
+    .transform((s) => s.trim().toLowerCase())
+    .refine((s) => /^[^@\s]+@[^@\s]+$/.test(s), { error: (iss) => `${JSON.stringify(iss.input)} is not an address: write it as user@domain` }),
+  home: z.enum(["legacy", "new"], {
+    error: (iss) => `home ${JSON.stringify(iss.input)} is neither legacy nor new: say which system holds the mailbox`,
+  }),
+  postOffice: z
+    .string()
+    .transform((s) => s.trim().toLowerCase())
+    .optional(),
+});
+
+export interface MailboxContext {
+  layout: Layout;
+  postOffices: readonly string[];
+  /** Production domains of the address spaces. */
+  domains: readonly string[];
+}
+
+/** Reports at most this many problems from one file; the count of the rest follows. */
+const MAX_REPORTED = 25;
+
+/** Parses and checks the mailbox file's text; `file` names it in messages. */
+export function parseMailboxes(text: string, file: string, ctx: MailboxContext): { mailboxes: Mailbox[]; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const rows = readRows(text, file, problems);
+  const byAddress = new Map<string, number>();
+  const postOffices = new Set(ctx.postOffices);
+  const domains = new Set(ctx.domains);
+  const mailboxes: Mailbox[] = [];
+
+  for (const { line, value } of rows) {
+    const at = `${file} line ${line}`;
+    const parsed = row.safeParse(value);
+    if (!parsed.success) {
+      for (const iss of parsed.error.issues) {
+        const field = iss.path.length ? String(iss.path[0]) : "";
+        problems.push({
+          path: field ? `${at} ${field}` : at,
+          message: iss.code === "unrecognized_keys" ? `unknown column ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}: the columns are address, home, postOffice` : iss.message,
+        });
+      }
+      continue;
+    }
+    const { address, home } = parsed.data;
+    const postOffice = parsed.data.postOffice || (ctx.postOffices.length === 1 ? ctx.postOffices[0] : "");
+    const first = byAddress.get(address);
+    if (first !== undefined) {
+      problems.push({ path: `${at} address`, message: `${address} is already listed on line ${first}: each mailbox appears once; delete one of the lines` });
+      continue;
+    }
+    byAddress.set(address, line);
+    if (!postOffice) {
+      problems.push({ path: `${at} postOffice`, message: `${address} has no post office: with several post offices, name the one it belongs to (${ctx.postOffices.join(", ")})` });
+      continue;
+    }
+    if (!postOffices.has(postOffice)) {
+      problems.push({ path: `${at} postOffice`, message: `post office "${postOffice}" of ${address} is not in the inventory (${ctx.postOffices.join(", ")}): fix the name or add it to postOffices` });
+      continue;
+    }
+    const domainProblem = checkDomain(address, postOffice, ctx, domains);
+    if (domainProblem) {
+      problems.push({ path: `${at} address`, message: domainProblem });
+      continue;
+    }
+    mailboxes.push({ address, home, postOffice });
+  }
+  if (rows.length === 0 && problems.length === 0) problems.push({ path: file, message: "holds no mailboxes: add one line per mailbox (address,home,postOffice)" });
+  return { mailboxes, problems: cap(problems, file) };
+}
+
+function checkDomain(address: string, postOffice: string, ctx: MailboxContext, domains: Set<string>): string | undefined {
+  const domain = address.slice(address.indexOf("@") + 1);
+  if (ctx.layout === "post-offices") {
+    const dot = domain.indexOf(".");
+    const [po, parent] = [domain.slice(0, dot), domain.slice(dot + 1)];
+    if (!domains.has(parent))
+      return `${address} is outside the address space: with layout post-offices addresses are user@<post office>.<domain> for the domains ${ctx.domains.slice(0, 3).join(", ")}${ctx.domains.length > 3 ? ", ..." : ""}`;
+    if (po !== postOffice) return `${address} names post office "${po}" but its postOffice column says "${postOffice}": make them agree`;
+    return undefined;
+  }
+  if (!domains.has(domain))
+    return `${address} is outside the address space (${ctx.domains.slice(0, 3).join(", ")}${ctx.domains.length > 3 ? ", ..." : ""}): fix the domain or add an address space for ${domain}`;
+  return undefined;
+}
+
+function readRows(text: string, file: string, problems: Problem[]): { line: number; value: unknown }[] {
+  if (/\.jsonl?$/i.test(file)) {
+    const out: { line: number; value: unknown }[] = [];
+    text.split("\n").forEach((raw, i) => {
+      const line = raw.trim();
+      if (!line || line.startsWith("#")) return;
+      try {
+        out.push({ line: i + 1, value: JSON.parse(line) });
+      } catch {
+        problems.push({ path: `${file} line ${i + 1}`, message: `is not valid JSON: write one object per line, such as {"address":"ann@example.com","home":"legacy","postOffice":"hq"}` });
+      }
+    });
+    return out;
+  }
+  if (!/\.csv$/i.test(file)) {
+    problems.push({ path: file, message: "unknown mailbox file format: name it .csv (with a header address,home,postOffice) or .jsonl (one JSON object a line)" });
+    return [];
+  }
+  try {
+    const records: { info: { lines: number }; record: Record<string, string> }[] = parseCsv(text, {
+      columns: true,
+      skip_empty_lines: true,
+      comment: "#",
+      trim: true,
+      info: true,
+    });
+    return records.map((r) => ({ line: r.info.lines, value: dropEmpty(r.record) }));
+  } catch (e) {
+    problems.push({ path: file, message: `is not valid CSV (${(e as Error).message}): the first line is the header address,home,postOffice` });
+    return [];
+  }
+}
+
+const dropEmpty = (r: Record<string, string>) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== ""));
+
+function cap(problems: Problem[], file: string): Problem[] {
+  if (problems.length <= MAX_REPORTED) return problems;
+  return [...problems.slice(0, MAX_REPORTED), { path: file, message: `and ${problems.length - MAX_REPORTED} more problems like these` }];
+}

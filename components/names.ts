@@ -1,0 +1,67 @@
+/**
+ * How names are formed from the inventory: one place decides every fully qualified name,
+ * so the plan, the rules and the checks agree on them.
+ */
+import type { HostRole, Phase } from "./inventory";
+
+/** Phases 1-3 rehearse on the pilot's fictitious address spaces; 4-5 use the production ones. */
+export type Stage = "pilot" | "production";
+export const stageOf = (phase: Phase): Stage => (phase <= 3 ? "pilot" : "production");
+
+export const DEFAULT_LABELS: Record<HostRole, string> = {
+  legacy: "legacy",
+  new: "new",
+  internet: "mx",
+  smartHost: "relay",
+  dnsServer: "ns",
+};
+
+interface Naming {
+  addressSpaces: readonly { domain: string; pilotDomain: string }[];
+  hosts: Partial<Record<HostRole, { label?: string | undefined }>>;
+  gateway: { label: string };
+  internet?: { domain: string } | undefined;
+}
+
+export const domainOf = (space: { domain: string; pilotDomain: string }, stage: Stage) =>
+  stage === "pilot" ? space.pilotDomain : space.domain;
+
+/** The organisation's first address space names its hosts. */
+export const primaryDomain = (inv: Naming, stage: Stage) => domainOf(inv.addressSpaces[0], stage);
+
+export const gatewayName = (inv: Naming, stage: Stage) => `${inv.gateway.label}.${primaryDomain(inv, stage)}`;
+
+export function hostName(inv: Naming, role: HostRole, stage: Stage): string {
+  const label = inv.hosts[role]?.label ?? DEFAULT_LABELS[role];
+  if (role === "internet" && inv.internet) return `${label}.${inv.internet.domain}`;
+  return `${label}.${primaryDomain(inv, stage)}`;
+}
+
+/** The zone (longest suffix match) that holds a name, or undefined. */
+export function zoneFor(name: string, zones: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const z of zones) {
+    if ((name === z || name.endsWith(`.${z}`)) && (!best || z.length > best.length)) best = z;
+  }
+  return best;
+}
+
+/** "@" and relative names become fully qualified; full names stay. */
+export function qualify(name: string, zone: string): string {
+  if (name === "@" || name === zone) return zone;
+  if (name.endsWith(`.${zone}`)) return name;
+  return `${name}.${zone}`;
+}
+
+/** Rewrites a production address into the given stage's address space. */
+export function addressInStage(address: string, spaces: readonly { domain: string; pilotDomain: string }[], stage: Stage): string {
+  if (stage === "production") return address;
+  const at = address.lastIndexOf("@");
+  const local = address.slice(0, at);
+  const dom = address.slice(at + 1);
+  for (const s of spaces) {
+    if (dom === s.domain) return `${local}@${s.pilotDomain}`;
+    if (dom.endsWith(`.${s.domain}`)) return `${local}@${dom.slice(0, -s.domain.length)}${s.pilotDomain}`;
+  }
+  return address;
+}

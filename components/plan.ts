@@ -1,0 +1,265 @@
+/**
+ * plan(inventory, phase): the desired state of one phase, as plain data. Pure and deterministic;
+ * the Pulumi program, the lab rehearsal, verification and the drift check all read it.
+ */
+import type { GoLiveStrategy, HostRole, Inventory, MailSystem, Phase, ZoneSpec } from "./inventory";
+import { HOST_ROLES } from "./inventory";
+import { addressInStage, domainOf, gatewayName, hostName, qualify, type Stage, stageOf, zoneFor } from "./names";
+
+export type RecordType = "A" | "MX" | "TXT" | "CNAME";
+
+/** One DNS record set: a name and type with all its values. Names are lower-case, without trailing dot. */
+export interface DnsRecord {
+  zone: string;
+  name: string;
+  type: RecordType;
+  ttl: number;
+  /** A: addresses; MX: "preference target"; TXT: the text unquoted; CNAME: the target. */
+  values: string[];
+}
+
+export interface PlannedZone {
+  name: string;
+  provider: ZoneSpec["provider"];
+  zoneId?: string;
+  server?: HostRole;
+  records: DnsRecord[];
+}
+
+/** A recipient (an address, or a whole domain) this host passes on instead of delivering. */
+export interface Relay {
+  recipient: string;
+  to: HostRole;
+  /** Address the message is relayed to: management addresses, never the moving service address. */
+  nextHop: string;
+}
+
+/** How one mail host routes: postfix's virtual mailbox domains, mailboxes and transport entries. */
+export interface RoutingTable {
+  host: HostRole;
+  /** Domains the host accepts mail for. */
+  domains: string[];
+  /** Recipients delivered to a mailbox on this host. */
+  mailboxes: string[];
+  /** Recipients passed to another system: per user (split delivery) or per domain (connector). */
+  relays: Relay[];
+}
+
+/** Who answers as the gateway: the address and name the world's MX records lead to. */
+export interface GatewayIdentity {
+  holder: MailSystem;
+  hostName: string;
+  address: string;
+  prefixLength: number;
+  strategy: GoLiveStrategy | "none";
+}
+
+export type Sender = "outside" | MailSystem;
+
+/** Where a message to `recipient` sent from `from` must end: in a mailbox on `mailboxHost`. */
+export interface MailFlow {
+  recipient: string;
+  from: Sender;
+  /** First host that receives the message (the MX target for mail from outside). */
+  entry: HostRole;
+  mailboxHost: HostRole;
+}
+
+export interface PlannedHost {
+  role: HostRole;
+  name: string;
+  address: string;
+}
+
+export interface Plan {
+  phase: Phase;
+  stage: Stage;
+  zones: PlannedZone[];
+  routing: RoutingTable[];
+  gateway: GatewayIdentity;
+  hosts: PlannedHost[];
+  flows: MailFlow[];
+}
+
+const MX_PREFERENCE = 10;
+
+export function plan(inv: Inventory, phase: Phase): Plan {
+  const stage = stageOf(phase);
+  const gateway = gatewayIdentity(inv, phase, stage);
+  const hosts = HOST_ROLES.filter((r) => inv.hosts[r]).map((role) => ({
+    role,
+    name: role === gateway.holder ? gateway.hostName : hostName(inv, role, stage),
+    address: inv.hosts[role]!.address,
+  }));
+  const mailboxes = phase === 1 ? [] : inv.mailboxList.map((m) => ({ ...m, address: stageAddress(inv, m.address, m.home, phase, stage) }));
+
+  return {
+    phase,
+    stage,
+    zones: planZones(inv, phase, stage, gateway),
+    routing: planRouting(inv, phase, stage, gateway, mailboxes),
+    gateway,
+    hosts,
+    flows: planFlows(inv, phase, gateway, mailboxes),
+  };
+}
+
+/** The gateway identity moves to the new server at the go-live (phase 5) and nowhere else. */
+function gatewayIdentity(inv: Inventory, phase: Phase, stage: Stage): GatewayIdentity {
+  const holder: MailSystem = phase === 5 ? "new" : "legacy";
+  const strategy = inv.goLive?.strategy ?? "none";
+  // With the mx strategy nothing moves between hosts: the MX record turns to the new server's own name.
+  const mxMoved = strategy === "mx" && holder === "new";
+  return {
+    holder,
+    hostName: mxMoved ? hostName(inv, "new", stage) : gatewayName(inv, stage),
+    address: mxMoved ? inv.hosts.new.address : inv.gateway.address,
+    prefixLength: inv.gateway.prefixLength,
+    strategy,
+  };
+}
+
+/** Phase 2 keeps the two systems in separate address spaces: the new one is <new label>.<domain>. */
+function stageAddress(inv: Inventory, address: string, home: MailSystem, phase: Phase, stage: Stage): string {
+  const a = addressInStage(address, inv.addressSpaces, stage);
+  if (phase !== 2 || home === "legacy") return a;
+  const at = a.indexOf("@");
+  return `${a.slice(0, at)}@${newSystemDomain(inv, a.slice(at + 1), stage)}`;
+}
+
+const newSystemDomain = (inv: Inventory, domain: string, stage: Stage) => `${hostName(inv, "new", stage).split(".")[0]}.${domain}`;
+
+/** Domains of the organisation in a stage: the address spaces, or their post-office subdomains. */
+function organisationDomains(inv: Inventory, stage: Stage): string[] {
+  return inv.addressSpaces.flatMap((s) => {
+    const d = domainOf(s, stage);
+    return inv.layout === "post-offices" ? inv.postOffices.map((p) => `${p.name}.${d}`) : [d];
+  });
+}
+
+function planZones(inv: Inventory, phase: Phase, stage: Stage, gateway: GatewayIdentity): PlannedZone[] {
+  const ttl = inv.ttl.records;
+  const mxTtl = inv.goLive?.strategy === "mx" && phase >= 4 ? inv.ttl.mxSwitch : ttl;
+  const records: Omit<DnsRecord, "zone">[] = [];
+  const add = (name: string, type: RecordType, values: string[], t = ttl) => records.push({ name, type, ttl: t, values });
+
+  if (inv.internet && inv.hosts.internet) {
+    const mx = hostName(inv, "internet", stage);
+    add(inv.internet.domain, "MX", [`${MX_PREFERENCE} ${mx}`]);
+    add(mx, "A", [inv.hosts.internet.address]);
+    add(inv.internet.domain, "TXT", [`v=spf1 ip4:${inv.hosts.internet.address} -all`]);
+  }
+  if (phase >= 2) {
+    const entry = inv.layout === "smart-host" ? hostName(inv, "smartHost", stage) : gateway.hostName;
+    const senders = [...new Set([inv.gateway.address, inv.hosts.legacy.address, inv.hosts.new.address])];
+    const spf = `v=spf1 ${senders.map((a) => `ip4:${a}`).join(" ")} -all`;
+    for (const d of organisationDomains(inv, stage)) {
+      add(d, "MX", [`${MX_PREFERENCE} ${entry}`], mxTtl);
+      add(d, "TXT", [spf]);
+    }
+    add(gatewayName(inv, stage), "A", [inv.gateway.address]);
+    for (const role of ["legacy", "new", "smartHost"] as const) {
+      const h = inv.hosts[role];
+      if (h) add(hostName(inv, role, stage), "A", [h.address]);
+    }
+    if (phase === 2) {
+      const newName = hostName(inv, "new", stage);
+      for (const d of organisationDomains(inv, stage)) add(newSystemDomain(inv, d, stage), "MX", [`${MX_PREFERENCE} ${newName}`]);
+    }
+  }
+
+  const zoneNames = inv.zones.map((z) => z.name);
+  const byZone = new Map<string, DnsRecord[]>();
+  for (const r of records) {
+    const zone = zoneFor(r.name, zoneNames)!;
+    byZone.set(zone, [...(byZone.get(zone) ?? []), { zone, ...r }]);
+  }
+  return inv.zones
+    .filter((z) => byZone.has(z.name))
+    .map((z) => ({
+      name: z.name,
+      provider: z.provider,
+      ...(z.zoneId ? { zoneId: z.zoneId } : {}),
+      ...(z.server ? { server: z.server } : {}),
+      records: sortRecords([
+        ...byZone.get(z.name)!,
+        ...z.records.map((r) => ({ zone: z.name, name: qualify(r.name, z.name), type: r.type, ttl: r.ttl ?? ttl, values: r.values })),
+      ]),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const TYPE_ORDER: Record<RecordType, number> = { MX: 0, A: 1, CNAME: 2, TXT: 3 };
+function sortRecords(records: DnsRecord[]): DnsRecord[] {
+  return records
+    .map((r) => ({ ...r, values: [...r.values].sort() }))
+    .sort((a, b) => a.name.localeCompare(b.name) || TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
+}
+
+interface StagedMailbox {
+  address: string;
+  home: MailSystem;
+}
+
+function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: GatewayIdentity, mailboxes: StagedMailbox[]): RoutingTable[] {
+  const tables: RoutingTable[] = [];
+  if (inv.internet && inv.hosts.internet)
+    tables.push({ host: "internet", domains: [inv.internet.domain], mailboxes: inv.internet.users.map((u) => `${u}@${inv.internet!.domain}`).sort(), relays: [] });
+  if (phase === 1) return tables;
+
+  const orgDomains = organisationDomains(inv, stage);
+  const local = (sys: MailSystem) => mailboxes.filter((m) => m.home === sys).map((m) => m.address).sort();
+  const other = (sys: MailSystem): MailSystem => (sys === "legacy" ? "new" : "legacy");
+  const mgmt = (sys: MailSystem) => inv.hosts[sys].address;
+
+  for (const sys of ["legacy", "new"] as const) {
+    if (phase === 2) {
+      // Two address spaces joined by a connector: each relays the other's whole domain.
+      const newDomains = orgDomains.map((d) => newSystemDomain(inv, d, stage));
+      const [own, theirs] = sys === "legacy" ? [orgDomains, newDomains] : [newDomains, orgDomains];
+      tables.push({
+        host: sys,
+        domains: [...own].sort(),
+        mailboxes: local(sys),
+        relays: [...theirs].sort().map((d) => ({ recipient: d, to: other(sys), nextHop: mgmt(other(sys)) })),
+      });
+    } else {
+      // One address space: every user is known on both systems; those living on the other
+      // system get an alternative delivery route there (split delivery).
+      tables.push({
+        host: sys,
+        domains: [...orgDomains].sort(),
+        mailboxes: local(sys),
+        relays: local(other(sys)).map((a) => ({ recipient: a, to: other(sys), nextHop: mgmt(other(sys)) })),
+      });
+    }
+  }
+  if (inv.layout === "smart-host") {
+    tables.push({
+      host: "smartHost",
+      domains: [],
+      mailboxes: [],
+      relays: [...orgDomains].sort().map((d) => ({ recipient: d, to: gateway.holder, nextHop: gateway.address })),
+    });
+  }
+  return tables;
+}
+
+function planFlows(inv: Inventory, phase: Phase, gateway: GatewayIdentity, mailboxes: StagedMailbox[]): MailFlow[] {
+  const flows: MailFlow[] = [];
+  const insideSenders: MailSystem[] = phase === 1 ? [] : ["legacy", "new"];
+  if (inv.internet && inv.hosts.internet) {
+    for (const u of inv.internet.users) {
+      const recipient = `${u}@${inv.internet.domain}`;
+      for (const from of ["outside", ...insideSenders] as Sender[]) flows.push({ recipient, from, entry: "internet", mailboxHost: "internet" });
+    }
+  }
+  const outsideEntry: HostRole = inv.layout === "smart-host" ? "smartHost" : gateway.holder;
+  for (const m of mailboxes) {
+    // In phase 2 the new system's own address space has its own MX straight to it.
+    const entry = phase === 2 && m.home === "new" ? "new" : outsideEntry;
+    flows.push({ recipient: m.address, from: "outside", entry, mailboxHost: m.home });
+    for (const from of insideSenders) flows.push({ recipient: m.address, from, entry: from, mailboxHost: m.home });
+  }
+  return flows;
+}

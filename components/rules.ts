@@ -1,0 +1,259 @@
+/**
+ * The inventory's cross-field rules, named and listed in one place. Each rule returns the
+ * problems it finds; a message says what is wrong and how to fix it.
+ */
+import type { HostRole, Inventory, Problem } from "./inventory";
+import { HOST_ROLES } from "./inventory";
+import { DEFAULT_LABELS, gatewayName, hostName, qualify, zoneFor } from "./names";
+
+type Checked = Omit<Inventory, "mailboxList">;
+
+export interface Rule {
+  name: string;
+  check(inv: Checked): Problem[];
+}
+
+const problem = (path: string, message: string): Problem => ({ path, message });
+
+function duplicates<T>(items: readonly T[], key: (t: T) => string): Map<string, number[]> {
+  const seen = new Map<string, number[]>();
+  items.forEach((item, i) => seen.set(key(item), [...(seen.get(key(item)) ?? []), i]));
+  return new Map([...seen].filter(([, idx]) => idx.length > 1));
+}
+
+const presentHosts = (inv: Checked) =>
+  HOST_ROLES.filter((r) => inv.hosts[r] !== undefined).map((r) => [r, inv.hosts[r]!] as const);
+
+/** Every name the plan points MX records or A records at, in both stages. */
+function plannedHostNames(inv: Checked): string[] {
+  const names = new Set<string>();
+  for (const stage of ["pilot", "production"] as const) {
+    names.add(gatewayName(inv, stage));
+    for (const [role] of presentHosts(inv)) names.add(hostName(inv, role, stage));
+  }
+  return [...names];
+}
+
+export const RULES: Rule[] = [
+  {
+    name: "single-post-office-layout-has-one-post-office",
+    check: (inv) =>
+      inv.layout === "single-post-office" && inv.postOffices.length !== 1
+        ? [problem("inventory.postOffices", `layout single-post-office needs exactly one post office, found ${inv.postOffices.length}: keep one, or use layout post-offices`)]
+        : [],
+  },
+  {
+    name: "smart-host-layout-needs-smart-host",
+    check: (inv) => {
+      if (inv.layout === "smart-host" && !inv.hosts.smartHost)
+        return [problem("inventory.hosts.smartHost", "layout smart-host needs a smart host: add hosts.smartHost, or use layout post-offices")];
+      if (inv.layout !== "smart-host" && inv.hosts.smartHost)
+        return [problem("inventory.hosts.smartHost", `a smart host is only routed in layout smart-host, not ${inv.layout}: remove hosts.smartHost or set layout: smart-host`)];
+      return [];
+    },
+  },
+  {
+    name: "post-office-names-unique",
+    check: (inv) =>
+      [...duplicates(inv.postOffices, (p) => p.name)].map(([name, idx]) =>
+        problem(`inventory.postOffices[${idx[1]}].name`, `post office "${name}" is listed ${idx.length} times: give each post office one entry`),
+      ),
+  },
+  {
+    name: "address-spaces-unique-and-distinct",
+    check: (inv) => {
+      const all = inv.addressSpaces.flatMap((s, i) => [
+        { d: s.domain, path: `inventory.addressSpaces[${i}].domain` },
+        { d: s.pilotDomain, path: `inventory.addressSpaces[${i}].pilotDomain` },
+      ]);
+      return [...duplicates(all, (x) => x.d)].map(([d, idx]) =>
+        problem(all[idx[1]].path, `domain ${d} is used twice among the address spaces: every production and pilot domain must be distinct`),
+      );
+    },
+  },
+  {
+    name: "internet-domain-outside-organisation",
+    check: (inv) => {
+      if (!inv.internet) return inv.hosts.internet ? [problem("inventory.internet", "hosts.internet is set but the model Internet has no domain: add internet.domain, such as aegean.test")] : [];
+      const clash = inv.addressSpaces.find((s) => [s.domain, s.pilotDomain].some((d) => d === inv.internet!.domain || inv.internet!.domain.endsWith(`.${d}`)));
+      const out: Problem[] = [];
+      if (clash) out.push(problem("inventory.internet.domain", `the model Internet's domain ${inv.internet.domain} lies inside the organisation's address space ${clash.domain}/${clash.pilotDomain}: outside users need a domain of their own, such as aegean.test`));
+      if (!inv.hosts.internet) out.push(problem("inventory.hosts.internet", "internet.domain is set but there is no model-Internet host: add hosts.internet (the outside SMTP/POP3 host), or remove internet"));
+      return out;
+    },
+  },
+  {
+    name: "zones-unique",
+    check: (inv) =>
+      [...duplicates(inv.zones, (z) => z.name)].map(([name, idx]) =>
+        problem(`inventory.zones[${idx[1]}].name`, `zone ${name} is listed ${idx.length} times: merge them into one entry`),
+      ),
+  },
+  {
+    name: "every-domain-has-a-zone",
+    check: (inv) => {
+      const zones = inv.zones.map((z) => z.name);
+      const need = inv.addressSpaces.flatMap((s, i) => [
+        { d: s.domain, path: `inventory.addressSpaces[${i}].domain` },
+        { d: s.pilotDomain, path: `inventory.addressSpaces[${i}].pilotDomain` },
+      ]);
+      if (inv.internet) need.push({ d: inv.internet.domain, path: "inventory.internet.domain" });
+      return need
+        .filter((n) => !zoneFor(n.d, zones))
+        .map((n) => problem(n.path, `no zone holds ${n.d}: add a zone whose name is ${n.d} or a parent of it to zones`));
+    },
+  },
+  {
+    name: "zone-provider-settings",
+    check: (inv) =>
+      inv.zones.flatMap((z, i) => {
+        const at = `inventory.zones[${i}]`;
+        const out: Problem[] = [];
+        if (z.provider === "cloudflare" && !z.zoneId) out.push(problem(`${at}.zoneId`, `Cloudflare zone ${z.name} needs zoneId, the id of the existing zone (32 hex digits on the zone's overview page)`));
+        if (z.provider !== "cloudflare" && z.zoneId) out.push(problem(`${at}.zoneId`, `zoneId applies only to provider cloudflare, not ${z.provider}: remove it`));
+        if (z.provider === "bind") {
+          if (!z.server) out.push(problem(`${at}.server`, `bind zone ${z.name} needs server: the role of the host running its DNS server, such as internet or dnsServer`));
+          else if (!inv.hosts[z.server]) out.push(problem(`${at}.server`, `bind zone ${z.name} is served by hosts.${z.server}, which is not in the inventory: add it or name another host`));
+          else if (inv.hosts[z.server]!.kind !== "existing") out.push(problem(`${at}.server`, `bind zone ${z.name} is served by hosts.${z.server}, an aws host: the bind provider reaches its server by SSH, so that host must be kind existing`));
+        } else if (z.server) out.push(problem(`${at}.server`, `server applies only to provider bind, not ${z.provider}: remove it`));
+        return out;
+      }),
+  },
+  {
+    name: "extra-records-inside-their-zone",
+    check: (inv) =>
+      inv.zones.flatMap((z, i) =>
+        z.records.flatMap((r, j) => {
+          const fq = qualify(r.name, z.name);
+          if (r.name.includes(".") && !(fq === z.name || fq.endsWith(`.${z.name}`)))
+            return [problem(`inventory.zones[${i}].records[${j}].name`, `${r.name} is not inside zone ${z.name}: use a name relative to the zone, such as www`)];
+          if (r.type === "A" && r.values.some((v) => !/^(\d{1,3}\.){3}\d{1,3}$/.test(v)))
+            return [problem(`inventory.zones[${i}].records[${j}].values`, `an A record holds IPv4 addresses only, such as 198.51.100.10`)];
+          return [];
+        }),
+      ),
+  },
+  {
+    name: "mx-targets-are-not-cnames",
+    check: (inv) => {
+      const targets = new Set(plannedHostNames(inv));
+      return inv.zones.flatMap((z, i) =>
+        z.records.flatMap((r, j) => {
+          const fq = qualify(r.name, z.name);
+          if (r.type !== "CNAME" || !targets.has(fq)) return [];
+          return [problem(`inventory.zones[${i}].records[${j}]`, `${fq} is an MX target or host name of the plan but this record makes it a CNAME; MX targets must not be aliases (RFC 2181 section 10.3): remove the CNAME or change the host's label`)];
+        }),
+      );
+    },
+  },
+  {
+    name: "cname-not-at-apex-or-beside-mail-records",
+    check: (inv) => {
+      const mailNames = new Set(inv.addressSpaces.flatMap((s) => [s.domain, s.pilotDomain]));
+      return inv.zones.flatMap((z, i) =>
+        z.records.flatMap((r, j) => {
+          const fq = qualify(r.name, z.name);
+          if (r.type !== "CNAME" || !(fq === z.name || mailNames.has(fq))) return [];
+          return [problem(`inventory.zones[${i}].records[${j}]`, `${fq} carries the MX and SPF records, so it cannot also be a CNAME (RFC 1034 section 3.6.2): remove the CNAME`)];
+        }),
+      );
+    },
+  },
+  {
+    name: "extra-records-do-not-shadow-mail-records",
+    check: (inv) => {
+      const mailNames = new Set(inv.addressSpaces.flatMap((s) => [s.domain, s.pilotDomain]));
+      return inv.zones.flatMap((z, i) =>
+        z.records.flatMap((r, j) =>
+          r.type === "MX" && mailNames.has(qualify(r.name, z.name))
+            ? [problem(`inventory.zones[${i}].records[${j}]`, `the MX records of ${qualify(r.name, z.name)} are the plan's to set (they move at the go-live): remove this record`)]
+            : [],
+        ),
+      );
+    },
+  },
+  {
+    name: "host-addresses-distinct",
+    check: (inv) => {
+      const addrs = presentHosts(inv).map(([role, h]) => ({ a: h.address, path: `inventory.hosts.${role}.address` }));
+      const out = [...duplicates(addrs, (x) => x.a)].map(([a, idx]) => problem(addrs[idx[1]].path, `${a} is already the address of ${addrs[idx[0]].path.split(".")[2]}: every host needs its own management address`));
+      const clash = addrs.find((x) => x.a === inv.gateway.address);
+      if (clash) out.push(problem("inventory.gateway.address", `the gateway's service address ${inv.gateway.address} is also ${clash.path}: the service address floats between hosts, so it must differ from every management address`));
+      return out;
+    },
+  },
+  {
+    name: "aws-host-has-one-instance-source",
+    check: (inv) =>
+      presentHosts(inv).flatMap(([role, h]) => {
+        if (h.kind !== "aws") return [];
+        if (!h.instanceId === !h.instance)
+          return [problem(`inventory.hosts.${role}`, h.instanceId ? "give either instanceId (an existing instance) or instance (one the stack creates), not both" : "an aws host needs instanceId (an existing instance) or instance {ami, instanceType, subnetId} (one the stack creates)")];
+        return [];
+      }),
+  },
+  {
+    name: "model-internet-host-is-reachable-by-ssh",
+    check: (inv) =>
+      (["internet", "dnsServer", "smartHost"] as HostRole[])
+        .filter((r) => inv.hosts[r]?.kind === "aws" && r !== "smartHost")
+        .map((r) => problem(`inventory.hosts.${r}.kind`, `hosts.${r} is configured over SSH only: use kind existing`)),
+  },
+  {
+    name: "phase-5-needs-go-live-strategy",
+    check: (inv) =>
+      inv.phase === 5 && !inv.goLive
+        ? [problem("inventory.goLive", "phase 5 moves the gateway identity but no strategy is set: add goLive.strategy (eip, readdress or mx)")]
+        : [],
+  },
+  {
+    name: "eip-strategy-needs-aws-gateways",
+    check: (inv) => {
+      if (inv.goLive?.strategy !== "eip") return [];
+      const out = (["legacy", "new"] as const)
+        .filter((r) => inv.hosts[r].kind !== "aws")
+        .map((r) => problem(`inventory.hosts.${r}.kind`, `goLive.strategy eip moves an Elastic IP between EC2 instances, but hosts.${r} is kind ${inv.hosts[r].kind}: make both gateways kind aws, or use strategy readdress`));
+      if (!inv.gateway.allocationId) out.push(problem("inventory.gateway.allocationId", "goLive.strategy eip needs the allocation id of the gateway's Elastic IP (eipalloc-...): the stack moves it, never allocates or releases it"));
+      return out;
+    },
+  },
+  {
+    name: "readdress-strategy-needs-ssh-gateways",
+    check: (inv) =>
+      inv.goLive?.strategy !== "readdress"
+        ? []
+        : (["legacy", "new"] as const)
+            .filter((r) => inv.hosts[r].kind !== "existing")
+            .map((r) => problem(`inventory.hosts.${r}.kind`, `goLive.strategy readdress moves the address over SSH, but hosts.${r} is kind aws: use strategy eip for aws gateways`)),
+  },
+  {
+    name: "allocation-id-only-for-eip",
+    check: (inv) =>
+      inv.gateway.allocationId && inv.goLive?.strategy !== "eip"
+        ? [problem("inventory.gateway.allocationId", `allocationId is used only by goLive.strategy eip (strategy is ${inv.goLive?.strategy ?? "unset"}): remove it or set goLive.strategy: eip`)]
+        : [],
+  },
+  {
+    name: "mx-switch-ttl-below-record-ttl",
+    check: (inv) =>
+      inv.ttl.mxSwitch > inv.ttl.records
+        ? [problem("inventory.ttl.mxSwitch", `the lowered MX TTL (${inv.ttl.mxSwitch} s) is above the normal TTL (${inv.ttl.records} s): lowering means smaller; use ${Math.min(300, inv.ttl.records)}`)]
+        : [],
+  },
+  {
+    name: "host-labels-distinct",
+    check: (inv) => {
+      const names = [
+        { n: inv.gateway.label, path: "inventory.gateway.label" },
+        ...presentHosts(inv)
+          .filter(([r]) => r !== "internet")
+          .map(([r, h]) => ({ n: h.label ?? DEFAULT_LABELS[r], path: `inventory.hosts.${r}.label` })),
+      ];
+      return [...duplicates(names, (x) => x.n)].map(([n, idx]) => problem(names[idx[1]].path, `host name label "${n}" is already taken by ${names[idx[0]].path.replace("inventory.", "")}: every host and the gateway need distinct names`));
+    },
+  },
+];
+
+export function checkRules(inv: Checked): Problem[] {
+  return RULES.flatMap((r) => r.check(inv));
+}
