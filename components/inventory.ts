@@ -163,7 +163,9 @@ export const inventorySchema = z.strictObject({
     })
     .optional(),
   /** Path of the mailbox file (CSV or JSON lines), relative to the stack's directory. */
-  mailboxes: z.string({ error: "mailboxes is missing: give the path of the mailbox file, such as mailboxes.pilot.csv" }).min(1),
+  mailboxes: z
+    .string({ error: "mailboxes is missing: give the path of the mailbox file, such as mailboxes.pilot.csv" })
+    .regex(/\.(csv|jsonl?)$/i, { error: (iss) => `${JSON.stringify(iss.input)} is of unknown mailbox file format: name it .csv (with a header address,home,postOffice) or .jsonl (one JSON object a line)` }),
 });
 
 export type RawInventory = z.input<typeof inventorySchema>;
@@ -236,9 +238,9 @@ export const phaseSchema = z.coerce
 /** Validates the structure of the inventory object and the phase; no cross-field rules yet. */
 export function parseStructure(raw: unknown, phase: unknown): { inventory: ParsedInventory; phase: Phase } {
   const problems: Problem[] = [];
-  const inv = inventorySchema.safeParse(raw ?? undefined);
+  const inv = inventorySchema.safeParse(raw ?? undefined, { reportInput: true });
   if (!inv.success) problems.push(...describeIssues("inventory", inv.error.issues));
-  const ph = phaseSchema.safeParse(phase);
+  const ph = phaseSchema.safeParse(phase, { reportInput: true });
   if (!ph.success) problems.push(...describeIssues("phase", ph.error.issues));
   if (!inv.success || !ph.success) throw new InventoryError(problems);
   return { inventory: inv.data, phase: ph.data };

@@ -41,7 +41,7 @@ export function parseMailboxes(text: string, file: string, ctx: MailboxContext):
 
   for (const { line, value } of rows) {
     const at = `${file} line ${line}`;
-    const parsed = row.safeParse(value);
+    const parsed = row.safeParse(value, { reportInput: true });
     if (!parsed.success) {
       for (const iss of parsed.error.issues) {
         const field = iss.path.length ? String(iss.path[0]) : "";
@@ -107,10 +107,6 @@ function readRows(text: string, file: string, problems: Problem[]): { line: numb
       }
     });
     return out;
-  }
-  if (!/\.csv$/i.test(file)) {
-    problems.push({ path: file, message: "unknown mailbox file format: name it .csv (with a header address,home,postOffice) or .jsonl (one JSON object a line)" });
-    return [];
   }
   try {
     const records: { info: { lines: number }; record: Record<string, string> }[] = parseCsv(text, {

@@ -186,14 +186,17 @@ function planZones(inv: Inventory, phase: Phase, stage: Stage, gateway: GatewayI
         ...z.records.map((r) => ({ zone: z.name, name: qualify(r.name, z.name), type: r.type, ttl: r.ttl ?? ttl, values: r.values })),
       ]),
     }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .sort((a, b) => byString(a.name, b.name));
 }
+
+/** Code-point order: the same on every machine, unlike localeCompare. */
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const TYPE_ORDER: Record<RecordType, number> = { MX: 0, A: 1, CNAME: 2, TXT: 3 };
 function sortRecords(records: DnsRecord[]): DnsRecord[] {
   return records
     .map((r) => ({ ...r, values: [...r.values].sort() }))
-    .sort((a, b) => a.name.localeCompare(b.name) || TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
+    .sort((a, b) => byString(a.name, b.name) || TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
 }
 
 interface StagedMailbox {
@@ -255,7 +258,7 @@ function planFlows(inv: Inventory, phase: Phase, gateway: GatewayIdentity, mailb
     }
   }
   const outsideEntry: HostRole = inv.layout === "smart-host" ? "smartHost" : gateway.holder;
-  for (const m of mailboxes) {
+  for (const m of [...mailboxes].sort((a, b) => byString(a.address, b.address))) {
     // In phase 2 the new system's own address space has its own MX straight to it.
     const entry = phase === 2 && m.home === "new" ? "new" : outsideEntry;
     flows.push({ recipient: m.address, from: "outside", entry, mailboxHost: m.home });

@@ -124,8 +124,10 @@ export const RULES: Rule[] = [
     check: (inv) =>
       inv.zones.flatMap((z, i) =>
         z.records.flatMap((r, j) => {
-          const fq = qualify(r.name, z.name);
-          if (r.name.includes(".") && !(fq === z.name || fq.endsWith(`.${z.name}`)))
+          // A dotted name ending in the zone's top-level label is a full name, so it must lie in the zone.
+          const tld = z.name.slice(z.name.lastIndexOf(".") + 1);
+          const full = r.name.includes(".") && r.name.endsWith(`.${tld}`);
+          if (full && !(r.name === z.name || r.name.endsWith(`.${z.name}`)))
             return [problem(`inventory.zones[${i}].records[${j}].name`, `${r.name} is not inside zone ${z.name}: use a name relative to the zone, such as www`)];
           if (r.type === "A" && r.values.some((v) => !/^(\d{1,3}\.){3}\d{1,3}$/.test(v)))
             return [problem(`inventory.zones[${i}].records[${j}].values`, `an A record holds IPv4 addresses only, such as 198.51.100.10`)];

@@ -44,7 +44,8 @@ export class GatewayHost extends pulumi.ComponentResource {
           instanceType: h.instance.instanceType,
           subnetId: h.instance.subnetId,
           privateIp: h.address,
-          tags: { Name: args.hostName, "cutover:role": args.role },
+          // Named by role, not host name: the name moves at the go-live, the instance does not.
+          tags: { Name: `cutover-${args.role}`, "cutover:role": args.role },
         },
         { parent: this },
       );

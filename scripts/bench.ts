@@ -1,0 +1,76 @@
+/**
+ * npm run bench: wall time and peak memory of loading + planning and of the program under
+ * Pulumi's mocks, for 1,000 / 10,000 / 50,000 mailboxes over 200 domains. Each case runs in a
+ * fresh process so its peak memory is its own.
+ */
+import { execFileSync } from "node:child_process";
+import { Command } from "commander";
+import { loadInventory } from "../components/config";
+import type { Phase } from "../components/inventory";
+import { plan } from "../components/plan";
+import { syntheticInventory, syntheticMailboxes } from "./bench/synthetic";
+
+const DOMAINS = 200;
+const SIZES = [1_000, 10_000, 50_000];
+
+const program = new Command("bench")
+  .description("Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains.")
+  .option("--case <kind>", "internal: run one case (plan | mocks) in this process")
+  .option("--mailboxes <n>", "internal: mailboxes for --case", Number)
+  .option("--json", "print the results as JSON")
+  .parse();
+const opts = program.opts<{ case?: "plan" | "mocks"; mailboxes?: number; json?: boolean }>();
+
+interface Result {
+  case: string;
+  mailboxes: number;
+  domains: number;
+  loadMs: number;
+  runMs: number;
+  resources?: number;
+  peakMiB: number;
+}
+
+async function runCase(kind: "plan" | "mocks", mailboxes: number): Promise<Result> {
+  const text = syntheticMailboxes(mailboxes, DOMAINS);
+  const phase: Phase = 4;
+  const t0 = performance.now();
+  const inv = loadInventory({ inventory: syntheticInventory(DOMAINS), phase, baseDir: ".", readText: () => text });
+  const t1 = performance.now();
+  let resources: number | undefined;
+  if (kind === "plan") {
+    plan(inv, phase);
+  } else {
+    const { runUnderMocks } = await import("../test/mock-program");
+    resources = (await runUnderMocks(inv, phase)).resources.length;
+  }
+  const t2 = performance.now();
+  return { case: kind, mailboxes, domains: DOMAINS, loadMs: t1 - t0, runMs: t2 - t1, ...(resources ? { resources } : {}), peakMiB: process.resourceUsage().maxRSS / 1024 };
+}
+
+async function main() {
+  if (opts.case) {
+    process.stdout.write(`${JSON.stringify(await runCase(opts.case, opts.mailboxes ?? 1000))}\n`);
+    return;
+  }
+  const results: Result[] = [];
+  for (const kind of ["plan", "mocks"] as const) {
+    for (const n of SIZES) {
+      process.stderr.write(`bench: ${kind} with ${n} mailboxes, ${DOMAINS} domains...\n`);
+      const out = execFileSync(process.execPath, [...process.execArgv, __filename, "--case", kind, "--mailboxes", String(n)], { encoding: "utf8" });
+      results.push(JSON.parse(out.trim().split("\n").pop()!));
+    }
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write("| case | mailboxes | domains | load + validate | run | resources | peak RSS |\n|---|---|---|---|---|---|---|\n");
+  for (const r of results)
+    process.stdout.write(`| ${r.case === "plan" ? "plan" : "program under mocks"} | ${r.mailboxes} | ${r.domains} | ${r.loadMs.toFixed(0)} ms | ${r.runMs.toFixed(0)} ms | ${r.resources ?? "-"} | ${r.peakMiB.toFixed(0)} MiB |\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`${e instanceof Error ? e.stack : e}\n`);
+  process.exit(1);
+});

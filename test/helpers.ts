@@ -1,0 +1,31 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadInventory } from "../components/config";
+import type { Inventory, Phase } from "../components/inventory";
+import { readStackFile, STACKS_DIR } from "../components/stack-file";
+
+export const FIXTURES = join(__dirname, "fixtures");
+
+/** Stacks and fixtures by name: the two real stacks and one fixture per layout or strategy. */
+export const STACK_FILES: Record<string, string> = {
+  pilot: join(STACKS_DIR, "Pulumi.pilot.yaml"),
+  production: join(STACKS_DIR, "Pulumi.production.yaml"),
+  "post-offices": join(FIXTURES, "post-offices.yaml"),
+  "smart-host": join(FIXTURES, "smart-host.yaml"),
+  mx: join(FIXTURES, "mx.yaml"),
+};
+
+export function load(name: string, phase: Phase): Inventory {
+  const file = STACK_FILES[name];
+  const { inventory } = readStackFile(file);
+  return loadInventory({ inventory, phase, baseDir: join(file, "..") });
+}
+
+/** A deep copy of a stack's raw inventory and its mailbox text, for tests that break them. */
+export function rawStack(name: string): { inventory: Record<string, any>; mailboxText: string; baseDir: string } {
+  const file = STACK_FILES[name];
+  const { inventory } = readStackFile(file);
+  const inv = structuredClone(inventory) as Record<string, any>;
+  const baseDir = join(file, "..");
+  return { inventory: inv, mailboxText: readFileSync(join(baseDir, inv.mailboxes), "utf8"), baseDir };
+}

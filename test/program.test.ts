@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import { ELASTIC_IP_MOVE_OPTIONS } from "../components/go-live/elastic-ip";
+import type { Phase } from "../components/inventory";
+import { load } from "./helpers";
+import { type MockResource, runUnderMocks } from "./mock-program";
+
+const run = (stack: string, phase: Phase) => runUnderMocks(load(stack, phase), phase);
+const summary = (rs: MockResource[]) => rs.map((r) => `${r.type} ${r.name}`);
+const byName = (rs: MockResource[]) => new Map(rs.map((r) => [`${r.type} ${r.name}`, r]));
+
+/** Resources added, removed and changed (by inputs) from one run to the next. */
+function difference(before: MockResource[], after: MockResource[]) {
+  const [b, a] = [byName(before), byName(after)];
+  return {
+    added: [...a.keys()].filter((k) => !b.has(k)),
+    removed: [...b.keys()].filter((k) => !a.has(k)),
+    changed: [...a.keys()].filter((k) => b.has(k) && JSON.stringify(a.get(k)!.inputs) !== JSON.stringify(b.get(k)!.inputs)),
+  };
+}
+
+describe("the program under mocks: production stack", () => {
+  it("phase 4 creates the Route 53 zone and record sets, the Cloudflare records, the new instance and the gateway address", async () => {
+    const { resources } = await run("production", 4);
+    expect(summary(resources)).toEqual([
+      "aws:ec2/eipAssociation:EipAssociation gateway-address-association",
+      "aws:ec2/instance:Instance legacy-instance",
+      "aws:ec2/instance:Instance new-instance",
+      "aws:route53/record:Record zone-example-com-a-legacy",
+      "aws:route53/record:Record zone-example-com-a-mail",
+      "aws:route53/record:Record zone-example-com-a-new",
+      "aws:route53/record:Record zone-example-com-cname-www",
+      "aws:route53/record:Record zone-example-com-mx-apex",
+      "aws:route53/record:Record zone-example-com-txt-apex",
+      "aws:route53/zone:Zone zone-example-com-zone",
+      "cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex",
+      "cloudflare:index/dnsRecord:DnsRecord zone-example-org-txt-apex",
+    ]);
+    const r = byName(resources);
+    expect(r.get("aws:ec2/instance:Instance legacy-instance")!.readId).toBe("i-0a1b2c3d4e5f60718");
+    expect(r.get("aws:ec2/instance:Instance new-instance")!.inputs).toMatchObject({ ami: "ami-0123456789abcdef0", privateIp: "203.0.113.20", tags: { "cutover:role": "new" } });
+    expect(r.get("aws:route53/record:Record zone-example-com-txt-apex")!.inputs.records).toEqual(['"v=spf1 ip4:203.0.113.25 ip4:203.0.113.10 ip4:203.0.113.20 -all"']);
+    expect(r.get("cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex")!.inputs).toMatchObject({ content: "mail.example.com", priority: 10, zoneId: "0123456789abcdef0123456789abcdef" });
+    expect(r.get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!.inputs).toEqual({
+      allocationId: "eipalloc-0123456789abcdef0",
+      instanceId: "i-0a1b2c3d4e5f60718",
+      allowReassociation: false,
+    });
+  });
+
+  it("from phase 4 to 5 the only change is the Elastic IP's instance, and 5 to 4 moves it back", async () => {
+    const [p4, p5] = [await run("production", 4), await run("production", 5)];
+    expect(difference(p4.resources, p5.resources)).toEqual({ added: [], removed: [], changed: ["aws:ec2/eipAssociation:EipAssociation gateway-address-association"] });
+    expect(difference(p5.resources, p4.resources)).toEqual({ added: [], removed: [], changed: ["aws:ec2/eipAssociation:EipAssociation gateway-address-association"] });
+    const instance = (rs: MockResource[]) => byName(rs).get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!.inputs.instanceId;
+    expect(instance(p4.resources)).toBe("i-0a1b2c3d4e5f60718");
+    expect(instance(p5.resources)).toBe("new-instance-id");
+  });
+
+  it("moves the Elastic IP by deleting the old association before creating the new one", async () => {
+    const { resources } = await run("production", 5);
+    const association = byName(resources).get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!;
+    expect(association.options.deleteBeforeReplace).toBe(true);
+    expect(association.options.replaceOnChanges).toEqual(["instanceId"]);
+    expect(ELASTIC_IP_MOVE_OPTIONS).toEqual({ deleteBeforeReplace: true, replaceOnChanges: ["instanceId"] });
+  });
+
+  it("from phase 3 to 4 the pilot records go and the production ones come", async () => {
+    const d = difference((await run("production", 3)).resources, (await run("production", 4)).resources);
+    expect(d.removed).toEqual([
+      "aws:route53/record:Record zone-example-com-a-legacy.pilot",
+      "aws:route53/record:Record zone-example-com-a-mail.pilot",
+      "aws:route53/record:Record zone-example-com-a-new.pilot",
+      "aws:route53/record:Record zone-example-com-mx-pilot",
+      "aws:route53/record:Record zone-example-com-txt-pilot",
+      "cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-pilot",
+      "cloudflare:index/dnsRecord:DnsRecord zone-example-org-txt-pilot",
+    ]);
+    expect(d.added).toContain("cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex");
+    expect(d.added).toContain("aws:route53/record:Record zone-example-com-mx-apex");
+  });
+
+  it("reports the phase, the gateway and the routing digests as stack outputs", async () => {
+    const { outputs } = await run("production", 5);
+    expect(outputs).toMatchObject({ phase: 5, stage: "production", gateway: { holder: "new", strategy: "eip" }, mailboxes: 40 });
+    expect(Object.keys(outputs.routing as object).sort()).toEqual(["legacy", "new"]);
+  });
+});
+
+describe("the program under mocks: pilot stack and layouts", () => {
+  it("creates no cloud resource for the pilot: its zones are on-prem and its hosts reached by SSH", async () => {
+    for (const phase of [1, 3, 5] as Phase[]) expect((await run("pilot", phase)).resources.filter((r) => !r.type.startsWith("pulumi-nodejs:"))).toEqual([]);
+  });
+
+  it("mx strategy on Route 53: phase 4 to 5 changes only the MX record set", async () => {
+    const d = difference((await run("mx", 4)).resources, (await run("mx", 5)).resources);
+    expect(d).toEqual({ added: [], removed: [], changed: ["aws:route53/record:Record zone-example-com-mx-apex"] });
+  });
+});
