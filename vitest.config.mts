@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 180_000,
     reporters: ["default", "./test/summary-reporter.ts"],
+    // Lab tests share one set of hosts: files run one after another.
+    fileParallelism: false,
   },
 });

@@ -102,6 +102,15 @@ const zone = z.strictObject({
   zoneId: z.string().regex(/^[0-9a-f]{32}$/, { error: "must be a Cloudflare zone id: 32 hex digits from the zone's overview page" }).optional(),
   /** bind: the role of the host whose DNS server is authoritative for the zone. */
   server: z.enum(HOST_ROLES).optional(),
+  /** bind: the address the DNS server takes updates on, as seen from its own host. */
+  serverAddress: ipv4.default("127.0.0.1"),
+  /** bind: the TSIG key updates are signed with; its secret is the stack secret cutover:tsigSecret. */
+  tsigKey: z
+    .strictObject({
+      name: z.string().regex(/^[A-Za-z0-9._-]{1,63}$/, { error: "must be a TSIG key name such as cutover" }),
+      algorithm: z.enum(["hmac-sha256", "hmac-sha384", "hmac-sha512"], { error: "must be hmac-sha256, hmac-sha384 or hmac-sha512" }).default("hmac-sha256"),
+    })
+    .default({ name: "cutover", algorithm: "hmac-sha256" }),
   /** Records the organisation keeps in the zone besides the mail records (web site, ...). */
   records: z.array(record).default([]),
 });

@@ -22,7 +22,10 @@ export interface PlannedZone {
   name: string;
   provider: ZoneSpec["provider"];
   zoneId?: string;
+  /** bind: the host running the DNS server, the address it takes updates on, the TSIG key's name. */
   server?: HostRole;
+  serverAddress?: string;
+  tsigKey?: { name: string; algorithm: string };
   records: DnsRecord[];
 }
 
@@ -43,6 +46,8 @@ export interface RoutingTable {
   mailboxes: string[];
   /** Recipients passed to another system: per user (split delivery) or per domain (connector). */
   relays: Relay[];
+  /** Clients allowed to relay through this host to any destination: the organisation's own hosts. */
+  trusted: string[];
 }
 
 /** Who answers as the gateway: the address and name the world's MX records lead to. */
@@ -67,7 +72,10 @@ export interface MailFlow {
 
 export interface PlannedHost {
   role: HostRole;
+  /** The host's name in this phase: the gateway's name if it holds the gateway identity. */
   name: string;
+  /** The host's own name, which it has whenever it does not hold the gateway identity. */
+  ownName: string;
   address: string;
 }
 
@@ -89,6 +97,7 @@ export function plan(inv: Inventory, phase: Phase): Plan {
   const hosts = HOST_ROLES.filter((r) => inv.hosts[r]).map((role) => ({
     role,
     name: role === gateway.holder ? gateway.hostName : hostName(inv, role, stage),
+    ownName: hostName(inv, role, stage),
     address: inv.hosts[role]!.address,
   }));
   const mailboxes = phase === 1 ? [] : inv.mailboxList.map((m) => ({ ...m, address: stageAddress(inv, m.address, m.home, phase, stage) }));
@@ -180,7 +189,7 @@ function planZones(inv: Inventory, phase: Phase, stage: Stage, gateway: GatewayI
       name: z.name,
       provider: z.provider,
       ...(z.zoneId ? { zoneId: z.zoneId } : {}),
-      ...(z.server ? { server: z.server } : {}),
+      ...(z.provider === "bind" ? { server: z.server, serverAddress: z.serverAddress, tsigKey: z.tsigKey } : {}),
       records: sortRecords([
         ...byZone.get(z.name)!,
         ...z.records.map((r) => ({ zone: z.name, name: qualify(r.name, z.name), type: r.type, ttl: r.ttl ?? ttl, values: r.values })),
@@ -207,13 +216,14 @@ interface StagedMailbox {
 function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: GatewayIdentity, mailboxes: StagedMailbox[]): RoutingTable[] {
   const tables: RoutingTable[] = [];
   if (inv.internet && inv.hosts.internet)
-    tables.push({ host: "internet", domains: [inv.internet.domain], mailboxes: inv.internet.users.map((u) => `${u}@${inv.internet!.domain}`).sort(), relays: [] });
+    tables.push({ host: "internet", domains: [inv.internet.domain], mailboxes: inv.internet.users.map((u) => `${u}@${inv.internet!.domain}`).sort(), relays: [], trusted: [] });
   if (phase === 1) return tables;
 
   const orgDomains = organisationDomains(inv, stage);
   const local = (sys: MailSystem) => mailboxes.filter((m) => m.home === sys).map((m) => m.address).sort();
   const other = (sys: MailSystem): MailSystem => (sys === "legacy" ? "new" : "legacy");
   const mgmt = (sys: MailSystem) => inv.hosts[sys].address;
+  const trusted = [...new Set([inv.hosts.legacy.address, inv.hosts.new.address, inv.gateway.address, ...(inv.hosts.smartHost ? [inv.hosts.smartHost.address] : [])])].sort();
 
   for (const sys of ["legacy", "new"] as const) {
     if (phase === 2) {
@@ -225,6 +235,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
         domains: [...own].sort(),
         mailboxes: local(sys),
         relays: [...theirs].sort().map((d) => ({ recipient: d, to: other(sys), nextHop: mgmt(other(sys)) })),
+        trusted,
       });
     } else {
       // One address space: every user is known on both systems; those living on the other
@@ -234,6 +245,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
         domains: [...orgDomains].sort(),
         mailboxes: local(sys),
         relays: local(other(sys)).map((a) => ({ recipient: a, to: other(sys), nextHop: mgmt(other(sys)) })),
+        trusted,
       });
     }
   }
@@ -243,6 +255,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
       domains: [],
       mailboxes: [],
       relays: [...orgDomains].sort().map((d) => ({ recipient: d, to: gateway.holder, nextHop: gateway.address })),
+      trusted,
     });
   }
   return tables;

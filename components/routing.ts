@@ -1,10 +1,26 @@
 import { createHash } from "node:crypto";
 import type { RoutingTable } from "./plan";
 
-/** Content digest of a routing table: equal tables, equal digests (the plan sorts its entries). */
-export function routingDigest(t: RoutingTable): string {
+/** What of a routing table can be seen on a host: the plan's table without its role names. */
+export interface HostRouting {
+  domains: string[];
+  mailboxes: string[];
+  relays: { recipient: string; nextHop: string }[];
+  trusted: string[];
+}
+
+export const hostRouting = (t: RoutingTable | HostRouting): HostRouting => ({
+  domains: [...t.domains].sort(),
+  mailboxes: [...t.mailboxes].sort(),
+  relays: t.relays.map((r) => ({ recipient: r.recipient, nextHop: r.nextHop })).sort((a, b) => (a.recipient < b.recipient ? -1 : a.recipient > b.recipient ? 1 : 0)),
+  trusted: [...t.trusted].sort(),
+});
+
+/** Content digest of the routing a host should have: equal content, equal digest. */
+export function routingDigest(t: RoutingTable | HostRouting): string {
+  const r = hostRouting(t);
   const h = createHash("sha256");
-  h.update(`domains\n${t.domains.join("\n")}\nmailboxes\n${t.mailboxes.join("\n")}\nrelays\n`);
-  for (const r of t.relays) h.update(`${r.recipient} ${r.to} ${r.nextHop}\n`);
+  h.update(`domains\n${r.domains.join("\n")}\nmailboxes\n${r.mailboxes.join("\n")}\ntrusted\n${r.trusted.join("\n")}\nrelays\n`);
+  for (const x of r.relays) h.update(`${x.recipient} ${x.nextHop}\n`);
   return h.digest("hex");
 }

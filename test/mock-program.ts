@@ -5,7 +5,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Inventory, Phase } from "../components/inventory";
 import { plan } from "../components/plan";
-import { deploy, stackOutputs } from "../components/program";
+import { deploy, type HostCredentials, stackOutputs } from "../components/program";
+
+/** Credentials for stacks with existing hosts: keys the lab would pin; mocks never connect. */
+export const MOCK_CREDENTIALS: HostCredentials = {
+  hostKeys: Object.fromEntries(["legacy", "new", "internet", "smartHost", "dnsServer"].map((r) => [r, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"])),
+  privateKey: "mock-private-key",
+  tsigSecret: "mock-tsig-secret",
+};
 
 export interface MockResource {
   type: string;
@@ -13,6 +20,8 @@ export interface MockResource {
   inputs: Record<string, any>;
   /** Options the program passed, as the SDK saw them (from a stack transformation). */
   options: pulumi.CustomResourceOptions;
+  /** Properties as the program passed them (Outputs kept, so secrecy can be checked). */
+  props: Record<string, any>;
   /** Set for resources read, not managed (`Instance.get`). */
   readId?: string;
 }
@@ -24,11 +33,11 @@ export interface MockRun {
 
 export async function runUnderMocks(inv: Inventory, phase: Phase): Promise<MockRun> {
   const resources: MockResource[] = [];
-  const options = new Map<string, pulumi.CustomResourceOptions>();
+  const options = new Map<string, { opts: pulumi.CustomResourceOptions; props: Record<string, any> }>();
   await pulumi.runtime.setMocks(
     {
       newResource: (a) => {
-        if (a.custom) resources.push({ type: a.type, name: a.name, inputs: a.inputs, options: {}, ...(a.id ? { readId: a.id } : {}) });
+        if (a.custom) resources.push({ type: a.type, name: a.name, inputs: a.inputs, options: {}, props: {}, ...(a.id ? { readId: a.id } : {}) });
         const extra = a.type === "aws:route53/zone:Zone" ? { zoneId: `Z${a.name.length}MOCK`, nameServers: ["ns-1.awsdns-01.org"] } : {};
         return { id: a.id || `${a.name}-id`, state: { ...a.inputs, ...extra } };
       },
@@ -40,14 +49,19 @@ export async function runUnderMocks(inv: Inventory, phase: Phase): Promise<MockR
   );
   const outputs = await pulumi.runtime.runInPulumiStack(async () => {
     pulumi.runtime.registerStackTransformation((t) => {
-      if (t.type !== "pulumi:pulumi:Stack") options.set(`${t.type}::${t.name}`, t.opts as pulumi.CustomResourceOptions);
+      if (t.type !== "pulumi:pulumi:Stack") options.set(`${t.name}`, { opts: t.opts as pulumi.CustomResourceOptions, props: t.props });
       return undefined;
     });
     const p = plan(inv, phase);
-    return stackOutputs(p, deploy(inv, p));
+    const ssh = Object.values(inv.hosts).some((h) => h?.kind === "existing");
+    return stackOutputs(p, deploy(inv, p, ssh ? MOCK_CREDENTIALS : undefined));
   });
   // Children register asynchronously; wait for every outstanding registration.
   await pulumi.runtime.disconnect();
-  for (const r of resources) r.options = options.get(`${r.type}::${r.name}`) ?? {};
+  for (const r of resources) {
+    const seen = options.get(r.name);
+    r.options = seen?.opts ?? {};
+    r.props = seen?.props ?? {};
+  }
   return { resources: resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), outputs: (outputs ?? {}) as Record<string, unknown> };
 }

@@ -15,7 +15,7 @@ describe("plan of the pilot stack", () => {
     expect(p.zones.map((z) => z.name)).toEqual(["aegean.test"]);
     expect(record(p, "aegean.test", "MX")?.values).toEqual(["10 mx.aegean.test"]);
     expect(record(p, "mx.aegean.test", "A")?.values).toEqual(["198.51.100.53"]);
-    expect(p.routing).toEqual([{ host: "internet", domains: ["aegean.test"], mailboxes: ["jillr@aegean.test", "spyros@aegean.test"], relays: [] }]);
+    expect(p.routing).toEqual([{ host: "internet", domains: ["aegean.test"], mailboxes: ["jillr@aegean.test", "spyros@aegean.test"], relays: [], trusted: [] }]);
     expect(p.flows.every((f) => f.from === "outside" && f.mailboxHost === "internet")).toBe(true);
   });
 
@@ -30,12 +30,14 @@ describe("plan of the pilot stack", () => {
       domains: ["api.test"],
       mailboxes: ["user1@api.test", "user2@api.test", "user3@api.test"],
       relays: [{ recipient: "new.api.test", to: "new", nextHop: "198.51.100.20" }],
+      trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25"],
     });
     expect(table(p, "new")).toEqual({
       host: "new",
       domains: ["new.api.test"],
       mailboxes: ["user4@new.api.test", "user5@new.api.test"],
       relays: [{ recipient: "api.test", to: "legacy", nextHop: "198.51.100.10" }],
+      trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25"],
     });
     expect(p.flows.filter((f) => f.from === "outside" && f.recipient === "user4@new.api.test")).toEqual([
       { recipient: "user4@new.api.test", from: "outside", entry: "new", mailboxHost: "new" },

@@ -1,3 +1,4 @@
+import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { ELASTIC_IP_MOVE_OPTIONS } from "../components/go-live/elastic-ip";
 import type { Phase } from "../components/inventory";
@@ -87,12 +88,48 @@ describe("the program under mocks: production stack", () => {
 });
 
 describe("the program under mocks: pilot stack and layouts", () => {
-  it("creates no cloud resource for the pilot: its zones are on-prem and its hosts reached by SSH", async () => {
-    for (const phase of [1, 3, 5] as Phase[]) expect((await run("pilot", phase)).resources.filter((r) => !r.type.startsWith("pulumi-nodejs:"))).toEqual([]);
+  it("configures the pilot through dynamic resources only: on-prem zones, routing per host, one gateway identity", async () => {
+    const names = async (phase: Phase) => (await run("pilot", phase)).resources.map((r) => `${r.type} ${r.name}`);
+    expect(await names(1)).toEqual([
+      "pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address",
+      "pulumi-nodejs:dynamic/cutover:hosts:GatewayRouting:Resource internet-routing",
+      "pulumi-nodejs:dynamic/cutover:dns:OnPremZone:Resource zone-aegean-test-records",
+    ]);
+    expect(await names(3)).toEqual([
+      "pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address",
+      "pulumi-nodejs:dynamic/cutover:hosts:GatewayRouting:Resource internet-routing",
+      "pulumi-nodejs:dynamic/cutover:hosts:GatewayRouting:Resource legacy-routing",
+      "pulumi-nodejs:dynamic/cutover:hosts:GatewayRouting:Resource new-routing",
+      "pulumi-nodejs:dynamic/cutover:dns:OnPremZone:Resource zone-aegean-test-records",
+      "pulumi-nodejs:dynamic/cutover:dns:OnPremZone:Resource zone-api-test-records",
+    ]);
   });
 
-  it("mx strategy on Route 53: phase 4 to 5 changes only the MX record set", async () => {
+  it("pilot from phase 4 to 5 changes only the gateway identity: the address and names swap", async () => {
+    const [p4, p5] = [await run("pilot", 4), await run("pilot", 5)];
+    expect(difference(p4.resources, p5.resources)).toEqual({ added: [], removed: [], changed: ["pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address"] });
+    const identity = (rs: MockResource[]) => byName(rs).get("pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address")!.inputs.hosts.map((h: any) => [h.host.name, h.identity.hostName, h.identity.holdsServiceAddress]);
+    expect(identity(p4.resources)).toEqual([["legacy", "mail.paradigms.test", true], ["new", "new.paradigms.test", false]]);
+    expect(identity(p5.resources)).toEqual([["legacy", "legacy.paradigms.test", false], ["new", "mail.paradigms.test", true]]);
+  });
+
+  it("passes SSH keys and the TSIG secret to the engine as secrets", async () => {
+    const { resources } = await run("pilot", 3);
+    for (const r of resources) {
+      expect(r.options.additionalSecretOutputs, r.name).toContain("privateKey");
+      expect(await pulumi.isSecret(r.props.privateKey), r.name).toBe(true);
+      if (r.name.startsWith("zone-")) expect(await pulumi.isSecret(r.props.tsigSecret), r.name).toBe(true);
+      // The serialized provider that goes into the state holds no key.
+      expect(String(r.inputs.__provider), r.name).not.toMatch(/mock-private-key|mock-tsig-secret/);
+    }
+  });
+
+  it("mx strategy on Route 53: phase 4 to 5 changes only the MX record set and the host names", async () => {
     const d = difference((await run("mx", 4)).resources, (await run("mx", 5)).resources);
-    expect(d).toEqual({ added: [], removed: [], changed: ["aws:route53/record:Record zone-example-com-mx-apex"] });
+    expect(d).toEqual({
+      added: [],
+      removed: [],
+      changed: ["pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address", "aws:route53/record:Record zone-example-com-mx-apex"],
+    });
   });
 });

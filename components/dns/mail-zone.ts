@@ -2,11 +2,14 @@ import * as aws from "@pulumi/aws";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { PlannedZone } from "../plan";
+import { type Connection, OnPremZone, recordsDigest } from "../providers/host-effects";
 import { cloudflareRecords, recordKey, route53Values } from "./adapters";
 
 export interface MailZoneArgs {
   /** The zone as planned for this phase: name, DNS provider and every record it must hold. */
   zone: PlannedZone;
+  /** bind: how to reach the DNS server's host, and the TSIG secret (both Pulumi secrets). */
+  onPrem?: { server: Connection; privateKey: pulumi.Input<string>; tsigSecret: pulumi.Input<string> };
 }
 
 /**
@@ -53,10 +56,26 @@ export class MailZone extends pulumi.ComponentResource {
         this.nameServers = undefined;
         break;
       }
-      case "bind":
-        // On-prem zones are written over SSH by the on-prem zone effect (issue 3).
+      case "bind": {
+        const onPrem = args.onPrem!;
+        new OnPremZone(
+          `${name}-records`,
+          {
+            server: onPrem.server,
+            privateKey: onPrem.privateKey,
+            zone: zone.name,
+            serverAddress: zone.serverAddress!,
+            tsigName: zone.tsigKey!.name,
+            tsigAlgorithm: zone.tsigKey!.algorithm,
+            tsigSecret: onPrem.tsigSecret,
+            records: zone.records,
+            digest: recordsDigest(zone.records),
+          },
+          { parent: this },
+        );
         this.nameServers = undefined;
         break;
+      }
     }
     this.registerOutputs({ zoneName: this.zoneName, recordCount: this.recordCount, nameServers: this.nameServers });
   }

@@ -2,7 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostRole, HostSpec } from "../inventory";
 import type { RoutingTable } from "../plan";
-import { routingDigest } from "../routing";
+import { type Connection, GatewayRouting } from "../providers/host-effects";
+import { hostRouting, routingDigest } from "../routing";
 
 export interface GatewayHostArgs {
   /** The host's role in the migration (legacy, new, internet, smartHost). */
@@ -13,6 +14,8 @@ export interface GatewayHostArgs {
   hostName: string;
   /** The host's routing table in this phase, if it routes mail. */
   routing?: RoutingTable;
+  /** existing hosts: how the engine reaches the host to configure its routing. */
+  ssh?: { connection: Connection; privateKey: pulumi.Input<string> };
 }
 
 /**
@@ -55,6 +58,9 @@ export class GatewayHost extends pulumi.ComponentResource {
       this.instanceId = aws.ec2.Instance.get(`${name}-instance`, h.instanceId, undefined, { parent: this }).id;
     } else {
       this.instanceId = undefined;
+    }
+    if (args.routing && args.ssh) {
+      new GatewayRouting(`${name}-routing`, { host: args.ssh.connection, privateKey: args.ssh.privateKey, table: hostRouting(args.routing), digest: this.routingDigest! }, { parent: this });
     }
     this.registerOutputs({ role: this.role, address: this.address, hostName: this.hostName, instanceId: this.instanceId, routingDigest: this.routingDigest });
   }

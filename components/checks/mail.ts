@@ -1,0 +1,58 @@
+/**
+ * Real messages, sent and found over SSH: a message is handed to a host's own MTA (as a user on
+ * that host would send it) and looked for in the recipient's maildir on each host.
+ */
+import { randomBytes } from "node:crypto";
+import type { HostSession } from "../ssh";
+
+export const newMarker = () => `cutover-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+
+export interface SendOptions {
+  from: string;
+  to: string;
+  /** Unique text in the subject and body, to find the message by. */
+  marker: string;
+  /** SMTP server to hand the message to, as seen from the sending host; default its own MTA. */
+  server?: string;
+}
+
+/** Sends one message with swaks on the host; returns the server's final reply. */
+export async function sendMail(s: HostSession, o: SendOptions): Promise<string> {
+  const r = await s.exec(
+    ["swaks", "--silent", "1", "--server", o.server ?? "127.0.0.1", "--from", o.from, "--to", o.to, "--header", `Subject: ${o.marker}`, "--body", `${o.marker}\n`, "--timeout", "15"],
+    { allowFailure: true, timeoutMs: 30_000 },
+  );
+  if (r.code !== 0) throw new Error(`on ${s.target.name}: sending ${o.marker} from ${o.from} to ${o.to} via ${o.server ?? "127.0.0.1"} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
+  return r.stdout.trim();
+}
+
+/** Asks an SMTP server to relay to an outside recipient; true when it accepted (an open relay). */
+export async function acceptsRelay(s: HostSession, server: string, to: string): Promise<boolean> {
+  const r = await s.exec(["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "10"], { allowFailure: true, timeoutMs: 20_000 });
+  return r.code === 0;
+}
+
+/** The maildir files on this host that hold the marker, for one recipient. */
+export async function findInMailbox(s: HostSession, address: string, marker: string): Promise<string[]> {
+  const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
+  const [user, domain] = [address.slice(0, address.indexOf("@")), address.slice(address.indexOf("@") + 1)];
+  const r = await s.exec(["grep", "-rlF", "--", marker, `${base}/${domain}/${user}/`], { allowFailure: true });
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/** Every maildir file on this host holding the marker, whoever it was for. */
+export async function findAnywhere(s: HostSession, marker: string): Promise<string[]> {
+  const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
+  const r = await s.exec(["grep", "-rlF", "--", marker, `${base}/`], { allowFailure: true });
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/** Polls until the predicate holds or the time is up; returns the last value. */
+export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (done(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Host identity: the name a host answers SMTP with, and whether it carries the gateway's service
+ * address. The go-live moves both from the legacy gateway to the new server; rollback moves them back.
+ */
+import { detached, execSequence, type HostSession, sectionMarker, sections } from "../ssh";
+import { POSTFIX_RELOAD } from "./routing";
+
+export interface ServiceAddress {
+  address: string;
+  prefixLength: number;
+  /** Interface that carries it. */
+  interface: string;
+}
+
+export interface HostIdentity {
+  /** The name in the SMTP banner (postfix myhostname) and the kernel host name. */
+  hostName: string;
+  /** Present on the host that holds the gateway identity. */
+  holdsServiceAddress: boolean;
+  service: ServiceAddress;
+}
+
+export interface LiveIdentity {
+  hostName: string;
+  kernelHostName: string;
+  holdsServiceAddress: boolean;
+}
+
+export async function readIdentity(s: HostSession, service: ServiceAddress): Promise<LiveIdentity> {
+  const { stdout } = await execSequence(
+    s,
+    [["postconf", "-h", "myhostname"], sectionMarker, ["hostname"], sectionMarker, ["ip", "-o", "-4", "addr", "show", "dev", service.interface]],
+    { continueOnError: true },
+  );
+  const [name, kernel, addrs] = sections(stdout);
+  return {
+    hostName: (name ?? "").trim(),
+    kernelHostName: (kernel ?? "").trim(),
+    holdsServiceAddress: (addrs ?? "").split("\n").some((l) => l.includes(` ${service.address}/`)),
+  };
+}
+
+/**
+ * The commands that add the service address (announced by gratuitous ARP, so neighbours stop
+ * sending to the old holder at once instead of when their ARP entry expires: 47 s in the lab,
+ * hours on real routers) or remove it. Pure.
+ */
+export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][] {
+  const { address, prefixLength, interface: dev } = id.service;
+  if (id.holdsServiceAddress && !live.holdsServiceAddress)
+    return [["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev], detached('setsid -f arping -q -U -c 3 -I "$1" "$2"', dev, address)];
+  if (!id.holdsServiceAddress && live.holdsServiceAddress) return [["ip", "addr", "del", `${address}/${prefixLength}`, "dev", dev]];
+  return [];
+}
+
+/** The commands that set the SMTP name (postfix myhostname) and the kernel's host name. Pure. */
+export function nameCommands(live: LiveIdentity, id: HostIdentity): string[][] {
+  const commands: string[][] = [];
+  if (live.kernelHostName !== id.hostName) commands.push(["hostname", id.hostName]);
+  if (live.hostName !== id.hostName) commands.push(["postconf", "-e", `myhostname=${id.hostName}`], POSTFIX_RELOAD);
+  return commands;
+}
+
+export const identityCommands = (live: LiveIdentity, id: HostIdentity) => [...addressCommands(live, id), ...nameCommands(live, id)];
+
+/**
+ * Moves the gateway identity among hosts in the order that keeps the outage to one round trip:
+ * the holder takes the gateway's name first (postfix needs up to 2 s to reload after main.cf
+ * changes, and it still answers only on its own address then), the others give up the address,
+ * the holder takes it, and only then do the others take their own names. Returns whether anything changed.
+ */
+export async function applyGatewayIdentity(hosts: { session: HostSession; identity: HostIdentity }[]): Promise<boolean> {
+  const live = await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service)));
+  const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], []];
+  hosts.forEach((h, i) => {
+    const [rename, move] = [nameCommands(live[i], h.identity), addressCommands(live[i], h.identity)];
+    const [renameStep, moveStep] = h.identity.holdsServiceAddress ? [0, 2] : [3, 1];
+    steps[renameStep].push({ session: h.session, commands: rename });
+    steps[moveStep].push({ session: h.session, commands: move });
+  });
+  let changed = false;
+  for (const step of steps) {
+    const work = step.filter((x) => x.commands.length);
+    changed ||= work.length > 0;
+    await Promise.all(work.map((x) => execSequence(x.session, x.commands)));
+  }
+  return changed;
+}
+
+/** Makes one host's identity what it should be, in one round trip after reading it. Returns whether anything changed. */
+export async function applyIdentity(s: HostSession, id: HostIdentity): Promise<boolean> {
+  const commands = identityCommands(await readIdentity(s, id.service), id);
+  if (commands.length) await execSequence(s, commands);
+  return commands.length > 0;
+}

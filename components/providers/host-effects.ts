@@ -1,0 +1,164 @@
+/**
+ * Dynamic providers: thin wrappers that let the Pulumi engine run the host effects. create and
+ * update apply, read reads the live host (so `pulumi refresh` sees drift), diff compares content
+ * digests, delete restores what was there before. The logic lives in runtime.ts; credentials
+ * arrive as secret inputs, never through a closure.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import type { HostIdentity } from "../effects/identity";
+import type { DnsRecord } from "../plan";
+import type { HostRouting } from "../routing";
+
+/** How the engine reaches a host: the SSH target, with the private key as a secret input. */
+export interface Connection {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  hostKey: string;
+}
+
+/** The methods every host-effect provider has. */
+export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvider<S, S>, "diff" | "create" | "update" | "read" | "delete">>;
+
+/**
+ * A provider whose every method loads the project's provider code when it runs, with tsx, from the
+ * project directory (the engine starts providers there). The engine serializes this closure into
+ * the state: it captures no module, no library and no secret, only the name of what to call, so
+ * the copy in an old state keeps working and keeps calling the current effects.
+ */
+function delegate(kind: "gatewayRouting" | "gatewayIdentity" | "onPremZone"): HostEffectProvider<any> {
+  const load = (): HostEffectProvider<unknown> => {
+    const { require: tsxRequire } = require("tsx/cjs/api");
+    return tsxRequire("./components/providers/runtime.ts", `${process.cwd()}/index.ts`)[kind];
+  };
+  return {
+    diff: (id, olds, news) => load().diff(id, olds, news),
+    create: (inputs) => load().create(inputs),
+    update: (id, olds, news) => load().update(id, olds, news),
+    read: (id, props) => load().read(id, props),
+    delete: (id, props) => load().delete(id, props),
+  };
+}
+
+// ---------------------------------------------------------------- gateway routing
+
+export interface GatewayRoutingState {
+  host: Connection;
+  privateKey: string;
+  table: HostRouting;
+  /** Digest of the routing on the host: the plan's when applied, the live one after read. */
+  digest: string;
+}
+
+export const gatewayRoutingProvider = delegate("gatewayRouting");
+
+export interface GatewayRoutingArgs {
+  /** The postfix host, reached by SSH with its pinned host key. */
+  host: Connection;
+  /** SSH private key (a Pulumi secret). */
+  privateKey: pulumi.Input<string>;
+  /** The host's routing table in this phase. */
+  table: HostRouting;
+  /** Content digest of the table: what diff compares. */
+  digest: string;
+}
+
+/** Postfix split delivery on one host, from the plan's routing table. */
+export class GatewayRouting extends pulumi.dynamic.Resource {
+  declare readonly digest: pulumi.Output<string>;
+  constructor(name: string, args: GatewayRoutingArgs, opts?: pulumi.CustomResourceOptions) {
+    super(gatewayRoutingProvider, name, { ...args, privateKey: pulumi.secret(args.privateKey) }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "cutover:hosts:GatewayRouting");
+  }
+}
+
+// ---------------------------------------------------------------- gateway identity
+
+export interface IdentityHost {
+  host: Connection;
+  identity: HostIdentity;
+  /** The host's name when it does not hold the gateway identity. */
+  ownName: string;
+}
+
+export interface GatewayIdentityState {
+  hosts: IdentityHost[];
+  privateKey: string;
+  /** Role of the host that holds the gateway's address and name ("unknown" after a read that found none or two). */
+  holder: string;
+  /** Per host "role name holds" lines: what diff compares. */
+  digest: string;
+}
+
+export const identityDigest = (hosts: IdentityHost[]) =>
+  createHash("sha256")
+    .update(hosts.map((h) => `${h.host.name} ${h.host.address} ${h.identity.hostName} ${h.identity.holdsServiceAddress} ${h.identity.service.address}/${h.identity.service.prefixLength} ${h.identity.service.interface}`).join("\n"))
+    .digest("hex");
+
+
+export const gatewayIdentityProvider = delegate("gatewayIdentity");
+
+export interface GatewayIdentityArgs {
+  /** Every host that can hold the gateway identity, each with the identity it must have now. */
+  hosts: IdentityHost[];
+  privateKey: pulumi.Input<string>;
+  holder: string;
+  digest: string;
+}
+
+/** The gateway's service address and host name, on whichever host holds them (readdress go-live). */
+export class GatewayIdentity extends pulumi.dynamic.Resource {
+  declare readonly holder: pulumi.Output<string>;
+  constructor(name: string, args: GatewayIdentityArgs, opts?: pulumi.CustomResourceOptions) {
+    super(gatewayIdentityProvider, name, { ...args, privateKey: pulumi.secret(args.privateKey) }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "cutover:hosts:GatewayIdentity");
+  }
+}
+
+// ---------------------------------------------------------------- on-prem zone
+
+export interface OnPremZoneState {
+  server: Connection;
+  privateKey: string;
+  zone: string;
+  /** Address the DNS server answers updates on, from its own host. */
+  serverAddress: string;
+  tsigName: string;
+  tsigAlgorithm: string;
+  tsigSecret: string;
+  records: DnsRecord[];
+  digest: string;
+}
+
+export const recordsDigest = (records: DnsRecord[]) =>
+  createHash("sha256")
+    .update(records.map((r) => `${r.name} ${r.type} ${r.ttl} ${[...r.values].sort().join(" ")}`).sort().join("\n"))
+    .digest("hex");
+
+export const onPremZoneProvider = delegate("onPremZone");
+
+export interface OnPremZoneArgs {
+  server: Connection;
+  privateKey: pulumi.Input<string>;
+  zone: string;
+  serverAddress: string;
+  tsigName: string;
+  tsigAlgorithm: string;
+  tsigSecret: pulumi.Input<string>;
+  records: DnsRecord[];
+  digest: string;
+}
+
+/** The plan's records of one zone on an on-prem BIND or Knot server (RFC 2136 with TSIG over SSH). */
+export class OnPremZone extends pulumi.dynamic.Resource {
+  declare readonly digest: pulumi.Output<string>;
+  constructor(name: string, args: OnPremZoneArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      onPremZoneProvider,
+      name,
+      { ...args, privateKey: pulumi.secret(args.privateKey), tsigSecret: pulumi.secret(args.tsigSecret) },
+      { ...opts, additionalSecretOutputs: ["privateKey", "tsigSecret"] },
+      "cutover:dns:OnPremZone",
+    );
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * What the dynamic providers do, loaded by them at run time (see host-effects.ts): each method
+ * runs a host effect over one SSH session per host and returns the state the engine keeps.
+ */
+import { applyGatewayIdentity, readIdentity } from "../effects/identity";
+import { applyRouting, readRouting, restoreRouting } from "../effects/routing";
+import { applyZone, clearZone, readZone } from "../effects/zone";
+import { type HostTarget, SessionPool, withSession } from "../ssh";
+import { type Connection, type GatewayIdentityState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState, recordsDigest } from "./host-effects";
+
+const target = (c: Connection, privateKey: string): HostTarget => ({ ...c, privateKey });
+const sameConnection = (a: Connection, b: Connection) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
+
+async function applyIdentities(state: GatewayIdentityState) {
+  const pool = new SessionPool();
+  try {
+    const sessions = await Promise.all(state.hosts.map((h) => pool.session(target(h.host, state.privateKey))));
+    await applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })));
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
+  async diff(_id, olds, news) {
+    const replaces = sameConnection(olds.host, news.host) ? [] : ["host"];
+    return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
+  },
+  async create(inputs) {
+    const applied = await withSession(target(inputs.host, inputs.privateKey), (s) => applyRouting(s, inputs.table));
+    return { id: `${inputs.host.name}@${inputs.host.address}`, outs: { ...inputs, digest: applied.digest } };
+  },
+  async update(_id, _olds, news) {
+    const applied = await withSession(target(news.host, news.privateKey), (s) => applyRouting(s, news.table));
+    return { outs: { ...news, digest: applied.digest } };
+  },
+  async read(id, props) {
+    const live = await withSession(target(props!.host, props!.privateKey), (s) => readRouting(s));
+    return { id, props: { ...props!, digest: live.configured && live.digest ? live.digest : "not-configured", table: live.routing ?? props!.table } };
+  },
+  async delete(_id, props) {
+    await withSession(target(props.host, props.privateKey), (s) => restoreRouting(s));
+  },
+};
+
+export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
+  async diff(_id, olds, news) {
+    return { changes: olds.digest !== news.digest };
+  },
+  async create(inputs) {
+    await applyIdentities(inputs);
+    return { id: "gateway-identity", outs: inputs };
+  },
+  async update(_id, _olds, news) {
+    await applyIdentities(news);
+    return { outs: news };
+  },
+  async read(id, props) {
+    const state = props!;
+    const pool = new SessionPool();
+    try {
+      const live = await Promise.all(state.hosts.map(async (h) => readIdentity(await pool.session(target(h.host, state.privateKey)), h.identity.service)));
+      const hosts = state.hosts.map((h, i) => ({ ...h, identity: { ...h.identity, hostName: live[i].hostName, holdsServiceAddress: live[i].holdsServiceAddress } }));
+      const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
+      return { id, props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest: identityDigest(hosts) } };
+    } finally {
+      await pool.closeAll();
+    }
+  },
+  async delete(_id, props) {
+    // Deleting the identity gives the address and the gateway's name back to the legacy gateway.
+    const gatewayName = props.hosts.find((h) => h.identity.holdsServiceAddress)?.identity.hostName;
+    const hosts = props.hosts.map((h) => {
+      const legacy = h.host.name === "legacy";
+      return { ...h, identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.ownName } };
+    });
+    await applyIdentities({ ...props, hosts });
+  },
+};
+
+const zoneTarget = (s: OnPremZoneState) => ({ zone: s.zone, server: s.serverAddress, tsig: { name: s.tsigName, algorithm: s.tsigAlgorithm, secret: s.tsigSecret } });
+
+export const onPremZone: HostEffectProvider<OnPremZoneState> = {
+  async diff(_id, olds, news) {
+    const replaces = olds.zone !== news.zone || !sameConnection(olds.server, news.server) ? ["zone"] : [];
+    return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
+  },
+  async create(inputs) {
+    await withSession(target(inputs.server, inputs.privateKey), (s) => applyZone(s, zoneTarget(inputs), inputs.records));
+    return { id: inputs.zone, outs: inputs };
+  },
+  async update(_id, olds, news) {
+    await withSession(target(news.server, news.privateKey), (s) => applyZone(s, zoneTarget(news), news.records, olds.records));
+    return { outs: news };
+  },
+  async read(id, props) {
+    const state = props!;
+    const managed = new Set(state.records.map((r) => `${r.name} ${r.type}`));
+    const live = await withSession(target(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
+    const records = live.filter((r) => managed.has(`${r.name} ${r.type}`));
+    return { id, props: { ...state, records, digest: recordsDigest(records) } };
+  },
+  async delete(_id, props) {
+    await withSession(target(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records));
+  },
+};

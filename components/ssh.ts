@@ -1,0 +1,263 @@
+/**
+ * The one SSH helper: ssh2 with a pinned host key, connect timeout and retry, commands built from
+ * argument vectors (quoted here and nowhere else), atomic file writes, and one connection per host
+ * reused for a batch of operations.
+ */
+import { createHash } from "node:crypto";
+import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
+
+export interface HostTarget {
+  /** How messages name the host: its role, such as legacy. */
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  /** Pinned public host key, "ssh-ed25519 AAAA...". */
+  hostKey: string;
+  /** OpenSSH private key text (from a Pulumi secret). */
+  privateKey: string;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface ExecOptions {
+  stdin?: string;
+  /** Resolve with the result instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+  timeoutMs?: number;
+}
+
+/** A connected host: what every host effect receives. */
+export interface HostSession {
+  readonly target: HostTarget;
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Reads a file, or undefined when it does not exist. */
+  readFile(path: string): Promise<string | undefined>;
+  /** Writes a file atomically: a temporary file beside it, then rename. */
+  writeFile(path: string, content: string, mode?: number): Promise<void>;
+  close(): void;
+}
+
+export class HostKeyMismatchError extends Error {
+  constructor(readonly target: HostTarget, readonly presented: string | undefined) {
+    super(
+      presented
+        ? `host key of ${target.name} (${target.address}:${target.port}) does not match the pinned key: it presented ${presented}, the inventory pins ${fingerprintOf(target.hostKey)}. If the host was rebuilt, check the new key with its administrator and update hostKeys.${target.name}; otherwise someone may be in the middle.`
+        : `${target.name} (${target.address}:${target.port}) presented no host key that could be checked against the pinned ${fingerprintOf(target.hostKey)}`,
+    );
+    this.name = "HostKeyMismatchError";
+  }
+}
+
+export class HostCommandError extends Error {
+  constructor(readonly target: HostTarget, readonly argv: string[], readonly result: ExecResult) {
+    super(`on ${target.name} (${target.address}): ${argv.join(" ")} exited ${result.code}: ${`${result.stderr}\n${result.stdout}`.trim().split("\n").filter(Boolean).slice(-3).join(" | ")}`);
+    this.name = "HostCommandError";
+  }
+}
+
+export class HostUnreachableError extends Error {
+  constructor(readonly target: HostTarget, attempts: number, cause: Error) {
+    super(`cannot reach ${target.name} at ${target.address}:${target.port} over SSH after ${attempts} attempt${attempts > 1 ? "s" : ""}: ${cause.message}`);
+    this.name = "HostUnreachableError";
+  }
+}
+
+/** OpenSSH's fingerprint of a public key ("SHA256:..."), from "type base64" or the raw blob. */
+export function fingerprintOf(key: string | Buffer): string {
+  const blob = typeof key === "string" ? Buffer.from(key.trim().split(/\s+/)[1] ?? "", "base64") : key;
+  return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
+
+/** Quotes one argument for a POSIX shell: the only way an argument reaches a remote shell. */
+export function shellQuote(arg: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Runs several commands in one round trip: joined with && (stop at the first failure) or ; (run
+ * all). Each argument is quoted by shellQuote, as for exec.
+ */
+export function execSequence(s: HostSession, commands: string[][], opts: ExecOptions & { continueOnError?: boolean } = {}): Promise<ExecResult> {
+  const line = commands.map((c) => c.map(shellQuote).join(" ")).join(opts.continueOnError ? " ; " : " && ");
+  // Running all means the caller reads each command's output: the last one's exit code says nothing.
+  return s.exec(["sh", "-c", line], opts.continueOnError ? { ...opts, allowFailure: true } : opts);
+}
+
+/** Splits the output of a sequence whose commands are separated by SECTION markers. */
+export const SECTION = "--cutover-section--";
+export const sectionMarker = ["echo", SECTION];
+export const sections = (stdout: string) => stdout.split(`${SECTION}\n`);
+
+/**
+ * A command whose background children would otherwise keep the SSH channel open (postfix reload
+ * leaves postsuper running; arping runs for seconds): run with no inherited stdio, positional
+ * arguments only.
+ */
+export const detached = (script: string, ...args: string[]) => ["sh", "-c", `${script} </dev/null >/dev/null 2>&1`, "sh", ...args];
+
+export interface ConnectOptions {
+  /** Per attempt: TCP connect plus SSH handshake. */
+  timeoutMs?: number;
+  attempts?: number;
+}
+
+const RETRYABLE = /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|Timed out while waiting for handshake|Connection lost before handshake/;
+
+export async function connect(target: HostTarget, opts: ConnectOptions = {}): Promise<HostSession> {
+  const attempts = opts.attempts ?? 3;
+  let last: Error | undefined;
+  for (let i = 1; i <= attempts; i++) {
+    try {
+      return await connectOnce(target, opts.timeoutMs ?? 8000);
+    } catch (e) {
+      last = e as Error;
+      if (e instanceof HostKeyMismatchError || !RETRYABLE.test(last.message) || i === attempts) break;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** (i - 1)));
+    }
+  }
+  if (last instanceof HostKeyMismatchError || /authentication methods failed/.test(last!.message))
+    throw last instanceof HostKeyMismatchError ? last : new Error(`SSH login to ${target.name} (${target.user}@${target.address}) was refused: check the private key and that its public key is in the user's authorized_keys`);
+  throw new HostUnreachableError(target, attempts, last!);
+}
+
+function connectOnce(target: HostTarget, timeoutMs: number): Promise<HostSession> {
+  // Loaded here, not at the top: dynamic providers serialize what a module captures.
+  const { Client: SshClient } = require("ssh2") as typeof import("ssh2");
+  const pinned = Buffer.from(target.hostKey.trim().split(/\s+/)[1] ?? "", "base64");
+  return new Promise((resolve, reject) => {
+    const client = new SshClient();
+    let presented: string | undefined;
+    let samePresented = false;
+    let settled = false;
+    const fail = (e: Error) => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(presented && !samePresented ? new HostKeyMismatchError(target, presented) : e);
+    };
+    client.on("ready", () => {
+      settled = true;
+      resolve(new Session(client, target));
+    });
+    client.on("error", fail);
+    client.connect({
+      host: target.address,
+      port: target.port,
+      username: target.user,
+      privateKey: target.privateKey,
+      readyTimeout: timeoutMs,
+      keepaliveInterval: 5000,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        presented = fingerprintOf(key);
+        samePresented = key.equals(pinned);
+        return samePresented;
+      },
+    });
+  });
+}
+
+class Session implements HostSession {
+  private sftp: Promise<SFTPWrapper> | undefined;
+  constructor(private readonly client: Client, readonly target: HostTarget) {}
+
+  exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const command = argv.map(shellQuote).join(" ");
+    return new Promise((resolve, reject) => {
+      const cannot = (err: Error) => reject(new Error(`on ${this.target.name} (${this.target.address}): cannot run ${argv[0]}: ${err.message}`));
+      try {
+        this.client.exec(command, (err: Error | undefined, channel: ClientChannel) => {
+        if (err) return cannot(err);
+        const out: Buffer[] = [];
+        const errOut: Buffer[] = [];
+        const timer = opts.timeoutMs
+          ? setTimeout(() => {
+              channel.close();
+              reject(new Error(`on ${this.target.name}: ${argv.join(" ")} did not finish in ${opts.timeoutMs} ms`));
+            }, opts.timeoutMs)
+          : undefined;
+        channel.on("data", (d: Buffer) => out.push(d));
+        channel.stderr.on("data", (d: Buffer) => errOut.push(d));
+        channel.on("close", (code: number | null) => {
+          if (timer) clearTimeout(timer);
+          const result = { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(errOut).toString("utf8"), code: code ?? 255 };
+          if (code === null || code === undefined) return reject(new Error(`on ${this.target.name} (${this.target.address}): the connection closed while ${argv[0]} was running`));
+          if (result.code !== 0 && !opts.allowFailure) reject(new HostCommandError(this.target, argv, result));
+          else resolve(result);
+        });
+        channel.end(opts.stdin ?? "");
+        });
+      } catch (e) {
+        cannot(e as Error);
+      }
+    });
+  }
+
+  private sftpSession(): Promise<SFTPWrapper> {
+    this.sftp ??= new Promise((resolve, reject) => this.client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))));
+    return this.sftp;
+  }
+
+  async readFile(path: string): Promise<string | undefined> {
+    const sftp = await this.sftpSession();
+    return new Promise((resolve, reject) =>
+      sftp.readFile(path, (err: (Error & { code?: number }) | null | undefined, data: Buffer) => {
+        if (err) return err.code === 2 ? resolve(undefined) : reject(new Error(`on ${this.target.name}: cannot read ${path}: ${err.message}`));
+        resolve(data.toString("utf8"));
+      }),
+    );
+  }
+
+  async writeFile(path: string, content: string, mode = 0o644): Promise<void> {
+    const sftp = await this.sftpSession();
+    const tmp = `${path}.cutover-${process.pid}-${Date.now().toString(36)}`;
+    await new Promise<void>((resolve, reject) => sftp.writeFile(tmp, content, { mode }, (err) => (err ? reject(new Error(`on ${this.target.name}: cannot write ${tmp}: ${err.message}`)) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      // rename(2) on the host: readers see the old file or the new one, never half of either.
+      sftp.ext_openssh_rename(tmp, path, (err) => (err ? reject(new Error(`on ${this.target.name}: cannot rename ${tmp} to ${path}: ${err.message}`)) : resolve())),
+    );
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
+
+/** One connection per host for a batch of operations; close them all at the end. */
+export class SessionPool {
+  private readonly sessions = new Map<string, Promise<HostSession>>();
+  constructor(private readonly opts: ConnectOptions = {}) {}
+
+  session(target: HostTarget): Promise<HostSession> {
+    const key = `${target.user}@${target.address}:${target.port}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = connect(target, this.opts);
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key));
+    }
+    return s;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) (await s.catch(() => undefined))?.close();
+  }
+}
+
+/** Connects, runs fn with the session, and always disconnects. */
+export async function withSession<T>(target: HostTarget, fn: (s: HostSession) => Promise<T>, opts?: ConnectOptions): Promise<T> {
+  const s = await connect(target, opts);
+  try {
+    return await fn(s);
+  } finally {
+    s.close();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * npm test: type-check, build the lab, run every test from the lab's operator namespace (no lab
+ * client ever runs in the root namespace), and tear the lab down, also after a failure or Ctrl-C.
+ */
+import { spawn } from "node:child_process";
+import { Command } from "commander";
+import { labDown, labUp, OPERATOR_NS } from "../components/lab/lab";
+
+const program = new Command("test")
+  .description("Run the test suite against a freshly built lab (root). Extra arguments go to vitest.")
+  .option("--keep-lab", "leave the lab up afterwards")
+  .allowUnknownOption()
+  .argument("[vitest args...]")
+  .addHelpText("after", "\nExit codes: vitest's (0 all passed, 1 failures); 2 the lab could not be built.")
+  .parse();
+const opts = program.opts<{ keepLab?: boolean }>();
+const progress = (m: string) => process.stderr.write(`${m}\n`);
+
+async function main(): Promise<number> {
+  try {
+    await labUp(progress);
+  } catch (e) {
+    progress(`test: the lab could not be built: ${(e as Error).message}`);
+    return 2;
+  }
+  const vitest = require.resolve("vitest/package.json").replace(/package\.json$/, "vitest.mjs");
+  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, process.execPath, vitest, "run", ...program.args], { stdio: "inherit", env: { ...process.env, CUTOVER_IN_LAB: "1" } });
+  const stop = () => child.kill("SIGINT");
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  const code = await new Promise<number>((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 130 : 1))));
+  if (!opts.keepLab) await labDown(progress);
+  return code;
+}
+
+main().then((code) => process.exit(code));

@@ -1,0 +1,203 @@
+/**
+ * The host effects against the real lab: postfix, sshd, knot and dovecot in network namespaces.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findAnywhere, findInMailbox, newMarker, sendMail, acceptsRelay, waitFor } from "../../components/checks/mail";
+import { applyGatewayIdentity, applyIdentity, readIdentity, type ServiceAddress } from "../../components/effects/identity";
+import { applyRouting, readRouting, restoreRouting, ROUTING_DIR } from "../../components/effects/routing";
+import { applyZone, readZone, type ZoneTarget } from "../../components/effects/zone";
+import type { HostRole } from "../../components/inventory";
+import { plan, type Plan } from "../../components/plan";
+import { hostRouting, routingDigest } from "../../components/routing";
+import { connect, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../components/ssh";
+import { testLab } from "./env";
+
+const lab = testLab();
+const pool = new SessionPool();
+const session = (role: HostRole) => pool.session(lab.target(role));
+const p3 = plan(lab.inventory(3), 3);
+const service = (role: HostRole): ServiceAddress => ({ address: p3.gateway.address, prefixLength: p3.gateway.prefixLength, interface: lab.description.hosts[role]!.interface });
+const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
+
+async function applyPlan(p: Plan) {
+  const dns = await session("internet");
+  for (const z of p.zones) await applyZone(dns, zoneTarget(z.name), z.records);
+  for (const h of p.hosts)
+    await applyIdentity(await session(h.role), { hostName: h.name, holdsServiceAddress: h.role === p.gateway.holder, service: service(h.role) });
+  for (const t of p.routing) await applyRouting(await session(t.host), hostRouting(t));
+}
+
+/** Sends from a host's own MTA and waits for the message in the recipient's mailbox on `expected`. */
+async function deliver(from: HostRole, sender: string, to: string, expected: HostRole) {
+  const marker = newMarker();
+  await sendMail(await session(from), { from: sender, to, marker });
+  const found = await waitFor(() => session(expected).then((s) => findInMailbox(s, to, marker)), (f) => f.length > 0);
+  return { marker, found };
+}
+
+beforeAll(async () => {
+  await applyPlan(p3);
+});
+
+afterAll(async () => {
+  for (const role of ["legacy", "new", "internet"] as const) await restoreRouting(await session(role));
+  await pool.closeAll();
+});
+
+describe("on-prem zone effect", () => {
+  it("serves exactly the plan's records, as dig inside the lab sees them", async () => {
+    for (const z of p3.zones) {
+      for (const r of z.records) {
+        const answer = await lab.inHost("legacy", ["dig", "+short", r.type, r.name]);
+        const values = answer.trim().split("\n").map((v) => v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1")).sort();
+        expect(values, `${r.name} ${r.type}`).toEqual(r.values);
+      }
+      const planned = new Set(z.records.map((r) => `${r.name} ${r.type}`));
+      const live = await readZone(await session("internet"), zoneTarget(z.name));
+      expect(live.filter((r) => planned.has(`${r.name} ${r.type}`))).toEqual(z.records);
+    }
+  });
+
+  it("answers with the plan's TTL and changes only what differs", async () => {
+    const dns = await session("internet");
+    expect(await applyZone(dns, zoneTarget("api.test"), p3.zones.find((z) => z.name === "api.test")!.records)).toBe(false);
+    const answer = await lab.inHost("new", ["dig", "+noall", "+answer", "MX", "api.test"]);
+    expect(answer).toMatch(/^api\.test\.\s+300\s+IN\s+MX\s+10 mail\.api\.test\.$/m);
+  });
+});
+
+describe("gateway routing effect", () => {
+  it("delivers mail from outside to the one right mailbox on each system", async () => {
+    for (const [to, home, other] of [["user1@api.test", "legacy", "new"], ["user4@api.test", "new", "legacy"]] as const) {
+      const { marker, found } = await deliver("internet", "spyros@aegean.test", to, home);
+      expect(found, `${to} on ${home}`).toHaveLength(1);
+      expect(await findAnywhere(await session(other), marker)).toEqual([]);
+    }
+  });
+
+  it("routes between the systems by split delivery, and from inside to outside", async () => {
+    expect((await deliver("legacy", "user1@api.test", "user5@api.test", "new")).found).toHaveLength(1);
+    expect((await deliver("new", "user4@api.test", "user2@api.test", "legacy")).found).toHaveLength(1);
+    expect((await deliver("new", "user4@api.test", "jillr@aegean.test", "internet")).found).toHaveLength(1);
+  });
+
+  it("never relays for an outside recipient from an outside client", async () => {
+    const outside = await session("internet");
+    expect(await acceptsRelay(outside, p3.gateway.address, "victim@elsewhere.invalid")).toBe(false);
+    expect(await acceptsRelay(outside, lab.description.hosts.new!.address, "victim@elsewhere.invalid")).toBe(false);
+    expect(await acceptsRelay(outside, p3.gateway.address, "user4@api.test")).toBe(true);
+  });
+
+  it("reads back the routing it applied, and applying again touches nothing", async () => {
+    const legacy = await session("legacy");
+    const table = p3.routing.find((t) => t.host === "legacy")!;
+    const live = await readRouting(legacy);
+    expect(live).toMatchObject({ configured: true, digest: routingDigest(table), routing: hostRouting(table) });
+    const stamp = async () => (await legacy.exec(["stat", "-L", "-c", "%n %Y.%y", `${ROUTING_DIR}/current/transport.db`, `${ROUTING_DIR}/current/mailboxes`, "/etc/postfix/main.cf"])).stdout;
+    const before = await stamp();
+    expect(await applyRouting(legacy, hostRouting(table))).toEqual({ digest: routingDigest(table), changed: false });
+    expect(await stamp()).toBe(before);
+  });
+
+  it("shows a hand edit of a map in read, and the next apply repairs it", async () => {
+    const legacy = await session("legacy");
+    const table = p3.routing.find((t) => t.host === "legacy")!;
+    await legacy.exec(["sed", "-i", "s/^user4@api.test .*/user4@api.test smtp:[192.0.2.99]:25/", `${ROUTING_DIR}/current/transport`]);
+    await legacy.exec(["postmap", `hash:${ROUTING_DIR}/current/transport`]);
+    const drifted = await readRouting(legacy);
+    expect(drifted.digest).not.toBe(routingDigest(table));
+    expect(drifted.routing!.relays).toContainEqual({ recipient: "user4@api.test", nextHop: "192.0.2.99" });
+    expect((await applyRouting(legacy, hostRouting(table))).changed).toBe(true);
+    expect((await readRouting(legacy)).digest).toBe(routingDigest(table));
+  });
+
+  it("keeps the previous routing working when the SSH connection is cut in the middle of an apply", async () => {
+    const table = p3.routing.find((t) => t.host === "legacy")!;
+    const moved = { ...hostRouting(table), mailboxes: table.mailboxes.filter((a) => a !== "user1@api.test"), relays: [...hostRouting(table).relays, { recipient: "user1@api.test", nextHop: lab.description.hosts.new!.address }] };
+    const own = await connect(lab.target("legacy"));
+    const cutting: HostSession = {
+      target: own.target,
+      readFile: (p) => own.readFile(p),
+      writeFile: (p, c, m) => own.writeFile(p, c, m),
+      close: () => own.close(),
+      exec: (argv, o) => {
+        if (argv.join(" ").includes("postmap")) own.close();
+        return own.exec(argv, o);
+      },
+    };
+    await expect(applyRouting(cutting, moved)).rejects.toThrow(/legacy/);
+    const legacy = await session("legacy");
+    expect((await readRouting(legacy)).digest).toBe(routingDigest(table));
+    expect((await deliver("internet", "spyros@aegean.test", "user1@api.test", "legacy")).found).toHaveLength(1);
+    // Re-running completes it.
+    expect((await applyRouting(legacy, moved)).changed).toBe(true);
+    expect((await readRouting(legacy)).digest).toBe(routingDigest(moved));
+    expect((await legacy.exec(["readlink", `${ROUTING_DIR}/previous`])).stdout.trim()).toBe(routingDigest(table).slice(0, 16));
+    await applyRouting(legacy, hostRouting(table));
+  });
+
+  it("restores the host's own main.cf when removed, and can be applied afresh", async () => {
+    const neu = await session("new");
+    const table = p3.routing.find((t) => t.host === "new")!;
+    await restoreRouting(neu);
+    expect(await readRouting(neu)).toMatchObject({ configured: false, routing: undefined });
+    expect((await neu.exec(["postconf", "-h", "mynetworks"])).stdout.trim()).toBe("127.0.0.0/8");
+    expect((await neu.exec(["test", "-e", ROUTING_DIR], { allowFailure: true })).code).not.toBe(0);
+    expect((await applyRouting(neu, hostRouting(table))).changed).toBe(true);
+  });
+});
+
+describe("host identity effect", () => {
+  const banner = async () => (await (await session("internet")).exec(["swaks", "--server", p3.gateway.address, "--quit-after", "BANNER", "--timeout", "10"], { allowFailure: true })).stdout;
+
+  it("moves the service address and the SMTP name to the new server, and back", async () => {
+    const p5 = { ...p3, gateway: { ...p3.gateway, holder: "new" as const } };
+    const legacy = await session("legacy");
+    const neu = await session("new");
+    expect(await banner()).toMatch(/220 mail\.api\.test ESMTP/);
+
+    expect(
+      await applyGatewayIdentity([
+        { session: legacy, identity: { hostName: "legacy.api.test", holdsServiceAddress: false, service: service("legacy") } },
+        { session: neu, identity: { hostName: p5.gateway.hostName, holdsServiceAddress: true, service: service("new") } },
+      ]),
+    ).toBe(true);
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ hostName: "legacy.api.test", holdsServiceAddress: false });
+    expect(await readIdentity(neu, service("new"))).toEqual({ hostName: "mail.api.test", kernelHostName: "mail.api.test", holdsServiceAddress: true });
+    expect(await waitFor(banner, (b) => /220 mail\.api\.test ESMTP/.test(b))).toMatch(/220 mail\.api\.test/);
+    // Mail to the gateway address now lands through the new server's routing, on the right system.
+    expect((await deliver("internet", "spyros@aegean.test", "user2@api.test", "legacy")).found).toHaveLength(1);
+
+    const back = [
+      { session: neu, identity: { hostName: "new.api.test", holdsServiceAddress: false, service: service("new") } },
+      { session: legacy, identity: { hostName: "mail.api.test", holdsServiceAddress: true, service: service("legacy") } },
+    ];
+    expect(await applyGatewayIdentity(back)).toBe(true);
+    expect(await applyGatewayIdentity(back)).toBe(false);
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ hostName: "mail.api.test", holdsServiceAddress: true });
+    expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
+  });
+});
+
+describe("SSH helper", () => {
+  it("refuses a host whose key is not the pinned one, naming host and both fingerprints", async () => {
+    const wrong = { ...lab.target("legacy"), hostKey: lab.description.hosts.new!.hostKey };
+    const error = await connect(wrong, { attempts: 1 }).catch((e) => e);
+    expect(error).toBeInstanceOf(HostKeyMismatchError);
+    expect(error.message).toContain("legacy (198.51.100.10:22)");
+    expect(error.message).toContain(fingerprintOf(lab.description.hosts.legacy!.hostKey));
+    expect(error.message).toContain(fingerprintOf(lab.description.hosts.new!.hostKey));
+  });
+
+  it("names the host it cannot reach after retrying", async () => {
+    const nowhere = { ...lab.target("legacy"), address: "198.51.100.99" };
+    await expect(connect(nowhere, { attempts: 2, timeoutMs: 1500 })).rejects.toThrow(/cannot reach legacy at 198\.51\.100\.99:22 over SSH after 2 attempts/);
+  });
+
+  it("passes arguments to the host exactly, whatever they contain", async () => {
+    const s = await session("legacy");
+    const tricky = ["a b", "it's", "$(touch /tmp/pwned)", "; rm -rf /", "\"q\"", "*"];
+    const { stdout } = await s.exec(["printf", "%s\\n", ...tricky]);
+    expect(stdout.split("\n").slice(0, -1)).toEqual(tricky);
+  });
+});

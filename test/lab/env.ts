@@ -1,0 +1,28 @@
+/** The lab as tests see it: its description, the pilot inventory and SSH targets for its hosts. */
+import { readFileSync } from "node:fs";
+import type { HostRole, Inventory, Phase } from "../../components/inventory";
+import { type LabDescription, readLabDescription } from "../../components/lab/lab";
+import { run } from "../../components/lab/local";
+import { loadStack } from "../../components/stack-file";
+import type { HostTarget } from "../../components/ssh";
+import { hostTarget } from "../../components/targets";
+
+export interface TestLab {
+  description: LabDescription;
+  inventory(phase: Phase): Inventory;
+  target(role: HostRole): HostTarget;
+  /** Runs a client inside a lab host's namespace (dig, for instance). */
+  inHost(role: HostRole, argv: string[]): Promise<string>;
+}
+
+export function testLab(): TestLab {
+  if (!process.env.CUTOVER_IN_LAB) throw new Error("lab tests run from the lab's operator namespace: use npm test (it builds the lab)");
+  const description = readLabDescription();
+  const privateKey = readFileSync(description.adminKeyPath, "utf8");
+  return {
+    description,
+    inventory: (phase) => loadStack("pilot", phase),
+    target: (role) => hostTarget(loadStack("pilot", 1), role, description.hosts[role]!.hostKey, privateKey),
+    inHost: async (role, argv) => (await run(["ip", "netns", "exec", description.hosts[role]!.namespace, ...argv])).stdout,
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The dynamic providers' methods against the real lab, called as the engine calls them (the engine
+ * itself runs them in test/engine). Each provider loads its logic at run time from the project.
+ */
+import { readFileSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { readRouting } from "../../components/effects/routing";
+import { readZone } from "../../components/effects/zone";
+import { readdressHosts } from "../../components/go-live/readdress";
+import { plan } from "../../components/plan";
+import { connectionOf, type HostCredentials, readdressArgs } from "../../components/program";
+import {
+  gatewayIdentityProvider,
+  type GatewayIdentityState,
+  gatewayRoutingProvider,
+  type GatewayRoutingState,
+  identityDigest,
+  onPremZoneProvider,
+  type OnPremZoneState,
+  recordsDigest,
+} from "../../components/providers/host-effects";
+import { hostRouting, routingDigest } from "../../components/routing";
+import { SessionPool } from "../../components/ssh";
+import { testLab } from "./env";
+
+const lab = testLab();
+const privateKey = readFileSync(lab.description.adminKeyPath, "utf8");
+const creds: HostCredentials = { hostKeys: Object.fromEntries(Object.entries(lab.description.hosts).map(([r, h]) => [r, h!.hostKey])), privateKey, tsigSecret: lab.description.tsig.secret };
+const inv3 = lab.inventory(3);
+const pool = new SessionPool();
+afterAll(() => pool.closeAll());
+
+describe("gateway routing provider", () => {
+  const table = hostRouting(plan(inv3, 3).routing.find((t) => t.host === "new")!);
+  const state: GatewayRoutingState = { host: connectionOf(inv3, "new", creds), privateKey, table, digest: routingDigest(table) };
+
+  it("creates, reads, diffs by digest and deletes back to the host's own configuration", async () => {
+    const created = await gatewayRoutingProvider.create(state);
+    expect(created.outs.digest).toBe(state.digest);
+    expect(await gatewayRoutingProvider.diff(created.id, created.outs, state)).toMatchObject({ changes: false });
+
+    const s = await pool.session({ ...state.host, privateKey });
+    await s.exec(["postconf", "-e", "mynetworks=0.0.0.0/0"]);
+    const read = await gatewayRoutingProvider.read(created.id, created.outs);
+    expect(read.props!.digest).toBe("not-configured");
+    expect(await gatewayRoutingProvider.diff(created.id, read.props, state)).toMatchObject({ changes: true });
+    await gatewayRoutingProvider.update(created.id, read.props, state);
+    expect((await readRouting(s)).configured).toBe(true);
+
+    await gatewayRoutingProvider.delete(created.id, created.outs);
+    expect(await readRouting(s)).toMatchObject({ configured: false, routing: undefined });
+  });
+});
+
+describe("gateway identity provider", () => {
+  const stateAt = (phase: 4 | 5): GatewayIdentityState => {
+    const inv = lab.inventory(phase);
+    const hosts = readdressHosts(readdressArgs(inv, plan(inv, phase), creds));
+    return { hosts, privateKey, holder: phase === 5 ? "new" : "legacy", digest: identityDigest(hosts) };
+  };
+
+  it("moves the gateway identity with update, reads who holds it, and gives it back on delete", async () => {
+    const [s4, s5] = [stateAt(4), stateAt(5)];
+    const created = await gatewayIdentityProvider.create(s4);
+    expect((await gatewayIdentityProvider.read(created.id, created.outs)).props).toMatchObject({ holder: "legacy", digest: s4.digest });
+    expect(await gatewayIdentityProvider.diff(created.id, s4, s5)).toMatchObject({ changes: true });
+    await gatewayIdentityProvider.update(created.id, s4, s5);
+    expect((await gatewayIdentityProvider.read(created.id, s5)).props).toMatchObject({ holder: "new", digest: s5.digest });
+    await gatewayIdentityProvider.delete(created.id, s5);
+    expect((await gatewayIdentityProvider.read(created.id, s4)).props).toMatchObject({ holder: "legacy", digest: s4.digest });
+  });
+});
+
+describe("on-prem zone provider", () => {
+  it("sets the plan's records, removes the ones a phase drops, and clears them on delete", async () => {
+    const server = connectionOf(inv3, "internet", creds);
+    const zone = (phase: 2 | 3): OnPremZoneState => {
+      const z = plan(lab.inventory(phase), phase).zones.find((x) => x.name === "api.test")!;
+      return { server, privateKey, zone: z.name, serverAddress: z.serverAddress!, tsigName: z.tsigKey!.name, tsigAlgorithm: z.tsigKey!.algorithm, tsigSecret: lab.description.tsig.secret, records: z.records, digest: recordsDigest(z.records) };
+    };
+    const [z2, z3] = [zone(2), zone(3)];
+    const s = await pool.session({ ...server, privateKey });
+    const target = { zone: "api.test", server: "127.0.0.1", tsig: lab.description.tsig };
+    const names = async () => (await readZone(s, target)).map((r) => `${r.name} ${r.type}`);
+
+    const created = await onPremZoneProvider.create(z2);
+    expect(await names()).toContain("new.api.test MX");
+    await onPremZoneProvider.update(created.id, z2, z3);
+    expect(await names()).not.toContain("new.api.test MX");
+    expect((await onPremZoneProvider.read(created.id, z3)).props!.digest).toBe(z3.digest);
+    await onPremZoneProvider.delete(created.id, z3);
+    expect((await names()).filter((n) => !n.startsWith("ns."))).toEqual([]);
+  });
+});
