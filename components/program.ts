@@ -9,7 +9,7 @@ import { ReaddressGoLive, type ReaddressGoLiveArgs } from "./go-live/readdress";
 import { GatewayHost } from "./hosts/gateway-host";
 import type { HostRole, Inventory } from "./inventory";
 import type { Plan } from "./plan";
-import type { Connection } from "./providers/host-effects";
+import { type Connection, HostEffectsProvider } from "./providers/host-effects";
 
 /** What the engine needs to reach existing hosts and on-prem DNS: pinned keys and stack secrets. */
 export interface HostCredentials {
@@ -35,6 +35,8 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials): Deploy
     if (!creds) throw new Error(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
     return creds;
   };
+  const hostEffects = creds ? new HostEffectsProvider("host-effects") : undefined;
+  const opts: pulumi.ComponentResourceOptions = hostEffects ? { providers: [hostEffects] } : {};
   const zones = p.zones.map((z) => {
     const onPrem =
       z.provider === "bind"
@@ -44,13 +46,13 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials): Deploy
             return { server: connectionOf(inv, z.server!, c), privateKey: c.privateKey, tsigSecret: c.tsigSecret };
           })()
         : undefined;
-    return new MailZone(`zone-${z.name.replace(/\./g, "-")}`, { zone: z, ...(onPrem ? { onPrem } : {}) });
+    return new MailZone(`zone-${z.name.replace(/\./g, "-")}`, { zone: z, ...(onPrem ? { onPrem } : {}) }, opts);
   });
   const hosts = p.hosts.map((h) => {
     const spec = inv.hosts[h.role]!;
     const routing = p.routing.find((t) => t.host === h.role);
     const ssh = spec.kind === "existing" && routing ? { connection: connectionOf(inv, h.role, needs(`hosts.${h.role}`)), privateKey: creds!.privateKey } : undefined;
-    return new GatewayHost(h.role, { role: h.role, host: spec, hostName: h.name, ...(routing ? { routing } : {}), ...(ssh ? { ssh } : {}) });
+    return new GatewayHost(h.role, { role: h.role, host: spec, hostName: h.name, ...(routing ? { routing } : {}), ...(ssh ? { ssh } : {}) }, opts);
   });
 
   let goLive: Deployment["goLive"];
@@ -58,7 +60,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials): Deploy
     const holder = hosts.find((h) => h.role === p.gateway.holder)!;
     goLive = new ElasticIpGoLive("gateway-address", { allocationId: inv.gateway.allocationId!, holder: p.gateway.holder, instanceId: holder.instanceId! });
   } else if (inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing") {
-    goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")));
+    goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")), opts);
   }
   return { zones, hosts, goLive };
 }

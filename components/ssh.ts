@@ -3,7 +3,7 @@
  * argument vectors (quoted here and nowhere else), atomic file writes, and one connection per host
  * reused for a batch of operations.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
 
 export interface HostTarget {
@@ -216,7 +216,7 @@ class Session implements HostSession {
 
   async writeFile(path: string, content: string, mode = 0o644): Promise<void> {
     const sftp = await this.sftpSession();
-    const tmp = `${path}.cutover-${process.pid}-${Date.now().toString(36)}`;
+    const tmp = `${path}.cutover-${randomBytes(6).toString("hex")}`;
     await new Promise<void>((resolve, reject) => sftp.writeFile(tmp, content, { mode }, (err) => (err ? reject(new Error(`on ${this.target.name}: cannot write ${tmp}: ${err.message}`)) : resolve())));
     await new Promise<void>((resolve, reject) =>
       // rename(2) on the host: readers see the old file or the new one, never half of either.

@@ -1,9 +1,11 @@
 /**
- * npm test: type-check, build the lab, run every test from the lab's operator namespace (no lab
- * client ever runs in the root namespace), and tear the lab down, also after a failure or Ctrl-C.
+ * npm test: obtain the Pulumi engine and build the lab, run every test from the lab's operator
+ * namespace (no lab client ever runs in the root namespace), and tear the lab down, also after a
+ * failure or Ctrl-C.
  */
 import { spawn } from "node:child_process";
 import { Command } from "commander";
+import { obtainEngine } from "../components/engine/obtain";
 import { labDown, labUp, OPERATOR_NS } from "../components/lab/lab";
 
 const program = new Command("test")
@@ -11,16 +13,19 @@ const program = new Command("test")
   .option("--keep-lab", "leave the lab up afterwards")
   .allowUnknownOption()
   .argument("[vitest args...]")
-  .addHelpText("after", "\nExit codes: vitest's (0 all passed, 1 failures); 2 the lab could not be built.")
+  .addHelpText("after", "\nExit codes: vitest's (0 all passed, 1 failures); 2 the lab or the engine could not be set up.")
   .parse();
 const opts = program.opts<{ keepLab?: boolean }>();
 const progress = (m: string) => process.stderr.write(`${m}\n`);
 
 async function main(): Promise<number> {
   try {
-    await labUp(progress);
+    // The engine (a Go build the first time) and the lab come up side by side.
+    const [engine] = await Promise.all([obtainEngine(progress), labUp(progress)]);
+    progress(`test: engine v${engine.version} from ${engine.source === "path" ? "PATH" : engine.binDir}`);
   } catch (e) {
-    progress(`test: the lab could not be built: ${(e as Error).message}`);
+    progress(`test: the lab or the engine could not be set up: ${(e as Error).message}`);
+    await labDown(progress);
     return 2;
   }
   const vitest = require.resolve("vitest/package.json").replace(/package\.json$/, "vitest.mjs");

@@ -13,8 +13,9 @@ export interface ServiceAddress {
 }
 
 export interface HostIdentity {
-  /** The name in the SMTP banner (postfix myhostname) and the kernel host name. */
+  /** The name in the SMTP banner (postfix myhostname), and the kernel's unless kernelHostName says otherwise. */
   hostName: string;
+  kernelHostName?: string;
   /** Present on the host that holds the gateway identity. */
   holdsServiceAddress: boolean;
   service: ServiceAddress;
@@ -56,7 +57,8 @@ export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][
 /** The commands that set the SMTP name (postfix myhostname) and the kernel's host name. Pure. */
 export function nameCommands(live: LiveIdentity, id: HostIdentity): string[][] {
   const commands: string[][] = [];
-  if (live.kernelHostName !== id.hostName) commands.push(["hostname", id.hostName]);
+  const kernel = id.kernelHostName ?? id.hostName;
+  if (live.kernelHostName !== kernel) commands.push(["hostname", kernel]);
   if (live.hostName !== id.hostName) commands.push(["postconf", "-e", `myhostname=${id.hostName}`], POSTFIX_RELOAD);
   return commands;
 }
@@ -67,9 +69,10 @@ export const identityCommands = (live: LiveIdentity, id: HostIdentity) => [...ad
  * Moves the gateway identity among hosts in the order that keeps the outage to one round trip:
  * the holder takes the gateway's name first (postfix needs up to 2 s to reload after main.cf
  * changes, and it still answers only on its own address then), the others give up the address,
- * the holder takes it, and only then do the others take their own names. Returns whether anything changed.
+ * the holder takes it, and only then do the others take their own names. Returns what each host
+ * had before.
  */
-export async function applyGatewayIdentity(hosts: { session: HostSession; identity: HostIdentity }[]): Promise<boolean> {
+export async function applyGatewayIdentity(hosts: { session: HostSession; identity: HostIdentity }[]): Promise<LiveIdentity[]> {
   const live = await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service)));
   const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], []];
   hosts.forEach((h, i) => {
@@ -78,13 +81,8 @@ export async function applyGatewayIdentity(hosts: { session: HostSession; identi
     steps[renameStep].push({ session: h.session, commands: rename });
     steps[moveStep].push({ session: h.session, commands: move });
   });
-  let changed = false;
-  for (const step of steps) {
-    const work = step.filter((x) => x.commands.length);
-    changed ||= work.length > 0;
-    await Promise.all(work.map((x) => execSequence(x.session, x.commands)));
-  }
-  return changed;
+  for (const step of steps) await Promise.all(step.filter((x) => x.commands.length).map((x) => execSequence(x.session, x.commands)));
+  return live;
 }
 
 /** Makes one host's identity what it should be, in one round trip after reading it. Returns whether anything changed. */

@@ -3,6 +3,7 @@
  * updates signed with TSIG (one update message, so one atomic change), read back by AXFR. Both run
  * on the DNS server itself, with the key given on standard input or in a 0600 file, never in argv.
  */
+import { randomBytes } from "node:crypto";
 import type { DnsRecord, RecordType } from "../plan";
 import { execSequence, type HostSession } from "../ssh";
 
@@ -75,7 +76,7 @@ const TYPES = new Set<RecordType>(["A", "MX", "TXT", "CNAME"]);
 
 /** Every A, MX, TXT and CNAME record of the zone as the server serves it, in the plan's terms. */
 export async function readZone(s: HostSession, target: ZoneTarget): Promise<DnsRecord[]> {
-  const keyFile = `/tmp/cutover-tsig-${process.pid}-${Date.now().toString(36)}.key`;
+  const keyFile = `/tmp/cutover-tsig-${randomBytes(8).toString("hex")}.key`;
   await s.writeFile(keyFile, `key "${target.tsig.name}" { algorithm ${target.tsig.algorithm}; secret "${target.tsig.secret}"; };\n`, 0o600);
   // The key file goes in the same round trip as the transfer, whatever the transfer's outcome.
   const { stdout } = await execSequence(s, [["dig", "-k", keyFile, `@${target.server}`, "+noall", "+answer", "+nocmd", "+time=3", "+tries=2", "AXFR", target.zone], ["rm", "-f", keyFile]], {

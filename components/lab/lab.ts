@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, 
 import { join } from "node:path";
 import type { HostRole, Inventory } from "../inventory";
 import { loadStack } from "../stack-file";
-import { inNamespace, run, startDaemon } from "./local";
+import { inNamespace, run, startDaemon } from "../local";
 
 export const LAB_PREFIX = "cutover";
 export const LAB_DIR = process.env.CUTOVER_LAB_DIR ?? "/var/lib/cutover-lab";
@@ -443,6 +443,30 @@ async function waitListening(ns: string, ports: number[], timeoutMs = 20_000): P
     if (!missing.length) return;
     if (Date.now() > deadline) throw new Error(`lab: ${ns} does not listen on port ${missing.join(", ")} after ${timeoutMs / 1000} s`);
     await sleep(100);
+  }
+}
+
+/** Stops or starts a lab host's sshd (to make it unreachable for a while, as a failed host is). */
+export async function setSshd(role: HostRole, running: boolean): Promise<void> {
+  const inv = loadStack("pilot", 1);
+  const h = labLayout(inv).hosts.find((x) => x.role === role);
+  if (!h) throw new Error(`lab: no host ${role}`);
+  const pidFile = join(hostDir(role), "sshd.pid");
+  if (!running) {
+    if (!existsSync(pidFile)) return;
+    const pid = Number(readFileSync(pidFile, "utf8").trim());
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline && existsSync(`/proc/${pid}`)) await sleep(50);
+    rmSync(pidFile, { force: true });
+  } else {
+    if (existsSync(pidFile)) return;
+    await startSshd(h);
+    await waitListening(h.namespace, [22]);
   }
 }
 

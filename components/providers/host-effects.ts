@@ -42,6 +42,18 @@ function delegate(kind: "gatewayRouting" | "gatewayIdentity" | "onPremZone"): Ho
   };
 }
 
+/**
+ * An explicit provider for the host-effect resources. The engine hands the default Node.js dynamic
+ * provider the whole stack config as its inputs (every secret decrypted into the provider process,
+ * and any config change, the phase included, shows as a provider update in previews); an explicit
+ * provider has only the inputs we give it: none.
+ */
+export class HostEffectsProvider extends pulumi.ProviderResource {
+  constructor(name: string, opts?: pulumi.ResourceOptions) {
+    super("pulumi-nodejs", name, {}, opts);
+  }
+}
+
 // ---------------------------------------------------------------- gateway routing
 
 export interface GatewayRoutingState {
@@ -89,6 +101,15 @@ export interface GatewayIdentityState {
   holder: string;
   /** Per host "role name holds" lines: what diff compares. */
   digest: string;
+  /** What each host had before the stack first set it: what delete gives back. */
+  original?: OriginalIdentity[];
+}
+
+export interface OriginalIdentity {
+  role: string;
+  hostName: string;
+  kernelHostName: string;
+  holdsServiceAddress: boolean;
 }
 
 export const identityDigest = (hosts: IdentityHost[]) =>

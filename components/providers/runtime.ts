@@ -2,7 +2,7 @@
  * What the dynamic providers do, loaded by them at run time (see host-effects.ts): each method
  * runs a host effect over one SSH session per host and returns the state the engine keeps.
  */
-import { applyGatewayIdentity, readIdentity } from "../effects/identity";
+import { applyGatewayIdentity, type LiveIdentity, readIdentity } from "../effects/identity";
 import { applyRouting, readRouting, restoreRouting } from "../effects/routing";
 import { applyZone, clearZone, readZone } from "../effects/zone";
 import { type HostTarget, SessionPool, withSession } from "../ssh";
@@ -11,11 +11,12 @@ import { type Connection, type GatewayIdentityState, type HostEffectProvider, ty
 const target = (c: Connection, privateKey: string): HostTarget => ({ ...c, privateKey });
 const sameConnection = (a: Connection, b: Connection) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
 
-async function applyIdentities(state: GatewayIdentityState) {
+
+async function applyIdentities(state: GatewayIdentityState): Promise<LiveIdentity[]> {
   const pool = new SessionPool();
   try {
     const sessions = await Promise.all(state.hosts.map((h) => pool.session(target(h.host, state.privateKey))));
-    await applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })));
+    return await applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })));
   } finally {
     await pool.closeAll();
   }
@@ -48,12 +49,13 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     return { changes: olds.digest !== news.digest };
   },
   async create(inputs) {
-    await applyIdentities(inputs);
-    return { id: "gateway-identity", outs: inputs };
+    const before = await applyIdentities(inputs);
+    const original = inputs.hosts.map((h, i) => ({ role: h.host.name, hostName: before[i].hostName, kernelHostName: before[i].kernelHostName, holdsServiceAddress: before[i].holdsServiceAddress }));
+    return { id: "gateway-identity", outs: { ...inputs, original } };
   },
-  async update(_id, _olds, news) {
+  async update(_id, olds, news) {
     await applyIdentities(news);
-    return { outs: news };
+    return { outs: { ...news, ...(olds.original ? { original: olds.original } : {}) } };
   },
   async read(id, props) {
     const state = props!;
@@ -68,9 +70,12 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     }
   },
   async delete(_id, props) {
-    // Deleting the identity gives the address and the gateway's name back to the legacy gateway.
+    // Deleting the identity gives every host back the name and address it had before the stack;
+    // without that record, the address and the gateway's name go back to the legacy gateway.
     const gatewayName = props.hosts.find((h) => h.identity.holdsServiceAddress)?.identity.hostName;
     const hosts = props.hosts.map((h) => {
+      const before = props.original?.find((o) => o.role === h.host.name);
+      if (before) return { ...h, identity: { ...h.identity, hostName: before.hostName, kernelHostName: before.kernelHostName, holdsServiceAddress: before.holdsServiceAddress } };
       const legacy = h.host.name === "legacy";
       return { ...h, identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.ownName } };
     });

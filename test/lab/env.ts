@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import type { HostRole, Inventory, Phase } from "../../components/inventory";
 import { type LabDescription, readLabDescription } from "../../components/lab/lab";
-import { run } from "../../components/lab/local";
+import { run } from "../../components/local";
 import { loadStack } from "../../components/stack-file";
 import type { HostTarget } from "../../components/ssh";
 import { hostTarget } from "../../components/targets";

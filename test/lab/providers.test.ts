@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { readIdentity } from "../../components/effects/identity";
 import { readRouting } from "../../components/effects/routing";
 import { readZone } from "../../components/effects/zone";
 import { readdressHosts } from "../../components/go-live/readdress";
@@ -59,15 +60,17 @@ describe("gateway identity provider", () => {
     return { hosts, privateKey, holder: phase === 5 ? "new" : "legacy", digest: identityDigest(hosts) };
   };
 
-  it("moves the gateway identity with update, reads who holds it, and gives it back on delete", async () => {
+  it("moves the gateway identity with update, reads who holds it, and gives back what was there on delete", async () => {
     const [s4, s5] = [stateAt(4), stateAt(5)];
+    const legacy = await pool.session({ ...s4.hosts[0].host, privateKey });
+    const before = await readIdentity(legacy, s4.hosts[0].identity.service);
     const created = await gatewayIdentityProvider.create(s4);
     expect((await gatewayIdentityProvider.read(created.id, created.outs)).props).toMatchObject({ holder: "legacy", digest: s4.digest });
     expect(await gatewayIdentityProvider.diff(created.id, s4, s5)).toMatchObject({ changes: true });
     await gatewayIdentityProvider.update(created.id, s4, s5);
     expect((await gatewayIdentityProvider.read(created.id, s5)).props).toMatchObject({ holder: "new", digest: s5.digest });
-    await gatewayIdentityProvider.delete(created.id, s5);
-    expect((await gatewayIdentityProvider.read(created.id, s4)).props).toMatchObject({ holder: "legacy", digest: s4.digest });
+    await gatewayIdentityProvider.delete(created.id, { ...s5, original: created.outs.original! });
+    expect(await readIdentity(legacy, s4.hosts[0].identity.service)).toEqual(before);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * Runs programs on this machine for the lab: argument vectors only, never a shell line, and
- * every lab-side command inside a namespace through `ip netns exec`.
+ * Runs programs on this machine: argument vectors only, never a shell line. Lab-side commands
+ * run inside a namespace through `ip netns exec`.
  */
 import { execFile, spawn } from "node:child_process";
 

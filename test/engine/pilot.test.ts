@@ -1,0 +1,195 @@
+/**
+ * The pilot stack under the real Pulumi engine (built by the project, see engine/) against the lab:
+ * every verb an administrator uses, asserted on the lab itself rather than on the engine's word.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findInMailbox, newMarker, sendMail, waitFor } from "../../components/checks/mail";
+import { readIdentity } from "../../components/effects/identity";
+import { readRouting, ROUTING_DIR } from "../../components/effects/routing";
+import { readZone } from "../../components/effects/zone";
+import { openLabStack, LAB_PASSPHRASE } from "../../components/engine/lab-stack";
+import { engineEnv, type Engine, obtainEngine } from "../../components/engine/obtain";
+import { changedSteps, LOCAL_BACKEND_DIR, localBackendUrl, type MigrationStack } from "../../components/engine/stack";
+import type { HostRole, Phase } from "../../components/inventory";
+import { setSshd } from "../../components/lab/lab";
+import { plan, type Plan } from "../../components/plan";
+import { routingDigest } from "../../components/routing";
+import { PROJECT_DIR } from "../../components/stack-file";
+import { SessionPool } from "../../components/ssh";
+import { testLab } from "../lab/env";
+
+const lab = testLab();
+let pool = new SessionPool();
+const session = (role: HostRole) => pool.session(lab.target(role));
+const tsigTarget = (zone: string) => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
+const HOSTS: HostRole[] = ["legacy", "new", "internet"];
+const ZONES = ["aegean.test", "api.test", "paradigms.test"];
+const upSeconds: Record<string, number> = {};
+
+let engine: Engine;
+let stack: MigrationStack;
+let before: string;
+
+/** What destroy must give back: each host's main.cf, names, addresses and the zones' records. */
+async function hostSnapshot(): Promise<string> {
+  const parts: string[] = [];
+  for (const role of HOSTS) {
+    const s = await session(role);
+    const id = await readIdentity(s, { address: lab.description.serviceAddress, prefixLength: 24, interface: lab.description.hosts[role]!.interface });
+    parts.push(`${role} ${JSON.stringify(id)} ${(await s.exec(["postconf", "-n"])).stdout} cutover-dir:${(await s.exec(["test", "-e", ROUTING_DIR], { allowFailure: true })).code}`);
+  }
+  const dns = await session("internet");
+  for (const z of ZONES) parts.push(JSON.stringify(await readZone(dns, tsigTarget(z))));
+  return parts.join("\n");
+}
+
+async function upTo(phase: Phase) {
+  await stack.setPhase(phase);
+  const r = await stack.up({ message: `phase ${phase}` });
+  upSeconds[`phase ${phase}`] = r.seconds;
+  return r;
+}
+
+/** The lab shows the plan: dig answers its records, the hosts route by its tables, the holder has the address. */
+async function expectLabToShow(p: Plan) {
+  for (const z of p.zones)
+    for (const r of z.records) {
+      const answer = await lab.inHost("new", ["dig", "+short", r.type, r.name]);
+      expect(answer.trim().split("\n").map((v) => v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1")).sort(), `${r.name} ${r.type} in phase ${p.phase}`).toEqual(r.values);
+    }
+  for (const t of p.routing) expect((await readRouting(await session(t.host))).digest, `routing on ${t.host} in phase ${p.phase}`).toBe(routingDigest(t));
+  for (const role of ["legacy", "new"] as const) {
+    const id = await readIdentity(await session(role), { address: lab.description.serviceAddress, prefixLength: 24, interface: lab.description.hosts[role]!.interface });
+    expect(id.holdsServiceAddress, `${role} holds the service address in phase ${p.phase}`).toBe(role === p.gateway.holder);
+    expect(id.hostName).toBe(p.hosts.find((h) => h.role === role)!.name);
+  }
+}
+
+async function delivered(to: string, home: HostRole) {
+  const marker = newMarker();
+  await sendMail(await session("internet"), { from: "spyros@aegean.test", to, marker });
+  return waitFor(() => session(home).then((s) => findInMailbox(s, to, marker)), (f) => f.length > 0);
+}
+
+beforeAll(async () => {
+  engine = await obtainEngine();
+  before = await hostSnapshot();
+  stack = await openLabStack(`lab-engine-${randomBytes(3).toString("hex")}`, lab.description, engine);
+}, 120_000);
+
+afterAll(async () => {
+  await setSshd("new", true);
+  await stack?.remove().catch(() => undefined);
+  await pool.closeAll();
+  process.stderr.write(`engine test: up seconds ${JSON.stringify(upSeconds)}\n`);
+});
+
+describe("the pilot stack under the real engine", () => {
+  it("goes through phases 1 to 5 in order, and the lab shows each phase's plan", async () => {
+    for (const phase of [1, 2, 3, 4, 5] as Phase[]) {
+      const r = await upTo(phase);
+      expect(r.diagnostics.filter((d) => /error/i.test(d))).toEqual([]);
+      await expectLabToShow(plan(lab.inventory(phase), phase));
+    }
+    // Phase 4 dropped the pilot zone's records: the model is shut down.
+    expect((await lab.inHost("new", ["dig", "+short", "MX", "api.test"])).trim()).toBe("");
+  }, 300_000);
+
+  it("previews 5 to 4 and 4 to 5 as a change of the gateway identity only", async () => {
+    await stack.setPhase(4);
+    const back = await stack.preview();
+    expect(changedSteps(back).map((s) => `${s.op} ${s.name}`)).toEqual(["update gateway-identity-address"]);
+    expect(changedSteps(back)[0].inputs.holder).toBe("legacy");
+    await upTo(4);
+    await stack.setPhase(5);
+    const forth = await stack.preview();
+    expect(changedSteps(forth).map((s) => `${s.op} ${s.name}`)).toEqual(["update gateway-identity-address"]);
+    expect(changedSteps(forth)[0].inputs.holder).toBe("new");
+    await upTo(5);
+    await expectLabToShow(plan(lab.inventory(5), 5));
+  }, 180_000);
+
+  it("reports no change for a second up and touches no host", async () => {
+    const stamps = async () => {
+      const out: string[] = [];
+      for (const role of HOSTS) out.push((await (await session(role)).exec(["stat", "-L", "-c", "%n %Y", "/etc/postfix/main.cf", `${ROUTING_DIR}/current`])).stdout);
+      out.push((await lab.inHost("new", ["dig", "+short", "SOA", "paradigms.test"])).trim());
+      return out.join("");
+    };
+    const was = await stamps();
+    const r = await upTo(5);
+    expect(changedSteps(r)).toEqual([]);
+    expect(Object.keys(r.changes)).toEqual(["same"]);
+    expect(await stamps()).toBe(was);
+  }, 120_000);
+
+  it("sees a routing map edited by hand: refresh reports it, preview expecting no changes fails, up repairs it", async () => {
+    const legacy = await session("legacy");
+    await legacy.exec(["sed", "-i", "s/^user4@paradigms.test .*/user4@paradigms.test smtp:[192.0.2.99]:25/", `${ROUTING_DIR}/current/transport`]);
+    await legacy.exec(["postmap", `hash:${ROUTING_DIR}/current/transport`]);
+
+    const refreshed = await stack.refresh();
+    expect(refreshed.changes.update).toBe(1);
+    await expect(stack.preview({ expectNoChanges: true })).rejects.toThrow(/no changes were expected/i);
+    const repaired = await upTo(5);
+    expect(changedSteps(repaired).map((s) => `${s.op} ${s.name}`)).toEqual(["update legacy-routing"]);
+    expect((await readRouting(legacy)).digest).toBe(routingDigest(plan(lab.inventory(5), 5).routing.find((t) => t.host === "legacy")!));
+  }, 120_000);
+
+  it("fails an up naming the unreachable host, keeps the previous routing working, and completes the next up", async () => {
+    await setSshd("new", false);
+    await stack.setPhase(4);
+    await expect(stack.up()).rejects.toThrow(/cannot reach new at 198\.51\.100\.20:22/);
+    // Nothing was half-moved: the new server still holds the gateway, mail still lands where it lives.
+    expect((await delivered("user4@paradigms.test", "new")).length).toBe(1);
+    expect((await delivered("user1@paradigms.test", "legacy")).length).toBe(1);
+    await setSshd("new", true);
+    // Sessions opened before the restart live on in the old sshd's processes: start afresh.
+    await pool.closeAll();
+    pool = new SessionPool();
+    await upTo(4);
+    await expectLabToShow(plan(lab.inventory(4), 4));
+  }, 180_000);
+
+  it("runs as a user runs it by hand: pulumi up --stack NAME --yes with the CLI alone", async () => {
+    const env = { ...process.env, ...engineEnv(engine, { PULUMI_BACKEND_URL: localBackendUrl(), PULUMI_CONFIG_PASSPHRASE: LAB_PASSPHRASE }) };
+    const child = spawn("pulumi", ["up", "--stack", stack.name, "--yes", "--non-interactive", "--config", "cutover:phase=5"], { cwd: PROJECT_DIR, env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const code = await new Promise<number>((r) => child.on("exit", (c) => r(c ?? 1)));
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/gateway-identity-address/);
+    await expectLabToShow(plan(lab.inventory(5), 5));
+  }, 120_000);
+
+  it("keeps the SSH key and the TSIG secret out of the checkpoint and the engine's logs (verbosity 8)", async () => {
+    const key = readFileSync(lab.description.adminKeyPath, "utf8");
+    const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----"))[1];
+    const exported = await stack.exportCheckpoint();
+    const stored = readFileSync(join(LOCAL_BACKEND_DIR, ".pulumi", "stacks", "cutover", `${stack.name}.json`), "utf8");
+    const logged = await stack.refresh({ previewOnly: true, verboseLog: true });
+    for (const text of [exported, stored, logged.log ?? ""]) {
+      expect(text).not.toContain(keyBody);
+      expect(text).not.toContain(lab.description.tsig.secret);
+    }
+    expect(logged.log?.length ?? 0).toBeGreaterThan(1000);
+    // They are there, encrypted: the engine can still reach the hosts on refresh and destroy.
+    expect(exported).toMatch(/"privateKey": \{\s*"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",\s*"ciphertext"/);
+  }, 120_000);
+
+  it("destroy gives every lab host back its state from before the stack", async () => {
+    await stack.destroy();
+    expect((await hostSnapshot()).split("\n")).toEqual(before.split("\n"));
+    // The history a rollback reads: every update with the configuration it ran with, newest first.
+    const history = await stack.history();
+    const summary = history.map((h) => `${h.kind} ${h.result} ${h.config["cutover:phase"]?.value ?? "-"}`);
+    expect(summary[0]).toBe("destroy succeeded 5");
+    expect(summary, summary.join("\n")).toContain("update failed 4");
+    expect(summary.slice(-5).reverse()).toEqual(["update succeeded 1", "update succeeded 2", "update succeeded 3", "update succeeded 4", "update succeeded 5"]);
+  }, 120_000);
+});
