@@ -1,7 +1,8 @@
 /**
  * npm run bench: wall time and peak memory of loading + planning and of the program under
- * Pulumi's mocks, for 1,000 / 10,000 / 50,000 mailboxes over 200 domains. Each case runs in a
- * fresh process so its peak memory is its own.
+ * Pulumi's mocks, for 1,000 / 10,000 / 50,000 mailboxes over 200 domains, and of the real engine's
+ * preview of a pilot-shaped stack with as many mailboxes. Each case runs in a fresh process so its
+ * peak memory is its own.
  */
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
@@ -15,11 +16,13 @@ const SIZES = [1_000, 10_000, 50_000];
 
 const program = new Command("bench")
   .description("Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains.")
-  .option("--case <kind>", "internal: run one case (plan | mocks) in this process")
+  .option("--case <kind>", "internal: run one case (plan | mocks | engine) in this process")
+  .option("--only <kinds>", "comma-separated cases to run (plan,mocks,engine)", "plan,mocks,engine")
   .option("--mailboxes <n>", "internal: mailboxes for --case", Number)
   .option("--json", "print the results as JSON")
   .parse();
-const opts = program.opts<{ case?: "plan" | "mocks"; mailboxes?: number; json?: boolean }>();
+type Kind = "plan" | "mocks" | "engine";
+const opts = program.opts<{ case?: Kind; only: string; mailboxes?: number; json?: boolean }>();
 
 interface Result {
   case: string;
@@ -31,7 +34,12 @@ interface Result {
   peakMiB: number;
 }
 
-async function runCase(kind: "plan" | "mocks", mailboxes: number): Promise<Result> {
+async function runCase(kind: Kind, mailboxes: number): Promise<Result> {
+  if (kind === "engine") {
+    const { engineBench } = await import("./bench/engine-preview");
+    const r = await engineBench(mailboxes);
+    return { case: kind, mailboxes, domains: 3, loadMs: 0, runMs: r.seconds * 1000, resources: r.resources, peakMiB: r.peakMiB };
+  }
   const text = syntheticMailboxes(mailboxes, DOMAINS);
   const phase: Phase = 4;
   const t0 = performance.now();
@@ -54,7 +62,7 @@ async function main() {
     return;
   }
   const results: Result[] = [];
-  for (const kind of ["plan", "mocks"] as const) {
+  for (const kind of opts.only.split(",") as Kind[]) {
     for (const n of SIZES) {
       process.stderr.write(`bench: ${kind} with ${n} mailboxes, ${DOMAINS} domains...\n`);
       const out = execFileSync(process.execPath, [...process.execArgv, __filename, "--case", kind, "--mailboxes", String(n)], { encoding: "utf8" });
@@ -65,9 +73,10 @@ async function main() {
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     return;
   }
+  const label: Record<Kind, string> = { plan: "plan", mocks: "program under mocks", engine: "real-engine preview, new pilot-shaped stack" };
   process.stdout.write("| case | mailboxes | domains | load + validate | run | resources | peak RSS |\n|---|---|---|---|---|---|---|\n");
   for (const r of results)
-    process.stdout.write(`| ${r.case === "plan" ? "plan" : "program under mocks"} | ${r.mailboxes} | ${r.domains} | ${r.loadMs.toFixed(0)} ms | ${r.runMs.toFixed(0)} ms | ${r.resources ?? "-"} | ${r.peakMiB.toFixed(0)} MiB |\n`);
+    process.stdout.write(`| ${label[r.case as Kind]} | ${r.mailboxes} | ${r.domains} | ${r.case === "engine" ? "-" : `${r.loadMs.toFixed(0)} ms`} | ${r.runMs.toFixed(0)} ms | ${r.resources ?? "-"} | ${r.peakMiB.toFixed(0)} MiB${r.case === "engine" ? " (process tree)" : ""} |\n`);
 }
 
 main().catch((e) => {

@@ -24,6 +24,8 @@ export interface MockResource {
   props: Record<string, any>;
   /** Set for resources read, not managed (`Instance.get`). */
   readId?: string;
+  /** The provider reference ("urn::id") when the resource names one. */
+  provider?: string;
 }
 
 export interface MockRun {
@@ -37,7 +39,7 @@ export async function runUnderMocks(inv: Inventory, phase: Phase): Promise<MockR
   await pulumi.runtime.setMocks(
     {
       newResource: (a) => {
-        if (a.custom) resources.push({ type: a.type, name: a.name, inputs: a.inputs, options: {}, props: {}, ...(a.id ? { readId: a.id } : {}) });
+        if (a.custom) resources.push({ type: a.type, name: a.name, inputs: a.inputs, options: {}, props: {}, ...(a.id ? { readId: a.id } : {}), ...(a.provider ? { provider: a.provider } : {}) });
         const extra = a.type === "aws:route53/zone:Zone" ? { zoneId: `Z${a.name.length}MOCK`, nameServers: ["ns-1.awsdns-01.org"] } : {};
         return { id: a.id || `${a.name}-id`, state: { ...a.inputs, ...extra } };
       },

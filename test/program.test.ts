@@ -91,31 +91,35 @@ describe("the program under mocks: pilot stack and layouts", () => {
   it("configures the pilot through dynamic resources only: on-prem zones, routing per host, one gateway identity", async () => {
     const names = async (phase: Phase) => (await run("pilot", phase)).resources.map((r) => `${r.type} ${r.name}`);
     expect(await names(1)).toEqual([
-      "pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address",
-      "pulumi-nodejs:dynamic/cutover:hosts:GatewayRouting:Resource internet-routing",
-      "pulumi-nodejs:dynamic/cutover:dns:OnPremZone:Resource zone-aegean-test-records",
+      "pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address",
+      "pulumi:providers:pulumi-nodejs host-effects",
+      "pulumi-nodejs:dynamic/cutover:GatewayRouting internet-routing",
+      "pulumi-nodejs:dynamic/cutover:OnPremZone zone-aegean-test-records",
     ]);
     expect(await names(3)).toEqual([
-      "pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address",
-      "pulumi-nodejs:dynamic/cutover:hosts:GatewayRouting:Resource internet-routing",
-      "pulumi-nodejs:dynamic/cutover:hosts:GatewayRouting:Resource legacy-routing",
-      "pulumi-nodejs:dynamic/cutover:hosts:GatewayRouting:Resource new-routing",
-      "pulumi-nodejs:dynamic/cutover:dns:OnPremZone:Resource zone-aegean-test-records",
-      "pulumi-nodejs:dynamic/cutover:dns:OnPremZone:Resource zone-api-test-records",
+      "pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address",
+      "pulumi:providers:pulumi-nodejs host-effects",
+      "pulumi-nodejs:dynamic/cutover:GatewayRouting internet-routing",
+      "pulumi-nodejs:dynamic/cutover:GatewayRouting legacy-routing",
+      "pulumi-nodejs:dynamic/cutover:GatewayRouting new-routing",
+      "pulumi-nodejs:dynamic/cutover:OnPremZone zone-aegean-test-records",
+      "pulumi-nodejs:dynamic/cutover:OnPremZone zone-api-test-records",
     ]);
   });
 
   it("pilot from phase 4 to 5 changes only the gateway identity: the address and names swap", async () => {
     const [p4, p5] = [await run("pilot", 4), await run("pilot", 5)];
-    expect(difference(p4.resources, p5.resources)).toEqual({ added: [], removed: [], changed: ["pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address"] });
-    const identity = (rs: MockResource[]) => byName(rs).get("pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address")!.inputs.hosts.map((h: any) => [h.host.name, h.identity.hostName, h.identity.holdsServiceAddress]);
+    expect(difference(p4.resources, p5.resources)).toEqual({ added: [], removed: [], changed: ["pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address"] });
+    const identity = (rs: MockResource[]) => byName(rs).get("pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address")!.inputs.hosts.map((h: any) => [h.host.name, h.identity.hostName, h.identity.holdsServiceAddress]);
     expect(identity(p4.resources)).toEqual([["legacy", "mail.paradigms.test", true], ["new", "new.paradigms.test", false]]);
     expect(identity(p5.resources)).toEqual([["legacy", "legacy.paradigms.test", false], ["new", "mail.paradigms.test", true]]);
   });
 
   it("passes SSH keys and the TSIG secret to the engine as secrets", async () => {
     const { resources } = await run("pilot", 3);
-    for (const r of resources) {
+    for (const r of resources.filter((x) => x.type.startsWith("pulumi-nodejs:"))) {
+      // Through the explicit provider, which is given no config (so no secret) as inputs.
+      expect(r.provider, r.name).toMatch(/pulumi:providers:pulumi-nodejs::host-effects::/);
       expect(r.options.additionalSecretOutputs, r.name).toContain("privateKey");
       expect(await pulumi.isSecret(r.props.privateKey), r.name).toBe(true);
       if (r.name.startsWith("zone-")) expect(await pulumi.isSecret(r.props.tsigSecret), r.name).toBe(true);
@@ -129,7 +133,7 @@ describe("the program under mocks: pilot stack and layouts", () => {
     expect(d).toEqual({
       added: [],
       removed: [],
-      changed: ["pulumi-nodejs:dynamic/cutover:hosts:GatewayIdentity:Resource gateway-identity-address", "aws:route53/record:Record zone-example-com-mx-apex"],
+      changed: ["pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address", "aws:route53/record:Record zone-example-com-mx-apex"],
     });
   });
 });

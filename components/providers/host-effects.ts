@@ -81,7 +81,7 @@ export interface GatewayRoutingArgs {
 export class GatewayRouting extends pulumi.dynamic.Resource {
   declare readonly digest: pulumi.Output<string>;
   constructor(name: string, args: GatewayRoutingArgs, opts?: pulumi.CustomResourceOptions) {
-    super(gatewayRoutingProvider, name, { ...args, privateKey: pulumi.secret(args.privateKey) }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "cutover:hosts:GatewayRouting");
+    super(gatewayRoutingProvider, name, { ...args, privateKey: pulumi.secret(args.privateKey) }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "cutover", "GatewayRouting");
   }
 }
 
@@ -132,7 +132,7 @@ export interface GatewayIdentityArgs {
 export class GatewayIdentity extends pulumi.dynamic.Resource {
   declare readonly holder: pulumi.Output<string>;
   constructor(name: string, args: GatewayIdentityArgs, opts?: pulumi.CustomResourceOptions) {
-    super(gatewayIdentityProvider, name, { ...args, privateKey: pulumi.secret(args.privateKey) }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "cutover:hosts:GatewayIdentity");
+    super(gatewayIdentityProvider, name, { ...args, privateKey: pulumi.secret(args.privateKey) }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "cutover", "GatewayIdentity");
   }
 }
 
@@ -179,7 +179,8 @@ export class OnPremZone extends pulumi.dynamic.Resource {
       name,
       { ...args, privateKey: pulumi.secret(args.privateKey), tsigSecret: pulumi.secret(args.tsigSecret) },
       { ...opts, additionalSecretOutputs: ["privateKey", "tsigSecret"] },
-      "cutover:dns:OnPremZone",
+      "cutover",
+      "OnPremZone",
     );
   }
 }
