@@ -24,3 +24,35 @@ export function routingDigest(t: RoutingTable | HostRouting): string {
   for (const x of r.relays) h.update(`${x.recipient} ${x.nextHop}\n`);
   return h.digest("hex");
 }
+
+/**
+ * A routing table as four newline-separated strings: how it travels to the engine and sits in the
+ * state. 50,000 entries as objects cost the engine's process tree gigabytes; as lines, megabytes.
+ */
+export interface CompactRouting {
+  domains: string;
+  mailboxes: string;
+  /** "recipient nextHop" per line. */
+  relays: string;
+  trusted: string;
+}
+
+export function compactRouting(t: RoutingTable | HostRouting): CompactRouting {
+  const r = hostRouting(t);
+  return {
+    domains: r.domains.join("\n"),
+    mailboxes: r.mailboxes.join("\n"),
+    relays: r.relays.map((x) => `${x.recipient} ${x.nextHop}`).join("\n"),
+    trusted: r.trusted.join("\n"),
+  };
+}
+
+export function expandRouting(c: CompactRouting): HostRouting {
+  const lines = (s: string) => s.split("\n").filter(Boolean);
+  return hostRouting({
+    domains: lines(c.domains),
+    mailboxes: lines(c.mailboxes),
+    relays: lines(c.relays).map((l) => ({ recipient: l.slice(0, l.indexOf(" ")), nextHop: l.slice(l.indexOf(" ") + 1) })),
+    trusted: lines(c.trusted),
+  });
+}

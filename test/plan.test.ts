@@ -203,3 +203,13 @@ describe("plan of the other layouts", () => {
     expect(p5.gateway).toMatchObject({ holder: "new", hostName: "new.example.com", address: "203.0.113.20" });
   });
 });
+
+describe("routing tables in compact form", () => {
+  it("round-trip through the lines the engine stores, keeping the digest", async () => {
+    const { compactRouting, expandRouting, hostRouting, routingDigest } = await import("../components/routing");
+    for (const t of planOf("post-offices", 3).routing) {
+      expect(expandRouting(compactRouting(t))).toEqual(hostRouting(t));
+      expect(routingDigest(expandRouting(compactRouting(t)))).toBe(routingDigest(t));
+    }
+  });
+});

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { HostRole, HostSpec } from "../inventory";
 import type { RoutingTable } from "../plan";
 import { type Connection, GatewayRouting } from "../providers/host-effects";
-import { hostRouting, routingDigest } from "../routing";
+import { compactRouting, routingDigest } from "../routing";
 
 export interface GatewayHostArgs {
   /** The host's role in the migration (legacy, new, internet, smartHost). */
@@ -60,7 +60,7 @@ export class GatewayHost extends pulumi.ComponentResource {
       this.instanceId = undefined;
     }
     if (args.routing && args.ssh) {
-      new GatewayRouting(`${name}-routing`, { host: args.ssh.connection, privateKey: args.ssh.privateKey, table: hostRouting(args.routing), digest: this.routingDigest! }, { parent: this });
+      new GatewayRouting(`${name}-routing`, { host: args.ssh.connection, privateKey: args.ssh.privateKey, routing: compactRouting(args.routing), digest: this.routingDigest! }, { parent: this });
     }
     this.registerOutputs({ role: this.role, address: this.address, hostName: this.hostName, instanceId: this.instanceId, routingDigest: this.routingDigest });
   }

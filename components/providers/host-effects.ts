@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { HostIdentity } from "../effects/identity";
 import type { DnsRecord } from "../plan";
-import type { HostRouting } from "../routing";
+import type { CompactRouting } from "../routing";
 
 /** How the engine reaches a host: the SSH target, with the private key as a secret input. */
 export interface Connection {
@@ -59,7 +59,7 @@ export class HostEffectsProvider extends pulumi.ProviderResource {
 export interface GatewayRoutingState {
   host: Connection;
   privateKey: string;
-  table: HostRouting;
+  routing: CompactRouting;
   /** Digest of the routing on the host: the plan's when applied, the live one after read. */
   digest: string;
 }
@@ -72,7 +72,7 @@ export interface GatewayRoutingArgs {
   /** SSH private key (a Pulumi secret). */
   privateKey: pulumi.Input<string>;
   /** The host's routing table in this phase. */
-  table: HostRouting;
+  routing: CompactRouting;
   /** Content digest of the table: what diff compares. */
   digest: string;
 }

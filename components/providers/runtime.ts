@@ -5,6 +5,7 @@
 import { applyGatewayIdentity, type LiveIdentity, readIdentity } from "../effects/identity";
 import { applyRouting, readRouting, restoreRouting } from "../effects/routing";
 import { applyZone, clearZone, readZone } from "../effects/zone";
+import { compactRouting, expandRouting } from "../routing";
 import { type HostTarget, SessionPool, withSession } from "../ssh";
 import { type Connection, type GatewayIdentityState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState, recordsDigest } from "./host-effects";
 
@@ -28,16 +29,16 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
     return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
   },
   async create(inputs) {
-    const applied = await withSession(target(inputs.host, inputs.privateKey), (s) => applyRouting(s, inputs.table));
+    const applied = await withSession(target(inputs.host, inputs.privateKey), (s) => applyRouting(s, expandRouting(inputs.routing)));
     return { id: `${inputs.host.name}@${inputs.host.address}`, outs: { ...inputs, digest: applied.digest } };
   },
   async update(_id, _olds, news) {
-    const applied = await withSession(target(news.host, news.privateKey), (s) => applyRouting(s, news.table));
+    const applied = await withSession(target(news.host, news.privateKey), (s) => applyRouting(s, expandRouting(news.routing)));
     return { outs: { ...news, digest: applied.digest } };
   },
   async read(id, props) {
     const live = await withSession(target(props!.host, props!.privateKey), (s) => readRouting(s));
-    return { id, props: { ...props!, digest: live.configured && live.digest ? live.digest : "not-configured", table: live.routing ?? props!.table } };
+    return { id, props: { ...props!, digest: live.configured && live.digest ? live.digest : "not-configured", routing: live.routing ? compactRouting(live.routing) : props!.routing } };
   },
   async delete(_id, props) {
     await withSession(target(props.host, props.privateKey), (s) => restoreRouting(s));

@@ -20,7 +20,7 @@ import {
   type OnPremZoneState,
   recordsDigest,
 } from "../../components/providers/host-effects";
-import { hostRouting, routingDigest } from "../../components/routing";
+import { compactRouting, hostRouting, routingDigest } from "../../components/routing";
 import { SessionPool } from "../../components/ssh";
 import { testLab } from "./env";
 
@@ -33,7 +33,7 @@ afterAll(() => pool.closeAll());
 
 describe("gateway routing provider", () => {
   const table = hostRouting(plan(inv3, 3).routing.find((t) => t.host === "new")!);
-  const state: GatewayRoutingState = { host: connectionOf(inv3, "new", creds), privateKey, table, digest: routingDigest(table) };
+  const state: GatewayRoutingState = { host: connectionOf(inv3, "new", creds), privateKey, routing: compactRouting(table), digest: routingDigest(table) };
 
   it("creates, reads, diffs by digest and deletes back to the host's own configuration", async () => {
     const created = await gatewayRoutingProvider.create(state);
