@@ -20,7 +20,9 @@ export interface StackFile {
 export function readStackFile(path: string): StackFile {
   const doc = parse(readFileSync(path, "utf8")) as { config?: Record<string, unknown> } | null;
   const config = doc?.config ?? {};
-  return { inventory: config["cutover:inventory"], phase: config["cutover:phase"], hostKeys: config["cutover:hostKeys"] };
+  // `pulumi config set` without --path stores an object as its JSON text.
+  const inventory = config["cutover:inventory"];
+  return { inventory: typeof inventory === "string" ? JSON.parse(inventory) : inventory, phase: config["cutover:phase"], hostKeys: config["cutover:hostKeys"] };
 }
 
 /** The checked inventory of stacks/Pulumi.<stack>.yaml, optionally at another phase. */

@@ -213,3 +213,16 @@ describe("routing tables in compact form", () => {
     }
   });
 });
+
+describe("rollback target from the stack's history", () => {
+  const entry = (kind: string, result: string, phase: string) => ({ kind, result, config: { "cutover:phase": { value: phase, secret: false } }, version: 0 }) as never;
+
+  it("is the newest successful update with another configuration, numbered from the oldest", async () => {
+    const { rollbackTarget } = await import("../components/engine/rollback");
+    const history = [entry("update", "succeeded", "5"), entry("refresh", "succeeded", "5"), entry("update", "succeeded", "5"), entry("update", "failed", "4"), entry("update", "succeeded", "4"), entry("update", "succeeded", "3")];
+    expect(rollbackTarget(history)).toMatchObject({ number: 2, config: { "cutover:phase": { value: "4" } } });
+    expect(rollbackTarget(history, 1)).toMatchObject({ number: 1, config: { "cutover:phase": { value: "3" } } });
+    expect(() => rollbackTarget(history, 3)).toThrow(/update 3 is not a successful update of this stack \(successful: 6, 4, 2, 1\)/);
+    expect(() => rollbackTarget([entry("update", "succeeded", "5")])).toThrow(/nothing to roll back to/);
+  });
+});

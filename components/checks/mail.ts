@@ -47,6 +47,22 @@ export async function findAnywhere(s: HostSession, marker: string): Promise<stri
   return r.stdout.split("\n").filter(Boolean);
 }
 
+/** Which maildir files on this host hold each of the markers, in one pass over the mail store. */
+export async function findMarkers(s: HostSession, markers: string[]): Promise<Map<string, string[]>> {
+  const found = new Map<string, string[]>();
+  if (!markers.length) return found;
+  const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
+  const r = await s.exec(["grep", "-rHoF", ...markers.flatMap((m) => ["-e", m]), "--", `${base}/`], { allowFailure: true });
+  for (const line of r.stdout.split("\n").filter(Boolean)) {
+    const i = line.lastIndexOf(":");
+    const [path, marker] = [line.slice(0, i), line.slice(i + 1)];
+    const paths = found.get(marker) ?? [];
+    if (!paths.includes(path)) paths.push(path);
+    found.set(marker, paths);
+  }
+  return found;
+}
+
 /** Polls until the predicate holds or the time is up; returns the last value. */
 export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000, everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -54,12 +54,16 @@ export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][
   return [];
 }
 
-/** The commands that set the SMTP name (postfix myhostname) and the kernel's host name. Pure. */
-export function nameCommands(live: LiveIdentity, id: HostIdentity): string[][] {
+/**
+ * The commands that set the SMTP name (postfix myhostname) and the kernel's host name. Postfix
+ * waits about two seconds before it reloads a main.cf changed in the same moment; `background`
+ * lets the reload finish after the command returns. Pure.
+ */
+export function nameCommands(live: LiveIdentity, id: HostIdentity, background = false): string[][] {
   const commands: string[][] = [];
   const kernel = id.kernelHostName ?? id.hostName;
   if (live.kernelHostName !== kernel) commands.push(["hostname", kernel]);
-  if (live.hostName !== id.hostName) commands.push(["postconf", "-e", `myhostname=${id.hostName}`], POSTFIX_RELOAD);
+  if (live.hostName !== id.hostName) commands.push(["postconf", "-e", `myhostname=${id.hostName}`], background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
   return commands;
 }
 
@@ -76,7 +80,8 @@ export async function applyGatewayIdentity(hosts: { session: HostSession; identi
   const live = await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service)));
   const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], []];
   hosts.forEach((h, i) => {
-    const [rename, move] = [nameCommands(live[i], h.identity), addressCommands(live[i], h.identity)];
+    // The hosts that give the gateway up rename last, when nothing waits on them any more.
+    const [rename, move] = [nameCommands(live[i], h.identity, !h.identity.holdsServiceAddress), addressCommands(live[i], h.identity)];
     const [renameStep, moveStep] = h.identity.holdsServiceAddress ? [0, 2] : [3, 1];
     steps[renameStep].push({ session: h.session, commands: rename });
     steps[moveStep].push({ session: h.session, commands: move });

@@ -136,6 +136,8 @@ export function engineEnv(engine: Engine, extra: NodeJS.ProcessEnv = {}): Record
     PATH: `${engine.binDir}${delimiter}${process.env.PATH ?? ""}`,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    // npm test type-checks the program; the engine only needs it transpiled (1-2 s less per run).
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;

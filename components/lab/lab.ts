@@ -280,7 +280,8 @@ function bareMainCf(h: PlannedLabHost): string {
     "mynetworks = 127.0.0.0/8",
     "inet_interfaces = all",
     "inet_protocols = ipv4",
-    "smtpd_banner = $myhostname ESMTP",
+    // The lab tells its hosts apart in the greeting, so the rehearsal's prober can see which one answered.
+    `smtpd_banner = $myhostname ESMTP (lab host ${h.role.toLowerCase()})`,
     `queue_directory = ${dir}/spool`,
     `data_directory = ${dir}/data`,
     `maillog_file = ${dir}/maillog`,
@@ -467,6 +468,21 @@ export async function setSshd(role: HostRole, running: boolean): Promise<void> {
     if (existsSync(pidFile)) return;
     await startSshd(h);
     await waitListening(h.namespace, [22]);
+  }
+}
+
+/** Whether a lab is up and every host answers: what the rehearsal can reuse instead of rebuilding. */
+export async function labHealthy(): Promise<boolean> {
+  if (!existsSync(descriptionPath)) return false;
+  const lab = readLabDescription();
+  const namespaces = new Set(await labNamespaces());
+  const hosts = Object.values(lab.hosts);
+  if (!hosts.every((h) => namespaces.has(h!.namespace)) || !namespaces.has(OPERATOR_NS)) return false;
+  try {
+    await Promise.all(hosts.map((h) => waitListening(h!.namespace, [22, 25], 1000)));
+    return true;
+  } catch {
+    return false;
   }
 }
 
