@@ -29,6 +29,8 @@ export interface StepReport {
   failures: string[];
   /** The engine's summary of the preview or update. */
   changes: Record<string, number>;
+  /** Of the seconds: those spent checking mail after the engine was done. */
+  verifySeconds: number;
 }
 
 export interface SwitchReport {
@@ -81,9 +83,10 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
       ok: v.passed,
       failures: [...v.flows.filter((f) => !f.passed).map((f) => f.detail), ...v.relays.filter((r) => !r.passed).map((r) => r.detail)],
       changes,
+      verifySeconds: v.seconds,
     };
     steps.push(report);
-    o.progress(`${report.ok ? "ok  " : "FAIL"} ${step}: ${report.passed}/${report.flows} checks in ${report.seconds.toFixed(1)} s${report.failures.length ? `\n       ${report.failures.join("\n       ")}` : ""}`);
+    o.progress(`${report.ok ? "ok  " : "FAIL"} ${step}: ${report.passed}/${report.flows} checks, ${report.seconds.toFixed(1)} s (checks ${v.seconds.toFixed(1)} s: send ${v.sendSeconds.toFixed(1)}, slowest delivery ${Math.max(0, ...v.flows.map((f) => f.deliverySeconds ?? 0)).toFixed(1)})${report.failures.length ? `\n       ${report.failures.join("\n       ")}` : ""}`);
     return report;
   };
 
@@ -93,7 +96,8 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     await prober.ready();
     const result = await run();
     await new Promise((r) => setTimeout(r, 300));
-    const w: Switch = outageWindow(await prober.stop(), `(lab host ${from})`, `(lab host ${to})`);
+    const own = (role: string) => plan(loadStack(o.stackName, 5), 5).hosts.find((h) => h.role === role)!.ownName;
+    const w: Switch = outageWindow(await prober.stop(), own(from), own(to));
     switches.push({ name, from, to, outageMs: w.outageMs, unanswered: w.unanswered, commandSeconds: result.seconds });
     o.progress(`     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered), command ${result.seconds.toFixed(1)} s`);
     return result;

@@ -226,3 +226,19 @@ describe("rollback target from the stack's history", () => {
     expect(() => rollbackTarget([entry("update", "succeeded", "5")])).toThrow(/nothing to roll back to/);
   });
 });
+
+describe("outage window of a switch", () => {
+  it("runs from the old server's last greeting to the new server's first, counting the silent probes", async () => {
+    const { outageWindow } = await import("../components/checks/prober");
+    const samples = [
+      { t: 0, server: "legacy.x" },
+      { t: 20, server: "legacy.x" },
+      { t: 40 },
+      { t: 60 },
+      { t: 80, server: "new.x" },
+      { t: 100, server: "new.x" },
+    ];
+    expect(outageWindow(samples, "legacy.x", "new.x")).toEqual({ lastOld: 20, firstNew: 80, outageMs: 60, unanswered: 2 });
+    expect(outageWindow(samples.slice(0, 2), "legacy.x", "new.x").outageMs).toBeUndefined();
+  });
+});

@@ -3,7 +3,7 @@
  * that host would send it) and looked for in the recipient's maildir on each host.
  */
 import { randomBytes } from "node:crypto";
-import type { HostSession } from "../ssh";
+import { execSequence, type HostSession } from "../ssh";
 
 export const newMarker = () => `cutover-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 
@@ -12,19 +12,28 @@ export interface SendOptions {
   to: string;
   /** Unique text in the subject and body, to find the message by. */
   marker: string;
-  /** SMTP server to hand the message to, as seen from the sending host; default its own MTA. */
-  server?: string;
 }
 
-/** Sends one message with swaks on the host; returns the server's final reply. */
-export async function sendMail(s: HostSession, o: SendOptions): Promise<string> {
-  const r = await s.exec(
-    ["swaks", "--silent", "1", "--server", o.server ?? "127.0.0.1", "--from", o.from, "--to", o.to, "--header", `Subject: ${o.marker}`, "--body", `${o.marker}\n`, "--timeout", "15"],
-    { allowFailure: true, timeoutMs: 30_000 },
-  );
-  if (r.code !== 0) throw new Error(`on ${s.target.name}: sending ${o.marker} from ${o.from} to ${o.to} via ${o.server ?? "127.0.0.1"} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
-  return r.stdout.trim();
+/**
+ * Hands messages to the host's own MTA with its sendmail command, as a user on that host would
+ * send them; all of one host's messages in one round trip.
+ */
+export async function sendMessages(s: HostSession, messages: SendOptions[]): Promise<void> {
+  if (!messages.length) return;
+  const commands = messages.map((m) => [
+    "sh",
+    "-c",
+    'printf "%s" "$3" | /usr/sbin/sendmail -i -f "$1" -- "$2"',
+    "sh",
+    m.from,
+    m.to,
+    `From: <${m.from}>\nTo: <${m.to}>\nSubject: ${m.marker}\n\n${m.marker}\n`,
+  ]);
+  const r = await execSequence(s, commands, { allowFailure: true, timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`on ${s.target.name}: handing ${messages.length} messages to sendmail failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
 }
+
+export const sendMail = (s: HostSession, m: SendOptions) => sendMessages(s, [m]);
 
 /** Asks an SMTP server to relay to an outside recipient; true when it accepted (an open relay). */
 export async function acceptsRelay(s: HostSession, server: string, to: string): Promise<boolean> {

@@ -12,6 +12,8 @@ export interface Sample {
   t: number;
   /** The 220 greeting line, or undefined when no greeting came. */
   banner?: string;
+  /** The server's own name, from its EHLO reply: tells the servers apart while both greet as the gateway. */
+  server?: string;
 }
 
 /** One probe loop, in this process: what scripts/probe-gateway.ts runs on the outside host. */
@@ -25,19 +27,29 @@ export async function probeLoop(address: string, intervalMs: number, maxSeconds:
       const t = Date.now();
       const socket = net.connect({ host: address, port: 25 });
       let buffer = "";
-      const done = (banner?: string) => {
+      let banner: string | undefined;
+      let finished = false;
+      const done = (server?: string) => {
+        if (finished) return;
+        finished = true;
         socket.destroy();
         pending--;
-        emit(banner ? { t, banner } : { t });
+        emit({ t, ...(banner ? { banner } : {}), ...(server ? { server } : {}) });
       };
       socket.setTimeout(1000, () => done());
       socket.on("error", () => done());
+      socket.on("close", () => done());
       socket.on("data", (d) => {
         buffer += d.toString("utf8");
-        const line = buffer.split("\r\n")[0];
-        if (buffer.includes("\r\n")) {
+        const lines = buffer.split("\r\n");
+        if (!banner && lines.length > 1) {
+          banner = lines[0];
+          socket.write("EHLO prober.invalid\r\n");
+        }
+        const ehlo = lines.slice(1).find((l) => /^250[- ]/.test(l));
+        if (ehlo) {
           socket.write("QUIT\r\n");
-          done(line);
+          done(ehlo.slice(4).split(/\s+/)[0]);
         }
       });
     }
@@ -66,7 +78,7 @@ export function startProber(namespace: string, address: string, opts: { interval
     const lines = (rest + chunk).split("\n");
     rest = lines.pop() ?? "";
     for (const l of lines) if (l.trim()) samples.push(JSON.parse(l));
-    if (samples.some((x) => x.banner)) markReady();
+    if (samples.some((x) => x.server)) markReady();
   });
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
   exited.then(markReady);
@@ -91,11 +103,10 @@ export interface Switch {
   unanswered: number;
 }
 
-/** The outage of one switch, from samples: who greets is told by a fragment of the banner. Pure. */
+/** The outage of one switch, from samples: servers are told apart by their own names. Pure. */
 export function outageWindow(samples: Sample[], oldServer: string, newServer: string): Switch {
-  const firstNewSample = samples.find((s) => s.banner?.includes(newServer));
-  const firstNew = firstNewSample?.t;
-  const lastOld = [...samples].reverse().find((s) => s.banner?.includes(oldServer) && (firstNew === undefined || s.t < firstNew))?.t;
-  const unanswered = samples.filter((s) => !s.banner && lastOld !== undefined && firstNew !== undefined && s.t > lastOld && s.t < firstNew).length;
+  const firstNew = samples.find((s) => s.server === newServer)?.t;
+  const lastOld = [...samples].reverse().find((s) => s.server === oldServer && (firstNew === undefined || s.t < firstNew))?.t;
+  const unanswered = samples.filter((s) => !s.server && lastOld !== undefined && firstNew !== undefined && s.t > lastOld && s.t < firstNew).length;
   return { lastOld, firstNew, outageMs: lastOld !== undefined && firstNew !== undefined ? firstNew - lastOld : undefined, unanswered };
 }

@@ -7,11 +7,13 @@
 import type { HostRole } from "../inventory";
 import type { MailFlow, Plan } from "../plan";
 import type { HostSession } from "../ssh";
-import { acceptsRelay, findMarkers, newMarker, sendMail, waitFor } from "./mail";
+import { acceptsRelay, findMarkers, newMarker, sendMessages, waitFor } from "./mail";
 
 export interface FlowResult {
   flow: MailFlow;
   passed: boolean;
+  /** From handing the message over to seeing it in the right mailbox. */
+  deliverySeconds?: number;
   /** Where the message was found: "host:path" per copy. */
   foundIn: string[];
   detail: string;
@@ -25,6 +27,9 @@ export interface RelayResult {
 
 export interface Verification {
   phase: number;
+  /** Handing every message over; then waiting until each was in its mailbox. */
+  sendSeconds: number;
+  waitSeconds: number;
   flows: FlowResult[];
   relays: RelayResult[];
   passed: boolean;
@@ -36,8 +41,6 @@ export interface VerifyOptions {
   session: (role: HostRole) => Promise<HostSession>;
   /** How long one message may take to arrive. */
   timeoutMs?: number;
-  /** Messages in flight at once. */
-  parallel?: number;
 }
 
 /** An outside address that exists nowhere: what an open relay would accept. */
@@ -52,20 +55,6 @@ const sendingHost = (from: MailFlow["from"]): HostRole => (from === "outside" ? 
 
 const where = (f: MailFlow) => `${f.recipient} from ${f.from}`;
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]);
-      }
-    }),
-  );
-  return out;
-}
-
 /**
  * Sends one message per flow, then looks for all of them at once on every host until each is in
  * its right mailbox or the time is up: each must be in exactly the one right mailbox and nowhere else.
@@ -73,15 +62,18 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
 export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verification> {
   const started = Date.now();
   const hosts = [...new Set(p.flows.flatMap((f) => [f.mailboxHost, sendingHost(f.from)]))];
-  const sent = await mapLimit(p.flows, opts.parallel ?? 8, async (flow) => {
-    const marker = newMarker();
-    try {
-      await sendMail(await opts.session(sendingHost(flow.from)), { from: senderAddress(p, flow.from), to: flow.recipient, marker });
-      return { flow, marker, error: undefined };
-    } catch (e) {
-      return { flow, marker, error: (e as Error).message };
-    }
-  });
+  const sent = p.flows.map((flow) => ({ flow, marker: newMarker(), error: undefined as string | undefined, sentAt: 0 }));
+  await Promise.all(
+    [...new Set(sent.map((x) => sendingHost(x.flow.from)))].map(async (host) => {
+      const batch = sent.filter((x) => sendingHost(x.flow.from) === host);
+      try {
+        await sendMessages(await opts.session(host), batch.map((x) => ({ from: senderAddress(p, x.flow.from), to: x.flow.recipient, marker: x.marker })));
+      } catch (e) {
+        for (const x of batch) x.error = (e as Error).message;
+      }
+      for (const x of batch) x.sentAt = Date.now();
+    }),
+  );
   const markers = sent.filter((x) => !x.error).map((x) => x.marker);
   const search = async () => {
     const all = new Map<string, string[]>();
@@ -90,23 +82,30 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     return all;
   };
   const right = (flow: MailFlow, f: string) => f.startsWith(`${flow.mailboxHost}:`) && f.includes(`/${flow.recipient.slice(flow.recipient.indexOf("@") + 1)}/${flow.recipient.slice(0, flow.recipient.indexOf("@"))}/`);
-  const arrived = (all: Map<string, string[]>) => sent.every((x) => x.error || (all.get(x.marker) ?? []).some((f) => right(x.flow, f)));
+  const arrivedAt = new Map<string, number>();
+  const arrived = (all: Map<string, string[]>) => {
+    for (const x of sent) if (!arrivedAt.has(x.marker) && (all.get(x.marker) ?? []).some((f) => right(x.flow, f))) arrivedAt.set(x.marker, Date.now());
+    return sent.every((x) => x.error || arrivedAt.has(x.marker));
+  };
   // The open-relay test runs while the messages travel.
   const relaysChecked = checkRelays(p, opts);
-  await waitFor(search, arrived, opts.timeoutMs ?? 30_000, 250);
+  const sentAll = Date.now();
+  await waitFor(search, arrived, opts.timeoutMs ?? 30_000, 100);
+  const waited = Date.now() - sentAll;
   // A copy elsewhere could still be on its way: look once more before judging.
   const final = await search();
-  const flows = sent.map(({ flow, marker, error }): FlowResult => {
+  const flows = sent.map(({ flow, marker, error, sentAt }): FlowResult => {
     if (error) return { flow, passed: false, foundIn: [], detail: `${where(flow)}: not sent: ${error}` };
     const foundIn = final.get(marker) ?? [];
     const passed = foundIn.length === 1 && right(flow, foundIn[0]);
     const detail = passed
       ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox`
       : `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}`;
-    return { flow, passed, foundIn, detail };
+    const at = arrivedAt.get(marker);
+    return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
   });
   const relays = await relaysChecked;
-  return { phase: p.phase, flows, relays, passed: flows.every((f) => f.passed) && relays.every((r) => r.passed), seconds: (Date.now() - started) / 1000 };
+  return { phase: p.phase, flows, relays, passed: flows.every((f) => f.passed) && relays.every((r) => r.passed), seconds: (Date.now() - started) / 1000, sendSeconds: (sentAll - started) / 1000, waitSeconds: waited / 1000 };
 }
 
 /** No organisation host, and not the gateway address, relays for an outside recipient from outside. */

@@ -1,6 +1,7 @@
 /**
- * Host identity: the name a host answers SMTP with, and whether it carries the gateway's service
- * address. The go-live moves both from the legacy gateway to the new server; rollback moves them back.
+ * Host identity: the name a host greets SMTP clients with, and whether it carries the gateway's
+ * service address. The go-live moves both from the legacy gateway to the new server; rollback moves
+ * them back.
  */
 import { detached, execSequence, type HostSession, sectionMarker, sections } from "../ssh";
 import { POSTFIX_RELOAD } from "./routing";
@@ -13,16 +14,28 @@ export interface ServiceAddress {
 }
 
 export interface HostIdentity {
-  /** The name in the SMTP banner (postfix myhostname), and the kernel's unless kernelHostName says otherwise. */
+  /** The name the host presents: its SMTP greeting and kernel host name (the gateway's, when it holds it). */
   hostName: string;
-  kernelHostName?: string;
+  /**
+   * postfix myhostname: the host's own name, never shared. Postfix bounces mail to a server that
+   * greets with its own myhostname ("loops back to myself"), so two hosts must never have the same
+   * one, not even for the moment of a go-live; the gateway's name lives in the greeting instead.
+   */
+  ownName: string;
   /** Present on the host that holds the gateway identity. */
   holdsServiceAddress: boolean;
   service: ServiceAddress;
+  /** Restoring a host as it was: the exact smtpd_banner and kernel name to put back. */
+  banner?: string;
+  kernelHostName?: string;
 }
 
 export interface LiveIdentity {
+  /** The name in the SMTP greeting. */
   hostName: string;
+  /** smtpd_banner as main.cf has it. */
+  banner: string;
+  ownName: string;
   kernelHostName: string;
   holdsServiceAddress: boolean;
 }
@@ -30,14 +43,16 @@ export interface LiveIdentity {
 export async function readIdentity(s: HostSession, service: ServiceAddress): Promise<LiveIdentity> {
   const { stdout } = await execSequence(
     s,
-    [["postconf", "-h", "myhostname"], sectionMarker, ["hostname"], sectionMarker, ["ip", "-o", "-4", "addr", "show", "dev", service.interface]],
+    [["postconf", "-h", "smtpd_banner"], sectionMarker, ["postconf", "-xh", "smtpd_banner"], sectionMarker, ["postconf", "-h", "myhostname"], sectionMarker, ["hostname"], sectionMarker, ["ip", "-o", "-4", "addr", "show", "dev", service.interface]],
     { continueOnError: true },
   );
-  const [name, kernel, addrs] = sections(stdout);
+  const [banner, expanded, own, kernel, addrs] = sections(stdout).map((x) => (x ?? "").trim());
   return {
-    hostName: (name ?? "").trim(),
-    kernelHostName: (kernel ?? "").trim(),
-    holdsServiceAddress: (addrs ?? "").split("\n").some((l) => l.includes(` ${service.address}/`)),
+    hostName: expanded.split(/\s+/)[0] ?? "",
+    banner,
+    ownName: own,
+    kernelHostName: kernel,
+    holdsServiceAddress: addrs.split("\n").some((l) => l.includes(` ${service.address}/`)),
   };
 }
 
@@ -55,15 +70,17 @@ export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][
 }
 
 /**
- * The commands that set the SMTP name (postfix myhostname) and the kernel's host name. Postfix
- * waits about two seconds before it reloads a main.cf changed in the same moment; `background`
- * lets the reload finish after the command returns. Pure.
+ * The commands that set the greeting, postfix's own name and the kernel's host name. Postfix waits
+ * about two seconds before it reloads a main.cf changed in the same moment; `background` lets the
+ * reload finish after the command returns. Pure.
  */
 export function nameCommands(live: LiveIdentity, id: HostIdentity, background = false): string[][] {
   const commands: string[][] = [];
   const kernel = id.kernelHostName ?? id.hostName;
+  const banner = id.banner ?? `${id.hostName} ESMTP`;
   if (live.kernelHostName !== kernel) commands.push(["hostname", kernel]);
-  if (live.hostName !== id.hostName) commands.push(["postconf", "-e", `myhostname=${id.hostName}`], background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
+  const settings = [...(live.banner !== banner ? [`smtpd_banner=${banner}`] : []), ...(live.ownName !== id.ownName ? [`myhostname=${id.ownName}`] : [])];
+  if (settings.length) commands.push(["postconf", "-e", ...settings], background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
   return commands;
 }
 

@@ -39,9 +39,9 @@ export function readdressHosts(args: Pick<ReaddressGoLiveArgs, "plan" | "connect
   const { gateway } = args.plan;
   return (["legacy", "new"] as const).map((role) => ({
     host: args.connections[role],
-    ownName: args.plan.hosts.find((h) => h.role === role)!.ownName,
     identity: {
       hostName: args.plan.hosts.find((h) => h.role === role)!.name,
+      ownName: args.plan.hosts.find((h) => h.role === role)!.ownName,
       holdsServiceAddress: gateway.strategy === "mx" ? role === "legacy" : role === gateway.holder,
       service: { address: args.serviceAddress, prefixLength: gateway.prefixLength, interface: args.interfaces[role] },
     },

@@ -280,8 +280,7 @@ function bareMainCf(h: PlannedLabHost): string {
     "mynetworks = 127.0.0.0/8",
     "inet_interfaces = all",
     "inet_protocols = ipv4",
-    // The lab tells its hosts apart in the greeting, so the rehearsal's prober can see which one answered.
-    `smtpd_banner = $myhostname ESMTP (lab host ${h.role.toLowerCase()})`,
+    "smtpd_banner = $myhostname ESMTP",
     `queue_directory = ${dir}/spool`,
     `data_directory = ${dir}/data`,
     `maillog_file = ${dir}/maillog`,

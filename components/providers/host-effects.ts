@@ -90,8 +90,6 @@ export class GatewayRouting extends pulumi.dynamic.Resource {
 export interface IdentityHost {
   host: Connection;
   identity: HostIdentity;
-  /** The host's name when it does not hold the gateway identity. */
-  ownName: string;
 }
 
 export interface GatewayIdentityState {
@@ -107,14 +105,15 @@ export interface GatewayIdentityState {
 
 export interface OriginalIdentity {
   role: string;
-  hostName: string;
+  banner: string;
+  ownName: string;
   kernelHostName: string;
   holdsServiceAddress: boolean;
 }
 
 export const identityDigest = (hosts: IdentityHost[]) =>
   createHash("sha256")
-    .update(hosts.map((h) => `${h.host.name} ${h.host.address} ${h.identity.hostName} ${h.identity.holdsServiceAddress} ${h.identity.service.address}/${h.identity.service.prefixLength} ${h.identity.service.interface}`).join("\n"))
+    .update(hosts.map((h) => `${h.host.name} ${h.host.address} ${h.identity.hostName} ${h.identity.ownName} ${h.identity.holdsServiceAddress} ${h.identity.service.address}/${h.identity.service.prefixLength} ${h.identity.service.interface}`).join("\n"))
     .digest("hex");
 
 

@@ -51,7 +51,7 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
   },
   async create(inputs) {
     const before = await applyIdentities(inputs);
-    const original = inputs.hosts.map((h, i) => ({ role: h.host.name, hostName: before[i].hostName, kernelHostName: before[i].kernelHostName, holdsServiceAddress: before[i].holdsServiceAddress }));
+    const original = inputs.hosts.map((h, i) => ({ role: h.host.name, banner: before[i].banner, ownName: before[i].ownName, kernelHostName: before[i].kernelHostName, holdsServiceAddress: before[i].holdsServiceAddress }));
     return { id: "gateway-identity", outs: { ...inputs, original } };
   },
   async update(_id, olds, news) {
@@ -63,7 +63,7 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     const pool = new SessionPool();
     try {
       const live = await Promise.all(state.hosts.map(async (h) => readIdentity(await pool.session(target(h.host, state.privateKey)), h.identity.service)));
-      const hosts = state.hosts.map((h, i) => ({ ...h, identity: { ...h.identity, hostName: live[i].hostName, holdsServiceAddress: live[i].holdsServiceAddress } }));
+      const hosts = state.hosts.map((h, i) => ({ ...h, identity: { ...h.identity, hostName: live[i].hostName, ownName: live[i].ownName, holdsServiceAddress: live[i].holdsServiceAddress } }));
       const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
       return { id, props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest: identityDigest(hosts) } };
     } finally {
@@ -71,14 +71,15 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     }
   },
   async delete(_id, props) {
-    // Deleting the identity gives every host back the name and address it had before the stack;
+    // Deleting the identity gives every host back the names and address it had before the stack;
     // without that record, the address and the gateway's name go back to the legacy gateway.
     const gatewayName = props.hosts.find((h) => h.identity.holdsServiceAddress)?.identity.hostName;
     const hosts = props.hosts.map((h) => {
       const before = props.original?.find((o) => o.role === h.host.name);
-      if (before) return { ...h, identity: { ...h.identity, hostName: before.hostName, kernelHostName: before.kernelHostName, holdsServiceAddress: before.holdsServiceAddress } };
+      if (before)
+        return { ...h, identity: { ...h.identity, banner: before.banner, ownName: before.ownName, kernelHostName: before.kernelHostName, holdsServiceAddress: before.holdsServiceAddress } };
       const legacy = h.host.name === "legacy";
-      return { ...h, identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.ownName } };
+      return { ...h, identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.identity.ownName } };
     });
     await applyIdentities({ ...props, hosts });
   },

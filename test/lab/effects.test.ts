@@ -23,7 +23,7 @@ async function applyPlan(p: Plan) {
   const dns = await session("internet");
   for (const z of p.zones) await applyZone(dns, zoneTarget(z.name), z.records);
   for (const h of p.hosts)
-    await applyIdentity(await session(h.role), { hostName: h.name, holdsServiceAddress: h.role === p.gateway.holder, service: service(h.role) });
+    await applyIdentity(await session(h.role), { hostName: h.name, ownName: h.ownName, holdsServiceAddress: h.role === p.gateway.holder, service: service(h.role) });
   for (const t of p.routing) await applyRouting(await session(t.host), hostRouting(t));
 }
 
@@ -158,24 +158,36 @@ describe("host identity effect", () => {
 
     expect(
       (await applyGatewayIdentity([
-        { session: legacy, identity: { hostName: "legacy.api.test", holdsServiceAddress: false, service: service("legacy") } },
-        { session: neu, identity: { hostName: p5.gateway.hostName, holdsServiceAddress: true, service: service("new") } },
+        { session: legacy, identity: { hostName: "legacy.api.test", ownName: "legacy.api.test", holdsServiceAddress: false, service: service("legacy") } },
+        { session: neu, identity: { hostName: p5.gateway.hostName, ownName: "new.api.test", holdsServiceAddress: true, service: service("new") } },
       ])).map((l) => l.holdsServiceAddress),
     ).toEqual([true, false]);
-    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ hostName: "legacy.api.test", holdsServiceAddress: false });
-    expect(await readIdentity(neu, service("new"))).toEqual({ hostName: "mail.api.test", kernelHostName: "mail.api.test", holdsServiceAddress: true });
+    const legacyNow = await waitFor(() => readIdentity(legacy, service("legacy")), (i) => i.hostName === "legacy.api.test");
+    expect(legacyNow).toMatchObject({ hostName: "legacy.api.test", ownName: "legacy.api.test", holdsServiceAddress: false });
+    expect(await readIdentity(neu, service("new"))).toEqual({ hostName: "mail.api.test", banner: "mail.api.test ESMTP", ownName: "new.api.test", kernelHostName: "mail.api.test", holdsServiceAddress: true });
     expect(await waitFor(banner, (b) => /220 mail\.api\.test ESMTP/.test(b))).toMatch(/220 mail\.api\.test/);
     // Mail to the gateway address now lands through the new server's routing, on the right system.
     expect((await deliver("internet", "spyros@aegean.test", "user2@api.test", "legacy")).found).toHaveLength(1);
 
     const back = [
-      { session: neu, identity: { hostName: "new.api.test", holdsServiceAddress: false, service: service("new") } },
-      { session: legacy, identity: { hostName: "mail.api.test", holdsServiceAddress: true, service: service("legacy") } },
+      { session: neu, identity: { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") } },
+      { session: legacy, identity: { hostName: "mail.api.test", ownName: "legacy.api.test", holdsServiceAddress: true, service: service("legacy") } },
     ];
     expect((await applyGatewayIdentity(back)).map((l) => l.holdsServiceAddress)).toEqual([true, false]);
     expect((await applyGatewayIdentity(back)).map((l) => l.holdsServiceAddress)).toEqual([false, true]);
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ hostName: "mail.api.test", holdsServiceAddress: true });
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
+  });
+
+  it("never bounces mail between the systems as a loop, even while both greet with the gateway's name", async () => {
+    const legacy = await session("legacy");
+    const neu = await session("new");
+    // The moment of a go-live: both hosts greet as the gateway; their own names stay apart.
+    await applyIdentity(neu, { hostName: "mail.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") });
+    expect((await deliver("new", "user4@api.test", "user2@api.test", "legacy")).found).toHaveLength(1);
+    expect((await deliver("legacy", "user1@api.test", "user5@api.test", "new")).found).toHaveLength(1);
+    await applyIdentity(neu, { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") });
+    expect((await readIdentity(legacy, service("legacy"))).ownName).not.toBe((await readIdentity(neu, service("new"))).ownName);
   });
 });
 

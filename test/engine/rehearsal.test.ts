@@ -1,0 +1,34 @@
+/**
+ * The README's main job, end to end: the rehearsal on the lab through the real engine.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { obtainEngine } from "../../components/engine/obtain";
+import { rehearse, renderReport, writeReport } from "../../components/rehearsal";
+import { STACKS_DIR } from "../../components/stack-file";
+import { testLab } from "../lab/env";
+
+describe("the rehearsal", () => {
+  it("runs phases 1-5, go-live, rollback, go-live again and a wave with every mail flow checked", async () => {
+    const lab = testLab();
+    const stackName = `lab-rehearsal-test-${Date.now().toString(36)}`;
+    const { report, stack } = await rehearse({ lab: lab.description, engine: await obtainEngine(), stackName, progress: (m) => process.stderr.write(`${m}\n`) });
+    try {
+      expect(report.steps.map((s) => s.step)).toEqual(["phase 1", "phase 2", "phase 3", "phase 4", "phase 5: go-live", "rollback", "go-live again", "wave (2 users)"]);
+      expect(report.steps.flatMap((s) => s.failures)).toEqual([]);
+      expect(report.steps.every((s) => s.ok && s.passed === s.flows && s.flows > 0)).toBe(true);
+      expect(report.switches.map((s) => `${s.name} ${s.from}->${s.to}`)).toEqual(["go-live legacy->new", "rollback new->legacy", "go-live again legacy->new"]);
+      for (const s of report.switches) expect(s.outageMs, s.name).toBeGreaterThan(0);
+      expect(report.passed).toBe(true);
+      // The wave moved two users in the stack's own mailbox file: one line each.
+      const lines = readFileSync(join(STACKS_DIR, `mailboxes.${stackName}.csv`), "utf8").split("\n").filter((l) => l.includes(",new,"));
+      expect(lines).toEqual(["user1@paradigms.test,new,hq", "user2@paradigms.test,new,hq", "user4@paradigms.test,new,hq", "user5@paradigms.test,new,hq"]);
+      const files = writeReport(report);
+      expect(existsSync(files.json) && existsSync(files.markdown)).toBe(true);
+      expect(renderReport(report).markdown).toMatch(/\| go-live \| legacy -> new \| \d+ ms \|/);
+    } finally {
+      await stack.remove();
+    }
+  }, 300_000);
+});
