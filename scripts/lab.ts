@@ -1,5 +1,7 @@
 /** npm run lab -- up | down | status: the pilot's model Internet and local systems on this machine. */
 import { Command } from "commander";
+import { LAB_PASSPHRASE, openLabStack } from "../components/engine/lab-stack";
+import { obtainEngine } from "../components/engine/obtain";
 import { labDown, labStatus, labUp, readLabDescription } from "../components/lab/lab";
 
 const progress = (m: string) => process.stderr.write(`${m}\n`);
@@ -12,8 +14,14 @@ program
   .command("up")
   .description("Install missing packages, remove a stale lab, build the namespaces and start the daemons; idempotent.")
   .option("--json", "print the lab description as JSON")
-  .action(async (o: { json?: boolean }) => {
+  .option("--stack <name>", "also configure a stack (lab-*) with the pilot's config and the lab's keys, on the project's local backend")
+  .action(async (o: { json?: boolean; stack?: string }) => {
+    if (o.stack && !o.stack.startsWith("lab-")) throw new Error(`--stack ${o.stack}: lab stacks are named lab-... (their config files are git-ignored); try --stack lab-${o.stack}`);
     const lab = await labUp(progress);
+    if (o.stack) {
+      const stack = await openLabStack(o.stack, lab, await obtainEngine(progress), progress);
+      progress(`lab: stack ${stack.name} configured (passphrase ${LAB_PASSPHRASE === "cutover-lab" ? "cutover-lab" : "from PULUMI_CONFIG_PASSPHRASE"})`);
+    }
     if (o.json) process.stdout.write(`${JSON.stringify(lab, null, 2)}\n`);
     else for (const h of Object.values(lab.hosts)) process.stdout.write(`${h!.role.padEnd(9)} ${h!.address.padEnd(15)} ip netns exec ${h!.namespace} ...   ssh -i ${lab.adminKeyPath} root@${h!.address}\n`);
   });
