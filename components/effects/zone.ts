@@ -59,18 +59,26 @@ export function zoneUpdate(target: ZoneTarget, desired: DnsRecord[], live: DnsRe
 }
 
 /** Applies the plan's records; records of the zone the plan does not manage are left alone. */
-export async function applyZone(s: HostSession, target: ZoneTarget, desired: DnsRecord[], previouslyManaged: Pick<DnsRecord, "name" | "type">[] = []): Promise<boolean> {
-  const live = await readZone(s, target);
+export async function applyZone(
+  s: HostSession,
+  target: ZoneTarget,
+  desired: DnsRecord[],
+  previouslyManaged: Pick<DnsRecord, "name" | "type">[] = [],
+  live?: DnsRecord[],
+): Promise<boolean> {
+  live ??= await readZone(s, target);
   const update = zoneUpdate(target, desired, live, previouslyManaged);
   if (!update) return false;
   await s.exec(["nsupdate"], { stdin: update, timeoutMs: 15_000 });
   return true;
 }
 
-/** Removes the records cutover managed, leaving the zone as it was before. */
-export async function clearZone(s: HostSession, target: ZoneTarget, managed: Pick<DnsRecord, "name" | "type">[]): Promise<void> {
-  await applyZone(s, target, [], managed);
+/** Removes the records cutover managed and puts back what those names held before, if anything. */
+export async function clearZone(s: HostSession, target: ZoneTarget, managed: Pick<DnsRecord, "name" | "type">[], original: DnsRecord[] = []): Promise<void> {
+  await applyZone(s, target, original, managed);
 }
+
+export const recordKey = (r: Pick<DnsRecord, "name" | "type">) => `${r.name} ${r.type}`;
 
 const TYPES = new Set<RecordType>(["A", "MX", "TXT", "CNAME"]);
 

@@ -192,7 +192,7 @@ export async function labUp(progress: Progress = () => {}): Promise<LabDescripti
       const dir = hostDir(h.role);
       mkdirSync(dir, { recursive: true });
       hosts[h.role] = { role: h.role, namespace: h.namespace, address: h.address, interface: h.interface, hostKey: await ensureKey(join(keysDir, `${h.role.toLowerCase()}_host_ed25519`), `cutover-lab-${h.role}`), dir };
-      writeEtc(h, inv, layout.hosts.find((x) => x.role === layout.dnsRole)?.address ?? h.address);
+      writeEtc(h, layout.hosts.find((x) => x.role === layout.dnsRole)?.address ?? h.address);
     }
     const dns = hosts[layout.dnsRole]!;
     const operatorEtc = etcDir(OPERATOR_NS);
@@ -258,7 +258,7 @@ async function buildNetwork(hosts: PlannedLabHost[], serviceAddress: string, pre
 }
 
 /** Files that `ip netns exec` mounts over /etc for this host's processes only (lab-notes 5, 9). */
-function writeEtc(h: PlannedLabHost, inv: Inventory, dnsAddress: string): void {
+function writeEtc(h: PlannedLabHost, dnsAddress: string): void {
   const etc = etcDir(h.namespace);
   mkdirSync(etc, { recursive: true });
   writeFileSync(join(etc, "resolv.conf"), `nameserver ${dnsAddress}\noptions timeout:1 attempts:2\n`);
@@ -267,7 +267,6 @@ function writeEtc(h: PlannedLabHost, inv: Inventory, dnsAddress: string): void {
   const postfix = join(etc, "postfix");
   mkdirSync(postfix, { recursive: true });
   for (const f of readdirSync("/etc/postfix")) if (!f.startsWith("main.cf")) cpSync(join("/etc/postfix", f), join(postfix, f), { recursive: true, verbatimSymlinks: true });
-  void inv;
 }
 
 function bareMainCf(h: PlannedLabHost): string {
@@ -327,7 +326,8 @@ async function startSshd(h: PlannedLabHost): Promise<void> {
 async function startPostfix(h: PlannedLabHost): Promise<void> {
   const dir = hostDir(h.role);
   for (const d of ["spool", "data", "mail"]) mkdirSync(join(dir, d), { recursive: true });
-  chownSync(join(dir, "data"), uidOf("postfix"), gidOf("postfix"));
+  const postfixUser = passwdEntry("postfix");
+  chownSync(join(dir, "data"), postfixUser.uid, postfixUser.gid);
   chownSync(join(dir, "mail"), MAIL_UID, MAIL_UID);
   const etc = join(etcDir(h.namespace), "postfix");
   writeFileSync(join(etc, "main.cf"), bareMainCf(h));
@@ -422,15 +422,11 @@ async function startDovecot(h: PlannedLabHost): Promise<void> {
   await startDaemon(h.namespace, ["/usr/sbin/dovecot", "-c", "/etc/dovecot/dovecot.conf"]);
 }
 
-function uidOf(user: string): number {
+function passwdEntry(user: string): { uid: number; gid: number } {
   const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${user}:`));
   if (!line) throw new Error(`lab: no user ${user} on this machine`);
-  return Number(line.split(":")[2]);
-}
-function gidOf(user: string): number {
-  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${user}:`));
-  if (!line) throw new Error(`lab: no user ${user} on this machine`);
-  return Number(line.split(":")[3]);
+  const [, , uid, gid] = line.split(":");
+  return { uid: Number(uid), gid: Number(gid) };
 }
 
 /** Waits until every port listens inside the namespace. */

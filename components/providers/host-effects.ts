@@ -62,6 +62,8 @@ export interface GatewayRoutingState {
   routing: CompactRouting;
   /** Digest of the routing on the host: the plan's when applied, the live one after read. */
   digest: string;
+  /** Routing cutover had set up on the host before this resource: what delete puts back. */
+  original?: CompactRouting;
 }
 
 export const gatewayRoutingProvider = delegate("gatewayRouting");
@@ -148,6 +150,8 @@ export interface OnPremZoneState {
   tsigSecret: string;
   records: DnsRecord[];
   digest: string;
+  /** What the managed names held before the stack set them: what delete puts back. */
+  original?: DnsRecord[];
 }
 
 export const recordsDigest = (records: DnsRecord[]) =>

@@ -4,7 +4,7 @@
  */
 import { applyGatewayIdentity, type LiveIdentity, readIdentity } from "../effects/identity";
 import { applyRouting, readRouting, restoreRouting } from "../effects/routing";
-import { applyZone, clearZone, readZone } from "../effects/zone";
+import { applyZone, clearZone, readZone, recordKey } from "../effects/zone";
 import { compactRouting, expandRouting } from "../routing";
 import { type HostTarget, SessionPool, withSession } from "../ssh";
 import { type Connection, type GatewayIdentityState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState, recordsDigest } from "./host-effects";
@@ -29,19 +29,24 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
     return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
   },
   async create(inputs) {
-    const applied = await withSession(target(inputs.host, inputs.privateKey), (s) => applyRouting(s, expandRouting(inputs.routing)));
-    return { id: `${inputs.host.name}@${inputs.host.address}`, outs: { ...inputs, digest: applied.digest } };
+    // Routing cutover set up earlier (another stack, a rehearsal) is kept, so delete can put it back.
+    const { applied, original } = await withSession(target(inputs.host, inputs.privateKey), async (s) => {
+      const live = await readRouting(s);
+      return { applied: await applyRouting(s, expandRouting(inputs.routing)), original: live.configured && live.routing ? compactRouting(live.routing) : undefined };
+    });
+    return { id: `${inputs.host.name}@${inputs.host.address}`, outs: { ...inputs, digest: applied.digest, ...(original ? { original } : {}) } };
   },
-  async update(_id, _olds, news) {
+  async update(_id, olds, news) {
     const applied = await withSession(target(news.host, news.privateKey), (s) => applyRouting(s, expandRouting(news.routing)));
-    return { outs: { ...news, digest: applied.digest } };
+    return { outs: { ...news, digest: applied.digest, ...(olds.original ? { original: olds.original } : {}) } };
   },
   async read(id, props) {
     const live = await withSession(target(props!.host, props!.privateKey), (s) => readRouting(s));
     return { id, props: { ...props!, digest: live.configured && live.digest ? live.digest : "not-configured", routing: live.routing ? compactRouting(live.routing) : props!.routing } };
   },
   async delete(_id, props) {
-    await withSession(target(props.host, props.privateKey), (s) => restoreRouting(s));
+    const original = props.original;
+    await withSession(target(props.host, props.privateKey), (s) => (original ? applyRouting(s, expandRouting(original)).then(() => undefined) : restoreRouting(s)));
   },
 };
 
@@ -93,12 +98,26 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
     return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
   },
   async create(inputs) {
-    await withSession(target(inputs.server, inputs.privateKey), (s) => applyZone(s, zoneTarget(inputs), inputs.records));
-    return { id: inputs.zone, outs: inputs };
+    // What the managed names held before is kept, so delete can put it back.
+    const original = await withSession(target(inputs.server, inputs.privateKey), async (s) => {
+      const live = await readZone(s, zoneTarget(inputs));
+      await applyZone(s, zoneTarget(inputs), inputs.records, [], live);
+      const managed = new Set(inputs.records.map(recordKey));
+      return live.filter((r) => managed.has(recordKey(r)));
+    });
+    return { id: inputs.zone, outs: { ...inputs, original } };
   },
   async update(_id, olds, news) {
-    await withSession(target(news.server, news.privateKey), (s) => applyZone(s, zoneTarget(news), news.records, olds.records));
-    return { outs: news };
+    const original = await withSession(target(news.server, news.privateKey), async (s) => {
+      const live = await readZone(s, zoneTarget(news));
+      const [before, now] = [new Set(olds.records.map(recordKey)), new Set(news.records.map(recordKey))];
+      const kept = olds.original ?? [];
+      const original = [...kept, ...live.filter((r) => now.has(recordKey(r)) && !before.has(recordKey(r)) && !kept.some((k) => recordKey(k) === recordKey(r)))];
+      // Names the phase stops managing get back what they held before, or go.
+      await applyZone(s, zoneTarget(news), [...news.records, ...original.filter((r) => !now.has(recordKey(r)) && before.has(recordKey(r)))], olds.records, live);
+      return original;
+    });
+    return { outs: { ...news, original } };
   },
   async read(id, props) {
     const state = props!;
@@ -108,6 +127,7 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
     return { id, props: { ...state, records, digest: recordsDigest(records) } };
   },
   async delete(_id, props) {
-    await withSession(target(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records));
+    const managed = new Set(props.records.map(recordKey));
+    await withSession(target(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records, (props.original ?? []).filter((r) => managed.has(recordKey(r)))));
   },
 };

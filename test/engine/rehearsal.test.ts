@@ -28,6 +28,7 @@ describe("the rehearsal", () => {
       expect(existsSync(files.json) && existsSync(files.markdown)).toBe(true);
       expect(renderReport(report).markdown).toMatch(/\| go-live \| legacy -> new \| \d+ ms \|/);
     } finally {
+      await stack.destroy();
       await stack.remove();
     }
   }, 300_000);

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { readIdentity } from "../../components/effects/identity";
 import { readRouting } from "../../components/effects/routing";
-import { readZone } from "../../components/effects/zone";
+import { applyZone, readZone } from "../../components/effects/zone";
 import { readdressHosts } from "../../components/go-live/readdress";
 import { plan } from "../../components/plan";
 import { connectionOf, type HostCredentials, readdressArgs } from "../../components/program";
@@ -75,7 +75,7 @@ describe("gateway identity provider", () => {
 });
 
 describe("on-prem zone provider", () => {
-  it("sets the plan's records, removes the ones a phase drops, and clears them on delete", async () => {
+  it("sets the plan's records, removes the ones a phase drops, and on delete gives back what was there before", async () => {
     const server = connectionOf(inv3, "internet", creds);
     const zone = (phase: 2 | 3): OnPremZoneState => {
       const z = plan(lab.inventory(phase), phase).zones.find((x) => x.name === "api.test")!;
@@ -86,12 +86,21 @@ describe("on-prem zone provider", () => {
     const target = { zone: "api.test", server: "127.0.0.1", tsig: lab.description.tsig };
     const names = async () => (await readZone(s, target)).map((r) => `${r.name} ${r.type}`);
 
+    // Someone else's record at a name the plan manages, and one at a name it does not.
+    const theirs = [
+      { zone: "api.test", name: "api.test", type: "TXT" as const, ttl: 600, values: ["v=spf1 -all"] },
+      { zone: "api.test", name: "www.api.test", type: "A" as const, ttl: 600, values: ["192.0.2.80"] },
+    ];
+    await applyZone(s, target, theirs);
+
     const created = await onPremZoneProvider.create(z2);
     expect(await names()).toContain("new.api.test MX");
-    await onPremZoneProvider.update(created.id, z2, z3);
+    expect(created.outs.original).toEqual([theirs[0]]);
+    const updated = await onPremZoneProvider.update(created.id, created.outs, z3);
     expect(await names()).not.toContain("new.api.test MX");
     expect((await onPremZoneProvider.read(created.id, z3)).props!.digest).toBe(z3.digest);
-    await onPremZoneProvider.delete(created.id, z3);
-    expect((await names()).filter((n) => !n.startsWith("ns."))).toEqual([]);
+    await onPremZoneProvider.delete(created.id, updated.outs!);
+    expect((await readZone(s, target)).filter((r) => !r.name.startsWith("ns."))).toEqual(theirs);
+    await applyZone(s, target, [], theirs);
   });
 });
