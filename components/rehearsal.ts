@@ -4,7 +4,7 @@
  * stack's history, the go-live again, and a wave of users; every expected mail flow checked with
  * real messages after each step, and each switch timed by an outside prober.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { outageWindow, startProber, type Switch } from "./checks/prober";
 import { type Verification, verifyPhase } from "./checks/verify";
@@ -58,6 +58,8 @@ export interface RehearsalOptions {
   /** How many legacy users the wave moves to the new server. */
   waveSize?: number;
   progress: (m: string) => void;
+  /** Called as soon as the stack exists, with what removes it and its mailbox file. */
+  onStack?: (dispose: () => Promise<void>) => void;
 }
 
 export async function rehearse(o: RehearsalOptions): Promise<{ report: RehearsalReport; stack: MigrationStack }> {
@@ -70,6 +72,10 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
   copyFileSync(join(STACKS_DIR, loadStack("pilot", 1).mailboxes), join(STACKS_DIR, mailboxFile));
 
   const stack = await openLabStack(o.stackName, o.lab, o.engine, (m) => o.progress(m));
+  o.onStack?.(async () => {
+    rmSync(join(STACKS_DIR, mailboxFile), { force: true });
+    await stack.remove();
+  });
   await stack.setConfig({ "cutover:inventory.mailboxes": { value: mailboxFile } }, true);
   const session = (role: HostRole) => pool.session(hostTarget(loadStack(o.stackName, 1), role, o.lab.hosts[role]!.hostKey, privateKey));
 

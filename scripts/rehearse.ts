@@ -54,20 +54,24 @@ async function inside(): Promise<number> {
   const interrupted = new Promise<number>((resolve) =>
     process.once("SIGINT", async () => {
       progress("rehearse: interrupted; removing the stack");
-      await cleanup?.();
+      try {
+        await cleanup?.();
+      } catch (e) {
+        progress(`rehearse: could not remove the stack: ${(e as Error).message.split("\n")[0]}`);
+      }
       resolve(130);
     }),
   );
   const work = (async () => {
     let result;
     try {
-      result = await rehearse({ lab, engine, stackName, waveSize: opts.wave, progress });
+      result = await rehearse({ lab, engine, stackName, waveSize: opts.wave, progress, onStack: (dispose) => (cleanup = dispose) });
     } catch (e) {
       progress(`rehearse: ${(e as Error).message}`);
+      if (!opts.keep) await cleanup?.();
       return 2;
     }
     const { report, stack } = result;
-    cleanup = () => stack.remove();
     const files = writeReport(report);
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report).table}\n`);
     progress(`reports: ${files.json}, ${files.markdown}`);
@@ -78,7 +82,7 @@ async function inside(): Promise<number> {
       progress(`  ip netns exec ${OPERATOR_NS} pulumi preview --stack ${stack.name}`);
       progress(`Tear down: npm run lab -- down`);
     } else {
-      await stack.remove();
+      await cleanup?.();
     }
     return report.passed ? 0 : 1;
   })();

@@ -13,7 +13,8 @@ describe("the rehearsal", () => {
   it("runs phases 1-5, go-live, rollback, go-live again and a wave with every mail flow checked", async () => {
     const lab = testLab();
     const stackName = `lab-rehearsal-test-${Date.now().toString(36)}`;
-    const { report, stack } = await rehearse({ lab: lab.description, engine: await obtainEngine(), stackName, progress: (m) => process.stderr.write(`${m}\n`) });
+    let dispose: () => Promise<void> = async () => {};
+    const { report, stack } = await rehearse({ lab: lab.description, engine: await obtainEngine(), stackName, progress: (m) => process.stderr.write(`${m}\n`), onStack: (d) => (dispose = d) });
     try {
       expect(report.steps.map((s) => s.step)).toEqual(["phase 1", "phase 2", "phase 3", "phase 4", "phase 5: go-live", "rollback", "go-live again", "wave (2 users)"]);
       expect(report.steps.flatMap((s) => s.failures)).toEqual([]);
@@ -29,7 +30,8 @@ describe("the rehearsal", () => {
       expect(renderReport(report).markdown).toMatch(/\| go-live \| legacy -> new \| \d+ ms \|/);
     } finally {
       await stack.destroy();
-      await stack.remove();
+      await dispose();
     }
+    expect(existsSync(join(STACKS_DIR, `mailboxes.${stackName}.csv`))).toBe(false);
   }, 300_000);
 });
