@@ -15,7 +15,7 @@ const DOMAINS = 200;
 const SIZES = [1_000, 10_000, 50_000];
 
 const program = new Command("bench")
-  .description("Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains.")
+  .description("Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.")
   .option("--case <kind>", "internal: run one case (plan | mocks | engine) in this process")
   .option("--only <kinds>", "comma-separated cases to run (plan,mocks,engine)", "plan,mocks,engine")
   .option("--mailboxes <n>", "internal: mailboxes for --case", Number)
