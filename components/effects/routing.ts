@@ -109,10 +109,10 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
   return { configured: Object.keys(differing).length === 0, digest: routingDigest(routing), routing, parameters: differing, version: link.trim() };
 }
 
-/** Makes the host route as the table says; a no-op when it already does. */
-export async function applyRouting(s: HostSession, table: HostRouting): Promise<RoutingApplied> {
+/** Makes the host route as the table says; a no-op when it already does. `live`: a read just made. */
+export async function applyRouting(s: HostSession, table: HostRouting, live?: LiveRouting): Promise<RoutingApplied> {
   const digest = routingDigest(table);
-  const live = await readRouting(s);
+  live ??= await readRouting(s);
   if (live.configured && live.digest === digest) return { digest, changed: false };
 
   const name = digest.slice(0, 16);

@@ -6,22 +6,24 @@ import { applyGatewayIdentity, type LiveIdentity, readIdentity } from "../effect
 import { applyRouting, readRouting, restoreRouting } from "../effects/routing";
 import { applyZone, clearZone, readZone, recordKey } from "../effects/zone";
 import { compactRouting, expandRouting } from "../routing";
-import { type HostTarget, SessionPool, withSession } from "../ssh";
+import { type HostSession, type HostTarget, SessionPool, withSession } from "../ssh";
 import { type Connection, type GatewayIdentityState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState, recordsDigest } from "./host-effects";
 
 const target = (c: Connection, privateKey: string): HostTarget => ({ ...c, privateKey });
 const sameConnection = (a: Connection, b: Connection) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
 
-
-async function applyIdentities(state: GatewayIdentityState): Promise<LiveIdentity[]> {
+/** One session per host of the identity, for the length of fn. */
+async function withIdentityHosts<T>(state: GatewayIdentityState, fn: (sessions: HostSession[]) => Promise<T>): Promise<T> {
   const pool = new SessionPool();
   try {
-    const sessions = await Promise.all(state.hosts.map((h) => pool.session(target(h.host, state.privateKey))));
-    return await applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })));
+    return await fn(await Promise.all(state.hosts.map((h) => pool.session(target(h.host, state.privateKey)))));
   } finally {
     await pool.closeAll();
   }
 }
+
+const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> =>
+  withIdentityHosts(state, (sessions) => applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity }))));
 
 export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   async diff(_id, olds, news) {
@@ -32,7 +34,7 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
     // Routing cutover set up earlier (another stack, a rehearsal) is kept, so delete can put it back.
     const { applied, original } = await withSession(target(inputs.host, inputs.privateKey), async (s) => {
       const live = await readRouting(s);
-      return { applied: await applyRouting(s, expandRouting(inputs.routing)), original: live.configured && live.routing ? compactRouting(live.routing) : undefined };
+      return { applied: await applyRouting(s, expandRouting(inputs.routing), live), original: live.configured && live.routing ? compactRouting(live.routing) : undefined };
     });
     return { id: `${inputs.host.name}@${inputs.host.address}`, outs: { ...inputs, digest: applied.digest, ...(original ? { original } : {}) } };
   },
@@ -65,15 +67,10 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
   },
   async read(id, props) {
     const state = props!;
-    const pool = new SessionPool();
-    try {
-      const live = await Promise.all(state.hosts.map(async (h) => readIdentity(await pool.session(target(h.host, state.privateKey)), h.identity.service)));
-      const hosts = state.hosts.map((h, i) => ({ ...h, identity: { ...h.identity, hostName: live[i].hostName, ownName: live[i].ownName, holdsServiceAddress: live[i].holdsServiceAddress } }));
-      const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
-      return { id, props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest: identityDigest(hosts) } };
-    } finally {
-      await pool.closeAll();
-    }
+    const live = await withIdentityHosts(state, (sessions) => Promise.all(state.hosts.map((h, i) => readIdentity(sessions[i], h.identity.service))));
+    const hosts = state.hosts.map((h, i) => ({ ...h, identity: { ...h.identity, hostName: live[i].hostName, ownName: live[i].ownName, holdsServiceAddress: live[i].holdsServiceAddress } }));
+    const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
+    return { id, props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest: identityDigest(hosts) } };
   },
   async delete(_id, props) {
     // Deleting the identity gives every host back the names and address it had before the stack;
