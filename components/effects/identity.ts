@@ -38,23 +38,102 @@ export interface LiveIdentity {
   ownName: string;
   kernelHostName: string;
   holdsServiceAddress: boolean;
+  /** Whether postfix asks the drain policy before DATA (see DRAIN_POLICY). */
+  drainPolicy: boolean;
+  /** Whether sessions to the service address are being turned away (the host is giving it up). */
+  draining: boolean;
+  /** smtpd_data_restrictions as main.cf has it. */
+  dataRestrictions: string;
 }
+
+/** Where the drain policy lives, and the file that switches it on for the addresses it lists. */
+export const DRAIN_POLICY_FILE = "/etc/postfix/cutover/drain-policy";
+export const DRAIN_FLAG_FILE = "/etc/postfix/cutover/draining";
+const DRAIN_SERVICE = "cutover-drain";
+const DRAIN_RESTRICTION = `check_policy_service unix:private/${DRAIN_SERVICE}`;
+
+/**
+ * A postfix policy service (SMTPD_POLICY_README) asked at the DATA command of every transaction:
+ * while the flag file lists the session's server address, it answers 421, and smtpd sends that and
+ * disconnects. A transaction is thus refused before its message is sent, never cut between the
+ * end of DATA and the reply (RFC 1047's duplicate), and the sender retries at the new server.
+ */
+export const DRAIN_POLICY = `#!/bin/sh
+# cutover: while ${DRAIN_FLAG_FILE} lists this session's server address, refuse DATA with 421.
+while :; do
+  addr=
+  while IFS= read -r line || exit 0; do
+    [ -z "$line" ] && break
+    case "$line" in server_address=*) addr=\${line#server_address=} ;; esac
+  done
+  if [ -n "$addr" ] && grep -qxF -- "$addr" ${DRAIN_FLAG_FILE} 2>/dev/null; then
+    printf 'action=421 4.3.2 This address is moving to another server: try again in a moment\n\n'
+  else
+    printf 'action=DUNNO\n\n'
+  fi
+done
+`;
+
+/** How long a host giving up the address waits for its sessions to end, at most. */
+export const DRAIN_TIMEOUT_SECONDS = 10;
 
 export async function readIdentity(s: HostSession, service: ServiceAddress): Promise<LiveIdentity> {
   const { stdout } = await execSequence(
     s,
-    [["postconf", "-h", "smtpd_banner"], sectionMarker, ["postconf", "-xh", "smtpd_banner"], sectionMarker, ["postconf", "-h", "myhostname"], sectionMarker, ["hostname"], sectionMarker, ["ip", "-o", "-4", "addr", "show", "dev", service.interface]],
+    [
+      ["postconf", "-h", "smtpd_banner"], sectionMarker,
+      ["postconf", "-xh", "smtpd_banner"], sectionMarker,
+      ["postconf", "-h", "myhostname"], sectionMarker,
+      ["hostname"], sectionMarker,
+      ["ip", "-o", "-4", "addr", "show", "dev", service.interface], sectionMarker,
+      ["postconf", "-h", "smtpd_data_restrictions"], sectionMarker,
+      ["postconf", "-M", `${DRAIN_SERVICE}/unix`], sectionMarker,
+      ["cat", DRAIN_POLICY_FILE], sectionMarker,
+      ["cat", DRAIN_FLAG_FILE],
+    ],
     { continueOnError: true },
   );
-  const [banner, expanded, own, kernel, addrs] = sections(stdout).map((x) => (x ?? "").trim());
+  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag] = sections(stdout).map((x) => (x ?? "").trim());
   return {
     hostName: expanded.split(/\s+/)[0] ?? "",
     banner,
     ownName: own,
     kernelHostName: kernel,
     holdsServiceAddress: addrs.split("\n").some((l) => l.includes(` ${service.address}/`)),
+    drainPolicy: dataRestrictions.includes(DRAIN_RESTRICTION) && drainService.startsWith(DRAIN_SERVICE) && policy === DRAIN_POLICY.trim(),
+    draining: flag.split("\n").includes(service.address),
+    dataRestrictions,
   };
 }
+
+/** Installs the drain policy where it is missing, keeping the host's own DATA restrictions after it. Pure. */
+export function drainPolicyCommands(live: LiveIdentity): string[][] {
+  if (live.drainPolicy) return [];
+  const rest = live.dataRestrictions.split(/[\s,]+/).filter(Boolean).join(" ").replace(DRAIN_RESTRICTION, "").trim();
+  return [
+    ["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s" "$2" > "$1.tmp" && chmod 755 "$1.tmp" && mv "$1.tmp" "$1"', "sh", DRAIN_POLICY_FILE, DRAIN_POLICY],
+    ["postconf", "-M", `${DRAIN_SERVICE}/unix=${DRAIN_SERVICE} unix - n n - 0 spawn user=nobody argv=${DRAIN_POLICY_FILE}`],
+    ["postconf", "-e", `smtpd_data_restrictions=${[DRAIN_RESTRICTION, rest].filter(Boolean).join(", ")}`],
+    POSTFIX_RELOAD,
+  ];
+}
+
+/**
+ * Turns sessions to the service address away at their next DATA, then waits until none is left
+ * (at most DRAIN_TIMEOUT_SECONDS: a sender's idle cached connection ends within seconds).
+ */
+export const drainCommand = (address: string): string[] => [
+  "sh",
+  "-c",
+  'grep -qxF -- "$1" "$2" 2>/dev/null || printf "%s\\n" "$1" >> "$2"; i=0; while [ "$i" -lt "$3" ] && ss -Htn state established "( sport = :25 and src $1 )" | grep -q .; do sleep 0.1; i=$((i+1)); done',
+  "sh",
+  address,
+  DRAIN_FLAG_FILE,
+  String(DRAIN_TIMEOUT_SECONDS * 10),
+];
+
+/** Lets sessions to the service address through again (on the host taking it). */
+export const undrainCommand = (address: string): string[] => ["sh", "-c", '[ -f "$2" ] || exit 0; grep -vxF -- "$1" "$2" > "$2.tmp"; mv "$2.tmp" "$2"', "sh", address, DRAIN_FLAG_FILE];
 
 /**
  * The commands that add the service address (announced by gratuitous ARP, so neighbours stop
@@ -64,8 +143,10 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
 export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][] {
   const { address, prefixLength, interface: dev } = id.service;
   if (id.holdsServiceAddress && !live.holdsServiceAddress)
-    return [["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev], detached('setsid -f arping -q -U -c 3 -I "$1" "$2"', dev, address)];
-  if (!id.holdsServiceAddress && live.holdsServiceAddress) return [["ip", "addr", "del", `${address}/${prefixLength}`, "dev", dev]];
+    return [undrainCommand(address), ["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev], detached('setsid -f arping -q -U -c 3 -I "$1" "$2"', dev, address)];
+  if (id.holdsServiceAddress && live.draining) return [undrainCommand(address)];
+  // Drained first, so that no session is cut mid-transaction when the address goes.
+  if (!id.holdsServiceAddress && live.holdsServiceAddress) return [drainCommand(address), ["ip", "addr", "del", `${address}/${prefixLength}`, "dev", dev]];
   return [];
 }
 
@@ -84,26 +165,36 @@ export function nameCommands(live: LiveIdentity, id: HostIdentity, background = 
   return commands;
 }
 
-export const identityCommands = (live: LiveIdentity, id: HostIdentity) => [...addressCommands(live, id), ...nameCommands(live, id)];
+export const identityCommands = (live: LiveIdentity, id: HostIdentity) => [...drainPolicyCommands(live), ...addressCommands(live, id), ...nameCommands(live, id)];
+
+export interface GoLiveHooks {
+  /** Called when the hosts giving the address up have released it, before the holder takes it. */
+  afterRelease?: () => Promise<void>;
+}
 
 /**
- * Moves the gateway identity among hosts in the order that keeps the outage to one round trip:
- * the holder takes the gateway's name first (postfix needs up to 2 s to reload after main.cf
- * changes, and it still answers only on its own address then), the others give up the address,
- * the holder takes it, and only then do the others take their own names. Returns what each host
- * had before.
+ * Moves the gateway identity among hosts in the order that keeps the outage short and cuts no
+ * session: the drain policy goes in where missing; the holder takes the gateway's name (postfix
+ * needs up to 2 s to reload after main.cf changes, and it still answers only on its own address
+ * then); the others drain their sessions to the address and give it up; the holder takes it; and
+ * only then do the others take their own names. Every step reads nothing it did not read first, so
+ * running it again after an interruption finishes the move. Returns what each host had before.
  */
-export async function applyGatewayIdentity(hosts: { session: HostSession; identity: HostIdentity }[]): Promise<LiveIdentity[]> {
+export async function applyGatewayIdentity(hosts: { session: HostSession; identity: HostIdentity }[], hooks: GoLiveHooks = {}): Promise<LiveIdentity[]> {
   const live = await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service)));
-  const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], []];
+  const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], [], []];
   hosts.forEach((h, i) => {
     // The hosts that give the gateway up rename last, when nothing waits on them any more.
     const [rename, move] = [nameCommands(live[i], h.identity, !h.identity.holdsServiceAddress), addressCommands(live[i], h.identity)];
-    const [renameStep, moveStep] = h.identity.holdsServiceAddress ? [0, 2] : [3, 1];
+    const [renameStep, moveStep] = h.identity.holdsServiceAddress ? [1, 3] : [4, 2];
+    steps[0].push({ session: h.session, commands: drainPolicyCommands(live[i]) });
     steps[renameStep].push({ session: h.session, commands: rename });
     steps[moveStep].push({ session: h.session, commands: move });
   });
-  for (const step of steps) await Promise.all(step.filter((x) => x.commands.length).map((x) => execSequence(x.session, x.commands)));
+  for (const [i, step] of steps.entries()) {
+    if (i === 3 && steps[2].some((x) => x.commands.length)) await hooks.afterRelease?.();
+    await Promise.all(step.filter((x) => x.commands.length).map((x) => execSequence(x.session, x.commands)));
+  }
   return live;
 }
 

@@ -11,6 +11,7 @@ import { plan, type Plan } from "../../components/plan";
 import { hostRouting, routingDigest } from "../../components/routing";
 import { connect, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../components/ssh";
 import { testLab } from "./env";
+import { SmtpDialogue } from "../smtp-dialogue";
 
 const lab = testLab();
 const pool = new SessionPool();
@@ -169,7 +170,16 @@ describe("host identity effect", () => {
     ).toEqual([true, false]);
     const legacyNow = await waitFor(() => readIdentity(legacy, service("legacy")), (i) => i.hostName === "legacy.api.test");
     expect(legacyNow).toMatchObject({ hostName: "legacy.api.test", ownName: "legacy.api.test", holdsServiceAddress: false });
-    expect(await readIdentity(neu, service("new"))).toEqual({ hostName: "mail.api.test", banner: "mail.api.test ESMTP", ownName: "new.api.test", kernelHostName: "mail.api.test", holdsServiceAddress: true });
+    expect(await readIdentity(neu, service("new"))).toEqual({
+      hostName: "mail.api.test",
+      banner: "mail.api.test ESMTP",
+      ownName: "new.api.test",
+      kernelHostName: "mail.api.test",
+      holdsServiceAddress: true,
+      drainPolicy: true,
+      draining: false,
+      dataRestrictions: "check_policy_service unix:private/cutover-drain",
+    });
     expect(await waitFor(banner, (b) => /220 mail\.api\.test ESMTP/.test(b))).toMatch(/220 mail\.api\.test/);
     // Mail to the gateway address now lands through the new server's routing, on the right system.
     expect((await deliver("internet", "spyros@aegean.test", "user2@api.test", "legacy")).found).toHaveLength(1);
@@ -182,6 +192,44 @@ describe("host identity effect", () => {
     expect((await applyGatewayIdentity(back)).map((l) => l.holdsServiceAddress)).toEqual([false, true]);
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ hostName: "mail.api.test", holdsServiceAddress: true });
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
+  });
+
+  it("drains the host giving the address up: a message in flight completes, a new one is refused at DATA, then the address moves", async () => {
+    const legacy = await session("legacy");
+    const neu = await session("new");
+    const [toLegacy, toNew] = [
+      { session: legacy, identity: { hostName: "mail.api.test", ownName: "legacy.api.test", holdsServiceAddress: true, service: service("legacy") } },
+      { session: neu, identity: { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") } },
+    ];
+    await applyGatewayIdentity([toLegacy, toNew]);
+    const inFlight = await SmtpDialogue.open(p3.gateway.address);
+    const marker = newMarker();
+    for (const c of ["EHLO operator.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>", "DATA"]) await inFlight.command(c);
+    await inFlight.write(`Subject: ${marker}\r\n\r\nfirst half\r\n`);
+
+    let moved = false;
+    const goLive = applyGatewayIdentity([
+      { ...toLegacy, identity: { ...toLegacy.identity, hostName: "legacy.api.test", holdsServiceAddress: false } },
+      { ...toNew, identity: { ...toNew.identity, hostName: "mail.api.test", holdsServiceAddress: true } },
+    ]).then(() => (moved = true));
+    await waitFor(() => readIdentity(legacy, service("legacy")), (i) => i.draining, 10_000, 50);
+    // While it drains, a new transaction to the address is refused before its message is sent.
+    const late = await SmtpDialogue.open(p3.gateway.address);
+    for (const c of ["EHLO late.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await late.command(c);
+    expect(await late.command("DATA")).toMatch(/^421 4\.3\.2 .*moving to another server/);
+    expect(moved).toBe(false);
+
+    expect(await inFlight.command(`${marker} second half\r\n.`)).toMatch(/^250 /);
+    await inFlight.command("QUIT");
+    await goLive;
+    expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: true, draining: false });
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: false, draining: true });
+    const found = await waitFor(() => findInMailbox(legacy, "user2@api.test", marker), (f) => f.length > 0);
+    expect(found).toHaveLength(1);
+
+    // Back: the legacy gateway takes the address and lets sessions through again.
+    await applyGatewayIdentity([toLegacy, toNew]);
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true, draining: false });
   });
 
   it("never bounces mail between the systems as a loop, even while both greet with the gateway's name", async () => {
