@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { join } from "node:path";
 import { loadInventory, parseHostKeys } from "./components/config";
+import { assignmentDigest, digestMismatch, MAILBOXES_DIGEST_KEY, packAssignment, readMailboxFile } from "./components/mailbox-archive";
 import { plan } from "./components/plan";
 import { deploy, type HostCredentials, stackOutputs } from "./components/program";
 
@@ -19,8 +20,15 @@ const credentials: HostCredentials | undefined = usesSsh
       tsigSecret: config.getSecret("tsigSecret"),
     }
   : undefined;
+// The mailbox file this update runs with: its digest must be the one the phase command recorded in
+// the config (so the update history names it), and its content goes to the stack's archive.
+const mailboxFile = readMailboxFile(inventory.mailboxes, join(__dirname, "stacks"));
+const digest = assignmentDigest(mailboxFile.content);
+const recorded = config.get(MAILBOXES_DIGEST_KEY.slice("cutover:".length));
+if (recorded && recorded !== digest) throw new Error(digestMismatch(mailboxFile.path, recorded, digest));
+
 const desired = plan(inventory, inventory.phase);
-const deployment = deploy(inventory, desired, credentials);
+const deployment = deploy(inventory, desired, credentials, { digest, packed: packAssignment(mailboxFile.content) });
 
 const outputs = stackOutputs(desired, deployment);
 export const phase = outputs.phase;

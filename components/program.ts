@@ -9,7 +9,8 @@ import { ReaddressGoLive, type ReaddressGoLiveArgs } from "./go-live/readdress";
 import { GatewayHost } from "./hosts/gateway-host";
 import type { HostRole, Inventory } from "./inventory";
 import type { Plan } from "./plan";
-import { type Connection, HostEffectsProvider } from "./providers/host-effects";
+import type { ArchivedAssignment } from "./mailbox-archive";
+import { type Connection, HostEffectsProvider, MailboxArchive } from "./providers/host-effects";
 
 /** What the engine needs to reach existing hosts and on-prem DNS: pinned keys and stack secrets. */
 export interface HostCredentials {
@@ -22,6 +23,8 @@ export interface Deployment {
   zones: MailZone[];
   hosts: GatewayHost[];
   goLive: ElasticIpGoLive | ReaddressGoLive | undefined;
+  /** The mailbox file this update runs with, archived in the stack for rollbacks. */
+  archive: MailboxArchive | undefined;
 }
 
 export function connectionOf(inv: Inventory, role: HostRole, creds: HostCredentials): Connection {
@@ -30,13 +33,14 @@ export function connectionOf(inv: Inventory, role: HostRole, creds: HostCredenti
   return { name: role, address: h.address, port: h.port, user: h.user, hostKey: creds.hostKeys[role]! };
 }
 
-export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials): Deployment {
+export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignment?: ArchivedAssignment): Deployment {
   const needs = (what: string) => {
     if (!creds) throw new Error(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
     return creds;
   };
-  const hostEffects = creds ? new HostEffectsProvider("host-effects") : undefined;
+  const hostEffects = creds || assignment ? new HostEffectsProvider("host-effects") : undefined;
   const opts: pulumi.ComponentResourceOptions = hostEffects ? { providers: [hostEffects] } : {};
+  const archive = assignment && hostEffects ? new MailboxArchive("mailbox-archive", assignment, { provider: hostEffects }) : undefined;
   const zones = p.zones.map((z) => {
     const onPrem =
       z.provider === "bind"
@@ -62,7 +66,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials): Deploy
   } else if (inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing") {
     goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")), opts);
   }
-  return { zones, hosts, goLive };
+  return { zones, hosts, goLive, archive };
 }
 
 /** The readdress go-live's arguments for two gateways reached by SSH. */
@@ -90,5 +94,6 @@ export function stackOutputs(p: Plan, d: Deployment): Record<string, pulumi.Inpu
     zones: Object.fromEntries(d.zones.map((z) => [z.zoneName, { records: z.recordCount }])),
     routing: Object.fromEntries(d.hosts.filter((h) => h.routingDigest).map((h) => [h.role, h.routingDigest])),
     mailboxes: new Set(p.flows.filter((f) => f.from === "outside").map((f) => f.recipient)).size,
+    ...(d.archive ? { mailboxAssignment: d.archive.digest } : {}),
   };
 }

@@ -1,23 +1,22 @@
 /**
  * The rehearsal: the whole cutover on the lab through the real engine, with the commands an
- * administrator runs on the real stacks. Phases 1 to 5, the go-live, a rollback read from the
- * stack's history, the go-live again, and a wave of users; every expected mail flow checked with
- * real messages after each step, and each switch timed by an outside prober.
+ * administrator runs on the real stacks (the phase and rollback commands' own functions, guards
+ * included). Phases 1 to 5, the go-live, a rollback read from the stack's history, the go-live
+ * again, a wave of users and its rollback (the mailbox file restored from the stack's archive);
+ * every expected mail flow checked with real messages after each step, and each switch timed by
+ * an outside prober.
  */
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { outageWindow, startProber, type Switch } from "./checks/prober";
-import { type Verification, verifyPhase } from "./checks/verify";
-import { openLabStack } from "./engine/lab-stack";
+import { labMailboxFile, openLabStack, removeLabStack } from "./engine/lab-stack";
 import type { Engine } from "./engine/obtain";
-import { restoreConfiguration } from "./engine/rollback";
-import type { MigrationStack, OperationResult } from "./engine/stack";
-import type { HostRole, Phase } from "./inventory";
+import { type PhaseOutcome, runPhase, runRollback } from "./engine/phase";
+import type { MigrationStack } from "./engine/stack";
+import type { Phase } from "./inventory";
 import type { LabDescription } from "./lab/lab";
 import { plan } from "./plan";
 import { loadStack, PROJECT_DIR, STACKS_DIR } from "./stack-file";
-import { SessionPool } from "./ssh";
-import { hostTarget } from "./targets";
 
 export interface StepReport {
   step: string;
@@ -66,83 +65,66 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
   const started = Date.now();
   const steps: StepReport[] = [];
   const switches: SwitchReport[] = [];
-  const pool = new SessionPool();
-  const privateKey = readFileSync(o.lab.adminKeyPath, "utf8");
-  const mailboxFile = `mailboxes.${o.stackName}.csv`;
-  copyFileSync(join(STACKS_DIR, loadStack("pilot", 1).mailboxes), join(STACKS_DIR, mailboxFile));
-
   const stack = await openLabStack(o.stackName, o.lab, o.engine, (m) => o.progress(m));
-  o.onStack?.(async () => {
-    rmSync(join(STACKS_DIR, mailboxFile), { force: true });
-    await stack.remove();
-  });
-  await stack.setConfig({ "cutover:inventory.mailboxes": { value: mailboxFile } }, true);
-  const session = (role: HostRole) => pool.session(hostTarget(loadStack(o.stackName, 1), role, o.lab.hosts[role]!.hostKey, privateKey));
+  o.onStack?.(() => removeLabStack(stack));
+  const options = { yes: true, progress: o.progress };
 
-  const verify = async (step: string, phase: Phase, changes: Record<string, number>, seconds: number) => {
-    const v: Verification = await verifyPhase(plan(loadStack(o.stackName, phase), phase), { session });
-    const report: StepReport = {
+  /** The step's report, from what the phase or rollback command verified. */
+  const report = (step: string, outcome: PhaseOutcome, seconds: number) => {
+    const v = outcome.verification;
+    const r: StepReport = {
       step,
-      flows: v.flows.length + v.relays.length,
-      passed: v.flows.filter((f) => f.passed).length + v.relays.filter((r) => r.passed).length,
-      seconds: seconds + v.seconds,
-      ok: v.passed,
-      failures: [...v.flows.filter((f) => !f.passed).map((f) => f.detail), ...v.relays.filter((r) => !r.passed).map((r) => r.detail)],
-      changes,
-      verifySeconds: v.seconds,
+      flows: v ? v.flows.length + v.relays.length : 0,
+      passed: v ? v.flows.filter((f) => f.passed).length + v.relays.filter((x) => x.passed).length : 0,
+      seconds,
+      ok: outcome.status === "done",
+      failures: v
+        ? [...v.flows.filter((f) => !f.passed).map((f) => f.detail), ...v.relays.filter((x) => !x.passed).map((x) => x.detail)]
+        : [`${outcome.status}${outcome.unverifiedBecause ? `: ${outcome.unverifiedBecause}` : ""}${outcome.refusals.map((x) => `: ${x.message}`).join("")}`],
+      changes: outcome.up?.changes ?? {},
+      verifySeconds: v?.seconds ?? 0,
     };
-    steps.push(report);
-    o.progress(`${report.ok ? "ok  " : "FAIL"} ${step}: ${report.passed}/${report.flows} checks, ${report.seconds.toFixed(1)} s (checks ${v.seconds.toFixed(1)} s: send ${v.sendSeconds.toFixed(1)}, slowest delivery ${Math.max(0, ...v.flows.map((f) => f.deliverySeconds ?? 0)).toFixed(1)})${report.failures.length ? `\n       ${report.failures.join("\n       ")}` : ""}`);
-    return report;
+    steps.push(r);
+    o.progress(`${r.ok ? "ok  " : "FAIL"} ${step}: ${r.passed}/${r.flows} checks, ${r.seconds.toFixed(1)} s${v ? ` (checks ${v.seconds.toFixed(1)} s: send ${v.sendSeconds.toFixed(1)}, slowest delivery ${Math.max(0, ...v.flows.map((f) => f.deliverySeconds ?? 0)).toFixed(1)})` : ""}${r.failures.length ? `\n       ${r.failures.join("\n       ")}` : ""}`);
+    return r;
+  };
+  const timed = async <T extends PhaseOutcome>(step: string, run: () => Promise<T>) => {
+    const t = Date.now();
+    const outcome = await run();
+    return { outcome, step: report(step, outcome, (Date.now() - t) / 1000) };
   };
 
-  /** An up that moves the gateway, timed by the prober on the outside host. */
-  const timedSwitch = async (name: string, from: string, to: string, run: () => Promise<OperationResult>) => {
-    const prober = startProber(o.lab.hosts.internet!.namespace, o.lab.serviceAddress, { maxSeconds: 90 });
+  /** A command that moves the gateway, timed by the prober on the outside host. */
+  const timedSwitch = async <T extends PhaseOutcome>(name: string, from: string, to: string, run: () => Promise<T>) => {
+    const prober = startProber(o.lab.hosts.internet!.namespace, o.lab.serviceAddress, { maxSeconds: 120 });
     await prober.ready();
-    const result = await run();
+    const outcome = await run();
     await new Promise((r) => setTimeout(r, 300));
     const own = (role: string) => plan(loadStack(o.stackName, 5), 5).hosts.find((h) => h.role === role)!.ownName;
     const w: Switch = outageWindow(await prober.stop(), own(from), own(to));
-    switches.push({ name, from, to, outageMs: w.outageMs, unanswered: w.unanswered, commandSeconds: result.seconds });
-    o.progress(`     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered), command ${result.seconds.toFixed(1)} s`);
-    return result;
+    switches.push({ name, from, to, outageMs: w.outageMs, unanswered: w.unanswered, commandSeconds: outcome.up?.seconds ?? 0 });
+    o.progress(`     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`);
+    return outcome;
   };
 
-  try {
-    for (const phase of [1, 2, 3, 4, 5] as Phase[]) {
-      const t = Date.now();
-      await stack.setPhase(phase);
-      const preview = await stack.preview();
-      o.progress(`     phase ${phase} preview: ${Object.entries(preview.changes).map(([k, v]) => `${v} ${k}`).join(", ")}`);
-      const up = phase === 5 ? await timedSwitch("go-live", "legacy", "new", () => stack.up({ message: "phase 5: go-live" })) : await stack.up({ message: `phase ${phase}` });
-      await verify(phase === 5 ? "phase 5: go-live" : `phase ${phase}`, phase, up.changes, (Date.now() - t) / 1000);
-    }
+  for (const phase of [1, 2, 3, 4] as Phase[]) await timed(`phase ${phase}`, () => runPhase(stack, phase, options));
+  await timed("phase 5: go-live", () => timedSwitch("go-live", "legacy", "new", () => runPhase(stack, 5, options)));
+  await timed("rollback", () => timedSwitch("rollback", "new", "legacy", () => runRollback(stack, options)));
+  await timed("go-live again", () => timedSwitch("go-live again", "legacy", "new", () => runPhase(stack, 5, options)));
 
-    let t = Date.now();
-    const back = await restoreConfiguration(stack);
-    o.progress(`     rollback: from update ${back.from.number} (phase ${back.from.config["cutover:phase"]?.value}) to the configuration of update ${back.to.number} (phase ${back.to.config["cutover:phase"]?.value})`);
-    const rolled = await timedSwitch("rollback", "new", "legacy", () => stack.up({ message: `rollback to update ${back.to.number}` }));
-    await verify("rollback", Number(back.to.config["cutover:phase"]?.value) as Phase, rolled.changes, (Date.now() - t) / 1000);
-
-    t = Date.now();
-    await stack.setPhase(5);
-    const again = await timedSwitch("go-live again", "legacy", "new", () => stack.up({ message: "phase 5: go-live again" }));
-    await verify("go-live again", 5, again.changes, (Date.now() - t) / 1000);
-
-    t = Date.now();
-    const moved = moveWave(join(STACKS_DIR, mailboxFile), o.waveSize ?? 2);
-    o.progress(`     wave: moving ${moved.join(", ")} to the new server`);
-    const wave = await stack.up({ message: `wave: ${moved.join(", ")}` });
-    const waveStep = await verify(`wave (${moved.length} users)`, 5, wave.changes, (Date.now() - t) / 1000);
-    const p5 = plan(loadStack(o.stackName, 5), 5);
-    const landOnNew = moved.every((a) => p5.flows.some((f) => f.recipient === a && f.mailboxHost === "new"));
-    if (!landOnNew) {
-      waveStep.ok = false;
-      waveStep.failures.push(`the wave's users are not planned on the new server: ${moved.join(", ")}`);
-    }
-  } finally {
-    await pool.closeAll();
+  const mailboxFile = join(STACKS_DIR, labMailboxFile(o.stackName));
+  const moved = moveWave(mailboxFile, o.waveSize ?? 2);
+  o.progress(`     wave: moving ${moved.join(", ")} to the new server`);
+  const { step: waveStep } = await timed(`wave (${moved.length} users)`, () => runPhase(stack, 5, options));
+  const onNew = () => plan(loadStack(o.stackName, 5), 5).flows.filter((f) => moved.includes(f.recipient) && f.from === "outside").map((f) => f.mailboxHost);
+  if (!onNew().every((h) => h === "new")) {
+    waveStep.ok = false;
+    waveStep.failures.push(`the wave's users are not planned on the new server: ${moved.join(", ")}`);
+  }
+  const { step: back } = await timed("wave rolled back", () => runRollback(stack, options));
+  if (!onNew().every((h) => h === "legacy")) {
+    back.ok = false;
+    back.failures.push(`the rollback did not restore the mailbox file: ${moved.join(", ")} are not back on legacy`);
   }
   const passed = steps.every((s) => s.ok) && switches.every((s) => s.outageMs !== undefined);
   return { report: { stack: o.stackName, startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, passed, steps, switches }, stack };

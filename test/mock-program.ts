@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Inventory, Phase } from "../components/inventory";
+import type { ArchivedAssignment } from "../components/mailbox-archive";
 import { plan } from "../components/plan";
 import { deploy, type HostCredentials, stackOutputs } from "../components/program";
 
@@ -33,7 +34,7 @@ export interface MockRun {
   outputs: Record<string, unknown>;
 }
 
-export async function runUnderMocks(inv: Inventory, phase: Phase): Promise<MockRun> {
+export async function runUnderMocks(inv: Inventory, phase: Phase, assignment?: ArchivedAssignment): Promise<MockRun> {
   const resources: MockResource[] = [];
   const options = new Map<string, { opts: pulumi.CustomResourceOptions; props: Record<string, any> }>();
   await pulumi.runtime.setMocks(
@@ -56,7 +57,7 @@ export async function runUnderMocks(inv: Inventory, phase: Phase): Promise<MockR
     });
     const p = plan(inv, phase);
     const ssh = Object.values(inv.hosts).some((h) => h?.kind === "existing");
-    return stackOutputs(p, deploy(inv, p, ssh ? MOCK_CREDENTIALS : undefined));
+    return stackOutputs(p, deploy(inv, p, ssh ? MOCK_CREDENTIALS : undefined, assignment));
   });
   // Children register asynchronously; wait for every outstanding registration.
   await pulumi.runtime.disconnect();

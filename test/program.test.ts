@@ -2,7 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { ELASTIC_IP_MOVE_OPTIONS } from "../components/go-live/elastic-ip";
 import type { Phase } from "../components/inventory";
-import { load } from "./helpers";
+import { assignmentDigest, packAssignment, unpackAssignment } from "../components/mailbox-archive";
+import { load, rawStack } from "./helpers";
 import { type MockResource, runUnderMocks } from "./mock-program";
 
 const run = (stack: string, phase: Phase) => runUnderMocks(load(stack, phase), phase);
@@ -135,5 +136,19 @@ describe("the program under mocks: pilot stack and layouts", () => {
       removed: [],
       changed: ["pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address", "aws:route53/record:Record zone-example-com-mx-apex"],
     });
+  });
+
+  it("archives the mailbox file in the stack: its digest as an output, its content a secret, through the explicit provider", async () => {
+    const { mailboxText } = rawStack("production");
+    const assignment = { digest: assignmentDigest(mailboxText), packed: packAssignment(mailboxText) };
+    const { resources, outputs } = await runUnderMocks(load("production", 4), 4, assignment);
+    const archive = byName(resources).get("pulumi-nodejs:dynamic/cutover:MailboxArchive mailbox-archive")!;
+    expect(archive.inputs.digest).toBe(assignment.digest);
+    // Under mocks a secret input arrives wrapped: {<secret signature>, value}.
+    expect(unpackAssignment(archive.inputs.packed.value)).toBe(mailboxText);
+    expect(await pulumi.isSecret(archive.props.packed)).toBe(true);
+    expect(archive.options.additionalSecretOutputs).toEqual(["packed", "entries"]);
+    expect(archive.provider).toMatch(/pulumi:providers:pulumi-nodejs::host-effects::/);
+    expect(outputs.mailboxAssignment).toBe(assignment.digest);
   });
 });

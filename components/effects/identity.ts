@@ -47,8 +47,9 @@ export interface LiveIdentity {
 }
 
 /** Where the drain policy lives, and the file that switches it on for the addresses it lists. */
-export const DRAIN_POLICY_FILE = "/etc/postfix/cutover/drain-policy";
-export const DRAIN_FLAG_FILE = "/etc/postfix/cutover/draining";
+export const DRAIN_DIR = "/etc/postfix/cutover-drain";
+export const DRAIN_POLICY_FILE = `${DRAIN_DIR}/policy`;
+export const DRAIN_FLAG_FILE = `${DRAIN_DIR}/draining`;
 const DRAIN_SERVICE = "cutover-drain";
 const DRAIN_RESTRICTION = `check_policy_service unix:private/${DRAIN_SERVICE}`;
 
@@ -114,6 +115,16 @@ export function drainPolicyCommands(live: LiveIdentity): string[][] {
     ["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s" "$2" > "$1.tmp" && chmod 755 "$1.tmp" && mv "$1.tmp" "$1"', "sh", DRAIN_POLICY_FILE, DRAIN_POLICY],
     ["postconf", "-M", `${DRAIN_SERVICE}/unix=${DRAIN_SERVICE} unix - n n - 0 spawn user=nobody argv=${DRAIN_POLICY_FILE}`],
     ["postconf", "-e", `smtpd_data_restrictions=${[DRAIN_RESTRICTION, rest].filter(Boolean).join(", ")}`],
+    POSTFIX_RELOAD,
+  ];
+}
+
+/** Takes the drain policy out again and puts the host's own DATA restrictions back (delete). Pure. */
+export function drainPolicyRemovalCommands(dataRestrictions: string): string[][] {
+  return [
+    ["postconf", "-MX", `${DRAIN_SERVICE}/unix`],
+    dataRestrictions ? ["postconf", "-e", `smtpd_data_restrictions=${dataRestrictions}`] : ["postconf", "-X", "smtpd_data_restrictions"],
+    ["rm", "-rf", DRAIN_DIR],
     POSTFIX_RELOAD,
   ];
 }

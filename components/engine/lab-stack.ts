@@ -3,20 +3,36 @@
  * the stack's name, plus what only the lab knows (pinned host keys, and as secrets the SSH key and
  * the TSIG secret), on the project's local backend.
  */
-import { readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import type { LabDescription } from "../lab/lab";
 import type { Engine, Progress } from "./obtain";
+import { loadStack, STACKS_DIR } from "../stack-file";
 import { localBackendUrl, MigrationStack } from "./stack";
 
 /** Lab stacks are throw-away: their passphrase is public unless PULUMI_CONFIG_PASSPHRASE says otherwise. */
 export const LAB_PASSPHRASE = process.env.PULUMI_CONFIG_PASSPHRASE ?? "cutover-lab";
 
+/** A lab stack's own copy of the pilot's mailbox file (git-ignored), so waves and rollbacks change only it. */
+export const labMailboxFile = (stack: string) => `mailboxes.${stack}.csv`;
+
 export async function openLabStack(name: string, lab: LabDescription, engine: Engine, progress?: Progress): Promise<MigrationStack> {
+  const fresh = !existsSync(join(STACKS_DIR, `Pulumi.${name}.yaml`));
   const stack = await MigrationStack.open(name, { engine, backendUrl: localBackendUrl(), passphrase: LAB_PASSPHRASE, template: "pilot", ...(progress ? { progress } : {}) });
+  if (fresh || !existsSync(join(STACKS_DIR, labMailboxFile(name)))) {
+    copyFileSync(join(STACKS_DIR, loadStack("pilot", 1).mailboxes), join(STACKS_DIR, labMailboxFile(name)));
+    await stack.setConfig({ "cutover:inventory.mailboxes": { value: labMailboxFile(name) } }, true);
+  }
   await stack.setConfig(Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`cutover:hostKeys.${role}`, { value: h!.hostKey }])), true);
   await stack.setConfig({
     "cutover:sshPrivateKey": { value: readFileSync(lab.adminKeyPath, "utf8"), secret: true },
     "cutover:tsigSecret": { value: lab.tsig.secret, secret: true },
   });
   return stack;
+}
+
+/** Removes a lab stack: its state, its config file and its mailbox file. */
+export async function removeLabStack(stack: MigrationStack): Promise<void> {
+  rmSync(join(STACKS_DIR, labMailboxFile(stack.name)), { force: true });
+  await stack.remove();
 }

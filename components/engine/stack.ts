@@ -122,11 +122,18 @@ export class MigrationStack {
     return { onEvent, finish: (started: number): OperationResult => ({ steps, changes, diagnostics, seconds: (Date.now() - started) / 1000 }) };
   }
 
-  async up(opts: { message?: string; expectNoChanges?: boolean } = {}): Promise<OperationResult> {
+  /** `refresh` reads every resource from the live world first (`pulumi up --refresh`). */
+  async up(opts: { message?: string; expectNoChanges?: boolean; refresh?: boolean } = {}): Promise<OperationResult> {
     const c = this.collector();
     const started = Date.now();
-    this.progress(`engine: up ${this.name}`);
-    await this.stack.up({ onEvent: c.onEvent, color: "never", ...(opts.message ? { message: opts.message } : {}), ...(opts.expectNoChanges ? { expectNoChanges: true } : {}) });
+    this.progress(`engine: up ${this.name}${opts.refresh ? " (refreshing from the live hosts first)" : ""}`);
+    await this.stack.up({
+      onEvent: c.onEvent,
+      color: "never",
+      ...(opts.message ? { message: opts.message } : {}),
+      ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
+      ...(opts.refresh ? { refresh: true } : {}),
+    });
     return c.finish(started);
   }
 
@@ -173,6 +180,58 @@ export class MigrationStack {
   async exportCheckpoint(): Promise<string> {
     const env = { ...process.env, ...this.envVars };
     return (await run(["pulumi", "stack", "export", "--stack", this.name, "--cwd", PROJECT_DIR], { env })).stdout;
+  }
+
+  /** Sets (or with undefined, removes) an environment variable of the engine and its plugins. */
+  async setEngineEnv(name: string, value: string | undefined): Promise<void> {
+    const env = this.stack.workspace.envVars;
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+
+  /** The stack's tags (the backend keeps them: the guards' record). */
+  tags(): Promise<Record<string, string>> {
+    return this.stack.listTags();
+  }
+
+  setTag(key: string, value: string): Promise<void> {
+    return this.stack.setTag(key, value);
+  }
+
+  async removeTag(key: string): Promise<void> {
+    if (key in (await this.tags())) await this.stack.removeTag(key);
+  }
+
+  /** The URNs of operations the engine began and never finished (its process died mid-update). */
+  async pendingOperations(): Promise<string[]> {
+    const text = await this.exportCheckpoint();
+    const checkpoint = JSON.parse(text) as { deployment?: { pending_operations?: { resource?: { urn?: string } }[] } };
+    return (checkpoint.deployment?.pending_operations ?? []).map((p) => p.resource?.urn ?? "unknown");
+  }
+
+  /** The outputs of one resource of the state, secrets decrypted in memory (never printed). */
+  async resourceOutputs(type: string): Promise<Record<string, unknown> | undefined> {
+    const state = await this.stack.exportStack();
+    const resources = (state.deployment as { resources?: { type: string; outputs?: Record<string, unknown> }[] }).resources ?? [];
+    const found = resources.find((r) => r.type === type)?.outputs;
+    if (!found) return undefined;
+    // Secrets come back as {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: "<json>"}.
+    const reveal = (v: unknown): unknown =>
+      v && typeof v === "object" && "plaintext" in (v as object) ? JSON.parse((v as { plaintext: string }).plaintext) : v;
+    return Object.fromEntries(Object.entries(found).map(([k, v]) => [k, reveal(v)]));
+  }
+
+  /** The stack's config as the engine reads it, secrets decrypted (for the verification's SSH key). */
+  async config(): Promise<ConfigMap> {
+    return this.stack.getAllConfig();
+  }
+
+  /**
+   * Clears the lock a killed engine left on the stack. Only for when no other update runs: the
+   * commands call it after an interrupted update of their own, and say so.
+   */
+  async cancel(): Promise<void> {
+    await this.stack.cancel();
   }
 
   /** Removes the stack from the backend and its config file (for throw-away stacks). */

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { HostIdentity } from "../effects/identity";
 import type { DnsRecord } from "../plan";
+import type { ArchivedAssignment } from "../mailbox-archive";
 import type { CompactRouting } from "../routing";
 
 /** How the engine reaches a host: the SSH target, with the private key as a secret input. */
@@ -28,7 +29,7 @@ export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvide
  * the state: it captures no module, no library and no secret, only the name of what to call, so
  * the copy in an old state keeps working and keeps calling the current effects.
  */
-function delegate(kind: "gatewayRouting" | "gatewayIdentity" | "onPremZone"): HostEffectProvider<any> {
+function delegate(kind: "gatewayRouting" | "gatewayIdentity" | "onPremZone" | "mailboxArchive"): HostEffectProvider<any> {
   const load = (): HostEffectProvider<unknown> => {
     const { require: tsxRequire } = require("tsx/cjs/api");
     return tsxRequire("./components/providers/runtime.ts", `${process.cwd()}/index.ts`)[kind];
@@ -111,6 +112,9 @@ export interface OriginalIdentity {
   ownName: string;
   kernelHostName: string;
   holdsServiceAddress: boolean;
+  /** Whether the drain policy was there, and the DATA restrictions the host had (absent in older states). */
+  drainPolicy?: boolean;
+  dataRestrictions?: string;
 }
 
 export const identityDigest = (hosts: IdentityHost[]) =>
@@ -185,5 +189,32 @@ export class OnPremZone extends pulumi.dynamic.Resource {
       "cutover",
       "OnPremZone",
     );
+  }
+}
+
+// ---------------------------------------------------------------- mailbox archive
+
+export interface MailboxArchiveState {
+  /** Digest of the mailbox file this update runs with. */
+  digest: string;
+  /** Its content, gzip and base64 (a secret, so previews stay readable). */
+  packed: string;
+  /** The assignments of this and earlier updates, newest first (see mailbox-archive.ts). */
+  entries: ArchivedAssignment[];
+}
+
+export const mailboxArchiveProvider = delegate("mailboxArchive");
+
+export interface MailboxArchiveArgs {
+  digest: string;
+  packed: string;
+}
+
+/** The stack's content-addressed copies of the mailbox files its updates ran with. No host effect. */
+export class MailboxArchive extends pulumi.dynamic.Resource {
+  declare readonly digest: pulumi.Output<string>;
+  declare readonly entries: pulumi.Output<ArchivedAssignment[]>;
+  constructor(name: string, args: MailboxArchiveArgs, opts?: pulumi.CustomResourceOptions) {
+    super(mailboxArchiveProvider, name, { ...args, packed: pulumi.secret(args.packed), entries: undefined }, { ...opts, additionalSecretOutputs: ["packed", "entries"] }, "cutover", "MailboxArchive");
   }
 }

@@ -2,12 +2,13 @@
  * What the dynamic providers do, loaded by them at run time (see host-effects.ts): each method
  * runs a host effect over one SSH session per host and returns the state the engine keeps.
  */
-import { applyGatewayIdentity, type LiveIdentity, readIdentity } from "../effects/identity";
+import { applyGatewayIdentity, drainPolicyRemovalCommands, type GoLiveHooks, type LiveIdentity, readIdentity } from "../effects/identity";
 import { applyRouting, readRouting, restoreRouting } from "../effects/routing";
 import { applyZone, clearZone, readZone, recordKey } from "../effects/zone";
 import { compactRouting, expandRouting } from "../routing";
-import { type HostSession, type HostTarget, SessionPool, withSession } from "../ssh";
-import { type Connection, type GatewayIdentityState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState, recordsDigest } from "./host-effects";
+import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../ssh";
+import { archiveWith } from "../mailbox-archive";
+import { type Connection, type GatewayIdentityState, type MailboxArchiveState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState, recordsDigest } from "./host-effects";
 
 const target = (c: Connection, privateKey: string): HostTarget => ({ ...c, privateKey });
 const sameConnection = (a: Connection, b: Connection) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
@@ -22,8 +23,18 @@ async function withIdentityHosts<T>(state: GatewayIdentityState, fn: (sessions: 
   }
 }
 
+/**
+ * Fault injection for the zero-loss tests: CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS holds a go-live for
+ * that long after the old holder released the address, so that a test can cut SSH or kill the
+ * engine at exactly that point. Unset in normal use.
+ */
+const faultHooks = (): GoLiveHooks => {
+  const ms = Number(process.env.CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS ?? 0);
+  return ms > 0 ? { afterRelease: () => new Promise((r) => setTimeout(r, ms)) } : {};
+};
+
 const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> =>
-  withIdentityHosts(state, (sessions) => applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity }))));
+  withIdentityHosts(state, (sessions) => applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })), faultHooks()));
 
 export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   async diff(_id, olds, news) {
@@ -58,7 +69,15 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
   },
   async create(inputs) {
     const before = await applyIdentities(inputs);
-    const original = inputs.hosts.map((h, i) => ({ role: h.host.name, banner: before[i].banner, ownName: before[i].ownName, kernelHostName: before[i].kernelHostName, holdsServiceAddress: before[i].holdsServiceAddress }));
+    const original = inputs.hosts.map((h, i) => ({
+      role: h.host.name,
+      banner: before[i].banner,
+      ownName: before[i].ownName,
+      kernelHostName: before[i].kernelHostName,
+      holdsServiceAddress: before[i].holdsServiceAddress,
+      drainPolicy: before[i].drainPolicy,
+      dataRestrictions: before[i].dataRestrictions,
+    }));
     return { id: "gateway-identity", outs: { ...inputs, original } };
   },
   async update(_id, olds, news) {
@@ -84,6 +103,12 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
       return { ...h, identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.identity.ownName } };
     });
     await applyIdentities({ ...props, hosts });
+    // The drain policy goes where the stack brought it.
+    const without = props.hosts.filter((h) => props.original?.find((o) => o.role === h.host.name)?.drainPolicy === false);
+    if (without.length)
+      await withIdentityHosts({ ...props, hosts: without }, (sessions) =>
+        Promise.all(without.map((h, i) => execSequence(sessions[i], drainPolicyRemovalCommands(props.original!.find((o) => o.role === h.host.name)!.dataRestrictions ?? "")))),
+      );
   },
 };
 
@@ -127,4 +152,20 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
     const managed = new Set(props.records.map(recordKey));
     await withSession(target(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records, (props.original ?? []).filter((r) => managed.has(recordKey(r)))));
   },
+};
+
+export const mailboxArchive: HostEffectProvider<MailboxArchiveState> = {
+  async diff(_id, olds, news) {
+    return { changes: olds.digest !== news.digest };
+  },
+  async create(inputs) {
+    return { id: "mailbox-archive", outs: { digest: inputs.digest, packed: inputs.packed, entries: archiveWith([], { digest: inputs.digest, packed: inputs.packed }) } };
+  },
+  async update(_id, olds, news) {
+    return { outs: { digest: news.digest, packed: news.packed, entries: archiveWith(olds.entries ?? [], { digest: news.digest, packed: news.packed }) } };
+  },
+  async read(id, props) {
+    return { id, props: props! };
+  },
+  async delete() {},
 };

@@ -11,7 +11,7 @@ import { findInMailbox, newMarker, sendMail, waitFor } from "../../components/ch
 import { readIdentity } from "../../components/effects/identity";
 import { readRouting, ROUTING_DIR } from "../../components/effects/routing";
 import { readZone } from "../../components/effects/zone";
-import { openLabStack, LAB_PASSPHRASE } from "../../components/engine/lab-stack";
+import { LAB_PASSPHRASE, openLabStack, removeLabStack } from "../../components/engine/lab-stack";
 import { engineEnv, type Engine, obtainEngine } from "../../components/engine/obtain";
 import { changedSteps, LOCAL_BACKEND_DIR, localBackendUrl, type MigrationStack } from "../../components/engine/stack";
 import type { HostRole, Phase } from "../../components/inventory";
@@ -85,7 +85,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await setSshd("new", true);
-  await stack?.remove().catch(() => undefined);
+  if (stack) await removeLabStack(stack).catch(() => undefined);
   await pool.closeAll();
   process.stderr.write(`engine test: up seconds ${JSON.stringify(upSeconds)}\n`);
 });

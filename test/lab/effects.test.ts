@@ -3,13 +3,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findAnywhere, findInMailbox, newMarker, sendMail, acceptsRelay, waitFor } from "../../components/checks/mail";
-import { applyGatewayIdentity, applyIdentity, readIdentity, type ServiceAddress } from "../../components/effects/identity";
+import { applyGatewayIdentity, applyIdentity, drainPolicyRemovalCommands, readIdentity, type ServiceAddress } from "../../components/effects/identity";
 import { applyRouting, readRouting, restoreRouting, ROUTING_DIR } from "../../components/effects/routing";
 import { applyZone, readZone, type ZoneTarget } from "../../components/effects/zone";
 import type { HostRole } from "../../components/inventory";
 import { plan, type Plan } from "../../components/plan";
 import { hostRouting, routingDigest } from "../../components/routing";
-import { connect, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../components/ssh";
+import { connect, execSequence, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../components/ssh";
 import { testLab } from "./env";
 import { SmtpDialogue } from "../smtp-dialogue";
 
@@ -45,7 +45,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Leave the lab as this file found it: other files' tests start from there.
-  for (const role of ["legacy", "new", "internet"] as const) await restoreRouting(await session(role));
+  for (const role of ["legacy", "new", "internet"] as const) {
+    await restoreRouting(await session(role));
+    await execSequence(await session(role), drainPolicyRemovalCommands(""));
+  }
   for (const z of p3.zones) await applyZone(await session("internet"), zoneTarget(z.name), zonesBefore.get(z.name)!, z.records);
   await pool.closeAll();
 });

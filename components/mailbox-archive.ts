@@ -1,0 +1,47 @@
+/**
+ * The mailbox assignment each update ran with, kept in the stack itself so that a rollback can put
+ * back the exact mailbox file: its digest goes into the stack's config (so the update history
+ * records it), its content into a content-addressed archive in the stack's state.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
+
+/** The config key that records the digest of the mailbox file an update runs with. */
+export const MAILBOXES_DIGEST_KEY = "cutover:mailboxesDigest";
+
+/** How many assignments the archive keeps (newest first): the updates a rollback can reach back to. */
+export const ARCHIVE_KEEP = 20;
+
+export const assignmentDigest = (content: string) => `sha256:${createHash("sha256").update(content).digest("hex")}`;
+
+export const packAssignment = (content: string) => gzipSync(Buffer.from(content, "utf8"), { level: 9 }).toString("base64");
+
+export const unpackAssignment = (packed: string) => gunzipSync(Buffer.from(packed, "base64")).toString("utf8");
+
+export interface ArchivedAssignment {
+  digest: string;
+  /** gzip, base64. */
+  packed: string;
+}
+
+/** The archive after an update ran with `current`: it first, then the others, at most `keep`. Pure. */
+export function archiveWith(entries: ArchivedAssignment[], current: ArchivedAssignment, keep = ARCHIVE_KEEP): ArchivedAssignment[] {
+  return [current, ...entries.filter((e) => e.digest !== current.digest)].slice(0, keep);
+}
+
+/** The mailbox file of an inventory, as text: the path is relative to the stacks directory. */
+export function readMailboxFile(mailboxes: string, baseDir: string): { path: string; content: string } {
+  const path = isAbsolute(mailboxes) ? mailboxes : join(baseDir, mailboxes);
+  return { path, content: readFileSync(path, "utf8") };
+}
+
+/** The error a program run raises when the mailbox file is not the one the phase command recorded. */
+export function digestMismatch(path: string, recorded: string, actual: string): string {
+  return (
+    `${MAILBOXES_DIGEST_KEY}: ${path} has changed since the phase command recorded it (recorded ${recorded.slice(0, 19)}, now ${actual.slice(0, 19)}). ` +
+    `Run the change through \`npm run phase -- <stack> <phase>\` (it records the new digest, so a rollback can restore this file), ` +
+    `or record it yourself: pulumi config set ${MAILBOXES_DIGEST_KEY} ${actual}`
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * The phase command's guards and the mailbox archive, as pure functions over what a stack records.
+ */
+import type { UpdateSummary } from "@pulumi/pulumi/automation";
+import { describe, expect, it } from "vitest";
+import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../components/engine/guards";
+import type { Phase } from "../components/inventory";
+import { archiveWith, assignmentDigest, digestMismatch, packAssignment, unpackAssignment } from "../components/mailbox-archive";
+import { load, rawStack } from "./helpers";
+
+const pilot = (phase: Phase) => load("pilot", phase);
+
+/** An update as the engine's history lists it, with the config it ran with. */
+function update(phase: number, opts: { result?: UpdateSummary["result"]; kind?: UpdateSummary["kind"]; inventory?: object; endTime?: string } = {}): UpdateSummary {
+  return {
+    kind: opts.kind ?? "update",
+    result: opts.result ?? "succeeded",
+    startTime: new Date("2026-11-25T10:00:00Z"),
+    endTime: new Date(opts.endTime ?? "2026-11-25T10:00:05Z"),
+    message: "",
+    environment: {},
+    version: 0,
+    config: { "cutover:phase": { value: String(phase), secret: false }, "cutover:inventory": { value: JSON.stringify(opts.inventory ?? rawStack("pilot").inventory), secret: false } },
+  } as unknown as UpdateSummary;
+}
+
+const facts = (history: UpdateSummary[], more: Partial<StackFacts> = {}): StackFacts => ({ history, tags: {}, pendingOperations: [], now: new Date("2026-11-25T12:00:00Z"), ...more });
+const guards = (target: Phase, f: StackFacts, inv = pilot(target)) => phaseRefusals("lab-x", target, inv, f).map((r) => r.guard);
+
+describe("phase guards", () => {
+  it("takes the stack's phase from its newest successful update", () => {
+    expect(currentPhase(facts([update(3, { result: "failed" }), update(2), update(1)]))).toBe(2);
+    expect(currentPhase(facts([]))).toBeUndefined();
+  });
+
+  it("starts a new stack at phase 1 and refuses to skip a phase, naming the one to run", () => {
+    expect(guards(1, facts([]))).toEqual([]);
+    const [skip] = phaseRefusals("lab-x", 3, pilot(3), facts([update(1)]));
+    expect(skip).toMatchObject({ guard: "skip" });
+    expect(skip.message).toContain("npm run phase -- lab-x 2 first");
+  });
+
+  it("refuses to go back, pointing to the rollback, but lets the current phase run again", () => {
+    const [back] = phaseRefusals("lab-x", 2, pilot(2), facts([update(3), update(2)]));
+    expect(back.guard).toBe("backwards");
+    expect(back.message).toContain("npm run rollback -- lab-x");
+    expect(guards(3, facts([update(3, { result: "failed" }), update(3)]))).toEqual([]);
+  });
+
+  it("refuses a phase change after a failed operation or one interrupted with pending operations, but lets the failed phase run again", () => {
+    expect(guards(4, facts([update(4, { result: "failed" }), update(3)]))).toEqual([]);
+    expect(guards(3, facts([update(4, { result: "failed" }), update(3)]))).toEqual([]);
+    expect(guards(4, facts([update(3, { kind: "refresh", result: "failed" }), update(3)]))).toEqual(["unfinished"]);
+    expect(guards(4, facts([update(3)], { pendingOperations: ["urn:pulumi:lab-x::cutover::pulumi-nodejs:dynamic/cutover:GatewayIdentity::gateway-identity-address"] }))).toEqual(["unfinished"]);
+    expect(phaseRefusals("lab-x", 4, pilot(4), facts([update(3)], { pendingOperations: ["urn:x::gateway-identity-address"] }))[0].message).toContain("gateway-identity-address");
+    // A killed engine leaves no history entry, only pending operations: the phase it ran may run again.
+    const killed = facts([update(4), update(3)], { pendingOperations: ["urn:x::gateway-identity-address"], configuredPhase: 5, tags: { [TAGS.verified]: verifiedTag(4, pilot(4)) } });
+    expect(guards(5, killed)).toEqual([]);
+    expect(phaseRefusals("lab-x", 3, pilot(3), killed).find((r) => r.guard === "unfinished")!.message).toContain("npm run phase -- lab-x 5 or roll it back");
+  });
+
+  it("allows the go-live only after the phase-4 verification passed on the current inventory", () => {
+    const at4 = [update(4), update(3)];
+    expect(guards(5, facts(at4))).toEqual(["verification"]);
+    expect(guards(5, facts(at4, { tags: { [TAGS.verified]: verifiedTag(3, pilot(3)) } }))).toEqual(["verification"]);
+    expect(guards(5, facts(at4, { tags: { [TAGS.verified]: verifiedTag(4, pilot(4)) } }))).toEqual([]);
+    // One user moved since the verification: a different inventory.
+    const moved = { ...pilot(5), mailboxList: pilot(5).mailboxList.map((m, i) => (i === 0 ? { ...m, system: "new" as const } : m)) };
+    expect(inventoryDigest(moved)).not.toBe(inventoryDigest(pilot(5)));
+    expect(guards(5, facts(at4, { tags: { [TAGS.verified]: verifiedTag(4, pilot(4)) } }), moved)).toEqual(["verification"]);
+  });
+
+  it("with the mx strategy, refuses the go-live until the old TTL has passed since the TTL was lowered, and says when it may run", () => {
+    const raw = rawStack("mx").inventory;
+    const inv = load("mx", 5);
+    const lowered = update(4, { inventory: raw, endTime: "2026-11-25T11:30:00Z" });
+    const before = update(3, { inventory: raw, endTime: "2026-11-25T11:00:00Z" });
+    const history = [update(4, { inventory: raw, endTime: "2026-11-25T11:50:00Z" }), lowered, before];
+    expect(mxSwitchReadyAt(history, inv)).toMatchObject({ readyAt: new Date("2026-11-25T12:30:00Z"), update: 2 });
+    const tags = { [TAGS.verified]: verifiedTag(4, load("mx", 4)) };
+    const refusal = phaseRefusals("lab-x", 5, inv, facts(history, { tags })).find((r) => r.guard === "mx-ttl")!;
+    expect(refusal.message).toContain("may run from 2026-11-25T12:30:00.000Z (in 1800 s)");
+    expect(guards(5, facts(history, { tags, now: new Date("2026-11-25T12:30:01Z") }), inv)).toEqual([]);
+    // Phase 4 never ran with the mx strategy: the TTL was never lowered.
+    expect(guards(5, facts([update(4), update(3)], { tags }), inv)).toEqual(["mx-ttl"]);
+  });
+});
+
+describe("mailbox archive", () => {
+  it("packs and unpacks a mailbox file exactly, and names it by its content", () => {
+    const text = rawStack("pilot").mailboxText;
+    expect(unpackAssignment(packAssignment(text))).toBe(text);
+    expect(assignmentDigest(text)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(assignmentDigest(`${text}\n`)).not.toBe(assignmentDigest(text));
+  });
+
+  it("keeps the newest assignments first, each once, up to the limit", () => {
+    const e = (d: string) => ({ digest: d, packed: d });
+    expect(archiveWith([e("b"), e("a")], e("c")).map((x) => x.digest)).toEqual(["c", "b", "a"]);
+    expect(archiveWith([e("b"), e("a")], e("a")).map((x) => x.digest)).toEqual(["a", "b"]);
+    expect(archiveWith([e("c"), e("b"), e("a")], e("d"), 3).map((x) => x.digest)).toEqual(["d", "c", "b"]);
+  });
+
+  it("tells the administrator how to record a mailbox file changed outside the phase command", () => {
+    const m = digestMismatch("/x/mailboxes.csv", `sha256:${"a".repeat(64)}`, `sha256:${"b".repeat(64)}`);
+    expect(m).toContain("cutover:mailboxesDigest: /x/mailboxes.csv has changed");
+    expect(m).toContain(`pulumi config set cutover:mailboxesDigest sha256:${"b".repeat(64)}`);
+  });
+});
