@@ -149,6 +149,8 @@ export const inventorySchema = z.strictObject({
     prefixLength: z.number().int().min(8).max(32, { error: "must be a prefix length 8..32" }).default(24),
     /** eip strategy: allocation id of the Elastic IP that carries the service address. */
     allocationId: z.string().regex(/^eipalloc-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an Elastic IP allocation id: it looks like eipalloc-0123456789abcdef0` }).optional(),
+    /** Whether the gateway must offer STARTTLS: the drift check reports it when it does not. */
+    starttls: z.boolean({ error: "must be true or false" }).default(false),
   }),
   goLive: z
     .strictObject({

@@ -9,6 +9,7 @@ import { Command } from "commander";
 import { loadInventory } from "../components/config";
 import type { Phase } from "../components/inventory";
 import { plan } from "../components/plan";
+import { labDown, labHealthy, labUp, OPERATOR_NS } from "../components/lab/lab";
 import { syntheticInventory, syntheticMailboxes } from "./bench/synthetic";
 
 const DOMAINS = 200;
@@ -16,12 +17,12 @@ const SIZES = [1_000, 10_000, 50_000];
 
 const program = new Command("bench")
   .description("Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.")
-  .option("--case <kind>", "internal: run one case (plan | mocks | engine) in this process")
-  .option("--only <kinds>", "comma-separated cases to run (plan,mocks,engine)", "plan,mocks,engine")
+  .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift) in this process")
+  .option("--only <kinds>", "comma-separated cases to run (plan,mocks,engine,drift; drift needs root: it builds the lab)", "plan,mocks,engine,drift")
   .option("--mailboxes <n>", "internal: mailboxes for --case", Number)
   .option("--json", "print the results as JSON")
   .parse();
-type Kind = "plan" | "mocks" | "engine";
+type Kind = "plan" | "mocks" | "engine" | "drift";
 const opts = program.opts<{ case?: Kind; only: string; mailboxes?: number; json?: boolean }>();
 
 interface Result {
@@ -32,9 +33,17 @@ interface Result {
   runMs: number;
   resources?: number;
   peakMiB: number;
+  /** drift: probes run, and how many were not ok (0 on a clean lab). */
+  checks?: number;
+  notOk?: number;
 }
 
 async function runCase(kind: Kind, mailboxes: number): Promise<Result> {
+  if (kind === "drift") {
+    const { driftBench } = await import("./bench/drift");
+    const r = await driftBench();
+    return { case: kind, mailboxes: 0, domains: 200, loadMs: 0, runMs: r.seconds * 1000, resources: r.records, peakMiB: process.resourceUsage().maxRSS / 1024, checks: r.checks, notOk: r.notOk };
+  }
   if (kind === "engine") {
     const { engineBench } = await import("./bench/engine-preview");
     const r = await engineBench(mailboxes);
@@ -63,6 +72,18 @@ async function main() {
   }
   const results: Result[] = [];
   for (const kind of opts.only.split(",") as Kind[]) {
+    if (kind === "drift") {
+      process.stderr.write("bench: drift check of 1,000 records in 200 zones on the lab's DNS server, plus the lab hosts...\n");
+      const healthy = await labHealthy();
+      if (!healthy) await labUp((m) => process.stderr.write(`${m}\n`));
+      try {
+        const out = execFileSync("ip", ["netns", "exec", OPERATOR_NS, process.execPath, ...process.execArgv, __filename, "--case", "drift"], { encoding: "utf8", env: { ...process.env, CUTOVER_IN_LAB: "1" } });
+        results.push(JSON.parse(out.trim().split("\n").pop()!));
+      } finally {
+        if (!healthy) await labDown();
+      }
+      continue;
+    }
     for (const n of SIZES) {
       process.stderr.write(`bench: ${kind} with ${n} mailboxes${kind === "engine" ? "" : `, ${DOMAINS} domains`}...\n`);
       const out = execFileSync(process.execPath, [...process.execArgv, __filename, "--case", kind, "--mailboxes", String(n)], { encoding: "utf8" });
@@ -73,10 +94,10 @@ async function main() {
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     return;
   }
-  const label: Record<Kind, string> = { plan: "plan", mocks: "program under mocks", engine: "real-engine preview, new pilot-shaped stack" };
+  const label: Record<Kind, string> = { plan: "plan", mocks: "program under mocks", engine: "real-engine preview, new pilot-shaped stack", drift: "drift check on the lab (records; checks, not ok)" };
   process.stdout.write("| case | mailboxes | domains | load + validate | run | resources | peak RSS |\n|---|---|---|---|---|---|---|\n");
   for (const r of results)
-    process.stdout.write(`| ${label[r.case as Kind]} | ${r.mailboxes} | ${r.domains} | ${r.case === "engine" ? "-" : `${r.loadMs.toFixed(0)} ms`} | ${r.runMs.toFixed(0)} ms | ${r.resources ?? "-"} | ${r.peakMiB.toFixed(0)} MiB${r.case === "engine" ? " (process tree)" : ""} |\n`);
+    process.stdout.write(`| ${label[r.case as Kind]} | ${r.case === "drift" ? "-" : r.mailboxes} | ${r.domains} | ${r.case === "engine" ? "-" : `${r.loadMs.toFixed(0)} ms`} | ${r.runMs.toFixed(0)} ms | ${r.resources ?? "-"}${r.case === "drift" ? ` records; ${r.checks} checks, ${r.notOk} not ok` : ""} | ${r.peakMiB.toFixed(0)} MiB${r.case === "engine" ? " (process tree)" : ""} |\n`);
 }
 
 main().catch((e) => {

@@ -1,5 +1,5 @@
 /**
- * npm test: obtain the Pulumi engine and build the lab, run every test from the lab's operator
+ * npm test: obtain the Pulumi engine and actionlint, build the lab, run every test from the lab's operator
  * namespace (no lab client ever runs in the root namespace), and tear the lab down, also after a
  * failure or Ctrl-C.
  */
@@ -7,13 +7,14 @@ import { spawn } from "node:child_process";
 import { Command } from "commander";
 import { obtainEngine } from "../components/engine/obtain";
 import { labDown, labUp, OPERATOR_NS } from "../components/lab/lab";
+import { obtainActionlint } from "../components/tools/actionlint";
 
 const program = new Command("test")
   .description("Run the test suite against a freshly built lab (root). Extra arguments go to vitest.")
   .option("--keep-lab", "leave the lab up afterwards")
   .allowUnknownOption()
   .argument("[vitest args...]")
-  .addHelpText("after", "\nExit codes: vitest's (0 all passed, 1 failures); 2 the lab or the engine could not be set up.")
+  .addHelpText("after", "\nExit codes: vitest's (0 all passed, 1 failures); 2 the lab, the engine or actionlint could not be set up.")
   .parse();
 const opts = program.opts<{ keepLab?: boolean }>();
 const progress = (m: string) => process.stderr.write(`${m}\n`);
@@ -21,7 +22,7 @@ const progress = (m: string) => process.stderr.write(`${m}\n`);
 async function main(): Promise<number> {
   try {
     // The engine (a Go build the first time) and the lab come up side by side.
-    const [engine] = await Promise.all([obtainEngine(progress), labUp(progress)]);
+    const [engine] = await Promise.all([obtainEngine(progress), labUp(progress), obtainActionlint(progress)]);
     progress(`test: engine v${engine.version} from ${engine.source === "path" ? "PATH" : engine.binDir}`);
   } catch (e) {
     progress(`test: the lab or the engine could not be set up: ${(e as Error).message}`);

@@ -84,16 +84,35 @@ const TYPES = new Set<RecordType>(["A", "MX", "TXT", "CNAME"]);
 
 /** Every A, MX, TXT and CNAME record of the zone as the server serves it, in the plan's terms. */
 export async function readZone(s: HostSession, target: ZoneTarget): Promise<DnsRecord[]> {
+  return (await readZones(s, [target]))[0];
+}
+
+/**
+ * Several zones of one DNS server read in one round trip and one dig process: one zone transfer
+ * each, with one key file (the targets share the server's TSIG key), removed in the same round
+ * trip whatever happened. Each record goes to the zone its name is under; a zone whose transfer
+ * brought no SOA failed.
+ */
+export async function readZones(s: HostSession, targets: ZoneTarget[]): Promise<DnsRecord[][]> {
+  if (!targets.length) return [];
+  const { tsig, server } = targets[0];
   const keyFile = `/tmp/cutover-tsig-${randomBytes(8).toString("hex")}.key`;
-  await s.writeFile(keyFile, `key "${target.tsig.name}" { algorithm ${target.tsig.algorithm}; secret "${target.tsig.secret}"; };\n`, 0o600);
-  // The key file goes in the same round trip as the transfer, whatever the transfer's outcome.
-  const { stdout } = await execSequence(s, [["dig", "-k", keyFile, `@${target.server}`, "+noall", "+answer", "+nocmd", "+time=3", "+tries=2", "AXFR", target.zone], ["rm", "-f", keyFile]], {
-    continueOnError: true,
-    timeoutMs: 15_000,
+  await s.writeFile(keyFile, `key "${tsig.name}" { algorithm ${tsig.algorithm}; secret "${tsig.secret}"; };\n`, 0o600);
+  const transfers = ["dig", "-k", keyFile, `@${server}`, "+noall", "+answer", "+nocmd", "+time=3", "+tries=2", ...targets.flatMap((t) => [t.zone, "AXFR"])];
+  const { stdout } = await execSequence(s, [transfers, ["rm", "-f", keyFile]], { continueOnError: true, timeoutMs: 15_000 + 100 * targets.length });
+  const byZone = new Map<string, string[]>(targets.map((t) => [t.zone, []]));
+  const zones = [...byZone.keys()].sort((x, y) => y.length - x.length);
+  for (const line of stdout.split("\n")) {
+    const owner = line.split(/\s/)[0]?.toLowerCase().replace(/\.$/, "");
+    const zone = owner && zones.find((z) => owner === z || owner.endsWith(`.${z}`));
+    if (zone) byZone.get(zone)!.push(line);
+  }
+  return targets.map((t) => {
+    const text = byZone.get(t.zone)!.join("\n");
+    if (!/\sSOA\s/.test(text))
+      throw new Error(`on ${s.target.name}: zone transfer of ${t.zone} from ${t.server} failed: ${stdout.trim().split("\n").filter((l) => l.startsWith(";")).slice(-2).join(" | ") || "no answer"}`);
+    return parseZone(t.zone, text);
   });
-  if (/Transfer failed|communications error|connection refused|timed out/i.test(stdout) || !/\sSOA\s/.test(stdout))
-    throw new Error(`on ${s.target.name}: zone transfer of ${target.zone} from ${target.server} failed: ${stdout.trim().split("\n").slice(-2).join(" | ") || "no answer"}`);
-  return parseZone(target.zone, stdout);
 }
 
 /** Parses dig's answer lines into record sets. Pure. */

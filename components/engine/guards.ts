@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import type { Inventory, Phase } from "../inventory";
 import { MAILBOXES_DIGEST_KEY } from "../mailbox-archive";
+import type { PlanDiff } from "../plan-diff";
 
 /** Stack tags the commands write. */
 export const TAGS = {
@@ -78,7 +79,7 @@ export function mxSwitchReadyAt(history: UpdateSummary[], inv: Inventory): { low
 }
 
 export interface Refusal {
-  guard: "skip" | "backwards" | "verification" | "unfinished" | "mx-ttl";
+  guard: "skip" | "backwards" | "verification" | "unfinished" | "mx-ttl" | "large-change";
   message: string;
 }
 
@@ -132,3 +133,11 @@ export function phaseRefusals(stack: string, target: Phase, inv: Inventory, f: S
 
 /** The mailbox digest an update ran with, from its config. */
 export const mailboxDigestOf = (h: UpdateSummary): string | undefined => h.config[MAILBOXES_DIGEST_KEY]?.value;
+
+/** A large change of the plan (see plan-diff.ts) as a refusal: it needs --force. Pure. */
+export function largeChangeRefusals(stack: string, target: Phase, diff: PlanDiff): Refusal[] {
+  return diff.large.map((l) => ({
+    guard: "large-change" as const,
+    message: `large change in ${l.scope}: ${l.reason}; read npm run preview -- ${stack} --phase ${target}, then run the phase with --force if it is intended`,
+  }));
+}

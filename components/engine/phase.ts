@@ -5,17 +5,34 @@
  */
 import { writeFileSync } from "node:fs";
 import { type Verification, verifyPhase } from "../checks/verify";
-import { parseHostKeys } from "../config";
+import type { ConfigMap } from "@pulumi/pulumi/automation";
+import { loadInventory, parseHostKeys } from "../config";
 import type { HostRole, Inventory, Phase } from "../inventory";
 import { assignmentDigest, MAILBOXES_DIGEST_KEY, readMailboxFile, unpackAssignment, type ArchivedAssignment } from "../mailbox-archive";
-import { plan } from "../plan";
+import { type Plan, plan } from "../plan";
 import { loadStack, STACKS_DIR } from "../stack-file";
 import { type HostSession, SessionPool } from "../ssh";
 import { hostTarget } from "../targets";
-import { currentPhase, phaseRefusals, type Refusal, type StackFacts, TAGS, verifiedTag } from "./guards";
+import { diffPlans } from "../plan-diff";
+import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, type StackFacts, TAGS, verifiedTag } from "./guards";
 import type { Progress } from "./obtain";
 import { numbered, RESTORED_KEYS, rollbackTarget } from "./rollback";
 import type { MigrationStack, OperationResult } from "./stack";
+
+/**
+ * The plan the newest successful update deployed: its inventory and phase from the history, its
+ * mailbox file from the stack's archive (the current file when the archive no longer has it).
+ */
+export async function deployedPlan(stack: MigrationStack, facts: Pick<StackFacts, "history">): Promise<Plan | undefined> {
+  const last = facts.history.find((h) => h.kind === "update" && h.result === "succeeded");
+  const raw = last?.config["cutover:inventory"]?.value;
+  if (!last || !raw) return undefined;
+  const phase = Number(last.config["cutover:phase"]?.value) as Phase;
+  const digest = last.config[MAILBOXES_DIGEST_KEY]?.value;
+  const entries = digest ? (((await stack.resourceOutputs("pulumi-nodejs:dynamic/cutover:MailboxArchive"))?.entries ?? []) as ArchivedAssignment[]) : [];
+  const archived = entries.find((e) => e.digest === digest);
+  return plan(loadInventory({ inventory: JSON.parse(raw), phase, baseDir: STACKS_DIR, ...(archived ? { readText: () => unpackAssignment(archived.packed) } : {}) }), phase);
+}
 
 /** How the last update ended when it did not succeed ("failed", "was interrupted"), else undefined. */
 export function interrupted(f: StackFacts): string | undefined {
@@ -33,22 +50,28 @@ export async function stackFacts(stack: MigrationStack): Promise<StackFacts> {
 /** Verification of a phase against the stack's own hosts, or why it cannot run. */
 export type Verifier = (p: ReturnType<typeof plan>) => Promise<Verification>;
 
-/**
- * A verifier over SSH with the stack's pinned host keys and its secret SSH key, when every host the
- * plan sends or receives mail on is reached by SSH; otherwise the reason it cannot verify.
- */
-export async function stackVerifier(stack: MigrationStack, inv: Inventory): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
-  const roles = [...new Set(plan(inv, inv.phase).hosts.map((h) => h.role))];
-  const notSsh = roles.filter((r) => inv.hosts[r]?.kind !== "existing");
-  if (notSsh.length) return { close: async () => {}, unavailable: `hosts ${notSsh.join(", ")} are not reached by SSH: verify their mail flows by hand` };
+/** SSH sessions to the stack's hosts with its pinned host keys and its secret SSH key, or why not. */
+export async function stackSessions(stack: MigrationStack, inv: Inventory, roles: HostRole[]): Promise<{ session?: (role: HostRole) => Promise<HostSession>; close: () => Promise<void>; unavailable?: string; config: ConfigMap }> {
   const config = await stack.config();
+  const notSsh = roles.filter((r) => inv.hosts[r]?.kind !== "existing");
+  if (notSsh.length) return { close: async () => {}, unavailable: `hosts ${notSsh.join(", ")} are not reached by SSH`, config };
   const privateKey = config["cutover:sshPrivateKey"]?.value;
-  if (!privateKey) return { close: async () => {}, unavailable: "the stack has no cutover:sshPrivateKey secret" };
+  if (!privateKey) return { close: async () => {}, unavailable: "the stack has no cutover:sshPrivateKey secret", config };
   const raw = config["cutover:hostKeys"]?.value;
   const hostKeys = parseHostKeys(raw ? JSON.parse(raw) : undefined, inv);
   const pool = new SessionPool();
-  const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(inv, role, hostKeys[role]!, privateKey));
-  return { verify: (p) => verifyPhase(p, { session }), close: () => pool.closeAll() };
+  return { session: (role) => pool.session(hostTarget(inv, role, hostKeys[role]!, privateKey)), close: () => pool.closeAll(), config };
+}
+
+/**
+ * A verifier over SSH, when every host the plan sends or receives mail on is reached by SSH;
+ * otherwise the reason it cannot verify.
+ */
+export async function stackVerifier(stack: MigrationStack, inv: Inventory): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
+  const s = await stackSessions(stack, inv, [...new Set(plan(inv, inv.phase).hosts.map((h) => h.role))]);
+  if (!s.session) return { close: s.close, unavailable: `${s.unavailable}: verify the mail flows by hand` };
+  const session = s.session;
+  return { verify: (p) => verifyPhase(p, { session }), close: s.close };
 }
 
 export interface PhaseOptions {
@@ -76,7 +99,8 @@ export interface PhaseOutcome {
   unverifiedBecause?: string;
 }
 
-const describeSteps = (r: OperationResult) => {
+/** The steps that change something, one line each. */
+export const describeSteps = (r: OperationResult) => {
   const changed = r.steps.filter((s) => !["same", "read"].includes(s.op));
   return changed.length ? changed.map((s) => `  ${s.op.padEnd(8)} ${s.type.replace(/^pulumi-nodejs:dynamic\//, "")} ${s.name}`).join("\n") : "  no changes";
 };
@@ -124,7 +148,10 @@ async function verifyAndRecord(stack: MigrationStack, phase: Phase, inv: Invento
 export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOptions): Promise<PhaseOutcome> {
   const inv = loadStack(stack.name, target);
   const facts = await stackFacts(stack);
-  const refusals = phaseRefusals(stack.name, target, inv, facts);
+  // What the plan changes against what the last update deployed: a large change needs --force.
+  const deployed = await deployedPlan(stack, facts);
+  const diff = deployed ? diffPlans(deployed, plan(inv, target)) : undefined;
+  const refusals = [...phaseRefusals(stack.name, target, inv, facts), ...(diff ? largeChangeRefusals(stack.name, target, diff) : [])];
   for (const r of refusals) o.progress(`${o.force ? "overridden" : "refused"} (${r.guard}): ${r.message}`);
   if (refusals.length && !o.force) return { status: "refused", refusals, forced: false };
 

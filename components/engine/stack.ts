@@ -49,6 +49,8 @@ export interface Step {
   diffs: string[];
   /** The resource's inputs after the step (secrets masked by the engine). */
   inputs: Record<string, unknown>;
+  /** Refresh steps: whether what the provider read differs from the state. */
+  refreshChanged?: boolean;
 }
 
 export interface OperationResult {
@@ -109,7 +111,13 @@ export class MigrationStack {
       if (pre && pre.type !== "pulumi:pulumi:Stack") {
         const step = { op: pre.op, urn: pre.urn, type: pre.type, name: nameOf(pre.urn), diffs: pre.diffs ?? [], inputs: (pre.new?.inputs ?? {}) as Record<string, unknown> };
         steps.push(step);
-        if (!["same", "read"].includes(pre.op)) this.progress(`  ${pre.op.padEnd(8)} ${step.name}${step.diffs.length ? ` (${step.diffs.join(", ")})` : ""}`);
+        if (!["same", "read", "refresh"].includes(pre.op)) this.progress(`  ${pre.op.padEnd(8)} ${step.name}${step.diffs.length ? ` (${step.diffs.join(", ")})` : ""}`);
+      }
+      // A refresh found drift when its outputs event says update or delete (or the digest it read differs).
+      const out = e.resOutputsEvent?.metadata;
+      if (out && out.type !== "pulumi:pulumi:Stack" && (["update", "delete"].includes(out.op) || (out.op === "refresh" && refreshDiffers(out.old?.outputs, out.new?.outputs)))) {
+        const step = steps.find((x) => x.urn === out.urn && x.op === "refresh");
+        if (step) step.refreshChanged = true;
       }
       const diag = e.diagnosticEvent;
       if (diag && (diag.severity === "warning" || diag.severity === "error")) {
@@ -239,6 +247,15 @@ export class MigrationStack {
     await this.stack.workspace.removeStack(this.name, { force: true });
     rmSync(join(STACKS_DIR, `Pulumi.${this.name}.yaml`), { force: true });
   }
+}
+
+/**
+ * Whether a refresh read something other than the state: by content digest where the resource has
+ * one (this project's host effects: record order and the like do not count), else by value.
+ */
+function refreshDiffers(old: Record<string, unknown> | undefined, now: Record<string, unknown> | undefined): boolean {
+  if (old && now && typeof old.digest === "string" && typeof now.digest === "string") return old.digest !== now.digest;
+  return JSON.stringify(old ?? {}) !== JSON.stringify(now ?? {});
 }
 
 /** Whether `pulumi login` stored a current backend for this user. */

@@ -505,3 +505,26 @@ export async function labStatus(): Promise<LabStatus> {
   }
   return { up: existsSync(descriptionPath) && namespaces.length > 0, namespaces: out };
 }
+
+/**
+ * Extra zones on the lab's DNS server, for the drift bench: zone files written with their records
+ * and added to knot's zone list, then `knotc reload`. Replaces the extra zones of an earlier call;
+ * with an empty list, removes them.
+ */
+export async function serveExtraZones(zones: { name: string; records: { name: string; type: string; ttl: number; values: string[] }[] }[]): Promise<void> {
+  const lab = readLabDescription();
+  const h = Object.values(lab.hosts).find((x) => x && existsSync(join(etcDir(x.namespace), "knot", "knot.conf")))!;
+  const storage = join(hostDir(h.role), "knot");
+  const confPath = join(etcDir(h.namespace), "knot", "knot.conf");
+  const marker = "  # extra zones (bench)";
+  const base = readFileSync(confPath, "utf8").split(`${marker}\n`)[0];
+  const fq = (n: string) => `${n}.`;
+  for (const z of zones) {
+    const lines = [`$ORIGIN ${fq(z.name)}`, "$TTL 300", `@ SOA ns.${z.name}. hostmaster.${z.name}. 1 3600 600 86400 60`, `@ NS ns.${z.name}.`, `ns.${z.name}. A ${h.address}`];
+    for (const r of z.records)
+      for (const v of r.values) lines.push(`${fq(r.name)} ${r.ttl} ${r.type} ${r.type === "MX" ? `${v.split(" ")[0]} ${fq(v.split(" ")[1])}` : r.type === "TXT" ? `"${v}"` : v}`);
+    writeFileSync(join(storage, `${z.name}.zone`), `${lines.join("\n")}\n`);
+  }
+  writeFileSync(confPath, zones.length ? `${base}${marker}\n${zones.map((z) => `  - domain: ${z.name}`).join("\n")}\n` : base, { mode: 0o600 });
+  await inNamespace(h.namespace, ["knotc", "-c", "/etc/knot/knot.conf", "reload"], { timeoutMs: 60_000 });
+}

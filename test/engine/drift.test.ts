@@ -1,0 +1,139 @@
+/**
+ * The drift check on the lab, against a stack brought to phase 4 by the engine: for each kind of
+ * drift, made by hand the way an administrator would, the report names exactly that finding and the
+ * exit code is right; a clean lab is exit 0. Each case puts the lab back before the next.
+ */
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { stackDrift } from "../../components/engine/drift-check";
+import { applyZone, type ZoneTarget } from "../../components/effects/zone";
+import { applyRouting, ROUTING_DIR } from "../../components/effects/routing";
+import type { HostRole } from "../../components/inventory";
+import { plan } from "../../components/plan";
+import { hostRouting } from "../../components/routing";
+import { loadStack } from "../../components/stack-file";
+import { execSequence, SessionPool } from "../../components/ssh";
+import { POSTFIX_RELOAD } from "../../components/effects/routing";
+import { startDaemon } from "../../components/local";
+import { waitFor } from "../../components/checks/mail";
+import { queryRecord } from "../../components/checks/dns-query";
+import type { DriftReport } from "../../components/checks/drift";
+import { testLab } from "../lab/env";
+import { labStackAtPhase4 } from "./phase-4-stack";
+
+const lab = testLab();
+const current = labStackAtPhase4(lab, "lab-drift");
+const pool = new SessionPool();
+const session = (role: HostRole) => pool.session(lab.target(role));
+const p4 = () => plan(loadStack(current().name, 4), 4);
+const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
+const service = lab.description.serviceAddress;
+
+/** The findings that are not ok, as "status area subject check". */
+const notOk = (r: DriftReport) => r.findings.filter((f) => f.status !== "ok").map((f) => `${f.status} ${f.area} ${f.subject} ${f.check}`).sort();
+
+describe("drift check on the lab", () => {
+  it("finds a clean lab clean: exit 0, every area checked", async () => {
+    const r = await stackDrift(current());
+    expect(notOk(r)).toEqual([]);
+    expect(r.exitCode).toBe(0);
+    expect(new Set(r.findings.map((f) => f.area))).toEqual(new Set(["engine", "dns", "host", "smtp"]));
+    expect(r.findings.filter((f) => f.area === "dns").length).toBeGreaterThanOrEqual(p4().zones.reduce((n, z) => n + z.records.length, 0));
+  }, 120_000);
+
+  it("the command: exit 0, JSON on stdout, Markdown summary written", () => {
+    const r = spawnSync(process.execPath, [require.resolve("tsx/cli"), "scripts/drift.ts", current().name, "--json", "--skip-engine", "--markdown", "/tmp/cutover-drift-summary.md"], { encoding: "utf8", env: process.env });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ stack: current().name, phase: 4, exitCode: 0 });
+    expect(r.stderr).toContain(`clean: stack ${current().name} (phase 4)`);
+  }, 120_000);
+
+  it("a record changed by hand: the authoritative answer and the engine's refresh name it; exit 1", async () => {
+    const zone = p4().zones.find((z) => z.name === "paradigms.test")!;
+    const edited = zone.records.map((r) => (r.name === "mail.paradigms.test" && r.type === "A" ? { ...r, values: ["198.51.100.99"] } : r));
+    await applyZone(await session("internet"), zoneTarget(zone.name), edited);
+    try {
+      const r = await stackDrift(current());
+      expect(notOk(r)).toEqual([`drift dns paradigms.test @${lab.description.hosts.internet!.address} mail.paradigms.test A`, "drift engine zone-paradigms-test-records refresh"]);
+      expect(r.findings.find((f) => f.check === "mail.paradigms.test A")).toMatchObject({ expected: `300 ${service}`, actual: "300 198.51.100.99" });
+      expect(r.exitCode).toBe(1);
+    } finally {
+      await applyZone(await session("internet"), zoneTarget(zone.name), zone.records);
+    }
+  }, 120_000);
+
+  it("a record added by hand: listed as unmanaged; exit 1", async () => {
+    const intruder = { zone: "paradigms.test", name: "intruder.paradigms.test", type: "A" as const, ttl: 300, values: ["203.0.113.7"] };
+    await applyZone(await session("internet"), zoneTarget("paradigms.test"), [intruder]);
+    try {
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual(["drift dns paradigms.test intruder.paradigms.test A"]);
+      expect(r.findings.find((f) => f.check === "intruder.paradigms.test A")?.actual).toBe("unmanaged: 300 203.0.113.7");
+      expect(r.exitCode).toBe(1);
+    } finally {
+      await applyZone(await session("internet"), zoneTarget("paradigms.test"), [], [intruder]);
+    }
+  }, 120_000);
+
+  it("a map entry changed on a host: the routing digest differs and the entry is named; exit 1", async () => {
+    const legacy = await session("legacy");
+    await execSequence(legacy, [["sh", "-c", `cd ${ROUTING_DIR}/current && grep -v '^user1@paradigms.test' mailboxes > m && mv m mailboxes && postmap mailboxes`]]);
+    try {
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual(["drift host legacy routing"]);
+      expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain("mailboxes missing: user1@paradigms.test");
+      expect(r.exitCode).toBe(1);
+    } finally {
+      await applyRouting(legacy, hostRouting(p4().routing.find((t) => t.host === "legacy")!));
+    }
+  }, 120_000);
+
+  it("the service address moved by hand: both hosts and the gateway's greeting show it; exit 1", async () => {
+    const [legacy, neu] = [await session("legacy"), await session("new")];
+    const dev = (role: HostRole) => lab.description.hosts[role]!.interface;
+    await legacy.exec(["ip", "addr", "del", `${service}/24`, "dev", dev("legacy")]);
+    await neu.exec(["sh", "-c", 'ip addr add "$1" dev "$2" && arping -q -U -c 2 -I "$2" "$3"', "sh", `${service}/24`, dev("new"), service]);
+    try {
+      const r = await waitFor(() => stackDrift(current(), { skipEngine: true }), (x) => notOk(x).length >= 4, 10_000, 500);
+      expect(notOk(r)).toEqual([`drift host legacy holds ${service}`, `drift host new holds ${service}`, `drift smtp ${service}:25 answering server`, `drift smtp ${service}:25 banner`]);
+      expect(r.exitCode).toBe(1);
+    } finally {
+      await neu.exec(["ip", "addr", "del", `${service}/24`, "dev", dev("new")]);
+      await legacy.exec(["sh", "-c", 'ip addr add "$1" dev "$2" && arping -q -U -c 2 -I "$2" "$3"', "sh", `${service}/24`, dev("legacy"), service]);
+    }
+  }, 120_000);
+
+  it("a relay opened on the gateway (the world added to its trusted clients): the open-relay test and the routing name it; exit 1", async () => {
+    // (Postfix refuses to run smtpd at all with smtpd_relay_restrictions = permit; a relay is opened by trusting too much.)
+    const legacy = await session("legacy");
+    await execSequence(legacy, [["sh", "-c", `echo '0.0.0.0/0 OK' >> ${ROUTING_DIR}/current/trusted`], POSTFIX_RELOAD]);
+    try {
+      // postfix takes up to 2 s to reload: until then the relay is still closed.
+      const r = await waitFor(() => stackDrift(current(), { skipEngine: true }), (x) => notOk(x).includes(`drift smtp ${service}:25 open relay`), 15_000, 500);
+      expect(notOk(r)).toEqual(["drift host legacy routing", `drift smtp ${service}:25 open relay`]);
+      expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain("trusted not planned: 0.0.0.0/0");
+      expect(r.exitCode).toBe(1);
+    } finally {
+      await applyRouting(legacy, hostRouting(p4().routing.find((t) => t.host === "legacy")!));
+    }
+  }, 120_000);
+
+  it("the DNS server stopped: every DNS probe is reported unreachable, never clean; exit 2", async () => {
+    const internet = lab.description.hosts.internet!;
+    await lab.inHost("internet", ["knotc", "-c", "/etc/knot/knot.conf", "stop"]);
+    try {
+      const r = await stackDrift(current(), { skipEngine: true, timeoutMs: 1000 });
+      const dns = r.findings.filter((f) => f.area === "dns");
+      expect(dns.length).toBeGreaterThan(0);
+      expect(dns.every((f) => f.status === "unreachable")).toBe(true);
+      // Whatever else needs DNS (postfix looks the client up before it greets) is unreachable too: nothing is called drift or clean.
+      expect(notOk(r).filter((f) => !f.startsWith("unreachable "))).toEqual([]);
+      expect(r.exitCode).toBe(2);
+    } finally {
+      await startDaemon(internet.namespace, ["/usr/sbin/knotd", "-d", "-c", "/etc/knot/knot.conf"]);
+      await waitFor(() => queryRecord(internet.address, "paradigms.test", "MX", 500).catch(() => undefined), (a) => a?.status === "answer", 15_000, 200);
+    }
+    expect((await stackDrift(current(), { skipEngine: true })).exitCode).toBe(0);
+    await pool.closeAll();
+  }, 120_000);
+});

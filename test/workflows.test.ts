@@ -1,0 +1,39 @@
+/** The GitHub workflows: actionlint (built from its Go module) must pass, and must be able to fail. */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { lintWorkflows } from "../components/tools/actionlint";
+import { PROJECT_DIR } from "../components/stack-file";
+
+const WORKFLOWS = join(PROJECT_DIR, ".github", "workflows");
+
+describe("GitHub workflows", () => {
+  it("pass actionlint", async () => {
+    const files = readdirSync(WORKFLOWS).filter((f) => /\.ya?ml$/.test(f)).map((f) => join(WORKFLOWS, f));
+    expect(files.map((f) => f.slice(WORKFLOWS.length + 1))).toContain("drift.yml");
+    const r = await lintWorkflows(files);
+    expect(r.output).toBe("");
+    expect(r.ok).toBe(true);
+  }, 120_000);
+
+  it("a broken workflow does not: actionlint names the file, line and fault", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cutover-workflow-"));
+    const broken = readFileSync(join(WORKFLOWS, "drift.yml"), "utf8").replace("${{ inputs.stack || 'production' }}", "${{ input.stack || 'production' }}");
+    writeFileSync(join(dir, "drift.yml"), broken);
+    const r = await lintWorkflows([join(dir, "drift.yml")]);
+    expect(r.ok).toBe(false);
+    expect(r.output).toMatch(/drift\.yml:\d+:\d+: undefined variable "input"/);
+  }, 120_000);
+
+  it("drift runs on a schedule and on demand, with the CLI set up by pulumi/actions, its Markdown as the job summary", () => {
+    const w = parse(readFileSync(join(WORKFLOWS, "drift.yml"), "utf8"));
+    expect(w.on.schedule[0].cron).toMatch(/^\S+ \S+ \* \* \*$/);
+    expect(w.on.workflow_dispatch.inputs.stack.default).toBe("production");
+    const steps = w.jobs.drift.steps as { uses?: string; run?: string; with?: Record<string, string> }[];
+    expect(steps.find((s) => s.uses?.startsWith("pulumi/actions@"))?.with?.["pulumi-version"]).toBe("3.248.0");
+    expect(steps.find((s) => s.run?.includes("npm run --silent drift"))?.run).toContain('--markdown "$GITHUB_STEP_SUMMARY"');
+    expect(w.jobs.drift.env.PULUMI_CONFIG_PASSPHRASE).toBe("${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
+  });
+});
