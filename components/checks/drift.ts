@@ -6,6 +6,7 @@
  * Every probe has a timeout and they run with bounded parallelism; a probe that cannot reach its
  * server is reported as such, never as clean.
  */
+import { Resolver } from "node:dns/promises";
 import type { HostRole, Inventory } from "../inventory";
 import type { DnsRecord, Plan } from "../plan";
 import { hostRouting, routingDigest, type HostRouting } from "../routing";
@@ -49,6 +50,8 @@ export interface DriftOptions {
   tsig?: Tsig;
   /** The engine's refresh preview: resources whose live state differs from the stack's state. */
   engine?: () => Promise<{ changed: string[] }>;
+  /** Resolvers that find the name servers of Route 53 and Cloudflare zones; default the system's. */
+  nsLookup?: string[];
   /** Resolvers to compare with the authoritative answer (mx strategy); none: skipped. */
   resolvers?: string[];
   /** Whether the gateway must offer STARTTLS. */
@@ -79,11 +82,20 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 
 const recordText = (ttl: number | undefined, values: string[]) => (values.length ? `${ttl ?? "?"} ${values.join(", ")}` : "(none)");
 
-/** The addresses of the servers authoritative for a zone: the on-prem server's host, as the inventory says. */
-function authoritativeServers(p: Plan, inv: Inventory, zone: string): string[] {
+/**
+ * The addresses of the servers authoritative for a zone: the on-prem server's host, as the
+ * inventory says; for Route 53 and Cloudflare zones, the zone's NS records and their addresses as
+ * the resolvers (`lookup`, default the system's) see them.
+ */
+async function authoritativeServers(p: Plan, inv: Inventory, zone: string, lookup: string[] | undefined): Promise<string[]> {
   const z = p.zones.find((x) => x.name === zone)!;
   if (z.provider === "bind" && z.server) return [inv.hosts[z.server]!.address];
-  return [];
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  if (lookup?.length) resolver.setServers(lookup);
+  const names = await resolver.resolveNs(zone);
+  const addresses = (await Promise.all(names.map((n) => resolver.resolve4(n).catch(() => [] as string[])))).flat();
+  if (!addresses.length) throw new Error(`none of the name servers of ${zone} (${names.join(", ")}) has an address`);
+  return [...new Set(addresses)].sort();
 }
 
 /** The differing entries of two routing tables, the first few of each kind. Pure. */
@@ -129,24 +141,35 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
   }
 
   // Live DNS: every planned record at every authoritative server.
-  for (const z of p.zones) {
-    for (const server of authoritativeServers(p, o.inventory, z.name)) {
-      for (const r of z.records) {
-        tasks.push(async () => {
-          const check = `${r.name} ${r.type}`;
-          try {
-            const a = await queryRecord(server, r.name, r.type, timeoutMs);
-            const want = recordText(r.ttl, [...r.values].sort());
-            const have = recordText(a.ttl, a.values);
-            const ok = a.status === "answer" && a.authoritative && want === have;
-            return [{ area: "dns", subject: `${z.name} @${server}`, check, status: ok ? "ok" : "drift", expected: want, actual: a.status === "answer" ? `${have}${a.authoritative ? "" : " (not authoritative)"}` : a.status }];
-          } catch (e) {
-            return unreachable("dns", `${z.name} @${server}`, check, e);
-          }
-        });
+  const dnsFindings: Finding[] = [];
+  await Promise.all(
+    p.zones.map(async (z) => {
+      let servers: string[];
+      try {
+        servers = await withTimeout(authoritativeServers(p, o.inventory, z.name, o.nsLookup), timeoutMs, `name servers of ${z.name}`);
+      } catch (e) {
+        dnsFindings.push(...unreachable("dns", z.name, "authoritative servers", e));
+        return;
       }
-    }
-  }
+      for (const server of servers) {
+        for (const r of z.records) {
+          tasks.push(async () => {
+            const check = `${r.name} ${r.type}`;
+            try {
+              const a = await queryRecord(server, r.name, r.type, timeoutMs);
+              const want = recordText(r.ttl, [...r.values].sort());
+              const have = recordText(a.ttl, a.values);
+              const ok = a.status === "answer" && a.authoritative && want === have;
+              return [{ area: "dns", subject: `${z.name} @${server}`, check, status: ok ? "ok" : "drift", expected: want, actual: a.status === "answer" ? `${have}${a.authoritative ? "" : " (not authoritative)"}` : a.status }];
+            } catch (e) {
+              return unreachable("dns", `${z.name} @${server}`, check, e);
+            }
+          });
+        }
+      }
+    }),
+  );
+  tasks.push(async () => dnsFindings);
 
   // Records in on-prem zones that the plan does not know: one zone transfer per zone, one dig, one round trip.
   const onPrem = p.zones.filter((z) => z.provider === "bind" && z.server);

@@ -17,7 +17,7 @@ import { POSTFIX_RELOAD } from "../../components/effects/routing";
 import { startDaemon } from "../../components/local";
 import { waitFor } from "../../components/checks/mail";
 import { queryRecord } from "../../components/checks/dns-query";
-import type { DriftReport } from "../../components/checks/drift";
+import { checkDrift, type DriftReport } from "../../components/checks/drift";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4 } from "./phase-4-stack";
 
@@ -117,6 +117,31 @@ describe("drift check on the lab", () => {
       await applyRouting(legacy, hostRouting(p4().routing.find((t) => t.host === "legacy")!));
     }
   }, 120_000);
+
+  it("a Route 53 or Cloudflare zone: its name servers are found by NS lookup, then asked; no answer is unreachable", async () => {
+    const knot = lab.description.hosts.internet!.address;
+    const p = p4();
+    const asCloud = { ...p, zones: p.zones.map((z) => (z.name === "paradigms.test" ? { ...z, provider: "route53" as const } : z)) };
+    const inventory = loadStack(current().name, 4);
+    const r = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: [knot] });
+    const dns = r.findings.filter((f) => f.area === "dns" && f.subject.startsWith("paradigms.test"));
+    expect(dns.map((f) => `${f.status} ${f.subject}`)).toEqual(p.zones.find((z) => z.name === "paradigms.test")!.records.map(() => `ok paradigms.test @${knot}`));
+    const dead = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: ["198.51.100.99"], timeoutMs: 1500 });
+    expect(notOk(dead)).toEqual(["unreachable dns paradigms.test authoritative servers"]);
+    expect(dead.exitCode).toBe(2);
+  }, 60_000);
+
+  it("mx strategy: a resolver still holding the MX the plan moved away from is named, with how long it may hold it", async () => {
+    const knot = lab.description.hosts.internet!.address;
+    const p = p4();
+    // The plan says the MX moved; the resolver asked (here the lab's server itself) still answers the old one.
+    const moved = { ...p, gateway: { ...p.gateway, strategy: "mx" as const }, zones: p.zones.map((z) => ({ ...z, records: z.records.map((r) => (r.type === "MX" && r.name === "paradigms.test" ? { ...r, values: ["10 new.paradigms.test"] } : r)) })) };
+    const r = await checkDrift({ stack: current().name, plan: moved, inventory: loadStack(current().name, 4), resolvers: [knot] });
+    const held = r.findings.find((f) => f.area === "resolver" && f.check === "paradigms.test MX")!;
+    expect(held).toMatchObject({ status: "drift", subject: knot, expected: "10 new.paradigms.test" });
+    expect(held.actual).toMatch(/^10 mail\.paradigms\.test for up to \d+ s more$/);
+    expect(r.findings.find((f) => f.area === "resolver" && f.check === "aegean.test MX")?.status).toBe("ok");
+  }, 60_000);
 
   it("the DNS server stopped: every DNS probe is reported unreachable, never clean; exit 2", async () => {
     const internet = lab.description.hosts.internet!;
