@@ -13,7 +13,7 @@ const program = new Command("rollback")
     return Number(v);
   })
   .option("--yes", "roll back without asking")
-  .addHelpText("after", EXIT_HELP.replace("3  refused by a guard (nothing was changed; --force overrides and is recorded)\n", ""))
+  .addHelpText("after", EXIT_HELP.split("\n").filter((l) => !l.includes("refused by a guard")).join("\n"))
   .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : EXIT.badInput))
   .parse();
 const [stackName] = program.processedArgs as [string];
