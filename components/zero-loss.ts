@@ -14,7 +14,7 @@ import { waitFor } from "./checks/mail";
 import { runPhase, runRollback } from "./engine/phase";
 import type { MigrationStack } from "./engine/stack";
 import type { HostRole } from "./inventory";
-import { LAB_DIR, type LabDescription } from "./lab/lab";
+import { hostDir, type LabDescription } from "./lab/lab";
 import { inNamespace, run } from "./local";
 import { plan } from "./plan";
 import { REPORTS_DIR } from "./rehearsal";
@@ -58,7 +58,7 @@ async function holds(lab: LabDescription, role: HostRole): Promise<boolean> {
 }
 
 /** The lab host's process tree roots: its sshd (sessions are its children) and postfix master. */
-const pidOf = (role: HostRole, file: string) => Number(readFileSync(join(LAB_DIR, "hosts", role.toLowerCase(), file), "utf8").trim());
+const pidOf = (role: HostRole, file: string) => Number(readFileSync(join(hostDir(role), file), "utf8").trim());
 
 /** Every process below pid (children first, so nothing re-parents before it is killed). */
 async function descendants(pid: number): Promise<number[]> {

@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { runPhase } from "../components/engine/phase";
 import type { Phase } from "../components/inventory";
-import { confirm, EXIT, EXIT_HELP, exitFor, inLabNamespace, openStack, progress } from "./stack-cli";
+import { confirm, EXIT, EXIT_HELP, exitFor, exitForStatus, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const program = new Command("phase")
   .description(
@@ -29,9 +29,8 @@ async function main(): Promise<number> {
     const stack = await openStack(stackName);
     const outcome = await runPhase(stack, target, { yes: opts.yes, force: opts.force, confirm, progress });
     if (outcome.forced) progress(`warning: the guards were overridden (${outcome.refusals.map((r) => r.guard).join(", ")}); recorded in the stack's tag cutover-forced`);
-    const code = { done: EXIT.done, unverified: EXIT.done, refused: EXIT.refused, declined: EXIT.declined, "verification-failed": EXIT.verificationFailed }[outcome.status];
     progress(`phase ${target} on ${stackName}: ${outcome.status}`);
-    return code;
+    return exitForStatus(outcome.status);
   } catch (e) {
     return exitFor(e);
   }

@@ -1,7 +1,7 @@
 /** npm run rollback -- <stack> [--to n]: back to an earlier update's configuration and mailbox file. */
 import { Command, InvalidArgumentError } from "commander";
 import { runRollback } from "../components/engine/phase";
-import { confirm, EXIT, EXIT_HELP, exitFor, inLabNamespace, openStack, progress } from "./stack-cli";
+import { confirm, EXIT, EXIT_HELP, exitFor, exitForStatus, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const program = new Command("rollback")
   .description(
@@ -26,7 +26,7 @@ async function main(): Promise<number> {
     const stack = await openStack(stackName);
     const outcome = await runRollback(stack, { yes: opts.yes, confirm, progress, ...(opts.to !== undefined ? { to: opts.to } : {}) });
     progress(`rollback of ${stackName}: ${outcome.status}`);
-    return { done: EXIT.done, unverified: EXIT.done, refused: EXIT.refused, declined: EXIT.declined, "verification-failed": EXIT.verificationFailed }[outcome.status];
+    return exitForStatus(outcome.status);
   } catch (e) {
     return exitFor(e);
   }

@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { LAB_PASSPHRASE } from "../components/engine/lab-stack";
+import type { PhaseStatus } from "../components/engine/phase";
 import { obtainEngine } from "../components/engine/obtain";
 import { localBackendUrl, MigrationStack } from "../components/engine/stack";
 import { InventoryError } from "../components/inventory";
@@ -27,6 +28,10 @@ Exit codes:
   3  refused by a guard (nothing was changed; --force overrides and is recorded)
   4  applied, but the verification failed
   5  not confirmed (nothing was changed)`;
+
+/** The exit code of a phase or rollback outcome. */
+export const exitForStatus = (status: PhaseStatus): number =>
+  ({ done: EXIT.done, unverified: EXIT.done, refused: EXIT.refused, declined: EXIT.declined, "verification-failed": EXIT.verificationFailed })[status];
 
 export const isLabStack = (name: string) => name.startsWith("lab-");
 

@@ -29,9 +29,15 @@ export async function deployedPlan(stack: MigrationStack, facts: Pick<StackFacts
   if (!last || !raw) return undefined;
   const phase = Number(last.config["cutover:phase"]?.value) as Phase;
   const digest = last.config[MAILBOXES_DIGEST_KEY]?.value;
-  const entries = digest ? (((await stack.resourceOutputs("pulumi-nodejs:dynamic/cutover:MailboxArchive"))?.entries ?? []) as ArchivedAssignment[]) : [];
-  const archived = entries.find((e) => e.digest === digest);
-  return plan(loadInventory({ inventory: JSON.parse(raw), phase, baseDir: STACKS_DIR, ...(archived ? { readText: () => unpackAssignment(archived.packed) } : {}) }), phase);
+  const archived = digest ? (await archivedMailboxFile(stack, digest)).content : undefined;
+  return plan(loadInventory({ inventory: JSON.parse(raw), phase, baseDir: STACKS_DIR, ...(archived !== undefined ? { readText: () => archived } : {}) }), phase);
+}
+
+/** The mailbox file with this digest from the stack's archive, and how many files the archive keeps. */
+async function archivedMailboxFile(stack: MigrationStack, digest: string): Promise<{ content?: string; kept: number }> {
+  const entries = ((await stack.resourceOutputs("pulumi-nodejs:dynamic/cutover:MailboxArchive"))?.entries ?? []) as ArchivedAssignment[];
+  const entry = entries.find((e) => e.digest === digest);
+  return { ...(entry ? { content: unpackAssignment(entry.packed) } : {}), kept: entries.length };
 }
 
 /** How the last update ended when it did not succeed ("failed", "was interrupted"), else undefined. */
@@ -189,6 +195,8 @@ export interface RollbackPlan {
   mailboxFile?: { path: string; content: string };
   /** Why the mailbox file cannot be restored (the archive no longer has it, or no digest was recorded). */
   mailboxProblem?: string;
+  /** The target update's phase, inventory and mailbox digest: what the rollback sets. */
+  restore: ConfigMap;
 }
 
 const systems = (csv: string) => new Map(csv.split("\n").slice(1).filter(Boolean).map((l) => [l.split(",")[0], l.split(",")[1]] as const));
@@ -207,15 +215,14 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
     from,
     to: { number: target.number, phase: Number(target.config["cutover:phase"]?.value), ...(digestOf(target) ? { mailboxes: digestOf(target)! } : {}) },
     moves: [],
+    restore: Object.fromEntries(RESTORED_KEYS.filter((k) => target.config[k]).map((k) => [k, { value: target.config[k].value }])),
   };
   const wanted = digestOf(target);
   const inventory = target.config["cutover:inventory"]?.value;
   const mailboxesPath = inventory ? (JSON.parse(inventory) as { mailboxes?: string }).mailboxes : undefined;
   if (!wanted || !mailboxesPath) return { ...plan, mailboxProblem: `update ${target.number} recorded no mailbox digest: the mailbox file stays as it is` };
-  const entries = ((await stack.resourceOutputs("pulumi-nodejs:dynamic/cutover:MailboxArchive"))?.entries ?? []) as ArchivedAssignment[];
-  const entry = entries.find((e) => e.digest === wanted);
-  if (!entry) return { ...plan, mailboxProblem: `the stack's archive no longer holds the mailbox file of update ${target.number} (${wanted.slice(0, 19)}): it keeps the last ${entries.length}` };
-  const content = unpackAssignment(entry.packed);
+  const { content, kept } = await archivedMailboxFile(stack, wanted);
+  if (content === undefined) return { ...plan, mailboxProblem: `the stack's archive no longer holds the mailbox file of update ${target.number} (${wanted.slice(0, 19)}): it keeps the last ${kept}` };
   const file = readMailboxFile(mailboxesPath, STACKS_DIR);
   const [now, then] = [systems(file.content), systems(content)];
   const moves = [...then].filter(([a, sys]) => now.get(a) !== sys).map(([address, sys]) => ({ address, from: now.get(address) ?? "(none)", to: sys }));
@@ -241,11 +248,8 @@ export async function runRollback(stack: MigrationStack, o: Omit<PhaseOptions, "
   );
   if (!o.yes && !(await (o.confirm ?? (async () => false))(`Roll ${stack.name} back to update ${rb.to.number}?`))) return { status: "declined", refusals: [], forced: false, plan: rb };
 
-  const history = await stack.history();
-  const target = numbered(history).find((h) => h.number === rb.to.number)!;
-  const config = Object.fromEntries(RESTORED_KEYS.filter((k) => target.config[k]).map((k) => [k, { value: target.config[k].value }]));
   if (rb.mailboxFile) writeFileSync(rb.mailboxFile.path, rb.mailboxFile.content);
-  await stack.setConfig(config);
+  await stack.setConfig(rb.restore);
   const phase = rb.to.phase as Phase;
   const inv = loadStack(stack.name, phase);
   // After a failed or interrupted update the state may not be what the hosts have: read them first.

@@ -79,7 +79,8 @@ export function labLayout(inv: Inventory): { hosts: PlannedLabHost[]; zones: str
   return { hosts, zones: bind.map((z) => z.name), dnsRole: [...servers][0] ?? "internet" };
 }
 
-const hostDir = (role: HostRole) => join(LAB_DIR, "hosts", role.toLowerCase());
+/** A lab host's own directory (spool, maildirs, pid files, logs). */
+export const hostDir = (role: HostRole) => join(LAB_DIR, "hosts", role.toLowerCase());
 const etcDir = (ns: string) => join("/etc/netns", ns);
 const keysDir = join(LAB_DIR, "keys");
 const descriptionPath = join(LAB_DIR, "lab.json");
