@@ -1,10 +1,10 @@
 /** The cutover program: stack config -> checked inventory -> plan of the phase -> resources. */
 import * as pulumi from "@pulumi/pulumi";
 import { join } from "node:path";
-import { loadInventory, parseHostKeys } from "./components/config";
-import { assignmentDigest, digestMismatch, MAILBOXES_DIGEST_KEY, packAssignment, readMailboxFile } from "./components/mailbox-archive";
-import { plan } from "./components/plan";
-import { deploy, type HostCredentials, stackOutputs } from "./components/program";
+import { loadInventory, parseHostKeys } from "./src/model/config";
+import { assignmentDigest, digestMismatch, MAILBOXES_DIGEST_KEY, packAssignment, readMailboxFile } from "./src/model/mailbox-archive";
+import { plan } from "./src/model/plan";
+import { deploy, type HostCredentials, stackOutputs } from "./src/pulumi/program";
 
 const config = new pulumi.Config("cutover");
 const inventory = loadInventory({

@@ -6,10 +6,10 @@
  */
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
-import { loadInventory } from "../components/config";
-import type { Phase } from "../components/inventory";
-import { plan } from "../components/plan";
-import { labDown, labHealthy, labUp, OPERATOR_NS } from "../components/lab/lab";
+import { loadInventory } from "../src/model/config";
+import type { Phase } from "../src/model/inventory";
+import { plan } from "../src/model/plan";
+import { labDown, labHealthy, labUp, OPERATOR_NS } from "../lab/lab";
 import { syntheticInventory, syntheticMailboxes } from "./bench/synthetic";
 
 const DOMAINS = 200;

@@ -1,8 +1,8 @@
 /** npm run drift -- <stack>: the stack's plan against the live world; a table, JSON, Markdown. */
 import { writeFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
-import { renderDriftMarkdown, renderDriftTable } from "../components/checks/drift";
-import { stackDrift } from "../components/engine/drift-check";
+import { renderDriftMarkdown, renderDriftTable } from "../src/checks/drift";
+import { stackDrift } from "../src/ops/drift";
 import { exitFor, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const number = (what: string) => (v: string) => {

@@ -1,6 +1,6 @@
 /** npm run engine: obtain the Pulumi engine (CLI + Node.js language host) and print where it is. */
 import { Command } from "commander";
-import { obtainEngine } from "../components/engine/obtain";
+import { obtainEngine } from "../src/ops/engine";
 
 const program = new Command("engine")
   .description("Use pulumi from PATH when it is the pinned version or newer; otherwise build it from the Go module proxy into ~/.cache/cutover/pulumi/<version>/bin.")

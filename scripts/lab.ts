@@ -1,8 +1,8 @@
 /** npm run lab -- up | down | status: the pilot's model Internet and local systems on this machine. */
 import { Command } from "commander";
-import { LAB_PASSPHRASE, openLabStack } from "../components/engine/lab-stack";
-import { obtainEngine } from "../components/engine/obtain";
-import { labDown, labStatus, labUp, readLabDescription } from "../components/lab/lab";
+import { LAB_PASSPHRASE, openLabStack } from "../lab/lab-stack";
+import { obtainEngine } from "../src/ops/engine";
+import { labDown, labStatus, labUp, readLabDescription } from "../lab/lab";
 
 const progress = (m: string) => process.stderr.write(`${m}\n`);
 const program = new Command("lab")

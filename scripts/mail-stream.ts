@@ -1,7 +1,7 @@
 /**
  * Runs on the outside host: hands RATE messages a second for SECONDS seconds to the host's own MTA
  * (its sendmail command), recipients in turn, and prints one JSON line per message handed over.
- * Started by the zero-loss runs (components/checks/stream.ts).
+ * Started by the zero-loss runs (lab/stream.ts).
  */
 import { spawn } from "node:child_process";
 import { Command } from "commander";

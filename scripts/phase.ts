@@ -1,7 +1,7 @@
 /** npm run phase -- <stack> <n>: move a stack to a phase, guarded, previewed, verified. */
 import { Command, InvalidArgumentError } from "commander";
-import { runPhase } from "../components/engine/phase";
-import type { Phase } from "../components/inventory";
+import { runPhase } from "../src/ops/phase";
+import type { Phase } from "../src/model/inventory";
 import { confirm, EXIT, EXIT_HELP, exitFor, exitForStatus, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const program = new Command("phase")

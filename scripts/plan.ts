@@ -1,8 +1,8 @@
 /** npm run plan: print the plan of a stack's phases, read from its stack file (no engine, no network). */
 import { Command, InvalidArgumentError } from "commander";
-import { InventoryError, PHASES, type Phase } from "../components/inventory";
-import { plan, type Plan } from "../components/plan";
-import { loadStack } from "../components/stack-file";
+import { InventoryError, PHASES, type Phase } from "../src/model/inventory";
+import { plan, type Plan } from "../src/model/plan";
+import { loadStack } from "../src/model/stack-file";
 
 const program = new Command("plan")
   .description("Print what each phase means for a stack: DNS records, routing per gateway, gateway identity, mail flows.")

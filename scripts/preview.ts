@@ -6,11 +6,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { runPreview } from "../components/engine/preview";
-import { InventoryError, type Phase } from "../components/inventory";
-import { diffPlans, renderPlanDiff } from "../components/plan-diff";
-import { plan } from "../components/plan";
-import { loadStack, readStackFile, STACKS_DIR } from "../components/stack-file";
+import { runPreview } from "../src/ops/preview";
+import { InventoryError, type Phase } from "../src/model/inventory";
+import { diffPlans, renderPlanDiff } from "../src/model/plan-diff";
+import { plan } from "../src/model/plan";
+import { loadStack, readStackFile, STACKS_DIR } from "../src/model/stack-file";
 import { EXIT, exitFor, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const program = new Command("preview")

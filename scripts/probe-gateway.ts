@@ -3,7 +3,7 @@
  * (or until SIGTERM) and prints one JSON sample per probe. Started by the rehearsal.
  */
 import { Command } from "commander";
-import { probeLoop } from "../components/checks/prober";
+import { probeLoop } from "../lab/prober";
 
 const program = new Command("probe-gateway")
   .description("Connect to ADDRESS:25 every INTERVAL ms and print {t, banner} per attempt as JSON lines.")

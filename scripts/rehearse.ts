@@ -5,9 +5,9 @@
  */
 import { spawn } from "node:child_process";
 import { Command } from "commander";
-import { obtainEngine } from "../components/engine/obtain";
-import { labDown, labHealthy, labUp, OPERATOR_NS, readLabDescription } from "../components/lab/lab";
-import { rehearse, renderReport, writeReport } from "../components/rehearsal";
+import { obtainEngine } from "../src/ops/engine";
+import { labDown, labHealthy, labUp, OPERATOR_NS, readLabDescription } from "../lab/lab";
+import { rehearse, renderReport, writeReport } from "../lab/rehearsal";
 
 const program = new Command("rehearse")
   .description("Rehearse the cutover on the lab: phases 1-5 with real mail checked after each, go-live, rollback from the stack history, go-live again, a wave of users (root).")

@@ -7,13 +7,13 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { LAB_PASSPHRASE } from "../components/engine/lab-stack";
-import type { PhaseStatus } from "../components/engine/phase";
-import { obtainEngine } from "../components/engine/obtain";
-import { localBackendUrl, MigrationStack } from "../components/engine/stack";
-import { InventoryError } from "../components/inventory";
-import { labHealthy, OPERATOR_NS } from "../components/lab/lab";
-import { STACKS_DIR } from "../components/stack-file";
+import { LAB_PASSPHRASE } from "../lab/lab-stack";
+import type { PhaseStatus } from "../src/ops/phase";
+import { obtainEngine } from "../src/ops/engine";
+import { localBackendUrl, MigrationStack } from "../src/ops/stack";
+import { InventoryError } from "../src/model/inventory";
+import { labHealthy, OPERATOR_NS } from "../lab/lab";
+import { STACKS_DIR } from "../src/model/stack-file";
 
 export const progress = (m: string) => process.stderr.write(`${m}\n`);
 

@@ -5,9 +5,9 @@
  */
 import { spawn } from "node:child_process";
 import { Command } from "commander";
-import { obtainEngine } from "../components/engine/obtain";
-import { labDown, labUp, OPERATOR_NS } from "../components/lab/lab";
-import { obtainActionlint } from "../components/tools/actionlint";
+import { obtainEngine } from "../src/ops/engine";
+import { labDown, labUp, OPERATOR_NS } from "../lab/lab";
+import { obtainActionlint } from "../src/ops/actionlint";
 
 const program = new Command("test")
   .description("Run the test suite against a freshly built lab (root). Extra arguments go to vitest.")

@@ -3,9 +3,9 @@
  */
 import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
-import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../components/engine/guards";
-import type { Phase } from "../components/inventory";
-import { archiveWith, assignmentDigest, digestMismatch, packAssignment, unpackAssignment } from "../components/mailbox-archive";
+import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../src/ops/guards";
+import type { Phase } from "../src/model/inventory";
+import { archiveWith, assignmentDigest, digestMismatch, packAssignment, unpackAssignment } from "../src/model/mailbox-archive";
 import { load, rawStack } from "./helpers";
 
 const pilot = (phase: Phase) => load("pilot", phase);

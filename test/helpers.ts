@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadInventory } from "../components/config";
-import type { Inventory, Phase } from "../components/inventory";
-import { readStackFile, STACKS_DIR } from "../components/stack-file";
+import { loadInventory } from "../src/model/config";
+import type { Inventory, Phase } from "../src/model/inventory";
+import { readStackFile, STACKS_DIR } from "../src/model/stack-file";
 
 export const FIXTURES = join(__dirname, "fixtures");
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { loadInventory, parseHostKeys } from "../components/config";
-import { InventoryError, type Problem } from "../components/inventory";
+import { loadInventory, parseHostKeys } from "../src/model/config";
+import { InventoryError, type Problem } from "../src/model/inventory";
 import { load, rawStack } from "./helpers";
 
 interface BadInput {

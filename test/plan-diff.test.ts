@@ -1,9 +1,9 @@
 /** The offline preview (plan against plan) and the drift report's pure parts. */
 import { describe, expect, it } from "vitest";
-import { bounded, type DriftReport, renderDriftMarkdown, renderDriftTable, routingDifferences } from "../components/checks/drift";
-import { diffPlans, renderPlanDiff } from "../components/plan-diff";
-import { plan } from "../components/plan";
-import { hostRouting } from "../components/routing";
+import { bounded, type DriftReport, renderDriftMarkdown, renderDriftTable, routingDifferences } from "../src/checks/drift";
+import { diffPlans, renderPlanDiff } from "../src/model/plan-diff";
+import { plan } from "../src/model/plan";
+import { hostRouting } from "../src/model/routing";
 import { load } from "./helpers";
 
 const pilot = (phase: 1 | 2 | 3 | 4 | 5) => plan(load("pilot", phase), phase);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { PHASES, type Phase } from "../components/inventory";
-import { type DnsRecord, plan, type Plan } from "../components/plan";
+import { PHASES, type Phase } from "../src/model/inventory";
+import { type DnsRecord, plan, type Plan } from "../src/model/plan";
 import { load } from "./helpers";
 
 const planOf = (name: string, phase: Phase) => plan(load(name, phase), phase);
@@ -206,7 +206,7 @@ describe("plan of the other layouts", () => {
 
 describe("routing tables in compact form", () => {
   it("round-trip through the lines the engine stores, keeping the digest", async () => {
-    const { compactRouting, expandRouting, hostRouting, routingDigest } = await import("../components/routing");
+    const { compactRouting, expandRouting, hostRouting, routingDigest } = await import("../src/model/routing");
     for (const t of planOf("post-offices", 3).routing) {
       expect(expandRouting(compactRouting(t))).toEqual(hostRouting(t));
       expect(routingDigest(expandRouting(compactRouting(t)))).toBe(routingDigest(t));
@@ -218,7 +218,7 @@ describe("rollback target from the stack's history", () => {
   const entry = (kind: string, result: string, phase: string) => ({ kind, result, config: { "cutover:phase": { value: phase, secret: false } }, version: 0 }) as never;
 
   it("is the newest successful update with another configuration, numbered from the oldest", async () => {
-    const { rollbackTarget } = await import("../components/engine/rollback");
+    const { rollbackTarget } = await import("../src/ops/rollback");
     const history = [entry("update", "succeeded", "5"), entry("refresh", "succeeded", "5"), entry("update", "succeeded", "5"), entry("update", "failed", "4"), entry("update", "succeeded", "4"), entry("update", "succeeded", "3")];
     expect(rollbackTarget(history)).toMatchObject({ number: 2, config: { "cutover:phase": { value: "4" } } });
     expect(rollbackTarget(history, 1)).toMatchObject({ number: 1, config: { "cutover:phase": { value: "3" } } });
@@ -227,7 +227,7 @@ describe("rollback target from the stack's history", () => {
   });
 
   it("after a failed or interrupted update, is the newest successful one: what the failed one half changed is undone", async () => {
-    const { rollbackTarget } = await import("../components/engine/rollback");
+    const { rollbackTarget } = await import("../src/ops/rollback");
     const history = [entry("update", "failed", "5"), entry("update", "succeeded", "4"), entry("update", "succeeded", "3")];
     expect(rollbackTarget(history)).toMatchObject({ number: 2, config: { "cutover:phase": { value: "4" } } });
     expect(rollbackTarget([entry("update", "in-progress", "5"), ...history.slice(1)])).toMatchObject({ number: 2 });
@@ -239,7 +239,7 @@ describe("rollback target from the stack's history", () => {
 
 describe("outage window of a switch", () => {
   it("runs from the old server's last greeting to the new server's first, counting the silent probes", async () => {
-    const { outageWindow } = await import("../components/checks/prober");
+    const { outageWindow } = await import("../lab/prober");
     const samples = [
       { t: 0, server: "legacy.x" },
       { t: 20, server: "legacy.x" },

@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { ELASTIC_IP_MOVE_OPTIONS } from "../components/go-live/elastic-ip";
-import type { Phase } from "../components/inventory";
-import { assignmentDigest, packAssignment, unpackAssignment } from "../components/mailbox-archive";
+import { ELASTIC_IP_MOVE_OPTIONS } from "../src/pulumi/go-live/elastic-ip";
+import type { Phase } from "../src/model/inventory";
+import { assignmentDigest, packAssignment, unpackAssignment } from "../src/model/mailbox-archive";
 import { load, rawStack } from "./helpers";
 import { type MockResource, runUnderMocks } from "./mock-program";
 

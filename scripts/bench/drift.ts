@@ -5,17 +5,17 @@
  * so the check is clean, and puts it back afterwards.
  */
 import { readFileSync } from "node:fs";
-import { checkDrift } from "../../components/checks/drift";
-import { applyIdentity, drainPolicyRemovalCommands } from "../../components/effects/identity";
-import { applyRouting, restoreRouting } from "../../components/effects/routing";
-import { applyZone, readZone } from "../../components/effects/zone";
-import type { HostRole } from "../../components/inventory";
-import { readLabDescription, serveExtraZones } from "../../components/lab/lab";
-import { type DnsRecord, type Plan, plan } from "../../components/plan";
-import { hostRouting } from "../../components/routing";
-import { loadStack } from "../../components/stack-file";
-import { execSequence, SessionPool } from "../../components/ssh";
-import { hostTarget } from "../../components/targets";
+import { checkDrift } from "../../src/checks/drift";
+import { applyIdentity, drainPolicyRemovalCommands } from "../../src/remote/effects/identity";
+import { applyRouting, restoreRouting } from "../../src/remote/effects/routing";
+import { applyZone, readZone } from "../../src/remote/effects/zone";
+import type { HostRole } from "../../src/model/inventory";
+import { readLabDescription, serveExtraZones } from "../../lab/lab";
+import { type DnsRecord, type Plan, plan } from "../../src/model/plan";
+import { hostRouting } from "../../src/model/routing";
+import { loadStack } from "../../src/model/stack-file";
+import { execSequence, SessionPool } from "../../src/remote/ssh";
+import { hostTarget } from "../../src/remote/targets";
 
 export async function driftBench(zones = 200, perZone = 5): Promise<{ seconds: number; records: number; checks: number; exitCode: number; notOk: number }> {
   const lab = readLabDescription();

@@ -5,9 +5,9 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { obtainEngine } from "../../components/engine/obtain";
-import { MigrationStack, localBackendUrl } from "../../components/engine/stack";
-import { STACKS_DIR } from "../../components/stack-file";
+import { obtainEngine } from "../../src/ops/engine";
+import { MigrationStack, localBackendUrl } from "../../src/ops/stack";
+import { STACKS_DIR } from "../../src/model/stack-file";
 
 const FAKE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 

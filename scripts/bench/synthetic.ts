@@ -1,5 +1,5 @@
 /** A synthetic organisation for the benchmarks: N mailboxes spread over D domains on Route 53. */
-import type { RawInventory } from "../../components/inventory";
+import type { RawInventory } from "../../src/model/inventory";
 
 export function syntheticInventory(domains: number): RawInventory {
   const names = Array.from({ length: domains }, (_, i) => `org${String(i).padStart(3, "0")}.example`);

@@ -5,19 +5,19 @@
  */
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { stackDrift } from "../../components/engine/drift-check";
-import { applyZone, type ZoneTarget } from "../../components/effects/zone";
-import { applyRouting, ROUTING_DIR } from "../../components/effects/routing";
-import type { HostRole } from "../../components/inventory";
-import { plan } from "../../components/plan";
-import { hostRouting } from "../../components/routing";
-import { loadStack } from "../../components/stack-file";
-import { execSequence, SessionPool } from "../../components/ssh";
-import { POSTFIX_RELOAD } from "../../components/effects/routing";
-import { startDaemon } from "../../components/local";
-import { waitFor } from "../../components/checks/mail";
-import { queryRecord } from "../../components/checks/dns-query";
-import { checkDrift, type DriftReport } from "../../components/checks/drift";
+import { stackDrift } from "../../src/ops/drift";
+import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
+import { applyRouting, ROUTING_DIR } from "../../src/remote/effects/routing";
+import type { HostRole } from "../../src/model/inventory";
+import { plan } from "../../src/model/plan";
+import { hostRouting } from "../../src/model/routing";
+import { loadStack } from "../../src/model/stack-file";
+import { execSequence, SessionPool } from "../../src/remote/ssh";
+import { POSTFIX_RELOAD } from "../../src/remote/effects/routing";
+import { startDaemon } from "../../src/remote/local";
+import { waitFor } from "../../src/checks/mail";
+import { queryRecord } from "../../src/checks/dns-query";
+import { checkDrift, type DriftReport } from "../../src/checks/drift";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4 } from "./phase-4-stack";
 

@@ -4,11 +4,11 @@
  * lowered it, and --force is recorded in the stack.
  */
 import { describe, expect, it } from "vitest";
-import { TAGS } from "../../components/engine/guards";
-import { runPhase, runRollback } from "../../components/engine/phase";
-import type { Phase } from "../../components/inventory";
-import { plan } from "../../components/plan";
-import { loadStack } from "../../components/stack-file";
+import { TAGS } from "../../src/ops/guards";
+import { runPhase, runRollback } from "../../src/ops/phase";
+import type { Phase } from "../../src/model/inventory";
+import { plan } from "../../src/model/plan";
+import { loadStack } from "../../src/model/stack-file";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
 

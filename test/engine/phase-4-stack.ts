@@ -1,11 +1,11 @@
 /** A throw-away lab stack brought to phase 4 with the phase command, destroyed after the file. */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect } from "vitest";
-import { openLabStack, removeLabStack } from "../../components/engine/lab-stack";
-import { obtainEngine } from "../../components/engine/obtain";
-import { runPhase } from "../../components/engine/phase";
-import type { MigrationStack } from "../../components/engine/stack";
-import type { Phase } from "../../components/inventory";
+import { openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { obtainEngine } from "../../src/ops/engine";
+import { runPhase } from "../../src/ops/phase";
+import type { MigrationStack } from "../../src/ops/stack";
+import type { Phase } from "../../src/model/inventory";
 import type { TestLab } from "../lab/env";
 
 export const progress = (m: string) => process.stderr.write(`${m}\n`);

@@ -4,9 +4,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { obtainEngine } from "../../components/engine/obtain";
-import { rehearse, renderReport, writeReport } from "../../components/rehearsal";
-import { STACKS_DIR } from "../../components/stack-file";
+import { obtainEngine } from "../../src/ops/engine";
+import { rehearse, renderReport, writeReport } from "../../lab/rehearsal";
+import { STACKS_DIR } from "../../src/model/stack-file";
 import { testLab } from "../lab/env";
 
 describe("the rehearsal", () => {

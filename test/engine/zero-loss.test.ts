@@ -4,7 +4,7 @@
  * faults. Every message handed over must end in exactly one mailbox, the right one.
  */
 import { describe, expect, it } from "vitest";
-import { type Fault, summaryLine, writeZeroLossReport, zeroLossRun } from "../../components/zero-loss";
+import { type Fault, summaryLine, writeZeroLossReport, zeroLossRun } from "../../lab/zero-loss";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
 

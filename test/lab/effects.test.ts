@@ -2,16 +2,16 @@
  * The host effects against the real lab: postfix, sshd, knot and dovecot in network namespaces.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findAnywhere, findInMailbox, newMarker, sendMail, acceptsRelay, waitFor } from "../../components/checks/mail";
-import { applyGatewayIdentity, applyIdentity, drainPolicyRemovalCommands, readIdentity, type ServiceAddress } from "../../components/effects/identity";
-import { applyRouting, readRouting, restoreRouting, ROUTING_DIR } from "../../components/effects/routing";
-import { applyZone, readZone, type ZoneTarget } from "../../components/effects/zone";
-import type { HostRole } from "../../components/inventory";
-import { plan, type Plan } from "../../components/plan";
-import { hostRouting, routingDigest } from "../../components/routing";
-import { connect, execSequence, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../components/ssh";
+import { findAnywhere, findInMailbox, newMarker, sendMail, acceptsRelay, waitFor } from "../../src/checks/mail";
+import { applyGatewayIdentity, applyIdentity, drainPolicyRemovalCommands, readIdentity, type ServiceAddress } from "../../src/remote/effects/identity";
+import { applyRouting, readRouting, restoreRouting, ROUTING_DIR } from "../../src/remote/effects/routing";
+import { applyZone, readZone, type ZoneTarget } from "../../src/remote/effects/zone";
+import type { HostRole } from "../../src/model/inventory";
+import { plan, type Plan } from "../../src/model/plan";
+import { hostRouting, routingDigest } from "../../src/model/routing";
+import { connect, execSequence, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "./env";
-import { SmtpDialogue } from "../../components/checks/smtp-dialogue";
+import { SmtpDialogue } from "../../src/checks/smtp-dialogue";
 
 const lab = testLab();
 const pool = new SessionPool();

@@ -1,11 +1,11 @@
 /** The lab as tests see it: its description, the pilot inventory and SSH targets for its hosts. */
 import { readFileSync } from "node:fs";
-import type { HostRole, Inventory, Phase } from "../../components/inventory";
-import { type LabDescription, readLabDescription } from "../../components/lab/lab";
-import { run } from "../../components/local";
-import { loadStack } from "../../components/stack-file";
-import type { HostTarget } from "../../components/ssh";
-import { hostTarget } from "../../components/targets";
+import type { HostRole, Inventory, Phase } from "../../src/model/inventory";
+import { type LabDescription, readLabDescription } from "../../lab/lab";
+import { run } from "../../src/remote/local";
+import { loadStack } from "../../src/model/stack-file";
+import type { HostTarget } from "../../src/remote/ssh";
+import { hostTarget } from "../../src/remote/targets";
 
 export interface TestLab {
   description: LabDescription;

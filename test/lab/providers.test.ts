@@ -4,12 +4,12 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { readIdentity } from "../../components/effects/identity";
-import { readRouting } from "../../components/effects/routing";
-import { applyZone, readZone } from "../../components/effects/zone";
-import { readdressHosts } from "../../components/go-live/readdress";
-import { plan } from "../../components/plan";
-import { connectionOf, type HostCredentials, readdressArgs } from "../../components/program";
+import { readIdentity } from "../../src/remote/effects/identity";
+import { readRouting } from "../../src/remote/effects/routing";
+import { applyZone, readZone } from "../../src/remote/effects/zone";
+import { readdressHosts } from "../../src/pulumi/go-live/readdress";
+import { plan } from "../../src/model/plan";
+import { connectionOf, type HostCredentials, readdressArgs } from "../../src/pulumi/program";
 import {
   gatewayIdentityProvider,
   type GatewayIdentityState,
@@ -19,9 +19,9 @@ import {
   onPremZoneProvider,
   type OnPremZoneState,
   recordsDigest,
-} from "../../components/providers/host-effects";
-import { compactRouting, hostRouting, routingDigest } from "../../components/routing";
-import { SessionPool } from "../../components/ssh";
+} from "../../src/pulumi/providers/host-effects";
+import { compactRouting, hostRouting, routingDigest } from "../../src/model/routing";
+import { SessionPool } from "../../src/remote/ssh";
 import { testLab } from "./env";
 
 const lab = testLab();

@@ -1,0 +1,38 @@
+/**
+ * A stack of the pilot's inventory configured for the lab: the pilot's config file copied under
+ * the stack's name, plus what only the lab knows (pinned host keys, and as secrets the SSH key and
+ * the TSIG secret), on the project's local backend.
+ */
+import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { LabDescription } from "./lab";
+import type { Engine, Progress } from "../src/ops/engine";
+import { loadStack, STACKS_DIR } from "../src/model/stack-file";
+import { localBackendUrl, MigrationStack } from "../src/ops/stack";
+
+/** Lab stacks are throw-away: their passphrase is public unless PULUMI_CONFIG_PASSPHRASE says otherwise. */
+export const LAB_PASSPHRASE = process.env.PULUMI_CONFIG_PASSPHRASE ?? "cutover-lab";
+
+/** A lab stack's own copy of the pilot's mailbox file (git-ignored), so waves and rollbacks change only it. */
+export const labMailboxFile = (stack: string) => `mailboxes.${stack}.csv`;
+
+export async function openLabStack(name: string, lab: LabDescription, engine: Engine, progress?: Progress): Promise<MigrationStack> {
+  const fresh = !existsSync(join(STACKS_DIR, `Pulumi.${name}.yaml`));
+  const stack = await MigrationStack.open(name, { engine, backendUrl: localBackendUrl(), passphrase: LAB_PASSPHRASE, template: "pilot", ...(progress ? { progress } : {}) });
+  if (fresh || !existsSync(join(STACKS_DIR, labMailboxFile(name)))) {
+    copyFileSync(join(STACKS_DIR, loadStack("pilot", 1).mailboxes), join(STACKS_DIR, labMailboxFile(name)));
+    await stack.setConfig({ "cutover:inventory.mailboxes": { value: labMailboxFile(name) } }, true);
+  }
+  await stack.setConfig(Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`cutover:hostKeys.${role}`, { value: h!.hostKey }])), true);
+  await stack.setConfig({
+    "cutover:sshPrivateKey": { value: readFileSync(lab.adminKeyPath, "utf8"), secret: true },
+    "cutover:tsigSecret": { value: lab.tsig.secret, secret: true },
+  });
+  return stack;
+}
+
+/** Removes a lab stack: its state, its config file and its mailbox file. */
+export async function removeLabStack(stack: MigrationStack): Promise<void> {
+  rmSync(join(STACKS_DIR, labMailboxFile(stack.name)), { force: true });
+  await stack.remove();
+}

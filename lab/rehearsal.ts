@@ -1,0 +1,173 @@
+/**
+ * The rehearsal: the whole cutover on the lab through the real engine, with the commands an
+ * administrator runs on the real stacks (the phase and rollback commands' own functions, guards
+ * included). Phases 1 to 5, the go-live, a rollback read from the stack's history, the go-live
+ * again, a wave of users and its rollback (the mailbox file restored from the stack's archive);
+ * every expected mail flow checked with real messages after each step, and each switch timed by
+ * an outside prober.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { outageWindow, startProber, type Switch } from "./prober";
+import { labMailboxFile, openLabStack, removeLabStack } from "./lab-stack";
+import type { Engine } from "../src/ops/engine";
+import { type PhaseOutcome, runPhase, runRollback } from "../src/ops/phase";
+import type { MigrationStack } from "../src/ops/stack";
+import type { Phase } from "../src/model/inventory";
+import type { LabDescription } from "./lab";
+import { plan } from "../src/model/plan";
+import { loadStack, PROJECT_DIR, STACKS_DIR } from "../src/model/stack-file";
+
+export interface StepReport {
+  step: string;
+  flows: number;
+  passed: number;
+  seconds: number;
+  ok: boolean;
+  /** Each failed check: the flow, the expected and the actual mailbox. */
+  failures: string[];
+  /** The engine's summary of the preview or update. */
+  changes: Record<string, number>;
+  /** Of the seconds: those spent checking mail after the engine was done. */
+  verifySeconds: number;
+}
+
+export interface SwitchReport {
+  name: string;
+  from: string;
+  to: string;
+  outageMs: number | undefined;
+  unanswered: number;
+  commandSeconds: number;
+}
+
+export interface RehearsalReport {
+  stack: string;
+  startedAt: string;
+  seconds: number;
+  passed: boolean;
+  steps: StepReport[];
+  switches: SwitchReport[];
+}
+
+export interface RehearsalOptions {
+  lab: LabDescription;
+  engine: Engine;
+  stackName: string;
+  /** How many legacy users the wave moves to the new server. */
+  waveSize?: number;
+  progress: (m: string) => void;
+  /** Called as soon as the stack exists, with what removes it and its mailbox file. */
+  onStack?: (dispose: () => Promise<void>) => void;
+}
+
+export async function rehearse(o: RehearsalOptions): Promise<{ report: RehearsalReport; stack: MigrationStack }> {
+  const started = Date.now();
+  const steps: StepReport[] = [];
+  const switches: SwitchReport[] = [];
+  const stack = await openLabStack(o.stackName, o.lab, o.engine, (m) => o.progress(m));
+  o.onStack?.(() => removeLabStack(stack));
+  const options = { yes: true, progress: o.progress };
+
+  /** The step's report, from what the phase or rollback command verified. */
+  const report = (step: string, outcome: PhaseOutcome, seconds: number) => {
+    const v = outcome.verification;
+    const r: StepReport = {
+      step,
+      flows: v ? v.flows.length + v.relays.length : 0,
+      passed: v ? v.flows.filter((f) => f.passed).length + v.relays.filter((x) => x.passed).length : 0,
+      seconds,
+      ok: outcome.status === "done",
+      failures: v
+        ? [...v.flows.filter((f) => !f.passed).map((f) => f.detail), ...v.relays.filter((x) => !x.passed).map((x) => x.detail)]
+        : [`${outcome.status}${outcome.unverifiedBecause ? `: ${outcome.unverifiedBecause}` : ""}${outcome.refusals.map((x) => `: ${x.message}`).join("")}`],
+      changes: outcome.up?.changes ?? {},
+      verifySeconds: v?.seconds ?? 0,
+    };
+    steps.push(r);
+    o.progress(`${r.ok ? "ok  " : "FAIL"} ${step}: ${r.passed}/${r.flows} checks, ${r.seconds.toFixed(1)} s${v ? ` (checks ${v.seconds.toFixed(1)} s: send ${v.sendSeconds.toFixed(1)}, slowest delivery ${Math.max(0, ...v.flows.map((f) => f.deliverySeconds ?? 0)).toFixed(1)})` : ""}${r.failures.length ? `\n       ${r.failures.join("\n       ")}` : ""}`);
+    return r;
+  };
+  const timed = async <T extends PhaseOutcome>(step: string, run: () => Promise<T>) => {
+    const t = Date.now();
+    const outcome = await run();
+    return { outcome, step: report(step, outcome, (Date.now() - t) / 1000) };
+  };
+
+  /** A command that moves the gateway, timed by the prober on the outside host. */
+  const timedSwitch = async <T extends PhaseOutcome>(name: string, from: string, to: string, run: () => Promise<T>) => {
+    const prober = startProber(o.lab.hosts.internet!.namespace, o.lab.serviceAddress, { maxSeconds: 120 });
+    await prober.ready();
+    const outcome = await run();
+    await new Promise((r) => setTimeout(r, 300));
+    const own = (role: string) => plan(loadStack(o.stackName, 5), 5).hosts.find((h) => h.role === role)!.ownName;
+    const w: Switch = outageWindow(await prober.stop(), own(from), own(to));
+    switches.push({ name, from, to, outageMs: w.outageMs, unanswered: w.unanswered, commandSeconds: outcome.up?.seconds ?? 0 });
+    o.progress(`     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`);
+    return outcome;
+  };
+
+  for (const phase of [1, 2, 3, 4] as Phase[]) await timed(`phase ${phase}`, () => runPhase(stack, phase, options));
+  await timed("phase 5: go-live", () => timedSwitch("go-live", "legacy", "new", () => runPhase(stack, 5, options)));
+  await timed("rollback", () => timedSwitch("rollback", "new", "legacy", () => runRollback(stack, options)));
+  await timed("go-live again", () => timedSwitch("go-live again", "legacy", "new", () => runPhase(stack, 5, options)));
+
+  const mailboxFile = join(STACKS_DIR, labMailboxFile(o.stackName));
+  const moved = moveWave(mailboxFile, o.waveSize ?? 2);
+  o.progress(`     wave: moving ${moved.join(", ")} to the new server`);
+  const { step: waveStep } = await timed(`wave (${moved.length} users)`, () => runPhase(stack, 5, options));
+  const onNew = () => plan(loadStack(o.stackName, 5), 5).flows.filter((f) => moved.includes(f.recipient) && f.from === "outside").map((f) => f.mailboxHost);
+  if (!onNew().every((h) => h === "new")) {
+    waveStep.ok = false;
+    waveStep.failures.push(`the wave's users are not planned on the new server: ${moved.join(", ")}`);
+  }
+  const { step: back } = await timed("wave rolled back", () => runRollback(stack, options));
+  if (!onNew().every((h) => h === "legacy")) {
+    back.ok = false;
+    back.failures.push(`the rollback did not restore the mailbox file: ${moved.join(", ")} are not back on legacy`);
+  }
+  const passed = steps.every((s) => s.ok) && switches.every((s) => s.outageMs !== undefined);
+  return { report: { stack: o.stackName, startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, passed, steps, switches }, stack };
+}
+
+/** Moves the first n users living on legacy to new, in the mailbox file: one line each. */
+export function moveWave(file: string, n: number): string[] {
+  const lines = readFileSync(file, "utf8").split("\n");
+  const moved: string[] = [];
+  const out = lines.map((l, i) => {
+    const cols = l.split(",");
+    if (i === 0 || moved.length >= n || cols[1] !== "legacy") return l;
+    moved.push(cols[0]);
+    return [cols[0], "new", ...cols.slice(2)].join(",");
+  });
+  writeFileSync(file, out.join("\n"));
+  return moved;
+}
+
+export function renderReport(r: RehearsalReport): { table: string; markdown: string } {
+  const rows = r.steps.map((s) => [s.step, String(s.flows), String(s.passed), s.seconds.toFixed(1)]);
+  const switchRows = r.switches.map((s) => [s.name, `${s.from} -> ${s.to}`, s.outageMs === undefined ? "not seen" : `${s.outageMs} ms`, String(s.unanswered), `${s.commandSeconds.toFixed(1)} s`]);
+  const pad = (cells: string[][], head: string[]) => {
+    const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+    return [head, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i])).join("  ")).join("\n");
+  };
+  const md = (cells: string[][], head: string[]) => [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...cells.map((c) => `| ${c.join(" | ")} |`)].join("\n");
+  const stepHead = ["step", "checks", "passed", "seconds"];
+  const switchHead = ["switch", "direction", "outage window", "unanswered probes", "command time"];
+  const verdict = `${r.passed ? "PASSED" : "FAILED"}: rehearsal of stack ${r.stack} in ${r.seconds.toFixed(1)} s`;
+  const failures = r.steps.flatMap((s) => s.failures.map((f) => `${s.step}: ${f}`));
+  return {
+    table: `${pad(rows, stepHead)}\n\n${pad(switchRows, switchHead)}\n\n${verdict}\n${failures.join("\n")}`,
+    markdown: `# Cutover rehearsal: ${r.stack}\n\n${verdict} (started ${r.startedAt}).\n\n${md(rows, stepHead)}\n\n${md(switchRows, switchHead)}\n${failures.length ? `\n## Failures\n\n${failures.map((f) => `- ${f}`).join("\n")}\n` : ""}`,
+  };
+}
+
+export const REPORTS_DIR = join(PROJECT_DIR, "reports");
+
+export function writeReport(r: RehearsalReport): { json: string; markdown: string } {
+  mkdirSync(REPORTS_DIR, { recursive: true });
+  const base = join(REPORTS_DIR, `rehearsal-${r.stack}`);
+  writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 2)}\n`);
+  writeFileSync(`${base}.md`, renderReport(r).markdown);
+  return { json: `${base}.json`, markdown: `${base}.md` };
+}

@@ -1,0 +1,214 @@
+/**
+ * Zero-loss runs on the lab, through the engine: the outside MTA streams messages to the gateway
+ * address while the go-live and the rollback happen mid-stream (phase and rollback commands'
+ * functions, the real engine), optionally with a fault: the new server's MTA killed for 5 s, the
+ * SSH connection cut in the middle of the go-live, or the engine killed between the old gateway
+ * releasing the address and the new server taking it. Every message handed over must end in
+ * exactly one mailbox, the right one.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { renderStreamChart } from "./stream-chart";
+import { type Delivery, findDeliveries, mailboxPathPart, type SentMessage, type StreamEvent, type StreamTally, startStream, tally, type TimelineBucket, timeline } from "./stream";
+import { waitFor } from "../src/checks/mail";
+import { runPhase, runRollback } from "../src/ops/phase";
+import type { MigrationStack } from "../src/ops/stack";
+import type { HostRole } from "../src/model/inventory";
+import { hostDir, type LabDescription } from "./lab";
+import { inNamespace, run } from "../src/remote/local";
+import { plan } from "../src/model/plan";
+import { REPORTS_DIR } from "./rehearsal";
+import { loadStack } from "../src/model/stack-file";
+import { type HostSession, SessionPool } from "../src/remote/ssh";
+import { hostTarget } from "../src/remote/targets";
+
+export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed";
+
+export interface ZeroLossOptions {
+  stack: MigrationStack;
+  lab: LabDescription;
+  fault: Fault;
+  /** Messages a second (at least 20), for `seconds` seconds. */
+  rate?: number;
+  seconds?: number;
+  progress: (m: string) => void;
+}
+
+export interface ZeroLossReport {
+  name: string;
+  fault: Fault;
+  rate: number;
+  seconds: number;
+  tally: StreamTally;
+  events: StreamEvent[];
+  timeline: TimelineBucket[];
+  /** ms since the epoch of the timeline's first bucket (the first message handed over). */
+  timelineStart: number;
+  /** What the fault did and how the stack recovered, in words. */
+  notes: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether a lab host holds the service address (read from the host's namespace, not over SSH). */
+async function holds(lab: LabDescription, role: HostRole): Promise<boolean> {
+  const h = lab.hosts[role]!;
+  const r = await run(["ip", "-n", h.namespace, "-o", "-4", "addr", "show", "dev", h.interface]);
+  return r.stdout.includes(` ${lab.serviceAddress}/`);
+}
+
+/** The lab host's process tree roots: its sshd (sessions are its children) and postfix master. */
+const pidOf = (role: HostRole, file: string) => Number(readFileSync(join(hostDir(role), file), "utf8").trim());
+
+/** Every process below pid (children first, so nothing re-parents before it is killed). */
+async function descendants(pid: number): Promise<number[]> {
+  const r = await run(["ps", "-e", "-o", "pid=,ppid="]);
+  const children = new Map<number, number[]>();
+  for (const line of r.stdout.trim().split("\n")) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number);
+    children.set(pp, [...(children.get(pp) ?? []), p]);
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      walk(c);
+      out.push(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** The `pulumi` CLI process running an operation on the stack, started by this process. */
+async function engineProcess(stack: string): Promise<number | undefined> {
+  const mine = await descendants(process.pid);
+  const r = await run(["ps", "-o", "pid=,args=", "-p", mine.join(",") || "0"], { allowFailure: true });
+  const line = r.stdout.split("\n").find((l) => /\bpulumi\b.* up\b/.test(l) && l.includes(stack));
+  return line ? Number(line.trim().split(/\s+/)[0]) : undefined;
+}
+
+/** Runs one zero-loss run on a lab stack at phase 4 and leaves it at phase 4. */
+export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
+  const rate = o.rate ?? 25;
+  const seconds = o.seconds ?? 30;
+  const { stack, lab } = o;
+  const p4 = plan(loadStack(stack.name, 4), 4);
+  const recipients = [...new Set(p4.flows.filter((f) => f.from === "outside" && f.mailboxHost !== "internet").map((f) => f.recipient))];
+  const sender = p4.flows.find((f) => f.mailboxHost === "internet")!.recipient;
+  const expected = (to: string) => ({ host: p4.flows.find((f) => f.recipient === to)!.mailboxHost as HostRole, pathPart: mailboxPathPart(to) });
+  const tag = `zl${Date.now().toString(36)}`;
+  const events: StreamEvent[] = [];
+  const notes: string[] = [];
+  const options = { yes: true, progress: o.progress };
+  const event = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const start = Date.now();
+    try {
+      return await fn();
+    } finally {
+      events.push({ name, start, end: Date.now() });
+      o.progress(`zero-loss: ${name}: ${((Date.now() - start) / 1000).toFixed(1)} s`);
+    }
+  };
+
+  o.progress(`zero-loss (${o.fault}): ${rate} messages/s for ${seconds} s from ${sender} to ${recipients.length} mailboxes on both systems`);
+  const stream = startStream(lab.hosts.internet!.namespace, { tag, from: sender, to: recipients, rate, seconds });
+  const t0 = Date.now();
+  const at = (s: number) => sleep(Math.max(0, t0 + s * 1000 - Date.now()));
+  await at(5);
+
+  if (o.fault === "ssh-cut" || o.fault === "engine-killed") {
+    // Hold the go-live for 4 s once the legacy gateway has released the address, and strike then.
+    await stack.setEngineEnv("CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS", "4000");
+    const goLive = event("go-live (interrupted)", () => runPhase(stack, 5, options)).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    const released = await waitFor(() => holds(lab, "legacy"), (h) => !h, 30_000, 50);
+    if (released) throw new Error("the go-live never released the address on the legacy gateway");
+    const struck = Date.now();
+    if (o.fault === "ssh-cut") {
+      const sessions = await descendants(pidOf("new", "sshd.pid"));
+      await run(["kill", "-9", ...sessions.map(String)]);
+      notes.push(`SSH cut: ${sessions.length} sshd processes of the new server killed after the legacy gateway released the address`);
+    } else {
+      const engine = await engineProcess(stack.name);
+      if (!engine) throw new Error("no pulumi up process of this stack to kill");
+      const tree = [...(await descendants(engine)), engine];
+      await run(["kill", "-9", ...tree.map(String)]);
+      notes.push(`engine killed: pulumi up and its ${tree.length - 1} child processes (language host, program, providers), SIGKILL, after the release`);
+    }
+    events.push({ name: o.fault === "ssh-cut" ? "SSH cut" : "engine killed", start: struck, end: struck + 100 });
+    const failure = await goLive;
+    await stack.setEngineEnv("CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS", undefined);
+    notes.push(`the go-live update ${failure ? `failed: ${failure.message.replace(/\s+/g, " ").slice(0, 160)}` : "finished anyway"}`);
+    if (o.fault === "ssh-cut") {
+      const again = await event("go-live re-run", () => runPhase(stack, 5, options));
+      notes.push(`re-running phase 5 finished the go-live: ${again.status}`);
+    } else {
+      await stack.cancel().catch((e: Error) => notes.push(`cancel: ${e.message.split("\n")[0]}`));
+      const back = await event("rollback after the kill", () => runRollback(stack, options));
+      notes.push(`the rollback after the kill restored phase 4: ${back.status}; pending operations left: ${(await stack.pendingOperations()).length}`);
+    }
+  } else {
+    const live = await event("go-live", () => runPhase(stack, 5, options));
+    notes.push(`go-live: ${live.status}`);
+    if (o.fault === "mta-killed") {
+      const master = pidOf("new", join("spool", "pid", "master.pid"));
+      await event("new server's MTA killed for 5 s", async () => {
+        await run(["kill", "-9", String(master)]);
+        await sleep(5000);
+        await inNamespace(lab.hosts.new!.namespace, ["postfix", "start"], { timeoutMs: 30_000 });
+      });
+      notes.push(`the new server's postfix master (pid ${master}) was killed with SIGKILL and started again 5 s later`);
+    }
+  }
+  if (o.fault !== "engine-killed") {
+    await at(o.fault === "none" ? 15 : 20);
+    const back = await event("rollback", () => runRollback(stack, options));
+    notes.push(`rollback: ${back.status}`);
+  }
+
+  const sent = await stream.done();
+  o.progress(`zero-loss: ${sent.length} handed over in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every message`);
+  const deliveries = await collect(lab, stack.name, tag, sent);
+  const result = tally(sent, deliveries, expected);
+  return { name: `zero-loss-${o.fault}`, fault: o.fault, rate, seconds, tally: result, events, timeline: timeline(sent, deliveries), timelineStart: Math.min(...sent.map((m) => m.t)), notes };
+}
+
+/** Looks on every host until each message handed over was found (or 90 s passed), then once more. */
+async function collect(lab: LabDescription, stackName: string, tag: string, sent: SentMessage[]): Promise<Delivery[]> {
+  const pool = new SessionPool();
+  const privateKey = readFileSync(lab.adminKeyPath, "utf8");
+  const inv = loadStack(stackName, 4);
+  const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(inv, role, lab.hosts[role]!.hostKey, privateKey));
+  const roles: HostRole[] = ["legacy", "new", "internet"];
+  const look = async () => (await Promise.all(roles.map(async (r) => findDeliveries(await session(r), r, tag)))).flat();
+  try {
+    const handed = new Set(sent.filter((m) => !m.error).map((m) => m.marker));
+    await waitFor(look, (d) => new Set(d.map((x) => x.marker).filter((m) => handed.has(m))).size >= handed.size, 90_000, 1000);
+    await sleep(2000);
+    return await look();
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+/** Writes the run's JSON and its picture (SVG) beside it, under reports/. */
+export async function writeZeroLossReport(r: ZeroLossReport): Promise<{ json: string; svg: string }> {
+  mkdirSync(REPORTS_DIR, { recursive: true });
+  const base = join(REPORTS_DIR, r.name);
+  writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 2)}\n`);
+  const t = r.tally;
+  const svg = await renderStreamChart({
+    title: `${r.name}: ${t.sent} sent, ${t.delivered} delivered, ${t.duplicated} duplicated, ${t.lost} lost, longest gap ${(t.longestGapMs / 1000).toFixed(1)} s`,
+    buckets: r.timeline,
+    events: r.events,
+    start: r.timelineStart,
+  });
+  writeFileSync(`${base}.svg`, svg);
+  return { json: `${base}.json`, svg: `${base}.svg` };
+}
+
+/** One line per run: the figures the issue asks for. */
+export const summaryLine = (r: ZeroLossReport) =>
+  `${r.name}: sent ${r.tally.sent}, delivered ${r.tally.delivered}, duplicated ${r.tally.duplicated}, lost ${r.tally.lost}, misdelivered ${r.tally.misdelivered}, longest gap ${(r.tally.longestGapMs / 1000).toFixed(2)} s, slowest ${(r.tally.slowestMs / 1000).toFixed(1)} s`;

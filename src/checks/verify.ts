@@ -1,0 +1,122 @@
+/**
+ * Verification of a phase: every expected mail flow of the plan checked with a real message, and
+ * the open-relay test. Works against any stack whose hosts are reached by SSH: the lab's, or a
+ * pilot's real hosts. Messages are handed to the sending host's own MTA, so mail from outside goes
+ * through the MX lookup in the (model) Internet's DNS, as a real sender's would.
+ */
+import type { HostRole } from "../model/inventory";
+import type { MailFlow, Plan } from "../model/plan";
+import type { HostSession } from "../remote/ssh";
+import { acceptsRelay, findMarkers, newMarker, sendMessages, waitFor } from "./mail";
+
+export interface FlowResult {
+  flow: MailFlow;
+  passed: boolean;
+  /** From handing the message over to seeing it in the right mailbox. */
+  deliverySeconds?: number;
+  /** Where the message was found: "host:path" per copy. */
+  foundIn: string[];
+  detail: string;
+}
+
+export interface RelayResult {
+  server: string;
+  passed: boolean;
+  detail: string;
+}
+
+export interface Verification {
+  phase: number;
+  /** Handing every message over; then waiting until each was in its mailbox. */
+  sendSeconds: number;
+  waitSeconds: number;
+  flows: FlowResult[];
+  relays: RelayResult[];
+  passed: boolean;
+  seconds: number;
+}
+
+export interface VerifyOptions {
+  /** Opens (or reuses) an SSH session to a host of the stack. */
+  session: (role: HostRole) => Promise<HostSession>;
+  /** How long one message may take to arrive. */
+  timeoutMs?: number;
+}
+
+/** An outside address that exists nowhere: what an open relay would accept. */
+const OUTSIDE_RECIPIENT = "relay-probe@elsewhere.invalid";
+
+function senderAddress(p: Plan, from: MailFlow["from"]): string {
+  if (from === "outside") return p.flows.find((f) => f.mailboxHost === "internet")?.recipient ?? "probe@outside.invalid";
+  return p.flows.find((f) => f.from === "outside" && f.mailboxHost === from)?.recipient ?? `postmaster@${p.gateway.hostName}`;
+}
+
+const sendingHost = (from: MailFlow["from"]): HostRole => (from === "outside" ? "internet" : from);
+
+const where = (f: MailFlow) => `${f.recipient} from ${f.from}`;
+
+/**
+ * Sends one message per flow, then looks for all of them at once on every host until each is in
+ * its right mailbox or the time is up: each must be in exactly the one right mailbox and nowhere else.
+ */
+export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verification> {
+  const started = Date.now();
+  const hosts = [...new Set(p.flows.flatMap((f) => [f.mailboxHost, sendingHost(f.from)]))];
+  const sent = p.flows.map((flow) => ({ flow, marker: newMarker(), error: undefined as string | undefined, sentAt: 0 }));
+  await Promise.all(
+    [...new Set(sent.map((x) => sendingHost(x.flow.from)))].map(async (host) => {
+      const batch = sent.filter((x) => sendingHost(x.flow.from) === host);
+      try {
+        await sendMessages(await opts.session(host), batch.map((x) => ({ from: senderAddress(p, x.flow.from), to: x.flow.recipient, marker: x.marker })));
+      } catch (e) {
+        for (const x of batch) x.error = (e as Error).message;
+      }
+      for (const x of batch) x.sentAt = Date.now();
+    }),
+  );
+  const markers = sent.filter((x) => !x.error).map((x) => x.marker);
+  const search = async () => {
+    const all = new Map<string, string[]>();
+    for (const [h, found] of await Promise.all(hosts.map(async (h) => [h, await findMarkers(await opts.session(h), markers)] as const)))
+      for (const [m, paths] of found) all.set(m, [...(all.get(m) ?? []), ...paths.map((path) => `${h}:${path}`)]);
+    return all;
+  };
+  const right = (flow: MailFlow, f: string) => f.startsWith(`${flow.mailboxHost}:`) && f.includes(`/${flow.recipient.slice(flow.recipient.indexOf("@") + 1)}/${flow.recipient.slice(0, flow.recipient.indexOf("@"))}/`);
+  const arrivedAt = new Map<string, number>();
+  const arrived = (all: Map<string, string[]>) => {
+    for (const x of sent) if (!arrivedAt.has(x.marker) && (all.get(x.marker) ?? []).some((f) => right(x.flow, f))) arrivedAt.set(x.marker, Date.now());
+    return sent.every((x) => x.error || arrivedAt.has(x.marker));
+  };
+  // The open-relay test runs while the messages travel.
+  const relaysChecked = checkRelays(p, opts);
+  const sentAll = Date.now();
+  await waitFor(search, arrived, opts.timeoutMs ?? 30_000, 100);
+  const waited = Date.now() - sentAll;
+  // A copy elsewhere could still be on its way: look once more before judging.
+  const final = await search();
+  const flows = sent.map(({ flow, marker, error, sentAt }): FlowResult => {
+    if (error) return { flow, passed: false, foundIn: [], detail: `${where(flow)}: not sent: ${error}` };
+    const foundIn = final.get(marker) ?? [];
+    const passed = foundIn.length === 1 && right(flow, foundIn[0]);
+    const detail = passed
+      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox`
+      : `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}`;
+    const at = arrivedAt.get(marker);
+    return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
+  });
+  const relays = await relaysChecked;
+  return { phase: p.phase, flows, relays, passed: flows.every((f) => f.passed) && relays.every((r) => r.passed), seconds: (Date.now() - started) / 1000, sendSeconds: (sentAll - started) / 1000, waitSeconds: waited / 1000 };
+}
+
+/** No organisation host, and not the gateway address, relays for an outside recipient from outside. */
+async function checkRelays(p: Plan, opts: VerifyOptions): Promise<RelayResult[]> {
+  if (!p.hosts.some((h) => h.role === "internet")) return [];
+  const outside = await opts.session("internet");
+  const servers = [...new Set([p.gateway.address, ...p.hosts.filter((h) => h.role !== "internet").map((h) => h.address)])];
+  return Promise.all(
+    servers.map(async (server) => {
+      const open = await acceptsRelay(outside, server, OUTSIDE_RECIPIENT);
+      return { server, passed: !open, detail: open ? `${server} accepted mail for ${OUTSIDE_RECIPIENT} from outside: an open relay` : `${server} refuses to relay` };
+    }),
+  );
+}

@@ -1,0 +1,52 @@
+/**
+ * The drift check of one stack: its phase's plan against the live world, with the stack's own
+ * credentials (pinned host keys, SSH key, TSIG secret) and the engine's refresh preview.
+ */
+import { type DriftReport, checkDrift } from "../checks/drift";
+import type { HostRole, Phase } from "../model/inventory";
+import { plan } from "../model/plan";
+import { loadStack } from "../model/stack-file";
+import { stackSessions } from "./phase";
+import type { MigrationStack } from "./stack";
+
+export interface StackDriftOptions {
+  /** Skip the engine's refresh preview (live checks only). */
+  skipEngine?: boolean;
+  resolvers?: string[];
+  concurrency?: number;
+  timeoutMs?: number;
+}
+
+export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {}): Promise<DriftReport> {
+  const config = await stack.config();
+  const phase = Number(config["cutover:phase"]?.value) as Phase;
+  const inv = loadStack(stack.name, phase);
+  const p = plan(inv, phase);
+  const roles = [...new Set(p.hosts.map((h) => h.role))].filter((r): r is HostRole => inv.hosts[r]?.kind === "existing");
+  const sessions = await stackSessions(stack, inv, roles);
+  const tsigSecret = config["cutover:tsigSecret"]?.value;
+  const key = p.zones.find((z) => z.tsigKey)?.tsigKey;
+  try {
+    return await checkDrift({
+      stack: stack.name,
+      plan: p,
+      inventory: inv,
+      ...(sessions.session ? { session: sessions.session } : {}),
+      ...(tsigSecret && key ? { tsig: { ...key, secret: tsigSecret } } : {}),
+      ...(o.skipEngine
+        ? {}
+        : {
+            engine: async () => {
+              const r = await stack.refresh({ previewOnly: true });
+              return { changed: r.steps.filter((s) => s.refreshChanged || !["same", "read", "refresh"].includes(s.op)).map((s) => s.name) };
+            },
+          }),
+      ...(o.resolvers ? { resolvers: o.resolvers } : {}),
+      ...(inv.gateway.starttls ? { starttls: true } : {}),
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+      ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+    });
+  } finally {
+    await sessions.close();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The guards of the phase command, as pure functions over what the stack itself records: its update
+ * history (each update's config), its tags (the last verification) and its checkpoint (pending
+ * operations). Nothing else is consulted, so every administrator sharing the stack's backend sees
+ * the same answer.
+ */
+import { createHash } from "node:crypto";
+import type { UpdateSummary } from "@pulumi/pulumi/automation";
+import type { Inventory, Phase } from "../model/inventory";
+import { MAILBOXES_DIGEST_KEY } from "../model/mailbox-archive";
+import type { PlanDiff } from "../model/plan-diff";
+
+/** Stack tags the commands write. */
+export const TAGS = {
+  /** "phase=<n> inventory=<digest>": the last verification that passed; removed when one fails. */
+  verified: "cutover-verified",
+  /** "<time> phase <n>: <what was overridden>": the last --force. */
+  forced: "cutover-forced",
+} as const;
+
+/** The inventory a verification ran on: everything but the phase, the mailbox assignment included. Pure. */
+export function inventoryDigest(inv: Inventory): string {
+  const { phase: _phase, ...rest } = inv;
+  return `sha256:${createHash("sha256").update(JSON.stringify(rest)).digest("hex").slice(0, 32)}`;
+}
+
+export const verifiedTag = (phase: Phase, inv: Inventory) => `phase=${phase} inventory=${inventoryDigest(inv)}`;
+
+export function parseVerifiedTag(value: string | undefined): { phase: number; inventory: string } | undefined {
+  const m = value?.match(/^phase=(\d) inventory=(\S+)$/);
+  return m ? { phase: Number(m[1]), inventory: m[2] } : undefined;
+}
+
+export interface StackFacts {
+  /** Newest first, as the engine lists it. */
+  history: UpdateSummary[];
+  tags: Record<string, string>;
+  /** URNs with an operation the engine started and never finished (the process died). */
+  pendingOperations: string[];
+  now: Date;
+  /** The phase in the stack's config: what an interrupted update was running. */
+  configuredPhase?: number;
+}
+
+const succeeded = (h: UpdateSummary) => h.kind === "update" && h.result === "succeeded";
+const phaseOf = (h: UpdateSummary) => Number(h.config["cutover:phase"]?.value);
+
+/** The phase of the newest successful update: where the stack is. */
+export const currentPhase = (f: Pick<StackFacts, "history">): Phase | undefined => {
+  const last = f.history.find(succeeded);
+  return last ? (phaseOf(last) as Phase) : undefined;
+};
+
+const inventoryOf = (h: UpdateSummary): { goLive?: { strategy?: string }; ttl?: { records?: number; mxSwitch?: number } } | undefined => {
+  const raw = h.config["cutover:inventory"]?.value;
+  try {
+    return raw ? JSON.parse(raw) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * With the mx strategy, when the go-live may run: the MX record's TTL was lowered by the first of
+ * the unbroken run of newest successful updates at phase 4 or later with the mx strategy, and the
+ * old TTL must have passed since, so that no resolver still holds the MX with the long TTL. Pure.
+ */
+export function mxSwitchReadyAt(history: UpdateSummary[], inv: Inventory): { loweredAt?: Date; readyAt?: Date; update?: number } {
+  let lowered: UpdateSummary | undefined;
+  const successful = history.filter(succeeded);
+  for (const h of successful) {
+    const i = inventoryOf(h);
+    if (phaseOf(h) >= 4 && i?.goLive?.strategy === "mx") lowered = h;
+    else break;
+  }
+  if (!lowered?.endTime) return {};
+  const loweredAt = new Date(lowered.endTime);
+  return { loweredAt, readyAt: new Date(loweredAt.getTime() + inv.ttl.records * 1000), update: history.length - history.indexOf(lowered) };
+}
+
+export interface Refusal {
+  guard: "skip" | "backwards" | "verification" | "unfinished" | "mx-ttl" | "large-change";
+  message: string;
+}
+
+/**
+ * Why moving the stack to `target` must not happen now; empty when it may. Re-running the current
+ * phase is always allowed: it is how an interrupted update is finished. Pure.
+ */
+export function phaseRefusals(stack: string, target: Phase, inv: Inventory, f: StackFacts): Refusal[] {
+  const refusals: Refusal[] = [];
+  const current = currentPhase(f);
+  const from = current ?? 0;
+  const newest = f.history[0];
+  // Running the current phase again, or the phase of a failed or interrupted update, finishes it.
+  if (target === current) return refusals;
+  if (newest && newest.kind === "update" && newest.result !== "succeeded" && target === phaseOf(newest)) return refusals;
+  // A killed engine leaves no history entry (file and S3 backends), only pending operations.
+  if (f.pendingOperations.length && target === f.configuredPhase) return refusals;
+  if (target > from + 1)
+    refusals.push({ guard: "skip", message: `phase ${target} would skip phase ${from + 1}: the stack is at ${current ? `phase ${current}` : "no phase yet"}; run npm run phase -- ${stack} ${from + 1} first` });
+  if (current !== undefined && target < current)
+    refusals.push({ guard: "backwards", message: `moving back from phase ${current} to ${target} is a rollback: run npm run rollback -- ${stack} (it restores the configuration and mailbox file that update ran with)` });
+  const finish =
+    f.pendingOperations.length && f.configuredPhase ? f.configuredPhase : newest && newest.result !== "succeeded" && newest.kind === "update" ? phaseOf(newest) : (current ?? 1);
+  if (f.pendingOperations.length)
+    refusals.push({
+      guard: "unfinished",
+      message: `the last operation on ${stack} was interrupted with ${f.pendingOperations.length} operation(s) pending (${f.pendingOperations.map((u) => u.slice(u.lastIndexOf("::") + 2)).join(", ")}): finish it with npm run phase -- ${stack} ${finish} or roll it back with npm run rollback -- ${stack}`,
+    });
+  else if (newest && newest.result !== "succeeded")
+    refusals.push({ guard: "unfinished", message: `the last ${newest.kind} of ${stack} ${newest.result === "failed" ? "failed" : `is ${newest.result}`}: finish it with npm run phase -- ${stack} ${finish} or roll it back with npm run rollback -- ${stack}` });
+  if (target === 5) {
+    const verified = parseVerifiedTag(f.tags[TAGS.verified]);
+    const digest = inventoryDigest(inv);
+    if (!verified || verified.phase !== 4 || verified.inventory !== digest)
+      refusals.push({
+        guard: "verification",
+        message: `the go-live needs the phase-4 verification to have passed on the current inventory (${digest.slice(0, 19)}); the stack records ${verified ? `phase ${verified.phase} verified on ${verified.inventory.slice(0, 19)}` : "no passed verification"}: run npm run phase -- ${stack} 4`,
+      });
+    if (inv.goLive?.strategy === "mx") {
+      const ready = mxSwitchReadyAt(f.history, inv);
+      if (!ready.readyAt) refusals.push({ guard: "mx-ttl", message: `the mx strategy moves the MX record: its TTL is lowered to ${inv.ttl.mxSwitch} s at phase 4, which the stack has not run with the mx strategy yet` });
+      else if (ready.readyAt > f.now)
+        refusals.push({
+          guard: "mx-ttl",
+          message: `the MX TTL was lowered to ${inv.ttl.mxSwitch} s by update ${ready.update} at ${ready.loweredAt!.toISOString()}; resolvers may hold the old MX for its old TTL of ${inv.ttl.records} s: the go-live may run from ${ready.readyAt.toISOString()} (in ${Math.ceil((ready.readyAt.getTime() - f.now.getTime()) / 1000)} s)`,
+        });
+    }
+  }
+  return refusals;
+}
+
+/** The mailbox digest an update ran with, from its config. */
+export const mailboxDigestOf = (h: UpdateSummary): string | undefined => h.config[MAILBOXES_DIGEST_KEY]?.value;
+
+/** A large change of the plan (see plan-diff.ts) as a refusal: it needs --force. Pure. */
+export function largeChangeRefusals(stack: string, target: Phase, diff: PlanDiff): Refusal[] {
+  return diff.large.map((l) => ({
+    guard: "large-change" as const,
+    message: `large change in ${l.scope}: ${l.reason}; read npm run preview -- ${stack} --phase ${target}, then run the phase with --force if it is intended`,
+  }));
+}

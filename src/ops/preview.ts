@@ -1,0 +1,16 @@
+/** The engine's preview of a stack at another phase, leaving the stack's config as it was. */
+import { describeSteps } from "./phase";
+import type { Progress } from "./engine";
+import type { MigrationStack } from "./stack";
+
+export async function runPreview(stack: MigrationStack, phase: number, progress: Progress): Promise<string> {
+  const before = (await stack.config())["cutover:phase"]?.value;
+  if (before !== String(phase)) await stack.setPhase(phase);
+  try {
+    const r = await stack.preview();
+    progress(`engine preview: ${Object.entries(r.changes).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+    return describeSteps(r);
+  } finally {
+    if (before !== undefined && before !== String(phase)) await stack.setConfig({ "cutover:phase": { value: before } });
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * One module over the Automation API's LocalWorkspace: select or create a stack of this project,
+ * set its config, and run up / preview / refresh / destroy / history with structured results
+ * (engine events, never scraped text). Progress goes to stderr. The stack's backend is the only
+ * store: whatever the user configured (PULUMI_BACKEND_URL or `pulumi login`), or the project's
+ * local file backend for the rehearsal and the tests.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import {
+  type ConfigMap,
+  type EngineEvent,
+  LocalWorkspace,
+  type OpType,
+  PulumiCommand,
+  type Stack,
+  type UpdateSummary,
+} from "@pulumi/pulumi/automation";
+import { run } from "../remote/local";
+import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
+import { type Engine, engineEnv, type Progress } from "./engine";
+
+/** The project's own local backend: for the rehearsal and the tests, git-ignored. */
+export const LOCAL_BACKEND_DIR = join(PROJECT_DIR, ".state");
+export const localBackendUrl = () => {
+  mkdirSync(LOCAL_BACKEND_DIR, { recursive: true });
+  return `file://${LOCAL_BACKEND_DIR}`;
+};
+
+export interface StackOptions {
+  engine: Engine;
+  /** Backend URL; default: what the user configured, else the project's local backend. */
+  backendUrl?: string;
+  /** Passphrase for the passphrase secrets provider; default PULUMI_CONFIG_PASSPHRASE(_FILE). */
+  passphrase?: string;
+  /** Copy this stack's config file as the new stack's starting config (e.g. "pilot"). */
+  template?: string;
+  progress?: Progress;
+}
+
+/** One resource step the engine planned or took. */
+export interface Step {
+  op: OpType;
+  urn: string;
+  type: string;
+  name: string;
+  /** Properties that differ, when the provider says (dynamic providers do not). */
+  diffs: string[];
+  /** The resource's inputs after the step (secrets masked by the engine). */
+  inputs: Record<string, unknown>;
+  /** Refresh steps: whether what the provider read differs from the state. */
+  refreshChanged?: boolean;
+}
+
+export interface OperationResult {
+  steps: Step[];
+  /** Count per operation, as the engine summarised it. */
+  changes: Record<string, number>;
+  seconds: number;
+  /** Warnings and errors the engine reported. */
+  diagnostics: string[];
+  /** The engine's own log (stderr), when asked for with verboseLog. */
+  log?: string;
+}
+
+const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
+
+/** Steps that change something; "same" and reads are not changes. */
+export const changedSteps = (r: OperationResult) => r.steps.filter((s) => !["same", "read", "refresh"].includes(s.op));
+
+export class MigrationStack {
+  private constructor(readonly stack: Stack, readonly engine: Engine, private readonly progress: Progress, private readonly envVars: Record<string, string>) {}
+
+  get name() {
+    return this.stack.name;
+  }
+
+  static async open(name: string, opts: StackOptions): Promise<MigrationStack> {
+    const progress = opts.progress ?? (() => {});
+    if (opts.template && opts.template !== name) {
+      const from = join(STACKS_DIR, `Pulumi.${opts.template}.yaml`);
+      const to = join(STACKS_DIR, `Pulumi.${name}.yaml`);
+      if (!existsSync(to)) copyFileSync(from, to);
+    }
+    const backend = opts.backendUrl ?? process.env.PULUMI_BACKEND_URL ?? (hasLogin() ? undefined : localBackendUrl());
+    const envVars = engineEnv(opts.engine, {
+      ...(backend ? { PULUMI_BACKEND_URL: backend } : {}),
+      ...(opts.passphrase !== undefined ? { PULUMI_CONFIG_PASSPHRASE: opts.passphrase } : {}),
+    });
+    const pulumiCommand = await PulumiCommand.get({ root: join(opts.engine.binDir, ".."), skipVersionCheck: false });
+    const stack = await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: PROJECT_DIR }, { envVars, pulumiCommand });
+    progress(`engine: stack ${name} on ${backend ?? "the logged-in backend"}`);
+    return new MigrationStack(stack, opts.engine, progress, envVars);
+  }
+
+  setConfig(config: ConfigMap, path = false): Promise<void> {
+    return this.stack.setAllConfig(config, path);
+  }
+
+  async setPhase(phase: number): Promise<void> {
+    await this.stack.setConfig("cutover:phase", { value: String(phase) });
+  }
+
+  private collector() {
+    const steps: Step[] = [];
+    const diagnostics: string[] = [];
+    let changes: Record<string, number> = {};
+    const onEvent = (e: EngineEvent) => {
+      const pre = e.resourcePreEvent?.metadata;
+      if (pre && pre.type !== "pulumi:pulumi:Stack") {
+        const step = { op: pre.op, urn: pre.urn, type: pre.type, name: nameOf(pre.urn), diffs: pre.diffs ?? [], inputs: (pre.new?.inputs ?? {}) as Record<string, unknown> };
+        steps.push(step);
+        if (!["same", "read", "refresh"].includes(pre.op)) this.progress(`  ${pre.op.padEnd(8)} ${step.name}${step.diffs.length ? ` (${step.diffs.join(", ")})` : ""}`);
+      }
+      // A refresh found drift when its outputs event says update or delete (or the digest it read differs).
+      const out = e.resOutputsEvent?.metadata;
+      if (out && out.type !== "pulumi:pulumi:Stack" && (["update", "delete"].includes(out.op) || (out.op === "refresh" && refreshDiffers(out.old?.outputs, out.new?.outputs)))) {
+        const step = steps.find((x) => x.urn === out.urn && x.op === "refresh");
+        if (step) step.refreshChanged = true;
+      }
+      const diag = e.diagnosticEvent;
+      if (diag && (diag.severity === "warning" || diag.severity === "error")) {
+        const text = diag.message.replace(/\x1b\[[0-9;]*m/g, "").trim();
+        diagnostics.push(text);
+        this.progress(`  ${diag.severity}: ${text.split("\n")[0]}`);
+      }
+      if (e.summaryEvent) changes = Object.fromEntries(Object.entries(e.summaryEvent.resourceChanges ?? {}).map(([k, v]) => [k, Number(v)]));
+    };
+    return { onEvent, finish: (started: number): OperationResult => ({ steps, changes, diagnostics, seconds: (Date.now() - started) / 1000 }) };
+  }
+
+  /** `refresh` reads every resource from the live world first (`pulumi up --refresh`). */
+  async up(opts: { message?: string; expectNoChanges?: boolean; refresh?: boolean } = {}): Promise<OperationResult> {
+    const c = this.collector();
+    const started = Date.now();
+    this.progress(`engine: up ${this.name}${opts.refresh ? " (refreshing from the live hosts first)" : ""}`);
+    await this.stack.up({
+      onEvent: c.onEvent,
+      color: "never",
+      ...(opts.message ? { message: opts.message } : {}),
+      ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
+      ...(opts.refresh ? { refresh: true } : {}),
+    });
+    return c.finish(started);
+  }
+
+  async preview(opts: { expectNoChanges?: boolean; refresh?: boolean } = {}): Promise<OperationResult> {
+    const c = this.collector();
+    const started = Date.now();
+    this.progress(`engine: preview ${this.name}`);
+    await this.stack.preview({ onEvent: c.onEvent, color: "never", diff: true, ...(opts.expectNoChanges ? { expectNoChanges: true } : {}), ...(opts.refresh ? { refresh: true } : {}) });
+    return c.finish(started);
+  }
+
+  /**
+   * verboseLog runs the engine at log level 8 and returns its log. Level 9 is not offered: there the
+   * engine logs every property it marshals for an RPC, secrets included, in plaintext.
+   */
+  async refresh(opts: { previewOnly?: boolean; expectNoChanges?: boolean; verboseLog?: boolean } = {}): Promise<OperationResult> {
+    const c = this.collector();
+    const started = Date.now();
+    this.progress(`engine: refresh ${this.name}${opts.previewOnly ? " (preview)" : ""}`);
+    const o = { onEvent: c.onEvent, color: "never" as const, ...(opts.expectNoChanges ? { expectNoChanges: true } : {}), ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: 8 } : {}) };
+    const r = opts.previewOnly ? await this.stack.previewRefresh(o) : await this.stack.refresh(o);
+    return { ...c.finish(started), ...(opts.verboseLog ? { log: r.stderr } : {}) };
+  }
+
+  async destroy(): Promise<OperationResult> {
+    const c = this.collector();
+    const started = Date.now();
+    this.progress(`engine: destroy ${this.name}`);
+    await this.stack.destroy({ onEvent: c.onEvent, color: "never" });
+    return c.finish(started);
+  }
+
+  /** Every update, newest first, with the configuration each ran with (the CLI alone lists ten). */
+  async history(): Promise<UpdateSummary[]> {
+    const all: UpdateSummary[] = [];
+    for (let page = 1; ; page++) {
+      const batch = await this.stack.history(100, page);
+      all.push(...batch);
+      if (batch.length < 100) return all;
+    }
+  }
+
+  /** The checkpoint as `pulumi stack export` gives it: secrets stay encrypted. */
+  async exportCheckpoint(): Promise<string> {
+    const env = { ...process.env, ...this.envVars };
+    return (await run(["pulumi", "stack", "export", "--stack", this.name, "--cwd", PROJECT_DIR], { env })).stdout;
+  }
+
+  /** Sets (or with undefined, removes) an environment variable of the engine and its plugins. */
+  async setEngineEnv(name: string, value: string | undefined): Promise<void> {
+    const env = this.stack.workspace.envVars;
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+
+  /** The stack's tags (the backend keeps them: the guards' record). */
+  tags(): Promise<Record<string, string>> {
+    return this.stack.listTags();
+  }
+
+  setTag(key: string, value: string): Promise<void> {
+    return this.stack.setTag(key, value);
+  }
+
+  async removeTag(key: string): Promise<void> {
+    if (key in (await this.tags())) await this.stack.removeTag(key);
+  }
+
+  /** The URNs of operations the engine began and never finished (its process died mid-update). */
+  async pendingOperations(): Promise<string[]> {
+    const text = await this.exportCheckpoint();
+    const checkpoint = JSON.parse(text) as { deployment?: { pending_operations?: { resource?: { urn?: string } }[] } };
+    return (checkpoint.deployment?.pending_operations ?? []).map((p) => p.resource?.urn ?? "unknown");
+  }
+
+  /** The outputs of one resource of the state, secrets decrypted in memory (never printed). */
+  async resourceOutputs(type: string): Promise<Record<string, unknown> | undefined> {
+    const state = await this.stack.exportStack();
+    const resources = (state.deployment as { resources?: { type: string; outputs?: Record<string, unknown> }[] }).resources ?? [];
+    const found = resources.find((r) => r.type === type)?.outputs;
+    if (!found) return undefined;
+    // Secrets come back as {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: "<json>"}.
+    const reveal = (v: unknown): unknown =>
+      v && typeof v === "object" && "plaintext" in (v as object) ? JSON.parse((v as { plaintext: string }).plaintext) : v;
+    return Object.fromEntries(Object.entries(found).map(([k, v]) => [k, reveal(v)]));
+  }
+
+  /** The stack's config as the engine reads it, secrets decrypted (for the verification's SSH key). */
+  async config(): Promise<ConfigMap> {
+    return this.stack.getAllConfig();
+  }
+
+  /**
+   * Clears the lock a killed engine left on the stack. Only for when no other update runs: the
+   * commands call it after an interrupted update of their own, and say so.
+   */
+  async cancel(): Promise<void> {
+    await this.stack.cancel();
+  }
+
+  /** Removes the stack from the backend and its config file (for throw-away stacks). */
+  async remove(): Promise<void> {
+    await this.stack.workspace.removeStack(this.name, { force: true });
+    rmSync(join(STACKS_DIR, `Pulumi.${this.name}.yaml`), { force: true });
+  }
+}
+
+/**
+ * Whether a refresh read something other than the state: by content digest where the resource has
+ * one (this project's host effects: record order and the like do not count), else by value.
+ */
+function refreshDiffers(old: Record<string, unknown> | undefined, now: Record<string, unknown> | undefined): boolean {
+  if (old && now && typeof old.digest === "string" && typeof now.digest === "string") return old.digest !== now.digest;
+  return JSON.stringify(old ?? {}) !== JSON.stringify(now ?? {});
+}
+
+/** Whether `pulumi login` stored a current backend for this user. */
+function hasLogin(): boolean {
+  const file = join(process.env.PULUMI_HOME ?? join(homedir(), ".pulumi"), "credentials.json");
+  try {
+    return Boolean(JSON.parse(readFileSync(file, "utf8")).current);
+  } catch {
+    return false;
+  }
+}

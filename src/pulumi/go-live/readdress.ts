@@ -1,0 +1,49 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { MailSystem } from "../../model/inventory";
+import type { Plan } from "../../model/plan";
+import { type Connection, GatewayIdentity, type IdentityHost, identityDigest } from "../providers/host-effects";
+
+export interface ReaddressGoLiveArgs {
+  /** The phase's plan: who holds the gateway identity and every host's name. */
+  plan: Plan;
+  /** SSH connections of the two systems. */
+  connections: Record<MailSystem, Connection>;
+  /** Interface of each system that carries the service address. */
+  interfaces: Record<MailSystem, string>;
+  /** The gateway's floating service address (with the mx strategy it stays on the legacy gateway). */
+  serviceAddress: string;
+  /** SSH private key (a Pulumi secret). */
+  privateKey: pulumi.Input<string>;
+}
+
+/**
+ * The gateway identity on hosts reached by SSH: the service address and host name sit on the legacy
+ * gateway until the go-live and on the new server after it. One resource for both hosts, so one
+ * update orders the move (release before take) in either direction.
+ */
+export class ReaddressGoLive extends pulumi.ComponentResource {
+  readonly holder: MailSystem;
+  readonly identity: GatewayIdentity;
+
+  constructor(name: string, args: ReaddressGoLiveArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("cutover:golive:ReaddressGoLive", name, {}, opts);
+    const hosts = readdressHosts(args);
+    this.holder = args.plan.gateway.holder;
+    this.identity = new GatewayIdentity(`${name}-address`, { hosts, privateKey: args.privateKey, holder: this.holder, digest: identityDigest(hosts) }, { parent: this });
+    this.registerOutputs({ holder: this.holder });
+  }
+}
+
+/** Each system's identity in the plan's phase. With the mx strategy the address never moves. Pure. */
+export function readdressHosts(args: Pick<ReaddressGoLiveArgs, "plan" | "connections" | "interfaces" | "serviceAddress">): IdentityHost[] {
+  const { gateway } = args.plan;
+  return (["legacy", "new"] as const).map((role) => ({
+    host: args.connections[role],
+    identity: {
+      hostName: args.plan.hosts.find((h) => h.role === role)!.name,
+      ownName: args.plan.hosts.find((h) => h.role === role)!.ownName,
+      holdsServiceAddress: gateway.strategy === "mx" ? role === "legacy" : role === gateway.holder,
+      service: { address: args.serviceAddress, prefixLength: gateway.prefixLength, interface: args.interfaces[role] },
+    },
+  }));
+}

@@ -1,0 +1,67 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { HostRole, HostSpec } from "../../model/inventory";
+import type { RoutingTable } from "../../model/plan";
+import { type Connection, GatewayRouting } from "../providers/host-effects";
+import { compactRouting, routingDigest } from "../../model/routing";
+
+export interface GatewayHostArgs {
+  /** The host's role in the migration (legacy, new, internet, smartHost). */
+  role: HostRole;
+  /** How the host is reached: an existing machine over SSH, or an EC2 instance. */
+  host: HostSpec;
+  /** The host's name in this phase (the gateway's name when it holds the gateway identity). */
+  hostName: string;
+  /** The host's routing table in this phase, if it routes mail. */
+  routing?: RoutingTable;
+  /** existing hosts: how the engine reaches the host to configure its routing. */
+  ssh?: { connection: Connection; privateKey: pulumi.Input<string> };
+}
+
+/**
+ * A mail host. aws: the EC2 instance (created with its fixed private address, or an existing one
+ * looked up by id). existing: outputs only; what lives on it is configured over SSH.
+ */
+export class GatewayHost extends pulumi.ComponentResource {
+  readonly role: HostRole;
+  readonly address: string;
+  readonly hostName: string;
+  /** The EC2 instance id (aws hosts only). */
+  readonly instanceId: pulumi.Output<string> | undefined;
+  /** sha256 of the routing table, so a preview shows when routing changes. */
+  readonly routingDigest: string | undefined;
+
+  constructor(name: string, args: GatewayHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("cutover:hosts:GatewayHost", name, {}, opts);
+    this.role = args.role;
+    this.address = args.host.address;
+    this.hostName = args.hostName;
+    this.routingDigest = args.routing ? routingDigest(args.routing) : undefined;
+
+    const h = args.host;
+    if (h.kind === "aws" && h.instance) {
+      const instance = new aws.ec2.Instance(
+        `${name}-instance`,
+        {
+          ami: h.instance.ami,
+          instanceType: h.instance.instanceType,
+          subnetId: h.instance.subnetId,
+          privateIp: h.address,
+          // Named by role, not host name: the name moves at the go-live, the instance does not.
+          tags: { Name: `cutover-${args.role}`, "cutover:role": args.role },
+        },
+        { parent: this },
+      );
+      this.instanceId = instance.id;
+    } else if (h.kind === "aws" && h.instanceId) {
+      // The legacy gateway usually predates the stack: read it, never manage (or destroy) it.
+      this.instanceId = aws.ec2.Instance.get(`${name}-instance`, h.instanceId, undefined, { parent: this }).id;
+    } else {
+      this.instanceId = undefined;
+    }
+    if (args.routing && args.ssh) {
+      new GatewayRouting(`${name}-routing`, { host: args.ssh.connection, privateKey: args.ssh.privateKey, routing: compactRouting(args.routing), digest: this.routingDigest! }, { parent: this });
+    }
+    this.registerOutputs({ role: this.role, address: this.address, hostName: this.hostName, instanceId: this.instanceId, routingDigest: this.routingDigest });
+  }
+}

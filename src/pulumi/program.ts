@@ -1,0 +1,99 @@
+/**
+ * The Pulumi program's wiring: one plan in, components out. index.ts calls it with the stack's
+ * config; tests call it under mocks with fixtures.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { MailZone } from "./dns/mail-zone";
+import { ElasticIpGoLive } from "./go-live/elastic-ip";
+import { ReaddressGoLive, type ReaddressGoLiveArgs } from "./go-live/readdress";
+import { GatewayHost } from "./hosts/gateway-host";
+import type { HostRole, Inventory } from "../model/inventory";
+import type { Plan } from "../model/plan";
+import type { ArchivedAssignment } from "../model/mailbox-archive";
+import { type Connection, HostEffectsProvider, MailboxArchive } from "./providers/host-effects";
+
+/** What the engine needs to reach existing hosts and on-prem DNS: pinned keys and stack secrets. */
+export interface HostCredentials {
+  hostKeys: Partial<Record<HostRole, string>>;
+  privateKey: pulumi.Input<string>;
+  tsigSecret: pulumi.Input<string> | undefined;
+}
+
+export interface Deployment {
+  zones: MailZone[];
+  hosts: GatewayHost[];
+  goLive: ElasticIpGoLive | ReaddressGoLive | undefined;
+  /** The mailbox file this update runs with, archived in the stack for rollbacks. */
+  archive: MailboxArchive | undefined;
+}
+
+export function connectionOf(inv: Inventory, role: HostRole, creds: HostCredentials): Connection {
+  const h = inv.hosts[role];
+  if (!h || h.kind !== "existing") throw new Error(`hosts.${role} is not reached by SSH`);
+  return { name: role, address: h.address, port: h.port, user: h.user, hostKey: creds.hostKeys[role]! };
+}
+
+export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignment?: ArchivedAssignment): Deployment {
+  const needs = (what: string) => {
+    if (!creds) throw new Error(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
+    return creds;
+  };
+  const hostEffects = creds || assignment ? new HostEffectsProvider("host-effects") : undefined;
+  const opts: pulumi.ComponentResourceOptions = hostEffects ? { providers: [hostEffects] } : {};
+  const archive = assignment && hostEffects ? new MailboxArchive("mailbox-archive", assignment, { provider: hostEffects }) : undefined;
+  const zones = p.zones.map((z) => {
+    const onPrem =
+      z.provider === "bind"
+        ? (() => {
+            const c = needs(`the DNS server of zone ${z.name}`);
+            if (c.tsigSecret === undefined) throw new Error(`zone ${z.name} is on an on-prem DNS server: set the TSIG secret with pulumi config set --secret cutover:tsigSecret ...`);
+            return { server: connectionOf(inv, z.server!, c), privateKey: c.privateKey, tsigSecret: c.tsigSecret };
+          })()
+        : undefined;
+    return new MailZone(`zone-${z.name.replace(/\./g, "-")}`, { zone: z, ...(onPrem ? { onPrem } : {}) }, opts);
+  });
+  const hosts = p.hosts.map((h) => {
+    const spec = inv.hosts[h.role]!;
+    const routing = p.routing.find((t) => t.host === h.role);
+    const ssh = spec.kind === "existing" && routing ? { connection: connectionOf(inv, h.role, needs(`hosts.${h.role}`)), privateKey: creds!.privateKey } : undefined;
+    return new GatewayHost(h.role, { role: h.role, host: spec, hostName: h.name, ...(routing ? { routing } : {}), ...(ssh ? { ssh } : {}) }, opts);
+  });
+
+  let goLive: Deployment["goLive"];
+  if (p.gateway.strategy === "eip") {
+    const holder = hosts.find((h) => h.role === p.gateway.holder)!;
+    goLive = new ElasticIpGoLive("gateway-address", { allocationId: inv.gateway.allocationId!, holder: p.gateway.holder, instanceId: holder.instanceId! });
+  } else if (inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing") {
+    goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")), opts);
+  }
+  return { zones, hosts, goLive, archive };
+}
+
+/** The readdress go-live's arguments for two gateways reached by SSH. */
+export function readdressArgs(inv: Inventory, p: Plan, creds: HostCredentials): ReaddressGoLiveArgs {
+  const iface = (role: "legacy" | "new") => {
+    const h = inv.hosts[role];
+    if (h.kind !== "existing") throw new Error(`hosts.${role} is not reached by SSH`);
+    return h.interface;
+  };
+  return {
+    plan: p,
+    connections: { legacy: connectionOf(inv, "legacy", creds), new: connectionOf(inv, "new", creds) },
+    interfaces: { legacy: iface("legacy"), new: iface("new") },
+    serviceAddress: inv.gateway.address,
+    privateKey: creds.privateKey,
+  };
+}
+
+/** What the stack reports after each update: enough to read the phase's effect in `stack output`. */
+export function stackOutputs(p: Plan, d: Deployment): Record<string, pulumi.Input<unknown>> {
+  return {
+    phase: p.phase,
+    stage: p.stage,
+    gateway: { holder: p.gateway.holder, hostName: p.gateway.hostName, address: p.gateway.address, strategy: p.gateway.strategy },
+    zones: Object.fromEntries(d.zones.map((z) => [z.zoneName, { records: z.recordCount }])),
+    routing: Object.fromEntries(d.hosts.filter((h) => h.routingDigest).map((h) => [h.role, h.routingDigest])),
+    mailboxes: new Set(p.flows.filter((f) => f.from === "outside").map((f) => f.recipient)).size,
+    ...(d.archive ? { mailboxAssignment: d.archive.digest } : {}),
+  };
+}

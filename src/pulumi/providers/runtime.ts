@@ -1,0 +1,171 @@
+/**
+ * What the dynamic providers do, loaded by them at run time (see host-effects.ts): each method
+ * runs a host effect over one SSH session per host and returns the state the engine keeps.
+ */
+import { applyGatewayIdentity, drainPolicyRemovalCommands, type GoLiveHooks, type LiveIdentity, readIdentity } from "../../remote/effects/identity";
+import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/routing";
+import { applyZone, clearZone, readZone, recordKey } from "../../remote/effects/zone";
+import { compactRouting, expandRouting } from "../../model/routing";
+import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../remote/ssh";
+import { archiveWith } from "../../model/mailbox-archive";
+import { type Connection, type GatewayIdentityState, type MailboxArchiveState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState, recordsDigest } from "./host-effects";
+
+const target = (c: Connection, privateKey: string): HostTarget => ({ ...c, privateKey });
+const sameConnection = (a: Connection, b: Connection) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
+
+/** One session per host of the identity, for the length of fn. */
+async function withIdentityHosts<T>(state: GatewayIdentityState, fn: (sessions: HostSession[]) => Promise<T>): Promise<T> {
+  const pool = new SessionPool();
+  try {
+    return await fn(await Promise.all(state.hosts.map((h) => pool.session(target(h.host, state.privateKey)))));
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+/**
+ * Fault injection for the zero-loss tests: CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS holds a go-live for
+ * that long after the old holder released the address, so that a test can cut SSH or kill the
+ * engine at exactly that point. Unset in normal use.
+ */
+const faultHooks = (): GoLiveHooks => {
+  const ms = Number(process.env.CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS ?? 0);
+  return ms > 0 ? { afterRelease: () => new Promise((r) => setTimeout(r, ms)) } : {};
+};
+
+const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> =>
+  withIdentityHosts(state, (sessions) => applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })), faultHooks()));
+
+export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
+  async diff(_id, olds, news) {
+    const replaces = sameConnection(olds.host, news.host) ? [] : ["host"];
+    return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
+  },
+  async create(inputs) {
+    // Routing cutover set up earlier (another stack, a rehearsal) is kept, so delete can put it back.
+    const { applied, original } = await withSession(target(inputs.host, inputs.privateKey), async (s) => {
+      const live = await readRouting(s);
+      return { applied: await applyRouting(s, expandRouting(inputs.routing), live), original: live.configured && live.routing ? compactRouting(live.routing) : undefined };
+    });
+    return { id: `${inputs.host.name}@${inputs.host.address}`, outs: { ...inputs, digest: applied.digest, ...(original ? { original } : {}) } };
+  },
+  async update(_id, olds, news) {
+    const applied = await withSession(target(news.host, news.privateKey), (s) => applyRouting(s, expandRouting(news.routing)));
+    return { outs: { ...news, digest: applied.digest, ...(olds.original ? { original: olds.original } : {}) } };
+  },
+  async read(id, props) {
+    const live = await withSession(target(props!.host, props!.privateKey), (s) => readRouting(s));
+    return { id, props: { ...props!, digest: live.configured && live.digest ? live.digest : "not-configured", routing: live.routing ? compactRouting(live.routing) : props!.routing } };
+  },
+  async delete(_id, props) {
+    const original = props.original;
+    await withSession(target(props.host, props.privateKey), (s) => (original ? applyRouting(s, expandRouting(original)).then(() => undefined) : restoreRouting(s)));
+  },
+};
+
+export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
+  async diff(_id, olds, news) {
+    return { changes: olds.digest !== news.digest };
+  },
+  async create(inputs) {
+    const before = await applyIdentities(inputs);
+    const original = inputs.hosts.map((h, i) => ({
+      role: h.host.name,
+      banner: before[i].banner,
+      ownName: before[i].ownName,
+      kernelHostName: before[i].kernelHostName,
+      holdsServiceAddress: before[i].holdsServiceAddress,
+      drainPolicy: before[i].drainPolicy,
+      dataRestrictions: before[i].dataRestrictions,
+    }));
+    return { id: "gateway-identity", outs: { ...inputs, original } };
+  },
+  async update(_id, olds, news) {
+    await applyIdentities(news);
+    return { outs: { ...news, ...(olds.original ? { original: olds.original } : {}) } };
+  },
+  async read(id, props) {
+    const state = props!;
+    const live = await withIdentityHosts(state, (sessions) => Promise.all(state.hosts.map((h, i) => readIdentity(sessions[i], h.identity.service))));
+    const hosts = state.hosts.map((h, i) => ({ ...h, identity: { ...h.identity, hostName: live[i].hostName, ownName: live[i].ownName, holdsServiceAddress: live[i].holdsServiceAddress } }));
+    const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
+    return { id, props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest: identityDigest(hosts) } };
+  },
+  async delete(_id, props) {
+    // Deleting the identity gives every host back the names and address it had before the stack;
+    // without that record, the address and the gateway's name go back to the legacy gateway.
+    const gatewayName = props.hosts.find((h) => h.identity.holdsServiceAddress)?.identity.hostName;
+    const hosts = props.hosts.map((h) => {
+      const before = props.original?.find((o) => o.role === h.host.name);
+      if (before)
+        return { ...h, identity: { ...h.identity, banner: before.banner, ownName: before.ownName, kernelHostName: before.kernelHostName, holdsServiceAddress: before.holdsServiceAddress } };
+      const legacy = h.host.name === "legacy";
+      return { ...h, identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.identity.ownName } };
+    });
+    await applyIdentities({ ...props, hosts });
+    // The drain policy goes where the stack brought it.
+    const without = props.hosts.filter((h) => props.original?.find((o) => o.role === h.host.name)?.drainPolicy === false);
+    if (without.length)
+      await withIdentityHosts({ ...props, hosts: without }, (sessions) =>
+        Promise.all(without.map((h, i) => execSequence(sessions[i], drainPolicyRemovalCommands(props.original!.find((o) => o.role === h.host.name)!.dataRestrictions ?? "")))),
+      );
+  },
+};
+
+const zoneTarget = (s: OnPremZoneState) => ({ zone: s.zone, server: s.serverAddress, tsig: { name: s.tsigName, algorithm: s.tsigAlgorithm, secret: s.tsigSecret } });
+
+export const onPremZone: HostEffectProvider<OnPremZoneState> = {
+  async diff(_id, olds, news) {
+    const replaces = olds.zone !== news.zone || !sameConnection(olds.server, news.server) ? ["zone"] : [];
+    return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
+  },
+  async create(inputs) {
+    // What the managed names held before is kept, so delete can put it back.
+    const original = await withSession(target(inputs.server, inputs.privateKey), async (s) => {
+      const live = await readZone(s, zoneTarget(inputs));
+      await applyZone(s, zoneTarget(inputs), inputs.records, [], live);
+      const managed = new Set(inputs.records.map(recordKey));
+      return live.filter((r) => managed.has(recordKey(r)));
+    });
+    return { id: inputs.zone, outs: { ...inputs, original } };
+  },
+  async update(_id, olds, news) {
+    const original = await withSession(target(news.server, news.privateKey), async (s) => {
+      const live = await readZone(s, zoneTarget(news));
+      const [before, now] = [new Set(olds.records.map(recordKey)), new Set(news.records.map(recordKey))];
+      const kept = olds.original ?? [];
+      const original = [...kept, ...live.filter((r) => now.has(recordKey(r)) && !before.has(recordKey(r)) && !kept.some((k) => recordKey(k) === recordKey(r)))];
+      // Names the phase stops managing get back what they held before, or go.
+      await applyZone(s, zoneTarget(news), [...news.records, ...original.filter((r) => !now.has(recordKey(r)) && before.has(recordKey(r)))], olds.records, live);
+      return original;
+    });
+    return { outs: { ...news, original } };
+  },
+  async read(id, props) {
+    const state = props!;
+    const managed = new Set(state.records.map((r) => `${r.name} ${r.type}`));
+    const live = await withSession(target(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
+    const records = live.filter((r) => managed.has(`${r.name} ${r.type}`));
+    return { id, props: { ...state, records, digest: recordsDigest(records) } };
+  },
+  async delete(_id, props) {
+    const managed = new Set(props.records.map(recordKey));
+    await withSession(target(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records, (props.original ?? []).filter((r) => managed.has(recordKey(r)))));
+  },
+};
+
+export const mailboxArchive: HostEffectProvider<MailboxArchiveState> = {
+  async diff(_id, olds, news) {
+    return { changes: olds.digest !== news.digest };
+  },
+  async create(inputs) {
+    return { id: "mailbox-archive", outs: { digest: inputs.digest, packed: inputs.packed, entries: archiveWith([], { digest: inputs.digest, packed: inputs.packed }) } };
+  },
+  async update(_id, olds, news) {
+    return { outs: { digest: news.digest, packed: news.packed, entries: archiveWith(olds.entries ?? [], { digest: news.digest, packed: news.packed }) } };
+  },
+  async read(id, props) {
+    return { id, props: props! };
+  },
+  async delete() {},
+};

@@ -1,0 +1,137 @@
+/**
+ * An on-prem zone on a BIND or Knot server reached by SSH: the plan's records set with RFC 2136
+ * updates signed with TSIG (one update message, so one atomic change), read back by AXFR. Both run
+ * on the DNS server itself, with the key given on standard input or in a 0600 file, never in argv.
+ */
+import { randomBytes } from "node:crypto";
+import type { DnsRecord, RecordType } from "../../model/plan";
+import { execSequence, type HostSession } from "../ssh";
+
+export interface Tsig {
+  name: string;
+  algorithm: string;
+  secret: string;
+}
+
+export interface ZoneTarget {
+  zone: string;
+  /** Address the DNS server answers on, as seen from its own host. */
+  server: string;
+  tsig: Tsig;
+}
+
+const key = (r: Pick<DnsRecord, "name" | "type">) => `${r.name} ${r.type}`;
+const fq = (name: string) => `${name}.`;
+
+function rdata(r: DnsRecord, value: string): string {
+  switch (r.type) {
+    case "MX": {
+      const [pref, target] = value.split(/\s+/);
+      return `${pref} ${fq(target)}`;
+    }
+    case "CNAME":
+      return fq(value);
+    case "TXT":
+      return (value.match(/.{1,255}/g) ?? [""]).map((c) => `"${c.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`).join(" ");
+    default:
+      return value;
+  }
+}
+
+function sameSet(a: DnsRecord | undefined, b: DnsRecord | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.ttl === b.ttl && [...a.values].sort().join("\n") === [...b.values].sort().join("\n");
+}
+
+/** The RFC 2136 update that turns `live` into `desired` for the managed names. Pure. */
+export function zoneUpdate(target: ZoneTarget, desired: DnsRecord[], live: DnsRecord[], previouslyManaged: Pick<DnsRecord, "name" | "type">[] = []): string | undefined {
+  const want = new Map(desired.map((r) => [key(r), r]));
+  const have = new Map(live.map((r) => [key(r), r]));
+  const lines: string[] = [];
+  for (const r of desired) {
+    if (sameSet(r, have.get(key(r)))) continue;
+    lines.push(`update delete ${fq(r.name)} ${r.type}`);
+    for (const v of r.values) lines.push(`update add ${fq(r.name)} ${r.ttl} ${r.type} ${rdata(r, v)}`);
+  }
+  for (const r of previouslyManaged) if (!want.has(key(r)) && have.has(key(r))) lines.push(`update delete ${fq(r.name)} ${r.type}`);
+  if (!lines.length) return undefined;
+  return [`server ${target.server}`, `zone ${fq(target.zone)}`, `key ${target.tsig.algorithm}:${target.tsig.name} ${target.tsig.secret}`, ...lines, "send", ""].join("\n");
+}
+
+/** Applies the plan's records; records of the zone the plan does not manage are left alone. */
+export async function applyZone(
+  s: HostSession,
+  target: ZoneTarget,
+  desired: DnsRecord[],
+  previouslyManaged: Pick<DnsRecord, "name" | "type">[] = [],
+  live?: DnsRecord[],
+): Promise<boolean> {
+  live ??= await readZone(s, target);
+  const update = zoneUpdate(target, desired, live, previouslyManaged);
+  if (!update) return false;
+  await s.exec(["nsupdate"], { stdin: update, timeoutMs: 15_000 });
+  return true;
+}
+
+/** Removes the records cutover managed and puts back what those names held before, if anything. */
+export async function clearZone(s: HostSession, target: ZoneTarget, managed: Pick<DnsRecord, "name" | "type">[], original: DnsRecord[] = []): Promise<void> {
+  await applyZone(s, target, original, managed);
+}
+
+export const recordKey = (r: Pick<DnsRecord, "name" | "type">) => `${r.name} ${r.type}`;
+
+const TYPES = new Set<RecordType>(["A", "MX", "TXT", "CNAME"]);
+
+/** Every A, MX, TXT and CNAME record of the zone as the server serves it, in the plan's terms. */
+export async function readZone(s: HostSession, target: ZoneTarget): Promise<DnsRecord[]> {
+  return (await readZones(s, [target]))[0];
+}
+
+/**
+ * Several zones of one DNS server read in one round trip and one dig process: one zone transfer
+ * each, with one key file (the targets share the server's TSIG key), removed in the same round
+ * trip whatever happened. Each record goes to the zone its name is under; a zone whose transfer
+ * brought no SOA failed.
+ */
+export async function readZones(s: HostSession, targets: ZoneTarget[]): Promise<DnsRecord[][]> {
+  if (!targets.length) return [];
+  const { tsig, server } = targets[0];
+  const keyFile = `/tmp/cutover-tsig-${randomBytes(8).toString("hex")}.key`;
+  await s.writeFile(keyFile, `key "${tsig.name}" { algorithm ${tsig.algorithm}; secret "${tsig.secret}"; };\n`, 0o600);
+  const transfers = ["dig", "-k", keyFile, `@${server}`, "+noall", "+answer", "+nocmd", "+time=3", "+tries=2", ...targets.flatMap((t) => [t.zone, "AXFR"])];
+  const { stdout } = await execSequence(s, [transfers, ["rm", "-f", keyFile]], { continueOnError: true, timeoutMs: 15_000 + 100 * targets.length });
+  const byZone = new Map<string, string[]>(targets.map((t) => [t.zone, []]));
+  const zones = [...byZone.keys()].sort((x, y) => y.length - x.length);
+  for (const line of stdout.split("\n")) {
+    const owner = line.split(/\s/)[0]?.toLowerCase().replace(/\.$/, "");
+    const zone = owner && zones.find((z) => owner === z || owner.endsWith(`.${z}`));
+    if (zone) byZone.get(zone)!.push(line);
+  }
+  return targets.map((t) => {
+    const text = byZone.get(t.zone)!.join("\n");
+    if (!/\sSOA\s/.test(text))
+      throw new Error(`on ${s.target.name}: zone transfer of ${t.zone} from ${t.server} failed: ${stdout.trim().split("\n").filter((l) => l.startsWith(";")).slice(-2).join(" | ") || "no answer"}`);
+    return parseZone(t.zone, text);
+  });
+}
+
+/** Parses dig's answer lines into record sets. Pure. */
+export function parseZone(zone: string, text: string): DnsRecord[] {
+  const sets = new Map<string, DnsRecord>();
+  for (const line of text.split("\n")) {
+    const m = line.match(/^(\S+)\s+(\d+)\s+IN\s+(\S+)\s+(.*)$/);
+    if (!m) continue;
+    const type = m[3] as RecordType;
+    if (!TYPES.has(type)) continue;
+    const name = m[1].toLowerCase().replace(/\.$/, "");
+    let value = m[4].trim();
+    if (type === "MX") value = value.replace(/\.$/, "").toLowerCase();
+    if (type === "CNAME") value = value.replace(/\.$/, "").toLowerCase();
+    if (type === "TXT") value = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1].replace(/\\(.)/g, "$1")).join("");
+    const k = `${name} ${type}`;
+    const set = sets.get(k) ?? { zone, name, type, ttl: Number(m[2]), values: [] };
+    set.values.push(value);
+    sets.set(k, set);
+  }
+  return [...sets.values()].map((r) => ({ ...r, values: r.values.sort() }));
+}
