@@ -8,7 +8,8 @@
  */
 import { Resolver } from "node:dns/promises";
 import type { HostRole, Inventory } from "../model/inventory";
-import type { DnsRecord, Plan } from "../model/plan";
+import type { Plan } from "../model/plan";
+import { type DnsRecord, recordSetKey } from "../model/records";
 import { hostRouting, routingDigest, type HostRouting } from "../model/routing";
 import type { HostSession } from "../remote/ssh";
 import { readIdentity } from "../remote/effects/identity";
@@ -154,7 +155,7 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
       for (const server of servers) {
         for (const r of z.records) {
           tasks.push(async () => {
-            const check = `${r.name} ${r.type}`;
+            const check = recordSetKey(r);
             try {
               const a = await queryRecord(server, r.name, r.type, timeoutMs);
               const want = recordText(r.ttl, [...r.values].sort());
@@ -190,10 +191,10 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
         ]);
         return zones.flatMap((z, i): Finding[] => {
           // The zone's own name servers' addresses (glue) belong to the DNS server, not to the plan.
-          const known = new Set([...z.records.map((r) => `${r.name} ${r.type}`), ...ns[i].values.map((n) => `${n} A`)]);
-          const extra = live[i].filter((r: DnsRecord) => !known.has(`${r.name} ${r.type}`));
+          const known = new Set([...z.records.map(recordSetKey), ...ns[i].values.map((n) => `${n} A`)]);
+          const extra = live[i].filter((r: DnsRecord) => !known.has(recordSetKey(r)));
           return extra.length
-            ? extra.map((r: DnsRecord): Finding => ({ area: "dns", subject: z.name, check: `${r.name} ${r.type}`, status: "drift", expected: "(not in the plan)", actual: `unmanaged: ${recordText(r.ttl, r.values)}` }))
+            ? extra.map((r: DnsRecord): Finding => ({ area: "dns", subject: z.name, check: recordSetKey(r), status: "drift", expected: "(not in the plan)", actual: `unmanaged: ${recordText(r.ttl, r.values)}` }))
             : [{ area: "dns", subject: z.name, check: "unmanaged records", status: "ok" }];
         });
       } catch (e) {

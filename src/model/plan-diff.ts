@@ -5,7 +5,8 @@
  * inventory or mailbox file, not a phase transition, whose changes are the design), more than 30%
  * of the records of a zone that both plans have.
  */
-import type { DnsRecord, Plan } from "./plan";
+import type { Plan } from "./plan";
+import { recordSetKey, recordSetValue } from "./records";
 import { hostRouting } from "./routing";
 
 export type ChangeKind = "added" | "changed" | "removed";
@@ -37,8 +38,6 @@ export interface PlanDiff {
 /** A zone's share of changed records above which the change is flagged. */
 export const LARGE_ZONE_SHARE = 0.3;
 
-const recordValue = (r: DnsRecord) => `${r.ttl} ${[...r.values].sort().join(", ")}`;
-
 function diffMaps(before: Map<string, string>, after: Map<string, string>, make: (kind: ChangeKind, key: string, b?: string, a?: string) => PlanChange): PlanChange[] {
   const out: PlanChange[] = [];
   for (const [k, a] of after) {
@@ -56,7 +55,7 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
   const large: LargeChange[] = [];
   const zones = [...new Set([...a.zones, ...b.zones].map((z) => z.name))].sort();
   for (const zone of zones) {
-    const records = (p: Plan) => new Map((p.zones.find((z) => z.name === zone)?.records ?? []).map((r) => [`${r.name} ${r.type}`, recordValue(r)] as const));
+    const records = (p: Plan) => new Map((p.zones.find((z) => z.name === zone)?.records ?? []).map((r) => [recordSetKey(r), recordSetValue(r)] as const));
     const [before, after] = [records(a), records(b)];
     const zoneChanges = diffMaps(before, after, (kind, item, bv, av) => ({ area: "record", kind, scope: zone, item, ...(bv ? { before: bv } : {}), ...(av ? { after: av } : {}) }));
     changes.push(...zoneChanges);

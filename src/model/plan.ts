@@ -5,18 +5,9 @@
 import type { GoLiveStrategy, HostRole, Inventory, MailSystem, Phase, ZoneSpec } from "./inventory";
 import { HOST_ROLES } from "./inventory";
 import { addressInStage, domainOf, gatewayName, hostName, qualify, type Stage, stageOf, zoneFor } from "./names";
+import type { DnsRecord, RecordType } from "./records";
 
-export type RecordType = "A" | "MX" | "TXT" | "CNAME";
-
-/** One DNS record set: a name and type with all its values. Names are lower-case, without trailing dot. */
-export interface DnsRecord {
-  zone: string;
-  name: string;
-  type: RecordType;
-  ttl: number;
-  /** A: addresses; MX: "preference target"; TXT: the text unquoted; CNAME: the target. */
-  values: string[];
-}
+export type { DnsRecord, RecordType } from "./records";
 
 export interface PlannedZone {
   name: string;

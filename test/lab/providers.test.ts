@@ -18,8 +18,8 @@ import {
   identityDigest,
   onPremZoneProvider,
   type OnPremZoneState,
-  recordsDigest,
 } from "../../src/pulumi/providers/host-effects";
+import { recordsDigest } from "../../src/model/records";
 import { compactRouting, hostRouting, routingDigest } from "../../src/model/routing";
 import { SessionPool } from "../../src/remote/ssh";
 import { testLab } from "./env";

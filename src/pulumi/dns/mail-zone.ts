@@ -2,8 +2,9 @@ import * as aws from "@pulumi/aws";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { PlannedZone } from "../../model/plan";
-import { type Connection, OnPremZone, recordsDigest } from "../providers/host-effects";
-import { cloudflareRecords, recordKey, route53Values } from "./adapters";
+import { recordsDigest } from "../../model/records";
+import { type Connection, OnPremZone } from "../providers/host-effects";
+import { cloudflareRecords, recordResourceName, route53Values } from "./adapters";
 
 export interface MailZoneArgs {
   /** The zone as planned for this phase: name, DNS provider and every record it must hold. */
@@ -35,7 +36,7 @@ export class MailZone extends pulumi.ComponentResource {
         const hosted = new aws.route53.Zone(`${name}-zone`, { name: zone.name, comment: "Managed by cutover" }, { parent: this });
         for (const r of zone.records) {
           new aws.route53.Record(
-            `${name}-${recordKey(r)}`,
+            `${name}-${recordResourceName(r)}`,
             { zoneId: hosted.zoneId, name: r.name, type: r.type, ttl: r.ttl, records: route53Values(r) },
             { parent: this },
           );
@@ -47,7 +48,7 @@ export class MailZone extends pulumi.ComponentResource {
         for (const r of zone.records) {
           cloudflareRecords(r).forEach((c, i) => {
             new cloudflare.DnsRecord(
-              `${name}-${recordKey(r)}${i ? `-${i}` : ""}`,
+              `${name}-${recordResourceName(r)}${i ? `-${i}` : ""}`,
               { zoneId: zone.zoneId!, name: c.name, type: c.type, ttl: c.ttl, content: c.content, ...(c.priority !== undefined ? { priority: c.priority } : {}) },
               { parent: this },
             );

@@ -159,10 +159,6 @@ export interface OnPremZoneState {
   original?: DnsRecord[];
 }
 
-export const recordsDigest = (records: DnsRecord[]) =>
-  createHash("sha256")
-    .update(records.map((r) => `${r.name} ${r.type} ${r.ttl} ${[...r.values].sort().join(" ")}`).sort().join("\n"))
-    .digest("hex");
 
 export const onPremZoneProvider = delegate("onPremZone");
 

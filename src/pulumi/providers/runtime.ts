@@ -4,11 +4,12 @@
  */
 import { applyGatewayIdentity, drainPolicyRemovalCommands, type GoLiveHooks, type LiveIdentity, readIdentity } from "../../remote/effects/identity";
 import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/routing";
-import { applyZone, clearZone, readZone, recordKey } from "../../remote/effects/zone";
+import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
+import { recordSetKey, recordsDigest } from "../../model/records";
 import { compactRouting, expandRouting } from "../../model/routing";
 import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../remote/ssh";
 import { archiveWith } from "../../model/mailbox-archive";
-import { type Connection, type GatewayIdentityState, type MailboxArchiveState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState, recordsDigest } from "./host-effects";
+import { type Connection, type GatewayIdentityState, type MailboxArchiveState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState } from "./host-effects";
 
 const target = (c: Connection, privateKey: string): HostTarget => ({ ...c, privateKey });
 const sameConnection = (a: Connection, b: Connection) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
@@ -124,33 +125,33 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
     const original = await withSession(target(inputs.server, inputs.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(inputs));
       await applyZone(s, zoneTarget(inputs), inputs.records, [], live);
-      const managed = new Set(inputs.records.map(recordKey));
-      return live.filter((r) => managed.has(recordKey(r)));
+      const managed = new Set(inputs.records.map(recordSetKey));
+      return live.filter((r) => managed.has(recordSetKey(r)));
     });
     return { id: inputs.zone, outs: { ...inputs, original } };
   },
   async update(_id, olds, news) {
     const original = await withSession(target(news.server, news.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(news));
-      const [before, now] = [new Set(olds.records.map(recordKey)), new Set(news.records.map(recordKey))];
+      const [before, now] = [new Set(olds.records.map(recordSetKey)), new Set(news.records.map(recordSetKey))];
       const kept = olds.original ?? [];
-      const original = [...kept, ...live.filter((r) => now.has(recordKey(r)) && !before.has(recordKey(r)) && !kept.some((k) => recordKey(k) === recordKey(r)))];
+      const original = [...kept, ...live.filter((r) => now.has(recordSetKey(r)) && !before.has(recordSetKey(r)) && !kept.some((k) => recordSetKey(k) === recordSetKey(r)))];
       // Names the phase stops managing get back what they held before, or go.
-      await applyZone(s, zoneTarget(news), [...news.records, ...original.filter((r) => !now.has(recordKey(r)) && before.has(recordKey(r)))], olds.records, live);
+      await applyZone(s, zoneTarget(news), [...news.records, ...original.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))], olds.records, live);
       return original;
     });
     return { outs: { ...news, original } };
   },
   async read(id, props) {
     const state = props!;
-    const managed = new Set(state.records.map((r) => `${r.name} ${r.type}`));
+    const managed = new Set(state.records.map(recordSetKey));
     const live = await withSession(target(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
-    const records = live.filter((r) => managed.has(`${r.name} ${r.type}`));
+    const records = live.filter((r) => managed.has(recordSetKey(r)));
     return { id, props: { ...state, records, digest: recordsDigest(records) } };
   },
   async delete(_id, props) {
-    const managed = new Set(props.records.map(recordKey));
-    await withSession(target(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records, (props.original ?? []).filter((r) => managed.has(recordKey(r)))));
+    const managed = new Set(props.records.map(recordSetKey));
+    await withSession(target(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records, (props.original ?? []).filter((r) => managed.has(recordSetKey(r)))));
   },
 };
 

@@ -4,7 +4,7 @@
  * on the DNS server itself, with the key given on standard input or in a 0600 file, never in argv.
  */
 import { randomBytes } from "node:crypto";
-import type { DnsRecord, RecordType } from "../../model/plan";
+import { type DnsRecord, parseTxtPresentation, type RecordType, recordSetKey, txtPresentation } from "../../model/records";
 import { execSequence, type HostSession } from "../ssh";
 
 export interface Tsig {
@@ -20,7 +20,6 @@ export interface ZoneTarget {
   tsig: Tsig;
 }
 
-const key = (r: Pick<DnsRecord, "name" | "type">) => `${r.name} ${r.type}`;
 const fq = (name: string) => `${name}.`;
 
 function rdata(r: DnsRecord, value: string): string {
@@ -32,7 +31,7 @@ function rdata(r: DnsRecord, value: string): string {
     case "CNAME":
       return fq(value);
     case "TXT":
-      return (value.match(/.{1,255}/g) ?? [""]).map((c) => `"${c.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`).join(" ");
+      return txtPresentation(value);
     default:
       return value;
   }
@@ -45,15 +44,15 @@ function sameSet(a: DnsRecord | undefined, b: DnsRecord | undefined): boolean {
 
 /** The RFC 2136 update that turns `live` into `desired` for the managed names. Pure. */
 export function zoneUpdate(target: ZoneTarget, desired: DnsRecord[], live: DnsRecord[], previouslyManaged: Pick<DnsRecord, "name" | "type">[] = []): string | undefined {
-  const want = new Map(desired.map((r) => [key(r), r]));
-  const have = new Map(live.map((r) => [key(r), r]));
+  const want = new Map(desired.map((r) => [recordSetKey(r), r]));
+  const have = new Map(live.map((r) => [recordSetKey(r), r]));
   const lines: string[] = [];
   for (const r of desired) {
-    if (sameSet(r, have.get(key(r)))) continue;
+    if (sameSet(r, have.get(recordSetKey(r)))) continue;
     lines.push(`update delete ${fq(r.name)} ${r.type}`);
     for (const v of r.values) lines.push(`update add ${fq(r.name)} ${r.ttl} ${r.type} ${rdata(r, v)}`);
   }
-  for (const r of previouslyManaged) if (!want.has(key(r)) && have.has(key(r))) lines.push(`update delete ${fq(r.name)} ${r.type}`);
+  for (const r of previouslyManaged) if (!want.has(recordSetKey(r)) && have.has(recordSetKey(r))) lines.push(`update delete ${fq(r.name)} ${r.type}`);
   if (!lines.length) return undefined;
   return [`server ${target.server}`, `zone ${fq(target.zone)}`, `key ${target.tsig.algorithm}:${target.tsig.name} ${target.tsig.secret}`, ...lines, "send", ""].join("\n");
 }
@@ -77,8 +76,6 @@ export async function applyZone(
 export async function clearZone(s: HostSession, target: ZoneTarget, managed: Pick<DnsRecord, "name" | "type">[], original: DnsRecord[] = []): Promise<void> {
   await applyZone(s, target, original, managed);
 }
-
-export const recordKey = (r: Pick<DnsRecord, "name" | "type">) => `${r.name} ${r.type}`;
 
 const TYPES = new Set<RecordType>(["A", "MX", "TXT", "CNAME"]);
 
@@ -127,8 +124,8 @@ export function parseZone(zone: string, text: string): DnsRecord[] {
     let value = m[4].trim();
     if (type === "MX") value = value.replace(/\.$/, "").toLowerCase();
     if (type === "CNAME") value = value.replace(/\.$/, "").toLowerCase();
-    if (type === "TXT") value = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1].replace(/\\(.)/g, "$1")).join("");
-    const k = `${name} ${type}`;
+    if (type === "TXT") value = parseTxtPresentation(value);
+    const k = recordSetKey({ name, type });
     const set = sets.get(k) ?? { zone, name, type, ttl: Number(m[2]), values: [] };
     set.values.push(value);
     sets.set(k, set);

@@ -1,0 +1,90 @@
+/**
+ * DNS records as plain data, and the few facts about them that every layer shares: the key of a
+ * record set, its content digest, and how TXT text is written on the wire's presentation form.
+ * One owner each, so the plan, the providers, the on-prem updates and the checks cannot disagree.
+ */
+import { createHash } from "node:crypto";
+
+export type RecordType = "A" | "MX" | "TXT" | "CNAME";
+
+/** One DNS record set: a name and type with all its values. Names are lower-case, without trailing dot. */
+export interface DnsRecord {
+  zone: string;
+  name: string;
+  type: RecordType;
+  ttl: number;
+  /** A: addresses; MX: "preference target"; TXT: the text unquoted; CNAME: the target. */
+  values: string[];
+}
+
+/** The key of a record set, "name TYPE": what diffs, drift checks and zone updates compare by. */
+export const recordSetKey = (r: Pick<DnsRecord, "name" | "type">) => `${r.name} ${r.type}`;
+
+/** A record set's TTL and values as one comparable string ("300 a, b"), values sorted. */
+export const recordSetValue = (r: Pick<DnsRecord, "ttl" | "values">) => `${r.ttl} ${[...r.values].sort().join(", ")}`;
+
+/** Content digest of a list of record sets: equal records in any order, equal digest. */
+export const recordsDigest = (records: DnsRecord[]) =>
+  createHash("sha256")
+    .update(
+      records
+        .map((r) => `${r.name} ${r.type} ${r.ttl} ${[...r.values].sort().join(" ")}`)
+        .sort()
+        .join("\n"),
+    )
+    .digest("hex");
+
+/** The longest character-string a TXT record holds (RFC 1035 section 3.3): 255 octets. */
+export const TXT_STRING_OCTETS = 255;
+
+/** Splits text into character-strings of at most 255 octets, never inside a UTF-8 character. Pure. */
+export function txtStrings(text: string): string[] {
+  const out: string[] = [];
+  let current = "";
+  let octets = 0;
+  for (const ch of text) {
+    const size = Buffer.byteLength(ch, "utf8");
+    if (octets + size > TXT_STRING_OCTETS) {
+      out.push(current);
+      current = "";
+      octets = 0;
+    }
+    current += ch;
+    octets += size;
+  }
+  out.push(current);
+  return out;
+}
+
+/**
+ * TXT text in presentation form: quoted character-strings of at most 255 octets, separated by a
+ * space, with `"` and `\` escaped (RFC 1035 section 5.1). Route 53's record values, Cloudflare's
+ * TXT content and nsupdate's rdata all take exactly this form. Pure.
+ */
+export const txtPresentation = (text: string) =>
+  txtStrings(text)
+    .map((s) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`)
+    .join(" ");
+
+/**
+ * The text of TXT rdata in presentation form (as dig prints it): strings unquoted and unescaped
+ * (`\X` is X, `\DDD` is the octet DDD, as dig writes bytes outside printable ASCII), joined. Pure.
+ */
+export function parseTxtPresentation(rdata: string): string {
+  const octets: number[] = [];
+  for (const m of rdata.matchAll(/"((?:[^"\\]|\\.)*)"/g)) {
+    const s = m[1];
+    for (let i = 0; i < s.length; i++) {
+      if (s[i] === "\\" && /^\d{3}$/.test(s.slice(i + 1, i + 4))) {
+        octets.push(Number(s.slice(i + 1, i + 4)));
+        i += 3;
+      } else {
+        if (s[i] === "\\") i++;
+        const ch = String.fromCodePoint(s.codePointAt(i) ?? 0);
+        octets.push(...Buffer.from(ch, "utf8"));
+        i += ch.length - 1;
+      }
+    }
+  }
+  return Buffer.from(octets).toString("utf8");
+}
