@@ -78,7 +78,7 @@ describe("plan of the pilot stack", () => {
     expect(p5.zones).toEqual(p4.zones);
     expect(p5.routing).toEqual(p4.routing);
     expect(p4.gateway.holder).toBe("legacy");
-    expect(p5.gateway).toEqual({ ...p4.gateway, holder: "new" });
+    expect(p5.gateway).toEqual({ ...p4.gateway, holder: "new", service: { ...p4.gateway.service, holder: "new" } });
     expect(p5.hosts.find((h) => h.role === "new")?.name).toBe("mail.paradigms.test");
     expect(p5.hosts.find((h) => h.role === "legacy")?.name).toBe("legacy.paradigms.test");
     const outside = (p: Plan) => p.flows.filter((f) => f.from === "outside" && f.mailboxHost !== "internet");
@@ -201,6 +201,16 @@ describe("plan of the other layouts", () => {
     expect(record(p5, "example.com", "MX")).toMatchObject({ ttl: 300, values: ["10 new.example.com"] });
     expect(record(p5, "example.com", "TXT")?.ttl).toBe(3600);
     expect(p5.gateway).toMatchObject({ holder: "new", hostName: "new.example.com", address: "203.0.113.20" });
+  });
+
+  it.each([
+    ["pilot", "legacy", "new"],
+    ["mx", "legacy", "legacy"],
+  ])("%s: the service address is on %s before the go-live and on %s after it", (stack, before, after) => {
+    const [p4, p5] = [planOf(stack, 4), planOf(stack, 5)];
+    expect(p4.gateway.service.holder).toBe(before);
+    expect(p5.gateway.service.holder).toBe(after);
+    expect(p5.gateway.service.address).toBe(p4.gateway.service.address);
   });
 });
 

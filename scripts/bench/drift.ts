@@ -50,7 +50,7 @@ export async function driftBench(zones = 200, perZone = 5): Promise<{ seconds: n
       await applyZone(await session("internet"), target(z.name), z.records);
     }
     for (const h of p4.hosts)
-      await applyIdentity(await session(h.role), { hostName: h.name, ownName: h.ownName, holdsServiceAddress: h.role === p4.gateway.holder, service: { address: p4.gateway.address, prefixLength: p4.gateway.prefixLength, interface: lab.hosts[h.role]!.interface } });
+      await applyIdentity(await session(h.role), { hostName: h.name, ownName: h.ownName, holdsServiceAddress: h.role === p4.gateway.service.holder, service: { address: p4.gateway.service.address, prefixLength: p4.gateway.service.prefixLength, interface: lab.hosts[h.role]!.interface } });
     for (const t of p4.routing) await applyRouting(await session(t.host), hostRouting(t));
 
     const started = performance.now();

@@ -243,11 +243,11 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
     const identityHosts = p.hosts.filter((h) => (h.role === "legacy" || h.role === "new") && o.inventory.hosts[h.role]?.kind === "existing");
     for (const h of identityHosts) {
       const spec = o.inventory.hosts[h.role]!;
-      const service = { address: p.gateway.address === o.inventory.gateway.address ? p.gateway.address : o.inventory.gateway.address, prefixLength: p.gateway.prefixLength, interface: spec.kind === "existing" ? spec.interface : "eth0" };
+      const service = { address: p.gateway.service.address, prefixLength: p.gateway.service.prefixLength, interface: spec.kind === "existing" ? spec.interface : "eth0" };
       tasks.push(async () => {
         try {
           const live = await withTimeout(session(h.role).then((s) => readIdentity(s, service)), timeoutMs * 2, `identity of ${h.role}`);
-          const shouldHold = p.gateway.strategy === "mx" ? h.role === "legacy" : p.gateway.strategy === "readdress" ? h.role === p.gateway.holder : live.holdsServiceAddress;
+          const shouldHold = h.role === p.gateway.service.holder;
           return [
             { area: "host", subject: h.role, check: "host name", status: live.hostName === h.name ? "ok" : "drift", expected: h.name, actual: live.hostName },
             {

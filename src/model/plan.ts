@@ -43,11 +43,18 @@ export interface RoutingTable {
 
 /** Who answers as the gateway: the address and name the world's MX records lead to. */
 export interface GatewayIdentity {
+  /** The system mail from outside reaches. */
   holder: MailSystem;
   hostName: string;
+  /** The address the MX name resolves to. */
   address: string;
   prefixLength: number;
   strategy: GoLiveStrategy | "none";
+  /**
+   * The gateway's floating service address and the system that carries it. It moves with the
+   * holder, except with the mx strategy, where it stays on the legacy gateway and the MX moves.
+   */
+  service: { address: string; prefixLength: number; holder: MailSystem };
 }
 
 export type Sender = "outside" | MailSystem;
@@ -116,6 +123,7 @@ function gatewayIdentity(inv: Inventory, phase: Phase, stage: Stage): GatewayIde
     address: mxMoved ? inv.hosts.new.address : inv.gateway.address,
     prefixLength: inv.gateway.prefixLength,
     strategy,
+    service: { address: inv.gateway.address, prefixLength: inv.gateway.prefixLength, holder: strategy === "mx" ? "legacy" : holder },
   };
 }
 

@@ -80,7 +80,6 @@ export function readdressArgs(inv: Inventory, p: Plan, creds: HostCredentials): 
     plan: p,
     connections: { legacy: connectionOf(inv, "legacy", creds), new: connectionOf(inv, "new", creds) },
     interfaces: { legacy: iface("legacy"), new: iface("new") },
-    serviceAddress: inv.gateway.address,
     privateKey: creds.privateKey,
   };
 }

@@ -10,8 +10,6 @@ export interface ReaddressGoLiveArgs {
   connections: Record<MailSystem, Connection>;
   /** Interface of each system that carries the service address. */
   interfaces: Record<MailSystem, string>;
-  /** The gateway's floating service address (with the mx strategy it stays on the legacy gateway). */
-  serviceAddress: string;
   /** SSH private key (a Pulumi secret). */
   privateKey: pulumi.Input<string>;
 }
@@ -35,15 +33,15 @@ export class ReaddressGoLive extends pulumi.ComponentResource {
 }
 
 /** Each system's identity in the plan's phase. With the mx strategy the address never moves. Pure. */
-export function readdressHosts(args: Pick<ReaddressGoLiveArgs, "plan" | "connections" | "interfaces" | "serviceAddress">): IdentityHost[] {
+export function readdressHosts(args: Pick<ReaddressGoLiveArgs, "plan" | "connections" | "interfaces">): IdentityHost[] {
   const { gateway } = args.plan;
   return (["legacy", "new"] as const).map((role) => ({
     host: args.connections[role],
     identity: {
       hostName: args.plan.hosts.find((h) => h.role === role)!.name,
       ownName: args.plan.hosts.find((h) => h.role === role)!.ownName,
-      holdsServiceAddress: gateway.strategy === "mx" ? role === "legacy" : role === gateway.holder,
-      service: { address: args.serviceAddress, prefixLength: gateway.prefixLength, interface: args.interfaces[role] },
+      holdsServiceAddress: role === gateway.service.holder,
+      service: { address: gateway.service.address, prefixLength: gateway.service.prefixLength, interface: args.interfaces[role] },
     },
   }));
 }
