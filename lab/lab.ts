@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, cpSync, chownSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { HostRole, Inventory } from "../src/model/inventory";
+import type { HostKeys } from "../src/remote/targets";
 import { loadStack } from "../src/model/stack-file";
 import { inNamespace, run, startDaemon } from "../src/remote/local";
 
@@ -486,6 +487,9 @@ export async function labHealthy(): Promise<boolean> {
     return false;
   }
 }
+
+/** The pinned host key of every lab host, by role. */
+export const labHostKeys = (lab: LabDescription): HostKeys => Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [role, h!.hostKey]));
 
 export function readLabDescription(): LabDescription {
   if (!existsSync(descriptionPath)) throw new Error(`no lab is up (no ${descriptionPath}): run npm run lab -- up`);

@@ -14,13 +14,13 @@ import { waitFor } from "../src/checks/mail";
 import { runPhase, runRollback } from "../src/ops/phase";
 import type { MigrationStack } from "../src/ops/stack";
 import type { HostRole } from "../src/model/inventory";
-import { hostDir, type LabDescription } from "./lab";
+import { hostDir, type LabDescription, labHostKeys } from "./lab";
 import { inNamespace, run } from "../src/remote/local";
 import { plan } from "../src/model/plan";
 import { REPORTS_DIR } from "./rehearsal";
 import { loadStack } from "../src/model/stack-file";
 import { type HostSession, SessionPool } from "../src/remote/ssh";
-import { hostTarget } from "../src/remote/targets";
+import { hostTarget, sshEndpoint } from "../src/remote/targets";
 
 export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed";
 
@@ -180,7 +180,7 @@ async function collect(lab: LabDescription, stackName: string, tag: string, sent
   const pool = new SessionPool();
   const privateKey = readFileSync(lab.adminKeyPath, "utf8");
   const inv = loadStack(stackName, 4);
-  const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(inv, role, lab.hosts[role]!.hostKey, privateKey));
+  const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(sshEndpoint(inv, role, labHostKeys(lab)), privateKey));
   const roles: HostRole[] = ["legacy", "new", "internet"];
   const look = async () => (await Promise.all(roles.map(async (r) => findDeliveries(await session(r), r, tag)))).flat();
   try {

@@ -10,12 +10,12 @@ import { applyIdentity, drainPolicyRemovalCommands } from "../../src/remote/effe
 import { applyRouting, restoreRouting } from "../../src/remote/effects/routing";
 import { applyZone, readZone } from "../../src/remote/effects/zone";
 import type { HostRole } from "../../src/model/inventory";
-import { readLabDescription, serveExtraZones } from "../../lab/lab";
+import { labHostKeys, readLabDescription, serveExtraZones } from "../../lab/lab";
 import { type DnsRecord, type Plan, plan } from "../../src/model/plan";
 import { hostRouting } from "../../src/model/routing";
 import { loadStack } from "../../src/model/stack-file";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
-import { hostTarget } from "../../src/remote/targets";
+import { hostTarget, sshEndpoint } from "../../src/remote/targets";
 
 export async function driftBench(zones = 200, perZone = 5): Promise<{ seconds: number; records: number; checks: number; exitCode: number; notOk: number }> {
   const lab = readLabDescription();
@@ -23,7 +23,7 @@ export async function driftBench(zones = 200, perZone = 5): Promise<{ seconds: n
   const p4 = plan(inv, 4);
   const key = readFileSync(lab.adminKeyPath, "utf8");
   const pool = new SessionPool();
-  const session = (role: HostRole) => pool.session(hostTarget(inv, role, lab.hosts[role]!.hostKey, key));
+  const session = (role: HostRole) => pool.session(hostTarget(sshEndpoint(inv, role, labHostKeys(lab)), key));
   const dns = inv.hosts.internet!;
   const extra = Array.from({ length: zones }, (_, i) => {
     const name = `bench-${i}.test`;

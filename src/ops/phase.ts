@@ -12,7 +12,7 @@ import { assignmentDigest, MAILBOXES_DIGEST_KEY, readMailboxFile, unpackAssignme
 import { type Plan, plan } from "../model/plan";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { type HostSession, SessionPool } from "../remote/ssh";
-import { hostTarget } from "../remote/targets";
+import { hostTarget, sshEndpoint } from "../remote/targets";
 import { diffPlans } from "../model/plan-diff";
 import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, type StackFacts, TAGS, verifiedTag } from "./guards";
 import type { Progress } from "./engine";
@@ -66,7 +66,7 @@ export async function stackSessions(stack: MigrationStack, inv: Inventory, roles
   const raw = config["cutover:hostKeys"]?.value;
   const hostKeys = parseHostKeys(raw ? JSON.parse(raw) : undefined, inv);
   const pool = new SessionPool();
-  return { session: (role) => pool.session(hostTarget(inv, role, hostKeys[role]!, privateKey)), close: () => pool.closeAll(), config };
+  return { session: (role) => pool.session(hostTarget(sshEndpoint(inv, role, hostKeys), privateKey)), close: () => pool.closeAll(), config };
 }
 
 /**

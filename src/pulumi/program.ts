@@ -7,10 +7,11 @@ import { MailZone } from "./dns/mail-zone";
 import { ElasticIpGoLive } from "./go-live/elastic-ip";
 import { ReaddressGoLive, type ReaddressGoLiveArgs } from "./go-live/readdress";
 import { GatewayHost } from "./hosts/gateway-host";
+import { sshEndpoint } from "../remote/targets";
 import type { HostRole, Inventory } from "../model/inventory";
 import type { Plan } from "../model/plan";
 import type { ArchivedAssignment } from "../model/mailbox-archive";
-import { type Connection, HostEffectsProvider, MailboxArchive } from "./providers/host-effects";
+import { HostEffectsProvider, MailboxArchive } from "./providers/host-effects";
 
 /** What the engine needs to reach existing hosts and on-prem DNS: pinned keys and stack secrets. */
 export interface HostCredentials {
@@ -27,12 +28,6 @@ export interface Deployment {
   archive: MailboxArchive | undefined;
 }
 
-export function connectionOf(inv: Inventory, role: HostRole, creds: HostCredentials): Connection {
-  const h = inv.hosts[role];
-  if (!h || h.kind !== "existing") throw new Error(`hosts.${role} is not reached by SSH`);
-  return { name: role, address: h.address, port: h.port, user: h.user, hostKey: creds.hostKeys[role]! };
-}
-
 export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignment?: ArchivedAssignment): Deployment {
   const needs = (what: string) => {
     if (!creds) throw new Error(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
@@ -47,7 +42,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
         ? (() => {
             const c = needs(`the DNS server of zone ${z.name}`);
             if (c.tsigSecret === undefined) throw new Error(`zone ${z.name} is on an on-prem DNS server: set the TSIG secret with pulumi config set --secret cutover:tsigSecret ...`);
-            return { server: connectionOf(inv, z.server!, c), privateKey: c.privateKey, tsigSecret: c.tsigSecret };
+            return { server: sshEndpoint(inv, z.server!, c.hostKeys), privateKey: c.privateKey, tsigSecret: c.tsigSecret };
           })()
         : undefined;
     return new MailZone(`zone-${z.name.replace(/\./g, "-")}`, { zone: z, ...(onPrem ? { onPrem } : {}) }, opts);
@@ -55,7 +50,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
   const hosts = p.hosts.map((h) => {
     const spec = inv.hosts[h.role]!;
     const routing = p.routing.find((t) => t.host === h.role);
-    const ssh = spec.kind === "existing" && routing ? { connection: connectionOf(inv, h.role, needs(`hosts.${h.role}`)), privateKey: creds!.privateKey } : undefined;
+    const ssh = spec.kind === "existing" && routing ? { connection: sshEndpoint(inv, h.role, needs(`hosts.${h.role}`).hostKeys), privateKey: creds!.privateKey } : undefined;
     return new GatewayHost(h.role, { role: h.role, host: spec, hostName: h.name, ...(routing ? { routing } : {}), ...(ssh ? { ssh } : {}) }, opts);
   });
 
@@ -78,7 +73,7 @@ export function readdressArgs(inv: Inventory, p: Plan, creds: HostCredentials): 
   };
   return {
     plan: p,
-    connections: { legacy: connectionOf(inv, "legacy", creds), new: connectionOf(inv, "new", creds) },
+    connections: { legacy: sshEndpoint(inv, "legacy", creds.hostKeys), new: sshEndpoint(inv, "new", creds.hostKeys) },
     interfaces: { legacy: iface("legacy"), new: iface("new") },
     privateKey: creds.privateKey,
   };

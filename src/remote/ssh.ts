@@ -6,7 +6,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
 
-export interface HostTarget {
+/** How to reach a host over SSH, without the secret: what the stack's state keeps. */
+export interface SshEndpoint {
   /** How messages name the host: its role, such as legacy. */
   name: string;
   address: string;
@@ -14,6 +15,10 @@ export interface HostTarget {
   user: string;
   /** Pinned public host key, "ssh-ed25519 AAAA...". */
   hostKey: string;
+}
+
+/** An endpoint with the private key to log in with: what a connection needs. */
+export interface HostTarget extends SshEndpoint {
   /** OpenSSH private key text (from a Pulumi secret). */
   privateKey: string;
 }

@@ -1,11 +1,11 @@
 /** The lab as tests see it: its description, the pilot inventory and SSH targets for its hosts. */
 import { readFileSync } from "node:fs";
 import type { HostRole, Inventory, Phase } from "../../src/model/inventory";
-import { type LabDescription, readLabDescription } from "../../lab/lab";
+import { type LabDescription, labHostKeys, readLabDescription } from "../../lab/lab";
 import { run } from "../../src/remote/local";
 import { loadStack } from "../../src/model/stack-file";
 import type { HostTarget } from "../../src/remote/ssh";
-import { hostTarget } from "../../src/remote/targets";
+import { hostTarget, sshEndpoint } from "../../src/remote/targets";
 
 export interface TestLab {
   description: LabDescription;
@@ -22,7 +22,7 @@ export function testLab(): TestLab {
   return {
     description,
     inventory: (phase) => loadStack("pilot", phase),
-    target: (role) => hostTarget(loadStack("pilot", 1), role, description.hosts[role]!.hostKey, privateKey),
+    target: (role) => hostTarget(sshEndpoint(loadStack("pilot", 1), role, labHostKeys(description)), privateKey),
     inHost: async (role, argv) => (await run(["ip", "netns", "exec", description.hosts[role]!.namespace, ...argv])).stdout,
   };
 }

@@ -9,7 +9,8 @@ import { readRouting } from "../../src/remote/effects/routing";
 import { applyZone, readZone } from "../../src/remote/effects/zone";
 import { readdressHosts } from "../../src/pulumi/go-live/readdress";
 import { plan } from "../../src/model/plan";
-import { connectionOf, type HostCredentials, readdressArgs } from "../../src/pulumi/program";
+import { type HostCredentials, readdressArgs } from "../../src/pulumi/program";
+import { sshEndpoint } from "../../src/remote/targets";
 import {
   gatewayIdentityProvider,
   type GatewayIdentityState,
@@ -33,7 +34,7 @@ afterAll(() => pool.closeAll());
 
 describe("gateway routing provider", () => {
   const table = hostRouting(plan(inv3, 3).routing.find((t) => t.host === "new")!);
-  const state: GatewayRoutingState = { host: connectionOf(inv3, "new", creds), privateKey, routing: compactRouting(table), digest: routingDigest(table) };
+  const state: GatewayRoutingState = { host: sshEndpoint(inv3, "new", creds.hostKeys), privateKey, routing: compactRouting(table), digest: routingDigest(table) };
 
   it("creates, reads, diffs by digest and deletes back to the host's own configuration", async () => {
     const created = await gatewayRoutingProvider.create(state);
@@ -76,7 +77,7 @@ describe("gateway identity provider", () => {
 
 describe("on-prem zone provider", () => {
   it("sets the plan's records, removes the ones a phase drops, and on delete gives back what was there before", async () => {
-    const server = connectionOf(inv3, "internet", creds);
+    const server = sshEndpoint(inv3, "internet", creds.hostKeys);
     const zone = (phase: 2 | 3): OnPremZoneState => {
       const z = plan(lab.inventory(phase), phase).zones.find((x) => x.name === "api.test")!;
       return { server, privateKey, zone: z.name, serverAddress: z.serverAddress!, tsigName: z.tsigKey!.name, tsigAlgorithm: z.tsigKey!.algorithm, tsigSecret: lab.description.tsig.secret, records: z.records, digest: recordsDigest(z.records) };

@@ -3,14 +3,14 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { PlannedZone } from "../../model/plan";
 import { recordsDigest } from "../../model/records";
-import { type Connection, OnPremZone } from "../providers/host-effects";
+import { type SshEndpoint, OnPremZone } from "../providers/host-effects";
 import { cloudflareRecords, recordResourceName, route53Values } from "./adapters";
 
 export interface MailZoneArgs {
   /** The zone as planned for this phase: name, DNS provider and every record it must hold. */
   zone: PlannedZone;
   /** bind: how to reach the DNS server's host, and the TSIG secret (both Pulumi secrets). */
-  onPrem?: { server: Connection; privateKey: pulumi.Input<string>; tsigSecret: pulumi.Input<string> };
+  onPrem?: { server: SshEndpoint; privateKey: pulumi.Input<string>; tsigSecret: pulumi.Input<string> };
 }
 
 /**

@@ -1,13 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MailSystem } from "../../model/inventory";
 import type { Plan } from "../../model/plan";
-import { type Connection, GatewayIdentity, type IdentityHost, identityDigest } from "../providers/host-effects";
+import { type SshEndpoint, GatewayIdentity, type IdentityHost, identityDigest } from "../providers/host-effects";
 
 export interface ReaddressGoLiveArgs {
   /** The phase's plan: who holds the gateway identity and every host's name. */
   plan: Plan;
   /** SSH connections of the two systems. */
-  connections: Record<MailSystem, Connection>;
+  connections: Record<MailSystem, SshEndpoint>;
   /** Interface of each system that carries the service address. */
   interfaces: Record<MailSystem, string>;
   /** SSH private key (a Pulumi secret). */

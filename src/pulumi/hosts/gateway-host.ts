@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostRole, HostSpec } from "../../model/inventory";
 import type { RoutingTable } from "../../model/plan";
-import { type Connection, GatewayRouting } from "../providers/host-effects";
+import { type SshEndpoint, GatewayRouting } from "../providers/host-effects";
 import { compactRouting, routingDigest } from "../../model/routing";
 
 export interface GatewayHostArgs {
@@ -15,7 +15,7 @@ export interface GatewayHostArgs {
   /** The host's routing table in this phase, if it routes mail. */
   routing?: RoutingTable;
   /** existing hosts: how the engine reaches the host to configure its routing. */
-  ssh?: { connection: Connection; privateKey: pulumi.Input<string> };
+  ssh?: { connection: SshEndpoint; privateKey: pulumi.Input<string> };
 }
 
 /**

@@ -7,18 +7,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { HostIdentity } from "../../remote/effects/identity";
+import type { SshEndpoint } from "../../remote/ssh";
+
+export type { SshEndpoint } from "../../remote/ssh";
 import type { DnsRecord } from "../../model/plan";
 import type { ArchivedAssignment } from "../../model/mailbox-archive";
 import type { CompactRouting } from "../../model/routing";
-
-/** How the engine reaches a host: the SSH target, with the private key as a secret input. */
-export interface Connection {
-  name: string;
-  address: string;
-  port: number;
-  user: string;
-  hostKey: string;
-}
 
 /** The methods every host-effect provider has. */
 export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvider<S, S>, "diff" | "create" | "update" | "read" | "delete">>;
@@ -59,7 +53,7 @@ export class HostEffectsProvider extends pulumi.ProviderResource {
 // ---------------------------------------------------------------- gateway routing
 
 export interface GatewayRoutingState {
-  host: Connection;
+  host: SshEndpoint;
   privateKey: string;
   routing: CompactRouting;
   /** Digest of the routing on the host: the plan's when applied, the live one after read. */
@@ -72,7 +66,7 @@ export const gatewayRoutingProvider = delegate("gatewayRouting");
 
 export interface GatewayRoutingArgs {
   /** The postfix host, reached by SSH with its pinned host key. */
-  host: Connection;
+  host: SshEndpoint;
   /** SSH private key (a Pulumi secret). */
   privateKey: pulumi.Input<string>;
   /** The host's routing table in this phase. */
@@ -92,7 +86,7 @@ export class GatewayRouting extends pulumi.dynamic.Resource {
 // ---------------------------------------------------------------- gateway identity
 
 export interface IdentityHost {
-  host: Connection;
+  host: SshEndpoint;
   identity: HostIdentity;
 }
 
@@ -145,7 +139,7 @@ export class GatewayIdentity extends pulumi.dynamic.Resource {
 // ---------------------------------------------------------------- on-prem zone
 
 export interface OnPremZoneState {
-  server: Connection;
+  server: SshEndpoint;
   privateKey: string;
   zone: string;
   /** Address the DNS server answers updates on, from its own host. */
@@ -163,7 +157,7 @@ export interface OnPremZoneState {
 export const onPremZoneProvider = delegate("onPremZone");
 
 export interface OnPremZoneArgs {
-  server: Connection;
+  server: SshEndpoint;
   privateKey: pulumi.Input<string>;
   zone: string;
   serverAddress: string;

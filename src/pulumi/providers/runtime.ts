@@ -7,18 +7,18 @@ import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/
 import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
 import { recordSetKey, recordsDigest } from "../../model/records";
 import { compactRouting, expandRouting } from "../../model/routing";
-import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../remote/ssh";
+import { execSequence, type HostSession, SessionPool, withSession } from "../../remote/ssh";
+import { hostTarget } from "../../remote/targets";
 import { archiveWith } from "../../model/mailbox-archive";
-import { type Connection, type GatewayIdentityState, type MailboxArchiveState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState } from "./host-effects";
+import { type SshEndpoint, type GatewayIdentityState, type MailboxArchiveState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState } from "./host-effects";
 
-const target = (c: Connection, privateKey: string): HostTarget => ({ ...c, privateKey });
-const sameConnection = (a: Connection, b: Connection) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
+const sameConnection = (a: SshEndpoint, b: SshEndpoint) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
 
 /** One session per host of the identity, for the length of fn. */
 async function withIdentityHosts<T>(state: GatewayIdentityState, fn: (sessions: HostSession[]) => Promise<T>): Promise<T> {
   const pool = new SessionPool();
   try {
-    return await fn(await Promise.all(state.hosts.map((h) => pool.session(target(h.host, state.privateKey)))));
+    return await fn(await Promise.all(state.hosts.map((h) => pool.session(hostTarget(h.host, state.privateKey)))));
   } finally {
     await pool.closeAll();
   }
@@ -44,23 +44,23 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   },
   async create(inputs) {
     // Routing cutover set up earlier (another stack, a rehearsal) is kept, so delete can put it back.
-    const { applied, original } = await withSession(target(inputs.host, inputs.privateKey), async (s) => {
+    const { applied, original } = await withSession(hostTarget(inputs.host, inputs.privateKey), async (s) => {
       const live = await readRouting(s);
       return { applied: await applyRouting(s, expandRouting(inputs.routing), live), original: live.configured && live.routing ? compactRouting(live.routing) : undefined };
     });
     return { id: `${inputs.host.name}@${inputs.host.address}`, outs: { ...inputs, digest: applied.digest, ...(original ? { original } : {}) } };
   },
   async update(_id, olds, news) {
-    const applied = await withSession(target(news.host, news.privateKey), (s) => applyRouting(s, expandRouting(news.routing)));
+    const applied = await withSession(hostTarget(news.host, news.privateKey), (s) => applyRouting(s, expandRouting(news.routing)));
     return { outs: { ...news, digest: applied.digest, ...(olds.original ? { original: olds.original } : {}) } };
   },
   async read(id, props) {
-    const live = await withSession(target(props!.host, props!.privateKey), (s) => readRouting(s));
+    const live = await withSession(hostTarget(props!.host, props!.privateKey), (s) => readRouting(s));
     return { id, props: { ...props!, digest: live.configured && live.digest ? live.digest : "not-configured", routing: live.routing ? compactRouting(live.routing) : props!.routing } };
   },
   async delete(_id, props) {
     const original = props.original;
-    await withSession(target(props.host, props.privateKey), (s) => (original ? applyRouting(s, expandRouting(original)).then(() => undefined) : restoreRouting(s)));
+    await withSession(hostTarget(props.host, props.privateKey), (s) => (original ? applyRouting(s, expandRouting(original)).then(() => undefined) : restoreRouting(s)));
   },
 };
 
@@ -122,7 +122,7 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   },
   async create(inputs) {
     // What the managed names held before is kept, so delete can put it back.
-    const original = await withSession(target(inputs.server, inputs.privateKey), async (s) => {
+    const original = await withSession(hostTarget(inputs.server, inputs.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(inputs));
       await applyZone(s, zoneTarget(inputs), inputs.records, [], live);
       const managed = new Set(inputs.records.map(recordSetKey));
@@ -131,7 +131,7 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
     return { id: inputs.zone, outs: { ...inputs, original } };
   },
   async update(_id, olds, news) {
-    const original = await withSession(target(news.server, news.privateKey), async (s) => {
+    const original = await withSession(hostTarget(news.server, news.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(news));
       const [before, now] = [new Set(olds.records.map(recordSetKey)), new Set(news.records.map(recordSetKey))];
       const kept = olds.original ?? [];
@@ -145,13 +145,13 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async read(id, props) {
     const state = props!;
     const managed = new Set(state.records.map(recordSetKey));
-    const live = await withSession(target(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
+    const live = await withSession(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
     const records = live.filter((r) => managed.has(recordSetKey(r)));
     return { id, props: { ...state, records, digest: recordsDigest(records) } };
   },
   async delete(_id, props) {
     const managed = new Set(props.records.map(recordSetKey));
-    await withSession(target(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records, (props.original ?? []).filter((r) => managed.has(recordSetKey(r)))));
+    await withSession(hostTarget(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records, (props.original ?? []).filter((r) => managed.has(recordSetKey(r)))));
   },
 };
 
