@@ -1,36 +1,52 @@
 /** The cutover program: stack config -> checked inventory -> plan of the phase -> resources. */
 import * as pulumi from "@pulumi/pulumi";
 import { join } from "node:path";
-import { loadInventory, parseHostKeys } from "./src/model/config";
-import { assignmentDigest, digestMismatch, MAILBOXES_DIGEST_KEY, packAssignment, readMailboxFile } from "./src/model/mailbox-archive";
+import { loadConfig, parseHostKeys } from "./src/model/config";
+import { CONFIG, CONFIG_NAMESPACE, configName } from "./src/model/config-keys";
+import { CutoverError, InputError } from "./src/model/errors";
+import { assignmentDigest, digestMismatch, packAssignment, readMailboxFile } from "./src/model/mailbox-archive";
 import { plan } from "./src/model/plan";
 import { deploy, type HostCredentials, stackOutputs } from "./src/pulumi/program";
 
-const config = new pulumi.Config("cutover");
-const inventory = loadInventory({
-  inventory: config.requireObject("inventory"),
-  phase: config.require("phase"),
-  baseDir: join(__dirname, "stacks"),
-});
-const usesSsh = Object.values(inventory.hosts).some((h) => h?.kind === "existing");
-const credentials: HostCredentials | undefined = usesSsh
-  ? {
-      hostKeys: parseHostKeys(config.getObject("hostKeys"), inventory),
-      privateKey: config.requireSecret("sshPrivateKey"),
-      tsigSecret: config.getSecret("tsigSecret"),
-    }
-  : undefined;
-// The mailbox file this update runs with: its digest must be the one the phase command recorded in
-// the config (so the update history names it), and its content goes to the stack's archive.
-const mailboxFile = readMailboxFile(inventory.mailboxes, join(__dirname, "stacks"));
-const digest = assignmentDigest(mailboxFile.content);
-const recorded = config.get(MAILBOXES_DIGEST_KEY.slice("cutover:".length));
-if (recorded && recorded !== digest) throw new Error(digestMismatch(mailboxFile.path, recorded, digest));
+const STACKS = join(__dirname, "stacks");
 
-const desired = plan(inventory, inventory.phase);
-const deployment = deploy(inventory, desired, credentials, { digest, packed: packAssignment(mailboxFile.content) });
+function program() {
+  const config = new pulumi.Config(CONFIG_NAMESPACE);
+  const { inventory, phase } = loadConfig({
+    inventory: config.requireObject(configName(CONFIG.inventory)),
+    phase: config.require(configName(CONFIG.phase)),
+    baseDir: STACKS,
+  });
+  const usesSsh = Object.values(inventory.hosts).some((h) => h?.kind === "existing");
+  const credentials: HostCredentials | undefined = usesSsh
+    ? {
+        hostKeys: parseHostKeys(config.getObject(configName(CONFIG.hostKeys)), inventory),
+        privateKey: config.requireSecret(configName(CONFIG.sshPrivateKey)),
+        tsigSecret: config.getSecret(configName(CONFIG.tsigSecret)),
+      }
+    : undefined;
+  // The mailbox file this update runs with: its digest must be the one the phase command recorded in
+  // the config (so the update history names it), and its content goes to the stack's archive.
+  const mailboxFile = readMailboxFile(inventory.mailboxes, STACKS);
+  const digest = assignmentDigest(mailboxFile.content);
+  const recorded = config.get(configName(CONFIG.mailboxesDigest));
+  if (recorded && recorded !== digest) throw new InputError(digestMismatch(mailboxFile.path, recorded, digest));
 
-const outputs = stackOutputs(desired, deployment);
+  const desired = plan(inventory, phase);
+  return stackOutputs(desired, deploy(inventory, desired, credentials, { digest, packed: packAssignment(mailboxFile.content) }));
+}
+
+/** Errors meant for the user reach the CLI as RunErrors: it prints their message, not a trace. */
+function withoutTrace<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof CutoverError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+}
+
+const outputs = withoutTrace(program);
 export const phase = outputs.phase;
 export const stage = outputs.stage;
 export const gateway = outputs.gateway;

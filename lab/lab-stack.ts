@@ -3,6 +3,7 @@
  * the stack's name, plus what only the lab knows (pinned host keys, and as secrets the SSH key and
  * the TSIG secret), on the project's local backend.
  */
+import { CONFIG } from "../src/model/config-keys";
 import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { LabDescription } from "./lab";
@@ -20,13 +21,13 @@ export async function openLabStack(name: string, lab: LabDescription, engine: En
   const fresh = !existsSync(join(STACKS_DIR, `Pulumi.${name}.yaml`));
   const stack = await MigrationStack.open(name, { engine, backendUrl: localBackendUrl(), passphrase: LAB_PASSPHRASE, template: "pilot", ...(progress ? { progress } : {}) });
   if (fresh || !existsSync(join(STACKS_DIR, labMailboxFile(name)))) {
-    copyFileSync(join(STACKS_DIR, loadStack("pilot", 1).mailboxes), join(STACKS_DIR, labMailboxFile(name)));
-    await stack.setConfig({ "cutover:inventory.mailboxes": { value: labMailboxFile(name) } }, true);
+    copyFileSync(join(STACKS_DIR, loadStack("pilot", 1).inventory.mailboxes), join(STACKS_DIR, labMailboxFile(name)));
+    await stack.setConfig({ [`${CONFIG.inventory}.mailboxes`]: { value: labMailboxFile(name) } }, true);
   }
-  await stack.setConfig(Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`cutover:hostKeys.${role}`, { value: h!.hostKey }])), true);
+  await stack.setConfig(Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`${CONFIG.hostKeys}.${role}`, { value: h!.hostKey }])), true);
   await stack.setConfig({
-    "cutover:sshPrivateKey": { value: readFileSync(lab.adminKeyPath, "utf8"), secret: true },
-    "cutover:tsigSecret": { value: lab.tsig.secret, secret: true },
+    [CONFIG.sshPrivateKey]: { value: readFileSync(lab.adminKeyPath, "utf8"), secret: true },
+    [CONFIG.tsigSecret]: { value: lab.tsig.secret, secret: true },
   });
   return stack;
 }

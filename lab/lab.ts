@@ -171,7 +171,7 @@ function ensureTsig(): LabDescription["tsig"] {
 
 export async function labUp(progress: Progress = () => {}): Promise<LabDescription> {
   const started = Date.now();
-  const inv = loadStack("pilot", 1);
+  const inv = loadStack("pilot", 1).inventory;
   const layout = labLayout(inv);
   await ensurePackages(progress);
   if ((await labNamespaces()).length) {
@@ -451,7 +451,7 @@ async function waitListening(ns: string, ports: number[], timeoutMs = 20_000): P
 
 /** Stops or starts a lab host's sshd (to make it unreachable for a while, as a failed host is). */
 export async function setSshd(role: HostRole, running: boolean): Promise<void> {
-  const inv = loadStack("pilot", 1);
+  const inv = loadStack("pilot", 1).inventory;
   const h = labLayout(inv).hosts.find((x) => x.role === role);
   if (!h) throw new Error(`lab: no host ${role}`);
   const pidFile = join(hostDir(role), "sshd.pid");

@@ -15,8 +15,7 @@ import { type PhaseOutcome, runPhase, runRollback } from "../src/ops/phase";
 import type { MigrationStack } from "../src/ops/stack";
 import type { Phase } from "../src/model/inventory";
 import type { LabDescription } from "./lab";
-import { plan } from "../src/model/plan";
-import { loadStack, PROJECT_DIR, STACKS_DIR } from "../src/model/stack-file";
+import { stackPlan, PROJECT_DIR, STACKS_DIR } from "../src/model/stack-file";
 
 export interface StepReport {
   step: string;
@@ -100,7 +99,7 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     await prober.ready();
     const outcome = await run();
     await new Promise((r) => setTimeout(r, 300));
-    const own = (role: string) => plan(loadStack(o.stackName, 5), 5).hosts.find((h) => h.role === role)!.ownName;
+    const own = (role: string) => stackPlan(o.stackName, 5).hosts.find((h) => h.role === role)!.ownName;
     const w: Switch = outageWindow(await prober.stop(), own(from), own(to));
     switches.push({ name, from, to, outageMs: w.outageMs, unanswered: w.unanswered, commandSeconds: outcome.up?.seconds ?? 0 });
     o.progress(`     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`);
@@ -116,7 +115,7 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
   const moved = moveWave(mailboxFile, o.waveSize ?? 2);
   o.progress(`     wave: moving ${moved.join(", ")} to the new server`);
   const { step: waveStep } = await timed(`wave (${moved.length} users)`, () => runPhase(stack, 5, options));
-  const onNew = () => plan(loadStack(o.stackName, 5), 5).flows.filter((f) => moved.includes(f.recipient) && f.from === "outside").map((f) => f.mailboxHost);
+  const onNew = () => stackPlan(o.stackName, 5).flows.filter((f) => moved.includes(f.recipient) && f.from === "outside").map((f) => f.mailboxHost);
   if (!onNew().every((h) => h === "new")) {
     waveStep.ok = false;
     waveStep.failures.push(`the wave's users are not planned on the new server: ${moved.join(", ")}`);

@@ -16,9 +16,8 @@ import type { MigrationStack } from "../src/ops/stack";
 import type { HostRole } from "../src/model/inventory";
 import { hostDir, type LabDescription, labHostKeys } from "./lab";
 import { inNamespace, run } from "../src/remote/local";
-import { plan } from "../src/model/plan";
 import { REPORTS_DIR } from "./rehearsal";
-import { loadStack } from "../src/model/stack-file";
+import { loadStack, stackPlan } from "../src/model/stack-file";
 import { type HostSession, SessionPool } from "../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../src/remote/targets";
 
@@ -92,7 +91,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const rate = o.rate ?? 25;
   const seconds = o.seconds ?? 30;
   const { stack, lab } = o;
-  const p4 = plan(loadStack(stack.name, 4), 4);
+  const p4 = stackPlan(stack.name, 4);
   const recipients = [...new Set(p4.flows.filter((f) => f.from === "outside" && f.mailboxHost !== "internet").map((f) => f.recipient))];
   const sender = p4.flows.find((f) => f.mailboxHost === "internet")!.recipient;
   const expected = (to: string) => ({ host: p4.flows.find((f) => f.recipient === to)!.mailboxHost as HostRole, pathPart: mailboxPathPart(to) });
@@ -179,7 +178,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
 async function collect(lab: LabDescription, stackName: string, tag: string, sent: SentMessage[]): Promise<Delivery[]> {
   const pool = new SessionPool();
   const privateKey = readFileSync(lab.adminKeyPath, "utf8");
-  const inv = loadStack(stackName, 4);
+  const inv = loadStack(stackName, 4).inventory;
   const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(sshEndpoint(inv, role, labHostKeys(lab)), privateKey));
   const roles: HostRole[] = ["legacy", "new", "internet"];
   const look = async () => (await Promise.all(roles.map(async (r) => findDeliveries(await session(r), r, tag)))).flat();

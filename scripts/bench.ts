@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
-import { loadInventory } from "../src/model/config";
+import { loadConfig } from "../src/model/config";
 import type { Phase } from "../src/model/inventory";
 import { plan } from "../src/model/plan";
 import { labDown, labHealthy, labUp, OPERATOR_NS } from "../lab/lab";
@@ -52,7 +52,7 @@ async function runCase(kind: Kind, mailboxes: number): Promise<Result> {
   const text = syntheticMailboxes(mailboxes, DOMAINS);
   const phase: Phase = 4;
   const t0 = performance.now();
-  const inv = loadInventory({ inventory: syntheticInventory(DOMAINS), phase, baseDir: ".", readText: () => text });
+  const { inventory: inv } = loadConfig({ inventory: syntheticInventory(DOMAINS), phase, baseDir: ".", readText: () => text });
   const t1 = performance.now();
   let resources: number | undefined;
   if (kind === "plan") {

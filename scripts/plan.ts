@@ -1,8 +1,8 @@
 /** npm run plan: print the plan of a stack's phases, read from its stack file (no engine, no network). */
 import { Command, InvalidArgumentError } from "commander";
 import { InventoryError, PHASES, type Phase } from "../src/model/inventory";
-import { plan, type Plan } from "../src/model/plan";
-import { loadStack } from "../src/model/stack-file";
+import { type Plan } from "../src/model/plan";
+import { stackPlan } from "../src/model/stack-file";
 
 const program = new Command("plan")
   .description("Print what each phase means for a stack: DNS records, routing per gateway, gateway identity, mail flows.")
@@ -21,7 +21,7 @@ const opts = program.opts<{ stack: string; phase?: Phase; json?: boolean }>();
 
 try {
   const phases = opts.phase ? [opts.phase] : [...PHASES];
-  const plans = phases.map((ph) => plan(loadStack(opts.stack, ph), ph));
+  const plans = phases.map((ph) => stackPlan(opts.stack, ph));
   process.stdout.write(opts.json ? `${JSON.stringify(plans, null, 2)}\n` : plans.map(describe).join("\n"));
 } catch (e) {
   if (e instanceof InventoryError) {

@@ -9,8 +9,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { runPreview } from "../src/ops/preview";
 import { InventoryError, type Phase } from "../src/model/inventory";
 import { diffPlans, renderPlanDiff } from "../src/model/plan-diff";
-import { plan } from "../src/model/plan";
-import { loadStack, readStackFile, STACKS_DIR } from "../src/model/stack-file";
+import { stackPlan, readStackFile, STACKS_DIR } from "../src/model/stack-file";
 import { EXIT, exitFor, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const program = new Command("preview")
@@ -39,7 +38,7 @@ async function main(): Promise<number> {
     if (!existsSync(file)) throw new InventoryError([{ path: "stack", message: `no stacks/Pulumi.${stackName}.yaml: name an existing stack` }]);
     const current = Number(readStackFile(file).phase) as Phase;
     const target = o.phase ?? current;
-    const diff = diffPlans(plan(loadStack(stackName, current), current), plan(loadStack(stackName, target), target));
+    const diff = diffPlans(stackPlan(stackName, current), stackPlan(stackName, target));
     process.stdout.write(`${renderPlanDiff(diff)}\n`);
     if (o.offline) return EXIT.done;
     const stack = await openStack(stackName);

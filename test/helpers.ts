@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadInventory } from "../src/model/config";
+import { loadConfig } from "../src/model/config";
 import type { Inventory, Phase } from "../src/model/inventory";
 import { readStackFile, STACKS_DIR } from "../src/model/stack-file";
 
@@ -18,7 +18,7 @@ export const STACK_FILES: Record<string, string> = {
 export function load(name: string, phase: Phase): Inventory {
   const file = STACK_FILES[name];
   const { inventory } = readStackFile(file);
-  return loadInventory({ inventory, phase, baseDir: join(file, "..") });
+  return loadConfig({ inventory, phase, baseDir: join(file, "..") }).inventory;
 }
 
 /** A deep copy of a stack's raw inventory and its mailbox text, for tests that break them. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadInventory, parseHostKeys } from "../src/model/config";
+import { loadConfig, parseHostKeys } from "../src/model/config";
 import { InventoryError, type Problem } from "../src/model/inventory";
 import { load, rawStack } from "./helpers";
 
@@ -20,7 +20,7 @@ function problemsOf(bad: BadInput): Problem[] {
   bad.inventory?.(inventory);
   const mailboxes = bad.mailboxes;
   try {
-    loadInventory({ inventory, phase: bad.phase ?? 3, baseDir, ...(mailboxes ? { readText: () => mailboxes(mailboxText) } : {}) });
+    loadConfig({ inventory, phase: bad.phase ?? 3, baseDir, ...(mailboxes ? { readText: () => mailboxes(mailboxText) } : {}) });
   } catch (e) {
     if (e instanceof InventoryError) return e.problems;
     throw e;
@@ -117,7 +117,7 @@ describe("inventory validation", () => {
     inventory.layout = "flat";
     let error: unknown;
     try {
-      loadInventory({ inventory, phase: 9, baseDir });
+      loadConfig({ inventory, phase: 9, baseDir });
     } catch (e) {
       error = e;
     }
@@ -136,7 +136,7 @@ describe("inventory validation", () => {
   it("normalises case and trailing dots once, at the edge", () => {
     const { inventory, baseDir } = rawStack("pilot");
     inventory.addressSpaces[0].domain = "Paradigms.TEST.";
-    const inv = loadInventory({ inventory, phase: 4, baseDir, readText: () => "address,home\nUser1@PARADIGMS.test,legacy\n" });
+    const { inventory: inv } = loadConfig({ inventory, phase: 4, baseDir, readText: () => "address,home\nUser1@PARADIGMS.test,legacy\n" });
     expect(inv.addressSpaces[0].domain).toBe("paradigms.test");
     expect(inv.mailboxList).toEqual([{ address: "user1@paradigms.test", home: "legacy", postOffice: "hq" }]);
   });

@@ -19,7 +19,7 @@ import { hostTarget, sshEndpoint } from "../../src/remote/targets";
 
 export async function driftBench(zones = 200, perZone = 5): Promise<{ seconds: number; records: number; checks: number; exitCode: number; notOk: number }> {
   const lab = readLabDescription();
-  const inv = loadStack("pilot", 4);
+  const inv = loadStack("pilot", 4).inventory;
   const p4 = plan(inv, 4);
   const key = readFileSync(lab.adminKeyPath, "utf8");
   const pool = new SessionPool();

@@ -2,6 +2,7 @@
  * The real engine's preview of a new pilot-shaped stack (the pilot's inventory with N mailboxes):
  * wall time and the peak memory of the whole process tree (CLI, language host, program, provider).
  */
+import { CONFIG } from "../../src/model/config-keys";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
@@ -42,13 +43,13 @@ export async function engineBench(mailboxes: number): Promise<{ seconds: number;
   const lines = ["address,home,postOffice", ...Array.from({ length: mailboxes }, (_, i) => `user${i}@paradigms.test,${i % 4 === 0 ? "new" : "legacy"},hq`)];
   writeFileSync(join(STACKS_DIR, file), `${lines.join("\n")}\n`);
   const doc = parse(readFileSync(join(STACKS_DIR, "Pulumi.pilot.yaml"), "utf8"));
-  doc.config["cutover:inventory"].mailboxes = file;
-  doc.config["cutover:phase"] = 4;
-  doc.config["cutover:hostKeys"] = { legacy: FAKE_KEY, new: FAKE_KEY, internet: FAKE_KEY };
+  doc.config[CONFIG.inventory].mailboxes = file;
+  doc.config[CONFIG.phase] = 4;
+  doc.config[CONFIG.hostKeys] = { legacy: FAKE_KEY, new: FAKE_KEY, internet: FAKE_KEY };
   writeFileSync(join(STACKS_DIR, `Pulumi.${name}.yaml`), stringify(doc));
   const stack = await MigrationStack.open(name, { engine, backendUrl: localBackendUrl(), passphrase: "cutover-bench" });
   try {
-    await stack.setConfig({ "cutover:sshPrivateKey": { value: "bench-key", secret: true }, "cutover:tsigSecret": { value: "bench-secret", secret: true } });
+    await stack.setConfig({ [CONFIG.sshPrivateKey]: { value: "bench-key", secret: true }, [CONFIG.tsigSecret]: { value: "bench-secret", secret: true } });
     let peak = 0;
     const timer = setInterval(() => (peak = Math.max(peak, treeRssKiB(process.pid))), 100);
     const r = await stack.preview();

@@ -5,14 +5,14 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
-import { HOST_ROLES, InventoryError, type HostRole, type Inventory, type Problem, parseStructure } from "./inventory";
+import { HOST_ROLES, InventoryError, type HostRole, type Inventory, type Phase, type Problem, parseStructure } from "./inventory";
 import { parseMailboxes } from "./mailboxes";
 import { checkRules } from "./rules";
 
 export interface StackConfigInput {
   /** The `cutover:inventory` object. */
   inventory: unknown;
-  /** The `cutover:phase` value. */
+  /** The `cutover:phase` value, or the phase the stack is moving to. */
   phase: unknown;
   /** Directory the mailbox path is relative to (the stacks/ directory). */
   baseDir: string;
@@ -20,10 +20,15 @@ export interface StackConfigInput {
   readText?: (path: string) => string;
 }
 
-export function loadInventory(input: StackConfigInput): Inventory {
+/** A stack's checked settings: the inventory, and the phase it is planned at (kept apart: one owner). */
+export interface StackConfig {
+  inventory: Inventory;
+  phase: Phase;
+}
+
+export function loadConfig(input: StackConfigInput): StackConfig {
   const { inventory, phase } = parseStructure(input.inventory, input.phase);
-  const checked = { ...inventory, phase };
-  const problems: Problem[] = checkRules(checked);
+  const problems: Problem[] = checkRules(inventory, phase);
 
   const file = isAbsolute(inventory.mailboxes) ? inventory.mailboxes : join(input.baseDir, inventory.mailboxes);
   let text: string | undefined;
@@ -43,7 +48,7 @@ export function loadInventory(input: StackConfigInput): Inventory {
     mailboxList = parsed.mailboxes;
   }
   if (problems.length) throw new InventoryError(problems);
-  return { ...checked, mailboxList };
+  return { inventory: { ...inventory, mailboxList }, phase };
 }
 
 const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}$/;

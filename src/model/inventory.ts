@@ -3,6 +3,7 @@
  * with a schema. Defaults are applied here and nowhere else; every later layer trusts its output.
  */
 import { z } from "zod";
+import { InputError } from "./errors";
 
 export const PHASES = [1, 2, 3, 4, 5] as const;
 export type Phase = (typeof PHASES)[number];
@@ -197,7 +198,6 @@ export interface Mailbox {
 }
 
 export interface Inventory extends ParsedInventory {
-  phase: Phase;
   mailboxList: Mailbox[];
 }
 
@@ -207,13 +207,13 @@ export interface Problem {
   message: string;
 }
 
-export class InventoryError extends Error {
+/** The inventory (or the stack settings around it) has problems: every one is listed. */
+export class InventoryError extends InputError {
   constructor(readonly problems: Problem[]) {
     super(
       `The inventory has ${problems.length} problem${problems.length === 1 ? "" : "s"}; nothing was changed:\n` +
         problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n"),
     );
-    this.name = "InventoryError";
   }
 }
 

@@ -7,9 +7,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-
-/** The config key that records the digest of the mailbox file an update runs with. */
-export const MAILBOXES_DIGEST_KEY = "cutover:mailboxesDigest";
+import { CONFIG } from "./config-keys";
 
 /** How many assignments the archive keeps (newest first): the updates a rollback can reach back to. */
 export const ARCHIVE_KEEP = 20;
@@ -40,8 +38,8 @@ export function readMailboxFile(mailboxes: string, baseDir: string): { path: str
 /** The error a program run raises when the mailbox file is not the one the phase command recorded. */
 export function digestMismatch(path: string, recorded: string, actual: string): string {
   return (
-    `${MAILBOXES_DIGEST_KEY}: ${path} has changed since the phase command recorded it (recorded ${recorded.slice(0, 19)}, now ${actual.slice(0, 19)}). ` +
+    `${CONFIG.mailboxesDigest}: ${path} has changed since the phase command recorded it (recorded ${recorded.slice(0, 19)}, now ${actual.slice(0, 19)}). ` +
     `Run the change through \`npm run phase -- <stack> <phase>\` (it records the new digest, so a rollback can restore this file), ` +
-    `or record it yourself: pulumi config set ${MAILBOXES_DIGEST_KEY} ${actual}`
+    `or record it yourself: pulumi config set ${CONFIG.mailboxesDigest} ${actual}`
   );
 }

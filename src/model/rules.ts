@@ -2,7 +2,7 @@
  * The inventory's cross-field rules, named and listed in one place. Each rule returns the
  * problems it finds; a message says what is wrong and how to fix it.
  */
-import type { HostRole, Inventory, Problem } from "./inventory";
+import type { HostRole, Inventory, Phase, Problem } from "./inventory";
 import { HOST_ROLES } from "./inventory";
 import { DEFAULT_LABELS, gatewayName, hostName, qualify, zoneFor } from "./names";
 
@@ -10,7 +10,8 @@ type Checked = Omit<Inventory, "mailboxList">;
 
 export interface Rule {
   name: string;
-  check(inv: Checked): Problem[];
+  /** The problems of the inventory, at the phase the stack is moving to. */
+  check(inv: Checked, phase: Phase): Problem[];
 }
 
 const problem = (path: string, message: string): Problem => ({ path, message });
@@ -203,8 +204,8 @@ export const RULES: Rule[] = [
   },
   {
     name: "phase-5-needs-go-live-strategy",
-    check: (inv) =>
-      inv.phase === 5 && !inv.goLive
+    check: (inv, phase) =>
+      phase === 5 && !inv.goLive
         ? [problem("inventory.goLive", "phase 5 moves the gateway identity but no strategy is set: add goLive.strategy (eip, readdress or mx)")]
         : [],
   },
@@ -256,6 +257,6 @@ export const RULES: Rule[] = [
   },
 ];
 
-export function checkRules(inv: Checked): Problem[] {
-  return RULES.flatMap((r) => r.check(inv));
+export function checkRules(inv: Checked, phase: Phase): Problem[] {
+  return RULES.flatMap((r) => r.check(inv, phase));
 }

@@ -5,8 +5,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { loadInventory } from "./config";
-import type { Inventory } from "./inventory";
+import { loadConfig, type StackConfig } from "./config";
+import { CONFIG } from "./config-keys";
+import type { Phase } from "./inventory";
+import { type Plan, plan } from "./plan";
 
 export const PROJECT_DIR = join(__dirname, "..", "..");
 export const STACKS_DIR = join(PROJECT_DIR, "stacks");
@@ -21,12 +23,18 @@ export function readStackFile(path: string): StackFile {
   const doc = parse(readFileSync(path, "utf8")) as { config?: Record<string, unknown> } | null;
   const config = doc?.config ?? {};
   // `pulumi config set` without --path stores an object as its JSON text.
-  const inventory = config["cutover:inventory"];
-  return { inventory: typeof inventory === "string" ? JSON.parse(inventory) : inventory, phase: config["cutover:phase"], hostKeys: config["cutover:hostKeys"] };
+  const inventory = config[CONFIG.inventory];
+  return { inventory: typeof inventory === "string" ? JSON.parse(inventory) : inventory, phase: config[CONFIG.phase], hostKeys: config[CONFIG.hostKeys] };
 }
 
-/** The checked inventory of stacks/Pulumi.<stack>.yaml, optionally at another phase. */
-export function loadStack(stack: string, phase?: number, dir = STACKS_DIR): Inventory {
+/** The checked settings of stacks/Pulumi.<stack>.yaml, at its own phase or at another one. */
+export function loadStack(stack: string, phase?: Phase, dir = STACKS_DIR): StackConfig {
   const file = readStackFile(join(dir, `Pulumi.${stack}.yaml`));
-  return loadInventory({ inventory: file.inventory, phase: phase ?? file.phase, baseDir: dir });
+  return loadConfig({ inventory: file.inventory, phase: phase ?? file.phase, baseDir: dir });
+}
+
+/** The plan of a stack file at its own phase or at another one. */
+export function stackPlan(stack: string, phase?: Phase, dir = STACKS_DIR): Plan {
+  const config = loadStack(stack, phase, dir);
+  return plan(config.inventory, config.phase);
 }

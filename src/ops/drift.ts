@@ -2,6 +2,7 @@
  * The drift check of one stack: its phase's plan against the live world, with the stack's own
  * credentials (pinned host keys, SSH key, TSIG secret) and the engine's refresh preview.
  */
+import { CONFIG } from "../model/config-keys";
 import { type DriftReport, checkDrift } from "../checks/drift";
 import type { HostRole, Phase } from "../model/inventory";
 import { plan } from "../model/plan";
@@ -19,12 +20,12 @@ export interface StackDriftOptions {
 
 export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {}): Promise<DriftReport> {
   const config = await stack.config();
-  const phase = Number(config["cutover:phase"]?.value) as Phase;
-  const inv = loadStack(stack.name, phase);
+  const phase = Number(config[CONFIG.phase]?.value) as Phase;
+  const inv = loadStack(stack.name, phase).inventory;
   const p = plan(inv, phase);
   const roles = [...new Set(p.hosts.map((h) => h.role))].filter((r): r is HostRole => inv.hosts[r]?.kind === "existing");
   const sessions = await stackSessions(stack, inv, roles);
-  const tsigSecret = config["cutover:tsigSecret"]?.value;
+  const tsigSecret = config[CONFIG.tsigSecret]?.value;
   const key = p.zones.find((z) => z.tsigKey)?.tsigKey;
   try {
     return await checkDrift({

@@ -4,10 +4,10 @@
  * operations). Nothing else is consulted, so every administrator sharing the stack's backend sees
  * the same answer.
  */
+import { CONFIG } from "../model/config-keys";
 import { createHash } from "node:crypto";
 import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import type { Inventory, Phase } from "../model/inventory";
-import { MAILBOXES_DIGEST_KEY } from "../model/mailbox-archive";
 import type { PlanDiff } from "../model/plan-diff";
 
 /** Stack tags the commands write. */
@@ -20,8 +20,7 @@ export const TAGS = {
 
 /** The inventory a verification ran on: everything but the phase, the mailbox assignment included. Pure. */
 export function inventoryDigest(inv: Inventory): string {
-  const { phase: _phase, ...rest } = inv;
-  return `sha256:${createHash("sha256").update(JSON.stringify(rest)).digest("hex").slice(0, 32)}`;
+  return `sha256:${createHash("sha256").update(JSON.stringify(inv)).digest("hex").slice(0, 32)}`;
 }
 
 export const verifiedTag = (phase: Phase, inv: Inventory) => `phase=${phase} inventory=${inventoryDigest(inv)}`;
@@ -43,7 +42,7 @@ export interface StackFacts {
 }
 
 const succeeded = (h: UpdateSummary) => h.kind === "update" && h.result === "succeeded";
-const phaseOf = (h: UpdateSummary) => Number(h.config["cutover:phase"]?.value);
+const phaseOf = (h: UpdateSummary) => Number(h.config[CONFIG.phase]?.value);
 
 /** The phase of the newest successful update: where the stack is. */
 export const currentPhase = (f: Pick<StackFacts, "history">): Phase | undefined => {
@@ -52,7 +51,7 @@ export const currentPhase = (f: Pick<StackFacts, "history">): Phase | undefined 
 };
 
 const inventoryOf = (h: UpdateSummary): { goLive?: { strategy?: string }; ttl?: { records?: number; mxSwitch?: number } } | undefined => {
-  const raw = h.config["cutover:inventory"]?.value;
+  const raw = h.config[CONFIG.inventory]?.value;
   try {
     return raw ? JSON.parse(raw) : undefined;
   } catch {
@@ -132,7 +131,7 @@ export function phaseRefusals(stack: string, target: Phase, inv: Inventory, f: S
 }
 
 /** The mailbox digest an update ran with, from its config. */
-export const mailboxDigestOf = (h: UpdateSummary): string | undefined => h.config[MAILBOXES_DIGEST_KEY]?.value;
+export const mailboxDigestOf = (h: UpdateSummary): string | undefined => h.config[CONFIG.mailboxesDigest]?.value;
 
 /** A large change of the plan (see plan-diff.ts) as a refusal: it needs --force. Pure. */
 export function largeChangeRefusals(stack: string, target: Phase, diff: PlanDiff): Refusal[] {

@@ -3,12 +3,13 @@
  * guard, preview, confirm, record, `up`, verify. Everything they record lives in the stack (config,
  * tags, update messages), so a team sharing a Pulumi Cloud or S3 backend shares the guards.
  */
+import { CONFIG } from "../model/config-keys";
 import { writeFileSync } from "node:fs";
 import { type Verification, verifyPhase } from "../checks/verify";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
-import { loadInventory, parseHostKeys } from "../model/config";
+import { loadConfig, parseHostKeys } from "../model/config";
 import type { HostRole, Inventory, Phase } from "../model/inventory";
-import { assignmentDigest, MAILBOXES_DIGEST_KEY, readMailboxFile, unpackAssignment, type ArchivedAssignment } from "../model/mailbox-archive";
+import { assignmentDigest, readMailboxFile, unpackAssignment, type ArchivedAssignment } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { type HostSession, SessionPool } from "../remote/ssh";
@@ -25,12 +26,13 @@ import type { MigrationStack, OperationResult } from "./stack";
  */
 export async function deployedPlan(stack: MigrationStack, facts: Pick<StackFacts, "history">): Promise<Plan | undefined> {
   const last = facts.history.find((h) => h.kind === "update" && h.result === "succeeded");
-  const raw = last?.config["cutover:inventory"]?.value;
+  const raw = last?.config[CONFIG.inventory]?.value;
   if (!last || !raw) return undefined;
-  const phase = Number(last.config["cutover:phase"]?.value) as Phase;
-  const digest = last.config[MAILBOXES_DIGEST_KEY]?.value;
+  const phase = Number(last.config[CONFIG.phase]?.value) as Phase;
+  const digest = last.config[CONFIG.mailboxesDigest]?.value;
   const archived = digest ? (await archivedMailboxFile(stack, digest)).content : undefined;
-  return plan(loadInventory({ inventory: JSON.parse(raw), phase, baseDir: STACKS_DIR, ...(archived !== undefined ? { readText: () => archived } : {}) }), phase);
+  const deployed = loadConfig({ inventory: JSON.parse(raw), phase, baseDir: STACKS_DIR, ...(archived !== undefined ? { readText: () => archived } : {}) });
+  return plan(deployed.inventory, deployed.phase);
 }
 
 /** The mailbox file with this digest from the stack's archive, and how many files the archive keeps. */
@@ -49,21 +51,21 @@ export function interrupted(f: StackFacts): string | undefined {
 
 export async function stackFacts(stack: MigrationStack): Promise<StackFacts> {
   const [history, tags, pendingOperations, config] = await Promise.all([stack.history(), stack.tags(), stack.pendingOperations(), stack.config()]);
-  const configured = Number(config["cutover:phase"]?.value);
+  const configured = Number(config[CONFIG.phase]?.value);
   return { history, tags, pendingOperations, now: new Date(), ...(configured ? { configuredPhase: configured } : {}) };
 }
 
 /** Verification of a phase against the stack's own hosts, or why it cannot run. */
-export type Verifier = (p: ReturnType<typeof plan>) => Promise<Verification>;
+export type Verifier = (p: Plan) => Promise<Verification>;
 
 /** SSH sessions to the stack's hosts with its pinned host keys and its secret SSH key, or why not. */
 export async function stackSessions(stack: MigrationStack, inv: Inventory, roles: HostRole[]): Promise<{ session?: (role: HostRole) => Promise<HostSession>; close: () => Promise<void>; unavailable?: string; config: ConfigMap }> {
   const config = await stack.config();
   const notSsh = roles.filter((r) => inv.hosts[r]?.kind !== "existing");
   if (notSsh.length) return { close: async () => {}, unavailable: `hosts ${notSsh.join(", ")} are not reached by SSH`, config };
-  const privateKey = config["cutover:sshPrivateKey"]?.value;
+  const privateKey = config[CONFIG.sshPrivateKey]?.value;
   if (!privateKey) return { close: async () => {}, unavailable: "the stack has no cutover:sshPrivateKey secret", config };
-  const raw = config["cutover:hostKeys"]?.value;
+  const raw = config[CONFIG.hostKeys]?.value;
   const hostKeys = parseHostKeys(raw ? JSON.parse(raw) : undefined, inv);
   const pool = new SessionPool();
   return { session: (role) => pool.session(hostTarget(sshEndpoint(inv, role, hostKeys), privateKey)), close: () => pool.closeAll(), config };
@@ -73,8 +75,8 @@ export async function stackSessions(stack: MigrationStack, inv: Inventory, roles
  * A verifier over SSH, when every host the plan sends or receives mail on is reached by SSH;
  * otherwise the reason it cannot verify.
  */
-export async function stackVerifier(stack: MigrationStack, inv: Inventory): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
-  const s = await stackSessions(stack, inv, [...new Set(plan(inv, inv.phase).hosts.map((h) => h.role))]);
+export async function stackVerifier(stack: MigrationStack, inv: Inventory, p: Plan): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
+  const s = await stackSessions(stack, inv, [...new Set(p.hosts.map((h) => h.role))]);
   if (!s.session) return { close: s.close, unavailable: `${s.unavailable}: verify the mail flows by hand` };
   const session = s.session;
   return { verify: (p) => verifyPhase(p, { session }), close: s.close };
@@ -115,9 +117,9 @@ export const describeSteps = (r: OperationResult) => {
 async function recordConfiguration(stack: MigrationStack, phase: Phase, inv: Inventory): Promise<() => Promise<void>> {
   const before = await stack.config();
   const digest = assignmentDigest(readMailboxFile(inv.mailboxes, STACKS_DIR).content);
-  await stack.setConfig({ "cutover:phase": { value: String(phase) }, [MAILBOXES_DIGEST_KEY]: { value: digest } });
+  await stack.setConfig({ [CONFIG.phase]: { value: String(phase) }, [CONFIG.mailboxesDigest]: { value: digest } });
   return async () => {
-    for (const key of ["cutover:phase", MAILBOXES_DIGEST_KEY]) {
+    for (const key of [CONFIG.phase, CONFIG.mailboxesDigest]) {
       if (before[key]) await stack.setConfig({ [key]: { value: before[key].value } });
       else await stack.stack.removeConfig(key);
     }
@@ -132,7 +134,8 @@ async function recordVerification(stack: MigrationStack, phase: Phase, inv: Inve
 
 async function verifyAndRecord(stack: MigrationStack, phase: Phase, inv: Inventory, o: PhaseOptions, outcome: PhaseOutcome): Promise<PhaseOutcome> {
   if (o.noVerify) return { ...outcome, status: "unverified", unverifiedBecause: "verification skipped" };
-  const verifier = await stackVerifier(stack, inv);
+  const desired = plan(inv, phase);
+  const verifier = await stackVerifier(stack, inv, desired);
   if (!verifier.verify) {
     await stack.removeTag(TAGS.verified);
     o.progress(`not verified: ${verifier.unavailable}`);
@@ -140,7 +143,7 @@ async function verifyAndRecord(stack: MigrationStack, phase: Phase, inv: Invento
   }
   try {
     o.progress(`verifying phase ${phase}: a real message per mail flow, and the open-relay test`);
-    const v = await verifier.verify(plan(inv, phase));
+    const v = await verifier.verify(desired);
     await recordVerification(stack, phase, inv, v);
     for (const f of [...v.flows.filter((x) => !x.passed), ...v.relays.filter((x) => !x.passed)]) o.progress(`  FAIL ${f.detail}`);
     o.progress(`verification ${v.passed ? "passed" : "FAILED"}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks, ${v.seconds.toFixed(1)} s`);
@@ -152,7 +155,7 @@ async function verifyAndRecord(stack: MigrationStack, phase: Phase, inv: Invento
 
 /** `npm run phase -- <stack> <n>`: validate, guard, preview, confirm, record, up, verify. */
 export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOptions): Promise<PhaseOutcome> {
-  const inv = loadStack(stack.name, target);
+  const inv = loadStack(stack.name, target).inventory;
   const facts = await stackFacts(stack);
   // What the plan changes against what the last update deployed: a large change needs --force.
   const deployed = await deployedPlan(stack, facts);
@@ -207,18 +210,18 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
   const target = rollbackTarget(history, to, pending.length > 0);
   // From the newest update: the failed one, or the interrupted one that left only pending operations.
   const newest = numbered(history).find((h) => h.kind === "update")!;
-  const digestOf = (h: typeof target) => h.config[MAILBOXES_DIGEST_KEY]?.value;
+  const digestOf = (h: typeof target) => h.config[CONFIG.mailboxesDigest]?.value;
   const from = pending.length
-    ? { number: newest.number + 1, phase: Number(config["cutover:phase"]?.value), result: `interrupted, ${pending.length} operation(s) pending` }
-    : { number: newest.number, phase: Number(newest.config["cutover:phase"]?.value), result: newest.result, ...(digestOf(newest) ? { mailboxes: digestOf(newest)! } : {}) };
+    ? { number: newest.number + 1, phase: Number(config[CONFIG.phase]?.value), result: `interrupted, ${pending.length} operation(s) pending` }
+    : { number: newest.number, phase: Number(newest.config[CONFIG.phase]?.value), result: newest.result, ...(digestOf(newest) ? { mailboxes: digestOf(newest)! } : {}) };
   const plan: RollbackPlan = {
     from,
-    to: { number: target.number, phase: Number(target.config["cutover:phase"]?.value), ...(digestOf(target) ? { mailboxes: digestOf(target)! } : {}) },
+    to: { number: target.number, phase: Number(target.config[CONFIG.phase]?.value), ...(digestOf(target) ? { mailboxes: digestOf(target)! } : {}) },
     moves: [],
     restore: Object.fromEntries(RESTORED_KEYS.filter((k) => target.config[k]).map((k) => [k, { value: target.config[k].value }])),
   };
   const wanted = digestOf(target);
-  const inventory = target.config["cutover:inventory"]?.value;
+  const inventory = target.config[CONFIG.inventory]?.value;
   const mailboxesPath = inventory ? (JSON.parse(inventory) as { mailboxes?: string }).mailboxes : undefined;
   if (!wanted || !mailboxesPath) return { ...plan, mailboxProblem: `update ${target.number} recorded no mailbox digest: the mailbox file stays as it is` };
   const { content, kept } = await archivedMailboxFile(stack, wanted);
@@ -251,7 +254,7 @@ export async function runRollback(stack: MigrationStack, o: Omit<PhaseOptions, "
   if (rb.mailboxFile) writeFileSync(rb.mailboxFile.path, rb.mailboxFile.content);
   await stack.setConfig(rb.restore);
   const phase = rb.to.phase as Phase;
-  const inv = loadStack(stack.name, phase);
+  const inv = loadStack(stack.name, phase).inventory;
   // After a failed or interrupted update the state may not be what the hosts have: read them first.
   const recovering = rb.from.result !== "succeeded";
   const preview = await stack.preview({ refresh: recovering });

@@ -2,14 +2,14 @@
  * Rollback from the engine's own history: the configuration of an earlier successful update,
  * restored, then `up`. The stack's backend is the only record; nothing is kept beside it.
  */
+import { CONFIG } from "../model/config-keys";
 import type { ConfigMap, UpdateSummary } from "@pulumi/pulumi/automation";
-import { MAILBOXES_DIGEST_KEY } from "../model/mailbox-archive";
 
 /**
  * The configuration keys a rollback restores: the phase, the inventory and the digest of the
  * mailbox file (whose content comes back from the stack's archive). Secrets stay as they are.
  */
-export const RESTORED_KEYS = ["cutover:phase", "cutover:inventory", MAILBOXES_DIGEST_KEY];
+export const RESTORED_KEYS = [CONFIG.phase, CONFIG.inventory, CONFIG.mailboxesDigest];
 
 const restored = (c: ConfigMap) => JSON.stringify(RESTORED_KEYS.map((k) => c[k]?.value ?? null));
 

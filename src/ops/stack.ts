@@ -5,6 +5,7 @@
  * store: whatever the user configured (PULUMI_BACKEND_URL or `pulumi login`), or the project's
  * local file backend for the rehearsal and the tests.
  */
+import { CONFIG } from "../model/config-keys";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -99,7 +100,7 @@ export class MigrationStack {
   }
 
   async setPhase(phase: number): Promise<void> {
-    await this.stack.setConfig("cutover:phase", { value: String(phase) });
+    await this.stack.setConfig(CONFIG.phase, { value: String(phase) });
   }
 
   private collector() {

@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
+import { CutoverError } from "../model/errors";
 
 /** How to reach a host over SSH, without the secret: what the stack's state keeps. */
 export interface SshEndpoint {
@@ -47,28 +48,28 @@ export interface HostSession {
   close(): void;
 }
 
-export class HostKeyMismatchError extends Error {
+export class HostKeyMismatchError extends CutoverError {
   constructor(readonly target: HostTarget, readonly presented: string | undefined) {
     super(
       presented
         ? `host key of ${target.name} (${target.address}:${target.port}) does not match the pinned key: it presented ${presented}, the inventory pins ${fingerprintOf(target.hostKey)}. If the host was rebuilt, check the new key with its administrator and update hostKeys.${target.name}; otherwise someone may be in the middle.`
         : `${target.name} (${target.address}:${target.port}) presented no host key that could be checked against the pinned ${fingerprintOf(target.hostKey)}`,
     );
-    this.name = "HostKeyMismatchError";
   }
 }
 
-export class HostCommandError extends Error {
+export class HostCommandError extends CutoverError {
   constructor(readonly target: HostTarget, readonly argv: string[], readonly result: ExecResult) {
     super(`on ${target.name} (${target.address}): ${argv.join(" ")} exited ${result.code}: ${`${result.stderr}\n${result.stdout}`.trim().split("\n").filter(Boolean).slice(-3).join(" | ")}`);
-    this.name = "HostCommandError";
   }
 }
 
-export class HostUnreachableError extends Error {
+/** The host refused the SSH login (the key is not authorised for the user). */
+export class HostLoginError extends CutoverError {}
+
+export class HostUnreachableError extends CutoverError {
   constructor(readonly target: HostTarget, attempts: number, cause: Error) {
     super(`cannot reach ${target.name} at ${target.address}:${target.port} over SSH after ${attempts} attempt${attempts > 1 ? "s" : ""}: ${cause.message}`);
-    this.name = "HostUnreachableError";
   }
 }
 
@@ -127,7 +128,7 @@ export async function connect(target: HostTarget, opts: ConnectOptions = {}): Pr
     }
   }
   if (last instanceof HostKeyMismatchError || /authentication methods failed/.test(last!.message))
-    throw last instanceof HostKeyMismatchError ? last : new Error(`SSH login to ${target.name} (${target.user}@${target.address}) was refused: check the private key and that its public key is in the user's authorized_keys`);
+    throw last instanceof HostKeyMismatchError ? last : new HostLoginError(`SSH login to ${target.name} (${target.user}@${target.address}) was refused: check the private key and that its public key is in the user's authorized_keys`);
   throw new HostUnreachableError(target, attempts, last!);
 }
 

@@ -9,9 +9,8 @@ import { stackDrift } from "../../src/ops/drift";
 import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { applyRouting, ROUTING_DIR } from "../../src/remote/effects/routing";
 import type { HostRole } from "../../src/model/inventory";
-import { plan } from "../../src/model/plan";
 import { hostRouting } from "../../src/model/routing";
-import { loadStack } from "../../src/model/stack-file";
+import { loadStack, stackPlan } from "../../src/model/stack-file";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
 import { POSTFIX_RELOAD } from "../../src/remote/effects/routing";
 import { startDaemon } from "../../src/remote/local";
@@ -25,7 +24,7 @@ const lab = testLab();
 const current = labStackAtPhase4(lab, "lab-drift");
 const pool = new SessionPool();
 const session = (role: HostRole) => pool.session(lab.target(role));
-const p4 = () => plan(loadStack(current().name, 4), 4);
+const p4 = () => stackPlan(current().name, 4);
 const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
 const service = lab.description.serviceAddress;
 
@@ -122,7 +121,7 @@ describe("drift check on the lab", () => {
     const knot = lab.description.hosts.internet!.address;
     const p = p4();
     const asCloud = { ...p, zones: p.zones.map((z) => (z.name === "paradigms.test" ? { ...z, provider: "route53" as const } : z)) };
-    const inventory = loadStack(current().name, 4);
+    const inventory = loadStack(current().name, 4).inventory;
     const r = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: [knot] });
     const dns = r.findings.filter((f) => f.area === "dns" && f.subject.startsWith("paradigms.test"));
     expect(dns.map((f) => `${f.status} ${f.subject}`)).toEqual(p.zones.find((z) => z.name === "paradigms.test")!.records.map(() => `ok paradigms.test @${knot}`));
@@ -136,7 +135,7 @@ describe("drift check on the lab", () => {
     const p = p4();
     // The plan says the MX moved; the resolver asked (here the lab's server itself) still answers the old one.
     const moved = { ...p, gateway: { ...p.gateway, strategy: "mx" as const }, zones: p.zones.map((z) => ({ ...z, records: z.records.map((r) => (r.type === "MX" && r.name === "paradigms.test" ? { ...r, values: ["10 new.paradigms.test"] } : r)) })) };
-    const r = await checkDrift({ stack: current().name, plan: moved, inventory: loadStack(current().name, 4), resolvers: [knot] });
+    const r = await checkDrift({ stack: current().name, plan: moved, inventory: loadStack(current().name, 4).inventory, resolvers: [knot] });
     const held = r.findings.find((f) => f.area === "resolver" && f.check === "paradigms.test MX")!;
     expect(held).toMatchObject({ status: "drift", subject: knot, expected: "10 new.paradigms.test" });
     expect(held.actual).toMatch(/^10 mail\.paradigms\.test for up to \d+ s more$/);

@@ -8,7 +8,7 @@ import { TAGS } from "../../src/ops/guards";
 import { runPhase, runRollback } from "../../src/ops/phase";
 import type { Phase } from "../../src/model/inventory";
 import { plan } from "../../src/model/plan";
-import { loadStack } from "../../src/model/stack-file";
+import { loadStack, stackPlan } from "../../src/model/stack-file";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
 
@@ -16,7 +16,7 @@ const lab = testLab();
 
 /** The MX answers of the lab's DNS server as the outside host sees them: "name ttl value". */
 async function mxAnswers(phase: Phase): Promise<{ planned: string[]; live: string[] }> {
-  const mx = plan(loadStack(current().name, phase), phase).zones.flatMap((z) => z.records.filter((r) => r.type === "MX" && r.name !== "aegean.test"));
+  const mx = stackPlan(current().name, phase).zones.flatMap((z) => z.records.filter((r) => r.type === "MX" && r.name !== "aegean.test"));
   const live: string[] = [];
   for (const r of mx) {
     const out = await lab.inHost("internet", ["dig", "+noall", "+answer", "MX", r.name, `@${lab.description.hosts.internet!.address}`]);
@@ -30,7 +30,7 @@ const current = labStackAtPhase4(lab, "lab-mx", (s) => s.setConfig({ "cutover:in
 describe("the mx go-live strategy", () => {
   it("lowers the MX TTL in phase 4, refuses the go-live until the old TTL has passed, and records a forced go-live", async () => {
     const stack = current();
-    const inv = loadStack(stack.name, 5);
+    const inv = loadStack(stack.name, 5).inventory;
     const at4 = await mxAnswers(4);
     expect(at4.live).toEqual(at4.planned);
     expect(at4.live.every((a) => a.split(" ")[1] === String(inv.ttl.mxSwitch))).toBe(true);

@@ -21,8 +21,8 @@ export function testLab(): TestLab {
   const privateKey = readFileSync(description.adminKeyPath, "utf8");
   return {
     description,
-    inventory: (phase) => loadStack("pilot", phase),
-    target: (role) => hostTarget(sshEndpoint(loadStack("pilot", 1), role, labHostKeys(description)), privateKey),
+    inventory: (phase) => loadStack("pilot", phase).inventory,
+    target: (role) => hostTarget(sshEndpoint(loadStack("pilot", 1).inventory, role, labHostKeys(description)), privateKey),
     inHost: async (role, argv) => (await run(["ip", "netns", "exec", description.hosts[role]!.namespace, ...argv])).stdout,
   };
 }
