@@ -1,6 +1,7 @@
 /** The cutover program: stack config -> checked inventory -> plan of the phase -> resources. */
-import * as pulumi from "@pulumi/pulumi";
+
 import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { loadConfig, parseHostKeys } from "./src/model/config";
 import { CONFIG, CONFIG_NAMESPACE, configName } from "./src/model/config-keys";
 import { CutoverError, InputError } from "./src/model/errors";

@@ -3,13 +3,14 @@
  * the stack's name, plus what only the lab knows (pinned host keys, and as secrets the SSH key and
  * the TSIG secret), on the project's local backend.
  */
-import { CONFIG } from "../src/model/config-keys";
+
 import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { LabDescription } from "./lab";
-import type { Engine, Progress } from "../src/ops/engine";
+import { CONFIG } from "../src/model/config-keys";
 import { loadStack, STACKS_DIR } from "../src/model/stack-file";
+import type { Engine, Progress } from "../src/ops/engine";
 import { localBackendUrl, MigrationStack } from "../src/ops/stack";
+import type { LabDescription } from "./lab";
 
 /** Lab stacks are throw-away: their passphrase is public unless PULUMI_CONFIG_PASSPHRASE says otherwise. */
 export const LAB_PASSPHRASE = process.env.PULUMI_CONFIG_PASSPHRASE ?? "cutover-lab";
@@ -19,12 +20,21 @@ export const labMailboxFile = (stack: string) => `mailboxes.${stack}.csv`;
 
 export async function openLabStack(name: string, lab: LabDescription, engine: Engine, progress?: Progress): Promise<MigrationStack> {
   const fresh = !existsSync(join(STACKS_DIR, `Pulumi.${name}.yaml`));
-  const stack = await MigrationStack.open(name, { engine, backendUrl: localBackendUrl(), passphrase: LAB_PASSPHRASE, template: "pilot", ...(progress ? { progress } : {}) });
+  const stack = await MigrationStack.open(name, {
+    engine,
+    backendUrl: localBackendUrl(),
+    passphrase: LAB_PASSPHRASE,
+    template: "pilot",
+    ...(progress ? { progress } : {}),
+  });
   if (fresh || !existsSync(join(STACKS_DIR, labMailboxFile(name)))) {
     copyFileSync(join(STACKS_DIR, loadStack("pilot", 1).inventory.mailboxes), join(STACKS_DIR, labMailboxFile(name)));
     await stack.setConfig({ [`${CONFIG.inventory}.mailboxes`]: { value: labMailboxFile(name) } }, true);
   }
-  await stack.setConfig(Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`${CONFIG.hostKeys}.${role}`, { value: h!.hostKey }])), true);
+  await stack.setConfig(
+    Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`${CONFIG.hostKeys}.${role}`, { value: h!.hostKey }])),
+    true,
+  );
   await stack.setConfig({
     [CONFIG.sshPrivateKey]: { value: readFileSync(lab.adminKeyPath, "utf8"), secret: true },
     [CONFIG.tsigSecret]: { value: lab.tsig.secret, secret: true },

@@ -5,12 +5,12 @@
  * Its layout comes from the pilot stack's inventory, so the lab and the stack cannot disagree.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync, cpSync, chownSync, readdirSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HostRole, Inventory } from "../src/model/inventory";
-import type { HostKeys } from "../src/remote/targets";
 import { loadStack } from "../src/model/stack-file";
 import { inNamespace, run, startDaemon } from "../src/remote/local";
+import type { HostKeys } from "../src/remote/targets";
 
 export const LAB_PREFIX = "cutover";
 export const LAB_DIR = process.env.CUTOVER_LAB_DIR ?? "/var/lib/cutover-lab";
@@ -68,12 +68,22 @@ export function labLayout(inv: Inventory): { hosts: PlannedLabHost[]; zones: str
   for (const role of ["legacy", "new", "internet", "smartHost", "dnsServer"] as const) {
     const h = inv.hosts[role];
     if (!h) continue;
-    if (h.kind !== "existing") throw new Error(`lab: hosts.${role} of the pilot stack is kind ${h.kind}; the lab builds only existing hosts`);
-    if (!RFC5737.some((r) => r.test(h.address))) throw new Error(`lab: hosts.${role}.address ${h.address} is outside the RFC 5737 documentation ranges the lab may use`);
-    hosts.push({ role, namespace: `${LAB_PREFIX}-${role.toLowerCase()}`, address: h.address, interface: h.interface, link: `${LAB_PREFIX}-${role.slice(0, 3).toLowerCase()}` });
+    if (h.kind !== "existing")
+      throw new Error(`lab: hosts.${role} of the pilot stack is kind ${h.kind}; the lab builds only existing hosts`);
+    if (!RFC5737.some((r) => r.test(h.address)))
+      throw new Error(`lab: hosts.${role}.address ${h.address} is outside the RFC 5737 documentation ranges the lab may use`);
+    hosts.push({
+      role,
+      namespace: `${LAB_PREFIX}-${role.toLowerCase()}`,
+      address: h.address,
+      interface: h.interface,
+      link: `${LAB_PREFIX}-${role.slice(0, 3).toLowerCase()}`,
+    });
   }
-  if (!RFC5737.some((r) => r.test(inv.gateway.address))) throw new Error(`lab: gateway.address ${inv.gateway.address} is outside the RFC 5737 ranges`);
-  if ([inv.gateway.address, ...hosts.map((h) => h.address)].includes(OPERATOR_ADDRESS)) throw new Error(`lab: ${OPERATOR_ADDRESS} is the operator's address in the lab; give the pilot's hosts other addresses`);
+  if (!RFC5737.some((r) => r.test(inv.gateway.address)))
+    throw new Error(`lab: gateway.address ${inv.gateway.address} is outside the RFC 5737 ranges`);
+  if ([inv.gateway.address, ...hosts.map((h) => h.address)].includes(OPERATOR_ADDRESS))
+    throw new Error(`lab: ${OPERATOR_ADDRESS} is the operator's address in the lab; give the pilot's hosts other addresses`);
   const bind = inv.zones.filter((z) => z.provider === "bind");
   const servers = new Set(bind.map((z) => z.server!));
   if (servers.size > 1) throw new Error(`lab: the pilot's bind zones must share one DNS server, found ${[...servers].join(", ")}`);
@@ -109,7 +119,10 @@ export async function labDown(progress: Progress = () => {}): Promise<void> {
 
 async function killNamespace(ns: string): Promise<void> {
   const pids = async () => (await run(["ip", "netns", "pids", ns], { allowFailure: true })).stdout.split(/\s+/).filter(Boolean).map(Number);
-  for (const [signal, waitMs] of [["SIGTERM", 1500], ["SIGKILL", 1000]] as const) {
+  for (const [signal, waitMs] of [
+    ["SIGTERM", 1500],
+    ["SIGKILL", 1000],
+  ] as const) {
     const list = await pids();
     if (!list.length) return;
     for (const pid of list) {
@@ -165,7 +178,10 @@ async function ensureKey(path: string, comment: string): Promise<string> {
 
 function ensureTsig(): LabDescription["tsig"] {
   const path = join(keysDir, "tsig.json");
-  if (!existsSync(path)) writeFileSync(path, JSON.stringify({ name: "cutover-lab", algorithm: "hmac-sha256", secret: randomBytes(32).toString("base64") }), { mode: 0o600 });
+  if (!existsSync(path))
+    writeFileSync(path, JSON.stringify({ name: "cutover-lab", algorithm: "hmac-sha256", secret: randomBytes(32).toString("base64") }), {
+      mode: 0o600,
+    });
   return JSON.parse(readFileSync(path, "utf8"));
 }
 
@@ -193,7 +209,14 @@ export async function labUp(progress: Progress = () => {}): Promise<LabDescripti
     for (const h of layout.hosts) {
       const dir = hostDir(h.role);
       mkdirSync(dir, { recursive: true });
-      hosts[h.role] = { role: h.role, namespace: h.namespace, address: h.address, interface: h.interface, hostKey: await ensureKey(join(keysDir, `${h.role.toLowerCase()}_host_ed25519`), `cutover-lab-${h.role}`), dir };
+      hosts[h.role] = {
+        role: h.role,
+        namespace: h.namespace,
+        address: h.address,
+        interface: h.interface,
+        hostKey: await ensureKey(join(keysDir, `${h.role.toLowerCase()}_host_ed25519`), `cutover-lab-${h.role}`),
+        dir,
+      };
       writeEtc(h, layout.hosts.find((x) => x.role === layout.dnsRole)?.address ?? h.address);
     }
     const dns = hosts[layout.dnsRole]!;
@@ -210,7 +233,9 @@ export async function labUp(progress: Progress = () => {}): Promise<LabDescripti
       }),
     );
     await Promise.all(
-      layout.hosts.map((h) => waitListening(h.namespace, [22, 25, ...(h.role === layout.dnsRole ? [53] : []), ...(h.role === "internet" ? [110] : [])])),
+      layout.hosts.map((h) =>
+        waitListening(h.namespace, [22, 25, ...(h.role === layout.dnsRole ? [53] : []), ...(h.role === "internet" ? [110] : [])]),
+      ),
     );
     const description: LabDescription = {
       hosts,
@@ -249,7 +274,21 @@ async function buildNetwork(hosts: PlannedLabHost[], serviceAddress: string, pre
     await run(["ip", "-n", h.namespace, "link", "set", h.interface, "up"]);
   }
   await run(["ip", "netns", "add", OPERATOR_NS]);
-  await run(["ip", "-n", SWITCH_NS, "link", "add", `${LAB_PREFIX}-op`, "type", "veth", "peer", "name", `${LAB_PREFIX}0`, "netns", OPERATOR_NS]);
+  await run([
+    "ip",
+    "-n",
+    SWITCH_NS,
+    "link",
+    "add",
+    `${LAB_PREFIX}-op`,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    `${LAB_PREFIX}0`,
+    "netns",
+    OPERATOR_NS,
+  ]);
   await run(["ip", "-n", SWITCH_NS, "link", "set", `${LAB_PREFIX}-op`, "master", BRIDGE, "up"]);
   await run(["ip", "-n", OPERATOR_NS, "link", "set", "lo", "up"]);
   await run(["ip", "-n", OPERATOR_NS, "addr", "add", `${OPERATOR_ADDRESS}/${prefixLength}`, "dev", `${LAB_PREFIX}0`]);
@@ -268,7 +307,8 @@ function writeEtc(h: PlannedLabHost, dnsAddress: string): void {
   writeFileSync(join(etc, "hostname"), `${h.role.toLowerCase()}.lab.invalid\n`);
   const postfix = join(etc, "postfix");
   mkdirSync(postfix, { recursive: true });
-  for (const f of readdirSync("/etc/postfix")) if (!f.startsWith("main.cf")) cpSync(join("/etc/postfix", f), join(postfix, f), { recursive: true, verbatimSymlinks: true });
+  for (const f of readdirSync("/etc/postfix"))
+    if (!f.startsWith("main.cf")) cpSync(join("/etc/postfix", f), join(postfix, f), { recursive: true, verbatimSymlinks: true });
 }
 
 function bareMainCf(h: PlannedLabHost): string {
@@ -344,7 +384,9 @@ async function startPostfix(h: PlannedLabHost): Promise<void> {
   try {
     await inNamespace(h.namespace, ["script", "-qec", "postfix start", "/dev/null"], { timeoutMs: 30_000 });
   } catch (e) {
-    const log = existsSync(join(dir, "maillog")) ? readFileSync(join(dir, "maillog"), "utf8").trim().split("\n").slice(-3).join(" | ") : "no maillog";
+    const log = existsSync(join(dir, "maillog"))
+      ? readFileSync(join(dir, "maillog"), "utf8").trim().split("\n").slice(-3).join(" | ")
+      : "no maillog";
     throw new Error(`postfix on ${h.role} did not start: ${(e as Error).message}; maillog: ${log}`);
   }
 }
@@ -357,7 +399,14 @@ async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDescriptio
   for (const z of zones) {
     writeFileSync(
       join(storage, `${z}.zone`),
-      [`$ORIGIN ${z}.`, "$TTL 300", `@ SOA ${nsName}. hostmaster.${z}. 1 3600 600 86400 60`, `@ NS ${nsName}.`, ...(nsName.endsWith(`.${z}`) ? [`${nsName}. A ${h.address}`] : []), ""].join("\n"),
+      [
+        `$ORIGIN ${z}.`,
+        "$TTL 300",
+        `@ SOA ${nsName}. hostmaster.${z}. 1 3600 600 86400 60`,
+        `@ NS ${nsName}.`,
+        ...(nsName.endsWith(`.${z}`) ? [`${nsName}. A ${h.address}`] : []),
+        "",
+      ].join("\n"),
     );
   }
   const conf = [
@@ -430,7 +479,9 @@ async function startDovecot(h: PlannedLabHost): Promise<void> {
 }
 
 function passwdEntry(user: string): { uid: number; gid: number } {
-  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${user}:`));
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${user}:`));
   if (!line) throw new Error(`lab: no user ${user} on this machine`);
   const [, , uid, gid] = line.split(":");
   return { uid: Number(uid), gid: Number(gid) };
@@ -489,7 +540,8 @@ export async function labHealthy(): Promise<boolean> {
 }
 
 /** The pinned host key of every lab host, by role. */
-export const labHostKeys = (lab: LabDescription): HostKeys => Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [role, h!.hostKey]));
+export const labHostKeys = (lab: LabDescription): HostKeys =>
+  Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [role, h!.hostKey]));
 
 export function readLabDescription(): LabDescription {
   if (!existsSync(descriptionPath)) throw new Error(`no lab is up (no ${descriptionPath}): run npm run lab -- up`);
@@ -516,7 +568,9 @@ export async function labStatus(): Promise<LabStatus> {
  * and added to knot's zone list, then `knotc reload`. Replaces the extra zones of an earlier call;
  * with an empty list, removes them.
  */
-export async function serveExtraZones(zones: { name: string; records: { name: string; type: string; ttl: number; values: string[] }[] }[]): Promise<void> {
+export async function serveExtraZones(
+  zones: { name: string; records: { name: string; type: string; ttl: number; values: string[] }[] }[],
+): Promise<void> {
   const lab = readLabDescription();
   const h = Object.values(lab.hosts).find((x) => x && existsSync(join(etcDir(x.namespace), "knot", "knot.conf")))!;
   const storage = join(hostDir(h.role), "knot");
@@ -525,11 +579,22 @@ export async function serveExtraZones(zones: { name: string; records: { name: st
   const base = readFileSync(confPath, "utf8").split(`${marker}\n`)[0];
   const fq = (n: string) => `${n}.`;
   for (const z of zones) {
-    const lines = [`$ORIGIN ${fq(z.name)}`, "$TTL 300", `@ SOA ns.${z.name}. hostmaster.${z.name}. 1 3600 600 86400 60`, `@ NS ns.${z.name}.`, `ns.${z.name}. A ${h.address}`];
+    const lines = [
+      `$ORIGIN ${fq(z.name)}`,
+      "$TTL 300",
+      `@ SOA ns.${z.name}. hostmaster.${z.name}. 1 3600 600 86400 60`,
+      `@ NS ns.${z.name}.`,
+      `ns.${z.name}. A ${h.address}`,
+    ];
     for (const r of z.records)
-      for (const v of r.values) lines.push(`${fq(r.name)} ${r.ttl} ${r.type} ${r.type === "MX" ? `${v.split(" ")[0]} ${fq(v.split(" ")[1])}` : r.type === "TXT" ? `"${v}"` : v}`);
+      for (const v of r.values)
+        lines.push(
+          `${fq(r.name)} ${r.ttl} ${r.type} ${r.type === "MX" ? `${v.split(" ")[0]} ${fq(v.split(" ")[1])}` : r.type === "TXT" ? `"${v}"` : v}`,
+        );
     writeFileSync(join(storage, `${z.name}.zone`), `${lines.join("\n")}\n`);
   }
-  writeFileSync(confPath, zones.length ? `${base}${marker}\n${zones.map((z) => `  - domain: ${z.name}`).join("\n")}\n` : base, { mode: 0o600 });
+  writeFileSync(confPath, zones.length ? `${base}${marker}\n${zones.map((z) => `  - domain: ${z.name}`).join("\n")}\n` : base, {
+    mode: 0o600,
+  });
   await inNamespace(h.namespace, ["knotc", "-c", "/etc/knot/knot.conf", "reload"], { timeoutMs: 60_000 });
 }

@@ -17,7 +17,13 @@ export interface Sample {
 }
 
 /** One probe loop, in this process: what scripts/probe-gateway.ts runs on the outside host. */
-export async function probeLoop(address: string, intervalMs: number, maxSeconds: number, emit: (s: Sample) => void, stopped: () => boolean): Promise<void> {
+export async function probeLoop(
+  address: string,
+  intervalMs: number,
+  maxSeconds: number,
+  emit: (s: Sample) => void,
+  stopped: () => boolean,
+): Promise<void> {
   const net = await import("node:net");
   const deadline = Date.now() + maxSeconds * 1000;
   let pending = 0;
@@ -66,9 +72,23 @@ export interface RunningProber {
 /** Starts scripts/probe-gateway.ts inside a namespace (the lab's outside host). */
 export function startProber(namespace: string, address: string, opts: { intervalMs?: number; maxSeconds?: number } = {}): RunningProber {
   const tsx = require.resolve("tsx/cli");
-  const child = spawn("ip", ["netns", "exec", namespace, process.execPath, tsx, join(PROJECT_DIR, "scripts", "probe-gateway.ts"), address, String(opts.intervalMs ?? 20), String(opts.maxSeconds ?? 120)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      namespace,
+      process.execPath,
+      tsx,
+      join(PROJECT_DIR, "scripts", "probe-gateway.ts"),
+      address,
+      String(opts.intervalMs ?? 20),
+      String(opts.maxSeconds ?? 120),
+    ],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const samples: Sample[] = [];
   let rest = "";
   let markReady: () => void = () => {};
@@ -107,6 +127,8 @@ export interface Switch {
 export function outageWindow(samples: Sample[], oldServer: string, newServer: string): Switch {
   const firstNew = samples.find((s) => s.server === newServer)?.t;
   const lastOld = [...samples].reverse().find((s) => s.server === oldServer && (firstNew === undefined || s.t < firstNew))?.t;
-  const unanswered = samples.filter((s) => !s.server && lastOld !== undefined && firstNew !== undefined && s.t > lastOld && s.t < firstNew).length;
+  const unanswered = samples.filter(
+    (s) => !s.server && lastOld !== undefined && firstNew !== undefined && s.t > lastOld && s.t < firstNew,
+  ).length;
   return { lastOld, firstNew, outageMs: lastOld !== undefined && firstNew !== undefined ? firstNew - lastOld : undefined, unanswered };
 }

@@ -8,14 +8,14 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { outageWindow, startProber, type Switch } from "./prober";
-import { labMailboxFile, openLabStack, removeLabStack } from "./lab-stack";
+import type { Phase } from "../src/model/inventory";
+import { PROJECT_DIR, STACKS_DIR, stackPlan } from "../src/model/stack-file";
 import type { Engine } from "../src/ops/engine";
 import { type PhaseOutcome, runPhase, runRollback } from "../src/ops/phase";
 import type { MigrationStack } from "../src/ops/stack";
-import type { Phase } from "../src/model/inventory";
 import type { LabDescription } from "./lab";
-import { stackPlan, PROJECT_DIR, STACKS_DIR } from "../src/model/stack-file";
+import { labMailboxFile, openLabStack, removeLabStack } from "./lab-stack";
+import { outageWindow, type Switch, startProber } from "./prober";
 
 export interface StepReport {
   step: string;
@@ -79,12 +79,16 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
       ok: outcome.status === "done",
       failures: v
         ? [...v.flows.filter((f) => !f.passed).map((f) => f.detail), ...v.relays.filter((x) => !x.passed).map((x) => x.detail)]
-        : [`${outcome.status}${outcome.unverifiedBecause ? `: ${outcome.unverifiedBecause}` : ""}${outcome.refusals.map((x) => `: ${x.message}`).join("")}`],
+        : [
+            `${outcome.status}${outcome.unverifiedBecause ? `: ${outcome.unverifiedBecause}` : ""}${outcome.refusals.map((x) => `: ${x.message}`).join("")}`,
+          ],
       changes: outcome.up?.changes ?? {},
       verifySeconds: v?.seconds ?? 0,
     };
     steps.push(r);
-    o.progress(`${r.ok ? "ok  " : "FAIL"} ${step}: ${r.passed}/${r.flows} checks, ${r.seconds.toFixed(1)} s${v ? ` (checks ${v.seconds.toFixed(1)} s: send ${v.sendSeconds.toFixed(1)}, slowest delivery ${Math.max(0, ...v.flows.map((f) => f.deliverySeconds ?? 0)).toFixed(1)})` : ""}${r.failures.length ? `\n       ${r.failures.join("\n       ")}` : ""}`);
+    o.progress(
+      `${r.ok ? "ok  " : "FAIL"} ${step}: ${r.passed}/${r.flows} checks, ${r.seconds.toFixed(1)} s${v ? ` (checks ${v.seconds.toFixed(1)} s: send ${v.sendSeconds.toFixed(1)}, slowest delivery ${Math.max(0, ...v.flows.map((f) => f.deliverySeconds ?? 0)).toFixed(1)})` : ""}${r.failures.length ? `\n       ${r.failures.join("\n       ")}` : ""}`,
+    );
     return r;
   };
   const timed = async <T extends PhaseOutcome>(step: string, run: () => Promise<T>) => {
@@ -102,7 +106,9 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     const own = (role: string) => stackPlan(o.stackName, 5).hosts.find((h) => h.role === role)!.ownName;
     const w: Switch = outageWindow(await prober.stop(), own(from), own(to));
     switches.push({ name, from, to, outageMs: w.outageMs, unanswered: w.unanswered, commandSeconds: outcome.up?.seconds ?? 0 });
-    o.progress(`     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`);
+    o.progress(
+      `     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`,
+    );
     return outcome;
   };
 
@@ -115,7 +121,10 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
   const moved = moveWave(mailboxFile, o.waveSize ?? 2);
   o.progress(`     wave: moving ${moved.join(", ")} to the new server`);
   const { step: waveStep } = await timed(`wave (${moved.length} users)`, () => runPhase(stack, 5, options));
-  const onNew = () => stackPlan(o.stackName, 5).flows.filter((f) => moved.includes(f.recipient) && f.from === "outside").map((f) => f.mailboxHost);
+  const onNew = () =>
+    stackPlan(o.stackName, 5)
+      .flows.filter((f) => moved.includes(f.recipient) && f.from === "outside")
+      .map((f) => f.mailboxHost);
   if (!onNew().every((h) => h === "new")) {
     waveStep.ok = false;
     waveStep.failures.push(`the wave's users are not planned on the new server: ${moved.join(", ")}`);
@@ -126,7 +135,17 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     back.failures.push(`the rollback did not restore the mailbox file: ${moved.join(", ")} are not back on legacy`);
   }
   const passed = steps.every((s) => s.ok) && switches.every((s) => s.outageMs !== undefined);
-  return { report: { stack: o.stackName, startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, passed, steps, switches }, stack };
+  return {
+    report: {
+      stack: o.stackName,
+      startedAt: new Date(started).toISOString(),
+      seconds: (Date.now() - started) / 1000,
+      passed,
+      steps,
+      switches,
+    },
+    stack,
+  };
 }
 
 /** Moves the first n users living on legacy to new, in the mailbox file: one line each. */
@@ -145,12 +164,19 @@ export function moveWave(file: string, n: number): string[] {
 
 export function renderReport(r: RehearsalReport): { table: string; markdown: string } {
   const rows = r.steps.map((s) => [s.step, String(s.flows), String(s.passed), s.seconds.toFixed(1)]);
-  const switchRows = r.switches.map((s) => [s.name, `${s.from} -> ${s.to}`, s.outageMs === undefined ? "not seen" : `${s.outageMs} ms`, String(s.unanswered), `${s.commandSeconds.toFixed(1)} s`]);
+  const switchRows = r.switches.map((s) => [
+    s.name,
+    `${s.from} -> ${s.to}`,
+    s.outageMs === undefined ? "not seen" : `${s.outageMs} ms`,
+    String(s.unanswered),
+    `${s.commandSeconds.toFixed(1)} s`,
+  ]);
   const pad = (cells: string[][], head: string[]) => {
     const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
     return [head, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i])).join("  ")).join("\n");
   };
-  const md = (cells: string[][], head: string[]) => [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...cells.map((c) => `| ${c.join(" | ")} |`)].join("\n");
+  const md = (cells: string[][], head: string[]) =>
+    [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...cells.map((c) => `| ${c.join(" | ")} |`)].join("\n");
   const stepHead = ["step", "checks", "passed", "seconds"];
   const switchHead = ["switch", "direction", "outage window", "unanswered probes", "command time"];
   const verdict = `${r.passed ? "PASSED" : "FAILED"}: rehearsal of stack ${r.stack} in ${r.seconds.toFixed(1)} s`;

@@ -23,7 +23,11 @@ export function streamChartSpec(c: ChartInput): Record<string, unknown> {
   // Hosts with no delivery in a bucket show as zero, not as a line skipping the gap.
   const hosts = [...new Set(c.buckets.flatMap((b) => Object.keys(b.delivered)))];
   for (const b of c.buckets) for (const h of hosts) if (!(h in b.delivered)) series.push({ t: b.t, series: `delivered on ${h}`, n: 0 });
-  const events = c.events.map((e) => ({ name: e.name, from: (e.start - c.start) / 1000, to: Math.max((e.end - c.start) / 1000, (e.start - c.start) / 1000 + 0.1) }));
+  const events = c.events.map((e) => ({
+    name: e.name,
+    from: (e.start - c.start) / 1000,
+    to: Math.max((e.end - c.start) / 1000, (e.start - c.start) / 1000 + 0.1),
+  }));
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: c.title,

@@ -47,7 +47,9 @@ export interface RunningStream {
 export function startStream(namespace: string, o: StreamOptions): RunningStream {
   const tsx = require.resolve("tsx/cli");
   const args = ["--tag", o.tag, "--from", o.from, "--to", o.to.join(","), "--rate", String(o.rate), "--seconds", String(o.seconds)];
-  const child = spawn("ip", ["netns", "exec", namespace, process.execPath, tsx, join(PROJECT_DIR, "scripts", "mail-stream.ts"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn("ip", ["netns", "exec", namespace, process.execPath, tsx, join(PROJECT_DIR, "scripts", "mail-stream.ts"), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const sent: SentMessage[] = [];
   let rest = "";
   child.stdout.setEncoding("utf8");
@@ -65,14 +67,29 @@ export async function findDeliveries(s: HostSession, host: HostRole, tag: string
   const { stdout } = await execSequence(
     s,
     [
-      ["sh", "-c", 'base=$(postconf -h virtual_mailbox_base) && [ -d "$base" ] && grep -rHoE -m1 -- "$1-[0-9]+" "$base" || true', "sh", tag],
+      [
+        "sh",
+        "-c",
+        'base=$(postconf -h virtual_mailbox_base) && [ -d "$base" ] && grep -rHoE -m1 -- "$1-[0-9]+" "$base" || true',
+        "sh",
+        tag,
+      ],
       sectionMarker,
-      ["sh", "-c", 'base=$(postconf -h virtual_mailbox_base) && [ -d "$base" ] && find "$base" -type f -path "*/new/*" -printf "%T@ %p\\n" || true'],
+      [
+        "sh",
+        "-c",
+        'base=$(postconf -h virtual_mailbox_base) && [ -d "$base" ] && find "$base" -type f -path "*/new/*" -printf "%T@ %p\\n" || true',
+      ],
     ],
     { continueOnError: true },
   );
   const [found, times] = sections(stdout);
-  const mtime = new Map((times ?? "").split("\n").filter(Boolean).map((l) => [l.slice(l.indexOf(" ") + 1), Math.round(Number(l.slice(0, l.indexOf(" "))) * 1000)] as const));
+  const mtime = new Map(
+    (times ?? "")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => [l.slice(l.indexOf(" ") + 1), Math.round(Number(l.slice(0, l.indexOf(" "))) * 1000)] as const),
+  );
   return (found ?? "")
     .split("\n")
     .filter(Boolean)
@@ -120,7 +137,8 @@ export interface TimelineBucket {
 export type Expected = (recipient: string) => { host: HostRole; pathPart: string };
 
 /** The mailbox path part of an address in the maildir layout: /domain/user/. Pure. */
-export const mailboxPathPart = (address: string) => `/${address.slice(address.indexOf("@") + 1)}/${address.slice(0, address.indexOf("@"))}/`;
+export const mailboxPathPart = (address: string) =>
+  `/${address.slice(address.indexOf("@") + 1)}/${address.slice(0, address.indexOf("@"))}/`;
 
 /** Counts what became of each message handed over. Pure. */
 export function tally(sent: SentMessage[], deliveries: Delivery[], expected: Expected): StreamTally {
@@ -163,7 +181,11 @@ export function timeline(sent: SentMessage[], deliveries: Delivery[], bucketMs =
   if (!handed.length) return [];
   const start = Math.min(...handed.map((m) => m.t));
   const end = Math.max(...handed.map((m) => m.t), ...deliveries.map((d) => d.t));
-  const buckets: TimelineBucket[] = Array.from({ length: Math.floor((end - start) / bucketMs) + 1 }, (_, i) => ({ t: (i * bucketMs) / 1000, sent: 0, delivered: {} }));
+  const buckets: TimelineBucket[] = Array.from({ length: Math.floor((end - start) / bucketMs) + 1 }, (_, i) => ({
+    t: (i * bucketMs) / 1000,
+    sent: 0,
+    delivered: {},
+  }));
   for (const m of handed) buckets[Math.floor((m.t - start) / bucketMs)].sent++;
   for (const d of deliveries) {
     const i = Math.floor((d.t - start) / bucketMs);

@@ -8,18 +8,29 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { renderStreamChart } from "./stream-chart";
-import { type Delivery, findDeliveries, mailboxPathPart, type SentMessage, type StreamEvent, type StreamTally, startStream, tally, type TimelineBucket, timeline } from "./stream";
 import { waitFor } from "../src/checks/mail";
+import type { HostRole } from "../src/model/inventory";
+import { loadStack, stackPlan } from "../src/model/stack-file";
 import { runPhase, runRollback } from "../src/ops/phase";
 import type { MigrationStack } from "../src/ops/stack";
-import type { HostRole } from "../src/model/inventory";
-import { hostDir, type LabDescription, labHostKeys } from "./lab";
 import { inNamespace, run } from "../src/remote/local";
-import { REPORTS_DIR } from "./rehearsal";
-import { loadStack, stackPlan } from "../src/model/stack-file";
 import { type HostSession, SessionPool } from "../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../src/remote/targets";
+import { hostDir, type LabDescription, labHostKeys } from "./lab";
+import { REPORTS_DIR } from "./rehearsal";
+import {
+  type Delivery,
+  findDeliveries,
+  mailboxPathPart,
+  type SentMessage,
+  type StreamEvent,
+  type StreamTally,
+  startStream,
+  type TimelineBucket,
+  tally,
+  timeline,
+} from "./stream";
+import { renderStreamChart } from "./stream-chart";
 
 export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed";
 
@@ -94,7 +105,10 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const p4 = stackPlan(stack.name, 4);
   const recipients = [...new Set(p4.flows.filter((f) => f.from === "outside" && f.mailboxHost !== "internet").map((f) => f.recipient))];
   const sender = p4.flows.find((f) => f.mailboxHost === "internet")!.recipient;
-  const expected = (to: string) => ({ host: p4.flows.find((f) => f.recipient === to)!.mailboxHost as HostRole, pathPart: mailboxPathPart(to) });
+  const expected = (to: string) => ({
+    host: p4.flows.find((f) => f.recipient === to)!.mailboxHost as HostRole,
+    pathPart: mailboxPathPart(to),
+  });
   const tag = `zl${Date.now().toString(36)}`;
   const events: StreamEvent[] = [];
   const notes: string[] = [];
@@ -109,7 +123,9 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     }
   };
 
-  o.progress(`zero-loss (${o.fault}): ${rate} messages/s for ${seconds} s from ${sender} to ${recipients.length} mailboxes on both systems`);
+  o.progress(
+    `zero-loss (${o.fault}): ${rate} messages/s for ${seconds} s from ${sender} to ${recipients.length} mailboxes on both systems`,
+  );
   const stream = startStream(lab.hosts.internet!.namespace, { tag, from: sender, to: recipients, rate, seconds });
   const t0 = Date.now();
   const at = (s: number) => sleep(Math.max(0, t0 + s * 1000 - Date.now()));
@@ -122,7 +138,12 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       () => undefined,
       (e: Error) => e,
     );
-    const released = await waitFor(() => holds(lab, "legacy"), (h) => !h, 30_000, 50);
+    const released = await waitFor(
+      () => holds(lab, "legacy"),
+      (h) => !h,
+      30_000,
+      50,
+    );
     if (released) throw new Error("the go-live never released the address on the legacy gateway");
     const struck = Date.now();
     if (o.fault === "ssh-cut") {
@@ -134,7 +155,9 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       if (!engine) throw new Error("no pulumi up process of this stack to kill");
       const tree = [...(await descendants(engine)), engine];
       await run(["kill", "-9", ...tree.map(String)]);
-      notes.push(`engine killed: pulumi up and its ${tree.length - 1} child processes (language host, program, providers), SIGKILL, after the release`);
+      notes.push(
+        `engine killed: pulumi up and its ${tree.length - 1} child processes (language host, program, providers), SIGKILL, after the release`,
+      );
     }
     events.push({ name: o.fault === "ssh-cut" ? "SSH cut" : "engine killed", start: struck, end: struck + 100 });
     const failure = await goLive;
@@ -146,7 +169,9 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     } else {
       await stack.cancel().catch((e: Error) => notes.push(`cancel: ${e.message.split("\n")[0]}`));
       const back = await event("rollback after the kill", () => runRollback(stack, options));
-      notes.push(`the rollback after the kill restored phase 4: ${back.status}; pending operations left: ${(await stack.pendingOperations()).length}`);
+      notes.push(
+        `the rollback after the kill restored phase 4: ${back.status}; pending operations left: ${(await stack.pendingOperations()).length}`,
+      );
     }
   } else {
     const live = await event("go-live", () => runPhase(stack, 5, options));
@@ -171,7 +196,17 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   o.progress(`zero-loss: ${sent.length} handed over in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every message`);
   const deliveries = await collect(lab, stack.name, tag, sent);
   const result = tally(sent, deliveries, expected);
-  return { name: `zero-loss-${o.fault}`, fault: o.fault, rate, seconds, tally: result, events, timeline: timeline(sent, deliveries), timelineStart: Math.min(...sent.map((m) => m.t)), notes };
+  return {
+    name: `zero-loss-${o.fault}`,
+    fault: o.fault,
+    rate,
+    seconds,
+    tally: result,
+    events,
+    timeline: timeline(sent, deliveries),
+    timelineStart: Math.min(...sent.map((m) => m.t)),
+    notes,
+  };
 }
 
 /** Looks on every host until each message handed over was found (or 90 s passed), then once more. */

@@ -6,19 +6,25 @@
  */
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
+import { labDown, labHealthy, labUp, OPERATOR_NS } from "../lab/lab";
 import { loadConfig } from "../src/model/config";
 import type { Phase } from "../src/model/inventory";
 import { plan } from "../src/model/plan";
-import { labDown, labHealthy, labUp, OPERATOR_NS } from "../lab/lab";
 import { syntheticInventory, syntheticMailboxes } from "./bench/synthetic";
 
 const DOMAINS = 200;
 const SIZES = [1_000, 10_000, 50_000];
 
 const program = new Command("bench")
-  .description("Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.")
+  .description(
+    "Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.",
+  )
   .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift) in this process")
-  .option("--only <kinds>", "comma-separated cases to run (plan,mocks,engine,drift; drift needs root: it builds the lab)", "plan,mocks,engine,drift")
+  .option(
+    "--only <kinds>",
+    "comma-separated cases to run (plan,mocks,engine,drift; drift needs root: it builds the lab)",
+    "plan,mocks,engine,drift",
+  )
   .option("--mailboxes <n>", "internal: mailboxes for --case", Number)
   .option("--json", "print the results as JSON")
   .parse();
@@ -42,7 +48,17 @@ async function runCase(kind: Kind, mailboxes: number): Promise<Result> {
   if (kind === "drift") {
     const { driftBench } = await import("./bench/drift");
     const r = await driftBench();
-    return { case: kind, mailboxes: 0, domains: 200, loadMs: 0, runMs: r.seconds * 1000, resources: r.records, peakMiB: process.resourceUsage().maxRSS / 1024, checks: r.checks, notOk: r.notOk };
+    return {
+      case: kind,
+      mailboxes: 0,
+      domains: 200,
+      loadMs: 0,
+      runMs: r.seconds * 1000,
+      resources: r.records,
+      peakMiB: process.resourceUsage().maxRSS / 1024,
+      checks: r.checks,
+      notOk: r.notOk,
+    };
   }
   if (kind === "engine") {
     const { engineBench } = await import("./bench/engine-preview");
@@ -62,7 +78,15 @@ async function runCase(kind: Kind, mailboxes: number): Promise<Result> {
     resources = (await runUnderMocks(inv, phase)).resources.length;
   }
   const t2 = performance.now();
-  return { case: kind, mailboxes, domains: DOMAINS, loadMs: t1 - t0, runMs: t2 - t1, ...(resources ? { resources } : {}), peakMiB: process.resourceUsage().maxRSS / 1024 };
+  return {
+    case: kind,
+    mailboxes,
+    domains: DOMAINS,
+    loadMs: t1 - t0,
+    runMs: t2 - t1,
+    ...(resources ? { resources } : {}),
+    peakMiB: process.resourceUsage().maxRSS / 1024,
+  };
 }
 
 async function main() {
@@ -77,7 +101,11 @@ async function main() {
       const healthy = await labHealthy();
       if (!healthy) await labUp((m) => process.stderr.write(`${m}\n`));
       try {
-        const out = execFileSync("ip", ["netns", "exec", OPERATOR_NS, process.execPath, ...process.execArgv, __filename, "--case", "drift"], { encoding: "utf8", env: { ...process.env, CUTOVER_IN_LAB: "1" } });
+        const out = execFileSync(
+          "ip",
+          ["netns", "exec", OPERATOR_NS, process.execPath, ...process.execArgv, __filename, "--case", "drift"],
+          { encoding: "utf8", env: { ...process.env, CUTOVER_IN_LAB: "1" } },
+        );
         results.push(JSON.parse(out.trim().split("\n").pop()!));
       } finally {
         if (!healthy) await labDown();
@@ -86,7 +114,9 @@ async function main() {
     }
     for (const n of SIZES) {
       process.stderr.write(`bench: ${kind} with ${n} mailboxes${kind === "engine" ? "" : `, ${DOMAINS} domains`}...\n`);
-      const out = execFileSync(process.execPath, [...process.execArgv, __filename, "--case", kind, "--mailboxes", String(n)], { encoding: "utf8" });
+      const out = execFileSync(process.execPath, [...process.execArgv, __filename, "--case", kind, "--mailboxes", String(n)], {
+        encoding: "utf8",
+      });
       results.push(JSON.parse(out.trim().split("\n").pop()!));
     }
   }
@@ -94,10 +124,17 @@ async function main() {
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     return;
   }
-  const label: Record<Kind, string> = { plan: "plan", mocks: "program under mocks", engine: "real-engine preview, new pilot-shaped stack", drift: "drift check on the lab (records; checks, not ok)" };
+  const label: Record<Kind, string> = {
+    plan: "plan",
+    mocks: "program under mocks",
+    engine: "real-engine preview, new pilot-shaped stack",
+    drift: "drift check on the lab (records; checks, not ok)",
+  };
   process.stdout.write("| case | mailboxes | domains | load + validate | run | resources | peak RSS |\n|---|---|---|---|---|---|---|\n");
   for (const r of results)
-    process.stdout.write(`| ${label[r.case as Kind]} | ${r.case === "drift" ? "-" : r.mailboxes} | ${r.domains} | ${r.case === "engine" ? "-" : `${r.loadMs.toFixed(0)} ms`} | ${r.runMs.toFixed(0)} ms | ${r.resources ?? "-"}${r.case === "drift" ? ` records; ${r.checks} checks, ${r.notOk} not ok` : ""} | ${r.peakMiB.toFixed(0)} MiB${r.case === "engine" ? " (process tree)" : ""} |\n`);
+    process.stdout.write(
+      `| ${label[r.case as Kind]} | ${r.case === "drift" ? "-" : r.mailboxes} | ${r.domains} | ${r.case === "engine" ? "-" : `${r.loadMs.toFixed(0)} ms`} | ${r.runMs.toFixed(0)} ms | ${r.resources ?? "-"}${r.case === "drift" ? ` records; ${r.checks} checks, ${r.notOk} not ok` : ""} | ${r.peakMiB.toFixed(0)} MiB${r.case === "engine" ? " (process tree)" : ""} |\n`,
+    );
 }
 
 main().catch((e) => {

@@ -21,18 +21,33 @@ const program = new Command("drift")
   .option("--skip-engine", "live checks only, without the engine's refresh preview")
   .option("--concurrency <n>", "probes at a time", number("--concurrency"), 32)
   .option("--timeout <ms>", "per probe", number("--timeout"), 5000)
-  .addHelpText("after", "\nExit codes:\n  0  clean\n  1  drift: the live world differs from the plan\n  2  could not check everything (a server unreachable, a probe timed out, bad input): never clean")
+  .addHelpText(
+    "after",
+    "\nExit codes:\n  0  clean\n  1  drift: the live world differs from the plan\n  2  could not check everything (a server unreachable, a probe timed out, bad input): never clean",
+  )
   .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
   .parse();
 const [stackName] = program.processedArgs as [string];
-const o = program.opts<{ json?: boolean; markdown?: string; resolver?: string[]; skipEngine?: boolean; concurrency: number; timeout: number }>();
+const o = program.opts<{
+  json?: boolean;
+  markdown?: string;
+  resolver?: string[];
+  skipEngine?: boolean;
+  concurrency: number;
+  timeout: number;
+}>();
 
 async function main(): Promise<number> {
   const there = await inLabNamespace(stackName);
   if (there !== undefined) return there;
   try {
     const stack = await openStack(stackName);
-    const report = await stackDrift(stack, { skipEngine: o.skipEngine, concurrency: o.concurrency, timeoutMs: o.timeout, ...(o.resolver ? { resolvers: o.resolver } : {}) });
+    const report = await stackDrift(stack, {
+      skipEngine: o.skipEngine,
+      concurrency: o.concurrency,
+      timeoutMs: o.timeout,
+      ...(o.resolver ? { resolvers: o.resolver } : {}),
+    });
     const table = renderDriftTable(report);
     if (o.json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -3,7 +3,9 @@ import { Command } from "commander";
 import { obtainEngine } from "../src/ops/engine";
 
 const program = new Command("engine")
-  .description("Use pulumi from PATH when it is the pinned version or newer; otherwise build it from the Go module proxy into ~/.cache/cutover/pulumi/<version>/bin.")
+  .description(
+    "Use pulumi from PATH when it is the pinned version or newer; otherwise build it from the Go module proxy into ~/.cache/cutover/pulumi/<version>/bin.",
+  )
   .option("--rebuild", "build even when a usable engine exists")
   .option("--json", "print the result as JSON")
   .addHelpText("after", "\nExit codes: 0 the engine is ready (its bin directory is printed), 1 it could not be obtained.")

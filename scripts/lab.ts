@@ -1,8 +1,8 @@
 /** npm run lab -- up | down | status: the pilot's model Internet and local systems on this machine. */
 import { Command } from "commander";
+import { labDown, labStatus, labUp, readLabDescription } from "../lab/lab";
 import { LAB_PASSPHRASE, openLabStack } from "../lab/lab-stack";
 import { obtainEngine } from "../src/ops/engine";
-import { labDown, labStatus, labUp, readLabDescription } from "../lab/lab";
 
 const progress = (m: string) => process.stderr.write(`${m}\n`);
 const program = new Command("lab")
@@ -16,14 +16,21 @@ program
   .option("--json", "print the lab description as JSON")
   .option("--stack <name>", "also configure a stack (lab-*) with the pilot's config and the lab's keys, on the project's local backend")
   .action(async (o: { json?: boolean; stack?: string }) => {
-    if (o.stack && !o.stack.startsWith("lab-")) throw new Error(`--stack ${o.stack}: lab stacks are named lab-... (their config files are git-ignored); try --stack lab-${o.stack}`);
+    if (o.stack && !o.stack.startsWith("lab-"))
+      throw new Error(`--stack ${o.stack}: lab stacks are named lab-... (their config files are git-ignored); try --stack lab-${o.stack}`);
     const lab = await labUp(progress);
     if (o.stack) {
       const stack = await openLabStack(o.stack, lab, await obtainEngine(progress), progress);
-      progress(`lab: stack ${stack.name} configured (passphrase ${LAB_PASSPHRASE === "cutover-lab" ? "cutover-lab" : "from PULUMI_CONFIG_PASSPHRASE"})`);
+      progress(
+        `lab: stack ${stack.name} configured (passphrase ${LAB_PASSPHRASE === "cutover-lab" ? "cutover-lab" : "from PULUMI_CONFIG_PASSPHRASE"})`,
+      );
     }
     if (o.json) process.stdout.write(`${JSON.stringify(lab, null, 2)}\n`);
-    else for (const h of Object.values(lab.hosts)) process.stdout.write(`${h!.role.padEnd(9)} ${h!.address.padEnd(15)} ip netns exec ${h!.namespace} ...   ssh -i ${lab.adminKeyPath} root@${h!.address}\n`);
+    else
+      for (const h of Object.values(lab.hosts))
+        process.stdout.write(
+          `${h!.role.padEnd(9)} ${h!.address.padEnd(15)} ip netns exec ${h!.namespace} ...   ssh -i ${lab.adminKeyPath} root@${h!.address}\n`,
+        );
   });
 program
   .command("down")
@@ -36,7 +43,10 @@ program
   .action(async (o: { json?: boolean }) => {
     const s = await labStatus();
     if (o.json) process.stdout.write(`${JSON.stringify({ ...s, ...(s.up ? { lab: readLabDescription() } : {}) }, null, 2)}\n`);
-    else process.stdout.write(s.namespaces.length ? s.namespaces.map((n) => `${n.name.padEnd(20)} ${n.processes} processes`).join("\n") + "\n" : "lab is down\n");
+    else
+      process.stdout.write(
+        s.namespaces.length ? s.namespaces.map((n) => `${n.name.padEnd(20)} ${n.processes} processes`).join("\n") + "\n" : "lab is down\n",
+      );
     process.exitCode = s.up ? 0 : 1;
   });
 

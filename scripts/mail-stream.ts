@@ -29,7 +29,9 @@ function hand(seq: number): Promise<void> {
     let err = "";
     child.stderr.on("data", (d) => (err += d));
     child.on("exit", (code) => {
-      process.stdout.write(`${JSON.stringify(code === 0 ? { seq, to, marker, t: started } : { seq, to, marker, t: started, error: err.trim() || `sendmail exited ${code}` })}\n`);
+      process.stdout.write(
+        `${JSON.stringify(code === 0 ? { seq, to, marker, t: started } : { seq, to, marker, t: started, error: err.trim() || `sendmail exited ${code}` })}\n`,
+      );
       resolve();
     });
     child.stdin.end(`From: <${o.from}>\nTo: <${to}>\nSubject: ${marker}\n\n${marker}\n`);

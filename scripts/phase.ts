@@ -1,7 +1,7 @@
 /** npm run phase -- <stack> <n>: move a stack to a phase, guarded, previewed, verified. */
 import { Command, InvalidArgumentError } from "commander";
-import { runPhase } from "../src/ops/phase";
 import type { Phase } from "../src/model/inventory";
+import { runPhase } from "../src/ops/phase";
 import { confirm, EXIT, EXIT_HELP, exitFor, exitForStatus, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const program = new Command("phase")
@@ -28,7 +28,10 @@ async function main(): Promise<number> {
   try {
     const stack = await openStack(stackName);
     const outcome = await runPhase(stack, target, { yes: opts.yes, force: opts.force, confirm, progress });
-    if (outcome.forced) progress(`warning: the guards were overridden (${outcome.refusals.map((r) => r.guard).join(", ")}); recorded in the stack's tag cutover-forced`);
+    if (outcome.forced)
+      progress(
+        `warning: the guards were overridden (${outcome.refusals.map((r) => r.guard).join(", ")}); recorded in the stack's tag cutover-forced`,
+      );
     progress(`phase ${target} on ${stackName}: ${outcome.status}`);
     return exitForStatus(outcome.status);
   } catch (e) {

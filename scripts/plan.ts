@@ -32,14 +32,19 @@ try {
 }
 
 function describe(p: Plan): string {
-  const lines = [`Phase ${p.phase} (${p.stage}): gateway ${p.gateway.hostName} ${p.gateway.address} held by ${p.gateway.holder} (go-live: ${p.gateway.strategy})`];
+  const lines = [
+    `Phase ${p.phase} (${p.stage}): gateway ${p.gateway.hostName} ${p.gateway.address} held by ${p.gateway.holder} (go-live: ${p.gateway.strategy})`,
+  ];
   for (const z of p.zones) {
     lines.push(`  zone ${z.name} on ${z.provider}`);
-    for (const r of z.records) lines.push(`    ${r.name.padEnd(28)} ${String(r.ttl).padStart(5)} ${r.type.padEnd(5)} ${r.values.join(", ")}`);
+    for (const r of z.records)
+      lines.push(`    ${r.name.padEnd(28)} ${String(r.ttl).padStart(5)} ${r.type.padEnd(5)} ${r.values.join(", ")}`);
   }
   for (const t of p.routing) {
     const perUser = t.relays.filter((r) => r.recipient.includes("@")).length;
-    lines.push(`  routing on ${t.host}: ${t.domains.length} domains, ${t.mailboxes.length} local mailboxes, ${perUser} users and ${t.relays.length - perUser} domains relayed`);
+    lines.push(
+      `  routing on ${t.host}: ${t.domains.length} domains, ${t.mailboxes.length} local mailboxes, ${perUser} users and ${t.relays.length - perUser} domains relayed`,
+    );
     for (const r of t.relays.slice(0, 5)) lines.push(`    ${r.recipient} -> ${r.to} [${r.nextHop}]`);
     if (t.relays.length > 5) lines.push(`    ... ${t.relays.length - 5} more`);
   }

@@ -6,10 +6,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { runPreview } from "../src/ops/preview";
 import { InventoryError, type Phase } from "../src/model/inventory";
 import { diffPlans, renderPlanDiff } from "../src/model/plan-diff";
-import { stackPlan, readStackFile, STACKS_DIR } from "../src/model/stack-file";
+import { readStackFile, STACKS_DIR, stackPlan } from "../src/model/stack-file";
+import { runPreview } from "../src/ops/preview";
 import { EXIT, exitFor, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const program = new Command("preview")
@@ -22,7 +22,10 @@ const program = new Command("preview")
     return Number(v) as Phase;
   })
   .option("--offline", "the plan diff only, without the engine")
-  .addHelpText("after", "\nExit codes:\n  0  shown (large changes are flagged in the output)\n  1  the engine's preview failed\n  2  bad input: unknown stack, invalid inventory or phase")
+  .addHelpText(
+    "after",
+    "\nExit codes:\n  0  shown (large changes are flagged in the output)\n  1  the engine's preview failed\n  2  bad input: unknown stack, invalid inventory or phase",
+  )
   .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : EXIT.badInput))
   .parse();
 const [stackName] = program.processedArgs as [string];
@@ -35,7 +38,8 @@ async function main(): Promise<number> {
   }
   try {
     const file = join(STACKS_DIR, `Pulumi.${stackName}.yaml`);
-    if (!existsSync(file)) throw new InventoryError([{ path: "stack", message: `no stacks/Pulumi.${stackName}.yaml: name an existing stack` }]);
+    if (!existsSync(file))
+      throw new InventoryError([{ path: "stack", message: `no stacks/Pulumi.${stackName}.yaml: name an existing stack` }]);
     const current = Number(readStackFile(file).phase) as Phase;
     const target = o.phase ?? current;
     const diff = diffPlans(stackPlan(stackName, current), stackPlan(stackName, target));

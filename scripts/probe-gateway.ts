@@ -14,4 +14,10 @@ const program = new Command("probe-gateway")
 const [address, interval, max] = program.args;
 let stop = false;
 process.on("SIGTERM", () => (stop = true));
-probeLoop(address, Number(interval), Number(max), (s) => process.stdout.write(`${JSON.stringify(s)}\n`), () => stop).then(() => process.exit(0));
+probeLoop(
+  address,
+  Number(interval),
+  Number(max),
+  (s) => process.stdout.write(`${JSON.stringify(s)}\n`),
+  () => stop,
+).then(() => process.exit(0));

@@ -5,17 +5,22 @@
  */
 import { spawn } from "node:child_process";
 import { Command } from "commander";
-import { obtainEngine } from "../src/ops/engine";
 import { labDown, labHealthy, labUp, OPERATOR_NS, readLabDescription } from "../lab/lab";
 import { rehearse, renderReport, writeReport } from "../lab/rehearsal";
+import { obtainEngine } from "../src/ops/engine";
 
 const program = new Command("rehearse")
-  .description("Rehearse the cutover on the lab: phases 1-5 with real mail checked after each, go-live, rollback from the stack history, go-live again, a wave of users (root).")
+  .description(
+    "Rehearse the cutover on the lab: phases 1-5 with real mail checked after each, go-live, rollback from the stack history, go-live again, a wave of users (root).",
+  )
   .option("--stack <name>", "stack to use (created on the project's local backend if missing)")
   .option("--keep", "leave the lab and the stack up, and print how to reach them")
   .option("--wave <n>", "users the wave moves from legacy to new", (v) => Number(v), 2)
   .option("--json", "print the report as JSON on stdout instead of the table")
-  .addHelpText("after", "\nExit codes: 0 every check passed, 1 a check failed (each failure names the flow, the expected and the actual mailbox), 2 the lab, the engine or the stack could not be set up.")
+  .addHelpText(
+    "after",
+    "\nExit codes: 0 every check passed, 1 a check failed (each failure names the flow, the expected and the actual mailbox), 2 the lab, the engine or the stack could not be set up.",
+  )
   .parse();
 const opts = program.opts<{ stack?: string; keep?: boolean; wave: number; json?: boolean }>();
 const progress = (m: string) => process.stderr.write(`${m}\n`);
@@ -26,7 +31,10 @@ async function outside(): Promise<number> {
   const started = Date.now();
   try {
     progress("rehearse: lab and engine");
-    const [engine] = await Promise.all([obtainEngine(progress), labHealthy().then(async (ok) => (ok ? progress("lab: reusing the healthy lab") : void (await labUp(progress))))]);
+    const [engine] = await Promise.all([
+      obtainEngine(progress),
+      labHealthy().then(async (ok) => (ok ? progress("lab: reusing the healthy lab") : void (await labUp(progress)))),
+    ]);
     progress(`rehearse: engine v${engine.version} (${engine.source}), set up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } catch (e) {
     progress(`rehearse: ${(e as Error).message}`);
@@ -34,10 +42,14 @@ async function outside(): Promise<number> {
     return 2;
   }
   const tsx = require.resolve("tsx/cli");
-  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, process.execPath, tsx, __filename, ...process.argv.slice(2), "--stack", stackName], {
-    stdio: "inherit",
-    env: { ...process.env, CUTOVER_IN_LAB: "1" },
-  });
+  const child = spawn(
+    "ip",
+    ["netns", "exec", OPERATOR_NS, process.execPath, tsx, __filename, ...process.argv.slice(2), "--stack", stackName],
+    {
+      stdio: "inherit",
+      env: { ...process.env, CUTOVER_IN_LAB: "1" },
+    },
+  );
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   process.on("SIGINT", forward("SIGINT"));
   process.on("SIGTERM", forward("SIGTERM"));
@@ -77,8 +89,11 @@ async function inside(): Promise<number> {
     progress(`reports: ${files.json}, ${files.markdown}`);
     if (opts.keep) {
       progress(`\nThe lab and stack ${stack.name} are up. Hosts (from the lab's operator namespace):`);
-      for (const h of Object.values(lab.hosts)) progress(`  ip netns exec ${OPERATOR_NS} ssh -i ${lab.adminKeyPath} root@${h!.address}    # ${h!.role}`);
-      progress(`Pulumi by hand: export PATH=${engine.binDir}:$PATH PULUMI_BACKEND_URL=file://${process.cwd()}/.state PULUMI_CONFIG_PASSPHRASE=cutover-lab`);
+      for (const h of Object.values(lab.hosts))
+        progress(`  ip netns exec ${OPERATOR_NS} ssh -i ${lab.adminKeyPath} root@${h!.address}    # ${h!.role}`);
+      progress(
+        `Pulumi by hand: export PATH=${engine.binDir}:$PATH PULUMI_BACKEND_URL=file://${process.cwd()}/.state PULUMI_CONFIG_PASSPHRASE=cutover-lab`,
+      );
       progress(`  ip netns exec ${OPERATOR_NS} pulumi preview --stack ${stack.name}`);
       progress(`Tear down: npm run lab -- down`);
     } else {

@@ -13,7 +13,12 @@ const program = new Command("rollback")
     return Number(v);
   })
   .option("--yes", "roll back without asking")
-  .addHelpText("after", EXIT_HELP.split("\n").filter((l) => !l.includes("refused by a guard")).join("\n"))
+  .addHelpText(
+    "after",
+    EXIT_HELP.split("\n")
+      .filter((l) => !l.includes("refused by a guard"))
+      .join("\n"),
+  )
   .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : EXIT.badInput))
   .parse();
 const [stackName] = program.processedArgs as [string];

@@ -7,13 +7,13 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { LAB_PASSPHRASE } from "../lab/lab-stack";
-import type { PhaseStatus } from "../src/ops/phase";
-import { obtainEngine } from "../src/ops/engine";
-import { localBackendUrl, MigrationStack } from "../src/ops/stack";
-import { InventoryError } from "../src/model/inventory";
 import { labHealthy, OPERATOR_NS } from "../lab/lab";
+import { LAB_PASSPHRASE } from "../lab/lab-stack";
+import { InventoryError } from "../src/model/inventory";
 import { STACKS_DIR } from "../src/model/stack-file";
+import { obtainEngine } from "../src/ops/engine";
+import type { PhaseStatus } from "../src/ops/phase";
+import { localBackendUrl, MigrationStack } from "../src/ops/stack";
 
 export const progress = (m: string) => process.stderr.write(`${m}\n`);
 
@@ -31,7 +31,13 @@ Exit codes:
 
 /** The exit code of a phase or rollback outcome. */
 export const exitForStatus = (status: PhaseStatus): number =>
-  ({ done: EXIT.done, unverified: EXIT.done, refused: EXIT.refused, declined: EXIT.declined, "verification-failed": EXIT.verificationFailed })[status];
+  ({
+    done: EXIT.done,
+    unverified: EXIT.done,
+    refused: EXIT.refused,
+    declined: EXIT.declined,
+    "verification-failed": EXIT.verificationFailed,
+  })[status];
 
 export const isLabStack = (name: string) => name.startsWith("lab-");
 
@@ -46,14 +52,22 @@ export async function inLabNamespace(stack: string): Promise<number | undefined>
     return EXIT.badInput;
   }
   const tsx = require.resolve("tsx/cli");
-  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, process.execPath, tsx, process.argv[1], ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, CUTOVER_IN_LAB: "1" } });
+  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, process.execPath, tsx, process.argv[1], ...process.argv.slice(2)], {
+    stdio: "inherit",
+    env: { ...process.env, CUTOVER_IN_LAB: "1" },
+  });
   process.on("SIGINT", () => child.kill("SIGINT"));
   return new Promise((r) => child.on("exit", (c, s) => r(c ?? (s ? 130 : 1))));
 }
 
 export async function openStack(name: string): Promise<MigrationStack> {
   if (!existsSync(join(STACKS_DIR, `Pulumi.${name}.yaml`))) {
-    throw new InventoryError([{ path: "stack", message: `no stacks/Pulumi.${name}.yaml: name an existing stack (pilot, production, or a lab-* stack made by npm run lab -- up --stack lab-<name>)` }]);
+    throw new InventoryError([
+      {
+        path: "stack",
+        message: `no stacks/Pulumi.${name}.yaml: name an existing stack (pilot, production, or a lab-* stack made by npm run lab -- up --stack lab-<name>)`,
+      },
+    ]);
   }
   const engine = await obtainEngine(progress);
   return MigrationStack.open(name, {
@@ -80,8 +94,18 @@ export async function confirm(question: string): Promise<boolean> {
 /** The exit code for an error thrown by a command: bad input or a failure. */
 export function exitFor(e: unknown): number {
   const message = e instanceof Error ? e.message : String(e);
-  progress(message.replace(/\x1b\[[0-9;]*m/g, "").split("\n").filter((l) => l.trim()).slice(0, 12).join("\n"));
+  progress(
+    message
+      .replace(/\x1b\[[0-9;]*m/g, "")
+      .split("\n")
+      .filter((l) => l.trim())
+      .slice(0, 12)
+      .join("\n"),
+  );
   if (e instanceof InventoryError) return EXIT.badInput;
-  if (/currently locked/i.test(message)) progress("The stack is locked. If no other update runs on it (an engine was killed), clear the lock with: pulumi cancel --yes --stack <stack>, then run the command again.");
+  if (/currently locked/i.test(message))
+    progress(
+      "The stack is locked. If no other update runs on it (an engine was killed), clear the lock with: pulumi cancel --yes --stack <stack>, then run the command again.",
+    );
   return EXIT.failed;
 }

@@ -5,9 +5,9 @@
  */
 import { spawn } from "node:child_process";
 import { Command } from "commander";
-import { obtainEngine } from "../src/ops/engine";
 import { labDown, labUp, OPERATOR_NS } from "../lab/lab";
 import { obtainActionlint } from "../src/ops/actionlint";
+import { obtainEngine } from "../src/ops/engine";
 
 const program = new Command("test")
   .description("Run the test suite against a freshly built lab (root). Extra arguments go to vitest.")
@@ -30,7 +30,10 @@ async function main(): Promise<number> {
     return 2;
   }
   const vitest = require.resolve("vitest/package.json").replace(/package\.json$/, "vitest.mjs");
-  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, process.execPath, vitest, "run", ...program.args], { stdio: "inherit", env: { ...process.env, CUTOVER_IN_LAB: "1" } });
+  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, process.execPath, vitest, "run", ...program.args], {
+    stdio: "inherit",
+    env: { ...process.env, CUTOVER_IN_LAB: "1" },
+  });
   const stop = () => child.kill("SIGINT");
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

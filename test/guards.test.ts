@@ -3,15 +3,18 @@
  */
 import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
-import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../src/ops/guards";
 import type { Phase } from "../src/model/inventory";
 import { archiveWith, assignmentDigest, digestMismatch, packAssignment, unpackAssignment } from "../src/model/mailbox-archive";
+import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../src/ops/guards";
 import { load, rawStack } from "./helpers";
 
 const pilot = (phase: Phase) => load("pilot", phase);
 
 /** An update as the engine's history lists it, with the config it ran with. */
-function update(phase: number, opts: { result?: UpdateSummary["result"]; kind?: UpdateSummary["kind"]; inventory?: object; endTime?: string } = {}): UpdateSummary {
+function update(
+  phase: number,
+  opts: { result?: UpdateSummary["result"]; kind?: UpdateSummary["kind"]; inventory?: object; endTime?: string } = {},
+): UpdateSummary {
   return {
     kind: opts.kind ?? "update",
     result: opts.result ?? "succeeded",
@@ -20,11 +23,20 @@ function update(phase: number, opts: { result?: UpdateSummary["result"]; kind?: 
     message: "",
     environment: {},
     version: 0,
-    config: { "cutover:phase": { value: String(phase), secret: false }, "cutover:inventory": { value: JSON.stringify(opts.inventory ?? rawStack("pilot").inventory), secret: false } },
+    config: {
+      "cutover:phase": { value: String(phase), secret: false },
+      "cutover:inventory": { value: JSON.stringify(opts.inventory ?? rawStack("pilot").inventory), secret: false },
+    },
   } as unknown as UpdateSummary;
 }
 
-const facts = (history: UpdateSummary[], more: Partial<StackFacts> = {}): StackFacts => ({ history, tags: {}, pendingOperations: [], now: new Date("2026-11-25T12:00:00Z"), ...more });
+const facts = (history: UpdateSummary[], more: Partial<StackFacts> = {}): StackFacts => ({
+  history,
+  tags: {},
+  pendingOperations: [],
+  now: new Date("2026-11-25T12:00:00Z"),
+  ...more,
+});
 const guards = (target: Phase, f: StackFacts, inv = pilot(target)) => phaseRefusals("lab-x", target, inv, f).map((r) => r.guard);
 
 describe("phase guards", () => {
@@ -51,12 +63,27 @@ describe("phase guards", () => {
     expect(guards(4, facts([update(4, { result: "failed" }), update(3)]))).toEqual([]);
     expect(guards(3, facts([update(4, { result: "failed" }), update(3)]))).toEqual([]);
     expect(guards(4, facts([update(3, { kind: "refresh", result: "failed" }), update(3)]))).toEqual(["unfinished"]);
-    expect(guards(4, facts([update(3)], { pendingOperations: ["urn:pulumi:lab-x::cutover::pulumi-nodejs:dynamic/cutover:GatewayIdentity::gateway-identity-address"] }))).toEqual(["unfinished"]);
-    expect(phaseRefusals("lab-x", 4, pilot(4), facts([update(3)], { pendingOperations: ["urn:x::gateway-identity-address"] }))[0].message).toContain("gateway-identity-address");
+    expect(
+      guards(
+        4,
+        facts([update(3)], {
+          pendingOperations: ["urn:pulumi:lab-x::cutover::pulumi-nodejs:dynamic/cutover:GatewayIdentity::gateway-identity-address"],
+        }),
+      ),
+    ).toEqual(["unfinished"]);
+    expect(
+      phaseRefusals("lab-x", 4, pilot(4), facts([update(3)], { pendingOperations: ["urn:x::gateway-identity-address"] }))[0].message,
+    ).toContain("gateway-identity-address");
     // A killed engine leaves no history entry, only pending operations: the phase it ran may run again.
-    const killed = facts([update(4), update(3)], { pendingOperations: ["urn:x::gateway-identity-address"], configuredPhase: 5, tags: { [TAGS.verified]: verifiedTag(4, pilot(4)) } });
+    const killed = facts([update(4), update(3)], {
+      pendingOperations: ["urn:x::gateway-identity-address"],
+      configuredPhase: 5,
+      tags: { [TAGS.verified]: verifiedTag(4, pilot(4)) },
+    });
     expect(guards(5, killed)).toEqual([]);
-    expect(phaseRefusals("lab-x", 3, pilot(3), killed).find((r) => r.guard === "unfinished")!.message).toContain("npm run phase -- lab-x 5 or roll it back");
+    expect(phaseRefusals("lab-x", 3, pilot(3), killed).find((r) => r.guard === "unfinished")!.message).toContain(
+      "npm run phase -- lab-x 5 or roll it back",
+    );
   });
 
   it("allows the go-live only after the phase-4 verification passed on the current inventory", () => {

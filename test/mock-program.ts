@@ -10,7 +10,12 @@ import { deploy, type HostCredentials, stackOutputs } from "../src/pulumi/progra
 
 /** Credentials for stacks with existing hosts: keys the lab would pin; mocks never connect. */
 export const MOCK_CREDENTIALS: HostCredentials = {
-  hostKeys: Object.fromEntries(["legacy", "new", "internet", "smartHost", "dnsServer"].map((r) => [r, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"])),
+  hostKeys: Object.fromEntries(
+    ["legacy", "new", "internet", "smartHost", "dnsServer"].map((r) => [
+      r,
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    ]),
+  ),
   privateKey: "mock-private-key",
   tsigSecret: "mock-tsig-secret",
 };
@@ -40,7 +45,16 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, assignment?: A
   await pulumi.runtime.setMocks(
     {
       newResource: (a) => {
-        if (a.custom) resources.push({ type: a.type, name: a.name, inputs: a.inputs, options: {}, props: {}, ...(a.id ? { readId: a.id } : {}), ...(a.provider ? { provider: a.provider } : {}) });
+        if (a.custom)
+          resources.push({
+            type: a.type,
+            name: a.name,
+            inputs: a.inputs,
+            options: {},
+            props: {},
+            ...(a.id ? { readId: a.id } : {}),
+            ...(a.provider ? { provider: a.provider } : {}),
+          });
         const extra = a.type === "aws:route53/zone:Zone" ? { zoneId: `Z${a.name.length}MOCK`, nameServers: ["ns-1.awsdns-01.org"] } : {};
         return { id: a.id || `${a.name}-id`, state: { ...a.inputs, ...extra } };
       },
@@ -66,5 +80,8 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, assignment?: A
     r.options = seen?.opts ?? {};
     r.props = seen?.props ?? {};
   }
-  return { resources: resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), outputs: (outputs ?? {}) as Record<string, unknown> };
+  return {
+    resources: resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    outputs: (outputs ?? {}) as Record<string, unknown>,
+  };
 }

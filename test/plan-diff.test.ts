@@ -1,8 +1,8 @@
 /** The offline preview (plan against plan) and the drift report's pure parts. */
 import { describe, expect, it } from "vitest";
 import { bounded, type DriftReport, renderDriftMarkdown, renderDriftTable, routingDifferences } from "../src/checks/drift";
-import { diffPlans, renderPlanDiff } from "../src/model/plan-diff";
 import { plan } from "../src/model/plan";
+import { diffPlans, renderPlanDiff } from "../src/model/plan-diff";
 import { hostRouting } from "../src/model/routing";
 import { load } from "./helpers";
 
@@ -18,10 +18,35 @@ describe("offline plan diff", () => {
 
   it("lists records, routing entries and the gateway added, changed and removed between phases", () => {
     const d = diffPlans(pilot(3), pilot(4));
-    expect(d.changes.filter((c) => c.area === "record" && c.scope === "api.test").map((c) => c.kind)).toEqual(["removed", "removed", "removed", "removed", "removed"]);
-    expect(d.changes).toContainEqual({ area: "record", kind: "added", scope: "paradigms.test", item: "paradigms.test MX", after: "300 10 mail.paradigms.test" });
-    expect(d.changes).toContainEqual({ area: "routing", kind: "added", scope: "legacy", item: "mailbox user1@paradigms.test", after: "local" });
-    expect(d.changes).toContainEqual({ area: "gateway", kind: "changed", scope: "gateway", item: "hostName", before: "mail.api.test", after: "mail.paradigms.test" });
+    expect(d.changes.filter((c) => c.area === "record" && c.scope === "api.test").map((c) => c.kind)).toEqual([
+      "removed",
+      "removed",
+      "removed",
+      "removed",
+      "removed",
+    ]);
+    expect(d.changes).toContainEqual({
+      area: "record",
+      kind: "added",
+      scope: "paradigms.test",
+      item: "paradigms.test MX",
+      after: "300 10 mail.paradigms.test",
+    });
+    expect(d.changes).toContainEqual({
+      area: "routing",
+      kind: "added",
+      scope: "legacy",
+      item: "mailbox user1@paradigms.test",
+      after: "local",
+    });
+    expect(d.changes).toContainEqual({
+      area: "gateway",
+      kind: "changed",
+      scope: "gateway",
+      item: "hostName",
+      before: "mail.api.test",
+      after: "mail.paradigms.test",
+    });
     // A phase transition's designed changes are shown, not flagged.
     expect(d.large).toEqual([]);
   });
@@ -29,11 +54,24 @@ describe("offline plan diff", () => {
   it("flags more than 30% of a zone's records changing within a phase, and any NS change", () => {
     const before = pilot(4);
     const zone = before.zones.find((z) => z.name === "paradigms.test")!;
-    const edited = { ...before, zones: before.zones.map((z) => (z === zone ? { ...z, records: z.records.map((r, i) => (i < 2 ? { ...r, ttl: 60 } : r)) } : z)) };
+    const edited = {
+      ...before,
+      zones: before.zones.map((z) => (z === zone ? { ...z, records: z.records.map((r, i) => (i < 2 ? { ...r, ttl: 60 } : r)) } : z)),
+    };
     expect(diffPlans(before, edited).large).toEqual([{ scope: "paradigms.test", reason: "2 of 5 records change (40% > 30%)" }]);
-    const oneChange = { ...before, zones: before.zones.map((z) => (z === zone ? { ...z, records: z.records.map((r, i) => (i < 1 ? { ...r, ttl: 60 } : r)) } : z)) };
+    const oneChange = {
+      ...before,
+      zones: before.zones.map((z) => (z === zone ? { ...z, records: z.records.map((r, i) => (i < 1 ? { ...r, ttl: 60 } : r)) } : z)),
+    };
     expect(diffPlans(before, oneChange).large).toEqual([]);
-    const ns = { ...before, zones: before.zones.map((z) => (z === zone ? { ...z, records: [...z.records, { zone: z.name, name: z.name, type: "NS" as never, ttl: 300, values: ["ns1.elsewhere.test"] }] } : z)) };
+    const ns = {
+      ...before,
+      zones: before.zones.map((z) =>
+        z === zone
+          ? { ...z, records: [...z.records, { zone: z.name, name: z.name, type: "NS" as never, ttl: 300, values: ["ns1.elsewhere.test"] }] }
+          : z,
+      ),
+    };
     expect(diffPlans(before, ns).large.map((l) => l.reason)).toEqual(["NS records change: paradigms.test NS added"]);
     expect(renderPlanDiff(diffPlans(before, ns))).toContain("LARGE CHANGE in paradigms.test: NS records change");
   });
@@ -42,8 +80,15 @@ describe("offline plan diff", () => {
 describe("drift report", () => {
   it("names the first differing routing entries of each kind", () => {
     const want = hostRouting(pilot(4).routing.find((t) => t.host === "legacy")!);
-    const have = { ...want, mailboxes: want.mailboxes.filter((m) => m !== "user1@paradigms.test"), relays: [...want.relays, { recipient: "intruder@paradigms.test", nextHop: "[203.0.113.9]" }] };
-    expect(routingDifferences(want, have)).toEqual(["mailboxes missing: user1@paradigms.test", "relays not planned: intruder@paradigms.test->[203.0.113.9]"]);
+    const have = {
+      ...want,
+      mailboxes: want.mailboxes.filter((m) => m !== "user1@paradigms.test"),
+      relays: [...want.relays, { recipient: "intruder@paradigms.test", nextHop: "[203.0.113.9]" }],
+    };
+    expect(routingDifferences(want, have)).toEqual([
+      "mailboxes missing: user1@paradigms.test",
+      "relays not planned: intruder@paradigms.test->[203.0.113.9]",
+    ]);
     expect(routingDifferences(want, want)).toEqual([]);
   });
 
@@ -68,8 +113,21 @@ describe("drift report", () => {
       seconds: 0.5,
       exitCode: 2,
       findings: [
-        { area: "dns", subject: "paradigms.test @198.51.100.53", check: "mail.paradigms.test A", status: "drift", expected: "300 198.51.100.25", actual: "300 203.0.113.7" },
-        { area: "dns", subject: "aegean.test @198.51.100.53", check: "aegean.test MX", status: "unreachable", actual: "DNS server 198.51.100.53 did not answer" },
+        {
+          area: "dns",
+          subject: "paradigms.test @198.51.100.53",
+          check: "mail.paradigms.test A",
+          status: "drift",
+          expected: "300 198.51.100.25",
+          actual: "300 203.0.113.7",
+        },
+        {
+          area: "dns",
+          subject: "aegean.test @198.51.100.53",
+          check: "aegean.test MX",
+          status: "unreachable",
+          actual: "DNS server 198.51.100.53 did not answer",
+        },
         { area: "smtp", subject: "198.51.100.25:25", check: "open relay", status: "ok" },
       ],
     };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PHASES, type Phase } from "../src/model/inventory";
-import { type DnsRecord, plan, type Plan } from "../src/model/plan";
+import { type DnsRecord, type Plan, plan } from "../src/model/plan";
 import { load } from "./helpers";
 
 const planOf = (name: string, phase: Phase) => plan(load(name, phase), phase);
@@ -15,7 +15,9 @@ describe("plan of the pilot stack", () => {
     expect(p.zones.map((z) => z.name)).toEqual(["aegean.test"]);
     expect(record(p, "aegean.test", "MX")?.values).toEqual(["10 mx.aegean.test"]);
     expect(record(p, "mx.aegean.test", "A")?.values).toEqual(["198.51.100.53"]);
-    expect(p.routing).toEqual([{ host: "internet", domains: ["aegean.test"], mailboxes: ["jillr@aegean.test", "spyros@aegean.test"], relays: [], trusted: [] }]);
+    expect(p.routing).toEqual([
+      { host: "internet", domains: ["aegean.test"], mailboxes: ["jillr@aegean.test", "spyros@aegean.test"], relays: [], trusted: [] },
+    ]);
     expect(p.flows.every((f) => f.from === "outside" && f.mailboxHost === "internet")).toBe(true);
   });
 
@@ -56,7 +58,8 @@ describe("plan of the pilot stack", () => {
     expect(new Set(legacy.relays.map((r) => r.nextHop))).toEqual(new Set(["198.51.100.20"]));
     expect(new Set(neu.relays.map((r) => r.nextHop))).toEqual(new Set(["198.51.100.10"]));
     // Every user is reachable at user@domain on either system.
-    for (const t of [legacy, neu]) expect([...t.mailboxes, ...t.relays.map((r) => r.recipient)].sort()).toEqual([1, 2, 3, 4, 5].map((i) => `user${i}@api.test`));
+    for (const t of [legacy, neu])
+      expect([...t.mailboxes, ...t.relays.map((r) => r.recipient)].sort()).toEqual([1, 2, 3, 4, 5].map((i) => `user${i}@api.test`));
   });
 
   it("phase 4 moves to the production address space and drops the pilot zone", () => {
@@ -68,7 +71,12 @@ describe("plan of the pilot stack", () => {
     const rename = (s: string) => s.replace("@api.test", "@paradigms.test").replace(/^api\.test$/, "paradigms.test");
     for (const host of ["legacy", "new"]) {
       const t3 = table(p3, host);
-      expect(table(p4, host)).toEqual({ ...t3, domains: t3.domains.map(rename), mailboxes: t3.mailboxes.map(rename), relays: t3.relays.map((r) => ({ ...r, recipient: rename(r.recipient) })) });
+      expect(table(p4, host)).toEqual({
+        ...t3,
+        domains: t3.domains.map(rename),
+        mailboxes: t3.mailboxes.map(rename),
+        relays: t3.relays.map((r) => ({ ...r, recipient: rename(r.recipient) })),
+      });
     }
   });
 
@@ -87,7 +95,8 @@ describe("plan of the pilot stack", () => {
   });
 
   it("relays between the systems go to management addresses, never the moving service address", () => {
-    for (const phase of PHASES) for (const t of planOf("pilot", phase).routing) for (const r of t.relays) expect(r.nextHop).not.toBe("198.51.100.25");
+    for (const phase of PHASES)
+      for (const t of planOf("pilot", phase).routing) for (const r of t.relays) expect(r.nextHop).not.toBe("198.51.100.25");
   });
 
   it("every mailbox has one flow from outside and one from each system, ending on its home", () => {
@@ -119,7 +128,10 @@ describe("plan properties", () => {
 
   it("moving one user is one routing change on each system and nothing else", () => {
     const inv = load("pilot", 4);
-    const moved = { ...inv, mailboxList: inv.mailboxList.map((m) => (m.address === "user1@paradigms.test" ? { ...m, home: "new" as const } : m)) };
+    const moved = {
+      ...inv,
+      mailboxList: inv.mailboxList.map((m) => (m.address === "user1@paradigms.test" ? { ...m, home: "new" as const } : m)),
+    };
     const [before, after] = [plan(inv, 4), plan(moved, 4)];
     expect(after.zones).toEqual(before.zones);
     expect(table(after, "legacy").mailboxes).toEqual(table(before, "legacy").mailboxes.filter((a) => a !== "user1@paradigms.test"));
@@ -141,7 +153,10 @@ describe("plan properties", () => {
 describe("plan of the production stack", () => {
   it("puts each address space in its own provider's zone with the organisation's extra records", () => {
     const p = planOf("production", 4);
-    expect(p.zones.map((z) => [z.name, z.provider])).toEqual([["example.com", "route53"], ["example.org", "cloudflare"]]);
+    expect(p.zones.map((z) => [z.name, z.provider])).toEqual([
+      ["example.com", "route53"],
+      ["example.org", "cloudflare"],
+    ]);
     expect(p.zones[1].zoneId).toBe("0123456789abcdef0123456789abcdef");
     expect(record(p, "www.example.com", "CNAME")?.values).toEqual(["example.github.io"]);
     expect(record(p, "example.org", "MX")?.values).toEqual(["10 mail.example.com"]);
@@ -190,7 +205,9 @@ describe("plan of the other layouts", () => {
     expect(record(p4, "relay.corp.test", "A")?.values).toEqual(["198.51.100.30"]);
     expect(table(p4, "smartHost").relays).toEqual([{ recipient: "corp.test", to: "legacy", nextHop: "198.51.100.25" }]);
     expect(table(p5, "smartHost").relays).toEqual([{ recipient: "corp.test", to: "new", nextHop: "198.51.100.25" }]);
-    expect(new Set(p4.flows.filter((f) => f.from === "outside" && f.mailboxHost !== "internet").map((f) => f.entry))).toEqual(new Set(["smartHost"]));
+    expect(new Set(p4.flows.filter((f) => f.from === "outside" && f.mailboxHost !== "internet").map((f) => f.entry))).toEqual(
+      new Set(["smartHost"]),
+    );
     expect(table(p4, "legacy").mailboxes).toEqual(["ann@corp.test", "cid@corp.test"]);
   });
 
@@ -225,11 +242,19 @@ describe("routing tables in compact form", () => {
 });
 
 describe("rollback target from the stack's history", () => {
-  const entry = (kind: string, result: string, phase: string) => ({ kind, result, config: { "cutover:phase": { value: phase, secret: false } }, version: 0 }) as never;
+  const entry = (kind: string, result: string, phase: string) =>
+    ({ kind, result, config: { "cutover:phase": { value: phase, secret: false } }, version: 0 }) as never;
 
   it("is the newest successful update with another configuration, numbered from the oldest", async () => {
     const { rollbackTarget } = await import("../src/ops/rollback");
-    const history = [entry("update", "succeeded", "5"), entry("refresh", "succeeded", "5"), entry("update", "succeeded", "5"), entry("update", "failed", "4"), entry("update", "succeeded", "4"), entry("update", "succeeded", "3")];
+    const history = [
+      entry("update", "succeeded", "5"),
+      entry("refresh", "succeeded", "5"),
+      entry("update", "succeeded", "5"),
+      entry("update", "failed", "4"),
+      entry("update", "succeeded", "4"),
+      entry("update", "succeeded", "3"),
+    ];
     expect(rollbackTarget(history)).toMatchObject({ number: 2, config: { "cutover:phase": { value: "4" } } });
     expect(rollbackTarget(history, 1)).toMatchObject({ number: 1, config: { "cutover:phase": { value: "3" } } });
     expect(() => rollbackTarget(history, 3)).toThrow(/update 3 is not a successful update of this stack \(successful: 6, 4, 2, 1\)/);

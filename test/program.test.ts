@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { ELASTIC_IP_MOVE_OPTIONS } from "../src/pulumi/go-live/elastic-ip";
 import type { Phase } from "../src/model/inventory";
 import { assignmentDigest, packAssignment, unpackAssignment } from "../src/model/mailbox-archive";
+import { ELASTIC_IP_MOVE_OPTIONS } from "../src/pulumi/go-live/elastic-ip";
 import { load, rawStack } from "./helpers";
 import { type MockResource, runUnderMocks } from "./mock-program";
 
@@ -39,9 +39,19 @@ describe("the program under mocks: production stack", () => {
     ]);
     const r = byName(resources);
     expect(r.get("aws:ec2/instance:Instance legacy-instance")!.readId).toBe("i-0a1b2c3d4e5f60718");
-    expect(r.get("aws:ec2/instance:Instance new-instance")!.inputs).toMatchObject({ ami: "ami-0123456789abcdef0", privateIp: "203.0.113.20", tags: { "cutover:role": "new" } });
-    expect(r.get("aws:route53/record:Record zone-example-com-txt-apex")!.inputs.records).toEqual(['"v=spf1 ip4:203.0.113.25 ip4:203.0.113.10 ip4:203.0.113.20 -all"']);
-    expect(r.get("cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex")!.inputs).toMatchObject({ content: "mail.example.com", priority: 10, zoneId: "0123456789abcdef0123456789abcdef" });
+    expect(r.get("aws:ec2/instance:Instance new-instance")!.inputs).toMatchObject({
+      ami: "ami-0123456789abcdef0",
+      privateIp: "203.0.113.20",
+      tags: { "cutover:role": "new" },
+    });
+    expect(r.get("aws:route53/record:Record zone-example-com-txt-apex")!.inputs.records).toEqual([
+      '"v=spf1 ip4:203.0.113.25 ip4:203.0.113.10 ip4:203.0.113.20 -all"',
+    ]);
+    expect(r.get("cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex")!.inputs).toMatchObject({
+      content: "mail.example.com",
+      priority: 10,
+      zoneId: "0123456789abcdef0123456789abcdef",
+    });
     expect(r.get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!.inputs).toEqual({
       allocationId: "eipalloc-0123456789abcdef0",
       instanceId: "i-0a1b2c3d4e5f60718",
@@ -51,9 +61,18 @@ describe("the program under mocks: production stack", () => {
 
   it("from phase 4 to 5 the only change is the Elastic IP's instance, and 5 to 4 moves it back", async () => {
     const [p4, p5] = [await run("production", 4), await run("production", 5)];
-    expect(difference(p4.resources, p5.resources)).toEqual({ added: [], removed: [], changed: ["aws:ec2/eipAssociation:EipAssociation gateway-address-association"] });
-    expect(difference(p5.resources, p4.resources)).toEqual({ added: [], removed: [], changed: ["aws:ec2/eipAssociation:EipAssociation gateway-address-association"] });
-    const instance = (rs: MockResource[]) => byName(rs).get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!.inputs.instanceId;
+    expect(difference(p4.resources, p5.resources)).toEqual({
+      added: [],
+      removed: [],
+      changed: ["aws:ec2/eipAssociation:EipAssociation gateway-address-association"],
+    });
+    expect(difference(p5.resources, p4.resources)).toEqual({
+      added: [],
+      removed: [],
+      changed: ["aws:ec2/eipAssociation:EipAssociation gateway-address-association"],
+    });
+    const instance = (rs: MockResource[]) =>
+      byName(rs).get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!.inputs.instanceId;
     expect(instance(p4.resources)).toBe("i-0a1b2c3d4e5f60718");
     expect(instance(p5.resources)).toBe("new-instance-id");
   });
@@ -110,10 +129,23 @@ describe("the program under mocks: pilot stack and layouts", () => {
 
   it("pilot from phase 4 to 5 changes only the gateway identity: the address and names swap", async () => {
     const [p4, p5] = [await run("pilot", 4), await run("pilot", 5)];
-    expect(difference(p4.resources, p5.resources)).toEqual({ added: [], removed: [], changed: ["pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address"] });
-    const identity = (rs: MockResource[]) => byName(rs).get("pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address")!.inputs.hosts.map((h: any) => [h.host.name, h.identity.hostName, h.identity.holdsServiceAddress]);
-    expect(identity(p4.resources)).toEqual([["legacy", "mail.paradigms.test", true], ["new", "new.paradigms.test", false]]);
-    expect(identity(p5.resources)).toEqual([["legacy", "legacy.paradigms.test", false], ["new", "mail.paradigms.test", true]]);
+    expect(difference(p4.resources, p5.resources)).toEqual({
+      added: [],
+      removed: [],
+      changed: ["pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address"],
+    });
+    const identity = (rs: MockResource[]) =>
+      byName(rs)
+        .get("pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address")!
+        .inputs.hosts.map((h: any) => [h.host.name, h.identity.hostName, h.identity.holdsServiceAddress]);
+    expect(identity(p4.resources)).toEqual([
+      ["legacy", "mail.paradigms.test", true],
+      ["new", "new.paradigms.test", false],
+    ]);
+    expect(identity(p5.resources)).toEqual([
+      ["legacy", "legacy.paradigms.test", false],
+      ["new", "mail.paradigms.test", true],
+    ]);
   });
 
   it("passes SSH keys and the TSIG secret to the engine as secrets", async () => {
@@ -134,7 +166,10 @@ describe("the program under mocks: pilot stack and layouts", () => {
     expect(d).toEqual({
       added: [],
       removed: [],
-      changed: ["pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address", "aws:route53/record:Record zone-example-com-mx-apex"],
+      changed: [
+        "pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address",
+        "aws:route53/record:Record zone-example-com-mx-apex",
+      ],
     });
   });
 

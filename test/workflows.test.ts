@@ -4,14 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { lintWorkflows } from "../src/ops/actionlint";
 import { PROJECT_DIR } from "../src/model/stack-file";
+import { lintWorkflows } from "../src/ops/actionlint";
 
 const WORKFLOWS = join(PROJECT_DIR, ".github", "workflows");
 
 describe("GitHub workflows", () => {
   it("pass actionlint", async () => {
-    const files = readdirSync(WORKFLOWS).filter((f) => /\.ya?ml$/.test(f)).map((f) => join(WORKFLOWS, f));
+    const files = readdirSync(WORKFLOWS)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .map((f) => join(WORKFLOWS, f));
     expect(files.map((f) => f.slice(WORKFLOWS.length + 1))).toContain("drift.yml");
     const r = await lintWorkflows(files);
     expect(r.output).toBe("");
@@ -20,7 +22,10 @@ describe("GitHub workflows", () => {
 
   it("a broken workflow does not: actionlint names the file, line and fault", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cutover-workflow-"));
-    const broken = readFileSync(join(WORKFLOWS, "drift.yml"), "utf8").replace("${{ inputs.stack || 'production' }}", "${{ input.stack || 'production' }}");
+    const broken = readFileSync(join(WORKFLOWS, "drift.yml"), "utf8").replace(
+      "${{ inputs.stack || 'production' }}",
+      "${{ input.stack || 'production' }}",
+    );
     writeFileSync(join(dir, "drift.yml"), broken);
     const r = await lintWorkflows([join(dir, "drift.yml")]);
     expect(r.ok).toBe(false);

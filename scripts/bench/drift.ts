@@ -5,19 +5,22 @@
  * so the check is clean, and puts it back afterwards.
  */
 import { readFileSync } from "node:fs";
-import { checkDrift } from "../../src/checks/drift";
-import { applyIdentity, drainPolicyRemovalCommands } from "../../src/remote/effects/identity";
-import { applyRouting, restoreRouting } from "../../src/remote/effects/routing";
-import { applyZone, readZone } from "../../src/remote/effects/zone";
-import type { HostRole } from "../../src/model/inventory";
 import { labHostKeys, readLabDescription, serveExtraZones } from "../../lab/lab";
+import { checkDrift } from "../../src/checks/drift";
+import type { HostRole } from "../../src/model/inventory";
 import { type DnsRecord, type Plan, plan } from "../../src/model/plan";
 import { hostRouting } from "../../src/model/routing";
 import { loadStack } from "../../src/model/stack-file";
+import { applyIdentity, drainPolicyRemovalCommands } from "../../src/remote/effects/identity";
+import { applyRouting, restoreRouting } from "../../src/remote/effects/routing";
+import { applyZone, readZone } from "../../src/remote/effects/zone";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../../src/remote/targets";
 
-export async function driftBench(zones = 200, perZone = 5): Promise<{ seconds: number; records: number; checks: number; exitCode: number; notOk: number }> {
+export async function driftBench(
+  zones = 200,
+  perZone = 5,
+): Promise<{ seconds: number; records: number; checks: number; exitCode: number; notOk: number }> {
   const lab = readLabDescription();
   const inv = loadStack("pilot", 4).inventory;
   const p4 = plan(inv, 4);
@@ -38,7 +41,17 @@ export async function driftBench(zones = 200, perZone = 5): Promise<{ seconds: n
   });
   const benchPlan: Plan = {
     ...p4,
-    zones: [...p4.zones, ...extra.map((z) => ({ name: z.name, provider: "bind" as const, server: "internet" as HostRole, serverAddress: "127.0.0.1", tsigKey: { name: lab.tsig.name, algorithm: lab.tsig.algorithm }, records: z.records }))],
+    zones: [
+      ...p4.zones,
+      ...extra.map((z) => ({
+        name: z.name,
+        provider: "bind" as const,
+        server: "internet" as HostRole,
+        serverAddress: "127.0.0.1",
+        tsigKey: { name: lab.tsig.name, algorithm: lab.tsig.algorithm },
+        records: z.records,
+      })),
+    ],
   };
   const target = (zone: string) => ({ zone, server: "127.0.0.1", tsig: lab.tsig });
   const zonesBefore = new Map<string, DnsRecord[]>();
@@ -50,14 +63,30 @@ export async function driftBench(zones = 200, perZone = 5): Promise<{ seconds: n
       await applyZone(await session("internet"), target(z.name), z.records);
     }
     for (const h of p4.hosts)
-      await applyIdentity(await session(h.role), { hostName: h.name, ownName: h.ownName, holdsServiceAddress: h.role === p4.gateway.service.holder, service: { address: p4.gateway.service.address, prefixLength: p4.gateway.service.prefixLength, interface: lab.hosts[h.role]!.interface } });
+      await applyIdentity(await session(h.role), {
+        hostName: h.name,
+        ownName: h.ownName,
+        holdsServiceAddress: h.role === p4.gateway.service.holder,
+        service: {
+          address: p4.gateway.service.address,
+          prefixLength: p4.gateway.service.prefixLength,
+          interface: lab.hosts[h.role]!.interface,
+        },
+      });
     for (const t of p4.routing) await applyRouting(await session(t.host), hostRouting(t));
 
     const started = performance.now();
     const report = await checkDrift({ stack: "bench", plan: benchPlan, inventory: inv, session, tsig: lab.tsig });
     const seconds = (performance.now() - started) / 1000;
-    for (const f of report.findings.filter((x) => x.status !== "ok").slice(0, 5)) process.stderr.write(`bench: not ok: ${JSON.stringify(f)}\n`);
-    return { seconds, records: benchPlan.zones.reduce((n, z) => n + z.records.length, 0), checks: report.findings.length, exitCode: report.exitCode, notOk: report.findings.filter((x) => x.status !== "ok").length };
+    for (const f of report.findings.filter((x) => x.status !== "ok").slice(0, 5))
+      process.stderr.write(`bench: not ok: ${JSON.stringify(f)}\n`);
+    return {
+      seconds,
+      records: benchPlan.zones.reduce((n, z) => n + z.records.length, 0),
+      checks: report.findings.length,
+      exitCode: report.exitCode,
+      notOk: report.findings.filter((x) => x.status !== "ok").length,
+    };
   } finally {
     for (const role of ["legacy", "new", "internet"] as const) {
       await restoreRouting(await session(role));

@@ -2,13 +2,14 @@
  * The real engine's preview of a new pilot-shaped stack (the pilot's inventory with N mailboxes):
  * wall time and the peak memory of the whole process tree (CLI, language host, program, provider).
  */
-import { CONFIG } from "../../src/model/config-keys";
+
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { obtainEngine } from "../../src/ops/engine";
-import { MigrationStack, localBackendUrl } from "../../src/ops/stack";
+import { CONFIG } from "../../src/model/config-keys";
 import { STACKS_DIR } from "../../src/model/stack-file";
+import { obtainEngine } from "../../src/ops/engine";
+import { localBackendUrl, MigrationStack } from "../../src/ops/stack";
 
 const FAKE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
@@ -40,7 +41,10 @@ export async function engineBench(mailboxes: number): Promise<{ seconds: number;
   const engine = await obtainEngine((m) => process.stderr.write(`${m}\n`));
   const name = `lab-bench-${mailboxes}`;
   const file = `mailboxes.bench-${mailboxes}.csv`;
-  const lines = ["address,home,postOffice", ...Array.from({ length: mailboxes }, (_, i) => `user${i}@paradigms.test,${i % 4 === 0 ? "new" : "legacy"},hq`)];
+  const lines = [
+    "address,home,postOffice",
+    ...Array.from({ length: mailboxes }, (_, i) => `user${i}@paradigms.test,${i % 4 === 0 ? "new" : "legacy"},hq`),
+  ];
   writeFileSync(join(STACKS_DIR, file), `${lines.join("\n")}\n`);
   const doc = parse(readFileSync(join(STACKS_DIR, "Pulumi.pilot.yaml"), "utf8"));
   doc.config[CONFIG.inventory].mailboxes = file;
@@ -49,7 +53,10 @@ export async function engineBench(mailboxes: number): Promise<{ seconds: number;
   writeFileSync(join(STACKS_DIR, `Pulumi.${name}.yaml`), stringify(doc));
   const stack = await MigrationStack.open(name, { engine, backendUrl: localBackendUrl(), passphrase: "cutover-bench" });
   try {
-    await stack.setConfig({ [CONFIG.sshPrivateKey]: { value: "bench-key", secret: true }, [CONFIG.tsigSecret]: { value: "bench-secret", secret: true } });
+    await stack.setConfig({
+      [CONFIG.sshPrivateKey]: { value: "bench-key", secret: true },
+      [CONFIG.tsigSecret]: { value: "bench-secret", secret: true },
+    });
     let peak = 0;
     const timer = setInterval(() => (peak = Math.max(peak, treeRssKiB(process.pid))), 100);
     const r = await stack.preview();

@@ -11,7 +11,11 @@ export function syntheticInventory(domains: number): RawInventory {
     zones: names.map((d) => ({ name: d, provider: "route53" as const })),
     hosts: {
       legacy: { kind: "aws" as const, address: "203.0.113.10", instanceId: "i-0a1b2c3d4e5f60718" },
-      new: { kind: "aws" as const, address: "203.0.113.20", instance: { ami: "ami-0123456789abcdef0", instanceType: "t3.medium", subnetId: "subnet-0123456789abcdef0" } },
+      new: {
+        kind: "aws" as const,
+        address: "203.0.113.20",
+        instance: { ami: "ami-0123456789abcdef0", instanceType: "t3.medium", subnetId: "subnet-0123456789abcdef0" },
+      },
     },
     gateway: { address: "203.0.113.25", allocationId: "eipalloc-0123456789abcdef0" },
     goLive: { strategy: "eip" as const },
@@ -22,6 +26,7 @@ export function syntheticInventory(domains: number): RawInventory {
 /** The mailbox file's text: a quarter of the users already on the new system. */
 export function syntheticMailboxes(mailboxes: number, domains: number): string {
   const lines = ["address,home,postOffice"];
-  for (let i = 0; i < mailboxes; i++) lines.push(`user${i}@org${String(i % domains).padStart(3, "0")}.example,${i % 4 === 0 ? "new" : "legacy"},hq`);
+  for (let i = 0; i < mailboxes; i++)
+    lines.push(`user${i}@org${String(i % domains).padStart(3, "0")}.example,${i % 4 === 0 ? "new" : "legacy"},hq`);
   return `${lines.join("\n")}\n`;
 }

@@ -3,8 +3,9 @@
  * timeout. Messages are encoded and decoded by dns-packet (a small, long-kept RFC 1035 codec),
  * so a drift check needs no resolver library and no `dig` on the machine it runs on.
  */
-import { createSocket } from "node:dgram";
+
 import { randomInt } from "node:crypto";
+import { createSocket } from "node:dgram";
 import * as packet from "dns-packet";
 import type { RecordType } from "../model/plan";
 
@@ -19,7 +20,11 @@ export interface DnsAnswer {
 }
 
 export class DnsUnreachableError extends Error {
-  constructor(readonly server: string, what: string, detail: string) {
+  constructor(
+    readonly server: string,
+    what: string,
+    detail: string,
+  ) {
     super(`DNS server ${server} did not answer ${what}: ${detail}`);
     this.name = "DnsUnreachableError";
   }
@@ -55,7 +60,10 @@ export function queryRecord(server: string, name: string, type: RecordType | "NS
       socket.close();
       f();
     };
-    const timer = setTimeout(() => done(() => reject(new DnsUnreachableError(server, `${name} ${type}`, `no answer within ${timeoutMs} ms`))), timeoutMs);
+    const timer = setTimeout(
+      () => done(() => reject(new DnsUnreachableError(server, `${name} ${type}`, `no answer within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
     socket.on("error", (e) => done(() => reject(new DnsUnreachableError(server, `${name} ${type}`, e.message))));
     socket.on("message", (msg) => {
       let p: packet.Packet;
@@ -67,11 +75,29 @@ export function queryRecord(server: string, name: string, type: RecordType | "NS
       if (p.id !== id) return;
       const rcode = (p as { rcode?: string }).rcode ?? "NOERROR";
       const answers = (p.answers ?? []).filter((a) => a.type === type && lower(a.name) === lower(name));
-      const values = answers.map(valueOf).filter((v): v is string => v !== undefined).sort();
+      const values = answers
+        .map(valueOf)
+        .filter((v): v is string => v !== undefined)
+        .sort();
       const status: DnsAnswer["status"] =
-        rcode === "NXDOMAIN" ? "nxdomain" : rcode === "REFUSED" ? "refused" : rcode === "SERVFAIL" ? "servfail" : values.length ? "answer" : "nodata";
+        rcode === "NXDOMAIN"
+          ? "nxdomain"
+          : rcode === "REFUSED"
+            ? "refused"
+            : rcode === "SERVFAIL"
+              ? "servfail"
+              : values.length
+                ? "answer"
+                : "nodata";
       const authoritative = Boolean(((p.flags ?? 0) >> 10) & 1);
-      done(() => resolve({ status, authoritative, values, ...(answers.length ? { ttl: Math.min(...answers.map((a) => (a as { ttl?: number }).ttl ?? 0)) } : {}) }));
+      done(() =>
+        resolve({
+          status,
+          authoritative,
+          values,
+          ...(answers.length ? { ttl: Math.min(...answers.map((a) => (a as { ttl?: number }).ttl ?? 0)) } : {}),
+        }),
+      );
     });
     socket.send(question, port, server, (e) => e && done(() => reject(new DnsUnreachableError(server, `${name} ${type}`, e.message))));
   });

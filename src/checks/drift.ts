@@ -10,11 +10,11 @@ import { Resolver } from "node:dns/promises";
 import type { HostRole, Inventory } from "../model/inventory";
 import type { Plan } from "../model/plan";
 import { type DnsRecord, recordSetKey } from "../model/records";
-import { hostRouting, routingDigest, type HostRouting } from "../model/routing";
-import type { HostSession } from "../remote/ssh";
+import { type HostRouting, hostRouting, routingDigest } from "../model/routing";
 import { readIdentity } from "../remote/effects/identity";
 import { readRouting } from "../remote/effects/routing";
 import { readZones, type Tsig } from "../remote/effects/zone";
+import type { HostSession } from "../remote/ssh";
 import { DnsUnreachableError, queryRecord } from "./dns-query";
 import { SmtpDialogue } from "./smtp-dialogue";
 
@@ -78,7 +78,10 @@ export async function bounded<T>(tasks: (() => Promise<T>)[], limit: number): Pr
 /** Rejects after ms with a message naming what timed out. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 const recordText = (ttl: number | undefined, values: string[]) => (values.length ? `${ttl ?? "?"} ${values.join(", ")}` : "(none)");
@@ -106,12 +109,18 @@ export function routingDifferences(want: HostRouting, have: HostRouting, limit =
     const [sa, sb] = [new Set(a), new Set(b)];
     const missing = a.filter((x) => !sb.has(x));
     const extra = b.filter((x) => !sa.has(x));
-    if (missing.length) out.push(`${what} missing: ${missing.slice(0, limit).join(", ")}${missing.length > limit ? ` (+${missing.length - limit})` : ""}`);
-    if (extra.length) out.push(`${what} not planned: ${extra.slice(0, limit).join(", ")}${extra.length > limit ? ` (+${extra.length - limit})` : ""}`);
+    if (missing.length)
+      out.push(`${what} missing: ${missing.slice(0, limit).join(", ")}${missing.length > limit ? ` (+${missing.length - limit})` : ""}`);
+    if (extra.length)
+      out.push(`${what} not planned: ${extra.slice(0, limit).join(", ")}${extra.length > limit ? ` (+${extra.length - limit})` : ""}`);
   };
   compare("domains", want.domains, have.domains);
   compare("mailboxes", want.mailboxes, have.mailboxes);
-  compare("relays", want.relays.map((r) => `${r.recipient}->${r.nextHop}`), have.relays.map((r) => `${r.recipient}->${r.nextHop}`));
+  compare(
+    "relays",
+    want.relays.map((r) => `${r.recipient}->${r.nextHop}`),
+    have.relays.map((r) => `${r.recipient}->${r.nextHop}`),
+  );
   compare("trusted", want.trusted, have.trusted);
   return out;
 }
@@ -133,7 +142,14 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
       try {
         const r = await engine();
         return r.changed.length
-          ? r.changed.map((name) => ({ area: "engine" as const, subject: name, check: "refresh", status: "drift" as const, expected: "as the stack recorded", actual: "changed on the live system" }))
+          ? r.changed.map((name) => ({
+              area: "engine" as const,
+              subject: name,
+              check: "refresh",
+              status: "drift" as const,
+              expected: "as the stack recorded",
+              actual: "changed on the live system",
+            }))
           : [{ area: "engine", subject: o.stack, check: "refresh", status: "ok" }];
       } catch (e) {
         return unreachable("engine", o.stack, "refresh", e);
@@ -161,7 +177,16 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
               const want = recordText(r.ttl, [...r.values].sort());
               const have = recordText(a.ttl, a.values);
               const ok = a.status === "answer" && a.authoritative && want === have;
-              return [{ area: "dns", subject: `${z.name} @${server}`, check, status: ok ? "ok" : "drift", expected: want, actual: a.status === "answer" ? `${have}${a.authoritative ? "" : " (not authoritative)"}` : a.status }];
+              return [
+                {
+                  area: "dns",
+                  subject: `${z.name} @${server}`,
+                  check,
+                  status: ok ? "ok" : "drift",
+                  expected: want,
+                  actual: a.status === "answer" ? `${have}${a.authoritative ? "" : " (not authoritative)"}` : a.status,
+                },
+              ];
             } catch (e) {
               return unreachable("dns", `${z.name} @${server}`, check, e);
             }
@@ -183,7 +208,12 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
         const address = o.inventory.hosts[server]!.address;
         const [live, ns] = await Promise.all([
           withTimeout(
-            session(server).then((s) => readZones(s, zones.map((z) => ({ zone: z.name, server: z.serverAddress ?? "127.0.0.1", tsig })))),
+            session(server).then((s) =>
+              readZones(
+                s,
+                zones.map((z) => ({ zone: z.name, server: z.serverAddress ?? "127.0.0.1", tsig })),
+              ),
+            ),
             timeoutMs * 4,
             `zone transfers from ${server}`,
           ),
@@ -194,7 +224,16 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
           const known = new Set([...z.records.map(recordSetKey), ...ns[i].values.map((n) => `${n} A`)]);
           const extra = live[i].filter((r: DnsRecord) => !known.has(recordSetKey(r)));
           return extra.length
-            ? extra.map((r: DnsRecord): Finding => ({ area: "dns", subject: z.name, check: recordSetKey(r), status: "drift", expected: "(not in the plan)", actual: `unmanaged: ${recordText(r.ttl, r.values)}` }))
+            ? extra.map(
+                (r: DnsRecord): Finding => ({
+                  area: "dns",
+                  subject: z.name,
+                  check: recordSetKey(r),
+                  status: "drift",
+                  expected: "(not in the plan)",
+                  actual: `unmanaged: ${recordText(r.ttl, r.values)}`,
+                }),
+              )
             : [{ area: "dns", subject: z.name, check: "unmanaged records", status: "ok" }];
         });
       } catch (e) {
@@ -212,7 +251,16 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
             try {
               const a = await queryRecord(resolver, r.name, "MX", timeoutMs);
               const ok = a.values.join(",") === [...r.values].sort().join(",");
-              return [{ area: "resolver", subject: resolver, check: `${r.name} MX`, status: ok ? "ok" : "drift", expected: r.values.join(", "), actual: ok ? a.values.join(", ") : `${a.values.join(", ") || a.status} for up to ${a.ttl ?? "?"} s more` }];
+              return [
+                {
+                  area: "resolver",
+                  subject: resolver,
+                  check: `${r.name} MX`,
+                  status: ok ? "ok" : "drift",
+                  expected: r.values.join(", "),
+                  actual: ok ? a.values.join(", ") : `${a.values.join(", ") || a.status} for up to ${a.ttl ?? "?"} s more`,
+                },
+              ];
             } catch (e) {
               return unreachable("resolver", resolver, `${r.name} MX`, e);
             }
@@ -231,25 +279,54 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
         try {
           const live = await withTimeout(session(t.host).then(readRouting), timeoutMs * 2, `routing on ${t.host}`);
           const want = routingDigest(t);
-          if (live.digest === want && Object.keys(live.parameters).length === 0) return [{ area: "host", subject: t.host, check: "routing", status: "ok", expected: want.slice(0, 16), actual: want.slice(0, 16) }];
+          if (live.digest === want && Object.keys(live.parameters).length === 0)
+            return [
+              { area: "host", subject: t.host, check: "routing", status: "ok", expected: want.slice(0, 16), actual: want.slice(0, 16) },
+            ];
           const diffs = live.routing ? routingDifferences(hostRouting(t), live.routing) : ["cutover's maps are not configured"];
           const params = Object.entries(live.parameters).map(([k, v]) => `${k} = ${v}`);
-          return [{ area: "host", subject: t.host, check: "routing", status: "drift", expected: want.slice(0, 16), actual: `${(live.digest ?? "none").slice(0, 16)}: ${[...diffs, ...params].join("; ")}` }];
+          return [
+            {
+              area: "host",
+              subject: t.host,
+              check: "routing",
+              status: "drift",
+              expected: want.slice(0, 16),
+              actual: `${(live.digest ?? "none").slice(0, 16)}: ${[...diffs, ...params].join("; ")}`,
+            },
+          ];
         } catch (e) {
           return unreachable("host", t.host, "routing", e);
         }
       });
     }
-    const identityHosts = p.hosts.filter((h) => (h.role === "legacy" || h.role === "new") && o.inventory.hosts[h.role]?.kind === "existing");
+    const identityHosts = p.hosts.filter(
+      (h) => (h.role === "legacy" || h.role === "new") && o.inventory.hosts[h.role]?.kind === "existing",
+    );
     for (const h of identityHosts) {
       const spec = o.inventory.hosts[h.role]!;
-      const service = { address: p.gateway.service.address, prefixLength: p.gateway.service.prefixLength, interface: spec.kind === "existing" ? spec.interface : "eth0" };
+      const service = {
+        address: p.gateway.service.address,
+        prefixLength: p.gateway.service.prefixLength,
+        interface: spec.kind === "existing" ? spec.interface : "eth0",
+      };
       tasks.push(async () => {
         try {
-          const live = await withTimeout(session(h.role).then((s) => readIdentity(s, service)), timeoutMs * 2, `identity of ${h.role}`);
+          const live = await withTimeout(
+            session(h.role).then((s) => readIdentity(s, service)),
+            timeoutMs * 2,
+            `identity of ${h.role}`,
+          );
           const shouldHold = h.role === p.gateway.service.holder;
           return [
-            { area: "host", subject: h.role, check: "host name", status: live.hostName === h.name ? "ok" : "drift", expected: h.name, actual: live.hostName },
+            {
+              area: "host",
+              subject: h.role,
+              check: "host name",
+              status: live.hostName === h.name ? "ok" : "drift",
+              expected: h.name,
+              actual: live.hostName,
+            },
             {
               area: "host",
               subject: h.role,
@@ -276,16 +353,46 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
       d = await SmtpDialogue.open(gateway, 25, timeoutMs);
       const findings: Finding[] = [];
       const banner = d.greeting.replace(/^220[ -]/, "").split(/\s+/)[0] ?? "";
-      findings.push({ area: "smtp", subject, check: "banner", status: banner === p.gateway.hostName ? "ok" : "drift", expected: p.gateway.hostName, actual: banner });
+      findings.push({
+        area: "smtp",
+        subject,
+        check: "banner",
+        status: banner === p.gateway.hostName ? "ok" : "drift",
+        expected: p.gateway.hostName,
+        actual: banner,
+      });
       const ehlo = await d.command("EHLO drift-check.invalid");
       const server = ehlo.lines[0]?.replace(/^250[ -]/, "").split(/\s+/)[0] ?? "";
-      if (answering) findings.push({ area: "smtp", subject, check: "answering server", status: server === answering.ownName ? "ok" : "drift", expected: answering.ownName, actual: server });
+      if (answering)
+        findings.push({
+          area: "smtp",
+          subject,
+          check: "answering server",
+          status: server === answering.ownName ? "ok" : "drift",
+          expected: answering.ownName,
+          actual: server,
+        });
       const tls = ehlo.lines.some((l) => /^250[ -]STARTTLS/i.test(l));
-      if (o.starttls) findings.push({ area: "smtp", subject, check: "STARTTLS", status: tls ? "ok" : "drift", expected: "offered", actual: tls ? "offered" : "not offered" });
+      if (o.starttls)
+        findings.push({
+          area: "smtp",
+          subject,
+          check: "STARTTLS",
+          status: tls ? "ok" : "drift",
+          expected: "offered",
+          actual: tls ? "offered" : "not offered",
+        });
       await d.command("MAIL FROM:<drift-check@relay-test.invalid>");
       const rcpt = await d.command("RCPT TO:<relay-probe@elsewhere.invalid>");
       const open = /^2/.test(rcpt.code);
-      findings.push({ area: "smtp", subject, check: "open relay", status: open ? "drift" : "ok", expected: "relay refused", actual: open ? `accepted: ${rcpt.lines.at(-1)}` : `refused: ${rcpt.lines.at(-1)}` });
+      findings.push({
+        area: "smtp",
+        subject,
+        check: "open relay",
+        status: open ? "drift" : "ok",
+        expected: "relay refused",
+        actual: open ? `accepted: ${rcpt.lines.at(-1)}` : `refused: ${rcpt.lines.at(-1)}`,
+      });
       return findings;
     } catch (e) {
       return unreachable("smtp", subject, "greeting", e);
@@ -296,7 +403,14 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
 
   const findings = (await bounded(tasks, limit)).flat();
   const exitCode = findings.some((f) => f.status === "unreachable") ? 2 : findings.some((f) => f.status === "drift") ? 1 : 0;
-  return { stack: o.stack, phase: p.phase, startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, findings, exitCode };
+  return {
+    stack: o.stack,
+    phase: p.phase,
+    startedAt: new Date(started).toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    findings,
+    exitCode,
+  };
 }
 
 /** A table for people: what is not ok first, then a count of what is. Pure. */
@@ -308,7 +422,10 @@ export function renderDriftTable(r: DriftReport): string {
   const widths = head.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((c) => c[i].length))));
   const line = (c: string[]) => c.map((x, i) => (x.length > widths[i] ? `${x.slice(0, widths[i] - 1)}…` : x.padEnd(widths[i]))).join("  ");
   const verdict = ["clean", "DRIFT", "COULD NOT CHECK EVERYTHING"][r.exitCode];
-  return [...(rows.length ? [line(head), ...rows.map(line), ""] : []), `${verdict}: stack ${r.stack} (phase ${r.phase}), ${r.findings.length} checks, ${ok} ok, ${r.findings.filter((f) => f.status === "drift").length} drift, ${r.findings.filter((f) => f.status === "unreachable").length} unreachable, ${r.seconds.toFixed(2)} s`].join("\n");
+  return [
+    ...(rows.length ? [line(head), ...rows.map(line), ""] : []),
+    `${verdict}: stack ${r.stack} (phase ${r.phase}), ${r.findings.length} checks, ${ok} ok, ${r.findings.filter((f) => f.status === "drift").length} drift, ${r.findings.filter((f) => f.status === "unreachable").length} unreachable, ${r.seconds.toFixed(2)} s`,
+  ].join("\n");
 }
 
 /** The Markdown summary (a GitHub job summary). Pure. */
@@ -320,7 +437,16 @@ export function renderDriftMarkdown(r: DriftReport): string {
     `## Drift check: ${r.stack} (phase ${r.phase})`,
     "",
     `${verdict}: ${r.findings.length} checks, ${r.findings.length - bad.length} ok, in ${r.seconds.toFixed(2)} s (${r.startedAt}).`,
-    ...(bad.length ? ["", "| status | area | subject | check | expected | actual |", "|---|---|---|---|---|---|", ...bad.map((f) => `| ${f.status} | ${f.area} | ${esc(f.subject)} | ${esc(f.check)} | ${esc(f.expected ?? "")} | ${esc(f.actual ?? "")} |`)] : []),
+    ...(bad.length
+      ? [
+          "",
+          "| status | area | subject | check | expected | actual |",
+          "|---|---|---|---|---|---|",
+          ...bad.map(
+            (f) => `| ${f.status} | ${f.area} | ${esc(f.subject)} | ${esc(f.check)} | ${esc(f.expected ?? "")} | ${esc(f.actual ?? "")} |`,
+          ),
+        ]
+      : []),
     "",
   ].join("\n");
 }

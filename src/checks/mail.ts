@@ -30,14 +30,20 @@ export async function sendMessages(s: HostSession, messages: SendOptions[]): Pro
     `From: <${m.from}>\nTo: <${m.to}>\nSubject: ${m.marker}\n\n${m.marker}\n`,
   ]);
   const r = await execSequence(s, commands, { allowFailure: true, timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`on ${s.target.name}: handing ${messages.length} messages to sendmail failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`);
+  if (r.code !== 0)
+    throw new Error(
+      `on ${s.target.name}: handing ${messages.length} messages to sendmail failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" | ")}`,
+    );
 }
 
 export const sendMail = (s: HostSession, m: SendOptions) => sendMessages(s, [m]);
 
 /** Asks an SMTP server to relay to an outside recipient; true when it accepted (an open relay). */
 export async function acceptsRelay(s: HostSession, server: string, to: string): Promise<boolean> {
-  const r = await s.exec(["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "10"], { allowFailure: true, timeoutMs: 20_000 });
+  const r = await s.exec(
+    ["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "10"],
+    { allowFailure: true, timeoutMs: 20_000 },
+  );
   return r.code === 0;
 }
 

@@ -19,7 +19,10 @@ export class SmtpDialogue {
   private closed = false;
   greeting = "";
 
-  private constructor(private readonly socket: Socket, private readonly timeoutMs: number) {
+  private constructor(
+    private readonly socket: Socket,
+    private readonly timeoutMs: number,
+  ) {
     socket.setEncoding("utf8");
     socket.on("data", (d: string) => {
       this.buffer += d;

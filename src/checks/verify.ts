@@ -67,7 +67,10 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     [...new Set(sent.map((x) => sendingHost(x.flow.from)))].map(async (host) => {
       const batch = sent.filter((x) => sendingHost(x.flow.from) === host);
       try {
-        await sendMessages(await opts.session(host), batch.map((x) => ({ from: senderAddress(p, x.flow.from), to: x.flow.recipient, marker: x.marker })));
+        await sendMessages(
+          await opts.session(host),
+          batch.map((x) => ({ from: senderAddress(p, x.flow.from), to: x.flow.recipient, marker: x.marker })),
+        );
       } catch (e) {
         for (const x of batch) x.error = (e as Error).message;
       }
@@ -81,10 +84,13 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
       for (const [m, paths] of found) all.set(m, [...(all.get(m) ?? []), ...paths.map((path) => `${h}:${path}`)]);
     return all;
   };
-  const right = (flow: MailFlow, f: string) => f.startsWith(`${flow.mailboxHost}:`) && f.includes(`/${flow.recipient.slice(flow.recipient.indexOf("@") + 1)}/${flow.recipient.slice(0, flow.recipient.indexOf("@"))}/`);
+  const right = (flow: MailFlow, f: string) =>
+    f.startsWith(`${flow.mailboxHost}:`) &&
+    f.includes(`/${flow.recipient.slice(flow.recipient.indexOf("@") + 1)}/${flow.recipient.slice(0, flow.recipient.indexOf("@"))}/`);
   const arrivedAt = new Map<string, number>();
   const arrived = (all: Map<string, string[]>) => {
-    for (const x of sent) if (!arrivedAt.has(x.marker) && (all.get(x.marker) ?? []).some((f) => right(x.flow, f))) arrivedAt.set(x.marker, Date.now());
+    for (const x of sent)
+      if (!arrivedAt.has(x.marker) && (all.get(x.marker) ?? []).some((f) => right(x.flow, f))) arrivedAt.set(x.marker, Date.now());
     return sent.every((x) => x.error || arrivedAt.has(x.marker));
   };
   // The open-relay test runs while the messages travel.
@@ -105,7 +111,15 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
   });
   const relays = await relaysChecked;
-  return { phase: p.phase, flows, relays, passed: flows.every((f) => f.passed) && relays.every((r) => r.passed), seconds: (Date.now() - started) / 1000, sendSeconds: (sentAll - started) / 1000, waitSeconds: waited / 1000 };
+  return {
+    phase: p.phase,
+    flows,
+    relays,
+    passed: flows.every((f) => f.passed) && relays.every((r) => r.passed),
+    seconds: (Date.now() - started) / 1000,
+    sendSeconds: (sentAll - started) / 1000,
+    waitSeconds: waited / 1000,
+  };
 }
 
 /** No organisation host, and not the gateway address, relays for an outside recipient from outside. */
@@ -116,7 +130,11 @@ async function checkRelays(p: Plan, opts: VerifyOptions): Promise<RelayResult[]>
   return Promise.all(
     servers.map(async (server) => {
       const open = await acceptsRelay(outside, server, OUTSIDE_RECIPIENT);
-      return { server, passed: !open, detail: open ? `${server} accepted mail for ${OUTSIDE_RECIPIENT} from outside: an open relay` : `${server} refuses to relay` };
+      return {
+        server,
+        passed: !open,
+        detail: open ? `${server} accepted mail for ${OUTSIDE_RECIPIENT} from outside: an open relay` : `${server} refuses to relay`,
+      };
     }),
   );
 }

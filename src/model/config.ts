@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
-import { HOST_ROLES, InventoryError, type HostRole, type Inventory, type Phase, type Problem, parseStructure } from "./inventory";
+import { HOST_ROLES, type HostRole, type Inventory, InventoryError, type Phase, type Problem, parseStructure } from "./inventory";
 import { parseMailboxes } from "./mailboxes";
 import { checkRules } from "./rules";
 
@@ -35,7 +35,10 @@ export function loadConfig(input: StackConfigInput): StackConfig {
   try {
     text = (input.readText ?? ((p) => readFileSync(p, "utf8")))(file);
   } catch (e) {
-    problems.push({ path: "inventory.mailboxes", message: `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): the path is relative to ${input.baseDir}` });
+    problems.push({
+      path: "inventory.mailboxes",
+      message: `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): the path is relative to ${input.baseDir}`,
+    });
   }
   let mailboxList: Inventory["mailboxList"] = [];
   if (text !== undefined) {
@@ -59,12 +62,18 @@ const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-
  */
 export function parseHostKeys(raw: unknown, inv: Inventory): Partial<Record<HostRole, string>> {
   const shape = z.record(z.string(), z.string()).optional().safeParse(raw);
-  if (!shape.success) throw new InventoryError([{ path: "hostKeys", message: "must map host roles to public keys, such as {legacy: \"ssh-ed25519 AAAA...\"}" }]);
+  if (!shape.success)
+    throw new InventoryError([
+      { path: "hostKeys", message: 'must map host roles to public keys, such as {legacy: "ssh-ed25519 AAAA..."}' },
+    ]);
   const keys = shape.data ?? {};
   const problems: Problem[] = [];
   for (const role of Object.keys(keys)) {
     if (!(HOST_ROLES as readonly string[]).includes(role) || !inv.hosts[role as HostRole])
-      problems.push({ path: `hostKeys.${role}`, message: `no host ${role} in the inventory: remove the key or fix the role name (${HOST_ROLES.filter((r) => inv.hosts[r]).join(", ")})` });
+      problems.push({
+        path: `hostKeys.${role}`,
+        message: `no host ${role} in the inventory: remove the key or fix the role name (${HOST_ROLES.filter((r) => inv.hosts[r]).join(", ")})`,
+      });
   }
   for (const role of HOST_ROLES) {
     const h = inv.hosts[role];
@@ -76,7 +85,10 @@ export function parseHostKeys(raw: unknown, inv: Inventory): Partial<Record<Host
         message: `existing host ${role} (${h.address}) has no pinned host key: pulumi config set --path 'hostKeys.${role}' "$(ssh-keyscan -t ed25519 ${h.address} | cut -d' ' -f2-)", after checking the fingerprint with the host's administrator (npm run lab -- up does this for the pilot)`,
       });
     } else if (!HOST_KEY.test(key.split(/\s+/).slice(0, 2).join(" "))) {
-      problems.push({ path: `hostKeys.${role}`, message: `is not an OpenSSH public key: give "ssh-ed25519 AAAA..." as in known_hosts, without the host name` });
+      problems.push({
+        path: `hostKeys.${role}`,
+        message: `is not an OpenSSH public key: give "ssh-ed25519 AAAA..." as in known_hosts, without the host name`,
+      });
     }
   }
   if (problems.length) throw new InventoryError(problems);

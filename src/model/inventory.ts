@@ -28,7 +28,8 @@ const domain = (what: string) =>
     .string({ error: `${what} is missing: give a domain name such as example.com` })
     .transform(lower)
     .refine((s) => DOMAIN.test(s), {
-      error: (iss) => `${JSON.stringify(iss.input)} is not a valid domain name: use letters, digits and hyphens in dot-separated labels, such as mail.example.com`,
+      error: (iss) =>
+        `${JSON.stringify(iss.input)} is not a valid domain name: use letters, digits and hyphens in dot-separated labels, such as mail.example.com`,
     });
 
 const label = (what: string) =>
@@ -47,8 +48,12 @@ const ttl = (fallback: number) =>
   z
     .number({ error: `must be a number of seconds between ${TTL_MIN} and ${TTL_MAX}` })
     .int({ error: "must be a whole number of seconds" })
-    .min(TTL_MIN, { error: (iss) => `${iss.input} s is below the ${TTL_MIN} s minimum: resolvers ignore shorter TTLs; use ${TTL_MIN} or more` })
-    .max(TTL_MAX, { error: (iss) => `${iss.input} s is above the ${TTL_MAX} s maximum: a day is the longest TTL cutover sets; use ${TTL_MAX} or less` })
+    .min(TTL_MIN, {
+      error: (iss) => `${iss.input} s is below the ${TTL_MIN} s minimum: resolvers ignore shorter TTLs; use ${TTL_MIN} or more`,
+    })
+    .max(TTL_MAX, {
+      error: (iss) => `${iss.input} s is above the ${TTL_MAX} s maximum: a day is the longest TTL cutover sets; use ${TTL_MAX} or less`,
+    })
     .default(fallback);
 
 const existingHost = z.strictObject({
@@ -60,30 +65,46 @@ const existingHost = z.strictObject({
   /** Host name label; the host's name is label.<primary domain of the stage>. */
   label: label("label").optional(),
   /** Network interface that carries the gateway's service address after the go-live. */
-  interface: z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, { error: "must be a network interface name such as eth0" }).default("eth0"),
+  interface: z
+    .string()
+    .regex(/^[A-Za-z0-9_.@-]{1,15}$/, { error: "must be a network interface name such as eth0" })
+    .default("eth0"),
 });
 
-const awsHost = z
-  .strictObject({
-    kind: z.literal("aws"),
-    /** Address the other system relays to (private address in the VPC). */
-    address: ipv4,
-    /** An instance that exists already (the legacy gateway usually does). */
-    instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an EC2 instance id: it looks like i-0123456789abcdef0` }).optional(),
-    /** An instance the stack creates. */
-    instance: z
-      .strictObject({
-        ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an AMI id: it looks like ami-0123456789abcdef0` }),
-        instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an instance type such as t3.small` }),
-        subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not a subnet id: it looks like subnet-0123456789abcdef0` }),
-      })
-      .optional(),
-    label: label("label").optional(),
-  });
+const awsHost = z.strictObject({
+  kind: z.literal("aws"),
+  /** Address the other system relays to (private address in the VPC). */
+  address: ipv4,
+  /** An instance that exists already (the legacy gateway usually does). */
+  instanceId: z
+    .string()
+    .regex(/^i-[0-9a-f]{8,17}$/, {
+      error: (iss) => `${JSON.stringify(iss.input)} is not an EC2 instance id: it looks like i-0123456789abcdef0`,
+    })
+    .optional(),
+  /** An instance the stack creates. */
+  instance: z
+    .strictObject({
+      ami: z
+        .string()
+        .regex(/^ami-[0-9a-f]{8,17}$/, {
+          error: (iss) => `${JSON.stringify(iss.input)} is not an AMI id: it looks like ami-0123456789abcdef0`,
+        }),
+      instanceType: z
+        .string()
+        .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an instance type such as t3.small` }),
+      subnetId: z
+        .string()
+        .regex(/^subnet-[0-9a-f]{8,17}$/, {
+          error: (iss) => `${JSON.stringify(iss.input)} is not a subnet id: it looks like subnet-0123456789abcdef0`,
+        }),
+    })
+    .optional(),
+  label: label("label").optional(),
+});
 
 const host = z.discriminatedUnion("kind", [existingHost, awsHost], {
-  error: (iss) =>
-    iss.code === "invalid_union" ? `kind must be "existing" (reached by SSH) or "aws" (an EC2 instance)` : undefined,
+  error: (iss) => (iss.code === "invalid_union" ? `kind must be "existing" (reached by SSH) or "aws" (an EC2 instance)` : undefined),
 });
 
 const record = z.strictObject({
@@ -100,7 +121,10 @@ const zone = z.strictObject({
     error: (iss) => `${JSON.stringify(iss.input)} is not a DNS provider: use route53, cloudflare or bind`,
   }),
   /** Cloudflare: the id of the existing zone the records go into. */
-  zoneId: z.string().regex(/^[0-9a-f]{32}$/, { error: "must be a Cloudflare zone id: 32 hex digits from the zone's overview page" }).optional(),
+  zoneId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, { error: "must be a Cloudflare zone id: 32 hex digits from the zone's overview page" })
+    .optional(),
   /** bind: the role of the host whose DNS server is authoritative for the zone. */
   server: z.enum(HOST_ROLES).optional(),
   /** bind: the address the DNS server takes updates on, as seen from its own host. */
@@ -109,7 +133,9 @@ const zone = z.strictObject({
   tsigKey: z
     .strictObject({
       name: z.string().regex(/^[A-Za-z0-9._-]{1,63}$/, { error: "must be a TSIG key name such as cutover" }),
-      algorithm: z.enum(["hmac-sha256", "hmac-sha384", "hmac-sha512"], { error: "must be hmac-sha256, hmac-sha384 or hmac-sha512" }).default("hmac-sha256"),
+      algorithm: z
+        .enum(["hmac-sha256", "hmac-sha384", "hmac-sha512"], { error: "must be hmac-sha256, hmac-sha384 or hmac-sha512" })
+        .default("hmac-sha256"),
     })
     .default({ name: "cutover", algorithm: "hmac-sha256" }),
   /** Records the organisation keeps in the zone besides the mail records (web site, ...). */
@@ -128,9 +154,10 @@ const postOffice = z.strictObject({
 });
 
 export const inventorySchema = z.strictObject({
-  organisation: z.string({ error: "organisation is missing: name the organisation, such as \"Paradigms Ltd\"" }).min(1),
+  organisation: z.string({ error: 'organisation is missing: name the organisation, such as "Paradigms Ltd"' }).min(1),
   layout: z.enum(["single-post-office", "post-offices", "smart-host"], {
-    error: (iss) => `${JSON.stringify(iss.input)} is not a layout: use single-post-office (user@domain), post-offices (user@po.domain) or smart-host (user@domain behind a smart host)`,
+    error: (iss) =>
+      `${JSON.stringify(iss.input)} is not a layout: use single-post-office (user@domain), post-offices (user@po.domain) or smart-host (user@domain behind a smart host)`,
   }),
   addressSpaces: z.array(addressSpace).min(1, { error: "needs at least one address space (domain + pilotDomain)" }),
   postOffices: z.array(postOffice).min(1, { error: "needs at least one post office" }),
@@ -149,14 +176,20 @@ export const inventorySchema = z.strictObject({
     address: ipv4,
     prefixLength: z.number().int().min(8).max(32, { error: "must be a prefix length 8..32" }).default(24),
     /** eip strategy: allocation id of the Elastic IP that carries the service address. */
-    allocationId: z.string().regex(/^eipalloc-[0-9a-f]{8,17}$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an Elastic IP allocation id: it looks like eipalloc-0123456789abcdef0` }).optional(),
+    allocationId: z
+      .string()
+      .regex(/^eipalloc-[0-9a-f]{8,17}$/, {
+        error: (iss) => `${JSON.stringify(iss.input)} is not an Elastic IP allocation id: it looks like eipalloc-0123456789abcdef0`,
+      })
+      .optional(),
     /** Whether the gateway must offer STARTTLS: the drift check reports it when it does not. */
     starttls: z.boolean({ error: "must be true or false" }).default(false),
   }),
   goLive: z
     .strictObject({
       strategy: z.enum(["eip", "readdress", "mx"], {
-        error: (iss) => `${JSON.stringify(iss.input)} is not a go-live strategy: use eip (move the Elastic IP), readdress (move the address over SSH) or mx (change the MX record)`,
+        error: (iss) =>
+          `${JSON.stringify(iss.input)} is not a go-live strategy: use eip (move the Elastic IP), readdress (move the address over SSH) or mx (change the MX record)`,
       }),
     })
     .optional(),
@@ -171,13 +204,23 @@ export const inventorySchema = z.strictObject({
   internet: z
     .strictObject({
       domain: domain("domain"),
-      users: z.array(z.string().transform(lower).refine((s) => LOCAL_PART.test(s), { error: "must be the local part of an address, such as spyros" })).default([]),
+      users: z
+        .array(
+          z
+            .string()
+            .transform(lower)
+            .refine((s) => LOCAL_PART.test(s), { error: "must be the local part of an address, such as spyros" }),
+        )
+        .default([]),
     })
     .optional(),
   /** Path of the mailbox file (CSV or JSON lines), relative to the stack's directory. */
   mailboxes: z
     .string({ error: "mailboxes is missing: give the path of the mailbox file, such as mailboxes.pilot.csv" })
-    .regex(/\.(csv|jsonl?)$/i, { error: (iss) => `${JSON.stringify(iss.input)} is of unknown mailbox file format: name it .csv (with a header address,home,postOffice) or .jsonl (one JSON object a line)` }),
+    .regex(/\.(csv|jsonl?)$/i, {
+      error: (iss) =>
+        `${JSON.stringify(iss.input)} is of unknown mailbox file format: name it .csv (with a header address,home,postOffice) or .jsonl (one JSON object a line)`,
+    }),
 });
 
 export type RawInventory = z.input<typeof inventorySchema>;
@@ -231,8 +274,12 @@ export function describeIssues(root: string, issues: readonly z.core.$ZodIssue[]
           message: `unknown key${iss.keys.length > 1 ? "s" : ""} ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}: remove ${iss.keys.length > 1 ? "them" : "it"} or check the spelling against the config reference in README.md`,
         };
       case "invalid_type":
-        if (iss.input === undefined) return { path, message: `is required: ${iss.message.includes(":") ? iss.message : `add it (expected ${iss.expected})`}` };
-        return { path, message: iss.message.startsWith("Invalid input") ? `expected ${iss.expected}, got ${JSON.stringify(iss.input)}` : iss.message };
+        if (iss.input === undefined)
+          return { path, message: `is required: ${iss.message.includes(":") ? iss.message : `add it (expected ${iss.expected})`}` };
+        return {
+          path,
+          message: iss.message.startsWith("Invalid input") ? `expected ${iss.expected}, got ${JSON.stringify(iss.input)}` : iss.message,
+        };
       default:
         return { path, message: iss.message };
     }

@@ -10,7 +10,9 @@ const row = z.strictObject({
   address: z
     .string({ error: "address is missing: give the mailbox's production address, such as ann@example.com" })
     .transform((s) => s.trim().toLowerCase())
-    .refine((s) => /^[^@\s]+@[^@\s]+$/.test(s), { error: (iss) => `${JSON.stringify(iss.input)} is not an address: write it as user@domain` }),
+    .refine((s) => /^[^@\s]+@[^@\s]+$/.test(s), {
+      error: (iss) => `${JSON.stringify(iss.input)} is not an address: write it as user@domain`,
+    }),
   home: z.enum(["legacy", "new"], {
     error: (iss) => `home ${JSON.stringify(iss.input)} is neither legacy nor new: say which system holds the mailbox`,
   }),
@@ -47,7 +49,10 @@ export function parseMailboxes(text: string, file: string, ctx: MailboxContext):
         const field = iss.path.length ? String(iss.path[0]) : "";
         problems.push({
           path: field ? `${at} ${field}` : at,
-          message: iss.code === "unrecognized_keys" ? `unknown column ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}: the columns are address, home, postOffice` : iss.message,
+          message:
+            iss.code === "unrecognized_keys"
+              ? `unknown column ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}: the columns are address, home, postOffice`
+              : iss.message,
         });
       }
       continue;
@@ -56,16 +61,25 @@ export function parseMailboxes(text: string, file: string, ctx: MailboxContext):
     const postOffice = parsed.data.postOffice || (ctx.postOffices.length === 1 ? ctx.postOffices[0] : "");
     const first = byAddress.get(address);
     if (first !== undefined) {
-      problems.push({ path: `${at} address`, message: `${address} is already listed on line ${first}: each mailbox appears once; delete one of the lines` });
+      problems.push({
+        path: `${at} address`,
+        message: `${address} is already listed on line ${first}: each mailbox appears once; delete one of the lines`,
+      });
       continue;
     }
     byAddress.set(address, line);
     if (!postOffice) {
-      problems.push({ path: `${at} postOffice`, message: `${address} has no post office: with several post offices, name the one it belongs to (${ctx.postOffices.join(", ")})` });
+      problems.push({
+        path: `${at} postOffice`,
+        message: `${address} has no post office: with several post offices, name the one it belongs to (${ctx.postOffices.join(", ")})`,
+      });
       continue;
     }
     if (!postOffices.has(postOffice)) {
-      problems.push({ path: `${at} postOffice`, message: `post office "${postOffice}" of ${address} is not in the inventory (${ctx.postOffices.join(", ")}): fix the name or add it to postOffices` });
+      problems.push({
+        path: `${at} postOffice`,
+        message: `post office "${postOffice}" of ${address} is not in the inventory (${ctx.postOffices.join(", ")}): fix the name or add it to postOffices`,
+      });
       continue;
     }
     const domainProblem = checkDomain(address, postOffice, ctx, domains);
@@ -75,7 +89,8 @@ export function parseMailboxes(text: string, file: string, ctx: MailboxContext):
     }
     mailboxes.push({ address, home, postOffice });
   }
-  if (rows.length === 0 && problems.length === 0) problems.push({ path: file, message: "holds no mailboxes: add one line per mailbox (address,home,postOffice)" });
+  if (rows.length === 0 && problems.length === 0)
+    problems.push({ path: file, message: "holds no mailboxes: add one line per mailbox (address,home,postOffice)" });
   return { mailboxes, problems: cap(problems, file) };
 }
 
@@ -103,7 +118,10 @@ function readRows(text: string, file: string, problems: Problem[]): { line: numb
       try {
         out.push({ line: i + 1, value: JSON.parse(line) });
       } catch {
-        problems.push({ path: `${file} line ${i + 1}`, message: `is not valid JSON: write one object per line, such as {"address":"ann@example.com","home":"legacy","postOffice":"hq"}` });
+        problems.push({
+          path: `${file} line ${i + 1}`,
+          message: `is not valid JSON: write one object per line, such as {"address":"ann@example.com","home":"legacy","postOffice":"hq"}`,
+        });
       }
     });
     return out;
@@ -118,7 +136,10 @@ function readRows(text: string, file: string, problems: Problem[]): { line: numb
     });
     return records.map((r) => ({ line: r.info.lines, value: dropEmpty(r.record) }));
   } catch (e) {
-    problems.push({ path: file, message: `is not valid CSV (${(e as Error).message}): the first line is the header address,home,postOffice` });
+    problems.push({
+      path: file,
+      message: `is not valid CSV (${(e as Error).message}): the first line is the header address,home,postOffice`,
+    });
     return [];
   }
 }

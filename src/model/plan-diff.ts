@@ -38,7 +38,11 @@ export interface PlanDiff {
 /** A zone's share of changed records above which the change is flagged. */
 export const LARGE_ZONE_SHARE = 0.3;
 
-function diffMaps(before: Map<string, string>, after: Map<string, string>, make: (kind: ChangeKind, key: string, b?: string, a?: string) => PlanChange): PlanChange[] {
+function diffMaps(
+  before: Map<string, string>,
+  after: Map<string, string>,
+  make: (kind: ChangeKind, key: string, b?: string, a?: string) => PlanChange,
+): PlanChange[] {
   const out: PlanChange[] = [];
   for (const [k, a] of after) {
     const b = before.get(k);
@@ -55,13 +59,24 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
   const large: LargeChange[] = [];
   const zones = [...new Set([...a.zones, ...b.zones].map((z) => z.name))].sort();
   for (const zone of zones) {
-    const records = (p: Plan) => new Map((p.zones.find((z) => z.name === zone)?.records ?? []).map((r) => [recordSetKey(r), recordSetValue(r)] as const));
+    const records = (p: Plan) =>
+      new Map((p.zones.find((z) => z.name === zone)?.records ?? []).map((r) => [recordSetKey(r), recordSetValue(r)] as const));
     const [before, after] = [records(a), records(b)];
-    const zoneChanges = diffMaps(before, after, (kind, item, bv, av) => ({ area: "record", kind, scope: zone, item, ...(bv ? { before: bv } : {}), ...(av ? { after: av } : {}) }));
+    const zoneChanges = diffMaps(before, after, (kind, item, bv, av) => ({
+      area: "record",
+      kind,
+      scope: zone,
+      item,
+      ...(bv ? { before: bv } : {}),
+      ...(av ? { after: av } : {}),
+    }));
     changes.push(...zoneChanges);
     const base = Math.max(before.size, after.size, 1);
     if (a.phase === b.phase && before.size && after.size && zoneChanges.length / base > LARGE_ZONE_SHARE)
-      large.push({ scope: zone, reason: `${zoneChanges.length} of ${base} records change (${Math.round((zoneChanges.length / base) * 100)}% > ${LARGE_ZONE_SHARE * 100}%)` });
+      large.push({
+        scope: zone,
+        reason: `${zoneChanges.length} of ${base} records change (${Math.round((zoneChanges.length / base) * 100)}% > ${LARGE_ZONE_SHARE * 100}%)`,
+      });
     const ns = zoneChanges.filter((c) => c.item.endsWith(" NS"));
     if (ns.length) large.push({ scope: zone, reason: `NS records change: ${ns.map((c) => `${c.item} ${c.kind}`).join(", ")}` });
   }
@@ -78,10 +93,27 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
       for (const x of r.trusted) m.set(`trusted ${x}`, "relay allowed");
       return m;
     };
-    changes.push(...diffMaps(entries(a), entries(b), (kind, item, bv, av) => ({ area: "routing", kind, scope: host, item, ...(bv ? { before: bv } : {}), ...(av ? { after: av } : {}) })));
+    changes.push(
+      ...diffMaps(entries(a), entries(b), (kind, item, bv, av) => ({
+        area: "routing",
+        kind,
+        scope: host,
+        item,
+        ...(bv ? { before: bv } : {}),
+        ...(av ? { after: av } : {}),
+      })),
+    );
   }
   for (const key of ["holder", "hostName", "address"] as const) {
-    if (a.gateway[key] !== b.gateway[key]) changes.push({ area: "gateway", kind: "changed", scope: "gateway", item: key, before: String(a.gateway[key]), after: String(b.gateway[key]) });
+    if (a.gateway[key] !== b.gateway[key])
+      changes.push({
+        area: "gateway",
+        kind: "changed",
+        scope: "gateway",
+        item: key,
+        before: String(a.gateway[key]),
+        after: String(b.gateway[key]),
+      });
   }
   return { from: a.phase, to: b.phase, changes, large };
 }

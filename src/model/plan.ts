@@ -215,14 +215,31 @@ interface StagedMailbox {
 function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: GatewayIdentity, mailboxes: StagedMailbox[]): RoutingTable[] {
   const tables: RoutingTable[] = [];
   if (inv.internet && inv.hosts.internet)
-    tables.push({ host: "internet", domains: [inv.internet.domain], mailboxes: inv.internet.users.map((u) => `${u}@${inv.internet!.domain}`).sort(), relays: [], trusted: [] });
+    tables.push({
+      host: "internet",
+      domains: [inv.internet.domain],
+      mailboxes: inv.internet.users.map((u) => `${u}@${inv.internet!.domain}`).sort(),
+      relays: [],
+      trusted: [],
+    });
   if (phase === 1) return tables;
 
   const orgDomains = organisationDomains(inv, stage);
-  const local = (sys: MailSystem) => mailboxes.filter((m) => m.home === sys).map((m) => m.address).sort();
+  const local = (sys: MailSystem) =>
+    mailboxes
+      .filter((m) => m.home === sys)
+      .map((m) => m.address)
+      .sort();
   const other = (sys: MailSystem): MailSystem => (sys === "legacy" ? "new" : "legacy");
   const mgmt = (sys: MailSystem) => inv.hosts[sys].address;
-  const trusted = [...new Set([inv.hosts.legacy.address, inv.hosts.new.address, inv.gateway.address, ...(inv.hosts.smartHost ? [inv.hosts.smartHost.address] : [])])].sort();
+  const trusted = [
+    ...new Set([
+      inv.hosts.legacy.address,
+      inv.hosts.new.address,
+      inv.gateway.address,
+      ...(inv.hosts.smartHost ? [inv.hosts.smartHost.address] : []),
+    ]),
+  ].sort();
 
   for (const sys of ["legacy", "new"] as const) {
     if (phase === 2) {
@@ -266,7 +283,8 @@ function planFlows(inv: Inventory, phase: Phase, gateway: GatewayIdentity, mailb
   if (inv.internet && inv.hosts.internet) {
     for (const u of inv.internet.users) {
       const recipient = `${u}@${inv.internet.domain}`;
-      for (const from of ["outside", ...insideSenders] as Sender[]) flows.push({ recipient, from, entry: "internet", mailboxHost: "internet" });
+      for (const from of ["outside", ...insideSenders] as Sender[])
+        flows.push({ recipient, from, entry: "internet", mailboxHost: "internet" });
     }
   }
   const outsideEntry: HostRole = inv.layout === "smart-host" ? "smartHost" : gateway.holder;

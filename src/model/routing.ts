@@ -12,7 +12,9 @@ export interface HostRouting {
 export const hostRouting = (t: RoutingTable | HostRouting): HostRouting => ({
   domains: [...t.domains].sort(),
   mailboxes: [...t.mailboxes].sort(),
-  relays: t.relays.map((r) => ({ recipient: r.recipient, nextHop: r.nextHop })).sort((a, b) => (a.recipient < b.recipient ? -1 : a.recipient > b.recipient ? 1 : 0)),
+  relays: t.relays
+    .map((r) => ({ recipient: r.recipient, nextHop: r.nextHop }))
+    .sort((a, b) => (a.recipient < b.recipient ? -1 : a.recipient > b.recipient ? 1 : 0)),
   trusted: [...t.trusted].sort(),
 });
 

@@ -22,8 +22,7 @@ function duplicates<T>(items: readonly T[], key: (t: T) => string): Map<string, 
   return new Map([...seen].filter(([, idx]) => idx.length > 1));
 }
 
-const presentHosts = (inv: Checked) =>
-  HOST_ROLES.filter((r) => inv.hosts[r] !== undefined).map((r) => [r, inv.hosts[r]!] as const);
+const presentHosts = (inv: Checked) => HOST_ROLES.filter((r) => inv.hosts[r] !== undefined).map((r) => [r, inv.hosts[r]!] as const);
 
 /** Every name the plan points MX records or A records at, in both stages. */
 function plannedHostNames(inv: Checked): string[] {
@@ -40,16 +39,28 @@ export const RULES: Rule[] = [
     name: "single-post-office-layout-has-one-post-office",
     check: (inv) =>
       inv.layout === "single-post-office" && inv.postOffices.length !== 1
-        ? [problem("inventory.postOffices", `layout single-post-office needs exactly one post office, found ${inv.postOffices.length}: keep one, or use layout post-offices`)]
+        ? [
+            problem(
+              "inventory.postOffices",
+              `layout single-post-office needs exactly one post office, found ${inv.postOffices.length}: keep one, or use layout post-offices`,
+            ),
+          ]
         : [],
   },
   {
     name: "smart-host-layout-needs-smart-host",
     check: (inv) => {
       if (inv.layout === "smart-host" && !inv.hosts.smartHost)
-        return [problem("inventory.hosts.smartHost", "layout smart-host needs a smart host: add hosts.smartHost, or use layout post-offices")];
+        return [
+          problem("inventory.hosts.smartHost", "layout smart-host needs a smart host: add hosts.smartHost, or use layout post-offices"),
+        ];
       if (inv.layout !== "smart-host" && inv.hosts.smartHost)
-        return [problem("inventory.hosts.smartHost", `a smart host is only routed in layout smart-host, not ${inv.layout}: remove hosts.smartHost or set layout: smart-host`)];
+        return [
+          problem(
+            "inventory.hosts.smartHost",
+            `a smart host is only routed in layout smart-host, not ${inv.layout}: remove hosts.smartHost or set layout: smart-host`,
+          ),
+        ];
       return [];
     },
   },
@@ -57,7 +68,10 @@ export const RULES: Rule[] = [
     name: "post-office-names-unique",
     check: (inv) =>
       [...duplicates(inv.postOffices, (p) => p.name)].map(([name, idx]) =>
-        problem(`inventory.postOffices[${idx[1]}].name`, `post office "${name}" is listed ${idx.length} times: give each post office one entry`),
+        problem(
+          `inventory.postOffices[${idx[1]}].name`,
+          `post office "${name}" is listed ${idx.length} times: give each post office one entry`,
+        ),
       ),
   },
   {
@@ -75,11 +89,33 @@ export const RULES: Rule[] = [
   {
     name: "internet-domain-outside-organisation",
     check: (inv) => {
-      if (!inv.internet) return inv.hosts.internet ? [problem("inventory.internet", "hosts.internet is set but the model Internet has no domain: add internet.domain, such as aegean.test")] : [];
-      const clash = inv.addressSpaces.find((s) => [s.domain, s.pilotDomain].some((d) => d === inv.internet!.domain || inv.internet!.domain.endsWith(`.${d}`)));
+      if (!inv.internet)
+        return inv.hosts.internet
+          ? [
+              problem(
+                "inventory.internet",
+                "hosts.internet is set but the model Internet has no domain: add internet.domain, such as aegean.test",
+              ),
+            ]
+          : [];
+      const clash = inv.addressSpaces.find((s) =>
+        [s.domain, s.pilotDomain].some((d) => d === inv.internet!.domain || inv.internet!.domain.endsWith(`.${d}`)),
+      );
       const out: Problem[] = [];
-      if (clash) out.push(problem("inventory.internet.domain", `the model Internet's domain ${inv.internet.domain} lies inside the organisation's address space ${clash.domain}/${clash.pilotDomain}: outside users need a domain of their own, such as aegean.test`));
-      if (!inv.hosts.internet) out.push(problem("inventory.hosts.internet", "internet.domain is set but there is no model-Internet host: add hosts.internet (the outside SMTP/POP3 host), or remove internet"));
+      if (clash)
+        out.push(
+          problem(
+            "inventory.internet.domain",
+            `the model Internet's domain ${inv.internet.domain} lies inside the organisation's address space ${clash.domain}/${clash.pilotDomain}: outside users need a domain of their own, such as aegean.test`,
+          ),
+        );
+      if (!inv.hosts.internet)
+        out.push(
+          problem(
+            "inventory.hosts.internet",
+            "internet.domain is set but there is no model-Internet host: add hosts.internet (the outside SMTP/POP3 host), or remove internet",
+          ),
+        );
       return out;
     },
   },
@@ -110,12 +146,37 @@ export const RULES: Rule[] = [
       inv.zones.flatMap((z, i) => {
         const at = `inventory.zones[${i}]`;
         const out: Problem[] = [];
-        if (z.provider === "cloudflare" && !z.zoneId) out.push(problem(`${at}.zoneId`, `Cloudflare zone ${z.name} needs zoneId, the id of the existing zone (32 hex digits on the zone's overview page)`));
-        if (z.provider !== "cloudflare" && z.zoneId) out.push(problem(`${at}.zoneId`, `zoneId applies only to provider cloudflare, not ${z.provider}: remove it`));
+        if (z.provider === "cloudflare" && !z.zoneId)
+          out.push(
+            problem(
+              `${at}.zoneId`,
+              `Cloudflare zone ${z.name} needs zoneId, the id of the existing zone (32 hex digits on the zone's overview page)`,
+            ),
+          );
+        if (z.provider !== "cloudflare" && z.zoneId)
+          out.push(problem(`${at}.zoneId`, `zoneId applies only to provider cloudflare, not ${z.provider}: remove it`));
         if (z.provider === "bind") {
-          if (!z.server) out.push(problem(`${at}.server`, `bind zone ${z.name} needs server: the role of the host running its DNS server, such as internet or dnsServer`));
-          else if (!inv.hosts[z.server]) out.push(problem(`${at}.server`, `bind zone ${z.name} is served by hosts.${z.server}, which is not in the inventory: add it or name another host`));
-          else if (inv.hosts[z.server]!.kind !== "existing") out.push(problem(`${at}.server`, `bind zone ${z.name} is served by hosts.${z.server}, an aws host: the bind provider reaches its server by SSH, so that host must be kind existing`));
+          if (!z.server)
+            out.push(
+              problem(
+                `${at}.server`,
+                `bind zone ${z.name} needs server: the role of the host running its DNS server, such as internet or dnsServer`,
+              ),
+            );
+          else if (!inv.hosts[z.server])
+            out.push(
+              problem(
+                `${at}.server`,
+                `bind zone ${z.name} is served by hosts.${z.server}, which is not in the inventory: add it or name another host`,
+              ),
+            );
+          else if (inv.hosts[z.server]!.kind !== "existing")
+            out.push(
+              problem(
+                `${at}.server`,
+                `bind zone ${z.name} is served by hosts.${z.server}, an aws host: the bind provider reaches its server by SSH, so that host must be kind existing`,
+              ),
+            );
         } else if (z.server) out.push(problem(`${at}.server`, `server applies only to provider bind, not ${z.provider}: remove it`));
         return out;
       }),
@@ -129,7 +190,12 @@ export const RULES: Rule[] = [
           const tld = z.name.slice(z.name.lastIndexOf(".") + 1);
           const full = r.name.includes(".") && r.name.endsWith(`.${tld}`);
           if (full && !(r.name === z.name || r.name.endsWith(`.${z.name}`)))
-            return [problem(`inventory.zones[${i}].records[${j}].name`, `${r.name} is not inside zone ${z.name}: use a name relative to the zone, such as www`)];
+            return [
+              problem(
+                `inventory.zones[${i}].records[${j}].name`,
+                `${r.name} is not inside zone ${z.name}: use a name relative to the zone, such as www`,
+              ),
+            ];
           if (r.type === "A" && r.values.some((v) => !/^(\d{1,3}\.){3}\d{1,3}$/.test(v)))
             return [problem(`inventory.zones[${i}].records[${j}].values`, `an A record holds IPv4 addresses only, such as 198.51.100.10`)];
           return [];
@@ -144,7 +210,12 @@ export const RULES: Rule[] = [
         z.records.flatMap((r, j) => {
           const fq = qualify(r.name, z.name);
           if (r.type !== "CNAME" || !targets.has(fq)) return [];
-          return [problem(`inventory.zones[${i}].records[${j}]`, `${fq} is an MX target or host name of the plan but this record makes it a CNAME; MX targets must not be aliases (RFC 2181 section 10.3): remove the CNAME or change the host's label`)];
+          return [
+            problem(
+              `inventory.zones[${i}].records[${j}]`,
+              `${fq} is an MX target or host name of the plan but this record makes it a CNAME; MX targets must not be aliases (RFC 2181 section 10.3): remove the CNAME or change the host's label`,
+            ),
+          ];
         }),
       );
     },
@@ -157,7 +228,12 @@ export const RULES: Rule[] = [
         z.records.flatMap((r, j) => {
           const fq = qualify(r.name, z.name);
           if (r.type !== "CNAME" || !(fq === z.name || mailNames.has(fq))) return [];
-          return [problem(`inventory.zones[${i}].records[${j}]`, `${fq} carries the MX and SPF records, so it cannot also be a CNAME (RFC 1034 section 3.6.2): remove the CNAME`)];
+          return [
+            problem(
+              `inventory.zones[${i}].records[${j}]`,
+              `${fq} carries the MX and SPF records, so it cannot also be a CNAME (RFC 1034 section 3.6.2): remove the CNAME`,
+            ),
+          ];
         }),
       );
     },
@@ -169,7 +245,12 @@ export const RULES: Rule[] = [
       return inv.zones.flatMap((z, i) =>
         z.records.flatMap((r, j) =>
           r.type === "MX" && mailNames.has(qualify(r.name, z.name))
-            ? [problem(`inventory.zones[${i}].records[${j}]`, `the MX records of ${qualify(r.name, z.name)} are the plan's to set (they move at the go-live): remove this record`)]
+            ? [
+                problem(
+                  `inventory.zones[${i}].records[${j}]`,
+                  `the MX records of ${qualify(r.name, z.name)} are the plan's to set (they move at the go-live): remove this record`,
+                ),
+              ]
             : [],
         ),
       );
@@ -179,9 +260,20 @@ export const RULES: Rule[] = [
     name: "host-addresses-distinct",
     check: (inv) => {
       const addrs = presentHosts(inv).map(([role, h]) => ({ a: h.address, path: `inventory.hosts.${role}.address` }));
-      const out = [...duplicates(addrs, (x) => x.a)].map(([a, idx]) => problem(addrs[idx[1]].path, `${a} is already the address of ${addrs[idx[0]].path.split(".")[2]}: every host needs its own management address`));
+      const out = [...duplicates(addrs, (x) => x.a)].map(([a, idx]) =>
+        problem(
+          addrs[idx[1]].path,
+          `${a} is already the address of ${addrs[idx[0]].path.split(".")[2]}: every host needs its own management address`,
+        ),
+      );
       const clash = addrs.find((x) => x.a === inv.gateway.address);
-      if (clash) out.push(problem("inventory.gateway.address", `the gateway's service address ${inv.gateway.address} is also ${clash.path}: the service address floats between hosts, so it must differ from every management address`));
+      if (clash)
+        out.push(
+          problem(
+            "inventory.gateway.address",
+            `the gateway's service address ${inv.gateway.address} is also ${clash.path}: the service address floats between hosts, so it must differ from every management address`,
+          ),
+        );
       return out;
     },
   },
@@ -191,7 +283,14 @@ export const RULES: Rule[] = [
       presentHosts(inv).flatMap(([role, h]) => {
         if (h.kind !== "aws") return [];
         if (!h.instanceId === !h.instance)
-          return [problem(`inventory.hosts.${role}`, h.instanceId ? "give either instanceId (an existing instance) or instance (one the stack creates), not both" : "an aws host needs instanceId (an existing instance) or instance {ami, instanceType, subnetId} (one the stack creates)")];
+          return [
+            problem(
+              `inventory.hosts.${role}`,
+              h.instanceId
+                ? "give either instanceId (an existing instance) or instance (one the stack creates), not both"
+                : "an aws host needs instanceId (an existing instance) or instance {ami, instanceType, subnetId} (one the stack creates)",
+            ),
+          ];
         return [];
       }),
   },
@@ -206,7 +305,12 @@ export const RULES: Rule[] = [
     name: "phase-5-needs-go-live-strategy",
     check: (inv, phase) =>
       phase === 5 && !inv.goLive
-        ? [problem("inventory.goLive", "phase 5 moves the gateway identity but no strategy is set: add goLive.strategy (eip, readdress or mx)")]
+        ? [
+            problem(
+              "inventory.goLive",
+              "phase 5 moves the gateway identity but no strategy is set: add goLive.strategy (eip, readdress or mx)",
+            ),
+          ]
         : [],
   },
   {
@@ -215,8 +319,19 @@ export const RULES: Rule[] = [
       if (inv.goLive?.strategy !== "eip") return [];
       const out = (["legacy", "new"] as const)
         .filter((r) => inv.hosts[r].kind !== "aws")
-        .map((r) => problem(`inventory.hosts.${r}.kind`, `goLive.strategy eip moves an Elastic IP between EC2 instances, but hosts.${r} is kind ${inv.hosts[r].kind}: make both gateways kind aws, or use strategy readdress`));
-      if (!inv.gateway.allocationId) out.push(problem("inventory.gateway.allocationId", "goLive.strategy eip needs the allocation id of the gateway's Elastic IP (eipalloc-...): the stack moves it, never allocates or releases it"));
+        .map((r) =>
+          problem(
+            `inventory.hosts.${r}.kind`,
+            `goLive.strategy eip moves an Elastic IP between EC2 instances, but hosts.${r} is kind ${inv.hosts[r].kind}: make both gateways kind aws, or use strategy readdress`,
+          ),
+        );
+      if (!inv.gateway.allocationId)
+        out.push(
+          problem(
+            "inventory.gateway.allocationId",
+            "goLive.strategy eip needs the allocation id of the gateway's Elastic IP (eipalloc-...): the stack moves it, never allocates or releases it",
+          ),
+        );
       return out;
     },
   },
@@ -227,20 +342,35 @@ export const RULES: Rule[] = [
         ? []
         : (["legacy", "new"] as const)
             .filter((r) => inv.hosts[r].kind !== "existing")
-            .map((r) => problem(`inventory.hosts.${r}.kind`, `goLive.strategy readdress moves the address over SSH, but hosts.${r} is kind aws: use strategy eip for aws gateways`)),
+            .map((r) =>
+              problem(
+                `inventory.hosts.${r}.kind`,
+                `goLive.strategy readdress moves the address over SSH, but hosts.${r} is kind aws: use strategy eip for aws gateways`,
+              ),
+            ),
   },
   {
     name: "allocation-id-only-for-eip",
     check: (inv) =>
       inv.gateway.allocationId && inv.goLive?.strategy !== "eip"
-        ? [problem("inventory.gateway.allocationId", `allocationId is used only by goLive.strategy eip (strategy is ${inv.goLive?.strategy ?? "unset"}): remove it or set goLive.strategy: eip`)]
+        ? [
+            problem(
+              "inventory.gateway.allocationId",
+              `allocationId is used only by goLive.strategy eip (strategy is ${inv.goLive?.strategy ?? "unset"}): remove it or set goLive.strategy: eip`,
+            ),
+          ]
         : [],
   },
   {
     name: "mx-switch-ttl-below-record-ttl",
     check: (inv) =>
       inv.ttl.mxSwitch > inv.ttl.records
-        ? [problem("inventory.ttl.mxSwitch", `the lowered MX TTL (${inv.ttl.mxSwitch} s) is above the normal TTL (${inv.ttl.records} s): lowering means smaller; use ${Math.min(300, inv.ttl.records)}`)]
+        ? [
+            problem(
+              "inventory.ttl.mxSwitch",
+              `the lowered MX TTL (${inv.ttl.mxSwitch} s) is above the normal TTL (${inv.ttl.records} s): lowering means smaller; use ${Math.min(300, inv.ttl.records)}`,
+            ),
+          ]
         : [],
   },
   {
@@ -252,7 +382,12 @@ export const RULES: Rule[] = [
           .filter(([r]) => r !== "internet")
           .map(([r, h]) => ({ n: h.label ?? DEFAULT_LABELS[r], path: `inventory.hosts.${r}.label` })),
       ];
-      return [...duplicates(names, (x) => x.n)].map(([n, idx]) => problem(names[idx[1]].path, `host name label "${n}" is already taken by ${names[idx[0]].path.replace("inventory.", "")}: every host and the gateway need distinct names`));
+      return [...duplicates(names, (x) => x.n)].map(([n, idx]) =>
+        problem(
+          names[idx[1]].path,
+          `host name label "${n}" is already taken by ${names[idx[0]].path.replace("inventory.", "")}: every host and the gateway need distinct names`,
+        ),
+      );
     },
   },
 ];

@@ -24,7 +24,11 @@ export function readStackFile(path: string): StackFile {
   const config = doc?.config ?? {};
   // `pulumi config set` without --path stores an object as its JSON text.
   const inventory = config[CONFIG.inventory];
-  return { inventory: typeof inventory === "string" ? JSON.parse(inventory) : inventory, phase: config[CONFIG.phase], hostKeys: config[CONFIG.hostKeys] };
+  return {
+    inventory: typeof inventory === "string" ? JSON.parse(inventory) : inventory,
+    phase: config[CONFIG.phase],
+    hostKeys: config[CONFIG.hostKeys],
+  };
 }
 
 /** The checked settings of stacks/Pulumi.<stack>.yaml, at its own phase or at another one. */

@@ -2,8 +2,9 @@
  * The drift check of one stack: its phase's plan against the live world, with the stack's own
  * credentials (pinned host keys, SSH key, TSIG secret) and the engine's refresh preview.
  */
+
+import { checkDrift, type DriftReport } from "../checks/drift";
 import { CONFIG } from "../model/config-keys";
-import { type DriftReport, checkDrift } from "../checks/drift";
 import type { HostRole, Phase } from "../model/inventory";
 import { plan } from "../model/plan";
 import { loadStack } from "../model/stack-file";

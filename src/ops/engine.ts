@@ -24,14 +24,17 @@ export type Progress = (message: string) => void;
 export function pinnedVersion(): string {
   const pkg = JSON.parse(readFileSync(join(PROJECT_DIR, "package.json"), "utf8"));
   const v = String(pkg.dependencies["@pulumi/pulumi"]);
-  if (!/^\d+\.\d+\.\d+$/.test(v)) throw new Error(`package.json pins @pulumi/pulumi to "${v}": pin an exact version so the engine can be built to match`);
+  if (!/^\d+\.\d+\.\d+$/.test(v))
+    throw new Error(`package.json pins @pulumi/pulumi to "${v}": pin an exact version so the engine can be built to match`);
   return v;
 }
 
 /** Module versions the engine's go.mod files require. */
 export function goModVersions(): { cli: string; languageHost: string } {
   const req = (file: string, mod: string) => {
-    const m = readFileSync(join(PROJECT_DIR, "engine", file, "go.mod"), "utf8").match(new RegExp(`^require ${mod.replace(/\//g, "\\/")} (v\\S+)`, "m"));
+    const m = readFileSync(join(PROJECT_DIR, "engine", file, "go.mod"), "utf8").match(
+      new RegExp(`^require ${mod.replace(/\//g, "\\/")} (v\\S+)`, "m"),
+    );
     if (!m) throw new Error(`engine/${file}/go.mod does not require ${mod}`);
     return m[1];
   };
@@ -51,7 +54,11 @@ const BINARIES = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-no
 async function fromPath(version: string): Promise<Engine | undefined> {
   for (const dir of (process.env.PATH ?? "").split(delimiter).filter(Boolean)) {
     if (!existsSync(join(dir, "pulumi"))) continue;
-    const r = await run([join(dir, "pulumi"), "version"], { allowFailure: true, timeoutMs: 20_000, env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" } });
+    const r = await run([join(dir, "pulumi"), "version"], {
+      allowFailure: true,
+      timeoutMs: 20_000,
+      env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" },
+    });
     const found = r.stdout.trim();
     if (r.code !== 0 || !/^v\d+\.\d+\.\d+/.test(found) || compare(found, version) < 0) return undefined;
     if (!existsSync(join(dir, "pulumi-language-nodejs"))) return undefined;
@@ -63,22 +70,36 @@ async function fromPath(version: string): Promise<Engine | undefined> {
 export async function obtainEngine(progress: Progress = () => {}, opts: { rebuild?: boolean } = {}): Promise<Engine> {
   const version = pinnedVersion();
   const mods = goModVersions();
-  if (mods.cli !== `v${version}`) throw new Error(`engine/cli/go.mod builds pulumi ${mods.cli} but package.json pins @pulumi/pulumi ${version}: change both together`);
+  if (mods.cli !== `v${version}`)
+    throw new Error(`engine/cli/go.mod builds pulumi ${mods.cli} but package.json pins @pulumi/pulumi ${version}: change both together`);
   if (!opts.rebuild) {
     const onPath = await fromPath(version);
     if (onPath) return onPath;
   }
   const binDir = join(cacheRoot(), `v${version}`, "bin");
   const stamp = join(binDir, ".complete");
-  const wanted = JSON.stringify({ version, languageHost: mods.languageHost, launcher: readFileSync(join(PROJECT_DIR, "engine", "pulumi-resource-pulumi-nodejs"), "utf8") });
-  if (!opts.rebuild && existsSync(stamp) && readFileSync(stamp, "utf8") === wanted && BINARIES.every((b) => existsSync(join(binDir, b)))) return { binDir, version, source: "cache" };
+  const wanted = JSON.stringify({
+    version,
+    languageHost: mods.languageHost,
+    launcher: readFileSync(join(PROJECT_DIR, "engine", "pulumi-resource-pulumi-nodejs"), "utf8"),
+  });
+  if (!opts.rebuild && existsSync(stamp) && readFileSync(stamp, "utf8") === wanted && BINARIES.every((b) => existsSync(join(binDir, b))))
+    return { binDir, version, source: "cache" };
 
   const started = Date.now();
-  progress(`engine: building pulumi v${version} and its Node.js language host from the Go module proxy (about 3 minutes on 2 cores the first time)`);
+  progress(
+    `engine: building pulumi v${version} and its Node.js language host from the Go module proxy (about 3 minutes on 2 cores the first time)`,
+  );
   const staging = mkdtempSync(join(tmpdir(), "cutover-engine-"));
   try {
     await goBuild("cli", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", join(staging, "pulumi"), `v${version}`, progress);
-    await goBuild("language-host", "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs", join(staging, "pulumi-language-nodejs"), mods.languageHost, progress);
+    await goBuild(
+      "language-host",
+      "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs",
+      join(staging, "pulumi-language-nodejs"),
+      mods.languageHost,
+      progress,
+    );
     copyFileSync(join(PROJECT_DIR, "engine", "pulumi-resource-pulumi-nodejs"), join(staging, "pulumi-resource-pulumi-nodejs"));
     chmodSync(join(staging, "pulumi-resource-pulumi-nodejs"), 0o755);
     writeFileSync(join(staging, ".complete"), wanted);
@@ -108,7 +129,11 @@ function goBuild(moduleDir: string, pkg: string, out: string, version: string, p
   const dir = join(PROJECT_DIR, "engine", moduleDir);
   const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${version}`;
   return new Promise((resolve, reject) => {
-    const child = spawn("go", ["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", out, pkg], { cwd: dir, env: goEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("go", ["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", out, pkg], {
+      cwd: dir,
+      env: goEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let packages = 0;
     let lastReport = Date.now();
     const tail: string[] = [];
@@ -126,7 +151,9 @@ function goBuild(moduleDir: string, pkg: string, out: string, version: string, p
     });
     child.stdout.resume();
     child.on("error", (e) => reject(new Error(`engine: cannot run go (${e.message}): install Go 1.25 or newer`)));
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`engine: go build of ${pkg} failed (exit ${code}):\n${tail.join("\n")}`))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`engine: go build of ${pkg} failed (exit ${code}):\n${tail.join("\n")}`)),
+    );
   });
 }
 

@@ -4,9 +4,10 @@
  * operations). Nothing else is consulted, so every administrator sharing the stack's backend sees
  * the same answer.
  */
-import { CONFIG } from "../model/config-keys";
+
 import { createHash } from "node:crypto";
 import type { UpdateSummary } from "@pulumi/pulumi/automation";
+import { CONFIG } from "../model/config-keys";
 import type { Inventory, Phase } from "../model/inventory";
 import type { PlanDiff } from "../model/plan-diff";
 
@@ -97,18 +98,31 @@ export function phaseRefusals(stack: string, target: Phase, inv: Inventory, f: S
   // A killed engine leaves no history entry (file and S3 backends), only pending operations.
   if (f.pendingOperations.length && target === f.configuredPhase) return refusals;
   if (target > from + 1)
-    refusals.push({ guard: "skip", message: `phase ${target} would skip phase ${from + 1}: the stack is at ${current ? `phase ${current}` : "no phase yet"}; run npm run phase -- ${stack} ${from + 1} first` });
+    refusals.push({
+      guard: "skip",
+      message: `phase ${target} would skip phase ${from + 1}: the stack is at ${current ? `phase ${current}` : "no phase yet"}; run npm run phase -- ${stack} ${from + 1} first`,
+    });
   if (current !== undefined && target < current)
-    refusals.push({ guard: "backwards", message: `moving back from phase ${current} to ${target} is a rollback: run npm run rollback -- ${stack} (it restores the configuration and mailbox file that update ran with)` });
+    refusals.push({
+      guard: "backwards",
+      message: `moving back from phase ${current} to ${target} is a rollback: run npm run rollback -- ${stack} (it restores the configuration and mailbox file that update ran with)`,
+    });
   const finish =
-    f.pendingOperations.length && f.configuredPhase ? f.configuredPhase : newest && newest.result !== "succeeded" && newest.kind === "update" ? phaseOf(newest) : (current ?? 1);
+    f.pendingOperations.length && f.configuredPhase
+      ? f.configuredPhase
+      : newest && newest.result !== "succeeded" && newest.kind === "update"
+        ? phaseOf(newest)
+        : (current ?? 1);
   if (f.pendingOperations.length)
     refusals.push({
       guard: "unfinished",
       message: `the last operation on ${stack} was interrupted with ${f.pendingOperations.length} operation(s) pending (${f.pendingOperations.map((u) => u.slice(u.lastIndexOf("::") + 2)).join(", ")}): finish it with npm run phase -- ${stack} ${finish} or roll it back with npm run rollback -- ${stack}`,
     });
   else if (newest && newest.result !== "succeeded")
-    refusals.push({ guard: "unfinished", message: `the last ${newest.kind} of ${stack} ${newest.result === "failed" ? "failed" : `is ${newest.result}`}: finish it with npm run phase -- ${stack} ${finish} or roll it back with npm run rollback -- ${stack}` });
+    refusals.push({
+      guard: "unfinished",
+      message: `the last ${newest.kind} of ${stack} ${newest.result === "failed" ? "failed" : `is ${newest.result}`}: finish it with npm run phase -- ${stack} ${finish} or roll it back with npm run rollback -- ${stack}`,
+    });
   if (target === 5) {
     const verified = parseVerifiedTag(f.tags[TAGS.verified]);
     const digest = inventoryDigest(inv);
@@ -119,7 +133,11 @@ export function phaseRefusals(stack: string, target: Phase, inv: Inventory, f: S
       });
     if (inv.goLive?.strategy === "mx") {
       const ready = mxSwitchReadyAt(f.history, inv);
-      if (!ready.readyAt) refusals.push({ guard: "mx-ttl", message: `the mx strategy moves the MX record: its TTL is lowered to ${inv.ttl.mxSwitch} s at phase 4, which the stack has not run with the mx strategy yet` });
+      if (!ready.readyAt)
+        refusals.push({
+          guard: "mx-ttl",
+          message: `the mx strategy moves the MX record: its TTL is lowered to ${inv.ttl.mxSwitch} s at phase 4, which the stack has not run with the mx strategy yet`,
+        });
       else if (ready.readyAt > f.now)
         refusals.push({
           guard: "mx-ttl",

@@ -3,20 +3,21 @@
  * guard, preview, confirm, record, `up`, verify. Everything they record lives in the stack (config,
  * tags, update messages), so a team sharing a Pulumi Cloud or S3 backend shares the guards.
  */
-import { CONFIG } from "../model/config-keys";
+
 import { writeFileSync } from "node:fs";
-import { type Verification, verifyPhase } from "../checks/verify";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
+import { type Verification, verifyPhase } from "../checks/verify";
 import { loadConfig, parseHostKeys } from "../model/config";
+import { CONFIG } from "../model/config-keys";
 import type { HostRole, Inventory, Phase } from "../model/inventory";
-import { assignmentDigest, readMailboxFile, unpackAssignment, type ArchivedAssignment } from "../model/mailbox-archive";
+import { type ArchivedAssignment, assignmentDigest, readMailboxFile, unpackAssignment } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
+import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { type HostSession, SessionPool } from "../remote/ssh";
 import { hostTarget, sshEndpoint } from "../remote/targets";
-import { diffPlans } from "../model/plan-diff";
-import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, type StackFacts, TAGS, verifiedTag } from "./guards";
 import type { Progress } from "./engine";
+import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, type StackFacts, TAGS, verifiedTag } from "./guards";
 import { numbered, RESTORED_KEYS, rollbackTarget } from "./rollback";
 import type { MigrationStack, OperationResult } from "./stack";
 
@@ -31,7 +32,12 @@ export async function deployedPlan(stack: MigrationStack, facts: Pick<StackFacts
   const phase = Number(last.config[CONFIG.phase]?.value) as Phase;
   const digest = last.config[CONFIG.mailboxesDigest]?.value;
   const archived = digest ? (await archivedMailboxFile(stack, digest)).content : undefined;
-  const deployed = loadConfig({ inventory: JSON.parse(raw), phase, baseDir: STACKS_DIR, ...(archived !== undefined ? { readText: () => archived } : {}) });
+  const deployed = loadConfig({
+    inventory: JSON.parse(raw),
+    phase,
+    baseDir: STACKS_DIR,
+    ...(archived !== undefined ? { readText: () => archived } : {}),
+  });
   return plan(deployed.inventory, deployed.phase);
 }
 
@@ -50,7 +56,12 @@ export function interrupted(f: StackFacts): string | undefined {
 }
 
 export async function stackFacts(stack: MigrationStack): Promise<StackFacts> {
-  const [history, tags, pendingOperations, config] = await Promise.all([stack.history(), stack.tags(), stack.pendingOperations(), stack.config()]);
+  const [history, tags, pendingOperations, config] = await Promise.all([
+    stack.history(),
+    stack.tags(),
+    stack.pendingOperations(),
+    stack.config(),
+  ]);
   const configured = Number(config[CONFIG.phase]?.value);
   return { history, tags, pendingOperations, now: new Date(), ...(configured ? { configuredPhase: configured } : {}) };
 }
@@ -59,7 +70,11 @@ export async function stackFacts(stack: MigrationStack): Promise<StackFacts> {
 export type Verifier = (p: Plan) => Promise<Verification>;
 
 /** SSH sessions to the stack's hosts with its pinned host keys and its secret SSH key, or why not. */
-export async function stackSessions(stack: MigrationStack, inv: Inventory, roles: HostRole[]): Promise<{ session?: (role: HostRole) => Promise<HostSession>; close: () => Promise<void>; unavailable?: string; config: ConfigMap }> {
+export async function stackSessions(
+  stack: MigrationStack,
+  inv: Inventory,
+  roles: HostRole[],
+): Promise<{ session?: (role: HostRole) => Promise<HostSession>; close: () => Promise<void>; unavailable?: string; config: ConfigMap }> {
   const config = await stack.config();
   const notSsh = roles.filter((r) => inv.hosts[r]?.kind !== "existing");
   if (notSsh.length) return { close: async () => {}, unavailable: `hosts ${notSsh.join(", ")} are not reached by SSH`, config };
@@ -68,14 +83,22 @@ export async function stackSessions(stack: MigrationStack, inv: Inventory, roles
   const raw = config[CONFIG.hostKeys]?.value;
   const hostKeys = parseHostKeys(raw ? JSON.parse(raw) : undefined, inv);
   const pool = new SessionPool();
-  return { session: (role) => pool.session(hostTarget(sshEndpoint(inv, role, hostKeys), privateKey)), close: () => pool.closeAll(), config };
+  return {
+    session: (role) => pool.session(hostTarget(sshEndpoint(inv, role, hostKeys), privateKey)),
+    close: () => pool.closeAll(),
+    config,
+  };
 }
 
 /**
  * A verifier over SSH, when every host the plan sends or receives mail on is reached by SSH;
  * otherwise the reason it cannot verify.
  */
-export async function stackVerifier(stack: MigrationStack, inv: Inventory, p: Plan): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
+export async function stackVerifier(
+  stack: MigrationStack,
+  inv: Inventory,
+  p: Plan,
+): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
   const s = await stackSessions(stack, inv, [...new Set(p.hosts.map((h) => h.role))]);
   if (!s.session) return { close: s.close, unavailable: `${s.unavailable}: verify the mail flows by hand` };
   const session = s.session;
@@ -110,7 +133,9 @@ export interface PhaseOutcome {
 /** The steps that change something, one line each. */
 export const describeSteps = (r: OperationResult) => {
   const changed = r.steps.filter((s) => !["same", "read"].includes(s.op));
-  return changed.length ? changed.map((s) => `  ${s.op.padEnd(8)} ${s.type.replace(/^pulumi-nodejs:dynamic\//, "")} ${s.name}`).join("\n") : "  no changes";
+  return changed.length
+    ? changed.map((s) => `  ${s.op.padEnd(8)} ${s.type.replace(/^pulumi-nodejs:dynamic\//, "")} ${s.name}`).join("\n")
+    : "  no changes";
 };
 
 /** Sets the stack's phase and mailbox digest, remembering what they were (for a declined change). */
@@ -132,7 +157,13 @@ async function recordVerification(stack: MigrationStack, phase: Phase, inv: Inve
   else await stack.removeTag(TAGS.verified);
 }
 
-async function verifyAndRecord(stack: MigrationStack, phase: Phase, inv: Inventory, o: PhaseOptions, outcome: PhaseOutcome): Promise<PhaseOutcome> {
+async function verifyAndRecord(
+  stack: MigrationStack,
+  phase: Phase,
+  inv: Inventory,
+  o: PhaseOptions,
+  outcome: PhaseOutcome,
+): Promise<PhaseOutcome> {
   if (o.noVerify) return { ...outcome, status: "unverified", unverifiedBecause: "verification skipped" };
   const desired = plan(inv, phase);
   const verifier = await stackVerifier(stack, inv, desired);
@@ -146,7 +177,9 @@ async function verifyAndRecord(stack: MigrationStack, phase: Phase, inv: Invento
     const v = await verifier.verify(desired);
     await recordVerification(stack, phase, inv, v);
     for (const f of [...v.flows.filter((x) => !x.passed), ...v.relays.filter((x) => !x.passed)]) o.progress(`  FAIL ${f.detail}`);
-    o.progress(`verification ${v.passed ? "passed" : "FAILED"}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks, ${v.seconds.toFixed(1)} s`);
+    o.progress(
+      `verification ${v.passed ? "passed" : "FAILED"}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks, ${v.seconds.toFixed(1)} s`,
+    );
     return { ...outcome, status: v.passed ? "done" : "verification-failed", verification: v };
   } finally {
     await verifier.close();
@@ -177,13 +210,21 @@ export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOpt
     throw e;
   }
   o.progress(`preview of phase ${target} on ${stack.name} (now ${current ? `phase ${current}` : "new"}):\n${describeSteps(preview)}`);
-  const changes = Object.entries(preview.changes).filter(([k]) => k !== "same").map(([k, v]) => `${v} to ${k}`).join(", ") || "no changes";
+  const changes =
+    Object.entries(preview.changes)
+      .filter(([k]) => k !== "same")
+      .map(([k, v]) => `${v} to ${k}`)
+      .join(", ") || "no changes";
   if (!o.yes && !(await (o.confirm ?? (async () => false))(`Apply phase ${target} to ${stack.name} (${changes})?`))) {
     await restore();
     return { status: "declined", refusals, forced: false, preview };
   }
   const forced = refusals.length > 0;
-  if (forced) await stack.setTag(TAGS.forced, `${new Date().toISOString()} phase ${target}: ${refusals.map((r) => r.guard).join(", ")}`.slice(0, 250));
+  if (forced)
+    await stack.setTag(
+      TAGS.forced,
+      `${new Date().toISOString()} phase ${target}: ${refusals.map((r) => r.guard).join(", ")}`.slice(0, 250),
+    );
   const message = `phase ${target}${target === 5 ? ": go-live" : ""}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""}`;
   const up = await stack.up({ message, refresh: Boolean(recovering) });
   return verifyAndRecord(stack, target, inv, o, { status: "done", refusals, forced, preview, up });
@@ -202,7 +243,14 @@ export interface RollbackPlan {
   restore: ConfigMap;
 }
 
-const systems = (csv: string) => new Map(csv.split("\n").slice(1).filter(Boolean).map((l) => [l.split(",")[0], l.split(",")[1]] as const));
+const systems = (csv: string) =>
+  new Map(
+    csv
+      .split("\n")
+      .slice(1)
+      .filter(Boolean)
+      .map((l) => [l.split(",")[0], l.split(",")[1]] as const),
+  );
 
 /** What a rollback would do: read from the history and the stack's archive; changes nothing. */
 export async function planRollback(stack: MigrationStack, to?: number): Promise<RollbackPlan> {
@@ -212,23 +260,43 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
   const newest = numbered(history).find((h) => h.kind === "update")!;
   const digestOf = (h: typeof target) => h.config[CONFIG.mailboxesDigest]?.value;
   const from = pending.length
-    ? { number: newest.number + 1, phase: Number(config[CONFIG.phase]?.value), result: `interrupted, ${pending.length} operation(s) pending` }
-    : { number: newest.number, phase: Number(newest.config[CONFIG.phase]?.value), result: newest.result, ...(digestOf(newest) ? { mailboxes: digestOf(newest)! } : {}) };
+    ? {
+        number: newest.number + 1,
+        phase: Number(config[CONFIG.phase]?.value),
+        result: `interrupted, ${pending.length} operation(s) pending`,
+      }
+    : {
+        number: newest.number,
+        phase: Number(newest.config[CONFIG.phase]?.value),
+        result: newest.result,
+        ...(digestOf(newest) ? { mailboxes: digestOf(newest)! } : {}),
+      };
   const plan: RollbackPlan = {
     from,
-    to: { number: target.number, phase: Number(target.config[CONFIG.phase]?.value), ...(digestOf(target) ? { mailboxes: digestOf(target)! } : {}) },
+    to: {
+      number: target.number,
+      phase: Number(target.config[CONFIG.phase]?.value),
+      ...(digestOf(target) ? { mailboxes: digestOf(target)! } : {}),
+    },
     moves: [],
     restore: Object.fromEntries(RESTORED_KEYS.filter((k) => target.config[k]).map((k) => [k, { value: target.config[k].value }])),
   };
   const wanted = digestOf(target);
   const inventory = target.config[CONFIG.inventory]?.value;
   const mailboxesPath = inventory ? (JSON.parse(inventory) as { mailboxes?: string }).mailboxes : undefined;
-  if (!wanted || !mailboxesPath) return { ...plan, mailboxProblem: `update ${target.number} recorded no mailbox digest: the mailbox file stays as it is` };
+  if (!wanted || !mailboxesPath)
+    return { ...plan, mailboxProblem: `update ${target.number} recorded no mailbox digest: the mailbox file stays as it is` };
   const { content, kept } = await archivedMailboxFile(stack, wanted);
-  if (content === undefined) return { ...plan, mailboxProblem: `the stack's archive no longer holds the mailbox file of update ${target.number} (${wanted.slice(0, 19)}): it keeps the last ${kept}` };
+  if (content === undefined)
+    return {
+      ...plan,
+      mailboxProblem: `the stack's archive no longer holds the mailbox file of update ${target.number} (${wanted.slice(0, 19)}): it keeps the last ${kept}`,
+    };
   const file = readMailboxFile(mailboxesPath, STACKS_DIR);
   const [now, then] = [systems(file.content), systems(content)];
-  const moves = [...then].filter(([a, sys]) => now.get(a) !== sys).map(([address, sys]) => ({ address, from: now.get(address) ?? "(none)", to: sys }));
+  const moves = [...then]
+    .filter(([a, sys]) => now.get(a) !== sys)
+    .map(([address, sys]) => ({ address, from: now.get(address) ?? "(none)", to: sys }));
   return { ...plan, moves, mailboxFile: { path: file.path, content } };
 }
 
@@ -246,10 +314,16 @@ export async function runRollback(stack: MigrationStack, o: Omit<PhaseOptions, "
   o.progress(
     `rollback of ${stack.name}: from update ${rb.from.number} (phase ${rb.from.phase}${rb.from.result === "succeeded" ? "" : `, ${rb.from.result}`}) to the configuration of update ${rb.to.number} (phase ${rb.to.phase})` +
       (rb.from.phase === 5 && rb.to.phase < 5 ? "\n  the gateway's address and host name go back to the legacy gateway" : "") +
-      (rb.moves.length ? `\n  mailboxes: ${rb.moves.length} move back (${rb.moves.slice(0, 5).map((m) => `${m.address} ${m.from} -> ${m.to}`).join(", ")}${rb.moves.length > 5 ? ", ..." : ""})` : "\n  mailboxes: no user changes system") +
+      (rb.moves.length
+        ? `\n  mailboxes: ${rb.moves.length} move back (${rb.moves
+            .slice(0, 5)
+            .map((m) => `${m.address} ${m.from} -> ${m.to}`)
+            .join(", ")}${rb.moves.length > 5 ? ", ..." : ""})`
+        : "\n  mailboxes: no user changes system") +
       (rb.mailboxProblem ? `\n  warning: ${rb.mailboxProblem}` : ""),
   );
-  if (!o.yes && !(await (o.confirm ?? (async () => false))(`Roll ${stack.name} back to update ${rb.to.number}?`))) return { status: "declined", refusals: [], forced: false, plan: rb };
+  if (!o.yes && !(await (o.confirm ?? (async () => false))(`Roll ${stack.name} back to update ${rb.to.number}?`)))
+    return { status: "declined", refusals: [], forced: false, plan: rb };
 
   if (rb.mailboxFile) writeFileSync(rb.mailboxFile.path, rb.mailboxFile.content);
   await stack.setConfig(rb.restore);

@@ -1,7 +1,7 @@
 /** The engine's preview of a stack at another phase, leaving the stack's config as it was. */
 import { CONFIG } from "../model/config-keys";
-import { describeSteps } from "./phase";
 import type { Progress } from "./engine";
+import { describeSteps } from "./phase";
 import type { MigrationStack } from "./stack";
 
 export async function runPreview(stack: MigrationStack, phase: number, progress: Progress): Promise<string> {
@@ -9,7 +9,11 @@ export async function runPreview(stack: MigrationStack, phase: number, progress:
   if (before !== String(phase)) await stack.setPhase(phase);
   try {
     const r = await stack.preview();
-    progress(`engine preview: ${Object.entries(r.changes).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+    progress(
+      `engine preview: ${Object.entries(r.changes)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(", ")}`,
+    );
     return describeSteps(r);
   } finally {
     if (before !== undefined && before !== String(phase)) await stack.setConfig({ [CONFIG.phase]: { value: before } });

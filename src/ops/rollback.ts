@@ -2,8 +2,9 @@
  * Rollback from the engine's own history: the configuration of an earlier successful update,
  * restored, then `up`. The stack's backend is the only record; nothing is kept beside it.
  */
-import { CONFIG } from "../model/config-keys";
+
 import type { ConfigMap, UpdateSummary } from "@pulumi/pulumi/automation";
+import { CONFIG } from "../model/config-keys";
 
 /**
  * The configuration keys a rollback restores: the phase, the inventory and the digest of the
@@ -33,7 +34,8 @@ export function rollbackTarget(history: UpdateSummary[], to?: number, interrupte
   if (!updates.length) throw new Error("the stack has no successful update to roll back to");
   if (to !== undefined) {
     const target = updates.find((u) => u.number === to);
-    if (!target) throw new Error(`update ${to} is not a successful update of this stack (successful: ${updates.map((u) => u.number).join(", ")})`);
+    if (!target)
+      throw new Error(`update ${to} is not a successful update of this stack (successful: ${updates.map((u) => u.number).join(", ")})`);
     return target;
   }
   if (interrupted || all[0].result !== "succeeded") return updates[0];

@@ -5,7 +5,7 @@
  * store: whatever the user configured (PULUMI_BACKEND_URL or `pulumi login`), or the project's
  * local file backend for the rehearsal and the tests.
  */
-import { CONFIG } from "../model/config-keys";
+
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -18,8 +18,9 @@ import {
   type Stack,
   type UpdateSummary,
 } from "@pulumi/pulumi/automation";
-import { run } from "../remote/local";
+import { CONFIG } from "../model/config-keys";
 import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
+import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
 
 /** The project's own local backend: for the rehearsal and the tests, git-ignored. */
@@ -71,7 +72,12 @@ const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
 export const changedSteps = (r: OperationResult) => r.steps.filter((s) => !["same", "read", "refresh"].includes(s.op));
 
 export class MigrationStack {
-  private constructor(readonly stack: Stack, readonly engine: Engine, private readonly progress: Progress, private readonly envVars: Record<string, string>) {}
+  private constructor(
+    readonly stack: Stack,
+    readonly engine: Engine,
+    private readonly progress: Progress,
+    private readonly envVars: Record<string, string>,
+  ) {}
 
   get name() {
     return this.stack.name;
@@ -110,13 +116,25 @@ export class MigrationStack {
     const onEvent = (e: EngineEvent) => {
       const pre = e.resourcePreEvent?.metadata;
       if (pre && pre.type !== "pulumi:pulumi:Stack") {
-        const step = { op: pre.op, urn: pre.urn, type: pre.type, name: nameOf(pre.urn), diffs: pre.diffs ?? [], inputs: (pre.new?.inputs ?? {}) as Record<string, unknown> };
+        const step = {
+          op: pre.op,
+          urn: pre.urn,
+          type: pre.type,
+          name: nameOf(pre.urn),
+          diffs: pre.diffs ?? [],
+          inputs: (pre.new?.inputs ?? {}) as Record<string, unknown>,
+        };
         steps.push(step);
-        if (!["same", "read", "refresh"].includes(pre.op)) this.progress(`  ${pre.op.padEnd(8)} ${step.name}${step.diffs.length ? ` (${step.diffs.join(", ")})` : ""}`);
+        if (!["same", "read", "refresh"].includes(pre.op))
+          this.progress(`  ${pre.op.padEnd(8)} ${step.name}${step.diffs.length ? ` (${step.diffs.join(", ")})` : ""}`);
       }
       // A refresh found drift when its outputs event says update or delete (or the digest it read differs).
       const out = e.resOutputsEvent?.metadata;
-      if (out && out.type !== "pulumi:pulumi:Stack" && (["update", "delete"].includes(out.op) || (out.op === "refresh" && refreshDiffers(out.old?.outputs, out.new?.outputs)))) {
+      if (
+        out &&
+        out.type !== "pulumi:pulumi:Stack" &&
+        (["update", "delete"].includes(out.op) || (out.op === "refresh" && refreshDiffers(out.old?.outputs, out.new?.outputs)))
+      ) {
         const step = steps.find((x) => x.urn === out.urn && x.op === "refresh");
         if (step) step.refreshChanged = true;
       }
@@ -126,9 +144,13 @@ export class MigrationStack {
         diagnostics.push(text);
         this.progress(`  ${diag.severity}: ${text.split("\n")[0]}`);
       }
-      if (e.summaryEvent) changes = Object.fromEntries(Object.entries(e.summaryEvent.resourceChanges ?? {}).map(([k, v]) => [k, Number(v)]));
+      if (e.summaryEvent)
+        changes = Object.fromEntries(Object.entries(e.summaryEvent.resourceChanges ?? {}).map(([k, v]) => [k, Number(v)]));
     };
-    return { onEvent, finish: (started: number): OperationResult => ({ steps, changes, diagnostics, seconds: (Date.now() - started) / 1000 }) };
+    return {
+      onEvent,
+      finish: (started: number): OperationResult => ({ steps, changes, diagnostics, seconds: (Date.now() - started) / 1000 }),
+    };
   }
 
   /** `refresh` reads every resource from the live world first (`pulumi up --refresh`). */
@@ -150,7 +172,13 @@ export class MigrationStack {
     const c = this.collector();
     const started = Date.now();
     this.progress(`engine: preview ${this.name}`);
-    await this.stack.preview({ onEvent: c.onEvent, color: "never", diff: true, ...(opts.expectNoChanges ? { expectNoChanges: true } : {}), ...(opts.refresh ? { refresh: true } : {}) });
+    await this.stack.preview({
+      onEvent: c.onEvent,
+      color: "never",
+      diff: true,
+      ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
+      ...(opts.refresh ? { refresh: true } : {}),
+    });
     return c.finish(started);
   }
 
@@ -162,7 +190,12 @@ export class MigrationStack {
     const c = this.collector();
     const started = Date.now();
     this.progress(`engine: refresh ${this.name}${opts.previewOnly ? " (preview)" : ""}`);
-    const o = { onEvent: c.onEvent, color: "never" as const, ...(opts.expectNoChanges ? { expectNoChanges: true } : {}), ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: 8 } : {}) };
+    const o = {
+      onEvent: c.onEvent,
+      color: "never" as const,
+      ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
+      ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: 8 } : {}),
+    };
     const r = opts.previewOnly ? await this.stack.previewRefresh(o) : await this.stack.refresh(o);
     return { ...c.finish(started), ...(opts.verboseLog ? { log: r.stderr } : {}) };
   }

@@ -3,14 +3,14 @@
  * config; tests call it under mocks with fixtures.
  */
 import * as pulumi from "@pulumi/pulumi";
+import type { HostRole, Inventory } from "../model/inventory";
+import type { ArchivedAssignment } from "../model/mailbox-archive";
+import type { Plan } from "../model/plan";
+import { sshEndpoint } from "../remote/targets";
 import { MailZone } from "./dns/mail-zone";
 import { ElasticIpGoLive } from "./go-live/elastic-ip";
 import { ReaddressGoLive, type ReaddressGoLiveArgs } from "./go-live/readdress";
 import { GatewayHost } from "./hosts/gateway-host";
-import { sshEndpoint } from "../remote/targets";
-import type { HostRole, Inventory } from "../model/inventory";
-import type { Plan } from "../model/plan";
-import type { ArchivedAssignment } from "../model/mailbox-archive";
 import { HostEffectsProvider, MailboxArchive } from "./providers/host-effects";
 
 /** What the engine needs to reach existing hosts and on-prem DNS: pinned keys and stack secrets. */
@@ -41,7 +41,10 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
       z.provider === "bind"
         ? (() => {
             const c = needs(`the DNS server of zone ${z.name}`);
-            if (c.tsigSecret === undefined) throw new Error(`zone ${z.name} is on an on-prem DNS server: set the TSIG secret with pulumi config set --secret cutover:tsigSecret ...`);
+            if (c.tsigSecret === undefined)
+              throw new Error(
+                `zone ${z.name} is on an on-prem DNS server: set the TSIG secret with pulumi config set --secret cutover:tsigSecret ...`,
+              );
             return { server: sshEndpoint(inv, z.server!, c.hostKeys), privateKey: c.privateKey, tsigSecret: c.tsigSecret };
           })()
         : undefined;
@@ -50,14 +53,25 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
   const hosts = p.hosts.map((h) => {
     const spec = inv.hosts[h.role]!;
     const routing = p.routing.find((t) => t.host === h.role);
-    const ssh = spec.kind === "existing" && routing ? { connection: sshEndpoint(inv, h.role, needs(`hosts.${h.role}`).hostKeys), privateKey: creds!.privateKey } : undefined;
-    return new GatewayHost(h.role, { role: h.role, host: spec, hostName: h.name, ...(routing ? { routing } : {}), ...(ssh ? { ssh } : {}) }, opts);
+    const ssh =
+      spec.kind === "existing" && routing
+        ? { connection: sshEndpoint(inv, h.role, needs(`hosts.${h.role}`).hostKeys), privateKey: creds!.privateKey }
+        : undefined;
+    return new GatewayHost(
+      h.role,
+      { role: h.role, host: spec, hostName: h.name, ...(routing ? { routing } : {}), ...(ssh ? { ssh } : {}) },
+      opts,
+    );
   });
 
   let goLive: Deployment["goLive"];
   if (p.gateway.strategy === "eip") {
     const holder = hosts.find((h) => h.role === p.gateway.holder)!;
-    goLive = new ElasticIpGoLive("gateway-address", { allocationId: inv.gateway.allocationId!, holder: p.gateway.holder, instanceId: holder.instanceId! });
+    goLive = new ElasticIpGoLive("gateway-address", {
+      allocationId: inv.gateway.allocationId!,
+      holder: p.gateway.holder,
+      instanceId: holder.instanceId!,
+    });
   } else if (inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing") {
     goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")), opts);
   }

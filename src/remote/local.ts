@@ -11,8 +11,13 @@ export interface RunResult {
 }
 
 export class CommandError extends Error {
-  constructor(readonly argv: string[], readonly result: RunResult) {
-    super(`${argv.join(" ")} exited ${result.code}: ${`${result.stderr}\n${result.stdout}`.trim().split("\n").filter(Boolean).slice(-3).join(" | ")}`);
+  constructor(
+    readonly argv: string[],
+    readonly result: RunResult,
+  ) {
+    super(
+      `${argv.join(" ")} exited ${result.code}: ${`${result.stderr}\n${result.stdout}`.trim().split("\n").filter(Boolean).slice(-3).join(" | ")}`,
+    );
     this.name = "CommandError";
   }
 }

@@ -49,7 +49,10 @@ export interface HostSession {
 }
 
 export class HostKeyMismatchError extends CutoverError {
-  constructor(readonly target: HostTarget, readonly presented: string | undefined) {
+  constructor(
+    readonly target: HostTarget,
+    readonly presented: string | undefined,
+  ) {
     super(
       presented
         ? `host key of ${target.name} (${target.address}:${target.port}) does not match the pinned key: it presented ${presented}, the inventory pins ${fingerprintOf(target.hostKey)}. If the host was rebuilt, check the new key with its administrator and update hostKeys.${target.name}; otherwise someone may be in the middle.`
@@ -59,8 +62,14 @@ export class HostKeyMismatchError extends CutoverError {
 }
 
 export class HostCommandError extends CutoverError {
-  constructor(readonly target: HostTarget, readonly argv: string[], readonly result: ExecResult) {
-    super(`on ${target.name} (${target.address}): ${argv.join(" ")} exited ${result.code}: ${`${result.stderr}\n${result.stdout}`.trim().split("\n").filter(Boolean).slice(-3).join(" | ")}`);
+  constructor(
+    readonly target: HostTarget,
+    readonly argv: string[],
+    readonly result: ExecResult,
+  ) {
+    super(
+      `on ${target.name} (${target.address}): ${argv.join(" ")} exited ${result.code}: ${`${result.stderr}\n${result.stdout}`.trim().split("\n").filter(Boolean).slice(-3).join(" | ")}`,
+    );
   }
 }
 
@@ -68,8 +77,14 @@ export class HostCommandError extends CutoverError {
 export class HostLoginError extends CutoverError {}
 
 export class HostUnreachableError extends CutoverError {
-  constructor(readonly target: HostTarget, attempts: number, cause: Error) {
-    super(`cannot reach ${target.name} at ${target.address}:${target.port} over SSH after ${attempts} attempt${attempts > 1 ? "s" : ""}: ${cause.message}`);
+  constructor(
+    readonly target: HostTarget,
+    attempts: number,
+    cause: Error,
+  ) {
+    super(
+      `cannot reach ${target.name} at ${target.address}:${target.port} over SSH after ${attempts} attempt${attempts > 1 ? "s" : ""}: ${cause.message}`,
+    );
   }
 }
 
@@ -89,7 +104,11 @@ export function shellQuote(arg: string): string {
  * Runs several commands in one round trip: joined with && (stop at the first failure) or ; (run
  * all). Each argument is quoted by shellQuote, as for exec.
  */
-export function execSequence(s: HostSession, commands: string[][], opts: ExecOptions & { continueOnError?: boolean } = {}): Promise<ExecResult> {
+export function execSequence(
+  s: HostSession,
+  commands: string[][],
+  opts: ExecOptions & { continueOnError?: boolean } = {},
+): Promise<ExecResult> {
   const line = commands.map((c) => c.map(shellQuote).join(" ")).join(opts.continueOnError ? " ; " : " && ");
   // Running all means the caller reads each command's output: the last one's exit code says nothing.
   return s.exec(["sh", "-c", line], opts.continueOnError ? { ...opts, allowFailure: true } : opts);
@@ -113,7 +132,8 @@ export interface ConnectOptions {
   attempts?: number;
 }
 
-const RETRYABLE = /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|Timed out while waiting for handshake|Connection lost before handshake/;
+const RETRYABLE =
+  /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|Timed out while waiting for handshake|Connection lost before handshake/;
 
 export async function connect(target: HostTarget, opts: ConnectOptions = {}): Promise<HostSession> {
   const attempts = opts.attempts ?? 3;
@@ -128,7 +148,11 @@ export async function connect(target: HostTarget, opts: ConnectOptions = {}): Pr
     }
   }
   if (last instanceof HostKeyMismatchError || /authentication methods failed/.test(last!.message))
-    throw last instanceof HostKeyMismatchError ? last : new HostLoginError(`SSH login to ${target.name} (${target.user}@${target.address}) was refused: check the private key and that its public key is in the user's authorized_keys`);
+    throw last instanceof HostKeyMismatchError
+      ? last
+      : new HostLoginError(
+          `SSH login to ${target.name} (${target.user}@${target.address}) was refused: check the private key and that its public key is in the user's authorized_keys`,
+        );
   throw new HostUnreachableError(target, attempts, last!);
 }
 
@@ -171,33 +195,44 @@ function connectOnce(target: HostTarget, timeoutMs: number): Promise<HostSession
 
 class Session implements HostSession {
   private sftp: Promise<SFTPWrapper> | undefined;
-  constructor(private readonly client: Client, readonly target: HostTarget) {}
+  constructor(
+    private readonly client: Client,
+    readonly target: HostTarget,
+  ) {}
 
   exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const command = argv.map(shellQuote).join(" ");
     return new Promise((resolve, reject) => {
-      const cannot = (err: Error) => reject(new Error(`on ${this.target.name} (${this.target.address}): cannot run ${argv[0]}: ${err.message}`));
+      const cannot = (err: Error) =>
+        reject(new Error(`on ${this.target.name} (${this.target.address}): cannot run ${argv[0]}: ${err.message}`));
       try {
         this.client.exec(command, (err: Error | undefined, channel: ClientChannel) => {
-        if (err) return cannot(err);
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        const timer = opts.timeoutMs
-          ? setTimeout(() => {
-              channel.close();
-              reject(new Error(`on ${this.target.name}: ${argv.join(" ")} did not finish in ${opts.timeoutMs} ms`));
-            }, opts.timeoutMs)
-          : undefined;
-        channel.on("data", (d: Buffer) => out.push(d));
-        channel.stderr.on("data", (d: Buffer) => errOut.push(d));
-        channel.on("close", (code: number | null) => {
-          if (timer) clearTimeout(timer);
-          const result = { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(errOut).toString("utf8"), code: code ?? 255 };
-          if (code === null || code === undefined) return reject(new Error(`on ${this.target.name} (${this.target.address}): the connection closed while ${argv[0]} was running`));
-          if (result.code !== 0 && !opts.allowFailure) reject(new HostCommandError(this.target, argv, result));
-          else resolve(result);
-        });
-        channel.end(opts.stdin ?? "");
+          if (err) return cannot(err);
+          const out: Buffer[] = [];
+          const errOut: Buffer[] = [];
+          const timer = opts.timeoutMs
+            ? setTimeout(() => {
+                channel.close();
+                reject(new Error(`on ${this.target.name}: ${argv.join(" ")} did not finish in ${opts.timeoutMs} ms`));
+              }, opts.timeoutMs)
+            : undefined;
+          channel.on("data", (d: Buffer) => out.push(d));
+          channel.stderr.on("data", (d: Buffer) => errOut.push(d));
+          channel.on("close", (code: number | null) => {
+            if (timer) clearTimeout(timer);
+            const result = {
+              stdout: Buffer.concat(out).toString("utf8"),
+              stderr: Buffer.concat(errOut).toString("utf8"),
+              code: code ?? 255,
+            };
+            if (code === null || code === undefined)
+              return reject(
+                new Error(`on ${this.target.name} (${this.target.address}): the connection closed while ${argv[0]} was running`),
+              );
+            if (result.code !== 0 && !opts.allowFailure) reject(new HostCommandError(this.target, argv, result));
+            else resolve(result);
+          });
+          channel.end(opts.stdin ?? "");
         });
       } catch (e) {
         cannot(e as Error);
@@ -214,7 +249,8 @@ class Session implements HostSession {
     const sftp = await this.sftpSession();
     return new Promise((resolve, reject) =>
       sftp.readFile(path, (err: (Error & { code?: number }) | null | undefined, data: Buffer) => {
-        if (err) return err.code === 2 ? resolve(undefined) : reject(new Error(`on ${this.target.name}: cannot read ${path}: ${err.message}`));
+        if (err)
+          return err.code === 2 ? resolve(undefined) : reject(new Error(`on ${this.target.name}: cannot read ${path}: ${err.message}`));
         resolve(data.toString("utf8"));
       }),
     );
@@ -223,10 +259,16 @@ class Session implements HostSession {
   async writeFile(path: string, content: string, mode = 0o644): Promise<void> {
     const sftp = await this.sftpSession();
     const tmp = `${path}.cutover-${randomBytes(6).toString("hex")}`;
-    await new Promise<void>((resolve, reject) => sftp.writeFile(tmp, content, { mode }, (err) => (err ? reject(new Error(`on ${this.target.name}: cannot write ${tmp}: ${err.message}`)) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      sftp.writeFile(tmp, content, { mode }, (err) =>
+        err ? reject(new Error(`on ${this.target.name}: cannot write ${tmp}: ${err.message}`)) : resolve(),
+      ),
+    );
     await new Promise<void>((resolve, reject) =>
       // rename(2) on the host: readers see the old file or the new one, never half of either.
-      sftp.ext_openssh_rename(tmp, path, (err) => (err ? reject(new Error(`on ${this.target.name}: cannot rename ${tmp} to ${path}: ${err.message}`)) : resolve())),
+      sftp.ext_openssh_rename(tmp, path, (err) =>
+        err ? reject(new Error(`on ${this.target.name}: cannot rename ${tmp} to ${path}: ${err.message}`)) : resolve(),
+      ),
     );
   }
 

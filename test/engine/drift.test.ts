@@ -5,18 +5,17 @@
  */
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { stackDrift } from "../../src/ops/drift";
-import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
-import { applyRouting, ROUTING_DIR } from "../../src/remote/effects/routing";
+import { queryRecord } from "../../src/checks/dns-query";
+import { checkDrift, type DriftReport } from "../../src/checks/drift";
+import { waitFor } from "../../src/checks/mail";
 import type { HostRole } from "../../src/model/inventory";
 import { hostRouting } from "../../src/model/routing";
 import { loadStack, stackPlan } from "../../src/model/stack-file";
-import { execSequence, SessionPool } from "../../src/remote/ssh";
-import { POSTFIX_RELOAD } from "../../src/remote/effects/routing";
+import { stackDrift } from "../../src/ops/drift";
+import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR } from "../../src/remote/effects/routing";
+import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { startDaemon } from "../../src/remote/local";
-import { waitFor } from "../../src/checks/mail";
-import { queryRecord } from "../../src/checks/dns-query";
-import { checkDrift, type DriftReport } from "../../src/checks/drift";
+import { execSequence, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4 } from "./phase-4-stack";
 
@@ -29,7 +28,11 @@ const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", t
 const service = lab.description.serviceAddress;
 
 /** The findings that are not ok, as "status area subject check". */
-const notOk = (r: DriftReport) => r.findings.filter((f) => f.status !== "ok").map((f) => `${f.status} ${f.area} ${f.subject} ${f.check}`).sort();
+const notOk = (r: DriftReport) =>
+  r.findings
+    .filter((f) => f.status !== "ok")
+    .map((f) => `${f.status} ${f.area} ${f.subject} ${f.check}`)
+    .sort();
 
 describe("drift check on the lab", () => {
   it("finds a clean lab clean: exit 0, every area checked", async () => {
@@ -41,7 +44,19 @@ describe("drift check on the lab", () => {
   }, 120_000);
 
   it("the command: exit 0, JSON on stdout, Markdown summary written", () => {
-    const r = spawnSync(process.execPath, [require.resolve("tsx/cli"), "scripts/drift.ts", current().name, "--json", "--skip-engine", "--markdown", "/tmp/cutover-drift-summary.md"], { encoding: "utf8", env: process.env });
+    const r = spawnSync(
+      process.execPath,
+      [
+        require.resolve("tsx/cli"),
+        "scripts/drift.ts",
+        current().name,
+        "--json",
+        "--skip-engine",
+        "--markdown",
+        "/tmp/cutover-drift-summary.md",
+      ],
+      { encoding: "utf8", env: process.env },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ stack: current().name, phase: 4, exitCode: 0 });
     expect(r.stderr).toContain(`clean: stack ${current().name} (phase 4)`);
@@ -53,8 +68,14 @@ describe("drift check on the lab", () => {
     await applyZone(await session("internet"), zoneTarget(zone.name), edited);
     try {
       const r = await stackDrift(current());
-      expect(notOk(r)).toEqual([`drift dns paradigms.test @${lab.description.hosts.internet!.address} mail.paradigms.test A`, "drift engine zone-paradigms-test-records refresh"]);
-      expect(r.findings.find((f) => f.check === "mail.paradigms.test A")).toMatchObject({ expected: `300 ${service}`, actual: "300 198.51.100.99" });
+      expect(notOk(r)).toEqual([
+        `drift dns paradigms.test @${lab.description.hosts.internet!.address} mail.paradigms.test A`,
+        "drift engine zone-paradigms-test-records refresh",
+      ]);
+      expect(r.findings.find((f) => f.check === "mail.paradigms.test A")).toMatchObject({
+        expected: `300 ${service}`,
+        actual: "300 198.51.100.99",
+      });
       expect(r.exitCode).toBe(1);
     } finally {
       await applyZone(await session("internet"), zoneTarget(zone.name), zone.records);
@@ -76,11 +97,15 @@ describe("drift check on the lab", () => {
 
   it("a map entry changed on a host: the routing digest differs and the entry is named; exit 1", async () => {
     const legacy = await session("legacy");
-    await execSequence(legacy, [["sh", "-c", `cd ${ROUTING_DIR}/current && grep -v '^user1@paradigms.test' mailboxes > m && mv m mailboxes && postmap mailboxes`]]);
+    await execSequence(legacy, [
+      ["sh", "-c", `cd ${ROUTING_DIR}/current && grep -v '^user1@paradigms.test' mailboxes > m && mv m mailboxes && postmap mailboxes`],
+    ]);
     try {
       const r = await stackDrift(current(), { skipEngine: true });
       expect(notOk(r)).toEqual(["drift host legacy routing"]);
-      expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain("mailboxes missing: user1@paradigms.test");
+      expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain(
+        "mailboxes missing: user1@paradigms.test",
+      );
       expect(r.exitCode).toBe(1);
     } finally {
       await applyRouting(legacy, hostRouting(p4().routing.find((t) => t.host === "legacy")!));
@@ -93,12 +118,30 @@ describe("drift check on the lab", () => {
     await legacy.exec(["ip", "addr", "del", `${service}/24`, "dev", dev("legacy")]);
     await neu.exec(["sh", "-c", 'ip addr add "$1" dev "$2" && arping -q -U -c 2 -I "$2" "$3"', "sh", `${service}/24`, dev("new"), service]);
     try {
-      const r = await waitFor(() => stackDrift(current(), { skipEngine: true }), (x) => notOk(x).length >= 4, 10_000, 500);
-      expect(notOk(r)).toEqual([`drift host legacy holds ${service}`, `drift host new holds ${service}`, `drift smtp ${service}:25 answering server`, `drift smtp ${service}:25 banner`]);
+      const r = await waitFor(
+        () => stackDrift(current(), { skipEngine: true }),
+        (x) => notOk(x).length >= 4,
+        10_000,
+        500,
+      );
+      expect(notOk(r)).toEqual([
+        `drift host legacy holds ${service}`,
+        `drift host new holds ${service}`,
+        `drift smtp ${service}:25 answering server`,
+        `drift smtp ${service}:25 banner`,
+      ]);
       expect(r.exitCode).toBe(1);
     } finally {
       await neu.exec(["ip", "addr", "del", `${service}/24`, "dev", dev("new")]);
-      await legacy.exec(["sh", "-c", 'ip addr add "$1" dev "$2" && arping -q -U -c 2 -I "$2" "$3"', "sh", `${service}/24`, dev("legacy"), service]);
+      await legacy.exec([
+        "sh",
+        "-c",
+        'ip addr add "$1" dev "$2" && arping -q -U -c 2 -I "$2" "$3"',
+        "sh",
+        `${service}/24`,
+        dev("legacy"),
+        service,
+      ]);
     }
   }, 120_000);
 
@@ -108,7 +151,12 @@ describe("drift check on the lab", () => {
     await execSequence(legacy, [["sh", "-c", `echo '0.0.0.0/0 OK' >> ${ROUTING_DIR}/current/trusted`], POSTFIX_RELOAD]);
     try {
       // postfix takes up to 2 s to reload: until then the relay is still closed.
-      const r = await waitFor(() => stackDrift(current(), { skipEngine: true }), (x) => notOk(x).includes(`drift smtp ${service}:25 open relay`), 15_000, 500);
+      const r = await waitFor(
+        () => stackDrift(current(), { skipEngine: true }),
+        (x) => notOk(x).includes(`drift smtp ${service}:25 open relay`),
+        15_000,
+        500,
+      );
       expect(notOk(r)).toEqual(["drift host legacy routing", `drift smtp ${service}:25 open relay`]);
       expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain("trusted not planned: 0.0.0.0/0");
       expect(r.exitCode).toBe(1);
@@ -124,7 +172,9 @@ describe("drift check on the lab", () => {
     const inventory = loadStack(current().name, 4).inventory;
     const r = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: [knot] });
     const dns = r.findings.filter((f) => f.area === "dns" && f.subject.startsWith("paradigms.test"));
-    expect(dns.map((f) => `${f.status} ${f.subject}`)).toEqual(p.zones.find((z) => z.name === "paradigms.test")!.records.map(() => `ok paradigms.test @${knot}`));
+    expect(dns.map((f) => `${f.status} ${f.subject}`)).toEqual(
+      p.zones.find((z) => z.name === "paradigms.test")!.records.map(() => `ok paradigms.test @${knot}`),
+    );
     const dead = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: ["198.51.100.99"], timeoutMs: 1500 });
     expect(notOk(dead)).toEqual(["unreachable dns paradigms.test authoritative servers"]);
     expect(dead.exitCode).toBe(2);
@@ -134,8 +184,20 @@ describe("drift check on the lab", () => {
     const knot = lab.description.hosts.internet!.address;
     const p = p4();
     // The plan says the MX moved; the resolver asked (here the lab's server itself) still answers the old one.
-    const moved = { ...p, gateway: { ...p.gateway, strategy: "mx" as const }, zones: p.zones.map((z) => ({ ...z, records: z.records.map((r) => (r.type === "MX" && r.name === "paradigms.test" ? { ...r, values: ["10 new.paradigms.test"] } : r)) })) };
-    const r = await checkDrift({ stack: current().name, plan: moved, inventory: loadStack(current().name, 4).inventory, resolvers: [knot] });
+    const moved = {
+      ...p,
+      gateway: { ...p.gateway, strategy: "mx" as const },
+      zones: p.zones.map((z) => ({
+        ...z,
+        records: z.records.map((r) => (r.type === "MX" && r.name === "paradigms.test" ? { ...r, values: ["10 new.paradigms.test"] } : r)),
+      })),
+    };
+    const r = await checkDrift({
+      stack: current().name,
+      plan: moved,
+      inventory: loadStack(current().name, 4).inventory,
+      resolvers: [knot],
+    });
     const held = r.findings.find((f) => f.area === "resolver" && f.check === "paradigms.test MX")!;
     expect(held).toMatchObject({ status: "drift", subject: knot, expected: "10 new.paradigms.test" });
     expect(held.actual).toMatch(/^10 mail\.paradigms\.test for up to \d+ s more$/);
@@ -155,7 +217,12 @@ describe("drift check on the lab", () => {
       expect(r.exitCode).toBe(2);
     } finally {
       await startDaemon(internet.namespace, ["/usr/sbin/knotd", "-d", "-c", "/etc/knot/knot.conf"]);
-      await waitFor(() => queryRecord(internet.address, "paradigms.test", "MX", 500).catch(() => undefined), (a) => a?.status === "answer", 15_000, 200);
+      await waitFor(
+        () => queryRecord(internet.address, "paradigms.test", "MX", 500).catch(() => undefined),
+        (a) => a?.status === "answer",
+        15_000,
+        200,
+      );
     }
     expect((await stackDrift(current(), { skipEngine: true })).exitCode).toBe(0);
     await pool.closeAll();

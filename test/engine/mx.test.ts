@@ -4,11 +4,11 @@
  * lowered it, and --force is recorded in the stack.
  */
 import { describe, expect, it } from "vitest";
-import { TAGS } from "../../src/ops/guards";
-import { runPhase, runRollback } from "../../src/ops/phase";
 import type { Phase } from "../../src/model/inventory";
 import { plan } from "../../src/model/plan";
 import { loadStack, stackPlan } from "../../src/model/stack-file";
+import { TAGS } from "../../src/ops/guards";
+import { runPhase, runRollback } from "../../src/ops/phase";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
 
@@ -20,7 +20,13 @@ async function mxAnswers(phase: Phase): Promise<{ planned: string[]; live: strin
   const live: string[] = [];
   for (const r of mx) {
     const out = await lab.inHost("internet", ["dig", "+noall", "+answer", "MX", r.name, `@${lab.description.hosts.internet!.address}`]);
-    live.push(...out.trim().split("\n").map((l) => l.split(/\s+/)).map((f) => `${f[0].replace(/\.$/, "")} ${f[1]} ${f[4]} ${f[5].replace(/\.$/, "")}`));
+    live.push(
+      ...out
+        .trim()
+        .split("\n")
+        .map((l) => l.split(/\s+/))
+        .map((f) => `${f[0].replace(/\.$/, "")} ${f[1]} ${f[4]} ${f[5].replace(/\.$/, "")}`),
+    );
   }
   return { planned: mx.flatMap((r) => r.values.map((v) => `${r.name} ${r.ttl} ${v}`)).sort(), live: live.sort() };
 }
@@ -38,7 +44,9 @@ describe("the mx go-live strategy", () => {
     const refused = await runPhase(stack, 5, { yes: true, progress });
     expect(refused.status).toBe("refused");
     expect(refused.refusals.map((r) => r.guard)).toEqual(["mx-ttl"]);
-    expect(refused.refusals[0].message).toMatch(new RegExp(`old TTL of ${inv.ttl.records} s: the go-live may run from \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(in \\d+ s\\)`));
+    expect(refused.refusals[0].message).toMatch(
+      new RegExp(`old TTL of ${inv.ttl.records} s: the go-live may run from \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(in \\d+ s\\)`),
+    );
     // Nothing changed: the MX still names the gateway.
     expect((await mxAnswers(4)).live).toEqual(at4.live);
 

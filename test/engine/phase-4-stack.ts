@@ -2,10 +2,10 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect } from "vitest";
 import { openLabStack, removeLabStack } from "../../lab/lab-stack";
+import type { Phase } from "../../src/model/inventory";
 import { obtainEngine } from "../../src/ops/engine";
 import { runPhase } from "../../src/ops/phase";
 import type { MigrationStack } from "../../src/ops/stack";
-import type { Phase } from "../../src/model/inventory";
 import type { TestLab } from "../lab/env";
 
 export const progress = (m: string) => process.stderr.write(`${m}\n`);

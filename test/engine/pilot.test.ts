@@ -7,18 +7,18 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
-import { readIdentity } from "../../src/remote/effects/identity";
-import { readRouting, ROUTING_DIR } from "../../src/remote/effects/routing";
-import { readZone } from "../../src/remote/effects/zone";
-import { LAB_PASSPHRASE, openLabStack, removeLabStack } from "../../lab/lab-stack";
-import { engineEnv, type Engine, obtainEngine } from "../../src/ops/engine";
-import { changedSteps, LOCAL_BACKEND_DIR, localBackendUrl, type MigrationStack } from "../../src/ops/stack";
-import type { HostRole, Phase } from "../../src/model/inventory";
 import { setSshd } from "../../lab/lab";
-import { plan, type Plan } from "../../src/model/plan";
+import { LAB_PASSPHRASE, openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
+import type { HostRole, Phase } from "../../src/model/inventory";
+import { type Plan, plan } from "../../src/model/plan";
 import { routingDigest } from "../../src/model/routing";
 import { PROJECT_DIR } from "../../src/model/stack-file";
+import { type Engine, engineEnv, obtainEngine } from "../../src/ops/engine";
+import { changedSteps, LOCAL_BACKEND_DIR, localBackendUrl, type MigrationStack } from "../../src/ops/stack";
+import { readIdentity } from "../../src/remote/effects/identity";
+import { ROUTING_DIR, readRouting } from "../../src/remote/effects/routing";
+import { readZone } from "../../src/remote/effects/zone";
 import { SessionPool } from "../../src/remote/ssh";
 import { testLab } from "../lab/env";
 
@@ -40,8 +40,14 @@ async function hostSnapshot(): Promise<string> {
   const parts: string[] = [];
   for (const role of HOSTS) {
     const s = await session(role);
-    const id = await readIdentity(s, { address: lab.description.serviceAddress, prefixLength: 24, interface: lab.description.hosts[role]!.interface });
-    parts.push(`${role} ${JSON.stringify(id)} ${(await s.exec(["postconf", "-n"])).stdout} cutover-dir:${(await s.exec(["test", "-e", ROUTING_DIR], { allowFailure: true })).code}`);
+    const id = await readIdentity(s, {
+      address: lab.description.serviceAddress,
+      prefixLength: 24,
+      interface: lab.description.hosts[role]!.interface,
+    });
+    parts.push(
+      `${role} ${JSON.stringify(id)} ${(await s.exec(["postconf", "-n"])).stdout} cutover-dir:${(await s.exec(["test", "-e", ROUTING_DIR], { allowFailure: true })).code}`,
+    );
   }
   const dns = await session("internet");
   for (const z of ZONES) parts.push(JSON.stringify(await readZone(dns, tsigTarget(z))));
@@ -60,11 +66,23 @@ async function expectLabToShow(p: Plan) {
   for (const z of p.zones)
     for (const r of z.records) {
       const answer = await lab.inHost("new", ["dig", "+short", r.type, r.name]);
-      expect(answer.trim().split("\n").map((v) => v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1")).sort(), `${r.name} ${r.type} in phase ${p.phase}`).toEqual(r.values);
+      expect(
+        answer
+          .trim()
+          .split("\n")
+          .map((v) => v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1"))
+          .sort(),
+        `${r.name} ${r.type} in phase ${p.phase}`,
+      ).toEqual(r.values);
     }
-  for (const t of p.routing) expect((await readRouting(await session(t.host))).digest, `routing on ${t.host} in phase ${p.phase}`).toBe(routingDigest(t));
+  for (const t of p.routing)
+    expect((await readRouting(await session(t.host))).digest, `routing on ${t.host} in phase ${p.phase}`).toBe(routingDigest(t));
   for (const role of ["legacy", "new"] as const) {
-    const id = await readIdentity(await session(role), { address: lab.description.serviceAddress, prefixLength: 24, interface: lab.description.hosts[role]!.interface });
+    const id = await readIdentity(await session(role), {
+      address: lab.description.serviceAddress,
+      prefixLength: 24,
+      interface: lab.description.hosts[role]!.interface,
+    });
     expect(id.holdsServiceAddress, `${role} holds the service address in phase ${p.phase}`).toBe(role === p.gateway.holder);
     expect(id.hostName).toBe(p.hosts.find((h) => h.role === role)!.name);
   }
@@ -73,7 +91,10 @@ async function expectLabToShow(p: Plan) {
 async function delivered(to: string, home: HostRole) {
   const marker = newMarker();
   await sendMail(await session("internet"), { from: "spyros@aegean.test", to, marker });
-  return waitFor(() => session(home).then((s) => findInMailbox(s, to, marker)), (f) => f.length > 0);
+  return waitFor(
+    () => session(home).then((s) => findInMailbox(s, to, marker)),
+    (f) => f.length > 0,
+  );
 }
 
 beforeAll(async () => {
@@ -118,7 +139,10 @@ describe("the pilot stack under the real engine", () => {
   it("reports no change for a second up and touches no host", async () => {
     const stamps = async () => {
       const out: string[] = [];
-      for (const role of HOSTS) out.push((await (await session(role)).exec(["stat", "-L", "-c", "%n %Y", "/etc/postfix/main.cf", `${ROUTING_DIR}/current`])).stdout);
+      for (const role of HOSTS)
+        out.push(
+          (await (await session(role)).exec(["stat", "-L", "-c", "%n %Y", "/etc/postfix/main.cf", `${ROUTING_DIR}/current`])).stdout,
+        );
       out.push((await lab.inHost("new", ["dig", "+short", "SOA", "paradigms.test"])).trim());
       return out.join("");
     };
@@ -131,7 +155,12 @@ describe("the pilot stack under the real engine", () => {
 
   it("sees a routing map edited by hand: refresh reports it, preview expecting no changes fails, up repairs it", async () => {
     const legacy = await session("legacy");
-    await legacy.exec(["sed", "-i", "s/^user4@paradigms.test .*/user4@paradigms.test smtp:[192.0.2.99]:25/", `${ROUTING_DIR}/current/transport`]);
+    await legacy.exec([
+      "sed",
+      "-i",
+      "s/^user4@paradigms.test .*/user4@paradigms.test smtp:[192.0.2.99]:25/",
+      `${ROUTING_DIR}/current/transport`,
+    ]);
     await legacy.exec(["postmap", `hash:${ROUTING_DIR}/current/transport`]);
 
     const refreshed = await stack.refresh();
@@ -158,8 +187,15 @@ describe("the pilot stack under the real engine", () => {
   }, 180_000);
 
   it("runs as a user runs it by hand: pulumi up --stack NAME --yes with the CLI alone", async () => {
-    const env = { ...process.env, ...engineEnv(engine, { PULUMI_BACKEND_URL: localBackendUrl(), PULUMI_CONFIG_PASSPHRASE: LAB_PASSPHRASE }) };
-    const child = spawn("pulumi", ["up", "--stack", stack.name, "--yes", "--non-interactive", "--config", "cutover:phase=5"], { cwd: PROJECT_DIR, env, stdio: ["ignore", "pipe", "pipe"] });
+    const env = {
+      ...process.env,
+      ...engineEnv(engine, { PULUMI_BACKEND_URL: localBackendUrl(), PULUMI_CONFIG_PASSPHRASE: LAB_PASSPHRASE }),
+    };
+    const child = spawn("pulumi", ["up", "--stack", stack.name, "--yes", "--non-interactive", "--config", "cutover:phase=5"], {
+      cwd: PROJECT_DIR,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -192,6 +228,12 @@ describe("the pilot stack under the real engine", () => {
     const summary = history.map((h) => `${h.kind} ${h.result} ${h.config["cutover:phase"]?.value ?? "-"}`);
     expect(summary[0]).toBe("destroy succeeded 5");
     expect(summary, summary.join("\n")).toContain("update failed 4");
-    expect(summary.slice(-5).reverse()).toEqual(["update succeeded 1", "update succeeded 2", "update succeeded 3", "update succeeded 4", "update succeeded 5"]);
+    expect(summary.slice(-5).reverse()).toEqual([
+      "update succeeded 1",
+      "update succeeded 2",
+      "update succeeded 3",
+      "update succeeded 4",
+      "update succeeded 5",
+    ]);
   }, 120_000);
 });

@@ -2,29 +2,44 @@
  * The host effects against the real lab: postfix, sshd, knot and dovecot in network namespaces.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findAnywhere, findInMailbox, newMarker, sendMail, acceptsRelay, waitFor } from "../../src/checks/mail";
-import { applyGatewayIdentity, applyIdentity, drainPolicyRemovalCommands, readIdentity, type ServiceAddress } from "../../src/remote/effects/identity";
-import { applyRouting, readRouting, restoreRouting, ROUTING_DIR } from "../../src/remote/effects/routing";
-import { applyZone, readZone, type ZoneTarget } from "../../src/remote/effects/zone";
+import { acceptsRelay, findAnywhere, findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
+import { SmtpDialogue } from "../../src/checks/smtp-dialogue";
 import type { HostRole } from "../../src/model/inventory";
-import { plan, type Plan } from "../../src/model/plan";
+import { type Plan, plan } from "../../src/model/plan";
 import { hostRouting, routingDigest } from "../../src/model/routing";
+import {
+  applyGatewayIdentity,
+  applyIdentity,
+  drainPolicyRemovalCommands,
+  readIdentity,
+  type ServiceAddress,
+} from "../../src/remote/effects/identity";
+import { applyRouting, ROUTING_DIR, readRouting, restoreRouting } from "../../src/remote/effects/routing";
+import { applyZone, readZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { connect, execSequence, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "./env";
-import { SmtpDialogue } from "../../src/checks/smtp-dialogue";
 
 const lab = testLab();
 const pool = new SessionPool();
 const session = (role: HostRole) => pool.session(lab.target(role));
 const p3 = plan(lab.inventory(3), 3);
-const service = (role: HostRole): ServiceAddress => ({ address: p3.gateway.address, prefixLength: p3.gateway.prefixLength, interface: lab.description.hosts[role]!.interface });
+const service = (role: HostRole): ServiceAddress => ({
+  address: p3.gateway.address,
+  prefixLength: p3.gateway.prefixLength,
+  interface: lab.description.hosts[role]!.interface,
+});
 const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
 
 async function applyPlan(p: Plan) {
   const dns = await session("internet");
   for (const z of p.zones) await applyZone(dns, zoneTarget(z.name), z.records);
   for (const h of p.hosts)
-    await applyIdentity(await session(h.role), { hostName: h.name, ownName: h.ownName, holdsServiceAddress: h.role === p.gateway.holder, service: service(h.role) });
+    await applyIdentity(await session(h.role), {
+      hostName: h.name,
+      ownName: h.ownName,
+      holdsServiceAddress: h.role === p.gateway.holder,
+      service: service(h.role),
+    });
   for (const t of p.routing) await applyRouting(await session(t.host), hostRouting(t));
 }
 
@@ -32,7 +47,10 @@ async function applyPlan(p: Plan) {
 async function deliver(from: HostRole, sender: string, to: string, expected: HostRole) {
   const marker = newMarker();
   await sendMail(await session(from), { from: sender, to, marker });
-  const found = await waitFor(() => session(expected).then((s) => findInMailbox(s, to, marker)), (f) => f.length > 0);
+  const found = await waitFor(
+    () => session(expected).then((s) => findInMailbox(s, to, marker)),
+    (f) => f.length > 0,
+  );
   return { marker, found };
 }
 
@@ -58,7 +76,11 @@ describe("on-prem zone effect", () => {
     for (const z of p3.zones) {
       for (const r of z.records) {
         const answer = await lab.inHost("legacy", ["dig", "+short", r.type, r.name]);
-        const values = answer.trim().split("\n").map((v) => v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1")).sort();
+        const values = answer
+          .trim()
+          .split("\n")
+          .map((v) => v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1"))
+          .sort();
         expect(values, `${r.name} ${r.type}`).toEqual(r.values);
       }
       const planned = new Set(z.records.map((r) => `${r.name} ${r.type}`));
@@ -77,7 +99,10 @@ describe("on-prem zone effect", () => {
 
 describe("gateway routing effect", () => {
   it("delivers mail from outside to the one right mailbox on each system", async () => {
-    for (const [to, home, other] of [["user1@api.test", "legacy", "new"], ["user4@api.test", "new", "legacy"]] as const) {
+    for (const [to, home, other] of [
+      ["user1@api.test", "legacy", "new"],
+      ["user4@api.test", "new", "legacy"],
+    ] as const) {
       const { marker, found } = await deliver("internet", "spyros@aegean.test", to, home);
       expect(found, `${to} on ${home}`).toHaveLength(1);
       expect(await findAnywhere(await session(other), marker)).toEqual([]);
@@ -102,7 +127,18 @@ describe("gateway routing effect", () => {
     const table = p3.routing.find((t) => t.host === "legacy")!;
     const live = await readRouting(legacy);
     expect(live).toMatchObject({ configured: true, digest: routingDigest(table), routing: hostRouting(table) });
-    const stamp = async () => (await legacy.exec(["stat", "-L", "-c", "%n %Y.%y", `${ROUTING_DIR}/current/transport.db`, `${ROUTING_DIR}/current/mailboxes`, "/etc/postfix/main.cf"])).stdout;
+    const stamp = async () =>
+      (
+        await legacy.exec([
+          "stat",
+          "-L",
+          "-c",
+          "%n %Y.%y",
+          `${ROUTING_DIR}/current/transport.db`,
+          `${ROUTING_DIR}/current/mailboxes`,
+          "/etc/postfix/main.cf",
+        ])
+      ).stdout;
     const before = await stamp();
     expect(await applyRouting(legacy, hostRouting(table))).toEqual({ digest: routingDigest(table), changed: false });
     expect(await stamp()).toBe(before);
@@ -122,7 +158,11 @@ describe("gateway routing effect", () => {
 
   it("keeps the previous routing working when the SSH connection is cut in the middle of an apply", async () => {
     const table = p3.routing.find((t) => t.host === "legacy")!;
-    const moved = { ...hostRouting(table), mailboxes: table.mailboxes.filter((a) => a !== "user1@api.test"), relays: [...hostRouting(table).relays, { recipient: "user1@api.test", nextHop: lab.description.hosts.new!.address }] };
+    const moved = {
+      ...hostRouting(table),
+      mailboxes: table.mailboxes.filter((a) => a !== "user1@api.test"),
+      relays: [...hostRouting(table).relays, { recipient: "user1@api.test", nextHop: lab.description.hosts.new!.address }],
+    };
     const own = await connect(lab.target("legacy"));
     const cutting: HostSession = {
       target: own.target,
@@ -157,7 +197,12 @@ describe("gateway routing effect", () => {
 });
 
 describe("host identity effect", () => {
-  const banner = async () => (await (await session("internet")).exec(["swaks", "--server", p3.gateway.address, "--quit-after", "BANNER", "--timeout", "10"], { allowFailure: true })).stdout;
+  const banner = async () =>
+    (
+      await (
+        await session("internet")
+      ).exec(["swaks", "--server", p3.gateway.address, "--quit-after", "BANNER", "--timeout", "10"], { allowFailure: true })
+    ).stdout;
 
   it("moves the service address and the SMTP name to the new server, and back", async () => {
     const p5 = { ...p3, gateway: { ...p3.gateway, holder: "new" as const } };
@@ -166,12 +211,23 @@ describe("host identity effect", () => {
     expect(await banner()).toMatch(/220 mail\.api\.test ESMTP/);
 
     expect(
-      (await applyGatewayIdentity([
-        { session: legacy, identity: { hostName: "legacy.api.test", ownName: "legacy.api.test", holdsServiceAddress: false, service: service("legacy") } },
-        { session: neu, identity: { hostName: p5.gateway.hostName, ownName: "new.api.test", holdsServiceAddress: true, service: service("new") } },
-      ])).map((l) => l.holdsServiceAddress),
+      (
+        await applyGatewayIdentity([
+          {
+            session: legacy,
+            identity: { hostName: "legacy.api.test", ownName: "legacy.api.test", holdsServiceAddress: false, service: service("legacy") },
+          },
+          {
+            session: neu,
+            identity: { hostName: p5.gateway.hostName, ownName: "new.api.test", holdsServiceAddress: true, service: service("new") },
+          },
+        ])
+      ).map((l) => l.holdsServiceAddress),
     ).toEqual([true, false]);
-    const legacyNow = await waitFor(() => readIdentity(legacy, service("legacy")), (i) => i.hostName === "legacy.api.test");
+    const legacyNow = await waitFor(
+      () => readIdentity(legacy, service("legacy")),
+      (i) => i.hostName === "legacy.api.test",
+    );
     expect(legacyNow).toMatchObject({ hostName: "legacy.api.test", ownName: "legacy.api.test", holdsServiceAddress: false });
     expect(await readIdentity(neu, service("new"))).toEqual({
       hostName: "mail.api.test",
@@ -188,8 +244,14 @@ describe("host identity effect", () => {
     expect((await deliver("internet", "spyros@aegean.test", "user2@api.test", "legacy")).found).toHaveLength(1);
 
     const back = [
-      { session: neu, identity: { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") } },
-      { session: legacy, identity: { hostName: "mail.api.test", ownName: "legacy.api.test", holdsServiceAddress: true, service: service("legacy") } },
+      {
+        session: neu,
+        identity: { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") },
+      },
+      {
+        session: legacy,
+        identity: { hostName: "mail.api.test", ownName: "legacy.api.test", holdsServiceAddress: true, service: service("legacy") },
+      },
     ];
     expect((await applyGatewayIdentity(back)).map((l) => l.holdsServiceAddress)).toEqual([true, false]);
     expect((await applyGatewayIdentity(back)).map((l) => l.holdsServiceAddress)).toEqual([false, true]);
@@ -201,8 +263,14 @@ describe("host identity effect", () => {
     const legacy = await session("legacy");
     const neu = await session("new");
     const [toLegacy, toNew] = [
-      { session: legacy, identity: { hostName: "mail.api.test", ownName: "legacy.api.test", holdsServiceAddress: true, service: service("legacy") } },
-      { session: neu, identity: { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") } },
+      {
+        session: legacy,
+        identity: { hostName: "mail.api.test", ownName: "legacy.api.test", holdsServiceAddress: true, service: service("legacy") },
+      },
+      {
+        session: neu,
+        identity: { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") },
+      },
     ];
     await applyGatewayIdentity([toLegacy, toNew]);
     const inFlight = await SmtpDialogue.open(p3.gateway.address);
@@ -215,7 +283,12 @@ describe("host identity effect", () => {
       { ...toLegacy, identity: { ...toLegacy.identity, hostName: "legacy.api.test", holdsServiceAddress: false } },
       { ...toNew, identity: { ...toNew.identity, hostName: "mail.api.test", holdsServiceAddress: true } },
     ]).then(() => (moved = true));
-    await waitFor(() => readIdentity(legacy, service("legacy")), (i) => i.draining, 10_000, 50);
+    await waitFor(
+      () => readIdentity(legacy, service("legacy")),
+      (i) => i.draining,
+      10_000,
+      50,
+    );
     // While it drains, a new transaction to the address is refused before its message is sent.
     const late = await SmtpDialogue.open(p3.gateway.address);
     for (const c of ["EHLO late.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await late.command(c);
@@ -227,7 +300,10 @@ describe("host identity effect", () => {
     await goLive;
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: true, draining: false });
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: false, draining: true });
-    const found = await waitFor(() => findInMailbox(legacy, "user2@api.test", marker), (f) => f.length > 0);
+    const found = await waitFor(
+      () => findInMailbox(legacy, "user2@api.test", marker),
+      (f) => f.length > 0,
+    );
     expect(found).toHaveLength(1);
 
     // Back: the legacy gateway takes the address and lets sessions through again.
@@ -259,12 +335,14 @@ describe("SSH helper", () => {
 
   it("names the host it cannot reach after retrying", async () => {
     const nowhere = { ...lab.target("legacy"), address: "198.51.100.99" };
-    await expect(connect(nowhere, { attempts: 2, timeoutMs: 1500 })).rejects.toThrow(/cannot reach legacy at 198\.51\.100\.99:22 over SSH after 2 attempts/);
+    await expect(connect(nowhere, { attempts: 2, timeoutMs: 1500 })).rejects.toThrow(
+      /cannot reach legacy at 198\.51\.100\.99:22 over SSH after 2 attempts/,
+    );
   });
 
   it("passes arguments to the host exactly, whatever they contain", async () => {
     const s = await session("legacy");
-    const tricky = ["a b", "it's", "$(touch /tmp/pwned)", "; rm -rf /", "\"q\"", "*"];
+    const tricky = ["a b", "it's", "$(touch /tmp/pwned)", "; rm -rf /", '"q"', "*"];
     const { stdout } = await s.exec(["printf", "%s\\n", ...tricky]);
     expect(stdout.split("\n").slice(0, -1)).toEqual(tricky);
   });

@@ -1,9 +1,9 @@
 /** The lab as tests see it: its description, the pilot inventory and SSH targets for its hosts. */
 import { readFileSync } from "node:fs";
-import type { HostRole, Inventory, Phase } from "../../src/model/inventory";
 import { type LabDescription, labHostKeys, readLabDescription } from "../../lab/lab";
-import { run } from "../../src/remote/local";
+import type { HostRole, Inventory, Phase } from "../../src/model/inventory";
 import { loadStack } from "../../src/model/stack-file";
+import { run } from "../../src/remote/local";
 import type { HostTarget } from "../../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../../src/remote/targets";
 

@@ -4,37 +4,46 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { plan } from "../../src/model/plan";
+import { recordsDigest } from "../../src/model/records";
+import { compactRouting, hostRouting, routingDigest } from "../../src/model/routing";
+import { readdressHosts } from "../../src/pulumi/go-live/readdress";
+import { type HostCredentials, readdressArgs } from "../../src/pulumi/program";
+import {
+  type GatewayIdentityState,
+  type GatewayRoutingState,
+  gatewayIdentityProvider,
+  gatewayRoutingProvider,
+  identityDigest,
+  type OnPremZoneState,
+  onPremZoneProvider,
+} from "../../src/pulumi/providers/host-effects";
 import { readIdentity } from "../../src/remote/effects/identity";
 import { readRouting } from "../../src/remote/effects/routing";
 import { applyZone, readZone } from "../../src/remote/effects/zone";
-import { readdressHosts } from "../../src/pulumi/go-live/readdress";
-import { plan } from "../../src/model/plan";
-import { type HostCredentials, readdressArgs } from "../../src/pulumi/program";
-import { sshEndpoint } from "../../src/remote/targets";
-import {
-  gatewayIdentityProvider,
-  type GatewayIdentityState,
-  gatewayRoutingProvider,
-  type GatewayRoutingState,
-  identityDigest,
-  onPremZoneProvider,
-  type OnPremZoneState,
-} from "../../src/pulumi/providers/host-effects";
-import { recordsDigest } from "../../src/model/records";
-import { compactRouting, hostRouting, routingDigest } from "../../src/model/routing";
 import { SessionPool } from "../../src/remote/ssh";
+import { sshEndpoint } from "../../src/remote/targets";
 import { testLab } from "./env";
 
 const lab = testLab();
 const privateKey = readFileSync(lab.description.adminKeyPath, "utf8");
-const creds: HostCredentials = { hostKeys: Object.fromEntries(Object.entries(lab.description.hosts).map(([r, h]) => [r, h!.hostKey])), privateKey, tsigSecret: lab.description.tsig.secret };
+const creds: HostCredentials = {
+  hostKeys: Object.fromEntries(Object.entries(lab.description.hosts).map(([r, h]) => [r, h!.hostKey])),
+  privateKey,
+  tsigSecret: lab.description.tsig.secret,
+};
 const inv3 = lab.inventory(3);
 const pool = new SessionPool();
 afterAll(() => pool.closeAll());
 
 describe("gateway routing provider", () => {
   const table = hostRouting(plan(inv3, 3).routing.find((t) => t.host === "new")!);
-  const state: GatewayRoutingState = { host: sshEndpoint(inv3, "new", creds.hostKeys), privateKey, routing: compactRouting(table), digest: routingDigest(table) };
+  const state: GatewayRoutingState = {
+    host: sshEndpoint(inv3, "new", creds.hostKeys),
+    privateKey,
+    routing: compactRouting(table),
+    digest: routingDigest(table),
+  };
 
   it("creates, reads, diffs by digest and deletes back to the host's own configuration", async () => {
     const created = await gatewayRoutingProvider.create(state);
@@ -80,7 +89,17 @@ describe("on-prem zone provider", () => {
     const server = sshEndpoint(inv3, "internet", creds.hostKeys);
     const zone = (phase: 2 | 3): OnPremZoneState => {
       const z = plan(lab.inventory(phase), phase).zones.find((x) => x.name === "api.test")!;
-      return { server, privateKey, zone: z.name, serverAddress: z.serverAddress!, tsigName: z.tsigKey!.name, tsigAlgorithm: z.tsigKey!.algorithm, tsigSecret: lab.description.tsig.secret, records: z.records, digest: recordsDigest(z.records) };
+      return {
+        server,
+        privateKey,
+        zone: z.name,
+        serverAddress: z.serverAddress!,
+        tsigName: z.tsigKey!.name,
+        tsigAlgorithm: z.tsigKey!.algorithm,
+        tsigSecret: lab.description.tsig.secret,
+        records: z.records,
+        digest: recordsDigest(z.records),
+      };
     };
     const [z2, z3] = [zone(2), zone(3)];
     const s = await pool.session({ ...server, privateKey });

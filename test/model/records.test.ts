@@ -33,7 +33,11 @@ describe("TXT presentation form: one encoding for Route 53, Cloudflare and RFC 2
     const encoded = txtPresentation('dkim "k" \\ end');
     expect(route53Values(record)).toEqual([encoded]);
     expect(cloudflareRecords(record).map((c) => c.content)).toEqual([encoded]);
-    const update = zoneUpdate({ zone: "example.com", server: "127.0.0.1", tsig: { name: "k", algorithm: "hmac-sha256", secret: "c2VjcmV0" } }, [record], []);
+    const update = zoneUpdate(
+      { zone: "example.com", server: "127.0.0.1", tsig: { name: "k", algorithm: "hmac-sha256", secret: "c2VjcmV0" } },
+      [record],
+      [],
+    );
     expect(update).toContain(`update add example.com. 300 TXT ${encoded}\n`);
   });
 });

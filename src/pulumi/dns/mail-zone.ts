@@ -3,7 +3,7 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { PlannedZone } from "../../model/plan";
 import { recordsDigest } from "../../model/records";
-import { type SshEndpoint, OnPremZone } from "../providers/host-effects";
+import { OnPremZone, type SshEndpoint } from "../providers/host-effects";
 import { cloudflareRecords, recordResourceName, route53Values } from "./adapters";
 
 export interface MailZoneArgs {
@@ -49,7 +49,14 @@ export class MailZone extends pulumi.ComponentResource {
           cloudflareRecords(r).forEach((c, i) => {
             new cloudflare.DnsRecord(
               `${name}-${recordResourceName(r)}${i ? `-${i}` : ""}`,
-              { zoneId: zone.zoneId!, name: c.name, type: c.type, ttl: c.ttl, content: c.content, ...(c.priority !== undefined ? { priority: c.priority } : {}) },
+              {
+                zoneId: zone.zoneId!,
+                name: c.name,
+                type: c.type,
+                ttl: c.ttl,
+                content: c.content,
+                ...(c.priority !== undefined ? { priority: c.priority } : {}),
+              },
               { parent: this },
             );
           });

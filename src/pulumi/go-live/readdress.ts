@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MailSystem } from "../../model/inventory";
 import type { Plan } from "../../model/plan";
-import { type SshEndpoint, GatewayIdentity, type IdentityHost, identityDigest } from "../providers/host-effects";
+import { GatewayIdentity, type IdentityHost, identityDigest, type SshEndpoint } from "../providers/host-effects";
 
 export interface ReaddressGoLiveArgs {
   /** The phase's plan: who holds the gateway identity and every host's name. */
@@ -27,7 +27,11 @@ export class ReaddressGoLive extends pulumi.ComponentResource {
     super("cutover:golive:ReaddressGoLive", name, {}, opts);
     const hosts = readdressHosts(args);
     this.holder = args.plan.gateway.holder;
-    this.identity = new GatewayIdentity(`${name}-address`, { hosts, privateKey: args.privateKey, holder: this.holder, digest: identityDigest(hosts) }, { parent: this });
+    this.identity = new GatewayIdentity(
+      `${name}-address`,
+      { hosts, privateKey: args.privateKey, holder: this.holder, digest: identityDigest(hosts) },
+      { parent: this },
+    );
     this.registerOutputs({ holder: this.holder });
   }
 }

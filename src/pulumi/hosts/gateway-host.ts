@@ -2,8 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostRole, HostSpec } from "../../model/inventory";
 import type { RoutingTable } from "../../model/plan";
-import { type SshEndpoint, GatewayRouting } from "../providers/host-effects";
 import { compactRouting, routingDigest } from "../../model/routing";
+import { GatewayRouting, type SshEndpoint } from "../providers/host-effects";
 
 export interface GatewayHostArgs {
   /** The host's role in the migration (legacy, new, internet, smartHost). */
@@ -60,8 +60,18 @@ export class GatewayHost extends pulumi.ComponentResource {
       this.instanceId = undefined;
     }
     if (args.routing && args.ssh) {
-      new GatewayRouting(`${name}-routing`, { host: args.ssh.connection, privateKey: args.ssh.privateKey, routing: compactRouting(args.routing), digest: this.routingDigest! }, { parent: this });
+      new GatewayRouting(
+        `${name}-routing`,
+        { host: args.ssh.connection, privateKey: args.ssh.privateKey, routing: compactRouting(args.routing), digest: this.routingDigest! },
+        { parent: this },
+      );
     }
-    this.registerOutputs({ role: this.role, address: this.address, hostName: this.hostName, instanceId: this.instanceId, routingDigest: this.routingDigest });
+    this.registerOutputs({
+      role: this.role,
+      address: this.address,
+      hostName: this.hostName,
+      instanceId: this.instanceId,
+      routingDigest: this.routingDigest,
+    });
   }
 }

@@ -4,14 +4,16 @@
  * digests, delete restores what was there before. The logic lives in runtime.ts; credentials
  * arrive as secret inputs, never through a closure.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
 import type { HostIdentity } from "../../remote/effects/identity";
 import type { SshEndpoint } from "../../remote/ssh";
 
 export type { SshEndpoint } from "../../remote/ssh";
-import type { DnsRecord } from "../../model/plan";
+
 import type { ArchivedAssignment } from "../../model/mailbox-archive";
+import type { DnsRecord } from "../../model/plan";
 import type { CompactRouting } from "../../model/routing";
 
 /** The methods every host-effect provider has. */
@@ -79,7 +81,14 @@ export interface GatewayRoutingArgs {
 export class GatewayRouting extends pulumi.dynamic.Resource {
   declare readonly digest: pulumi.Output<string>;
   constructor(name: string, args: GatewayRoutingArgs, opts?: pulumi.CustomResourceOptions) {
-    super(gatewayRoutingProvider, name, { ...args, privateKey: pulumi.secret(args.privateKey) }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "cutover", "GatewayRouting");
+    super(
+      gatewayRoutingProvider,
+      name,
+      { ...args, privateKey: pulumi.secret(args.privateKey) },
+      { ...opts, additionalSecretOutputs: ["privateKey"] },
+      "cutover",
+      "GatewayRouting",
+    );
   }
 }
 
@@ -114,9 +123,15 @@ export interface OriginalIdentity {
 
 export const identityDigest = (hosts: IdentityHost[]) =>
   createHash("sha256")
-    .update(hosts.map((h) => `${h.host.name} ${h.host.address} ${h.identity.hostName} ${h.identity.ownName} ${h.identity.holdsServiceAddress} ${h.identity.service.address}/${h.identity.service.prefixLength} ${h.identity.service.interface}`).join("\n"))
+    .update(
+      hosts
+        .map(
+          (h) =>
+            `${h.host.name} ${h.host.address} ${h.identity.hostName} ${h.identity.ownName} ${h.identity.holdsServiceAddress} ${h.identity.service.address}/${h.identity.service.prefixLength} ${h.identity.service.interface}`,
+        )
+        .join("\n"),
+    )
     .digest("hex");
-
 
 export const gatewayIdentityProvider = delegate("gatewayIdentity");
 
@@ -132,7 +147,14 @@ export interface GatewayIdentityArgs {
 export class GatewayIdentity extends pulumi.dynamic.Resource {
   declare readonly holder: pulumi.Output<string>;
   constructor(name: string, args: GatewayIdentityArgs, opts?: pulumi.CustomResourceOptions) {
-    super(gatewayIdentityProvider, name, { ...args, privateKey: pulumi.secret(args.privateKey) }, { ...opts, additionalSecretOutputs: ["privateKey"] }, "cutover", "GatewayIdentity");
+    super(
+      gatewayIdentityProvider,
+      name,
+      { ...args, privateKey: pulumi.secret(args.privateKey) },
+      { ...opts, additionalSecretOutputs: ["privateKey"] },
+      "cutover",
+      "GatewayIdentity",
+    );
   }
 }
 
@@ -152,7 +174,6 @@ export interface OnPremZoneState {
   /** What the managed names held before the stack set them: what delete puts back. */
   original?: DnsRecord[];
 }
-
 
 export const onPremZoneProvider = delegate("onPremZone");
 
@@ -206,6 +227,13 @@ export class MailboxArchive extends pulumi.dynamic.Resource {
   declare readonly digest: pulumi.Output<string>;
   declare readonly entries: pulumi.Output<ArchivedAssignment[]>;
   constructor(name: string, args: MailboxArchiveArgs, opts?: pulumi.CustomResourceOptions) {
-    super(mailboxArchiveProvider, name, { ...args, packed: pulumi.secret(args.packed), entries: undefined }, { ...opts, additionalSecretOutputs: ["packed", "entries"] }, "cutover", "MailboxArchive");
+    super(
+      mailboxArchiveProvider,
+      name,
+      { ...args, packed: pulumi.secret(args.packed), entries: undefined },
+      { ...opts, additionalSecretOutputs: ["packed", "entries"] },
+      "cutover",
+      "MailboxArchive",
+    );
   }
 }

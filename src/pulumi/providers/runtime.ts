@@ -2,17 +2,33 @@
  * What the dynamic providers do, loaded by them at run time (see host-effects.ts): each method
  * runs a host effect over one SSH session per host and returns the state the engine keeps.
  */
-import { applyGatewayIdentity, drainPolicyRemovalCommands, type GoLiveHooks, type LiveIdentity, readIdentity } from "../../remote/effects/identity";
-import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/routing";
-import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
+
+import { archiveWith } from "../../model/mailbox-archive";
 import { recordSetKey, recordsDigest } from "../../model/records";
 import { compactRouting, expandRouting } from "../../model/routing";
+import {
+  applyGatewayIdentity,
+  drainPolicyRemovalCommands,
+  type GoLiveHooks,
+  type LiveIdentity,
+  readIdentity,
+} from "../../remote/effects/identity";
+import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/routing";
+import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
 import { execSequence, type HostSession, SessionPool, withSession } from "../../remote/ssh";
 import { hostTarget } from "../../remote/targets";
-import { archiveWith } from "../../model/mailbox-archive";
-import { type SshEndpoint, type GatewayIdentityState, type MailboxArchiveState, type HostEffectProvider, type GatewayRoutingState, identityDigest, type OnPremZoneState } from "./host-effects";
+import {
+  type GatewayIdentityState,
+  type GatewayRoutingState,
+  type HostEffectProvider,
+  identityDigest,
+  type MailboxArchiveState,
+  type OnPremZoneState,
+  type SshEndpoint,
+} from "./host-effects";
 
-const sameConnection = (a: SshEndpoint, b: SshEndpoint) => a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
+const sameConnection = (a: SshEndpoint, b: SshEndpoint) =>
+  a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
 
 /** One session per host of the identity, for the length of fn. */
 async function withIdentityHosts<T>(state: GatewayIdentityState, fn: (sessions: HostSession[]) => Promise<T>): Promise<T> {
@@ -35,7 +51,12 @@ const faultHooks = (): GoLiveHooks => {
 };
 
 const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> =>
-  withIdentityHosts(state, (sessions) => applyGatewayIdentity(state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })), faultHooks()));
+  withIdentityHosts(state, (sessions) =>
+    applyGatewayIdentity(
+      state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })),
+      faultHooks(),
+    ),
+  );
 
 export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   async diff(_id, olds, news) {
@@ -46,9 +67,15 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
     // Routing cutover set up earlier (another stack, a rehearsal) is kept, so delete can put it back.
     const { applied, original } = await withSession(hostTarget(inputs.host, inputs.privateKey), async (s) => {
       const live = await readRouting(s);
-      return { applied: await applyRouting(s, expandRouting(inputs.routing), live), original: live.configured && live.routing ? compactRouting(live.routing) : undefined };
+      return {
+        applied: await applyRouting(s, expandRouting(inputs.routing), live),
+        original: live.configured && live.routing ? compactRouting(live.routing) : undefined,
+      };
     });
-    return { id: `${inputs.host.name}@${inputs.host.address}`, outs: { ...inputs, digest: applied.digest, ...(original ? { original } : {}) } };
+    return {
+      id: `${inputs.host.name}@${inputs.host.address}`,
+      outs: { ...inputs, digest: applied.digest, ...(original ? { original } : {}) },
+    };
   },
   async update(_id, olds, news) {
     const applied = await withSession(hostTarget(news.host, news.privateKey), (s) => applyRouting(s, expandRouting(news.routing)));
@@ -56,11 +83,20 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   },
   async read(id, props) {
     const live = await withSession(hostTarget(props!.host, props!.privateKey), (s) => readRouting(s));
-    return { id, props: { ...props!, digest: live.configured && live.digest ? live.digest : "not-configured", routing: live.routing ? compactRouting(live.routing) : props!.routing } };
+    return {
+      id,
+      props: {
+        ...props!,
+        digest: live.configured && live.digest ? live.digest : "not-configured",
+        routing: live.routing ? compactRouting(live.routing) : props!.routing,
+      },
+    };
   },
   async delete(_id, props) {
     const original = props.original;
-    await withSession(hostTarget(props.host, props.privateKey), (s) => (original ? applyRouting(s, expandRouting(original)).then(() => undefined) : restoreRouting(s)));
+    await withSession(hostTarget(props.host, props.privateKey), (s) =>
+      original ? applyRouting(s, expandRouting(original)).then(() => undefined) : restoreRouting(s),
+    );
   },
 };
 
@@ -87,10 +123,18 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
   },
   async read(id, props) {
     const state = props!;
-    const live = await withIdentityHosts(state, (sessions) => Promise.all(state.hosts.map((h, i) => readIdentity(sessions[i], h.identity.service))));
-    const hosts = state.hosts.map((h, i) => ({ ...h, identity: { ...h.identity, hostName: live[i].hostName, ownName: live[i].ownName, holdsServiceAddress: live[i].holdsServiceAddress } }));
+    const live = await withIdentityHosts(state, (sessions) =>
+      Promise.all(state.hosts.map((h, i) => readIdentity(sessions[i], h.identity.service))),
+    );
+    const hosts = state.hosts.map((h, i) => ({
+      ...h,
+      identity: { ...h.identity, hostName: live[i].hostName, ownName: live[i].ownName, holdsServiceAddress: live[i].holdsServiceAddress },
+    }));
     const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
-    return { id, props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest: identityDigest(hosts) } };
+    return {
+      id,
+      props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest: identityDigest(hosts) },
+    };
   },
   async delete(_id, props) {
     // Deleting the identity gives every host back the names and address it had before the stack;
@@ -99,21 +143,44 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     const hosts = props.hosts.map((h) => {
       const before = props.original?.find((o) => o.role === h.host.name);
       if (before)
-        return { ...h, identity: { ...h.identity, banner: before.banner, ownName: before.ownName, kernelHostName: before.kernelHostName, holdsServiceAddress: before.holdsServiceAddress } };
+        return {
+          ...h,
+          identity: {
+            ...h.identity,
+            banner: before.banner,
+            ownName: before.ownName,
+            kernelHostName: before.kernelHostName,
+            holdsServiceAddress: before.holdsServiceAddress,
+          },
+        };
       const legacy = h.host.name === "legacy";
-      return { ...h, identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.identity.ownName } };
+      return {
+        ...h,
+        identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.identity.ownName },
+      };
     });
     await applyIdentities({ ...props, hosts });
     // The drain policy goes where the stack brought it.
     const without = props.hosts.filter((h) => props.original?.find((o) => o.role === h.host.name)?.drainPolicy === false);
     if (without.length)
       await withIdentityHosts({ ...props, hosts: without }, (sessions) =>
-        Promise.all(without.map((h, i) => execSequence(sessions[i], drainPolicyRemovalCommands(props.original!.find((o) => o.role === h.host.name)!.dataRestrictions ?? "")))),
+        Promise.all(
+          without.map((h, i) =>
+            execSequence(
+              sessions[i],
+              drainPolicyRemovalCommands(props.original!.find((o) => o.role === h.host.name)!.dataRestrictions ?? ""),
+            ),
+          ),
+        ),
       );
   },
 };
 
-const zoneTarget = (s: OnPremZoneState) => ({ zone: s.zone, server: s.serverAddress, tsig: { name: s.tsigName, algorithm: s.tsigAlgorithm, secret: s.tsigSecret } });
+const zoneTarget = (s: OnPremZoneState) => ({
+  zone: s.zone,
+  server: s.serverAddress,
+  tsig: { name: s.tsigName, algorithm: s.tsigAlgorithm, secret: s.tsigSecret },
+});
 
 export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async diff(_id, olds, news) {
@@ -135,9 +202,20 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
       const live = await readZone(s, zoneTarget(news));
       const [before, now] = [new Set(olds.records.map(recordSetKey)), new Set(news.records.map(recordSetKey))];
       const kept = olds.original ?? [];
-      const original = [...kept, ...live.filter((r) => now.has(recordSetKey(r)) && !before.has(recordSetKey(r)) && !kept.some((k) => recordSetKey(k) === recordSetKey(r)))];
+      const original = [
+        ...kept,
+        ...live.filter(
+          (r) => now.has(recordSetKey(r)) && !before.has(recordSetKey(r)) && !kept.some((k) => recordSetKey(k) === recordSetKey(r)),
+        ),
+      ];
       // Names the phase stops managing get back what they held before, or go.
-      await applyZone(s, zoneTarget(news), [...news.records, ...original.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))], olds.records, live);
+      await applyZone(
+        s,
+        zoneTarget(news),
+        [...news.records, ...original.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))],
+        olds.records,
+        live,
+      );
       return original;
     });
     return { outs: { ...news, original } };
@@ -151,7 +229,14 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   },
   async delete(_id, props) {
     const managed = new Set(props.records.map(recordSetKey));
-    await withSession(hostTarget(props.server, props.privateKey), (s) => clearZone(s, zoneTarget(props), props.records, (props.original ?? []).filter((r) => managed.has(recordSetKey(r)))));
+    await withSession(hostTarget(props.server, props.privateKey), (s) =>
+      clearZone(
+        s,
+        zoneTarget(props),
+        props.records,
+        (props.original ?? []).filter((r) => managed.has(recordSetKey(r))),
+      ),
+    );
   },
 };
 
@@ -160,10 +245,19 @@ export const mailboxArchive: HostEffectProvider<MailboxArchiveState> = {
     return { changes: olds.digest !== news.digest };
   },
   async create(inputs) {
-    return { id: "mailbox-archive", outs: { digest: inputs.digest, packed: inputs.packed, entries: archiveWith([], { digest: inputs.digest, packed: inputs.packed }) } };
+    return {
+      id: "mailbox-archive",
+      outs: { digest: inputs.digest, packed: inputs.packed, entries: archiveWith([], { digest: inputs.digest, packed: inputs.packed }) },
+    };
   },
   async update(_id, olds, news) {
-    return { outs: { digest: news.digest, packed: news.packed, entries: archiveWith(olds.entries ?? [], { digest: news.digest, packed: news.packed }) } };
+    return {
+      outs: {
+        digest: news.digest,
+        packed: news.packed,
+        entries: archiveWith(olds.entries ?? [], { digest: news.digest, packed: news.packed }),
+      },
+    };
   },
   async read(id, props) {
     return { id, props: props! };

@@ -82,19 +82,29 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
   const { stdout } = await execSequence(
     s,
     [
-      ["postconf", "-h", "smtpd_banner"], sectionMarker,
-      ["postconf", "-xh", "smtpd_banner"], sectionMarker,
-      ["postconf", "-h", "myhostname"], sectionMarker,
-      ["hostname"], sectionMarker,
-      ["ip", "-o", "-4", "addr", "show", "dev", service.interface], sectionMarker,
-      ["postconf", "-h", "smtpd_data_restrictions"], sectionMarker,
-      ["postconf", "-M", `${DRAIN_SERVICE}/unix`], sectionMarker,
-      ["cat", DRAIN_POLICY_FILE], sectionMarker,
+      ["postconf", "-h", "smtpd_banner"],
+      sectionMarker,
+      ["postconf", "-xh", "smtpd_banner"],
+      sectionMarker,
+      ["postconf", "-h", "myhostname"],
+      sectionMarker,
+      ["hostname"],
+      sectionMarker,
+      ["ip", "-o", "-4", "addr", "show", "dev", service.interface],
+      sectionMarker,
+      ["postconf", "-h", "smtpd_data_restrictions"],
+      sectionMarker,
+      ["postconf", "-M", `${DRAIN_SERVICE}/unix`],
+      sectionMarker,
+      ["cat", DRAIN_POLICY_FILE],
+      sectionMarker,
       ["cat", DRAIN_FLAG_FILE],
     ],
     { continueOnError: true },
   );
-  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag] = sections(stdout).map((x) => (x ?? "").trim());
+  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag] = sections(stdout).map((x) =>
+    (x ?? "").trim(),
+  );
   return {
     hostName: expanded.split(/\s+/)[0] ?? "",
     banner,
@@ -110,9 +120,21 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
 /** Installs the drain policy where it is missing, keeping the host's own DATA restrictions after it. Pure. */
 export function drainPolicyCommands(live: LiveIdentity): string[][] {
   if (live.drainPolicy) return [];
-  const rest = live.dataRestrictions.split(/[\s,]+/).filter(Boolean).join(" ").replace(DRAIN_RESTRICTION, "").trim();
+  const rest = live.dataRestrictions
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .join(" ")
+    .replace(DRAIN_RESTRICTION, "")
+    .trim();
   return [
-    ["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s" "$2" > "$1.tmp" && chmod 755 "$1.tmp" && mv "$1.tmp" "$1"', "sh", DRAIN_POLICY_FILE, DRAIN_POLICY],
+    [
+      "sh",
+      "-c",
+      'mkdir -p "$(dirname "$1")" && printf "%s" "$2" > "$1.tmp" && chmod 755 "$1.tmp" && mv "$1.tmp" "$1"',
+      "sh",
+      DRAIN_POLICY_FILE,
+      DRAIN_POLICY,
+    ],
     ["postconf", "-M", `${DRAIN_SERVICE}/unix=${DRAIN_SERVICE} unix - n n - 0 spawn user=nobody argv=${DRAIN_POLICY_FILE}`],
     ["postconf", "-e", `smtpd_data_restrictions=${[DRAIN_RESTRICTION, rest].filter(Boolean).join(", ")}`],
     POSTFIX_RELOAD,
@@ -144,7 +166,14 @@ export const drainCommand = (address: string): string[] => [
 ];
 
 /** Lets sessions to the service address through again (on the host taking it). */
-export const undrainCommand = (address: string): string[] => ["sh", "-c", '[ -f "$2" ] || exit 0; grep -vxF -- "$1" "$2" > "$2.tmp"; mv "$2.tmp" "$2"', "sh", address, DRAIN_FLAG_FILE];
+export const undrainCommand = (address: string): string[] => [
+  "sh",
+  "-c",
+  '[ -f "$2" ] || exit 0; grep -vxF -- "$1" "$2" > "$2.tmp"; mv "$2.tmp" "$2"',
+  "sh",
+  address,
+  DRAIN_FLAG_FILE,
+];
 
 /**
  * The commands that add the service address (announced by gratuitous ARP, so neighbours stop
@@ -154,10 +183,15 @@ export const undrainCommand = (address: string): string[] => ["sh", "-c", '[ -f 
 export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][] {
   const { address, prefixLength, interface: dev } = id.service;
   if (id.holdsServiceAddress && !live.holdsServiceAddress)
-    return [undrainCommand(address), ["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev], detached('setsid -f arping -q -U -c 3 -I "$1" "$2"', dev, address)];
+    return [
+      undrainCommand(address),
+      ["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev],
+      detached('setsid -f arping -q -U -c 3 -I "$1" "$2"', dev, address),
+    ];
   if (id.holdsServiceAddress && live.draining) return [undrainCommand(address)];
   // Drained first, so that no session is cut mid-transaction when the address goes.
-  if (!id.holdsServiceAddress && live.holdsServiceAddress) return [drainCommand(address), ["ip", "addr", "del", `${address}/${prefixLength}`, "dev", dev]];
+  if (!id.holdsServiceAddress && live.holdsServiceAddress)
+    return [drainCommand(address), ["ip", "addr", "del", `${address}/${prefixLength}`, "dev", dev]];
   return [];
 }
 
@@ -171,12 +205,19 @@ export function nameCommands(live: LiveIdentity, id: HostIdentity, background = 
   const kernel = id.kernelHostName ?? id.hostName;
   const banner = id.banner ?? `${id.hostName} ESMTP`;
   if (live.kernelHostName !== kernel) commands.push(["hostname", kernel]);
-  const settings = [...(live.banner !== banner ? [`smtpd_banner=${banner}`] : []), ...(live.ownName !== id.ownName ? [`myhostname=${id.ownName}`] : [])];
+  const settings = [
+    ...(live.banner !== banner ? [`smtpd_banner=${banner}`] : []),
+    ...(live.ownName !== id.ownName ? [`myhostname=${id.ownName}`] : []),
+  ];
   if (settings.length) commands.push(["postconf", "-e", ...settings], background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
   return commands;
 }
 
-export const identityCommands = (live: LiveIdentity, id: HostIdentity) => [...drainPolicyCommands(live), ...addressCommands(live, id), ...nameCommands(live, id)];
+export const identityCommands = (live: LiveIdentity, id: HostIdentity) => [
+  ...drainPolicyCommands(live),
+  ...addressCommands(live, id),
+  ...nameCommands(live, id),
+];
 
 export interface GoLiveHooks {
   /** Called when the hosts giving the address up have released it, before the holder takes it. */
@@ -191,7 +232,10 @@ export interface GoLiveHooks {
  * only then do the others take their own names. Every step reads nothing it did not read first, so
  * running it again after an interruption finishes the move. Returns what each host had before.
  */
-export async function applyGatewayIdentity(hosts: { session: HostSession; identity: HostIdentity }[], hooks: GoLiveHooks = {}): Promise<LiveIdentity[]> {
+export async function applyGatewayIdentity(
+  hosts: { session: HostSession; identity: HostIdentity }[],
+  hooks: GoLiveHooks = {},
+): Promise<LiveIdentity[]> {
   const live = await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service)));
   const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], [], []];
   hosts.forEach((h, i) => {

@@ -5,7 +5,7 @@
  * a directory named by its digest; a symlink swap makes a version current, so a cut connection
  * leaves the previous routing whole, and the previous version stays for rollback.
  */
-import { hostRouting, type HostRouting, routingDigest } from "../../model/routing";
+import { type HostRouting, hostRouting, routingDigest } from "../../model/routing";
 import { execSequence, type HostSession, sectionMarker, sections } from "../ssh";
 
 export const ROUTING_DIR = "/etc/postfix/cutover";
@@ -58,7 +58,11 @@ export interface LiveRouting {
 }
 
 /** postfix reload, without waiting for the postsuper it leaves running in the background. */
-export const POSTFIX_RELOAD = ["sh", "-c", "postfix reload </dev/null >/dev/null 2>&1 || { postfix status >&2; echo 'postfix reload failed' >&2; exit 1; }"];
+export const POSTFIX_RELOAD = [
+  "sh",
+  "-c",
+  "postfix reload </dev/null >/dev/null 2>&1 || { postfix status >&2; echo 'postfix reload failed' >&2; exit 1; }",
+];
 
 const parseParameters = (text: string) =>
   Object.fromEntries(
@@ -106,7 +110,13 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
     relays: entries(transport).map(([recipient, value]) => ({ recipient, nextHop: value.replace(/^smtp:\[([^\]]+)\](:25)?$/, "$1") })),
     trusted: entries(trusted).map((e) => e[0].replace(/\/32$/, "")),
   });
-  return { configured: Object.keys(differing).length === 0, digest: routingDigest(routing), routing, parameters: differing, version: link.trim() };
+  return {
+    configured: Object.keys(differing).length === 0,
+    digest: routingDigest(routing),
+    routing,
+    parameters: differing,
+    version: link.trim(),
+  };
 }
 
 /** Makes the host route as the table says; a no-op when it already does. `live`: a read just made. */
@@ -118,7 +128,10 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
   const name = digest.slice(0, 16);
   const version = `${ROUTING_DIR}/${name}`;
   const staging = `${version}.staging`;
-  await execSequence(s, [["rm", "-rf", staging], ["mkdir", "-p", staging]]);
+  await execSequence(s, [
+    ["rm", "-rf", staging],
+    ["mkdir", "-p", staging],
+  ]);
   await Promise.all(Object.entries(renderRouting(table)).map(([file, text]) => s.writeFile(`${staging}/${file}`, text)));
 
   const commit: string[][] = [
@@ -129,7 +142,11 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
     ["ln", "-sfn", name, `${CURRENT}.next`],
     ["mv", "-T", `${CURRENT}.next`, CURRENT],
   ];
-  if (live.version && live.version !== name) commit.push(["ln", "-sfn", live.version, `${ROUTING_DIR}/previous.next`], ["mv", "-T", `${ROUTING_DIR}/previous.next`, `${ROUTING_DIR}/previous`]);
+  if (live.version && live.version !== name)
+    commit.push(
+      ["ln", "-sfn", live.version, `${ROUTING_DIR}/previous.next`],
+      ["mv", "-T", `${ROUTING_DIR}/previous.next`, `${ROUTING_DIR}/previous`],
+    );
   if (Object.keys(live.parameters).length) {
     // The first apply keeps what main.cf said before, so delete can give it back.
     if ((await s.readFile(`${ROUTING_DIR}/original.json`)) === undefined) {
@@ -154,7 +171,9 @@ export async function restoreRouting(s: HostSession): Promise<void> {
   if (text !== undefined) {
     const original = JSON.parse(text) as Record<string, string | null>;
     const set = Object.entries(original).filter(([, v]) => v !== null);
-    const unset = Object.entries(original).filter(([, v]) => v === null).map(([k]) => k);
+    const unset = Object.entries(original)
+      .filter(([, v]) => v === null)
+      .map(([k]) => k);
     if (set.length) await s.exec(["postconf", "-e", ...set.map(([k, v]) => `${k}=${v}`)]);
     if (unset.length) await s.exec(["postconf", "-X", ...unset]);
   }

@@ -43,7 +43,12 @@ function sameSet(a: DnsRecord | undefined, b: DnsRecord | undefined): boolean {
 }
 
 /** The RFC 2136 update that turns `live` into `desired` for the managed names. Pure. */
-export function zoneUpdate(target: ZoneTarget, desired: DnsRecord[], live: DnsRecord[], previouslyManaged: Pick<DnsRecord, "name" | "type">[] = []): string | undefined {
+export function zoneUpdate(
+  target: ZoneTarget,
+  desired: DnsRecord[],
+  live: DnsRecord[],
+  previouslyManaged: Pick<DnsRecord, "name" | "type">[] = [],
+): string | undefined {
   const want = new Map(desired.map((r) => [recordSetKey(r), r]));
   const have = new Map(live.map((r) => [recordSetKey(r), r]));
   const lines: string[] = [];
@@ -52,9 +57,17 @@ export function zoneUpdate(target: ZoneTarget, desired: DnsRecord[], live: DnsRe
     lines.push(`update delete ${fq(r.name)} ${r.type}`);
     for (const v of r.values) lines.push(`update add ${fq(r.name)} ${r.ttl} ${r.type} ${rdata(r, v)}`);
   }
-  for (const r of previouslyManaged) if (!want.has(recordSetKey(r)) && have.has(recordSetKey(r))) lines.push(`update delete ${fq(r.name)} ${r.type}`);
+  for (const r of previouslyManaged)
+    if (!want.has(recordSetKey(r)) && have.has(recordSetKey(r))) lines.push(`update delete ${fq(r.name)} ${r.type}`);
   if (!lines.length) return undefined;
-  return [`server ${target.server}`, `zone ${fq(target.zone)}`, `key ${target.tsig.algorithm}:${target.tsig.name} ${target.tsig.secret}`, ...lines, "send", ""].join("\n");
+  return [
+    `server ${target.server}`,
+    `zone ${fq(target.zone)}`,
+    `key ${target.tsig.algorithm}:${target.tsig.name} ${target.tsig.secret}`,
+    ...lines,
+    "send",
+    "",
+  ].join("\n");
 }
 
 /** Applies the plan's records; records of the zone the plan does not manage are left alone. */
@@ -73,7 +86,12 @@ export async function applyZone(
 }
 
 /** Removes the records cutover managed and puts back what those names held before, if anything. */
-export async function clearZone(s: HostSession, target: ZoneTarget, managed: Pick<DnsRecord, "name" | "type">[], original: DnsRecord[] = []): Promise<void> {
+export async function clearZone(
+  s: HostSession,
+  target: ZoneTarget,
+  managed: Pick<DnsRecord, "name" | "type">[],
+  original: DnsRecord[] = [],
+): Promise<void> {
   await applyZone(s, target, original, managed);
 }
 
@@ -95,8 +113,22 @@ export async function readZones(s: HostSession, targets: ZoneTarget[]): Promise<
   const { tsig, server } = targets[0];
   const keyFile = `/tmp/cutover-tsig-${randomBytes(8).toString("hex")}.key`;
   await s.writeFile(keyFile, `key "${tsig.name}" { algorithm ${tsig.algorithm}; secret "${tsig.secret}"; };\n`, 0o600);
-  const transfers = ["dig", "-k", keyFile, `@${server}`, "+noall", "+answer", "+nocmd", "+time=3", "+tries=2", ...targets.flatMap((t) => [t.zone, "AXFR"])];
-  const { stdout } = await execSequence(s, [transfers, ["rm", "-f", keyFile]], { continueOnError: true, timeoutMs: 15_000 + 100 * targets.length });
+  const transfers = [
+    "dig",
+    "-k",
+    keyFile,
+    `@${server}`,
+    "+noall",
+    "+answer",
+    "+nocmd",
+    "+time=3",
+    "+tries=2",
+    ...targets.flatMap((t) => [t.zone, "AXFR"]),
+  ];
+  const { stdout } = await execSequence(s, [transfers, ["rm", "-f", keyFile]], {
+    continueOnError: true,
+    timeoutMs: 15_000 + 100 * targets.length,
+  });
   const byZone = new Map<string, string[]>(targets.map((t) => [t.zone, []]));
   const zones = [...byZone.keys()].sort((x, y) => y.length - x.length);
   for (const line of stdout.split("\n")) {
@@ -107,7 +139,16 @@ export async function readZones(s: HostSession, targets: ZoneTarget[]): Promise<
   return targets.map((t) => {
     const text = byZone.get(t.zone)!.join("\n");
     if (!/\sSOA\s/.test(text))
-      throw new Error(`on ${s.target.name}: zone transfer of ${t.zone} from ${t.server} failed: ${stdout.trim().split("\n").filter((l) => l.startsWith(";")).slice(-2).join(" | ") || "no answer"}`);
+      throw new Error(
+        `on ${s.target.name}: zone transfer of ${t.zone} from ${t.server} failed: ${
+          stdout
+            .trim()
+            .split("\n")
+            .filter((l) => l.startsWith(";"))
+            .slice(-2)
+            .join(" | ") || "no answer"
+        }`,
+      );
     return parseZone(t.zone, text);
   });
 }
