@@ -101,7 +101,7 @@ export async function labNamespaces(): Promise<string[]> {
   return stdout
     .split("\n")
     .map((l) => l.trim().split(/\s+/)[0])
-    .filter((n) => n && n.startsWith(`${LAB_PREFIX}-`));
+    .filter((n) => n?.startsWith(`${LAB_PREFIX}-`));
 }
 
 /** Stops every process in the lab's namespaces (and only those), deletes the namespaces and host state. */
@@ -446,8 +446,8 @@ async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDescriptio
 
 async function startDovecot(h: PlannedLabHost): Promise<void> {
   const dir = hostDir(h.role);
-  const run = join(dir, "dovecot");
-  mkdirSync(run, { recursive: true });
+  const runDir = join(dir, "dovecot");
+  mkdirSync(runDir, { recursive: true });
   const etc = join(etcDir(h.namespace), "dovecot");
   mkdirSync(etc, { recursive: true });
   // POP3 for the model Internet's users; any password opens a mailbox (a lab, not a service).
@@ -456,7 +456,7 @@ async function startDovecot(h: PlannedLabHost): Promise<void> {
     [
       "protocols = pop3",
       `listen = ${h.address}, 127.0.0.1`,
-      `base_dir = ${run}`,
+      `base_dir = ${runDir}`,
       `log_path = ${join(dir, "dovecot.log")}`,
       "ssl = no",
       "disable_plaintext_auth = no",

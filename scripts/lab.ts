@@ -45,7 +45,7 @@ program
     if (o.json) process.stdout.write(`${JSON.stringify({ ...s, ...(s.up ? { lab: readLabDescription() } : {}) }, null, 2)}\n`);
     else
       process.stdout.write(
-        s.namespaces.length ? s.namespaces.map((n) => `${n.name.padEnd(20)} ${n.processes} processes`).join("\n") + "\n" : "lab is down\n",
+        s.namespaces.length ? `${s.namespaces.map((n) => `${n.name.padEnd(20)} ${n.processes} processes`).join("\n")}\n` : "lab is down\n",
       );
     process.exitCode = s.up ? 0 : 1;
   });

@@ -1,7 +1,7 @@
 /** npm run plan: print the plan of a stack's phases, read from its stack file (no engine, no network). */
 import { Command, InvalidArgumentError } from "commander";
 import { InventoryError, PHASES, type Phase } from "../src/model/inventory";
-import { type Plan } from "../src/model/plan";
+import type { Plan } from "../src/model/plan";
 import { stackPlan } from "../src/model/stack-file";
 
 const program = new Command("plan")

@@ -75,7 +75,7 @@ async function inside(): Promise<number> {
     }),
   );
   const work = (async () => {
-    let result;
+    let result: Awaited<ReturnType<typeof rehearse>>;
     try {
       result = await rehearse({ lab, engine, stackName, waveSize: opts.wave, progress, onStack: (dispose) => (cleanup = dispose) });
     } catch (e) {

@@ -3,10 +3,12 @@
  * confirmation on a terminal, and running from the lab's operator namespace when the stack is a
  * lab stack (lab hosts are reached only from inside the lab).
  */
+
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
+import { stripVTControlCharacters } from "node:util";
 import { labHealthy, OPERATOR_NS } from "../lab/lab";
 import { LAB_PASSPHRASE } from "../lab/lab-stack";
 import { InventoryError } from "../src/model/inventory";
@@ -95,8 +97,7 @@ export async function confirm(question: string): Promise<boolean> {
 export function exitFor(e: unknown): number {
   const message = e instanceof Error ? e.message : String(e);
   progress(
-    message
-      .replace(/\x1b\[[0-9;]*m/g, "")
+    stripVTControlCharacters(message)
       .split("\n")
       .filter((l) => l.trim())
       .slice(0, 12)

@@ -22,10 +22,12 @@ describe("GitHub workflows", () => {
 
   it("a broken workflow does not: actionlint names the file, line and fault", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cutover-workflow-"));
+    // biome-ignore-start lint/suspicious/noTemplateCurlyInString: GitHub expressions, not templates
     const broken = readFileSync(join(WORKFLOWS, "drift.yml"), "utf8").replace(
       "${{ inputs.stack || 'production' }}",
       "${{ input.stack || 'production' }}",
     );
+    // biome-ignore-end lint/suspicious/noTemplateCurlyInString: GitHub expressions, not templates
     writeFileSync(join(dir, "drift.yml"), broken);
     const r = await lintWorkflows([join(dir, "drift.yml")]);
     expect(r.ok).toBe(false);
@@ -39,6 +41,7 @@ describe("GitHub workflows", () => {
     const steps = w.jobs.drift.steps as { uses?: string; run?: string; with?: Record<string, string> }[];
     expect(steps.find((s) => s.uses?.startsWith("pulumi/actions@"))?.with?.["pulumi-version"]).toBe("3.248.0");
     expect(steps.find((s) => s.run?.includes("npm run --silent drift"))?.run).toContain('--markdown "$GITHUB_STEP_SUMMARY"');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
     expect(w.jobs.drift.env.PULUMI_CONFIG_PASSPHRASE).toBe("${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
   });
 });

@@ -32,7 +32,7 @@ export class DnsUnreachableError extends Error {
 
 const lower = (s: string) => s.toLowerCase().replace(/\.$/, "");
 
-function valueOf(a: packet.Answer): string | undefined {
+function answerValue(a: packet.Answer): string | undefined {
   switch (a.type) {
     case "A":
       return a.data as string;
@@ -76,7 +76,7 @@ export function queryRecord(server: string, name: string, type: RecordType | "NS
       const rcode = (p as { rcode?: string }).rcode ?? "NOERROR";
       const answers = (p.answers ?? []).filter((a) => a.type === type && lower(a.name) === lower(name));
       const values = answers
-        .map(valueOf)
+        .map(answerValue)
         .filter((v): v is string => v !== undefined)
         .sort();
       const status: DnsAnswer["status"] =

@@ -15,7 +15,7 @@ import { readIdentity } from "../remote/effects/identity";
 import { readRouting } from "../remote/effects/routing";
 import { readZones, type Tsig } from "../remote/effects/zone";
 import type { HostSession } from "../remote/ssh";
-import { DnsUnreachableError, queryRecord } from "./dns-query";
+import { queryRecord } from "./dns-query";
 import { SmtpDialogue } from "./smtp-dialogue";
 
 export type FindingStatus = "ok" | "drift" | "unreachable";
@@ -450,5 +450,3 @@ export function renderDriftMarkdown(r: DriftReport): string {
     "",
   ].join("\n");
 }
-
-export { DnsUnreachableError };

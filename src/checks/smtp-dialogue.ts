@@ -43,8 +43,14 @@ export class SmtpDialogue {
         socket.destroy();
         reject(new Error(`${address}:${port}: no connection within ${timeoutMs} ms`));
       }, timeoutMs);
-      socket.once("connect", () => (clearTimeout(timer), resolve()));
-      socket.once("error", (e) => (clearTimeout(timer), reject(new Error(`${address}:${port}: ${e.message}`))));
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once("error", (e) => {
+        clearTimeout(timer);
+        reject(new Error(`${address}:${port}: ${e.message}`));
+      });
     });
     const d = new SmtpDialogue(socket, timeoutMs);
     const g = await d.reply();
@@ -80,7 +86,10 @@ export class SmtpDialogue {
         this.waiting = undefined;
         reject(new Error(`no SMTP reply within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      this.waiting = (r) => (clearTimeout(timer), resolve(r));
+      this.waiting = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
       this.deliver();
     });
   }

@@ -80,7 +80,9 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   const markers = sent.filter((x) => !x.error).map((x) => x.marker);
   const search = async () => {
     const all = new Map<string, string[]>();
-    for (const [h, found] of await Promise.all(hosts.map(async (h) => [h, await findMarkers(await opts.session(h), markers)] as const)))
+    for (const [h, found] of await Promise.all(
+      hosts.map(async (host) => [host, await findMarkers(await opts.session(host), markers)] as const),
+    ))
       for (const [m, paths] of found) all.set(m, [...(all.get(m) ?? []), ...paths.map((path) => `${h}:${path}`)]);
     return all;
   };

@@ -77,7 +77,7 @@ export function parseHostKeys(raw: unknown, inv: Inventory): Partial<Record<Host
   }
   for (const role of HOST_ROLES) {
     const h = inv.hosts[role];
-    if (!h || h.kind !== "existing") continue;
+    if (h?.kind !== "existing") continue;
     const key = keys[role]?.trim();
     if (!key) {
       problems.push({

@@ -85,19 +85,15 @@ const awsHost = z.strictObject({
   /** An instance the stack creates. */
   instance: z
     .strictObject({
-      ami: z
-        .string()
-        .regex(/^ami-[0-9a-f]{8,17}$/, {
-          error: (iss) => `${JSON.stringify(iss.input)} is not an AMI id: it looks like ami-0123456789abcdef0`,
-        }),
+      ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, {
+        error: (iss) => `${JSON.stringify(iss.input)} is not an AMI id: it looks like ami-0123456789abcdef0`,
+      }),
       instanceType: z
         .string()
         .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an instance type such as t3.small` }),
-      subnetId: z
-        .string()
-        .regex(/^subnet-[0-9a-f]{8,17}$/, {
-          error: (iss) => `${JSON.stringify(iss.input)} is not a subnet id: it looks like subnet-0123456789abcdef0`,
-        }),
+      subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, {
+        error: (iss) => `${JSON.stringify(iss.input)} is not a subnet id: it looks like subnet-0123456789abcdef0`,
+      }),
     })
     .optional(),
   label: label("label").optional(),
@@ -226,10 +222,7 @@ export const inventorySchema = z.strictObject({
 export type RawInventory = z.input<typeof inventorySchema>;
 type ParsedInventory = z.output<typeof inventorySchema>;
 export type HostSpec = z.output<typeof host>;
-export type ExistingHost = z.output<typeof existingHost>;
-export type AwsHost = z.output<typeof awsHost>;
 export type ZoneSpec = z.output<typeof zone>;
-export type ExtraRecord = z.output<typeof record>;
 export type Layout = ParsedInventory["layout"];
 export type GoLiveStrategy = NonNullable<ParsedInventory["goLive"]>["strategy"];
 

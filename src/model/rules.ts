@@ -18,7 +18,7 @@ const problem = (path: string, message: string): Problem => ({ path, message });
 
 function duplicates<T>(items: readonly T[], key: (t: T) => string): Map<string, number[]> {
   const seen = new Map<string, number[]>();
-  items.forEach((item, i) => seen.set(key(item), [...(seen.get(key(item)) ?? []), i]));
+  for (const [i, item] of items.entries()) seen.set(key(item), [...(seen.get(key(item)) ?? []), i]);
   return new Map([...seen].filter(([, idx]) => idx.length > 1));
 }
 

@@ -126,7 +126,7 @@ export function phaseRefusals(stack: string, target: Phase, inv: Inventory, f: S
   if (target === 5) {
     const verified = parseVerifiedTag(f.tags[TAGS.verified]);
     const digest = inventoryDigest(inv);
-    if (!verified || verified.phase !== 4 || verified.inventory !== digest)
+    if (verified?.phase !== 4 || verified.inventory !== digest)
       refusals.push({
         guard: "verification",
         message: `the go-live needs the phase-4 verification to have passed on the current inventory (${digest.slice(0, 19)}); the stack records ${verified ? `phase ${verified.phase} verified on ${verified.inventory.slice(0, 19)}` : "no passed verification"}: run npm run phase -- ${stack} 4`,
@@ -147,9 +147,6 @@ export function phaseRefusals(stack: string, target: Phase, inv: Inventory, f: S
   }
   return refusals;
 }
-
-/** The mailbox digest an update ran with, from its config. */
-export const mailboxDigestOf = (h: UpdateSummary): string | undefined => h.config[CONFIG.mailboxesDigest]?.value;
 
 /** A large change of the plan (see plan-diff.ts) as a refusal: it needs --force. Pure. */
 export function largeChangeRefusals(stack: string, target: Phase, diff: PlanDiff): Refusal[] {

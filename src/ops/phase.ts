@@ -102,7 +102,7 @@ export async function stackVerifier(
   const s = await stackSessions(stack, inv, [...new Set(p.hosts.map((h) => h.role))]);
   if (!s.session) return { close: s.close, unavailable: `${s.unavailable}: verify the mail flows by hand` };
   const session = s.session;
-  return { verify: (p) => verifyPhase(p, { session }), close: s.close };
+  return { verify: (phasePlan) => verifyPhase(phasePlan, { session }), close: s.close };
 }
 
 export interface PhaseOptions {
@@ -271,7 +271,7 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
         result: newest.result,
         ...(digestOf(newest) ? { mailboxes: digestOf(newest)! } : {}),
       };
-  const plan: RollbackPlan = {
+  const rollback: RollbackPlan = {
     from,
     to: {
       number: target.number,
@@ -285,11 +285,11 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
   const inventory = target.config[CONFIG.inventory]?.value;
   const mailboxesPath = inventory ? (JSON.parse(inventory) as { mailboxes?: string }).mailboxes : undefined;
   if (!wanted || !mailboxesPath)
-    return { ...plan, mailboxProblem: `update ${target.number} recorded no mailbox digest: the mailbox file stays as it is` };
+    return { ...rollback, mailboxProblem: `update ${target.number} recorded no mailbox digest: the mailbox file stays as it is` };
   const { content, kept } = await archivedMailboxFile(stack, wanted);
   if (content === undefined)
     return {
-      ...plan,
+      ...rollback,
       mailboxProblem: `the stack's archive no longer holds the mailbox file of update ${target.number} (${wanted.slice(0, 19)}): it keeps the last ${kept}`,
     };
   const file = readMailboxFile(mailboxesPath, STACKS_DIR);
@@ -297,7 +297,7 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
   const moves = [...then]
     .filter(([a, sys]) => now.get(a) !== sys)
     .map(([address, sys]) => ({ address, from: now.get(address) ?? "(none)", to: sys }));
-  return { ...plan, moves, mailboxFile: { path: file.path, content } };
+  return { ...rollback, moves, mailboxFile: { path: file.path, content } };
 }
 
 export interface RollbackOutcome extends PhaseOutcome {

@@ -9,6 +9,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import {
   type ConfigMap,
   type EngineEvent,
@@ -140,7 +141,7 @@ export class MigrationStack {
       }
       const diag = e.diagnosticEvent;
       if (diag && (diag.severity === "warning" || diag.severity === "error")) {
-        const text = diag.message.replace(/\x1b\[[0-9;]*m/g, "").trim();
+        const text = stripVTControlCharacters(diag.message).trim();
         diagnostics.push(text);
         this.progress(`  ${diag.severity}: ${text.split("\n")[0]}`);
       }

@@ -2,7 +2,7 @@
  * The Pulumi program's wiring: one plan in, components out. index.ts calls it with the stack's
  * config; tests call it under mocks with fixtures.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import type { HostRole, Inventory } from "../model/inventory";
 import type { ArchivedAssignment } from "../model/mailbox-archive";
 import type { Plan } from "../model/plan";

@@ -8,7 +8,7 @@ export type HostKeys = Partial<Record<HostRole, string>>;
 /** The endpoint of an existing host: its management address, port, user and pinned host key. */
 export function sshEndpoint(inv: Pick<Inventory, "hosts">, role: HostRole, hostKeys: HostKeys): SshEndpoint {
   const h = inv.hosts[role];
-  if (!h || h.kind !== "existing") throw new Error(`hosts.${role} is not an existing host reached by SSH`);
+  if (h?.kind !== "existing") throw new Error(`hosts.${role} is not an existing host reached by SSH`);
   const hostKey = hostKeys[role];
   if (!hostKey) throw new Error(`hosts.${role} has no pinned host key: set cutover:hostKeys.${role}`);
   return { name: role, address: h.address, port: h.port, user: h.user, hostKey };

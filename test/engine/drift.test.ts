@@ -189,7 +189,9 @@ describe("drift check on the lab", () => {
       gateway: { ...p.gateway, strategy: "mx" as const },
       zones: p.zones.map((z) => ({
         ...z,
-        records: z.records.map((r) => (r.type === "MX" && r.name === "paradigms.test" ? { ...r, values: ["10 new.paradigms.test"] } : r)),
+        records: z.records.map((rec) =>
+          rec.type === "MX" && rec.name === "paradigms.test" ? { ...rec, values: ["10 new.paradigms.test"] } : rec,
+        ),
       })),
     };
     const r = await checkDrift({

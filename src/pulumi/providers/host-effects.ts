@@ -25,6 +25,7 @@ export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvide
  * the state: it captures no module, no library and no secret, only the name of what to call, so
  * the copy in an old state keeps working and keeps calling the current effects.
  */
+// biome-ignore lint/suspicious/noExplicitAny: one loader serves four providers, each with its own state type.
 function delegate(kind: "gatewayRouting" | "gatewayIdentity" | "onPremZone" | "mailboxArchive"): HostEffectProvider<any> {
   const load = (): HostEffectProvider<unknown> => {
     const { require: tsxRequire } = require("tsx/cjs/api");

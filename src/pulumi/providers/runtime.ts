@@ -202,7 +202,7 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
       const live = await readZone(s, zoneTarget(news));
       const [before, now] = [new Set(olds.records.map(recordSetKey)), new Set(news.records.map(recordSetKey))];
       const kept = olds.original ?? [];
-      const original = [
+      const restored = [
         ...kept,
         ...live.filter(
           (r) => now.has(recordSetKey(r)) && !before.has(recordSetKey(r)) && !kept.some((k) => recordSetKey(k) === recordSetKey(r)),
@@ -212,11 +212,11 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
       await applyZone(
         s,
         zoneTarget(news),
-        [...news.records, ...original.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))],
+        [...news.records, ...restored.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))],
         olds.records,
         live,
       );
-      return original;
+      return restored;
     });
     return { outs: { ...news, original } };
   },
