@@ -1,0 +1,110 @@
+/**
+ * DNS as the world sees it: every planned record at every authoritative server, the records of
+ * on-prem zones that the plan does not know, and (mx strategy) what resolvers still hold.
+ */
+import { Resolver } from "node:dns/promises";
+import type { Inventory } from "../../model/inventory";
+import type { PlannedZone } from "../../model/plan";
+import { recordSetKey } from "../../model/records";
+import { readZones } from "../../remote/effects/zone";
+import { queryRecord } from "../dns-query";
+import { compared, type DriftOptions, type Finding, type Probe, probe, recordText, timeoutOf, withTimeout } from "./common";
+
+/**
+ * The addresses of the servers authoritative for a zone: the on-prem server's host, as the
+ * inventory says; for Route 53 and Cloudflare zones, the zone's NS records and their addresses as
+ * the resolvers (`lookup`, default the system's) see them.
+ */
+async function authoritativeServers(z: PlannedZone, inv: Inventory, lookup: string[] | undefined): Promise<string[]> {
+  if (z.provider === "bind" && z.server) return [inv.hosts[z.server]!.address];
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  if (lookup?.length) resolver.setServers(lookup);
+  const names = await resolver.resolveNs(z.name);
+  const addresses = (await Promise.all(names.map((n) => resolver.resolve4(n).catch(() => [] as string[])))).flat();
+  if (!addresses.length) throw new Error(`none of the name servers of ${z.name} (${names.join(", ")}) has an address`);
+  return [...new Set(addresses)].sort();
+}
+
+/** Every planned record at every server authoritative for its zone: value, TTL, authority. */
+export async function plannedRecordProbes(o: DriftOptions): Promise<Probe[]> {
+  const timeoutMs = timeoutOf(o);
+  const perZone = await Promise.all(
+    o.plan.zones.map(async (z): Promise<Probe[]> => {
+      const where = { area: "dns" as const, subject: z.name, check: "authoritative servers" };
+      let servers: string[];
+      try {
+        servers = await withTimeout(authoritativeServers(z, o.inventory, o.nsLookup), timeoutMs, `name servers of ${z.name}`);
+      } catch (e) {
+        return [probe(where, () => Promise.reject(e))];
+      }
+      return servers.flatMap((server) =>
+        z.records.map((r) => {
+          const at = { area: "dns" as const, subject: `${z.name} @${server}`, check: recordSetKey(r) };
+          return probe(at, async () => {
+            const a = await queryRecord(server, r.name, r.type, timeoutMs);
+            const want = recordText(r.ttl, [...r.values].sort());
+            const have = recordText(a.ttl, a.values);
+            const actual = a.status === "answer" ? `${have}${a.authoritative ? "" : " (not authoritative)"}` : a.status;
+            return [compared(at, a.status === "answer" && a.authoritative && want === have, want, actual)];
+          });
+        }),
+      );
+    }),
+  );
+  return perZone.flat();
+}
+
+/** Records in on-prem zones that the plan does not know: per DNS server, one zone transfer per zone, in one round trip. */
+export function unmanagedRecordProbes(o: DriftOptions): Probe[] {
+  const { session, tsig } = o;
+  if (!session || !tsig) return [];
+  const onPrem = o.plan.zones.filter((z) => z.provider === "bind" && z.server);
+  return [...new Set(onPrem.map((z) => z.server!))].map((server) => {
+    const zones = onPrem.filter((z) => z.server === server);
+    const timeoutMs = timeoutOf(o);
+    return probe({ area: "dns", subject: zones.map((z) => z.name).join(", "), check: "unmanaged records" }, async () => {
+      const address = o.inventory.hosts[server]!.address;
+      const targets = zones.map((z) => ({ zone: z.name, server: z.serverAddress ?? "127.0.0.1", tsig }));
+      const [live, ns] = await Promise.all([
+        withTimeout(
+          session(server).then((s) => readZones(s, targets)),
+          timeoutMs * 4,
+          `zone transfers from ${server}`,
+        ),
+        Promise.all(zones.map((z) => queryRecord(address, z.name, "NS", timeoutMs))),
+      ]);
+      return zones.flatMap((z, i): Finding[] => {
+        // The zone's own name servers' addresses (glue) belong to the DNS server, not to the plan.
+        const known = new Set([...z.records.map(recordSetKey), ...ns[i].values.map((n) => `${n} A`)]);
+        const extra = live[i].filter((r) => !known.has(recordSetKey(r)));
+        if (!extra.length) return [{ area: "dns", subject: z.name, check: "unmanaged records", status: "ok" }];
+        return extra.map((r) => ({
+          area: "dns",
+          subject: z.name,
+          check: recordSetKey(r),
+          status: "drift",
+          expected: "(not in the plan)",
+          actual: `unmanaged: ${recordText(r.ttl, r.values)}`,
+        }));
+      });
+    });
+  });
+}
+
+/** mx strategy: what each resolver still holds for the MX records, against what is authoritative. */
+export function resolverProbes(o: DriftOptions): Probe[] {
+  const p = o.plan;
+  if (p.gateway.strategy !== "mx") return [];
+  const mx = p.zones.flatMap((z) => z.records.filter((r) => r.type === "MX"));
+  return (o.resolvers ?? []).flatMap((resolver) =>
+    mx.map((r) => {
+      const at = { area: "resolver" as const, subject: resolver, check: `${r.name} MX` };
+      return probe(at, async () => {
+        const a = await queryRecord(resolver, r.name, "MX", timeoutOf(o));
+        const ok = a.values.join(",") === [...r.values].sort().join(",");
+        const actual = ok ? a.values.join(", ") : `${a.values.join(", ") || a.status} for up to ${a.ttl ?? "?"} s more`;
+        return [compared(at, ok, r.values.join(", "), actual)];
+      });
+    }),
+  );
+}

@@ -1,0 +1,76 @@
+/** The hosts over SSH: each routing table, each gateway's name, and who holds the service address. */
+import { type HostRouting, hostRouting, routingDigest } from "../../model/routing";
+import { readIdentity } from "../../remote/effects/identity";
+import { readRouting } from "../../remote/effects/routing";
+import { compared, type DriftOptions, type Probe, probe, timeoutOf, withTimeout } from "./common";
+
+/** The differing entries of two routing tables, the first few of each kind. Pure. */
+export function routingDifferences(want: HostRouting, have: HostRouting, limit = 5): string[] {
+  const out: string[] = [];
+  const compare = (what: string, a: string[], b: string[]) => {
+    const [sa, sb] = [new Set(a), new Set(b)];
+    const missing = a.filter((x) => !sb.has(x));
+    const extra = b.filter((x) => !sa.has(x));
+    const some = (xs: string[]) => `${xs.slice(0, limit).join(", ")}${xs.length > limit ? ` (+${xs.length - limit})` : ""}`;
+    if (missing.length) out.push(`${what} missing: ${some(missing)}`);
+    if (extra.length) out.push(`${what} not planned: ${some(extra)}`);
+  };
+  compare("domains", want.domains, have.domains);
+  compare("mailboxes", want.mailboxes, have.mailboxes);
+  const relay = (r: HostRouting["relays"][number]) => `${r.recipient}->${r.nextHop}`;
+  compare("relays", want.relays.map(relay), have.relays.map(relay));
+  compare("trusted", want.trusted, have.trusted);
+  return out;
+}
+
+/** Each routing table of a host reached by SSH, against the plan's (content digest, then the differences). */
+export function routingProbes(o: DriftOptions): Probe[] {
+  const session = o.session;
+  if (!session) return [];
+  return o.plan.routing
+    .filter((t) => o.inventory.hosts[t.host]?.kind === "existing")
+    .map((t) => {
+      const at = { area: "host" as const, subject: t.host, check: "routing" };
+      return probe(at, async () => {
+        const live = await withTimeout(session(t.host).then(readRouting), timeoutOf(o) * 2, `routing on ${t.host}`);
+        const want = routingDigest(t);
+        if (live.digest === want && Object.keys(live.parameters).length === 0)
+          return [compared(at, true, want.slice(0, 16), want.slice(0, 16))];
+        const diffs = live.routing ? routingDifferences(hostRouting(t), live.routing) : ["cutover's maps are not configured"];
+        const params = Object.entries(live.parameters).map(([k, v]) => `${k} = ${v}`);
+        return [compared(at, false, want.slice(0, 16), `${(live.digest ?? "none").slice(0, 16)}: ${[...diffs, ...params].join("; ")}`)];
+      });
+    });
+}
+
+/** Each gateway's greeting name, and whether it holds the service address as the plan says. */
+export function identityProbes(o: DriftOptions): Probe[] {
+  const session = o.session;
+  if (!session) return [];
+  const { service } = o.plan.gateway;
+  return o.plan.hosts.flatMap((h) => {
+    const spec = o.inventory.hosts[h.role];
+    if ((h.role !== "legacy" && h.role !== "new") || spec?.kind !== "existing") return [];
+    const address = { address: service.address, prefixLength: service.prefixLength, interface: spec.interface };
+    return [
+      probe({ area: "host", subject: h.role, check: "identity" }, async () => {
+        const live = await withTimeout(
+          session(h.role).then((s) => readIdentity(s, address)),
+          timeoutOf(o) * 2,
+          `identity of ${h.role}`,
+        );
+        const holding = (holds: boolean) => (holds ? "holds it" : "does not hold it");
+        const shouldHold = h.role === service.holder;
+        return [
+          compared({ area: "host", subject: h.role, check: "host name" }, live.hostName === h.name, h.name, live.hostName),
+          compared(
+            { area: "host", subject: h.role, check: `holds ${service.address}` },
+            live.holdsServiceAddress === shouldHold,
+            holding(shouldHold),
+            holding(live.holdsServiceAddress),
+          ),
+        ];
+      }),
+    ];
+  });
+}
