@@ -1,6 +1,6 @@
 /** npm run rollback -- <stack> [--to n]: back to an earlier update's configuration and mailbox file. */
 import { Command, InvalidArgumentError } from "commander";
-import { runRollback } from "../src/ops/phase";
+import { runRollback } from "../src/ops/rollback";
 import { confirm, EXIT, EXIT_HELP, exitFor, exitForStatus, inLabNamespace, openStack, progress } from "./stack-cli";
 
 const program = new Command("rollback")

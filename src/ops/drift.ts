@@ -8,8 +8,8 @@ import { CONFIG } from "../model/config-keys";
 import type { HostRole, Phase } from "../model/inventory";
 import { plan } from "../model/plan";
 import { loadStack } from "../model/stack-file";
-import { stackSessions } from "./phase";
 import type { MigrationStack } from "./stack";
+import { stackSessions } from "./verification";
 
 export interface StackDriftOptions {
   /** Skip the engine's refresh preview (live checks only). */

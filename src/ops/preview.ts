@@ -1,7 +1,7 @@
 /** The engine's preview of a stack at another phase, leaving the stack's config as it was. */
 import { CONFIG } from "../model/config-keys";
 import type { Progress } from "./engine";
-import { describeSteps } from "./phase";
+import { describeSteps } from "./outcome";
 import type { MigrationStack } from "./stack";
 
 export async function runPreview(stack: MigrationStack, phase: number, progress: Progress): Promise<string> {

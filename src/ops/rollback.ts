@@ -2,9 +2,16 @@
  * Rollback from the engine's own history: the configuration of an earlier successful update,
  * restored, then `up`. The stack's backend is the only record; nothing is kept beside it.
  */
-
+import { writeFileSync } from "node:fs";
 import type { ConfigMap, UpdateSummary } from "@pulumi/pulumi/automation";
 import { CONFIG } from "../model/config-keys";
+import type { Phase } from "../model/inventory";
+import { readMailboxFile } from "../model/mailbox-archive";
+import { loadStack, STACKS_DIR } from "../model/stack-file";
+import { archivedMailboxFile } from "./history";
+import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
+import type { MigrationStack } from "./stack";
+import { verifyAndRecord } from "./verification";
 
 /**
  * The configuration keys a rollback restores: the phase, the inventory and the digest of the
@@ -43,4 +50,112 @@ export function rollbackTarget(history: UpdateSummary[], to?: number, interrupte
   const target = updates.find((u) => restored(u.config) !== current);
   if (!target) throw new Error("every successful update ran with the current configuration: there is nothing to roll back to");
   return target;
+}
+
+export interface RollbackPlan {
+  from: { number: number; phase: number; result: string; mailboxes?: string };
+  to: { number: number; phase: number; mailboxes?: string };
+  /** Users whose system the rollback changes: address, from, to. */
+  moves: { address: string; from: string; to: string }[];
+  /** The mailbox file the target update ran with, when the stack's archive has it. */
+  mailboxFile?: { path: string; content: string };
+  /** Why the mailbox file cannot be restored (the archive no longer has it, or no digest was recorded). */
+  mailboxProblem?: string;
+  /** The target update's phase, inventory and mailbox digest: what the rollback sets. */
+  restore: ConfigMap;
+}
+
+const systems = (csv: string) =>
+  new Map(
+    csv
+      .split("\n")
+      .slice(1)
+      .filter(Boolean)
+      .map((l) => [l.split(",")[0], l.split(",")[1]] as const),
+  );
+
+/** What a rollback would do: read from the history and the stack's archive; changes nothing. */
+export async function planRollback(stack: MigrationStack, to?: number): Promise<RollbackPlan> {
+  const [history, pending, config] = await Promise.all([stack.history(), stack.pendingOperations(), stack.config()]);
+  const target = rollbackTarget(history, to, pending.length > 0);
+  // From the newest update: the failed one, or the interrupted one that left only pending operations.
+  const newest = numbered(history).find((h) => h.kind === "update")!;
+  const digestOf = (h: typeof target) => h.config[CONFIG.mailboxesDigest]?.value;
+  const from = pending.length
+    ? {
+        number: newest.number + 1,
+        phase: Number(config[CONFIG.phase]?.value),
+        result: `interrupted, ${pending.length} operation(s) pending`,
+      }
+    : {
+        number: newest.number,
+        phase: Number(newest.config[CONFIG.phase]?.value),
+        result: newest.result,
+        ...(digestOf(newest) ? { mailboxes: digestOf(newest)! } : {}),
+      };
+  const rollback: RollbackPlan = {
+    from,
+    to: {
+      number: target.number,
+      phase: Number(target.config[CONFIG.phase]?.value),
+      ...(digestOf(target) ? { mailboxes: digestOf(target)! } : {}),
+    },
+    moves: [],
+    restore: Object.fromEntries(RESTORED_KEYS.filter((k) => target.config[k]).map((k) => [k, { value: target.config[k].value }])),
+  };
+  const wanted = digestOf(target);
+  const inventory = target.config[CONFIG.inventory]?.value;
+  const mailboxesPath = inventory ? (JSON.parse(inventory) as { mailboxes?: string }).mailboxes : undefined;
+  if (!wanted || !mailboxesPath)
+    return { ...rollback, mailboxProblem: `update ${target.number} recorded no mailbox digest: the mailbox file stays as it is` };
+  const { content, kept } = await archivedMailboxFile(stack, wanted);
+  if (content === undefined)
+    return {
+      ...rollback,
+      mailboxProblem: `the stack's archive no longer holds the mailbox file of update ${target.number} (${wanted.slice(0, 19)}): it keeps the last ${kept}`,
+    };
+  const file = readMailboxFile(mailboxesPath, STACKS_DIR);
+  const [now, then] = [systems(file.content), systems(content)];
+  const moves = [...then]
+    .filter(([a, sys]) => now.get(a) !== sys)
+    .map(([address, sys]) => ({ address, from: now.get(address) ?? "(none)", to: sys }));
+  return { ...rollback, moves, mailboxFile: { path: file.path, content } };
+}
+
+export interface RollbackOutcome extends PhaseOutcome {
+  plan: RollbackPlan;
+}
+
+/**
+ * `npm run rollback -- <stack> [--to n]`: restores the phase, the inventory and the mailbox file the
+ * target update ran with, runs `up` and the verification. Allowed whatever state the stack is in: it
+ * is how a failed or interrupted update is undone.
+ */
+export async function runRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"> & { to?: number }): Promise<RollbackOutcome> {
+  const rb = await planRollback(stack, o.to);
+  o.progress(
+    `rollback of ${stack.name}: from update ${rb.from.number} (phase ${rb.from.phase}${rb.from.result === "succeeded" ? "" : `, ${rb.from.result}`}) to the configuration of update ${rb.to.number} (phase ${rb.to.phase})` +
+      (rb.from.phase === 5 && rb.to.phase < 5 ? "\n  the gateway's address and host name go back to the legacy gateway" : "") +
+      (rb.moves.length
+        ? `\n  mailboxes: ${rb.moves.length} move back (${rb.moves
+            .slice(0, 5)
+            .map((m) => `${m.address} ${m.from} -> ${m.to}`)
+            .join(", ")}${rb.moves.length > 5 ? ", ..." : ""})`
+        : "\n  mailboxes: no user changes system") +
+      (rb.mailboxProblem ? `\n  warning: ${rb.mailboxProblem}` : ""),
+  );
+  if (!o.yes && !(await (o.confirm ?? (async () => false))(`Roll ${stack.name} back to update ${rb.to.number}?`)))
+    return { status: "declined", refusals: [], forced: false, plan: rb };
+
+  if (rb.mailboxFile) writeFileSync(rb.mailboxFile.path, rb.mailboxFile.content);
+  await stack.setConfig(rb.restore);
+  const phase = rb.to.phase as Phase;
+  const inv = loadStack(stack.name, phase).inventory;
+  // After a failed or interrupted update the state may not be what the hosts have: read them first.
+  const recovering = rb.from.result !== "succeeded";
+  const preview = await stack.preview({ refresh: recovering });
+  o.progress(`preview of the rollback${recovering ? " (after reading the live hosts)" : ""}:\n${describeSteps(preview)}`);
+  const up = await stack.up({ message: `rollback to update ${rb.to.number} (phase ${phase})`, refresh: recovering });
+  const outcome = await verifyAndRecord(stack, phase, inv, o, { status: "done", refusals: [], forced: false, preview, up });
+  return { ...outcome, plan: rb };
 }

@@ -8,7 +8,8 @@ import type { Phase } from "../../src/model/inventory";
 import { plan } from "../../src/model/plan";
 import { loadStack, stackPlan } from "../../src/model/stack-file";
 import { TAGS } from "../../src/ops/guards";
-import { runPhase, runRollback } from "../../src/ops/phase";
+import { runPhase } from "../../src/ops/phase";
+import { runRollback } from "../../src/ops/rollback";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
 

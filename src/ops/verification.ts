@@ -1,0 +1,89 @@
+/**
+ * The verification after a phase or a rollback, with the stack's own credentials (pinned host keys,
+ * SSH key), and its result recorded in the stack's tags, where the go-live guard reads it.
+ */
+import type { ConfigMap } from "@pulumi/pulumi/automation";
+import { type Verification, verifyPhase } from "../checks/verify";
+import { parseHostKeys } from "../model/config";
+import { CONFIG } from "../model/config-keys";
+import type { HostRole, Inventory, Phase } from "../model/inventory";
+import { type Plan, plan } from "../model/plan";
+import { type HostSession, SessionPool } from "../remote/ssh";
+import { hostTarget, sshEndpoint } from "../remote/targets";
+import { TAGS, verifiedTag } from "./guards";
+import type { PhaseOptions, PhaseOutcome } from "./outcome";
+import type { MigrationStack } from "./stack";
+
+/** Verification of a phase against the stack's own hosts, or why it cannot run. */
+export type Verifier = (p: Plan) => Promise<Verification>;
+
+/** SSH sessions to the stack's hosts with its pinned host keys and its secret SSH key, or why not. */
+export async function stackSessions(
+  stack: MigrationStack,
+  inv: Inventory,
+  roles: HostRole[],
+): Promise<{ session?: (role: HostRole) => Promise<HostSession>; close: () => Promise<void>; unavailable?: string; config: ConfigMap }> {
+  const config = await stack.config();
+  const notSsh = roles.filter((r) => inv.hosts[r]?.kind !== "existing");
+  if (notSsh.length) return { close: async () => {}, unavailable: `hosts ${notSsh.join(", ")} are not reached by SSH`, config };
+  const privateKey = config[CONFIG.sshPrivateKey]?.value;
+  if (!privateKey) return { close: async () => {}, unavailable: "the stack has no cutover:sshPrivateKey secret", config };
+  const raw = config[CONFIG.hostKeys]?.value;
+  const hostKeys = parseHostKeys(raw ? JSON.parse(raw) : undefined, inv);
+  const pool = new SessionPool();
+  return {
+    session: (role) => pool.session(hostTarget(sshEndpoint(inv, role, hostKeys), privateKey)),
+    close: () => pool.closeAll(),
+    config,
+  };
+}
+
+/**
+ * A verifier over SSH, when every host the plan sends or receives mail on is reached by SSH;
+ * otherwise the reason it cannot verify.
+ */
+export async function stackVerifier(
+  stack: MigrationStack,
+  inv: Inventory,
+  p: Plan,
+): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
+  const s = await stackSessions(stack, inv, [...new Set(p.hosts.map((h) => h.role))]);
+  if (!s.session) return { close: s.close, unavailable: `${s.unavailable}: verify the mail flows by hand` };
+  const session = s.session;
+  return { verify: (phasePlan) => verifyPhase(phasePlan, { session }), close: s.close };
+}
+
+/** Records the verification's result in the stack's tags: the go-live guard reads it. */
+async function recordVerification(stack: MigrationStack, phase: Phase, inv: Inventory, v: Verification): Promise<void> {
+  if (v.passed) await stack.setTag(TAGS.verified, verifiedTag(phase, inv));
+  else await stack.removeTag(TAGS.verified);
+}
+
+export async function verifyAndRecord(
+  stack: MigrationStack,
+  phase: Phase,
+  inv: Inventory,
+  o: PhaseOptions,
+  outcome: PhaseOutcome,
+): Promise<PhaseOutcome> {
+  if (o.noVerify) return { ...outcome, status: "unverified", unverifiedBecause: "verification skipped" };
+  const desired = plan(inv, phase);
+  const verifier = await stackVerifier(stack, inv, desired);
+  if (!verifier.verify) {
+    await stack.removeTag(TAGS.verified);
+    o.progress(`not verified: ${verifier.unavailable}`);
+    return { ...outcome, status: "unverified", unverifiedBecause: verifier.unavailable! };
+  }
+  try {
+    o.progress(`verifying phase ${phase}: a real message per mail flow, and the open-relay test`);
+    const v = await verifier.verify(desired);
+    await recordVerification(stack, phase, inv, v);
+    for (const f of [...v.flows.filter((x) => !x.passed), ...v.relays.filter((x) => !x.passed)]) o.progress(`  FAIL ${f.detail}`);
+    o.progress(
+      `verification ${v.passed ? "passed" : "FAILED"}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks, ${v.seconds.toFixed(1)} s`,
+    );
+    return { ...outcome, status: v.passed ? "done" : "verification-failed", verification: v };
+  } finally {
+    await verifier.close();
+  }
+}
