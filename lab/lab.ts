@@ -4,105 +4,33 @@
  * model-Internet host knot and dovecot); everything the product configures it configures over SSH.
  * Its layout comes from the pilot stack's inventory, so the lab and the stack cannot disagree.
  */
+
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { HostRole, Inventory } from "../src/model/inventory";
+import { CutoverError, InputError } from "../src/model/errors";
+import type { HostRole } from "../src/model/inventory";
 import { loadStack } from "../src/model/stack-file";
-import { inNamespace, run, startDaemon } from "../src/remote/local";
+import { run } from "../src/remote/local";
+import { startDovecot, startKnot, startPostfix, startSshd, writeEtc } from "./daemons";
+import {
+  descriptionPath,
+  etcDir,
+  hostDir,
+  keysDir,
+  LAB_DIR,
+  type LabDescription,
+  type LabHost,
+  labLayout,
+  OPERATOR_NS,
+  type Progress,
+  SWITCH_NS,
+} from "./layout";
+import { buildNetwork, inNamespace, killNamespace, labNamespaces, waitListening } from "./namespaces";
+
+export { hostDir, type LabDescription, OPERATOR_NS } from "./layout";
+
 import type { HostKeys } from "../src/remote/targets";
-
-export const LAB_PREFIX = "cutover";
-export const LAB_DIR = process.env.CUTOVER_LAB_DIR ?? "/var/lib/cutover-lab";
-const SWITCH_NS = `${LAB_PREFIX}-sw`;
-/**
- * The operator's workstation: tests, the rehearsal and the engine run here, so no lab client ever
- * runs in the root namespace (whose routes lead off the machine).
- */
-export const OPERATOR_NS = `${LAB_PREFIX}-operator`;
-export const OPERATOR_ADDRESS = "198.51.100.2";
-const BRIDGE = `${LAB_PREFIX}-br`;
-/** Mailbox files are owned by this uid on every lab host (postfix virtual delivery, dovecot). */
-export const MAIL_UID = 5000;
-const RFC5737 = [/^192\.0\.2\./, /^198\.51\.100\./, /^203\.0\.113\./];
-
-export type Progress = (message: string) => void;
-
-export interface LabHost {
-  role: HostRole;
-  namespace: string;
-  address: string;
-  /** The host's interface, as the inventory names it. */
-  interface: string;
-  /** Public host key, "ssh-ed25519 AAAA...". */
-  hostKey: string;
-  /** Host directory: spool, mailboxes, logs. */
-  dir: string;
-}
-
-export interface LabDescription {
-  hosts: Partial<Record<HostRole, LabHost>>;
-  /** Namespace where lab clients (tests, rehearsal, engine) run. */
-  operatorNamespace: string;
-  /** Private key (OpenSSH format) that the lab's sshd accepts for root. */
-  adminKeyPath: string;
-  tsig: { name: string; algorithm: string; secret: string };
-  serviceAddress: string;
-  prefixLength: number;
-  /** Zones served by the model Internet's DNS server. */
-  zones: string[];
-  dnsServer: string;
-}
-
-interface PlannedLabHost {
-  role: HostRole;
-  namespace: string;
-  address: string;
-  interface: string;
-  link: string;
-}
-
-/** Where each pilot host lives in the lab: pure, from the inventory. */
-export function labLayout(inv: Inventory): { hosts: PlannedLabHost[]; zones: string[]; dnsRole: HostRole } {
-  const hosts: PlannedLabHost[] = [];
-  for (const role of ["legacy", "new", "internet", "smartHost", "dnsServer"] as const) {
-    const h = inv.hosts[role];
-    if (!h) continue;
-    if (h.kind !== "existing")
-      throw new Error(`lab: hosts.${role} of the pilot stack is kind ${h.kind}; the lab builds only existing hosts`);
-    if (!RFC5737.some((r) => r.test(h.address)))
-      throw new Error(`lab: hosts.${role}.address ${h.address} is outside the RFC 5737 documentation ranges the lab may use`);
-    hosts.push({
-      role,
-      namespace: `${LAB_PREFIX}-${role.toLowerCase()}`,
-      address: h.address,
-      interface: h.interface,
-      link: `${LAB_PREFIX}-${role.slice(0, 3).toLowerCase()}`,
-    });
-  }
-  if (!RFC5737.some((r) => r.test(inv.gateway.address)))
-    throw new Error(`lab: gateway.address ${inv.gateway.address} is outside the RFC 5737 ranges`);
-  if ([inv.gateway.address, ...hosts.map((h) => h.address)].includes(OPERATOR_ADDRESS))
-    throw new Error(`lab: ${OPERATOR_ADDRESS} is the operator's address in the lab; give the pilot's hosts other addresses`);
-  const bind = inv.zones.filter((z) => z.provider === "bind");
-  const servers = new Set(bind.map((z) => z.server!));
-  if (servers.size > 1) throw new Error(`lab: the pilot's bind zones must share one DNS server, found ${[...servers].join(", ")}`);
-  return { hosts, zones: bind.map((z) => z.name), dnsRole: [...servers][0] ?? "internet" };
-}
-
-/** A lab host's own directory (spool, maildirs, pid files, logs). */
-export const hostDir = (role: HostRole) => join(LAB_DIR, "hosts", role.toLowerCase());
-const etcDir = (ns: string) => join("/etc/netns", ns);
-const keysDir = join(LAB_DIR, "keys");
-const descriptionPath = join(LAB_DIR, "lab.json");
-
-export async function labNamespaces(): Promise<string[]> {
-  const { stdout } = await run(["ip", "netns", "list"]);
-  return stdout
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/)[0])
-    .filter((n) => n?.startsWith(`${LAB_PREFIX}-`));
-}
 
 /** Stops every process in the lab's namespaces (and only those), deletes the namespaces and host state. */
 export async function labDown(progress: Progress = () => {}): Promise<void> {
@@ -115,26 +43,6 @@ export async function labDown(progress: Progress = () => {}): Promise<void> {
   rmSync(join(LAB_DIR, "hosts"), { recursive: true, force: true });
   rmSync(descriptionPath, { force: true });
   if (namespaces.length) progress(`lab down: removed ${namespaces.join(", ")}`);
-}
-
-async function killNamespace(ns: string): Promise<void> {
-  const pids = async () => (await run(["ip", "netns", "pids", ns], { allowFailure: true })).stdout.split(/\s+/).filter(Boolean).map(Number);
-  for (const [signal, waitMs] of [
-    ["SIGTERM", 1500],
-    ["SIGKILL", 1000],
-  ] as const) {
-    const list = await pids();
-    if (!list.length) return;
-    for (const pid of list) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        /* already gone */
-      }
-    }
-    const deadline = Date.now() + waitMs;
-    while (Date.now() < deadline && (await pids()).length) await sleep(50);
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -257,254 +165,11 @@ export async function labUp(progress: Progress = () => {}): Promise<LabDescripti
   }
 }
 
-async function buildNetwork(hosts: PlannedLabHost[], serviceAddress: string, prefixLength: number): Promise<void> {
-  await run(["ip", "netns", "add", SWITCH_NS]);
-  await run(["ip", "-n", SWITCH_NS, "link", "add", BRIDGE, "type", "bridge"]);
-  await run(["ip", "-n", SWITCH_NS, "link", "set", BRIDGE, "up"]);
-  for (const h of hosts) {
-    await run(["ip", "netns", "add", h.namespace]);
-    // Both ends are made inside namespaces: nothing is added to the root namespace.
-    await run(["ip", "-n", SWITCH_NS, "link", "add", h.link, "type", "veth", "peer", "name", h.interface, "netns", h.namespace]);
-    await run(["ip", "-n", SWITCH_NS, "link", "set", h.link, "master", BRIDGE, "up"]);
-    await run(["ip", "-n", h.namespace, "link", "set", "lo", "up"]);
-    // Deleting a primary address deletes its secondaries unless they are promoted (lab-notes 7).
-    for (const key of ["net.ipv4.conf.all.promote_secondaries=1", `net.ipv4.conf.${h.interface}.promote_secondaries=1`])
-      await inNamespace(h.namespace, ["sysctl", "-q", "-w", key]);
-    await run(["ip", "-n", h.namespace, "addr", "add", `${h.address}/${prefixLength}`, "dev", h.interface]);
-    await run(["ip", "-n", h.namespace, "link", "set", h.interface, "up"]);
-  }
-  await run(["ip", "netns", "add", OPERATOR_NS]);
-  await run([
-    "ip",
-    "-n",
-    SWITCH_NS,
-    "link",
-    "add",
-    `${LAB_PREFIX}-op`,
-    "type",
-    "veth",
-    "peer",
-    "name",
-    `${LAB_PREFIX}0`,
-    "netns",
-    OPERATOR_NS,
-  ]);
-  await run(["ip", "-n", SWITCH_NS, "link", "set", `${LAB_PREFIX}-op`, "master", BRIDGE, "up"]);
-  await run(["ip", "-n", OPERATOR_NS, "link", "set", "lo", "up"]);
-  await run(["ip", "-n", OPERATOR_NS, "addr", "add", `${OPERATOR_ADDRESS}/${prefixLength}`, "dev", `${LAB_PREFIX}0`]);
-  await run(["ip", "-n", OPERATOR_NS, "link", "set", `${LAB_PREFIX}0`, "up"]);
-  // The gateway's service address starts on the legacy gateway, as in the world before the go-live.
-  const legacy = hosts.find((h) => h.role === "legacy")!;
-  await run(["ip", "-n", legacy.namespace, "addr", "add", `${serviceAddress}/${prefixLength}`, "dev", legacy.interface]);
-}
-
-/** Files that `ip netns exec` mounts over /etc for this host's processes only (lab-notes 5, 9). */
-function writeEtc(h: PlannedLabHost, dnsAddress: string): void {
-  const etc = etcDir(h.namespace);
-  mkdirSync(etc, { recursive: true });
-  writeFileSync(join(etc, "resolv.conf"), `nameserver ${dnsAddress}\noptions timeout:1 attempts:2\n`);
-  writeFileSync(join(etc, "hosts"), `127.0.0.1 localhost\n${h.address} ${h.role.toLowerCase()}.lab.invalid\n`);
-  writeFileSync(join(etc, "hostname"), `${h.role.toLowerCase()}.lab.invalid\n`);
-  const postfix = join(etc, "postfix");
-  mkdirSync(postfix, { recursive: true });
-  for (const f of readdirSync("/etc/postfix"))
-    if (!f.startsWith("main.cf")) cpSync(join("/etc/postfix", f), join(postfix, f), { recursive: true, verbatimSymlinks: true });
-}
-
-function bareMainCf(h: PlannedLabHost): string {
-  const dir = hostDir(h.role);
-  return [
-    "# A bare lab host: cutover's effects configure the rest over SSH.",
-    "compatibility_level = 3.6",
-    `myhostname = ${h.role.toLowerCase()}.lab.invalid`,
-    "mydestination =",
-    "mynetworks = 127.0.0.0/8",
-    "inet_interfaces = all",
-    "inet_protocols = ipv4",
-    "smtpd_banner = $myhostname ESMTP",
-    `queue_directory = ${dir}/spool`,
-    `data_directory = ${dir}/data`,
-    `maillog_file = ${dir}/maillog`,
-    `maillog_file_prefixes = ${LAB_DIR}`,
-    `virtual_mailbox_base = ${dir}/mail`,
-    `virtual_uid_maps = static:${MAIL_UID}`,
-    `virtual_gid_maps = static:${MAIL_UID}`,
-    "alias_maps =",
-    "alias_database =",
-    "biff = no",
-    "smtp_host_lookup = dns",
-    "disable_dns_lookups = no",
-    "maximal_queue_lifetime = 1h",
-    // Senders in the lab retry a deferred message within seconds, not Debian's 300 s, so that a
-    // go-live's refused or cut sessions show as a gap in seconds in the zero-loss runs.
-    "queue_run_delay = 1s",
-    "minimal_backoff_time = 1s",
-    "maximal_backoff_time = 4s",
-    "",
-  ].join("\n");
-}
-
-async function startSshd(h: PlannedLabHost): Promise<void> {
-  const dir = hostDir(h.role);
-  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-  const config = join(dir, "sshd_config");
-  writeFileSync(
-    config,
-    [
-      `ListenAddress ${h.address}:22`,
-      `HostKey ${join(keysDir, `${h.role.toLowerCase()}_host_ed25519`)}`,
-      `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(keysDir, "authorized_keys")}`,
-      "PermitRootLogin prohibit-password",
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "StrictModes no",
-      "MaxStartups 100:30:200",
-      "MaxSessions 50",
-      "Subsystem sftp internal-sftp",
-      "",
-    ].join("\n"),
-  );
-  // Its own UTS namespace, so the host-name effect renames this host and not the machine.
-  await startDaemon(h.namespace, ["/usr/sbin/sshd", "-f", config], { uts: true });
-}
-
-async function startPostfix(h: PlannedLabHost): Promise<void> {
-  const dir = hostDir(h.role);
-  for (const d of ["spool", "data", "mail"]) mkdirSync(join(dir, d), { recursive: true });
-  const postfixUser = passwdEntry("postfix");
-  chownSync(join(dir, "data"), postfixUser.uid, postfixUser.gid);
-  chownSync(join(dir, "mail"), MAIL_UID, MAIL_UID);
-  const etc = join(etcDir(h.namespace), "postfix");
-  writeFileSync(join(etc, "main.cf"), bareMainCf(h));
-  // No chroot: in a namespace the chroot has no resolv.conf and MX lookups fail (lab-notes 4).
-  await run(["postconf", "-c", etc, "-F", "*/*/chroot = n"]);
-  // Under `script`, postfix start reports why it failed; without a terminal it is silent (lab-notes 1).
-  try {
-    await inNamespace(h.namespace, ["script", "-qec", "postfix start", "/dev/null"], { timeoutMs: 30_000 });
-  } catch (e) {
-    const log = existsSync(join(dir, "maillog"))
-      ? readFileSync(join(dir, "maillog"), "utf8").trim().split("\n").slice(-3).join(" | ")
-      : "no maillog";
-    throw new Error(`postfix on ${h.role} did not start: ${(e as Error).message}; maillog: ${log}`);
-  }
-}
-
-async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDescription["tsig"], inv: Inventory): Promise<void> {
-  const dir = hostDir(h.role);
-  const storage = join(dir, "knot");
-  mkdirSync(storage, { recursive: true });
-  const nsName = `ns.${inv.internet?.domain ?? zones[0]}`;
-  for (const z of zones) {
-    writeFileSync(
-      join(storage, `${z}.zone`),
-      [
-        `$ORIGIN ${z}.`,
-        "$TTL 300",
-        `@ SOA ${nsName}. hostmaster.${z}. 1 3600 600 86400 60`,
-        `@ NS ${nsName}.`,
-        ...(nsName.endsWith(`.${z}`) ? [`${nsName}. A ${h.address}`] : []),
-        "",
-      ].join("\n"),
-    );
-  }
-  const conf = [
-    "server:",
-    `    rundir: "${storage}"`,
-    "    user: root:root",
-    `    listen: [ ${h.address}@53, 127.0.0.1@53 ]`,
-    "log:",
-    `  - target: ${join(dir, "knot.log")}`,
-    "    any: info",
-    "database:",
-    `    storage: "${storage}"`,
-    "key:",
-    `  - id: ${tsig.name}`,
-    `    algorithm: ${tsig.algorithm}`,
-    `    secret: ${tsig.secret}`,
-    "acl:",
-    "  - id: cutover-update",
-    `    key: ${tsig.name}`,
-    "    action: [update, transfer]",
-    "template:",
-    "  - id: default",
-    `    storage: "${storage}"`,
-    '    file: "%s.zone"',
-    "    acl: cutover-update",
-    "    zonefile-sync: -1",
-    "    journal-content: all",
-    "zone:",
-    ...zones.map((z) => `  - domain: ${z}`),
-    "",
-  ].join("\n");
-  const etc = join(etcDir(h.namespace), "knot");
-  mkdirSync(etc, { recursive: true });
-  writeFileSync(join(etc, "knot.conf"), conf, { mode: 0o600 });
-  await startDaemon(h.namespace, ["/usr/sbin/knotd", "-d", "-c", "/etc/knot/knot.conf"]);
-}
-
-async function startDovecot(h: PlannedLabHost): Promise<void> {
-  const dir = hostDir(h.role);
-  const runDir = join(dir, "dovecot");
-  mkdirSync(runDir, { recursive: true });
-  const etc = join(etcDir(h.namespace), "dovecot");
-  mkdirSync(etc, { recursive: true });
-  // POP3 for the model Internet's users; any password opens a mailbox (a lab, not a service).
-  writeFileSync(
-    join(etc, "dovecot.conf"),
-    [
-      "protocols = pop3",
-      `listen = ${h.address}, 127.0.0.1`,
-      `base_dir = ${runDir}`,
-      `log_path = ${join(dir, "dovecot.log")}`,
-      "ssl = no",
-      "disable_plaintext_auth = no",
-      "auth_mechanisms = plain",
-      `first_valid_uid = ${MAIL_UID}`,
-      "passdb {",
-      "  driver = static",
-      "  args = nopassword=y",
-      "}",
-      "userdb {",
-      "  driver = static",
-      `  args = uid=${MAIL_UID} gid=${MAIL_UID} home=${join(dir, "mail")}/%d/%n`,
-      "}",
-      "mail_location = maildir:~",
-      "",
-    ].join("\n"),
-  );
-  chmodSync(join(etc, "dovecot.conf"), 0o644);
-  await startDaemon(h.namespace, ["/usr/sbin/dovecot", "-c", "/etc/dovecot/dovecot.conf"]);
-}
-
-function passwdEntry(user: string): { uid: number; gid: number } {
-  const line = readFileSync("/etc/passwd", "utf8")
-    .split("\n")
-    .find((l) => l.startsWith(`${user}:`));
-  if (!line) throw new Error(`lab: no user ${user} on this machine`);
-  const [, , uid, gid] = line.split(":");
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
-/** Waits until every port listens inside the namespace. */
-async function waitListening(ns: string, ports: number[], timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { stdout } = await inNamespace(ns, ["ss", "-Hltn"], { allowFailure: true });
-    const open = new Set([...stdout.matchAll(/:(\d+)\s/g)].map((m) => Number(m[1])));
-    const missing = ports.filter((p) => !open.has(p));
-    if (!missing.length) return;
-    if (Date.now() > deadline) throw new Error(`lab: ${ns} does not listen on port ${missing.join(", ")} after ${timeoutMs / 1000} s`);
-    await sleep(100);
-  }
-}
-
 /** Stops or starts a lab host's sshd (to make it unreachable for a while, as a failed host is). */
 export async function setSshd(role: HostRole, running: boolean): Promise<void> {
   const inv = loadStack("pilot", 1).inventory;
   const h = labLayout(inv).hosts.find((x) => x.role === role);
-  if (!h) throw new Error(`lab: no host ${role}`);
+  if (!h) throw new InputError(`lab: no host ${role}`);
   const pidFile = join(hostDir(role), "sshd.pid");
   if (!running) {
     if (!existsSync(pidFile)) return;
@@ -544,7 +209,7 @@ export const labHostKeys = (lab: LabDescription): HostKeys =>
   Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [role, h!.hostKey]));
 
 export function readLabDescription(): LabDescription {
-  if (!existsSync(descriptionPath)) throw new Error(`no lab is up (no ${descriptionPath}): run npm run lab -- up`);
+  if (!existsSync(descriptionPath)) throw new CutoverError(`no lab is up (no ${descriptionPath}): run npm run lab -- up`);
   return JSON.parse(readFileSync(descriptionPath, "utf8"));
 }
 

@@ -14,10 +14,11 @@ import { loadStack, stackPlan } from "../src/model/stack-file";
 import { runPhase } from "../src/ops/phase";
 import { runRollback } from "../src/ops/rollback";
 import type { MigrationStack } from "../src/ops/stack";
-import { inNamespace, run } from "../src/remote/local";
+import { run } from "../src/remote/local";
 import { type HostSession, SessionPool } from "../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../src/remote/targets";
 import { hostDir, type LabDescription, labHostKeys } from "./lab";
+import { inNamespace } from "./namespaces";
 import { REPORTS_DIR } from "./rehearsal";
 import {
   type Delivery,

@@ -1,45 +1,38 @@
 /**
- * npm test: obtain the Pulumi engine and actionlint, build the lab, run every test from the lab's operator
- * namespace (no lab client ever runs in the root namespace), and tear the lab down, also after a
- * failure or Ctrl-C.
+ * npm test: obtain the Pulumi engine and actionlint, build the lab, run every test from the lab's
+ * operator namespace (no lab client ever runs in the root namespace), and tear the lab down, also
+ * after a failure or Ctrl-C.
  */
-import { spawn } from "node:child_process";
-import { Command } from "commander";
-import { labDown, labUp, OPERATOR_NS } from "../lab/lab";
+import { labDown, labUp } from "../lab/lab";
+import { inOperatorNamespace } from "../lab/namespaces";
 import { obtainActionlint } from "../src/ops/actionlint";
 import { obtainEngine } from "../src/ops/engine";
+import { command, EXIT, main, progress, report } from "./cli";
 
-const program = new Command("test")
-  .description("Run the test suite against a freshly built lab (root). Extra arguments go to vitest.")
+const program = command(
+  "test",
+  "Run the test suite against a freshly built lab (root). Extra arguments go to vitest.",
+  "\nExit codes: vitest's (0 all passed, 1 failures); 2 the lab, the engine or actionlint could not be set up.",
+)
   .option("--keep-lab", "leave the lab up afterwards")
   .allowUnknownOption()
   .argument("[vitest args...]")
-  .addHelpText("after", "\nExit codes: vitest's (0 all passed, 1 failures); 2 the lab, the engine or actionlint could not be set up.")
   .parse();
 const opts = program.opts<{ keepLab?: boolean }>();
-const progress = (m: string) => process.stderr.write(`${m}\n`);
 
-async function main(): Promise<number> {
+main(async () => {
   try {
     // The engine (a Go build the first time) and the lab come up side by side.
     const [engine] = await Promise.all([obtainEngine(progress), labUp(progress), obtainActionlint(progress)]);
     progress(`test: engine v${engine.version} from ${engine.source === "path" ? "PATH" : engine.binDir}`);
   } catch (e) {
-    progress(`test: the lab or the engine could not be set up: ${(e as Error).message}`);
+    progress("test: the lab, the engine or actionlint could not be set up:");
+    report(e);
     await labDown(progress);
-    return 2;
+    return EXIT.badInput;
   }
   const vitest = require.resolve("vitest/package.json").replace(/package\.json$/, "vitest.mjs");
-  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, process.execPath, vitest, "run", ...program.args], {
-    stdio: "inherit",
-    env: { ...process.env, CUTOVER_IN_LAB: "1" },
-  });
-  const stop = () => child.kill("SIGINT");
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  const code = await new Promise<number>((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 130 : 1))));
+  const code = await inOperatorNamespace([process.execPath, vitest, "run", ...program.args]);
   if (!opts.keepLab) await labDown(progress);
   return code;
-}
-
-main().then((code) => process.exit(code));
+});

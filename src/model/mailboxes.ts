@@ -13,9 +13,13 @@ const row = z.strictObject({
     .refine((s) => /^[^@\s]+@[^@\s]+$/.test(s), {
       error: (iss) => `${JSON.stringify(iss.input)} is not an address: write it as user@domain`,
     }),
-  home: z.enum(["legacy", "new"], {
-    error: (iss) => `home ${JSON.stringify(iss.input)} is neither legacy nor new: say which system holds the mailbox`,
-  }),
+  // Spreadsheets capitalise: Legacy, NEW.
+  home: z.preprocess(
+    (v) => (typeof v === "string" ? v.trim().toLowerCase() : v),
+    z.enum(["legacy", "new"], {
+      error: (iss) => `home ${JSON.stringify(iss.input)} is neither legacy nor new: say which system holds the mailbox`,
+    }),
+  ),
   postOffice: z
     .string()
     .transform((s) => s.trim().toLowerCase())
@@ -129,6 +133,8 @@ function readRows(text: string, file: string, problems: Problem[]): { line: numb
   try {
     const records: { info: { lines: number }; record: Record<string, string> }[] = parseCsv(text, {
       columns: true,
+      // A file saved by Excel starts with a UTF-8 byte-order mark and ends lines with CRLF.
+      bom: true,
       skip_empty_lines: true,
       comment: "#",
       trim: true,

@@ -4,9 +4,10 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parseDocument } from "yaml";
 import { loadConfig, type StackConfig } from "./config";
 import { CONFIG } from "./config-keys";
+import { InputError } from "./errors";
 import type { Phase } from "./inventory";
 import { type Plan, plan } from "./plan";
 
@@ -19,16 +20,35 @@ export interface StackFile {
   hostKeys: unknown;
 }
 
+/** A stack file's settings; a YAML or JSON syntax error is bad input that names file, line and column. */
 export function readStackFile(path: string): StackFile {
-  const doc = parse(readFileSync(path, "utf8")) as { config?: Record<string, unknown> } | null;
-  const config = doc?.config ?? {};
+  const doc = parseDocument(readFileSync(path, "utf8"), { prettyErrors: true });
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const at = syntax.linePos?.[0];
+    throw new InputError(
+      `${path}:${at ? `${at.line}:${at.col}` : "?"}: not valid YAML (${syntax.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}): fix the file`,
+    );
+  }
+  const config = (doc.toJS() as { config?: Record<string, unknown> } | null)?.config ?? {};
   // `pulumi config set` without --path stores an object as its JSON text.
   const inventory = config[CONFIG.inventory];
   return {
-    inventory: typeof inventory === "string" ? JSON.parse(inventory) : inventory,
+    inventory: typeof inventory === "string" ? parseInventoryJson(inventory, path) : inventory,
     phase: config[CONFIG.phase],
     hostKeys: config[CONFIG.hostKeys],
   };
+}
+
+/** The inventory stored as JSON text; malformed JSON is bad input naming where it breaks. */
+function parseInventoryJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(
+      `${path}: ${CONFIG.inventory} is JSON text that does not parse (${(e as Error).message}): fix it, or set it with pulumi config set --path`,
+    );
+  }
 }
 
 /** The checked settings of stacks/Pulumi.<stack>.yaml, at its own phase or at another one. */

@@ -3,12 +3,17 @@
  * its Node.js language host beside it); otherwise the CLI and the language host built from the Go
  * module proxy by the project's own Go modules (engine/), cached by version outside the clone.
  */
+
 import { spawn } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
+import { CutoverError } from "../model/errors";
 import { PROJECT_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
+
+/** The engine could not be found or built: the message says why and what to install or change. */
+export class EngineUnavailableError extends CutoverError {}
 
 export interface Engine {
   /** Directory holding pulumi, pulumi-language-nodejs and pulumi-resource-pulumi-nodejs. */
@@ -25,7 +30,9 @@ export function pinnedVersion(): string {
   const pkg = JSON.parse(readFileSync(join(PROJECT_DIR, "package.json"), "utf8"));
   const v = String(pkg.dependencies["@pulumi/pulumi"]);
   if (!/^\d+\.\d+\.\d+$/.test(v))
-    throw new Error(`package.json pins @pulumi/pulumi to "${v}": pin an exact version so the engine can be built to match`);
+    throw new EngineUnavailableError(
+      `package.json pins @pulumi/pulumi to "${v}": pin an exact version so the engine can be built to match`,
+    );
   return v;
 }
 
@@ -35,7 +42,7 @@ export function goModVersions(): { cli: string; languageHost: string } {
     const m = readFileSync(join(PROJECT_DIR, "engine", file, "go.mod"), "utf8").match(
       new RegExp(`^require ${mod.replace(/\//g, "\\/")} (v\\S+)`, "m"),
     );
-    if (!m) throw new Error(`engine/${file}/go.mod does not require ${mod}`);
+    if (!m) throw new EngineUnavailableError(`engine/${file}/go.mod does not require ${mod}`);
     return m[1];
   };
   return { cli: req("cli", "github.com/pulumi/pulumi/pkg/v3"), languageHost: req("language-host", "github.com/pulumi/pulumi/sdk/v3") };
@@ -71,7 +78,9 @@ export async function obtainEngine(progress: Progress = () => {}, opts: { rebuil
   const version = pinnedVersion();
   const mods = goModVersions();
   if (mods.cli !== `v${version}`)
-    throw new Error(`engine/cli/go.mod builds pulumi ${mods.cli} but package.json pins @pulumi/pulumi ${version}: change both together`);
+    throw new EngineUnavailableError(
+      `engine/cli/go.mod builds pulumi ${mods.cli} but package.json pins @pulumi/pulumi ${version}: change both together`,
+    );
   if (!opts.rebuild) {
     const onPath = await fromPath(version);
     if (onPath) return onPath;
@@ -150,9 +159,9 @@ function goBuild(moduleDir: string, pkg: string, out: string, version: string, p
       }
     });
     child.stdout.resume();
-    child.on("error", (e) => reject(new Error(`engine: cannot run go (${e.message}): install Go 1.25 or newer`)));
+    child.on("error", (e) => reject(new EngineUnavailableError(`engine: cannot run go (${e.message}): install Go 1.25 or newer`)));
     child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`engine: go build of ${pkg} failed (exit ${code}):\n${tail.join("\n")}`)),
+      code === 0 ? resolve() : reject(new EngineUnavailableError(`engine: go build of ${pkg} failed (exit ${code}):\n${tail.join("\n")}`)),
     );
   });
 }

@@ -2,9 +2,11 @@
  * Rollback from the engine's own history: the configuration of an earlier successful update,
  * restored, then `up`. The stack's backend is the only record; nothing is kept beside it.
  */
+
 import { writeFileSync } from "node:fs";
 import type { ConfigMap, UpdateSummary } from "@pulumi/pulumi/automation";
 import { CONFIG } from "../model/config-keys";
+import { InputError } from "../model/errors";
 import type { Phase } from "../model/inventory";
 import { readMailboxFile } from "../model/mailbox-archive";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
@@ -38,17 +40,19 @@ export const numbered = (history: UpdateSummary[]): (UpdateSummary & { number: n
 export function rollbackTarget(history: UpdateSummary[], to?: number, interrupted = false): UpdateSummary & { number: number } {
   const all = numbered(history).filter((h) => h.kind === "update");
   const updates = all.filter((h) => h.result === "succeeded");
-  if (!updates.length) throw new Error("the stack has no successful update to roll back to");
+  if (!updates.length) throw new InputError("the stack has no successful update to roll back to");
   if (to !== undefined) {
     const target = updates.find((u) => u.number === to);
     if (!target)
-      throw new Error(`update ${to} is not a successful update of this stack (successful: ${updates.map((u) => u.number).join(", ")})`);
+      throw new InputError(
+        `update ${to} is not a successful update of this stack (successful: ${updates.map((u) => u.number).join(", ")})`,
+      );
     return target;
   }
   if (interrupted || all[0].result !== "succeeded") return updates[0];
   const current = restored(updates[0].config);
   const target = updates.find((u) => restored(u.config) !== current);
-  if (!target) throw new Error("every successful update ran with the current configuration: there is nothing to roll back to");
+  if (!target) throw new InputError("every successful update ran with the current configuration: there is nothing to roll back to");
   return target;
 }
 

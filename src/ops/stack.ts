@@ -11,6 +11,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import {
+  CommandError,
+  ConcurrentUpdateError,
   type ConfigMap,
   type EngineEvent,
   LocalWorkspace,
@@ -20,6 +22,7 @@ import {
   type UpdateSummary,
 } from "@pulumi/pulumi/automation";
 import { CONFIG } from "../model/config-keys";
+import { CutoverError } from "../model/errors";
 import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
@@ -67,6 +70,46 @@ export interface OperationResult {
   log?: string;
 }
 
+/** Another update holds the stack's lock (a team mate's, or an engine that was killed). */
+export class StackBusyError extends CutoverError {
+  constructor(stack: string) {
+    super(
+      `stack ${stack} is busy: another update holds its lock. Wait for it to finish; if no other update runs (an engine was killed), clear the lock with pulumi cancel --yes --stack ${stack}, then run the command again.`,
+    );
+  }
+}
+
+/** An engine operation failed: the message is the engine's own error lines. */
+export class EngineError extends CutoverError {
+  constructor(
+    readonly operation: string,
+    readonly stack: string,
+    readonly lines: string[],
+  ) {
+    super(`the engine's ${operation} of ${stack} failed:\n${lines.map((l) => `  ${l}`).join("\n")}`);
+  }
+}
+
+/**
+ * The lines of the engine's stderr that say what went wrong: each "error:" line with the indented
+ * lines after it, and the program's and providers' error diagnostics. Pure.
+ */
+export function engineErrorLines(stderr: string, diagnostics: string[] = []): string[] {
+  const lines = stripVTControlCharacters(stderr).split("\n");
+  const out: string[] = [];
+  let inError = false;
+  for (const line of lines) {
+    if (/^\s*error:/i.test(line)) inError = true;
+    else if (!/^\s+\S/.test(line)) inError = false;
+    if (inError && line.trim()) out.push(line.trim());
+  }
+  const extra = diagnostics.filter((d) => !out.some((l) => l.includes(d.split("\n")[0])));
+  return [...new Set([...extra.flatMap((d) => d.split("\n").filter(Boolean)), ...out])].slice(0, 40);
+}
+
+/** The engine's stderr from a failed command (the SDK's typings keep the field private; it is public at run time). */
+const stderrOf = (e: CommandError) => (e as unknown as { commandResult?: { stderr?: string } }).commandResult?.stderr ?? e.message;
+
 const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
 
 /** Steps that change something; "same" and reads are not changes. */
@@ -112,6 +155,7 @@ export class MigrationStack {
 
   private collector() {
     const steps: Step[] = [];
+    const errors: string[] = [];
     const diagnostics: string[] = [];
     let changes: Record<string, number> = {};
     const onEvent = (e: EngineEvent) => {
@@ -143,6 +187,7 @@ export class MigrationStack {
       if (diag && (diag.severity === "warning" || diag.severity === "error")) {
         const text = stripVTControlCharacters(diag.message).trim();
         diagnostics.push(text);
+        if (diag.severity === "error") errors.push(text);
         this.progress(`  ${diag.severity}: ${text.split("\n")[0]}`);
       }
       if (e.summaryEvent)
@@ -150,8 +195,20 @@ export class MigrationStack {
     };
     return {
       onEvent,
+      diagnostics: () => errors,
       finish: (started: number): OperationResult => ({ steps, changes, diagnostics, seconds: (Date.now() - started) / 1000 }),
     };
+  }
+
+  /** Runs an engine operation; its failure becomes a StackBusyError or an EngineError with the engine's own lines. */
+  private async engineCall<T>(operation: string, c: { diagnostics(): string[] }, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ConcurrentUpdateError) throw new StackBusyError(this.name);
+      if (e instanceof CommandError) throw new EngineError(operation, this.name, engineErrorLines(stderrOf(e), c.diagnostics()));
+      throw e;
+    }
   }
 
   /** `refresh` reads every resource from the live world first (`pulumi up --refresh`). */
@@ -159,13 +216,15 @@ export class MigrationStack {
     const c = this.collector();
     const started = Date.now();
     this.progress(`engine: up ${this.name}${opts.refresh ? " (refreshing from the live hosts first)" : ""}`);
-    await this.stack.up({
-      onEvent: c.onEvent,
-      color: "never",
-      ...(opts.message ? { message: opts.message } : {}),
-      ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
-      ...(opts.refresh ? { refresh: true } : {}),
-    });
+    await this.engineCall("up", c, () =>
+      this.stack.up({
+        onEvent: c.onEvent,
+        color: "never",
+        ...(opts.message ? { message: opts.message } : {}),
+        ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
+        ...(opts.refresh ? { refresh: true } : {}),
+      }),
+    );
     return c.finish(started);
   }
 
@@ -173,13 +232,15 @@ export class MigrationStack {
     const c = this.collector();
     const started = Date.now();
     this.progress(`engine: preview ${this.name}`);
-    await this.stack.preview({
-      onEvent: c.onEvent,
-      color: "never",
-      diff: true,
-      ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
-      ...(opts.refresh ? { refresh: true } : {}),
-    });
+    await this.engineCall("preview", c, () =>
+      this.stack.preview({
+        onEvent: c.onEvent,
+        color: "never",
+        diff: true,
+        ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
+        ...(opts.refresh ? { refresh: true } : {}),
+      }),
+    );
     return c.finish(started);
   }
 
@@ -197,7 +258,9 @@ export class MigrationStack {
       ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
       ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: 8 } : {}),
     };
-    const r = opts.previewOnly ? await this.stack.previewRefresh(o) : await this.stack.refresh(o);
+    const r = await this.engineCall<{ stderr: string }>("refresh", c, () =>
+      opts.previewOnly ? this.stack.previewRefresh(o) : this.stack.refresh(o),
+    );
     return { ...c.finish(started), ...(opts.verboseLog ? { log: r.stderr } : {}) };
   }
 
@@ -205,7 +268,7 @@ export class MigrationStack {
     const c = this.collector();
     const started = Date.now();
     this.progress(`engine: destroy ${this.name}`);
-    await this.stack.destroy({ onEvent: c.onEvent, color: "never" });
+    await this.engineCall("destroy", c, () => this.stack.destroy({ onEvent: c.onEvent, color: "never" }));
     return c.finish(started);
   }
 

@@ -2,7 +2,9 @@
  * The Pulumi program's wiring: one plan in, components out. index.ts calls it with the stack's
  * config; tests call it under mocks with fixtures.
  */
+
 import type * as pulumi from "@pulumi/pulumi";
+import { InputError } from "../model/errors";
 import type { HostRole, Inventory } from "../model/inventory";
 import type { ArchivedAssignment } from "../model/mailbox-archive";
 import type { Plan } from "../model/plan";
@@ -30,7 +32,7 @@ export interface Deployment {
 
 export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignment?: ArchivedAssignment): Deployment {
   const needs = (what: string) => {
-    if (!creds) throw new Error(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
+    if (!creds) throw new InputError(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
     return creds;
   };
   const hostEffects = creds || assignment ? new HostEffectsProvider("host-effects") : undefined;
@@ -42,7 +44,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
         ? (() => {
             const c = needs(`the DNS server of zone ${z.name}`);
             if (c.tsigSecret === undefined)
-              throw new Error(
+              throw new InputError(
                 `zone ${z.name} is on an on-prem DNS server: set the TSIG secret with pulumi config set --secret cutover:tsigSecret ...`,
               );
             return { server: sshEndpoint(inv, z.server!, c.hostKeys), privateKey: c.privateKey, tsigSecret: c.tsigSecret };
@@ -82,7 +84,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
 export function readdressArgs(inv: Inventory, p: Plan, creds: HostCredentials): ReaddressGoLiveArgs {
   const iface = (role: "legacy" | "new") => {
     const h = inv.hosts[role];
-    if (h.kind !== "existing") throw new Error(`hosts.${role} is not reached by SSH`);
+    if (h.kind !== "existing") throw new InputError(`hosts.${role} is not reached by SSH`);
     return h.interface;
   };
   return {

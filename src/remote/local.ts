@@ -1,8 +1,9 @@
 /**
- * Runs programs on this machine: argument vectors only, never a shell line. Lab-side commands
- * run inside a namespace through `ip netns exec`.
+ * Runs programs on this machine: argument vectors only, never a shell line.
  */
-import { execFile, spawn } from "node:child_process";
+
+import { execFile } from "node:child_process";
+import { CutoverError } from "../model/errors";
 
 export interface RunResult {
   stdout: string;
@@ -10,7 +11,8 @@ export interface RunResult {
   code: number;
 }
 
-export class CommandError extends Error {
+/** A local command failed: its argv, exit code and the last lines it printed. */
+export class CommandError extends CutoverError {
   constructor(
     readonly argv: string[],
     readonly result: RunResult,
@@ -18,7 +20,6 @@ export class CommandError extends Error {
     super(
       `${argv.join(" ")} exited ${result.code}: ${`${result.stderr}\n${result.stdout}`.trim().split("\n").filter(Boolean).slice(-3).join(" | ")}`,
     );
-    this.name = "CommandError";
   }
 }
 
@@ -46,21 +47,5 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     );
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     else child.stdin?.end();
-  });
-}
-
-/** Runs argv inside a network namespace. */
-export const inNamespace = (ns: string, argv: string[], opts?: RunOptions) => run(["ip", "netns", "exec", ns, ...argv], opts);
-
-/**
- * Starts a daemon inside a namespace with no inherited stdio (an inherited stdout hangs
- * pipelines: lab-notes pitfall 8) and returns once the launcher exits.
- */
-export function startDaemon(ns: string, argv: string[], opts: { uts?: boolean } = {}): Promise<void> {
-  const full = ["ip", "netns", "exec", ns, ...(opts.uts ? ["unshare", "--uts", "--"] : []), ...argv];
-  return new Promise((resolve, reject) => {
-    const child = spawn(full[0], full.slice(1), { stdio: "ignore", detached: true });
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${full.join(" ")} exited ${code}`))));
   });
 }

@@ -1,4 +1,5 @@
 /** How to reach an existing host of the inventory over SSH: the one place an endpoint is built. */
+import { InputError } from "../model/errors";
 import type { HostRole, Inventory } from "../model/inventory";
 import type { HostTarget, SshEndpoint } from "./ssh";
 
@@ -8,9 +9,9 @@ export type HostKeys = Partial<Record<HostRole, string>>;
 /** The endpoint of an existing host: its management address, port, user and pinned host key. */
 export function sshEndpoint(inv: Pick<Inventory, "hosts">, role: HostRole, hostKeys: HostKeys): SshEndpoint {
   const h = inv.hosts[role];
-  if (h?.kind !== "existing") throw new Error(`hosts.${role} is not an existing host reached by SSH`);
+  if (h?.kind !== "existing") throw new InputError(`hosts.${role} is not an existing host reached by SSH`);
   const hostKey = hostKeys[role];
-  if (!hostKey) throw new Error(`hosts.${role} has no pinned host key: set cutover:hostKeys.${role}`);
+  if (!hostKey) throw new InputError(`hosts.${role} has no pinned host key: set cutover:hostKeys.${role}`);
   return { name: role, address: h.address, port: h.port, user: h.user, hostKey };
 }
 

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { startDaemon } from "../../lab/namespaces";
 import { queryRecord } from "../../src/checks/dns-query";
 import { checkDrift, type DriftReport } from "../../src/checks/drift";
 import { waitFor } from "../../src/checks/mail";
@@ -14,7 +15,6 @@ import { loadStack, stackPlan } from "../../src/model/stack-file";
 import { stackDrift } from "../../src/ops/drift";
 import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR } from "../../src/remote/effects/routing";
 import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
-import { startDaemon } from "../../src/remote/local";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4 } from "./phase-4-stack";

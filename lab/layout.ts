@@ -1,0 +1,94 @@
+/**
+ * Where the lab's pieces live: its names (every one prefixed), its addresses (RFC 5737 only), its
+ * directories, and where each pilot host goes, derived from the pilot stack's inventory.
+ */
+
+import { join } from "node:path";
+import { InputError } from "../src/model/errors";
+import type { HostRole, Inventory } from "../src/model/inventory";
+
+export const LAB_PREFIX = "cutover";
+export const LAB_DIR = process.env.CUTOVER_LAB_DIR ?? "/var/lib/cutover-lab";
+export const SWITCH_NS = `${LAB_PREFIX}-sw`;
+/**
+ * The operator's workstation: tests, the rehearsal and the engine run here, so no lab client ever
+ * runs in the root namespace (whose routes lead off the machine).
+ */
+export const OPERATOR_NS = `${LAB_PREFIX}-operator`;
+export const OPERATOR_ADDRESS = "198.51.100.2";
+export const BRIDGE = `${LAB_PREFIX}-br`;
+/** Mailbox files are owned by this uid on every lab host (postfix virtual delivery, dovecot). */
+export const MAIL_UID = 5000;
+const RFC5737 = [/^192\.0\.2\./, /^198\.51\.100\./, /^203\.0\.113\./];
+
+export type Progress = (message: string) => void;
+
+export interface LabHost {
+  role: HostRole;
+  namespace: string;
+  address: string;
+  /** The host's interface, as the inventory names it. */
+  interface: string;
+  /** Public host key, "ssh-ed25519 AAAA...". */
+  hostKey: string;
+  /** Host directory: spool, mailboxes, logs. */
+  dir: string;
+}
+
+export interface LabDescription {
+  hosts: Partial<Record<HostRole, LabHost>>;
+  /** Namespace where lab clients (tests, rehearsal, engine) run. */
+  operatorNamespace: string;
+  /** Private key (OpenSSH format) that the lab's sshd accepts for root. */
+  adminKeyPath: string;
+  tsig: { name: string; algorithm: string; secret: string };
+  serviceAddress: string;
+  prefixLength: number;
+  /** Zones served by the model Internet's DNS server. */
+  zones: string[];
+  dnsServer: string;
+}
+
+export interface PlannedLabHost {
+  role: HostRole;
+  namespace: string;
+  address: string;
+  interface: string;
+  link: string;
+}
+
+/** Where each pilot host lives in the lab: pure, from the inventory. */
+export function labLayout(inv: Inventory): { hosts: PlannedLabHost[]; zones: string[]; dnsRole: HostRole } {
+  const hosts: PlannedLabHost[] = [];
+  for (const role of ["legacy", "new", "internet", "smartHost", "dnsServer"] as const) {
+    const h = inv.hosts[role];
+    if (!h) continue;
+    if (h.kind !== "existing")
+      throw new InputError(`lab: hosts.${role} of the pilot stack is kind ${h.kind}; the lab builds only existing hosts`);
+    if (!RFC5737.some((r) => r.test(h.address)))
+      throw new InputError(`lab: hosts.${role}.address ${h.address} is outside the RFC 5737 documentation ranges the lab may use`);
+    hosts.push({
+      role,
+      namespace: `${LAB_PREFIX}-${role.toLowerCase()}`,
+      address: h.address,
+      interface: h.interface,
+      link: `${LAB_PREFIX}-${role.slice(0, 3).toLowerCase()}`,
+    });
+  }
+  if (!RFC5737.some((r) => r.test(inv.gateway.address)))
+    throw new InputError(`lab: gateway.address ${inv.gateway.address} is outside the RFC 5737 ranges`);
+  if ([inv.gateway.address, ...hosts.map((h) => h.address)].includes(OPERATOR_ADDRESS))
+    throw new InputError(`lab: ${OPERATOR_ADDRESS} is the operator's address in the lab; give the pilot's hosts other addresses`);
+  const bind = inv.zones.filter((z) => z.provider === "bind");
+  const servers = new Set(bind.map((z) => z.server!));
+  if (servers.size > 1) throw new InputError(`lab: the pilot's bind zones must share one DNS server, found ${[...servers].join(", ")}`);
+  return { hosts, zones: bind.map((z) => z.name), dnsRole: [...servers][0] ?? "internet" };
+}
+
+/** A lab host's own directory (spool, maildirs, pid files, logs). */
+export const hostDir = (role: HostRole) => join(LAB_DIR, "hosts", role.toLowerCase());
+/** Files here are mounted over /etc by `ip netns exec` for that namespace's processes only (lab-notes 5, 9). */
+export const etcDir = (ns: string) => join("/etc/netns", ns);
+/** Host keys, the admin key and the TSIG secret: kept across `down` and `up`. */
+export const keysDir = join(LAB_DIR, "keys");
+export const descriptionPath = join(LAB_DIR, "lab.json");

@@ -1,0 +1,123 @@
+/**
+ * The lab's network: namespaces joined by a bridge in a namespace of its own (nothing is added to
+ * the root namespace), and running programs inside them.
+ */
+
+import { spawn } from "node:child_process";
+import { CutoverError } from "../src/model/errors";
+import { type RunOptions, run } from "../src/remote/local";
+import { BRIDGE, LAB_PREFIX, OPERATOR_ADDRESS, OPERATOR_NS, type PlannedLabHost, SWITCH_NS } from "./layout";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs argv inside a network namespace. */
+export const inNamespace = (ns: string, argv: string[], opts?: RunOptions) => run(["ip", "netns", "exec", ns, ...argv], opts);
+
+/**
+ * Starts a daemon inside a namespace with no inherited stdio (an inherited stdout hangs
+ * pipelines: lab-notes pitfall 8) and returns once the launcher exits.
+ */
+export function startDaemon(ns: string, argv: string[], opts: { uts?: boolean } = {}): Promise<void> {
+  const full = ["ip", "netns", "exec", ns, ...(opts.uts ? ["unshare", "--uts", "--"] : []), ...argv];
+  return new Promise((resolve, reject) => {
+    const child = spawn(full[0], full.slice(1), { stdio: "ignore", detached: true });
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${full.join(" ")} exited ${code}`))));
+  });
+}
+
+export async function labNamespaces(): Promise<string[]> {
+  const { stdout } = await run(["ip", "netns", "list"]);
+  return stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/)[0])
+    .filter((n) => n?.startsWith(`${LAB_PREFIX}-`));
+}
+
+export async function killNamespace(ns: string): Promise<void> {
+  const pids = async () => (await run(["ip", "netns", "pids", ns], { allowFailure: true })).stdout.split(/\s+/).filter(Boolean).map(Number);
+  for (const [signal, waitMs] of [
+    ["SIGTERM", 1500],
+    ["SIGKILL", 1000],
+  ] as const) {
+    const list = await pids();
+    if (!list.length) return;
+    for (const pid of list) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    }
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline && (await pids()).length) await sleep(50);
+  }
+}
+
+export async function buildNetwork(hosts: PlannedLabHost[], serviceAddress: string, prefixLength: number): Promise<void> {
+  await run(["ip", "netns", "add", SWITCH_NS]);
+  await run(["ip", "-n", SWITCH_NS, "link", "add", BRIDGE, "type", "bridge"]);
+  await run(["ip", "-n", SWITCH_NS, "link", "set", BRIDGE, "up"]);
+  for (const h of hosts) {
+    await run(["ip", "netns", "add", h.namespace]);
+    // Both ends are made inside namespaces: nothing is added to the root namespace.
+    await run(["ip", "-n", SWITCH_NS, "link", "add", h.link, "type", "veth", "peer", "name", h.interface, "netns", h.namespace]);
+    await run(["ip", "-n", SWITCH_NS, "link", "set", h.link, "master", BRIDGE, "up"]);
+    await run(["ip", "-n", h.namespace, "link", "set", "lo", "up"]);
+    // Deleting a primary address deletes its secondaries unless they are promoted (lab-notes 7).
+    for (const key of ["net.ipv4.conf.all.promote_secondaries=1", `net.ipv4.conf.${h.interface}.promote_secondaries=1`])
+      await inNamespace(h.namespace, ["sysctl", "-q", "-w", key]);
+    await run(["ip", "-n", h.namespace, "addr", "add", `${h.address}/${prefixLength}`, "dev", h.interface]);
+    await run(["ip", "-n", h.namespace, "link", "set", h.interface, "up"]);
+  }
+  await run(["ip", "netns", "add", OPERATOR_NS]);
+  await run([
+    "ip",
+    "-n",
+    SWITCH_NS,
+    "link",
+    "add",
+    `${LAB_PREFIX}-op`,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    `${LAB_PREFIX}0`,
+    "netns",
+    OPERATOR_NS,
+  ]);
+  await run(["ip", "-n", SWITCH_NS, "link", "set", `${LAB_PREFIX}-op`, "master", BRIDGE, "up"]);
+  await run(["ip", "-n", OPERATOR_NS, "link", "set", "lo", "up"]);
+  await run(["ip", "-n", OPERATOR_NS, "addr", "add", `${OPERATOR_ADDRESS}/${prefixLength}`, "dev", `${LAB_PREFIX}0`]);
+  await run(["ip", "-n", OPERATOR_NS, "link", "set", `${LAB_PREFIX}0`, "up"]);
+  // The gateway's service address starts on the legacy gateway, as in the world before the go-live.
+  const legacy = hosts.find((h) => h.role === "legacy")!;
+  await run(["ip", "-n", legacy.namespace, "addr", "add", `${serviceAddress}/${prefixLength}`, "dev", legacy.interface]);
+}
+
+/** Waits until every port listens inside the namespace. */
+export async function waitListening(ns: string, ports: number[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { stdout } = await inNamespace(ns, ["ss", "-Hltn"], { allowFailure: true });
+    const open = new Set([...stdout.matchAll(/:(\d+)\s/g)].map((m) => Number(m[1])));
+    const missing = ports.filter((p) => !open.has(p));
+    if (!missing.length) return;
+    if (Date.now() > deadline)
+      throw new CutoverError(`lab: ${ns} does not listen on port ${missing.join(", ")} after ${timeoutMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Runs a node script of the project in the operator's namespace (where lab clients run: the
+ * root namespace routes lab addresses off the machine), with stdio inherited; resolves with its
+ * exit code. SIGINT and SIGTERM are passed on.
+ */
+export function inOperatorNamespace(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, ...argv], { stdio: "inherit", env: { ...env, CUTOVER_IN_LAB: "1" } });
+  const pass = (signal: NodeJS.Signals) => () => child.kill(signal);
+  process.on("SIGINT", pass("SIGINT"));
+  process.on("SIGTERM", pass("SIGTERM"));
+  return new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 130 : 1))));
+}
