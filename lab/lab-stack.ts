@@ -12,6 +12,9 @@ import type { Engine, Progress } from "../src/ops/engine";
 import { localBackendUrl, MigrationStack } from "../src/ops/stack";
 import type { LabDescription } from "./lab";
 
+/** Lab stacks are named lab-...: their config and mailbox files are git-ignored, their state is local. */
+export const isLabStack = (name: string) => name.startsWith("lab-");
+
 /** Lab stacks are throw-away: their passphrase is public unless PULUMI_CONFIG_PASSPHRASE says otherwise. */
 export const LAB_PASSPHRASE = process.env.PULUMI_CONFIG_PASSPHRASE ?? "cutover-lab";
 

@@ -28,7 +28,7 @@ import {
 } from "./layout";
 import { buildNetwork, inNamespace, killNamespace, labNamespaces, waitListening } from "./namespaces";
 
-export { hostDir, type LabDescription, OPERATOR_NS } from "./layout";
+export { hostDir, type LabDescription } from "./layout";
 
 import type { HostKeys } from "../src/remote/targets";
 
@@ -203,6 +203,19 @@ export async function labHealthy(): Promise<boolean> {
     return false;
   }
 }
+
+/** How to reach each lab host by hand, one line each (commands run from the operator's namespace). */
+export const labAccessLines = (lab: LabDescription): string[] =>
+  Object.values(lab.hosts).map(
+    (h) =>
+      `${h!.role.padEnd(9)} ${h!.address.padEnd(15)} ip netns exec ${h!.namespace} ...   ip netns exec ${OPERATOR_NS} ssh -i ${lab.adminKeyPath} root@${h!.address}`,
+  );
+
+/** How to run pulumi by hand on a lab stack, from the operator's namespace. */
+export const labPulumiLines = (binDir: string, stack: string, projectDir: string): string[] => [
+  `export PATH=${binDir}:$PATH PULUMI_BACKEND_URL=file://${projectDir}/.state PULUMI_CONFIG_PASSPHRASE=cutover-lab`,
+  `ip netns exec ${OPERATOR_NS} pulumi preview --stack ${stack}`,
+];
 
 /** The pinned host key of every lab host, by role. */
 export const labHostKeys = (lab: LabDescription): HostKeys =>

@@ -121,3 +121,12 @@ export function inOperatorNamespace(argv: string[], env: NodeJS.ProcessEnv = pro
   process.on("SIGTERM", pass("SIGTERM"));
   return new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 130 : 1))));
 }
+
+/** Runs argv in the operator's namespace and returns what it printed on stdout (a failure carries its last lines). */
+export async function inOperatorNamespaceOutput(argv: string[]): Promise<string> {
+  const { stdout } = await run(["ip", "netns", "exec", OPERATOR_NS, ...argv], {
+    env: { ...process.env, CUTOVER_IN_LAB: "1" },
+    timeoutMs: 600_000,
+  });
+  return stdout;
+}

@@ -5,20 +5,21 @@
  * peak memory is its own.
  */
 import { execFileSync } from "node:child_process";
-import { Command } from "commander";
-import { labDown, labHealthy, labUp, OPERATOR_NS } from "../lab/lab";
+import { labDown, labHealthy, labUp } from "../lab/lab";
+import { inOperatorNamespaceOutput } from "../lab/namespaces";
 import { loadConfig } from "../src/model/config";
 import type { Phase } from "../src/model/inventory";
 import { plan } from "../src/model/plan";
 import { syntheticInventory, syntheticMailboxes } from "./bench/synthetic";
+import { command, EXIT, main, printJson, progress } from "./cli";
 
 const DOMAINS = 200;
 const SIZES = [1_000, 10_000, 50_000];
 
-const program = new Command("bench")
-  .description(
-    "Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.",
-  )
+const program = command(
+  "bench",
+  "Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.",
+)
   .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift) in this process")
   .option(
     "--only <kinds>",
@@ -89,23 +90,19 @@ async function runCase(kind: Kind, mailboxes: number): Promise<Result> {
   };
 }
 
-async function main() {
+async function bench(): Promise<number> {
   if (opts.case) {
     process.stdout.write(`${JSON.stringify(await runCase(opts.case, opts.mailboxes ?? 1000))}\n`);
-    return;
+    return EXIT.done;
   }
   const results: Result[] = [];
   for (const kind of opts.only.split(",") as Kind[]) {
     if (kind === "drift") {
-      process.stderr.write("bench: drift check of 1,000 records in 200 zones on the lab's DNS server, plus the lab hosts...\n");
+      progress("bench: drift check of 1,000 records in 200 zones on the lab's DNS server, plus the lab hosts...");
       const healthy = await labHealthy();
-      if (!healthy) await labUp((m) => process.stderr.write(`${m}\n`));
+      if (!healthy) await labUp(progress);
       try {
-        const out = execFileSync(
-          "ip",
-          ["netns", "exec", OPERATOR_NS, process.execPath, ...process.execArgv, __filename, "--case", "drift"],
-          { encoding: "utf8", env: { ...process.env, CUTOVER_IN_LAB: "1" } },
-        );
+        const out = await inOperatorNamespaceOutput([process.execPath, ...process.execArgv, __filename, "--case", "drift"]);
         results.push(JSON.parse(out.trim().split("\n").pop()!));
       } finally {
         if (!healthy) await labDown();
@@ -121,8 +118,8 @@ async function main() {
     }
   }
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-    return;
+    printJson(results);
+    return EXIT.done;
   }
   const label: Record<Kind, string> = {
     plan: "plan",
@@ -135,9 +132,7 @@ async function main() {
     process.stdout.write(
       `| ${label[r.case as Kind]} | ${r.case === "drift" ? "-" : r.mailboxes} | ${r.domains} | ${r.case === "engine" ? "-" : `${r.loadMs.toFixed(0)} ms`} | ${r.runMs.toFixed(0)} ms | ${r.resources ?? "-"}${r.case === "drift" ? ` records; ${r.checks} checks, ${r.notOk} not ok` : ""} | ${r.peakMiB.toFixed(0)} MiB${r.case === "engine" ? " (process tree)" : ""} |\n`,
     );
+  return EXIT.done;
 }
 
-main().catch((e) => {
-  process.stderr.write(`${e instanceof Error ? e.stack : e}\n`);
-  process.exit(1);
-});
+main(bench);

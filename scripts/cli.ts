@@ -11,8 +11,8 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { CutoverError, InputError } from "../src/model/errors";
 import type { Phase } from "../src/model/inventory";
 import { PROJECT_DIR, STACKS_DIR } from "../src/model/stack-file";
+import { StackBusyError } from "../src/ops/errors";
 import type { PhaseStatus } from "../src/ops/outcome";
-import { StackBusyError } from "../src/ops/stack";
 
 /** The exit codes of every command but drift (which has its own: see DRIFT_EXIT_HELP). */
 export const EXIT = {
@@ -123,6 +123,13 @@ export const stackOption = () => new Option("-s, --stack <name>", "the stack (as
 /** Parses a phase argument: 1..5. */
 export function phaseArgument(v: string): Phase {
   if (!/^[1-5]$/.test(v)) throw new InvalidArgumentError("a phase is 1, 2, 3, 4 or 5");
+  return Number(v) as Phase;
+}
+
+/** The phase a command was given as an argument: 1..5, or bad input naming the argument. */
+export function requirePhase(v: string | undefined, what = "<n>"): Phase {
+  if (!v || !/^[1-5]$/.test(v))
+    throw new InputError(`${what}: ${v === undefined ? "missing" : JSON.stringify(v)}; a phase is 1, 2, 3, 4 or 5`);
   return Number(v) as Phase;
 }
 

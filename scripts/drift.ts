@@ -1,33 +1,25 @@
 /** npm run drift -- <stack>: the stack's plan against the live world; a table, JSON, Markdown. */
 import { writeFileSync } from "node:fs";
-import { Command, InvalidArgumentError } from "commander";
 import { renderDriftMarkdown, renderDriftTable } from "../src/checks/drift";
 import { stackDrift } from "../src/ops/drift";
-import { exitFor, inLabNamespace, openStack, progress } from "./stack-cli";
+import { command, DRIFT_EXIT_HELP, main, positive, printJson, progress, report, stackOption } from "./cli";
+import { inLabNamespace, openStack, stackAndArguments } from "./stack-cli";
 
-const number = (what: string) => (v: string) => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`${what} is a positive whole number`);
-  return Number(v);
-};
-
-const program = new Command("drift")
-  .description(
-    "Check a stack's live world against the plan of its phase: the engine's refresh preview; every planned DNS record at the authoritative servers (value and TTL) and records the plan does not know; with the mx strategy, what resolvers still hold; over SSH each host's routing, host name and who holds the service address; over SMTP the gateway's banner and name, the open-relay test and STARTTLS where the inventory asks for it.",
-  )
-  .argument("<stack>", "stack name")
+const program = command(
+  "drift",
+  "Check a stack's live world against the plan of its phase: the engine's refresh preview; every planned DNS record at the authoritative servers (value and TTL) and records the plan does not know; with the mx strategy, what resolvers still hold; over SSH each host's routing, host name and who holds the service address; over SMTP the gateway's banner and name, the open-relay test and STARTTLS where the inventory asks for it.",
+  DRIFT_EXIT_HELP,
+)
+  .usage("[options] <stack>  |  -s <stack>")
+  .argument("[stack]", "stack name")
+  .addOption(stackOption())
   .option("--json", "print the report as JSON on stdout (the table goes to stderr)")
   .option("--markdown <file>", "write the Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
   .option("--resolver <address...>", "resolvers to compare with the authoritative MX (mx strategy)")
   .option("--skip-engine", "live checks only, without the engine's refresh preview")
-  .option("--concurrency <n>", "probes at a time", number("--concurrency"), 32)
-  .option("--timeout <ms>", "per probe", number("--timeout"), 5000)
-  .addHelpText(
-    "after",
-    "\nExit codes:\n  0  clean\n  1  drift: the live world differs from the plan\n  2  could not check everything (a server unreachable, a probe timed out, bad input): never clean",
-  )
-  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
+  .option("--concurrency <n>", "probes at a time", positive("--concurrency"), 32)
+  .option("--timeout <ms>", "per probe", positive("--timeout"), 5000)
   .parse();
-const [stackName] = program.processedArgs as [string];
 const o = program.opts<{
   json?: boolean;
   markdown?: string;
@@ -37,28 +29,27 @@ const o = program.opts<{
   timeout: number;
 }>();
 
-async function main(): Promise<number> {
-  const there = await inLabNamespace(stackName);
-  if (there !== undefined) return there;
+// Anything that stops the check (bad input, an engine that cannot start) means "could not check": 2.
+main(async () => {
   try {
-    const stack = await openStack(stackName);
-    const report = await stackDrift(stack, {
+    const { stack: stackName } = stackAndArguments(program, 0);
+    const there = await inLabNamespace(stackName);
+    if (there !== undefined) return there;
+    const drift = await stackDrift(await openStack(stackName), {
       skipEngine: o.skipEngine,
       concurrency: o.concurrency,
       timeoutMs: o.timeout,
       ...(o.resolver ? { resolvers: o.resolver } : {}),
     });
-    const table = renderDriftTable(report);
+    const table = renderDriftTable(drift);
     if (o.json) {
-      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      printJson(drift);
       progress(table);
     } else process.stdout.write(`${table}\n`);
-    if (o.markdown) writeFileSync(o.markdown, renderDriftMarkdown(report), { flag: "a" });
-    return report.exitCode;
+    if (o.markdown) writeFileSync(o.markdown, renderDriftMarkdown(drift), { flag: "a" });
+    return drift.exitCode;
   } catch (e) {
-    exitFor(e);
+    report(e);
     return 2;
   }
-}
-
-main().then((code) => process.exit(code));
+});

@@ -4,10 +4,13 @@
  * Started by the zero-loss runs (lab/stream.ts).
  */
 import { spawn } from "node:child_process";
-import { Command } from "commander";
+import { command } from "./cli";
 
-const program = new Command("mail-stream")
-  .description("Hand a steady stream of marked messages to this host's MTA; print {seq, to, t} per message as JSON lines.")
+const program = command(
+  "mail-stream",
+  "Hand a steady stream of marked messages to this host's MTA; print {seq, to, marker, t} per message as JSON lines (run by the zero-loss runs on the outside host).",
+  "\nExit codes: 0 the stream ended (refused messages carry an error field), 2 bad arguments.",
+)
   .requiredOption("--tag <tag>", "marker prefix: message n carries <tag>-<n> in its subject and body")
   .requiredOption("--from <address>", "envelope sender")
   .requiredOption("--to <addresses>", "comma-separated recipients, used in turn")

@@ -1,35 +1,26 @@
 /** npm run plan: print the plan of a stack's phases, read from its stack file (no engine, no network). */
-import { Command, InvalidArgumentError } from "commander";
-import { InventoryError, PHASES, type Phase } from "../src/model/inventory";
+import { PHASES, type Phase } from "../src/model/inventory";
 import type { Plan } from "../src/model/plan";
 import { stackPlan } from "../src/model/stack-file";
+import { command, EXIT, main, phaseArgument, printJson, stackOf, stackOption } from "./cli";
 
-const program = new Command("plan")
-  .description("Print what each phase means for a stack: DNS records, routing per gateway, gateway identity, mail flows.")
-  .option("-s, --stack <name>", "stack whose stacks/Pulumi.<name>.yaml is read", "pilot")
-  .option("-p, --phase <n>", "only this phase (1..5); default: every phase", (v) => {
-    const n = Number(v);
-    if (!PHASES.includes(n as Phase)) throw new InvalidArgumentError("phase must be 1..5");
-    return n as Phase;
-  })
-  .option("--json", "print the plan as JSON")
-  .addHelpText("after", "\nExit codes: 0 printed, 1 the inventory is invalid (each problem names the field and the fix), 2 bad arguments.")
-  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
+const program = command("plan", "Print what each phase means for a stack: DNS records, routing per gateway, gateway identity, mail flows.")
+  .usage("[options] [stack]  |  -s <stack>")
+  .argument("[stack]", "stack name (default: pilot)")
+  .addOption(stackOption())
+  .option("-p, --phase <n>", "only this phase (1..5); default: every phase", phaseArgument)
+  .option("--json", "print the plans as JSON")
   .parse();
 
-const opts = program.opts<{ stack: string; phase?: Phase; json?: boolean }>();
+const opts = program.opts<{ stack?: string; phase?: Phase; json?: boolean }>();
 
-try {
-  const phases = opts.phase ? [opts.phase] : [...PHASES];
-  const plans = phases.map((ph) => stackPlan(opts.stack, ph));
-  process.stdout.write(opts.json ? `${JSON.stringify(plans, null, 2)}\n` : plans.map(describe).join("\n"));
-} catch (e) {
-  if (e instanceof InventoryError) {
-    process.stderr.write(`${e.message}\n`);
-    process.exit(1);
-  }
-  throw e;
-}
+main(async () => {
+  const stack = stackOf(program, program.args[0] ?? (opts.stack ? undefined : "pilot"));
+  const plans = (opts.phase ? [opts.phase] : [...PHASES]).map((phase) => stackPlan(stack, phase));
+  if (opts.json) printJson(plans);
+  else process.stdout.write(plans.map(describe).join("\n"));
+  return EXIT.done;
+});
 
 function describe(p: Plan): string {
   const lines = [

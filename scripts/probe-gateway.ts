@@ -2,11 +2,14 @@
  * Runs on the outside host: greets the gateway address every INTERVAL ms for at most MAX seconds
  * (or until SIGTERM) and prints one JSON sample per probe. Started by the rehearsal.
  */
-import { Command } from "commander";
 import { probeLoop } from "../lab/prober";
+import { command } from "./cli";
 
-const program = new Command("probe-gateway")
-  .description("Connect to ADDRESS:25 every INTERVAL ms and print {t, banner} per attempt as JSON lines.")
+const program = command(
+  "probe-gateway",
+  "Connect to ADDRESS:25 every INTERVAL ms and print {t, banner, server} per attempt as JSON lines (run by the rehearsal on the outside host).",
+  "\nExit codes: 0 stopped (after MAX seconds or SIGTERM), 2 bad arguments.",
+)
   .argument("<address>")
   .argument("[interval]", "milliseconds between probes", "20")
   .argument("[max]", "seconds before stopping by itself", "120")

@@ -15,7 +15,7 @@ import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
 import type { MigrationStack, OperationResult } from "./stack";
 import { verifyAndRecord } from "./verification";
 
-export type { PhaseOptions, PhaseOutcome, PhaseStatus } from "./outcome";
+export type { PhaseOptions, PhaseOutcome } from "./outcome";
 
 /** Sets the stack's phase and mailbox digest, remembering what they were (for a declined change). */
 async function recordConfiguration(stack: MigrationStack, phase: Phase, inv: Inventory): Promise<() => Promise<void>> {

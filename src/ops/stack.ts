@@ -22,10 +22,10 @@ import {
   type UpdateSummary,
 } from "@pulumi/pulumi/automation";
 import { CONFIG } from "../model/config-keys";
-import { CutoverError } from "../model/errors";
 import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
+import { EngineError, StackBusyError } from "./errors";
 
 /** The project's own local backend: for the rehearsal and the tests, git-ignored. */
 export const LOCAL_BACKEND_DIR = join(PROJECT_DIR, ".state");
@@ -68,26 +68,6 @@ export interface OperationResult {
   diagnostics: string[];
   /** The engine's own log (stderr), when asked for with verboseLog. */
   log?: string;
-}
-
-/** Another update holds the stack's lock (a team mate's, or an engine that was killed). */
-export class StackBusyError extends CutoverError {
-  constructor(stack: string) {
-    super(
-      `stack ${stack} is busy: another update holds its lock. Wait for it to finish; if no other update runs (an engine was killed), clear the lock with pulumi cancel --yes --stack ${stack}, then run the command again.`,
-    );
-  }
-}
-
-/** An engine operation failed: the message is the engine's own error lines. */
-export class EngineError extends CutoverError {
-  constructor(
-    readonly operation: string,
-    readonly stack: string,
-    readonly lines: string[],
-  ) {
-    super(`the engine's ${operation} of ${stack} failed:\n${lines.map((l) => `  ${l}`).join("\n")}`);
-  }
 }
 
 /**
