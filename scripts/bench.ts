@@ -75,7 +75,7 @@ async function runCase(kind: Kind, mailboxes: number): Promise<Result> {
   if (kind === "plan") {
     plan(inv, phase);
   } else {
-    const { runUnderMocks } = await import("../test/mock-program");
+    const { runUnderMocks } = await import("../test/pulumi/mock-program");
     resources = (await runUnderMocks(inv, phase)).resources.length;
   }
   const t2 = performance.now();

@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import type { Phase } from "../src/model/inventory";
-import { assignmentDigest, packAssignment, unpackAssignment } from "../src/model/mailbox-archive";
-import { ELASTIC_IP_MOVE_OPTIONS } from "../src/pulumi/go-live/elastic-ip";
-import { load, rawStack } from "./helpers";
+import type { Phase } from "../../src/model/inventory";
+import { assignmentDigest, packAssignment, unpackAssignment } from "../../src/model/mailbox-archive";
+import { ELASTIC_IP_MOVE_OPTIONS } from "../../src/pulumi/go-live/elastic-ip";
+import { load, rawStack } from "../helpers";
 import { type MockResource, runUnderMocks } from "./mock-program";
 
 const run = (stack: string, phase: Phase) => runUnderMocks(load(stack, phase), phase);

@@ -3,10 +3,9 @@
  */
 import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
-import type { Phase } from "../src/model/inventory";
-import { archiveWith, assignmentDigest, digestMismatch, packAssignment, unpackAssignment } from "../src/model/mailbox-archive";
-import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../src/ops/guards";
-import { load, rawStack } from "./helpers";
+import type { Inventory, Mailbox, Phase } from "../../src/model/inventory";
+import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../../src/ops/guards";
+import { load, rawStack } from "../helpers";
 
 const pilot = (phase: Phase) => load("pilot", phase);
 
@@ -92,7 +91,13 @@ describe("phase guards", () => {
     expect(guards(5, facts(at4, { tags: { [TAGS.verified]: verifiedTag(3, pilot(3)) } }))).toEqual(["verification"]);
     expect(guards(5, facts(at4, { tags: { [TAGS.verified]: verifiedTag(4, pilot(4)) } }))).toEqual([]);
     // One user moved since the verification: a different inventory.
-    const moved = { ...pilot(5), mailboxList: pilot(5).mailboxList.map((m, i) => (i === 0 ? { ...m, system: "new" as const } : m)) };
+    const first = pilot(5).mailboxList.findIndex((m) => m.home === "legacy");
+    const withHome = (home: Mailbox["home"]): Inventory => ({
+      ...pilot(5),
+      mailboxList: pilot(5).mailboxList.map((m, i) => (i === first ? { ...m, home } : m)),
+    });
+    const moved = withHome("new");
+    expect(inventoryDigest(withHome("legacy"))).toBe(inventoryDigest(pilot(5)));
     expect(inventoryDigest(moved)).not.toBe(inventoryDigest(pilot(5)));
     expect(guards(5, facts(at4, { tags: { [TAGS.verified]: verifiedTag(4, pilot(4)) } }), moved)).toEqual(["verification"]);
   });
@@ -110,27 +115,5 @@ describe("phase guards", () => {
     expect(guards(5, facts(history, { tags, now: new Date("2026-11-25T12:30:01Z") }), inv)).toEqual([]);
     // Phase 4 never ran with the mx strategy: the TTL was never lowered.
     expect(guards(5, facts([update(4), update(3)], { tags }), inv)).toEqual(["mx-ttl"]);
-  });
-});
-
-describe("mailbox archive", () => {
-  it("packs and unpacks a mailbox file exactly, and names it by its content", () => {
-    const text = rawStack("pilot").mailboxText;
-    expect(unpackAssignment(packAssignment(text))).toBe(text);
-    expect(assignmentDigest(text)).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(assignmentDigest(`${text}\n`)).not.toBe(assignmentDigest(text));
-  });
-
-  it("keeps the newest assignments first, each once, up to the limit", () => {
-    const e = (d: string) => ({ digest: d, packed: d });
-    expect(archiveWith([e("b"), e("a")], e("c")).map((x) => x.digest)).toEqual(["c", "b", "a"]);
-    expect(archiveWith([e("b"), e("a")], e("a")).map((x) => x.digest)).toEqual(["a", "b"]);
-    expect(archiveWith([e("c"), e("b"), e("a")], e("d"), 3).map((x) => x.digest)).toEqual(["d", "c", "b"]);
-  });
-
-  it("tells the administrator how to record a mailbox file changed outside the phase command", () => {
-    const m = digestMismatch("/x/mailboxes.csv", `sha256:${"a".repeat(64)}`, `sha256:${"b".repeat(64)}`);
-    expect(m).toContain("cutover:mailboxesDigest: /x/mailboxes.csv has changed");
-    expect(m).toContain(`pulumi config set cutover:mailboxesDigest sha256:${"b".repeat(64)}`);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { PHASES, type Phase } from "../src/model/inventory";
-import { type DnsRecord, type Plan, plan } from "../src/model/plan";
-import { load } from "./helpers";
+import { PHASES, type Phase } from "../../src/model/inventory";
+import { type DnsRecord, type Plan, plan } from "../../src/model/plan";
+import { load } from "../helpers";
 
 const planOf = (name: string, phase: Phase) => plan(load(name, phase), phase);
 const records = (p: Plan) => p.zones.flatMap((z) => z.records);
@@ -228,62 +228,5 @@ describe("plan of the other layouts", () => {
     expect(p4.gateway.service.holder).toBe(before);
     expect(p5.gateway.service.holder).toBe(after);
     expect(p5.gateway.service.address).toBe(p4.gateway.service.address);
-  });
-});
-
-describe("routing tables in compact form", () => {
-  it("round-trip through the lines the engine stores, keeping the digest", async () => {
-    const { compactRouting, expandRouting, hostRouting, routingDigest } = await import("../src/model/routing");
-    for (const t of planOf("post-offices", 3).routing) {
-      expect(expandRouting(compactRouting(t))).toEqual(hostRouting(t));
-      expect(routingDigest(expandRouting(compactRouting(t)))).toBe(routingDigest(t));
-    }
-  });
-});
-
-describe("rollback target from the stack's history", () => {
-  const entry = (kind: string, result: string, phase: string) =>
-    ({ kind, result, config: { "cutover:phase": { value: phase, secret: false } }, version: 0 }) as never;
-
-  it("is the newest successful update with another configuration, numbered from the oldest", async () => {
-    const { rollbackTarget } = await import("../src/ops/rollback");
-    const history = [
-      entry("update", "succeeded", "5"),
-      entry("refresh", "succeeded", "5"),
-      entry("update", "succeeded", "5"),
-      entry("update", "failed", "4"),
-      entry("update", "succeeded", "4"),
-      entry("update", "succeeded", "3"),
-    ];
-    expect(rollbackTarget(history)).toMatchObject({ number: 2, config: { "cutover:phase": { value: "4" } } });
-    expect(rollbackTarget(history, 1)).toMatchObject({ number: 1, config: { "cutover:phase": { value: "3" } } });
-    expect(() => rollbackTarget(history, 3)).toThrow(/update 3 is not a successful update of this stack \(successful: 6, 4, 2, 1\)/);
-    expect(() => rollbackTarget([entry("update", "succeeded", "5")])).toThrow(/nothing to roll back to/);
-  });
-
-  it("after a failed or interrupted update, is the newest successful one: what the failed one half changed is undone", async () => {
-    const { rollbackTarget } = await import("../src/ops/rollback");
-    const history = [entry("update", "failed", "5"), entry("update", "succeeded", "4"), entry("update", "succeeded", "3")];
-    expect(rollbackTarget(history)).toMatchObject({ number: 2, config: { "cutover:phase": { value: "4" } } });
-    expect(rollbackTarget([entry("update", "in-progress", "5"), ...history.slice(1)])).toMatchObject({ number: 2 });
-    // Interrupted with no history entry (a killed engine on a file backend): back to the newest successful one.
-    expect(rollbackTarget(history.slice(1), undefined, true)).toMatchObject({ number: 2, config: { "cutover:phase": { value: "4" } } });
-    expect(rollbackTarget(history.slice(1))).toMatchObject({ number: 1 });
-  });
-});
-
-describe("outage window of a switch", () => {
-  it("runs from the old server's last greeting to the new server's first, counting the silent probes", async () => {
-    const { outageWindow } = await import("../lab/prober");
-    const samples = [
-      { t: 0, server: "legacy.x" },
-      { t: 20, server: "legacy.x" },
-      { t: 40 },
-      { t: 60 },
-      { t: 80, server: "new.x" },
-      { t: 100, server: "new.x" },
-    ];
-    expect(outageWindow(samples, "legacy.x", "new.x")).toEqual({ lastOld: 20, firstNew: 80, outageMs: 60, unanswered: 2 });
-    expect(outageWindow(samples.slice(0, 2), "legacy.x", "new.x").outageMs).toBeUndefined();
   });
 });

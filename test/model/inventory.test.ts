@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { loadConfig, parseHostKeys } from "../src/model/config";
-import { InventoryError, type Problem } from "../src/model/inventory";
-import { load, rawStack } from "./helpers";
+import { loadConfig, parseHostKeys } from "../../src/model/config";
+import { InventoryError, type Problem } from "../../src/model/inventory";
+import { load, rawStack } from "../helpers";
 
 interface BadInput {
   name: string;

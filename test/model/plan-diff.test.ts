@@ -1,10 +1,10 @@
 /** The offline preview (plan against plan) and the drift report's pure parts. */
 import { describe, expect, it } from "vitest";
-import { bounded, type DriftReport, renderDriftMarkdown, renderDriftTable, routingDifferences } from "../src/checks/drift";
-import { plan } from "../src/model/plan";
-import { diffPlans, renderPlanDiff } from "../src/model/plan-diff";
-import { hostRouting } from "../src/model/routing";
-import { load } from "./helpers";
+import { bounded, type DriftReport, renderDriftMarkdown, renderDriftTable, routingDifferences } from "../../src/checks/drift";
+import { plan } from "../../src/model/plan";
+import { diffPlans, renderPlanDiff } from "../../src/model/plan-diff";
+import { hostRouting } from "../../src/model/routing";
+import { load } from "../helpers";
 
 const pilot = (phase: 1 | 2 | 3 | 4 | 5) => plan(load("pilot", phase), phase);
 

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { PROJECT_DIR } from "../src/model/stack-file";
-import { lintWorkflows } from "../src/ops/actionlint";
+import { PROJECT_DIR } from "../../src/model/stack-file";
+import { lintWorkflows } from "../../src/ops/actionlint";
 
 const WORKFLOWS = join(PROJECT_DIR, ".github", "workflows");
 

@@ -3,10 +3,10 @@
  * every custom resource the program registers, with its inputs and resource options.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { Inventory, Phase } from "../src/model/inventory";
-import type { ArchivedAssignment } from "../src/model/mailbox-archive";
-import { plan } from "../src/model/plan";
-import { deploy, type HostCredentials, stackOutputs } from "../src/pulumi/program";
+import type { Inventory, Phase } from "../../src/model/inventory";
+import type { ArchivedAssignment } from "../../src/model/mailbox-archive";
+import { plan } from "../../src/model/plan";
+import { deploy, type HostCredentials, stackOutputs } from "../../src/pulumi/program";
 
 /** Credentials for stacks with existing hosts: keys the lab would pin; mocks never connect. */
 export const MOCK_CREDENTIALS: HostCredentials = {
