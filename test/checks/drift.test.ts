@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import { bounded, driftExitCode, type Finding, renderDriftMarkdown, renderDriftTable, routingDifferences } from "../../src/checks/drift";
+import { probe, withTimeout } from "../../src/checks/probes/common";
+
+const finding = (status: Finding["status"]): Finding => ({ area: "dns", subject: "z.test", check: "z.test A", status });
+
+describe("the drift verdict", () => {
+  it.each<[string, Finding["status"][], number]>([
+    ["clean when every check is ok", ["ok", "ok"], 0],
+    ["drift when one differs", ["ok", "drift"], 1],
+    ["could not check when one is unreachable, even beside drift", ["drift", "unreachable", "ok"], 2],
+    ["clean with no findings", [], 0],
+  ])("%s", (_what, statuses, code) => {
+    expect(driftExitCode(statuses.map(finding))).toBe(code);
+  });
+});
+
+describe("a probe that fails", () => {
+  it("reports its server unreachable, never ok", async () => {
+    const failing = probe({ area: "smtp", subject: "192.0.2.25:25", check: "greeting" }, () =>
+      Promise.reject(new Error("connect ECONNREFUSED\nmore")),
+    );
+    expect(await failing()).toEqual([
+      { area: "smtp", subject: "192.0.2.25:25", check: "greeting", status: "unreachable", actual: "connect ECONNREFUSED" },
+    ]);
+  });
+
+  it("times out with a message naming what did not answer", async () => {
+    await expect(withTimeout(new Promise(() => {}), 20, "routing on legacy")).rejects.toThrow("routing on legacy: no answer within 20 ms");
+  });
+});
+
+describe("bounded parallelism", () => {
+  it("runs at most the limit at once and keeps the order of results", async () => {
+    let running = 0;
+    let most = 0;
+    const tasks = Array.from({ length: 10 }, (_, i) => async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 1));
+      running--;
+      return i;
+    });
+    expect(await bounded(tasks, 3)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(most).toBe(3);
+  });
+});
+
+describe("routing differences", () => {
+  it("names what is missing and what is not planned, the first few of each", () => {
+    const want = {
+      domains: ["a.test"],
+      mailboxes: ["u1@a.test", "u2@a.test"],
+      relays: [{ recipient: "u3@a.test", nextHop: "192.0.2.20" }],
+      trusted: [],
+    };
+    const have = {
+      domains: ["a.test"],
+      mailboxes: ["u1@a.test"],
+      relays: [{ recipient: "u3@a.test", nextHop: "192.0.2.99" }],
+      trusted: ["0.0.0.0/0"],
+    };
+    expect(routingDifferences(want, have)).toEqual([
+      "mailboxes missing: u2@a.test",
+      "relays missing: u3@a.test->192.0.2.20",
+      "relays not planned: u3@a.test->192.0.2.99",
+      "trusted not planned: 0.0.0.0/0",
+    ]);
+    const many = { ...want, mailboxes: Array.from({ length: 8 }, (_, i) => `u${i}@a.test`) };
+    expect(routingDifferences(many, want, 2)[0]).toBe("mailboxes missing: u0@a.test, u3@a.test (+4)");
+  });
+});
+
+describe("drift reports", () => {
+  const report = {
+    stack: "s",
+    phase: 4,
+    startedAt: "2026-11-25T00:00:00.000Z",
+    seconds: 1.5,
+    findings: [finding("ok"), { ...finding("drift"), expected: "300 a|b", actual: "(none)" }],
+    exitCode: 1 as const,
+  };
+
+  it("show what is not ok, and a verdict line with the counts", () => {
+    const table = renderDriftTable(report);
+    expect(table.split("\n")[1]).toMatch(/^DRIFT\s+dns\s+z\.test\s+z\.test A\s+300 a\|b\s+\(none\)$/);
+    expect(table.split("\n").at(-1)).toBe("DRIFT: stack s (phase 4), 2 checks, 1 ok, 1 drift, 0 unreachable, 1.50 s");
+  });
+
+  it("escape table cells in Markdown", () => {
+    expect(renderDriftMarkdown(report)).toContain("| drift | dns | z.test | z.test A | 300 a\\|b | (none) |");
+  });
+});

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import {
+  addressCommands,
+  DRAIN_POLICY_FILE,
+  drainPolicyCommands,
+  type HostIdentity,
+  type LiveIdentity,
+  nameCommands,
+} from "../../src/remote/effects/identity";
+
+const service = { address: "198.51.100.25", prefixLength: 24, interface: "eth0" };
+const live = (over: Partial<LiveIdentity> = {}): LiveIdentity => ({
+  hostName: "legacy.api.test",
+  banner: "legacy.api.test ESMTP",
+  ownName: "legacy.api.test",
+  kernelHostName: "legacy.api.test",
+  holdsServiceAddress: false,
+  drainPolicy: true,
+  draining: false,
+  dataRestrictions: "",
+  ...over,
+});
+const want = (holds: boolean, hostName = "legacy.api.test"): HostIdentity => ({
+  hostName,
+  ownName: "legacy.api.test",
+  holdsServiceAddress: holds,
+  service,
+});
+const verbs = (commands: string[][]) => commands.map((c) => (c[0] === "sh" ? `sh ${c[2].split(/\s/)[0]}` : c.slice(0, 3).join(" ")));
+
+describe("moving the service address", () => {
+  it.each<[string, LiveIdentity, HostIdentity, string[]]>([
+    [
+      "taking it: let sessions through, add the address, announce it by gratuitous ARP",
+      live(),
+      want(true),
+      ["sh [", "ip addr add", "sh setsid"],
+    ],
+    ["giving it up: drain first, then remove it", live({ holdsServiceAddress: true }), want(false), ["sh grep", "ip addr del"]],
+    [
+      "holding it while still marked draining: let sessions through again",
+      live({ holdsServiceAddress: true, draining: true }),
+      want(true),
+      ["sh ["],
+    ],
+    ["already right: nothing", live({ holdsServiceAddress: true }), want(true), []],
+  ])("%s", (_what, now, id, expected) => {
+    expect(verbs(addressCommands(now, id))).toEqual(expected);
+  });
+
+  it("passes the address and interface as arguments, never inside the shell text", () => {
+    const [, add, arp] = addressCommands(live(), want(true));
+    expect(add).toEqual(["ip", "addr", "add", "198.51.100.25/24", "dev", "eth0"]);
+    expect(arp.slice(-2)).toEqual(["eth0", "198.51.100.25"]);
+    expect(arp[2]).not.toContain("198.51.100.25");
+  });
+});
+
+describe("names", () => {
+  it("sets the greeting and kernel name, never myhostname to the gateway's name", () => {
+    const commands = nameCommands(live(), want(true, "mail.api.test"));
+    expect(commands).toContainEqual(["hostname", "mail.api.test"]);
+    expect(commands).toContainEqual(["postconf", "-e", "smtpd_banner=mail.api.test ESMTP"]);
+    expect(commands.flat().some((a) => a.startsWith("myhostname="))).toBe(false);
+  });
+
+  it("changes nothing when the host is already named so", () => {
+    expect(nameCommands(live(), want(false))).toEqual([]);
+  });
+});
+
+describe("the drain policy", () => {
+  it("goes in before the host's own DATA restrictions, which are kept", () => {
+    const commands = drainPolicyCommands(live({ drainPolicy: false, dataRestrictions: "reject_unauth_pipelining, permit" }));
+    expect(commands[0].slice(-2)[0]).toBe(DRAIN_POLICY_FILE);
+    expect(commands).toContainEqual([
+      "postconf",
+      "-e",
+      "smtpd_data_restrictions=check_policy_service unix:private/cutover-drain, reject_unauth_pipelining permit",
+    ]);
+  });
+
+  it("is not installed twice", () => {
+    expect(drainPolicyCommands(live())).toEqual([]);
+  });
+});

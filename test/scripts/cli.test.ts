@@ -1,0 +1,94 @@
+/** The commands as a user meets them: --help, --version, the exit-code table, bad input. */
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DRIFT_EXIT_HELP, EXIT_HELP, exitCodeOf } from "../../scripts/cli";
+import { CutoverError, InputError } from "../../src/model/errors";
+import { InventoryError } from "../../src/model/inventory";
+import { PROJECT_DIR } from "../../src/model/stack-file";
+import { EngineError, StackBusyError } from "../../src/ops/errors";
+
+const TSX = require.resolve("tsx/cli");
+const COMMANDS = [
+  "phase",
+  "rollback",
+  "preview",
+  "drift",
+  "plan",
+  "lab",
+  "engine",
+  "rehearse",
+  "bench",
+  "test",
+  "probe-gateway",
+  "mail-stream",
+];
+
+function runScript(name: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(process.execPath, [TSX, join(PROJECT_DIR, "scripts", `${name}.ts`), ...args], { cwd: PROJECT_DIR }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
+}
+
+const tableRows = (help: string) =>
+  help
+    .trim()
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim());
+
+describe("every command", () => {
+  it("is listed here", () => {
+    const scripts = readdirSync(join(PROJECT_DIR, "scripts")).filter((f) => f.endsWith(".ts") && !["cli.ts", "stack-cli.ts"].includes(f));
+    expect(scripts.map((f) => f.replace(/\.ts$/, "")).sort()).toEqual([...COMMANDS].sort());
+  });
+
+  it("prints --help with its exit codes and --version", async () => {
+    const results = await Promise.all(
+      COMMANDS.map(async (c) => ({ c, help: await runScript(c, ["--help"]), version: await runScript(c, ["--version"]) })),
+    );
+    for (const { c, help, version } of results) {
+      expect(help.code, c).toBe(0);
+      expect(help.stdout, c).toContain("Exit codes:");
+      if (!["drift", "test", "probe-gateway", "mail-stream"].includes(c)) expect(help.stdout, c).toContain(EXIT_HELP.trim());
+      expect(version.stdout.trim(), c).toBe(JSON.parse(readFileSync(join(PROJECT_DIR, "package.json"), "utf8")).version);
+    }
+    expect(results.find((r) => r.c === "drift")!.help.stdout).toContain(DRIFT_EXIT_HELP.trim());
+  }, 120_000);
+
+  it("documents the same exit-code tables in the README", () => {
+    const readme = readFileSync(join(PROJECT_DIR, "README.md"), "utf8");
+    for (const row of [...tableRows(EXIT_HELP), ...tableRows(DRIFT_EXIT_HELP)]) {
+      const [code, ...meaning] = row.split(/\s+/);
+      const escaped = meaning.join(" ").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      expect(readme, row).toMatch(new RegExp(`\\|\\s*${code}\\s*\\|\\s*${escaped}\\s*\\|`));
+    }
+  });
+
+  it("refuses an unknown option or stack with exit 2, listing the stacks there are", async () => {
+    const option = await runScript("plan", ["--no-such-option"]);
+    expect(option.code).toBe(2);
+    const stack = await runScript("preview", ["-s", "no-such-stack", "--offline"]);
+    expect(stack.code).toBe(2);
+    expect(stack.stderr).toContain(
+      "no stack no-such-stack: stacks/Pulumi.no-such-stack.yaml does not exist. Stacks here: pilot, production",
+    );
+    expect(stack.stderr).not.toMatch(/^\s+at /m);
+  }, 60_000);
+});
+
+describe("exit codes by error class", () => {
+  it.each<[string, unknown, number]>([
+    ["bad inventory", new InventoryError([{ path: "inventory.x", message: "m" }]), 2],
+    ["other bad input", new InputError("m"), 2],
+    ["a busy stack", new StackBusyError("s"), 7],
+    ["the engine failed", new EngineError("up", "s", ["error: x"]), 1],
+    ["a host failed", new CutoverError("m"), 1],
+    ["a bug", new TypeError("x is undefined"), 1],
+  ])("%s exits %s", (_what, error, code) => {
+    expect(exitCodeOf(error)).toBe(code);
+  });
+});
