@@ -1,26 +1,21 @@
-/**
- * The pilot stack under the real Pulumi engine (built by the project, see engine/) against the lab:
- * every verb an administrator uses, asserted on the lab itself rather than on the engine's word.
- */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setSshd } from "../../lab/lab";
-import { LAB_PASSPHRASE, openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { openLabStack, removeLabStack } from "../../lab/lab-stack";
 import { findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
 import type { HostRole, Phase } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
 import { routingDigest } from "../../src/model/routing";
-import { PROJECT_DIR } from "../../src/model/stack-file";
-import { type Engine, engineEnv, obtainEngine } from "../../src/ops/engine";
-import { changedSteps, LOCAL_BACKEND_DIR, localBackendUrl, type MigrationStack } from "../../src/ops/stack";
+import { type Engine, obtainEngine } from "../../src/ops/engine";
+import { changedSteps, LOCAL_BACKEND_DIR, type MigrationStack } from "../../src/ops/stack";
 import { readIdentity } from "../../src/remote/effects/identity";
 import { ROUTING_DIR, readRouting } from "../../src/remote/effects/routing";
 import { readZone } from "../../src/remote/effects/zone";
 import { SessionPool } from "../../src/remote/ssh";
 import { testLab } from "../lab/env";
+import { pulumiCli } from "./pulumi-cli";
 
 const lab = testLab();
 let pool = new SessionPool();
@@ -187,19 +182,15 @@ describe("the pilot stack under the real engine", () => {
   }, 180_000);
 
   it("runs as a user runs it by hand: pulumi up --stack NAME --yes with the CLI alone", async () => {
-    const env = {
-      ...process.env,
-      ...engineEnv(engine, { PULUMI_BACKEND_URL: localBackendUrl(), PULUMI_CONFIG_PASSPHRASE: LAB_PASSPHRASE }),
-    };
-    const child = spawn("pulumi", ["up", "--stack", stack.name, "--yes", "--non-interactive", "--config", "cutover:phase=5"], {
-      cwd: PROJECT_DIR,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const code = await new Promise<number>((r) => child.on("exit", (c) => r(c ?? 1)));
+    const { code, out } = await pulumiCli(engine, [
+      "up",
+      "--stack",
+      stack.name,
+      "--yes",
+      "--non-interactive",
+      "--config",
+      "cutover:phase=5",
+    ]);
     expect(code, out).toBe(0);
     expect(out).toMatch(/gateway-identity-address/);
     await expectLabToShow(plan(lab.inventory(5), 5));

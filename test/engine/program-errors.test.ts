@@ -1,18 +1,13 @@
-/**
- * Mistakes met under a plain `pulumi up` (the CLI alone, as a user runs it): the program prints
- * what is wrong and how to fix it, with no stack trace, and changes nothing.
- */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stripVTControlCharacters } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LAB_PASSPHRASE, openLabStack, removeLabStack } from "../../lab/lab-stack";
-import { PROJECT_DIR, STACKS_DIR } from "../../src/model/stack-file";
-import { type Engine, engineEnv, obtainEngine } from "../../src/ops/engine";
-import { localBackendUrl, type MigrationStack } from "../../src/ops/stack";
+import { openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { STACKS_DIR } from "../../src/model/stack-file";
+import { type Engine, obtainEngine } from "../../src/ops/engine";
+import type { MigrationStack } from "../../src/ops/stack";
 import { testLab } from "../lab/env";
+import { pulumiCli } from "./pulumi-cli";
 
 const lab = testLab();
 let engine: Engine;
@@ -27,19 +22,8 @@ afterAll(async () => {
   await removeLabStack(stack).catch(() => undefined);
 }, 60_000);
 
-/** `pulumi up --yes` with the CLI alone: its exit code and everything it printed. */
-function cliUp(): Promise<{ code: number; out: string }> {
-  const env = { ...process.env, ...engineEnv(engine, { PULUMI_BACKEND_URL: localBackendUrl(), PULUMI_CONFIG_PASSPHRASE: LAB_PASSPHRASE }) };
-  const child = spawn("pulumi", ["up", "--stack", stack.name, "--yes", "--non-interactive"], {
-    cwd: PROJECT_DIR,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  return new Promise((resolve) => child.on("exit", (code) => resolve({ code: code ?? 1, out: stripVTControlCharacters(out) })));
-}
+/** `pulumi up --yes` with the CLI alone. */
+const cliUp = () => pulumiCli(engine, ["up", "--stack", stack.name, "--yes", "--non-interactive"]);
 
 const STACK_FRAME = /^\s+at \S.*:\d+:\d+\)?$/m;
 
