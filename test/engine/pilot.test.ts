@@ -1,3 +1,7 @@
+/**
+ * The pilot stack under the real Pulumi engine (built by the project, see engine/) against the lab:
+ * every verb an administrator uses, asserted on the lab itself rather than on the engine's word.
+ */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

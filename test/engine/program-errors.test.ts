@@ -1,3 +1,7 @@
+/**
+ * Mistakes met under a plain `pulumi up` (the CLI alone, as a user runs it): the program prints
+ * what is wrong and how to fix it, with no stack trace, and changes nothing.
+ */
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
