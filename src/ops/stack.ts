@@ -88,7 +88,19 @@ export function engineErrorLines(stderr: string, diagnostics: string[] = []): st
 }
 
 /** The engine's stderr from a failed command (the SDK's typings keep the field private; it is public at run time). */
-const stderrOf = (e: CommandError) => (e as unknown as { commandResult?: { stderr?: string } }).commandResult?.stderr ?? e.message;
+const resultOf = (e: CommandError) => (e as unknown as { commandResult?: { stderr?: string; code?: number } }).commandResult ?? {};
+
+/** What to show of a failed engine command: its error lines, else its last lines, else how it ended. */
+function failureLines(e: CommandError, diagnostics: string[]): string[] {
+  const { stderr = "", code } = resultOf(e);
+  const lines = engineErrorLines(stderr, diagnostics);
+  if (lines.length) return lines;
+  const last = stripVTControlCharacters(stderr)
+    .split("\n")
+    .filter((l) => l.trim())
+    .slice(-5);
+  return last.length ? last : [`the engine stopped with exit code ${code ?? "unknown"} and printed no error (was it killed?)`];
+}
 
 const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
 
@@ -186,7 +198,7 @@ export class MigrationStack {
       return await fn();
     } catch (e) {
       if (e instanceof ConcurrentUpdateError) throw new StackBusyError(this.name);
-      if (e instanceof CommandError) throw new EngineError(operation, this.name, engineErrorLines(stderrOf(e), c.diagnostics()));
+      if (e instanceof CommandError) throw new EngineError(operation, this.name, failureLines(e, c.diagnostics()));
       throw e;
     }
   }
