@@ -38,13 +38,52 @@ export async function sendMessages(s: HostSession, messages: SendOptions[]): Pro
 
 export const sendMail = (s: HostSession, m: SendOptions) => sendMessages(s, [m]);
 
-/** Asks an SMTP server to relay to an outside recipient; true when it accepted (an open relay). */
-export async function acceptsRelay(s: HostSession, server: string, to: string): Promise<boolean> {
+/** What a relay test found: refused (5xx at RCPT), open (2xx), or could not tell (anything else). */
+export interface RelayVerdict {
+  verdict: "refused" | "open" | "unknown";
+  /** The reply or failure that decided it. */
+  detail: string;
+}
+
+/**
+ * Reads swaks's transcript of a relay test (its replies start `<-` or `<**`, its commands ` ->`,
+ * its own errors `***`). Only a 220 greeting and a 5xx at RCPT mean "refuses to relay"; a 2xx at
+ * RCPT is an open relay; a 4xx ("try later"), no greeting, a refused MAIL or no answer at all
+ * cannot tell either way. Pure.
+ */
+export function relayVerdict(transcript: string, exitCode: number): RelayVerdict {
+  if (exitCode === 127 || /command not found|No such file/.test(transcript))
+    return { verdict: "unknown", detail: "swaks is not installed on the testing host" };
+  const lines = transcript.split("\n");
+  const replyAfter = (command: RegExp): string | undefined => {
+    const at = lines.findIndex((l) => /^\s*->\s/.test(l) && command.test(l));
+    if (at < 0) return undefined;
+    return lines
+      .slice(at + 1)
+      .find((l) => /^\s*<(-|\*\*)\s/.test(l))
+      ?.replace(/^\s*<(-|\*\*)\s+/, "");
+  };
+  const greeting = lines.find((l) => /^\s*<(-|\*\*)\s/.test(l))?.replace(/^\s*<(-|\*\*)\s+/, "");
+  const failure = lines.find((l) => l.startsWith("***"))?.replace(/^\*+\s*/, "");
+  if (!greeting?.startsWith("220")) return { verdict: "unknown", detail: `no greeting: ${greeting ?? failure ?? "no answer"}` };
+  const mail = replyAfter(/MAIL FROM/i);
+  if (!mail?.startsWith("2")) return { verdict: "unknown", detail: `MAIL FROM not accepted: ${mail ?? failure ?? "no answer"}` };
+  const rcpt = replyAfter(/RCPT TO/i);
+  if (rcpt?.startsWith("5")) return { verdict: "refused", detail: rcpt };
+  if (rcpt?.startsWith("2")) return { verdict: "open", detail: rcpt };
+  return { verdict: "unknown", detail: `RCPT answered ${rcpt ?? failure ?? "nothing"}` };
+}
+
+/** Asks an SMTP server, from this host, to relay to an outside recipient; never sends a message. */
+export async function relayTest(s: HostSession, server: string, to: string): Promise<RelayVerdict> {
   const r = await s.exec(
     ["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "10"],
-    { allowFailure: true, timeoutMs: 20_000 },
+    {
+      allowFailure: true,
+      timeoutMs: 20_000,
+    },
   );
-  return r.code === 0;
+  return relayVerdict(`${r.stdout}\n${r.stderr}`, r.code);
 }
 
 /** The maildir files on this host that hold the marker, for one recipient. */

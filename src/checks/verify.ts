@@ -7,7 +7,7 @@
 import type { HostRole } from "../model/inventory";
 import type { MailFlow, Plan } from "../model/plan";
 import type { HostSession } from "../remote/ssh";
-import { acceptsRelay, findMarkers, newMarker, sendMessages, waitFor } from "./mail";
+import { findMarkers, newMarker, type RelayVerdict, relayTest, sendMessages, waitFor } from "./mail";
 
 export interface FlowResult {
   flow: MailFlow;
@@ -21,6 +21,9 @@ export interface FlowResult {
 
 export interface RelayResult {
   server: string;
+  /** refused: 5xx at RCPT; open: 2xx; unknown: anything else (4xx, no answer, no tool). */
+  verdict: RelayVerdict["verdict"];
+  /** Only a refusal passes. */
   passed: boolean;
   detail: string;
 }
@@ -32,7 +35,10 @@ export interface Verification {
   waitSeconds: number;
   flows: FlowResult[];
   relays: RelayResult[];
+  /** Every flow in its mailbox and every server refusing to relay. */
   passed: boolean;
+  /** What could not be judged either way (a relay test with no clear answer): not a pass. */
+  undecided: string[];
   seconds: number;
 }
 
@@ -118,6 +124,7 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     flows,
     relays,
     passed: flows.every((f) => f.passed) && relays.every((r) => r.passed),
+    undecided: relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
     seconds: (Date.now() - started) / 1000,
     sendSeconds: (sentAll - started) / 1000,
     waitSeconds: waited / 1000,
@@ -130,13 +137,14 @@ async function checkRelays(p: Plan, opts: VerifyOptions): Promise<RelayResult[]>
   const outside = await opts.session("internet");
   const servers = [...new Set([p.gateway.address, ...p.hosts.filter((h) => h.role !== "internet").map((h) => h.address)])];
   return Promise.all(
-    servers.map(async (server) => {
-      const open = await acceptsRelay(outside, server, OUTSIDE_RECIPIENT);
-      return {
-        server,
-        passed: !open,
-        detail: open ? `${server} accepted mail for ${OUTSIDE_RECIPIENT} from outside: an open relay` : `${server} refuses to relay`,
-      };
+    servers.map(async (server): Promise<RelayResult> => {
+      const { verdict, detail } = await relayTest(outside, server, OUTSIDE_RECIPIENT);
+      const said = {
+        refused: `${server} refuses to relay (${detail})`,
+        open: `${server} accepted mail for ${OUTSIDE_RECIPIENT} from outside: an open relay (${detail})`,
+        unknown: `${server}: could not check whether it relays: ${detail}`,
+      }[verdict];
+      return { server, verdict, passed: verdict === "refused", detail: said };
     }),
   );
 }

@@ -78,12 +78,26 @@ export async function verifyAndRecord(
     o.progress(`verifying phase ${phase}: a real message per mail flow, and the open-relay test`);
     const v = await verifier.verify(desired);
     await recordVerification(stack, phase, inv, v);
-    for (const f of [...v.flows.filter((x) => !x.passed), ...v.relays.filter((x) => !x.passed)]) o.progress(`  FAIL ${f.detail}`);
+    const failed = [...v.flows.filter((x) => !x.passed), ...v.relays.filter((x) => x.verdict === "open")];
+    for (const f of failed) o.progress(`  FAIL ${f.detail}`);
+    for (const u of v.undecided) o.progress(`  COULD NOT CHECK ${u}`);
+    const verdict = v.passed ? "passed" : failed.length ? "FAILED" : "could not check everything";
     o.progress(
-      `verification ${v.passed ? "passed" : "FAILED"}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks, ${v.seconds.toFixed(1)} s`,
+      `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks, ${v.seconds.toFixed(1)} s`,
     );
-    return { ...outcome, status: v.passed ? "done" : "verification-failed", verification: v };
+    return { ...outcome, ...verificationStatus(v), verification: v };
   } finally {
     await verifier.close();
   }
+}
+
+/**
+ * What a verification makes of the phase: done when it passed; verification-failed when a flow
+ * failed or a server relays; unverified (exit 6) when all else passed but a check got no clear
+ * answer, which is neither a pass nor a failure. Pure.
+ */
+export function verificationStatus(v: Verification): Pick<PhaseOutcome, "status" | "unverifiedBecause"> {
+  if (v.passed) return { status: "done" };
+  if (v.flows.some((f) => !f.passed) || v.relays.some((r) => r.verdict === "open")) return { status: "verification-failed" };
+  return { status: "unverified", unverifiedBecause: `could not check: ${v.undecided.join("; ")}` };
 }

@@ -91,3 +91,43 @@ describe("drift reports", () => {
     expect(renderDriftMarkdown(report)).toContain("| drift | dns | z.test | z.test A | 300 a\\|b | (none) |");
   });
 });
+
+describe("the drift check's open-relay probe", () => {
+  /** A one-connection SMTP server on loopback that answers RCPT with the given reply. */
+  async function fakeServer(rcptReply: string, mailReply = "250 2.1.0 Ok"): Promise<{ port: number; close: () => void }> {
+    const { createServer } = await import("node:net");
+    const server = createServer((socket) => {
+      socket.write("220 mail.api.test ESMTP\r\n");
+      socket.on("data", (d) => {
+        for (const line of d.toString().split("\r\n").filter(Boolean)) {
+          if (/^EHLO/i.test(line)) socket.write("250 legacy.api.test\r\n");
+          else if (/^MAIL/i.test(line)) socket.write(`${mailReply}\r\n`);
+          else if (/^RCPT/i.test(line)) socket.write(`${rcptReply}\r\n`);
+          else if (/^QUIT/i.test(line)) socket.end("221 Bye\r\n");
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return { port: (server.address() as { port: number }).port, close: () => server.close() };
+  }
+
+  it.each([
+    ["a 5xx is ok: relay refused", "554 5.7.1 Relay access denied", undefined, "ok"],
+    ["a 2xx is drift: an open relay", "250 2.1.5 Ok", undefined, "drift"],
+    ["a 4xx could not check", "450 4.7.1 Try later", undefined, "unreachable"],
+    ["a refused MAIL FROM could not check", "554 no", "451 4.3.0 Busy", "unreachable"],
+  ])("%s", async (_what, rcptReply, mailReply, status) => {
+    const { SmtpDialogue } = await import("../../src/checks/smtp-dialogue");
+    const { relayFinding } = await import("../../src/checks/probes/smtp");
+    const server = await fakeServer(rcptReply, mailReply);
+    try {
+      const d = await SmtpDialogue.open("127.0.0.1", server.port, 2000);
+      await d.command("EHLO t.invalid");
+      const f = await relayFinding(d, { area: "smtp", subject: "x", check: "open relay" });
+      await d.close();
+      expect(f.status).toBe(status);
+    } finally {
+      server.close();
+    }
+  });
+});

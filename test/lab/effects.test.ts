@@ -2,7 +2,7 @@
  * The host effects against the real lab: postfix, sshd, knot and dovecot in network namespaces.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptsRelay, findAnywhere, findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
+import { findAnywhere, findInMailbox, newMarker, relayTest, sendMail, waitFor } from "../../src/checks/mail";
 import { SmtpDialogue } from "../../src/checks/smtp-dialogue";
 import type { HostRole } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
@@ -14,7 +14,7 @@ import {
   readIdentity,
   type ServiceAddress,
 } from "../../src/remote/effects/identity";
-import { applyRouting, ROUTING_DIR, readRouting, restoreRouting } from "../../src/remote/effects/routing";
+import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR, readRouting, restoreRouting } from "../../src/remote/effects/routing";
 import { applyZone, readZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { connect, execSequence, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "./env";
@@ -117,10 +117,51 @@ describe("gateway routing effect", () => {
 
   it("never relays for an outside recipient from an outside client", async () => {
     const outside = await session("internet");
-    expect(await acceptsRelay(outside, p3.gateway.address, "victim@elsewhere.invalid")).toBe(false);
-    expect(await acceptsRelay(outside, lab.description.hosts.new!.address, "victim@elsewhere.invalid")).toBe(false);
-    expect(await acceptsRelay(outside, p3.gateway.address, "user4@api.test")).toBe(true);
+    expect(await relayTest(outside, p3.gateway.address, "victim@elsewhere.invalid")).toMatchObject({
+      verdict: "refused",
+      detail: expect.stringMatching(/^554 /),
+    });
+    expect((await relayTest(outside, lab.description.hosts.new!.address, "victim@elsewhere.invalid")).verdict).toBe("refused");
+    expect((await relayTest(outside, p3.gateway.address, "user4@api.test")).verdict).toBe("open");
   });
+
+  it("calls a server that defers (4xx at RCPT) or does not answer 'could not check', never 'refuses'", async () => {
+    const [outside, neu] = [await session("internet"), await session("new")];
+    const address = lab.description.hosts.new!.address;
+    const before = (await neu.exec(["postconf", "-h", "smtpd_relay_restrictions"])).stdout.trim();
+    await neu.exec(["postconf", "-e", "smtpd_relay_restrictions=permit_mynetworks, defer_unauth_destination"]);
+    await neu.exec(POSTFIX_RELOAD);
+    try {
+      await waitFor(
+        () => relayTest(outside, address, "victim@elsewhere.invalid"),
+        (v) => v.verdict !== "refused",
+        10_000,
+        500,
+      );
+      expect(await relayTest(outside, address, "victim@elsewhere.invalid")).toMatchObject({
+        verdict: "unknown",
+        detail: expect.stringMatching(/^RCPT answered 4\d\d /),
+      });
+    } finally {
+      await neu.exec(["postconf", "-e", `smtpd_relay_restrictions=${before}`]);
+      await neu.exec(POSTFIX_RELOAD);
+    }
+    await neu.exec(["postfix", "stop"]);
+    try {
+      expect(await relayTest(outside, address, "victim@elsewhere.invalid")).toMatchObject({
+        verdict: "unknown",
+        detail: expect.stringMatching(/^no greeting: /),
+      });
+    } finally {
+      await neu.exec(["sh", "-c", "postfix start </dev/null >/dev/null 2>&1"]);
+    }
+    await waitFor(
+      () => relayTest(outside, address, "victim@elsewhere.invalid"),
+      (v) => v.verdict === "refused",
+      15_000,
+      500,
+    );
+  }, 60_000);
 
   it("reads back the routing it applied, and applying again touches nothing", async () => {
     const legacy = await session("legacy");

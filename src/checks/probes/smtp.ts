@@ -19,15 +19,32 @@ export function smtpProbes(o: DriftOptions): Probe[] {
         if (answering) findings.push(compared(at("answering server"), server === answering.ownName, answering.ownName, server));
         const tls = ehlo.lines.some((l) => /^250[ -]STARTTLS/i.test(l));
         if (o.starttls) findings.push(compared(at("STARTTLS"), tls, "offered", tls ? "offered" : "not offered"));
-        // MAIL and RCPT for an outside recipient, then QUIT: no message is ever sent.
-        await d.command("MAIL FROM:<drift-check@relay-test.invalid>");
-        const rcpt = await d.command("RCPT TO:<relay-probe@elsewhere.invalid>");
-        const open = /^2/.test(rcpt.code);
-        findings.push(compared(at("open relay"), !open, "relay refused", `${open ? "accepted" : "refused"}: ${rcpt.lines.at(-1)}`));
+        findings.push(await relayFinding(d, at("open relay")));
         return findings;
       } finally {
         await d.close();
       }
     }),
   ];
+}
+
+/**
+ * MAIL and RCPT for an outside recipient, then QUIT: no message is ever sent. Only a 5xx at RCPT
+ * is a refusal and a 2xx an open relay; a refused MAIL, a 4xx ("try later") or no answer cannot
+ * tell, and is reported as such, never as clean.
+ */
+export async function relayFinding(d: SmtpDialogue, where: Pick<Finding, "area" | "subject" | "check">): Promise<Finding> {
+  const mail = await d.command("MAIL FROM:<drift-check@relay-test.invalid>");
+  if (!mail.code.startsWith("2"))
+    return {
+      ...where,
+      status: "unreachable",
+      expected: "relay refused",
+      actual: `could not check: MAIL FROM answered ${mail.lines.at(-1)}`,
+    };
+  const rcpt = await d.command("RCPT TO:<relay-probe@elsewhere.invalid>");
+  const reply = rcpt.lines.at(-1) ?? rcpt.code;
+  if (rcpt.code.startsWith("5")) return compared(where, true, "relay refused", `refused: ${reply}`);
+  if (rcpt.code.startsWith("2")) return compared(where, false, "relay refused", `accepted: ${reply}`);
+  return { ...where, status: "unreachable", expected: "relay refused", actual: `could not check: RCPT answered ${reply}` };
 }

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { relayVerdict } from "../../src/checks/mail";
+
+/** A swaks transcript: the server's replies, its error replies, the client's commands. */
+const transcript = (...lines: string[]) => ["=== Trying 192.0.2.25:25...", ...lines].join("\n");
+const greeting = "<-  220 mail.api.test ESMTP";
+const ehlo = [" -> EHLO probe.invalid", "<-  250 mail.api.test"];
+const mail = [" -> MAIL FROM:<probe@relay-test.invalid>", "<-  250 2.1.0 Ok"];
+const rcpt = " -> RCPT TO:<relay-probe@elsewhere.invalid>";
+
+describe("the open-relay verdict", () => {
+  it.each<[string, string, number, string, string]>([
+    [
+      "5xx at RCPT: refuses to relay",
+      transcript(greeting, ...ehlo, ...mail, rcpt, "<** 554 5.7.1 Relay access denied"),
+      24,
+      "refused",
+      "554 5.7.1 Relay access denied",
+    ],
+    ["2xx at RCPT: an open relay", transcript(greeting, ...ehlo, ...mail, rcpt, "<-  250 2.1.5 Ok"), 0, "open", "250 2.1.5 Ok"],
+    [
+      "4xx at RCPT: try later, cannot tell",
+      transcript(greeting, ...ehlo, ...mail, rcpt, "<** 450 4.7.1 Relay deferred"),
+      24,
+      "unknown",
+      "RCPT answered 450 4.7.1 Relay deferred",
+    ],
+    [
+      "connection refused: cannot tell",
+      "*** Error connecting to 192.0.2.25:25:\n***\tIO::Socket::INET6: connect: Connection refused",
+      2,
+      "unknown",
+      "no greeting: Error connecting to 192.0.2.25:25:",
+    ],
+    [
+      "a timeout waiting for the greeting",
+      transcript("*** Timeout (10 secs) waiting for server response"),
+      21,
+      "unknown",
+      "no greeting: Timeout (10 secs) waiting for server response",
+    ],
+    ["a 421 greeting", transcript("<** 421 4.3.2 Service shutting down"), 21, "unknown", "no greeting: 421 4.3.2 Service shutting down"],
+    [
+      "MAIL FROM refused",
+      transcript(greeting, ...ehlo, " -> MAIL FROM:<probe@relay-test.invalid>", "<** 553 5.1.8 Sender address rejected"),
+      23,
+      "unknown",
+      "MAIL FROM not accepted: 553 5.1.8 Sender address rejected",
+    ],
+    [
+      "swaks missing on the testing host",
+      "sh: 1: swaks: not found\ncommand not found",
+      127,
+      "unknown",
+      "swaks is not installed on the testing host",
+    ],
+  ])("%s", (_what, text, code, verdict, detail) => {
+    expect(relayVerdict(text, code)).toEqual({ verdict, detail });
+  });
+});
