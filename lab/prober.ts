@@ -10,6 +10,8 @@ import { PROJECT_DIR } from "../src/model/stack-file";
 export interface Sample {
   /** Milliseconds since the epoch when the probe started. */
   t: number;
+  /** When the greeting came (absent in recordings made before it was kept, and when none came). */
+  g?: number;
   /** The 220 greeting line, or undefined when no greeting came. */
   banner?: string;
   /** The server's own name, from its EHLO reply: tells the servers apart while both greet as the gateway. */
@@ -34,13 +36,14 @@ export async function probeLoop(
       const socket = net.connect({ host: address, port: 25 });
       let buffer = "";
       let banner: string | undefined;
+      let greetedAt: number | undefined;
       let finished = false;
       const done = (server?: string) => {
         if (finished) return;
         finished = true;
         socket.destroy();
         pending--;
-        emit({ t, ...(banner ? { banner } : {}), ...(server ? { server } : {}) });
+        emit({ t, ...(greetedAt ? { g: greetedAt } : {}), ...(banner ? { banner } : {}), ...(server ? { server } : {}) });
       };
       socket.setTimeout(1000, () => done());
       socket.on("error", () => done());
@@ -50,6 +53,7 @@ export async function probeLoop(
         const lines = buffer.split("\r\n");
         if (!banner && lines.length > 1) {
           banner = lines[0];
+          greetedAt = Date.now();
           socket.write("EHLO prober.invalid\r\n");
         }
         const ehlo = lines.slice(1).find((l) => /^250[- ]/.test(l));
@@ -113,22 +117,36 @@ export function startProber(namespace: string, address: string, opts: { interval
 }
 
 export interface Switch {
-  /** Last greeting by the old server before the new one answered. */
+  /** Last greeting by the old server before the new one's first. */
   lastOld: number | undefined;
   /** First greeting by the new server. */
   firstNew: number | undefined;
-  /** firstNew - lastOld, in milliseconds: how long no server greeted a sender. */
+  /**
+   * The longest time, over the whole probe run, in which no server greeted a sender: stamped at the
+   * greetings, so silence after the new server's first greeting counts too. Undefined when the new
+   * server never greeted (no switch was seen).
+   */
   outageMs: number | undefined;
-  /** Probes with no greeting between them. */
+  /** Greetings by the old server after the new one's first: both hosts answering at once. */
+  overlaps: number;
+  /** Probes that got no greeting at all. */
   unanswered: number;
 }
 
-/** The outage of one switch, from samples: servers are told apart by their own names. Pure. */
+/** The outage of one switch, from a probe run: servers are told apart by their own names. Pure. */
 export function outageWindow(samples: Sample[], oldServer: string, newServer: string): Switch {
-  const firstNew = samples.find((s) => s.server === newServer)?.t;
-  const lastOld = [...samples].reverse().find((s) => s.server === oldServer && (firstNew === undefined || s.t < firstNew))?.t;
-  const unanswered = samples.filter(
-    (s) => !s.server && lastOld !== undefined && firstNew !== undefined && s.t > lastOld && s.t < firstNew,
-  ).length;
-  return { lastOld, firstNew, outageMs: lastOld !== undefined && firstNew !== undefined ? firstNew - lastOld : undefined, unanswered };
+  const at = (s: Sample) => s.g ?? s.t;
+  const greeted = samples.filter((s) => s.server).sort((a, b) => at(a) - at(b));
+  const firstNew = greeted.find((s) => s.server === newServer);
+  const lastOld = [...greeted].reverse().find((s) => s.server === oldServer && (!firstNew || at(s) < at(firstNew)));
+  const overlaps = firstNew ? greeted.filter((s) => s.server === oldServer && at(s) > at(firstNew)).length : 0;
+  const unanswered = samples.filter((s) => !s.server).length;
+  if (!firstNew || !samples.length)
+    return { lastOld: lastOld && at(lastOld), firstNew: undefined, outageMs: undefined, overlaps, unanswered };
+  // From the first probe to the last greeting, and on to the last probe sent if no greeting followed it.
+  const [first, last] = [Math.min(...samples.map((s) => s.t)), Math.max(...samples.map((s) => s.t))];
+  const times = [first, ...greeted.map(at)];
+  if (last > times[times.length - 1]) times.push(last);
+  const outageMs = times.reduce((gap, t, i) => (i ? Math.max(gap, t - times[i - 1]) : gap), 0);
+  return { lastOld: lastOld && at(lastOld), firstNew: at(firstNew), outageMs, overlaps, unanswered };
 }

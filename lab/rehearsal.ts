@@ -38,6 +38,8 @@ export interface SwitchReport {
   to: string;
   outageMs: number | undefined;
   unanswered: number;
+  /** Greetings by the old server after the new one's first (both answering at once). */
+  overlaps: number;
   commandSeconds: number;
 }
 
@@ -106,9 +108,17 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     await new Promise((r) => setTimeout(r, 300));
     const own = (role: string) => stackPlan(o.stackName, 5).hosts.find((h) => h.role === role)!.ownName;
     const w: Switch = outageWindow(await prober.stop(), own(from), own(to));
-    switches.push({ name, from, to, outageMs: w.outageMs, unanswered: w.unanswered, commandSeconds: outcome.up?.seconds ?? 0 });
+    switches.push({
+      name,
+      from,
+      to,
+      outageMs: w.outageMs,
+      unanswered: w.unanswered,
+      overlaps: w.overlaps,
+      commandSeconds: outcome.up?.seconds ?? 0,
+    });
     o.progress(
-      `     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`,
+      `     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered, ${w.overlaps} greetings by both), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`,
     );
     return outcome;
   };
@@ -170,6 +180,7 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
     `${s.from} -> ${s.to}`,
     s.outageMs === undefined ? "not seen" : `${s.outageMs} ms`,
     String(s.unanswered),
+    String(s.overlaps),
     `${s.commandSeconds.toFixed(1)} s`,
   ]);
   const pad = (cells: string[][], head: string[]) => {
@@ -179,7 +190,7 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
   const md = (cells: string[][], head: string[]) =>
     [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...cells.map((c) => `| ${c.join(" | ")} |`)].join("\n");
   const stepHead = ["step", "checks", "passed", "seconds"];
-  const switchHead = ["switch", "direction", "outage window", "unanswered probes", "command time"];
+  const switchHead = ["switch", "direction", "outage window", "unanswered probes", "greeted by both", "command time"];
   const verdict = `${r.passed ? "PASSED" : "FAILED"}: rehearsal of stack ${r.stack} in ${r.seconds.toFixed(1)} s`;
   const failures = r.steps.flatMap((s) => s.failures.map((f) => `${s.step}: ${f}`));
   return {

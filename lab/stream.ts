@@ -41,6 +41,8 @@ export interface RunningStream {
   done(): Promise<SentMessage[]>;
   /** How many were handed over so far. */
   count(): number;
+  /** The stream's exit code once it has ended. */
+  exitCode(): number | undefined;
 }
 
 /** Starts scripts/mail-stream.ts on the outside host (in the lab, inside its namespace). */
@@ -58,11 +60,23 @@ export function startStream(namespace: string, o: StreamOptions): RunningStream 
     rest = lines.pop() ?? "";
     for (const l of lines) if (l.trim()) sent.push(JSON.parse(l));
   });
-  const exited = new Promise<void>((r) => child.on("exit", () => r()));
-  return { done: () => exited.then(() => sent.sort((a, b) => a.seq - b.seq)), count: () => sent.length };
+  let exitCode: number | undefined;
+  const exited = new Promise<void>((r) =>
+    child.on("exit", (code, signal) => {
+      exitCode = code ?? (signal ? 128 : 1);
+      r();
+    }),
+  );
+  return { done: () => exited.then(() => sent.sort((a, b) => a.seq - b.seq)), count: () => sent.length, exitCode: () => exitCode };
 }
 
-/** Every maildir file on the host that carries a marker of the tag, with its time: two commands, one round trip. */
+/** How many messages wait in the host's postfix queues (postqueue -j prints one JSON line each). */
+export async function queuedMessages(s: HostSession): Promise<number> {
+  const { stdout } = await s.exec(["postqueue", "-j"]);
+  return stdout.split("\n").filter((l) => l.trim().startsWith("{")).length;
+}
+
+/** Every maildir file on the host (in new/ or cur/) that carries a marker of the tag, with its time: two commands, one round trip. */
 export async function findDeliveries(s: HostSession, host: HostRole, tag: string): Promise<Delivery[]> {
   const { stdout } = await execSequence(
     s,
@@ -78,7 +92,7 @@ export async function findDeliveries(s: HostSession, host: HostRole, tag: string
       [
         "sh",
         "-c",
-        'base=$(postconf -h virtual_mailbox_base) && [ -d "$base" ] && find "$base" -type f -path "*/new/*" -printf "%T@ %p\\n" || true',
+        'base=$(postconf -h virtual_mailbox_base) && [ -d "$base" ] && find "$base" -type f \\( -path "*/new/*" -o -path "*/cur/*" \\) -printf "%T@ %p\\n" || true',
       ],
     ],
     { continueOnError: true },

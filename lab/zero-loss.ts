@@ -19,11 +19,13 @@ import { type HostSession, SessionPool } from "../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../src/remote/targets";
 import { hostDir, type LabDescription, labHostKeys } from "./lab";
 import { inNamespace } from "./namespaces";
+import { type Sample, startProber } from "./prober";
 import { REPORTS_DIR } from "./rehearsal";
 import {
   type Delivery,
   findDeliveries,
   mailboxPathPart,
+  queuedMessages,
   type SentMessage,
   type StreamEvent,
   type StreamTally,
@@ -58,6 +60,14 @@ export interface ZeroLossReport {
   timelineStart: number;
   /** What the fault did and how the stack recovered, in words. */
   notes: string[];
+  /** Every command of the run and how it ended: a phase or rollback status, or "failed: ...". */
+  commands: { name: string; status: string }[];
+  /** The stream's own exit code (0: it ran to its end). */
+  streamExitCode: number | undefined;
+  /** Messages still in a queue when counting stopped (they count as lost). */
+  queuedAtEnd: number;
+  /** Who greeted on the gateway address, by the servers' own names, from the outside prober. */
+  greetings: { server: string; t: number }[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -115,10 +125,17 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const events: StreamEvent[] = [];
   const notes: string[] = [];
   const options = { yes: true, progress: o.progress };
+  const commands: ZeroLossReport["commands"] = [];
   const event = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const start = Date.now();
     try {
-      return await fn();
+      const result = await fn();
+      const status = (result as { status?: string } | undefined)?.status;
+      if (status) commands.push({ name, status });
+      return result;
+    } catch (e) {
+      commands.push({ name, status: `failed: ${(e as Error).message.split("\n")[0]}` });
+      throw e;
     } finally {
       events.push({ name, start, end: Date.now() });
       o.progress(`zero-loss: ${name}: ${((Date.now() - start) / 1000).toFixed(1)} s`);
@@ -128,6 +145,8 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   o.progress(
     `zero-loss (${o.fault}): ${rate} messages/s for ${seconds} s from ${sender} to ${recipients.length} mailboxes on both systems`,
   );
+  const prober = startProber(lab.hosts.internet!.namespace, lab.serviceAddress, { intervalMs: 50, maxSeconds: seconds + 120 });
+  await prober.ready();
   const stream = startStream(lab.hosts.internet!.namespace, { tag, from: sender, to: recipients, rate, seconds });
   const t0 = Date.now();
   const at = (s: number) => sleep(Math.max(0, t0 + s * 1000 - Date.now()));
@@ -195,8 +214,9 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   }
 
   const sent = await stream.done();
+  const samples = await prober.stop();
   o.progress(`zero-loss: ${sent.length} handed over in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every message`);
-  const deliveries = await collect(lab, stack.name, tag, sent);
+  const { deliveries, queuedAtEnd } = await collect(lab, stack.name, tag, sent);
   const result = tally(sent, deliveries, expected);
   return {
     name: `zero-loss-${o.fault}`,
@@ -208,25 +228,52 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     timeline: timeline(sent, deliveries),
     timelineStart: Math.min(...sent.map((m) => m.t)),
     notes,
+    commands,
+    streamExitCode: stream.exitCode(),
+    queuedAtEnd,
+    greetings: greetingChanges(samples),
   };
 }
 
-/** Looks on every host until each message handed over was found (or 90 s passed), then once more. */
-async function collect(lab: LabDescription, stackName: string, tag: string, sent: SentMessage[]): Promise<Delivery[]> {
+/** How long counting waits, at most, for every queue to empty; what is still queued then counts as lost. */
+const QUEUE_BOUND_MS = 90_000;
+/** After the queues are empty: longer than the lab MTAs' longest retry backoff (4 s), so a late copy shows. */
+const SETTLE_MS = 5_000;
+
+/**
+ * Counts only once every MTA's queue is empty (or QUEUE_BOUND_MS passed: what is left is lost),
+ * then waits SETTLE_MS and looks on every host once more.
+ */
+async function collect(
+  lab: LabDescription,
+  stackName: string,
+  tag: string,
+  sent: SentMessage[],
+): Promise<{ deliveries: Delivery[]; queuedAtEnd: number }> {
   const pool = new SessionPool();
   const privateKey = readFileSync(lab.adminKeyPath, "utf8");
   const inv = loadStack(stackName, 4).inventory;
   const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(sshEndpoint(inv, role, labHostKeys(lab)), privateKey));
   const roles: HostRole[] = ["legacy", "new", "internet"];
   const look = async () => (await Promise.all(roles.map(async (r) => findDeliveries(await session(r), r, tag)))).flat();
+  const queued = async () => (await Promise.all(roles.map(async (r) => queuedMessages(await session(r))))).reduce((a, b) => a + b, 0);
   try {
     const handed = new Set(sent.filter((m) => !m.error).map((m) => m.marker));
-    await waitFor(look, (d) => new Set(d.map((x) => x.marker).filter((m) => handed.has(m))).size >= handed.size, 90_000, 1000);
-    await sleep(2000);
-    return await look();
+    await waitFor(look, (d) => new Set(d.map((x) => x.marker).filter((m) => handed.has(m))).size >= handed.size, QUEUE_BOUND_MS, 1000);
+    const queuedAtEnd = await waitFor(queued, (n) => n === 0, QUEUE_BOUND_MS, 500);
+    await sleep(SETTLE_MS);
+    return { deliveries: await look(), queuedAtEnd };
   } finally {
     await pool.closeAll();
   }
+}
+
+/** The greetings at which the answering server changed, by its own name: who held the address when. Pure. */
+export function greetingChanges(samples: Sample[]): { server: string; t: number }[] {
+  const out: { server: string; t: number }[] = [];
+  for (const x of [...samples].filter((y) => y.server).sort((a, b) => (a.g ?? a.t) - (b.g ?? b.t)))
+    if (out.at(-1)?.server !== x.server) out.push({ server: x.server!, t: x.g ?? x.t });
+  return out;
 }
 
 /** Writes the run's JSON and its picture (SVG) beside it, under reports/. */

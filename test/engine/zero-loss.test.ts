@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { type Fault, summaryLine, writeZeroLossReport, zeroLossRun } from "../../lab/zero-loss";
+import { stackPlan } from "../../src/model/stack-file";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
 
@@ -12,27 +13,74 @@ const lab = testLab();
 
 const current = labStackAtPhase4(lab, "lab-zero-loss");
 
-const RUNS: [Fault, string][] = [
-  ["none", "go-live and rollback mid-stream"],
-  ["mta-killed", "the new server's MTA killed for 5 s after the go-live"],
-  ["ssh-cut", "the SSH connection cut between release and take; re-running the go-live finishes it"],
-  ["engine-killed", "the engine killed between release and take; the rollback recovers"],
+const RATE = 25;
+const SECONDS = 30;
+
+/** Each run: its fault, what it shows, and every command it runs with how that must end. */
+const RUNS: [Fault, string, [string, string][]][] = [
+  [
+    "none",
+    "go-live and rollback mid-stream",
+    [
+      ["go-live", "done"],
+      ["rollback", "done"],
+    ],
+  ],
+  [
+    "mta-killed",
+    "the new server's MTA killed for 5 s after the go-live",
+    [
+      ["go-live", "done"],
+      ["rollback", "done"],
+    ],
+  ],
+  [
+    "ssh-cut",
+    "the SSH connection cut between release and take; re-running the go-live finishes it",
+    [
+      ["go-live (interrupted)", "failed"],
+      ["go-live re-run", "done"],
+      ["rollback", "done"],
+    ],
+  ],
+  [
+    "engine-killed",
+    "the engine killed between release and take; the rollback recovers",
+    [
+      ["go-live (interrupted)", "failed"],
+      ["rollback after the kill", "done"],
+    ],
+  ],
 ];
 
 describe("zero loss under a steady stream of mail", () => {
-  for (const [fault, what] of RUNS) {
+  for (const [fault, what, commands] of RUNS) {
     it(`${what}: every message handed over ends in exactly one mailbox, the right one`, async () => {
       const stack = current();
-      const r = await zeroLossRun({ stack, lab: lab.description, fault, rate: 25, seconds: 30, progress });
+      const r = await zeroLossRun({ stack, lab: lab.description, fault, rate: RATE, seconds: SECONDS, progress });
       const files = await writeZeroLossReport(r);
       progress(`${summaryLine(r)}\n  ${r.notes.join("\n  ")}\n  ${files.json}, ${files.svg}`);
-      expect(r.tally.sent).toBeGreaterThanOrEqual(20 * 30);
+      // Every command ended as it must: a fault makes its update fail, the recovery finishes.
+      expect(r.commands.map((c) => [c.name, c.status.startsWith("failed") ? "failed" : c.status])).toEqual(commands);
+      // The whole stream was handed over, and nothing was left in a queue when counting stopped.
+      expect(r.streamExitCode).toBe(0);
+      expect(r.tally.sent).toBe(RATE * SECONDS);
       expect(r.tally.refused).toBe(0);
+      expect(r.queuedAtEnd).toBe(0);
       expect(r.tally.problems).toEqual({ lost: [], duplicated: [], misdelivered: [] });
       expect(r.tally.delivered).toBe(r.tally.sent);
       // Both systems received mail, and the switch shows as a gap, not as silence for the whole run.
       const hosts = new Set(r.timeline.flatMap((b) => Object.keys(b.delivered)));
       expect([...hosts].sort()).toEqual(["legacy", "new"]);
+      // The address really moved: the new server greeted under its own name mid-run (unless the
+      // engine died before it took the address), and the legacy gateway again after the rollback.
+      const own = (role: string) => stackPlan(stack.name, 4).hosts.find((h) => h.role === role)!.ownName;
+      const greeters = r.greetings.map((g) => g.server);
+      expect(greeters[0]).toBe(own("legacy"));
+      expect(greeters.includes(own("new"))).toBe(fault !== "engine-killed");
+      expect(greeters.at(-1)).toBe(own("legacy"));
+      const rollback = r.events.find((e) => e.name.startsWith("rollback"))!;
+      expect(r.greetings.at(-1)!.t).toBeLessThanOrEqual(rollback.end);
       // The stack ends where it started, cleanly: phase 4, nothing pending, the last update succeeded.
       const history = await stack.history();
       expect(history[0]).toMatchObject({ kind: "update", result: "succeeded" });

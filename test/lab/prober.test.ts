@@ -1,17 +1,58 @@
 import { describe, expect, it } from "vitest";
-import { outageWindow } from "../../lab/prober";
+import { outageWindow, type Sample } from "../../lab/prober";
+
+const probe = (t: number, server?: string, g = t + 2): Sample => (server ? { t, g, banner: "220 mail.api.test ESMTP", server } : { t });
 
 describe("outage window of a switch", () => {
   it("runs from the old server's last greeting to the new server's first, counting the silent probes", () => {
+    const samples = [probe(0, "legacy.x"), probe(20, "legacy.x"), probe(40), probe(60), probe(80, "new.x"), probe(100, "new.x")];
+    expect(outageWindow(samples, "legacy.x", "new.x")).toEqual({ lastOld: 22, firstNew: 82, outageMs: 60, overlaps: 0, unanswered: 2 });
+  });
+
+  it("is the longest silence over the whole run: a gap after the new server's first greeting counts", () => {
+    // Recorded shape of a bad switch: one early greeting from the new server, then 5 s of nothing.
     const samples = [
-      { t: 0, server: "legacy.x" },
-      { t: 20, server: "legacy.x" },
-      { t: 40 },
-      { t: 60 },
-      { t: 80, server: "new.x" },
-      { t: 100, server: "new.x" },
+      probe(0, "legacy.x"),
+      probe(20, "legacy.x"),
+      probe(60, "new.x"),
+      ...Array.from({ length: 250 }, (_, i) => probe(80 + i * 20)),
+      probe(5080, "new.x"),
     ];
-    expect(outageWindow(samples, "legacy.x", "new.x")).toEqual({ lastOld: 20, firstNew: 80, outageMs: 60, unanswered: 2 });
-    expect(outageWindow(samples.slice(0, 2), "legacy.x", "new.x").outageMs).toBeUndefined();
+    const w = outageWindow(samples, "legacy.x", "new.x");
+    expect(w.outageMs).toBe(5020);
+    expect(w.firstNew! - w.lastOld!).toBe(40);
+  });
+
+  it("stamps at the greeting, not at the probe's start", () => {
+    const samples = [probe(0, "legacy.x", 5), probe(20, "legacy.x", 25), probe(40, "new.x", 900), probe(900, "new.x", 905)];
+    expect(outageWindow(samples, "legacy.x", "new.x").outageMs).toBe(875);
+  });
+
+  it("counts the old server's greetings after the new one's first: both answering at once", () => {
+    const samples = [probe(0, "legacy.x"), probe(20, "new.x"), probe(40, "legacy.x"), probe(60, "new.x"), probe(80, "legacy.x")];
+    expect(outageWindow(samples, "legacy.x", "new.x")).toMatchObject({ overlaps: 2, firstNew: 22 });
+  });
+
+  it("sees no outage when the new server never greeted: no switch happened", () => {
+    expect(outageWindow([probe(0, "legacy.x"), probe(20, "legacy.x")], "legacy.x", "new.x").outageMs).toBeUndefined();
+  });
+});
+
+describe("who held the address when", () => {
+  it("lists the greetings at which the answering server changed, by greeting time", async () => {
+    const { greetingChanges } = await import("../../lab/zero-loss");
+    const samples = [
+      probe(0, "legacy.x"),
+      probe(20, "legacy.x"),
+      probe(40),
+      probe(60, "new.x", 70),
+      probe(80, "legacy.x", 65),
+      probe(100, "legacy.x"),
+    ];
+    expect(greetingChanges(samples)).toEqual([
+      { server: "legacy.x", t: 2 },
+      { server: "new.x", t: 70 },
+      { server: "legacy.x", t: 102 },
+    ]);
   });
 });
