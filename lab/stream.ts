@@ -70,12 +70,6 @@ export function startStream(namespace: string, o: StreamOptions): RunningStream 
   return { done: () => exited.then(() => sent.sort((a, b) => a.seq - b.seq)), count: () => sent.length, exitCode: () => exitCode };
 }
 
-/** How many messages wait in the host's postfix queues (postqueue -j prints one JSON line each). */
-export async function queuedMessages(s: HostSession): Promise<number> {
-  const { stdout } = await s.exec(["postqueue", "-j"]);
-  return stdout.split("\n").filter((l) => l.trim().startsWith("{")).length;
-}
-
 /** Every maildir file on the host (in new/ or cur/) that carries a marker of the tag, with its time: two commands, one round trip. */
 export async function findDeliveries(s: HostSession, host: HostRole, tag: string): Promise<Delivery[]> {
   const { stdout } = await execSequence(

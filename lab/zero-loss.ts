@@ -8,7 +8,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { waitFor } from "../src/checks/mail";
+import { queuedWith, waitFor } from "../src/checks/mail";
 import type { HostRole } from "../src/model/inventory";
 import { loadStack, stackPlan } from "../src/model/stack-file";
 import { runPhase } from "../src/ops/phase";
@@ -25,7 +25,6 @@ import {
   type Delivery,
   findDeliveries,
   mailboxPathPart,
-  queuedMessages,
   type SentMessage,
   type StreamEvent,
   type StreamTally,
@@ -64,7 +63,7 @@ export interface ZeroLossReport {
   commands: { name: string; status: string }[];
   /** The stream's own exit code (0: it ran to its end). */
   streamExitCode: number | undefined;
-  /** Messages still in a queue when counting stopped (they count as lost). */
+  /** Messages of the run still in a queue when counting stopped (they count as lost). */
   queuedAtEnd: number;
   /** Who greeted on the gateway address, by the servers' own names, from the outside prober. */
   greetings: { server: string; t: number }[];
@@ -256,7 +255,8 @@ async function collect(
   const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(sshEndpoint(inv, role, labHostKeys(lab)), privateKey));
   const roles: HostRole[] = ["legacy", "new", "internet"];
   const look = async () => (await Promise.all(roles.map(async (r) => findDeliveries(await session(r), r, tag)))).flat();
-  const queued = async () => (await Promise.all(roles.map(async (r) => queuedMessages(await session(r))))).reduce((a, b) => a + b, 0);
+  const queued = async () =>
+    (await Promise.all(roles.map(async (r) => queuedWith(await session(r), [`${tag}-`])))).reduce((a, b) => a + b, 0);
   try {
     const handed = new Set(sent.filter((m) => !m.error).map((m) => m.marker));
     await waitFor(look, (d) => new Set(d.map((x) => x.marker).filter((m) => handed.has(m))).size >= handed.size, QUEUE_BOUND_MS, 1000);

@@ -117,6 +117,23 @@ export async function findMarkers(s: HostSession, markers: string[]): Promise<Ma
   return found;
 }
 
+/**
+ * How many of the host's queued messages (in any postfix queue) carry one of the texts: a message
+ * of ours still on its way. Other mail waiting in a queue does not count. One round trip.
+ */
+export async function queuedWith(s: HostSession, texts: string[]): Promise<number> {
+  if (!texts.length) return 0;
+  const { stdout } = await s.exec([
+    "sh",
+    "-c",
+    'q=$(postconf -h queue_directory) && shift && cd "$q" && grep -rlF "$@" -- incoming active deferred maildrop hold 2>/dev/null | wc -l',
+    "sh",
+    "--",
+    ...texts.flatMap((t) => ["-e", t]),
+  ]);
+  return Number(stdout.trim()) || 0;
+}
+
 /** Polls until the predicate holds or the time is up; returns the last value. */
 export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000, everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -7,7 +7,7 @@
 import type { HostRole } from "../model/inventory";
 import type { MailFlow, Plan } from "../model/plan";
 import type { HostSession } from "../remote/ssh";
-import { findMarkers, newMarker, type RelayVerdict, relayTest, sendMessages, waitFor } from "./mail";
+import { findMarkers, newMarker, queuedWith, type RelayVerdict, relayTest, sendMessages, waitFor } from "./mail";
 
 export interface FlowResult {
   flow: MailFlow;
@@ -49,6 +49,13 @@ export interface VerifyOptions {
   timeoutMs?: number;
 }
 
+/** The hosts that run a mail server and keep mailboxes or queues (a DNS server does not). */
+const MAIL_HOSTS: HostRole[] = ["legacy", "new", "internet", "smartHost"];
+/** How long the verification waits, at most, for every queue to empty before it judges. */
+const QUEUE_BOUND_MS = 15_000;
+/** After the queues are empty: time for a message being handed over between queues to land. */
+const SETTLE_MS = 500;
+
 /** An outside address that exists nowhere: what an open relay would accept. */
 const OUTSIDE_RECIPIENT = "relay-probe@elsewhere.invalid";
 
@@ -67,7 +74,13 @@ const where = (f: MailFlow) => `${f.recipient} from ${f.from}`;
  */
 export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verification> {
   const started = Date.now();
-  const hosts = [...new Set(p.flows.flatMap((f) => [f.mailboxHost, sendingHost(f.from)]))];
+  // Every mail host of the plan is searched, not only those the flows name: "nowhere else" means it.
+  const hosts = [
+    ...new Set([
+      ...p.flows.flatMap((f) => [f.mailboxHost, sendingHost(f.from)]),
+      ...p.hosts.map((h) => h.role).filter((r) => MAIL_HOSTS.includes(r)),
+    ]),
+  ];
   const sent = p.flows.map((flow) => ({ flow, marker: newMarker(), error: undefined as string | undefined, sentAt: 0 }));
   await Promise.all(
     [...new Set(sent.map((x) => sendingHost(x.flow.from)))].map(async (host) => {
@@ -106,7 +119,11 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   const sentAll = Date.now();
   await waitFor(search, arrived, opts.timeoutMs ?? 30_000, 100);
   const waited = Date.now() - sentAll;
-  // A copy elsewhere could still be on its way: look once more before judging.
+  // A copy elsewhere could still be on its way: judge only once every queue is empty, and a moment later.
+  const queued = async () =>
+    (await Promise.all(hosts.map(async (h) => [h, await queuedWith(await opts.session(h), markers)] as const))).filter(([, n]) => n > 0);
+  const stillQueued = await waitFor(queued, (q) => q.length === 0, QUEUE_BOUND_MS, 200);
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const final = await search();
   const flows = sent.map(({ flow, marker, error, sentAt }): FlowResult => {
     if (error) return { flow, passed: false, foundIn: [], detail: `${where(flow)}: not sent: ${error}` };
@@ -123,8 +140,13 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     phase: p.phase,
     flows,
     relays,
-    passed: flows.every((f) => f.passed) && relays.every((r) => r.passed),
-    undecided: relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
+    passed: flows.every((f) => f.passed) && relays.every((r) => r.passed) && stillQueued.length === 0,
+    undecided: [
+      ...relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
+      ...stillQueued.map(
+        ([h, n]) => `${n} message(s) still queued on ${h} after ${QUEUE_BOUND_MS / 1000} s: no copy elsewhere is not shown`,
+      ),
+    ],
     seconds: (Date.now() - started) / 1000,
     sendSeconds: (sentAll - started) / 1000,
     waitSeconds: waited / 1000,

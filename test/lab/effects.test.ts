@@ -2,7 +2,7 @@
  * The host effects against the real lab: postfix, sshd, knot and dovecot in network namespaces.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findAnywhere, findInMailbox, newMarker, relayTest, sendMail, waitFor } from "../../src/checks/mail";
+import { findAnywhere, findInMailbox, newMarker, queuedWith, relayTest, sendMail, waitFor } from "../../src/checks/mail";
 import { SmtpDialogue } from "../../src/checks/smtp-dialogue";
 import type { HostRole } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
@@ -124,6 +124,44 @@ describe("gateway routing effect", () => {
     expect((await relayTest(outside, lab.description.hosts.new!.address, "victim@elsewhere.invalid")).verdict).toBe("refused");
     expect((await relayTest(outside, p3.gateway.address, "user4@api.test")).verdict).toBe("open");
   });
+
+  it("sees a message of ours waiting in a queue while the next hop is down, and not once it is delivered", async () => {
+    const [legacy, neu] = [await session("legacy"), await session("new")];
+    await neu.exec(["postfix", "stop"]);
+    const marker = newMarker();
+    try {
+      // user4 lives on new: the legacy gateway relays to it, and holds the message while new is down.
+      await sendMail(await session("legacy"), { from: "user1@api.test", to: "user4@api.test", marker });
+      expect(
+        await waitFor(
+          () => queuedWith(legacy, [marker]),
+          (n) => n === 1,
+          10_000,
+          200,
+        ),
+      ).toBe(1);
+      expect(await queuedWith(legacy, ["no-such-marker"])).toBe(0);
+    } finally {
+      await neu.exec(["sh", "-c", "postfix start </dev/null >/dev/null 2>&1"]);
+    }
+    await legacy.exec(["postqueue", "-f"]);
+    expect(
+      await waitFor(
+        () => queuedWith(legacy, [marker]),
+        (n) => n === 0,
+        30_000,
+        500,
+      ),
+    ).toBe(0);
+    expect(
+      await waitFor(
+        () => findInMailbox(neu, "user4@api.test", marker),
+        (f) => f.length === 1,
+        10_000,
+        200,
+      ),
+    ).toHaveLength(1);
+  }, 60_000);
 
   it("calls a server that defers (4xx at RCPT) or does not answer 'could not check', never 'refuses'", async () => {
     const [outside, neu] = [await session("internet"), await session("new")];
