@@ -13,7 +13,7 @@ import { localBackendUrl, MigrationStack } from "../../src/ops/stack";
 
 const FAKE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
-/** Resident memory of every process below `root`, summed. */
+/** Resident memory of `root` and every process below it, summed. */
 function treeRssKiB(root: number): number {
   const parent = new Map<number, number>();
   const rss = new Map<number, number>();
@@ -33,7 +33,7 @@ function treeRssKiB(root: number): number {
     return false;
   };
   let sum = 0;
-  for (const [pid, kib] of rss) if (below(pid)) sum += kib;
+  for (const [pid, kib] of rss) if (pid === root || below(pid)) sum += kib;
   return sum;
 }
 

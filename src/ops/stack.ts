@@ -203,21 +203,25 @@ export class MigrationStack {
     }
   }
 
-  /** `refresh` reads every resource from the live world first (`pulumi up --refresh`). */
-  async up(opts: { message?: string; expectNoChanges?: boolean; refresh?: boolean } = {}): Promise<OperationResult> {
+  /**
+   * `refresh` reads every resource from the live world first (`pulumi up --refresh`); verboseLog
+   * runs the engine at log level 8 and returns its log (see refresh).
+   */
+  async up(opts: { message?: string; expectNoChanges?: boolean; refresh?: boolean; verboseLog?: boolean } = {}): Promise<OperationResult> {
     const c = this.collector();
     const started = Date.now();
     this.progress(`engine: up ${this.name}${opts.refresh ? " (refreshing from the live hosts first)" : ""}`);
-    await this.engineCall("up", c, () =>
+    const r = await this.engineCall("up", c, () =>
       this.stack.up({
         onEvent: c.onEvent,
         color: "never",
         ...(opts.message ? { message: opts.message } : {}),
         ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
         ...(opts.refresh ? { refresh: true } : {}),
+        ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: 8 } : {}),
       }),
     );
-    return c.finish(started);
+    return { ...c.finish(started), ...(opts.verboseLog ? { log: r.stderr } : {}) };
   }
 
   async preview(opts: { expectNoChanges?: boolean; refresh?: boolean } = {}): Promise<OperationResult> {
