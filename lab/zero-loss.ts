@@ -59,7 +59,7 @@ export interface ZeroLossReport {
   timelineStart: number;
   /** What the fault did and how the stack recovered, in words. */
   notes: string[];
-  /** Every command of the run and how it ended: a phase or rollback status, or "failed: ...". */
+  /** Every command of the run and how it ended: a phase or rollback status, "done", or "failed: ...". */
   commands: { name: string; status: string }[];
   /** The stream's own exit code (0: it ran to its end). */
   streamExitCode: number | undefined;
@@ -129,8 +129,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     const start = Date.now();
     try {
       const result = await fn();
-      const status = (result as { status?: string } | undefined)?.status;
-      if (status) commands.push({ name, status });
+      commands.push({ name, status: (result as { status?: string } | undefined)?.status ?? "done" });
       return result;
     } catch (e) {
       commands.push({ name, status: `failed: ${(e as Error).message.split("\n")[0]}` });
@@ -187,7 +186,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       const again = await event("go-live re-run", () => runPhase(stack, 5, options));
       notes.push(`re-running phase 5 finished the go-live: ${again.status}`);
     } else {
-      await stack.cancel().catch((e: Error) => notes.push(`cancel: ${e.message.split("\n")[0]}`));
+      await event("pulumi cancel", () => stack.cancel());
       const back = await event("rollback after the kill", () => runRollback(stack, options));
       notes.push(
         `the rollback after the kill restored phase 4: ${back.status}; pending operations left: ${(await stack.pendingOperations()).length}`,

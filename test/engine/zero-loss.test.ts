@@ -31,6 +31,7 @@ const RUNS: [Fault, string, [string, string][]][] = [
     "the new server's MTA killed for 5 s after the go-live",
     [
       ["go-live", "done"],
+      ["new server's MTA killed for 5 s", "done"],
       ["rollback", "done"],
     ],
   ],
@@ -48,6 +49,7 @@ const RUNS: [Fault, string, [string, string][]][] = [
     "the engine killed between release and take; the rollback recovers",
     [
       ["go-live (interrupted)", "failed"],
+      ["pulumi cancel", "done"],
       ["rollback after the kill", "done"],
     ],
   ],
