@@ -157,7 +157,11 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
 async function checkRelays(p: Plan, opts: VerifyOptions): Promise<RelayResult[]> {
   if (!p.hosts.some((h) => h.role === "internet")) return [];
   const outside = await opts.session("internet");
-  const servers = [...new Set([p.gateway.address, ...p.hosts.filter((h) => h.role !== "internet").map((h) => h.address)])];
+  // The hosts whose relay policy the phase sets (those with a routing table: cutover makes them
+  // answer 5xx); a host cutover does not configure yet keeps its own (Debian's answers 454, "try later").
+  const routed = new Set(p.routing.map((t) => t.host));
+  const hosts = p.hosts.filter((h) => h.role !== "internet" && routed.has(h.role));
+  const servers = [...new Set([...(routed.has(p.gateway.service.holder) ? [p.gateway.address] : []), ...hosts.map((h) => h.address)])];
   return Promise.all(
     servers.map(async (server): Promise<RelayResult> => {
       const { verdict, detail } = await relayTest(outside, server, OUTSIDE_RECIPIENT);

@@ -27,6 +27,13 @@ import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
 import { EngineError, StackBusyError } from "./errors";
 
+/**
+ * The highest engine log level that holds no secret. At 7, `pulumi up` logs the inputs of every
+ * resource it leaves unchanged ("Planner decided not to update ... inputs=map[...]"), secrets in
+ * plaintext (found with an up --refresh of the pilot stack); at 9 every marshalled property.
+ */
+export const SAFE_LOG_LEVEL = 6;
+
 /** The project's own local backend: for the rehearsal and the tests, git-ignored. */
 export const LOCAL_BACKEND_DIR = join(PROJECT_DIR, ".state");
 export const localBackendUrl = () => {
@@ -205,7 +212,7 @@ export class MigrationStack {
 
   /**
    * `refresh` reads every resource from the live world first (`pulumi up --refresh`); verboseLog
-   * runs the engine at log level 8 and returns its log (see refresh).
+   * runs the engine at SAFE_LOG_LEVEL and returns its log (see refresh).
    */
   async up(opts: { message?: string; expectNoChanges?: boolean; refresh?: boolean; verboseLog?: boolean } = {}): Promise<OperationResult> {
     const c = this.collector();
@@ -218,7 +225,7 @@ export class MigrationStack {
         ...(opts.message ? { message: opts.message } : {}),
         ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
         ...(opts.refresh ? { refresh: true } : {}),
-        ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: 8 } : {}),
+        ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: SAFE_LOG_LEVEL } : {}),
       }),
     );
     return { ...c.finish(started), ...(opts.verboseLog ? { log: r.stderr } : {}) };
@@ -241,7 +248,7 @@ export class MigrationStack {
   }
 
   /**
-   * verboseLog runs the engine at log level 8 and returns its log. Level 9 is not offered: there the
+   * verboseLog runs the engine at SAFE_LOG_LEVEL and returns its log. Higher levels are not offered: there the
    * engine logs every property it marshals for an RPC, secrets included, in plaintext.
    */
   async refresh(opts: { previewOnly?: boolean; expectNoChanges?: boolean; verboseLog?: boolean } = {}): Promise<OperationResult> {
@@ -252,7 +259,7 @@ export class MigrationStack {
       onEvent: c.onEvent,
       color: "never" as const,
       ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
-      ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: 8 } : {}),
+      ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: SAFE_LOG_LEVEL } : {}),
     };
     const r = await this.engineCall<{ stderr: string }>("refresh", c, () =>
       opts.previewOnly ? this.stack.previewRefresh(o) : this.stack.refresh(o),

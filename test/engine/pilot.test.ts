@@ -200,7 +200,7 @@ describe("the pilot stack under the real engine", () => {
     await expectLabToShow(plan(lab.inventory(5), 5));
   }, 120_000);
 
-  it("keeps the SSH key and the TSIG secret out of the checkpoint and the engine's logs of refresh and up (verbosity 8)", async () => {
+  it("keeps the SSH key and the TSIG secret out of the checkpoint and the engine's logs of refresh and up at the highest safe log level", async () => {
     const key = readFileSync(lab.description.adminKeyPath, "utf8");
     const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----"))[1];
     const exported = await stack.exportCheckpoint();
