@@ -16,7 +16,15 @@ export interface Sample {
   banner?: string;
   /** The server's own name, from its EHLO reply: tells the servers apart while both greet as the gateway. */
   server?: string;
+  /**
+   * A DATA probe's reply to DATA: "354" (would take a message; the probe hangs up, so nothing is
+   * delivered) or "421" (a draining gateway turns the transaction away).
+   */
+  data?: string;
 }
+
+/** Of the probes, every DATA_EVERY-th goes on to DATA (and hangs up there): enough to see a drain. */
+const DATA_EVERY = 5;
 
 /** One probe loop, in this process: what scripts/probe-gateway.ts runs on the outside host. */
 export async function probeLoop(
@@ -25,25 +33,36 @@ export async function probeLoop(
   maxSeconds: number,
   emit: (s: Sample) => void,
   stopped: () => boolean,
+  /** Every DATA_EVERY-th probe goes on to DATA for this recipient, to see a drain's 421. */
+  dataRecipient?: string,
 ): Promise<void> {
   const net = await import("node:net");
   const deadline = Date.now() + maxSeconds * 1000;
   let pending = 0;
+  let count = 0;
   while (Date.now() < deadline && !stopped()) {
     if (pending < 50) {
       pending++;
+      const toData = dataRecipient !== undefined && count++ % DATA_EVERY === 0;
       const t = Date.now();
       const socket = net.connect({ host: address, port: 25 });
       let buffer = "";
       let banner: string | undefined;
       let greetedAt: number | undefined;
       let finished = false;
-      const done = (server?: string) => {
+      let server: string | undefined;
+      const done = (data?: string) => {
         if (finished) return;
         finished = true;
         socket.destroy();
         pending--;
-        emit({ t, ...(greetedAt ? { g: greetedAt } : {}), ...(banner ? { banner } : {}), ...(server ? { server } : {}) });
+        emit({
+          t,
+          ...(greetedAt ? { g: greetedAt } : {}),
+          ...(banner ? { banner } : {}),
+          ...(server ? { server } : {}),
+          ...(data ? { data } : {}),
+        });
       };
       socket.setTimeout(1000, () => done());
       socket.on("error", () => done());
@@ -57,10 +76,16 @@ export async function probeLoop(
           socket.write("EHLO prober.invalid\r\n");
         }
         const ehlo = lines.slice(1).find((l) => /^250[- ]/.test(l));
-        if (ehlo) {
-          socket.write("QUIT\r\n");
-          done(ehlo.slice(4).split(/\s+/)[0]);
+        if (ehlo && !server) {
+          server = ehlo.slice(4).split(/\s+/)[0];
+          if (!toData) {
+            socket.write("QUIT\r\n");
+            done();
+          } else socket.write(`MAIL FROM:<prober@prober.invalid>\r\nRCPT TO:<${dataRecipient}>\r\nDATA\r\n`);
         }
+        // Pipelined: after the greeting and EHLO's last line, the replies to MAIL, RCPT and DATA.
+        const replies = lines.filter((l) => /^\d{3} /.test(l));
+        if (toData && server && replies.length >= 5) done(replies[4].slice(0, 3));
       });
     }
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -74,7 +99,11 @@ export interface RunningProber {
 }
 
 /** Starts scripts/probe-gateway.ts inside a namespace (the lab's outside host). */
-export function startProber(namespace: string, address: string, opts: { intervalMs?: number; maxSeconds?: number } = {}): RunningProber {
+export function startProber(
+  namespace: string,
+  address: string,
+  opts: { intervalMs?: number; maxSeconds?: number; dataRecipient?: string } = {},
+): RunningProber {
   const tsx = require.resolve("tsx/cli");
   const child = spawn(
     "ip",
@@ -88,6 +117,7 @@ export function startProber(namespace: string, address: string, opts: { interval
       address,
       String(opts.intervalMs ?? 20),
       String(opts.maxSeconds ?? 120),
+      ...(opts.dataRecipient ? [opts.dataRecipient] : []),
     ],
     {
       stdio: ["ignore", "pipe", "inherit"],
@@ -131,6 +161,10 @@ export interface Switch {
   overlaps: number;
   /** Probes that got no greeting at all. */
   unanswered: number;
+  /** From the first to the last DATA probe turned away with 421 (a draining gateway), in ms; 0 if none. */
+  drainMs: number;
+  /** DATA probes turned away with 421. */
+  refusedAtData: number;
 }
 
 /** The outage of one switch, from a probe run: servers are told apart by their own names. Pure. */
@@ -141,12 +175,14 @@ export function outageWindow(samples: Sample[], oldServer: string, newServer: st
   const lastOld = [...greeted].reverse().find((s) => s.server === oldServer && (!firstNew || at(s) < at(firstNew)));
   const overlaps = firstNew ? greeted.filter((s) => s.server === oldServer && at(s) > at(firstNew)).length : 0;
   const unanswered = samples.filter((s) => !s.server).length;
+  const refused = samples.filter((s) => s.data === "421").map(at);
+  const drain = { drainMs: refused.length ? Math.max(...refused) - Math.min(...refused) : 0, refusedAtData: refused.length };
   if (!firstNew || !samples.length)
-    return { lastOld: lastOld && at(lastOld), firstNew: undefined, outageMs: undefined, overlaps, unanswered };
+    return { lastOld: lastOld && at(lastOld), firstNew: undefined, outageMs: undefined, overlaps, unanswered, ...drain };
   // From the first probe to the last greeting, and on to the last probe sent if no greeting followed it.
   const [first, last] = [Math.min(...samples.map((s) => s.t)), Math.max(...samples.map((s) => s.t))];
   const times = [first, ...greeted.map(at)];
   if (last > times[times.length - 1]) times.push(last);
   const outageMs = times.reduce((gap, t, i) => (i ? Math.max(gap, t - times[i - 1]) : gap), 0);
-  return { lastOld: lastOld && at(lastOld), firstNew: at(firstNew), outageMs, overlaps, unanswered };
+  return { lastOld: lastOld && at(lastOld), firstNew: at(firstNew), outageMs, overlaps, unanswered, ...drain };
 }

@@ -40,6 +40,9 @@ export interface SwitchReport {
   unanswered: number;
   /** Greetings by the old server after the new one's first (both answering at once). */
   overlaps: number;
+  /** From the first to the last DATA probe a draining gateway refused with 421, ms (0: none seen). */
+  drainMs: number;
+  refusedAtData: number;
   commandSeconds: number;
 }
 
@@ -102,7 +105,9 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
 
   /** A command that moves the gateway, timed by the prober on the outside host. */
   const timedSwitch = async <T extends PhaseOutcome>(name: string, from: string, to: string, run: () => Promise<T>) => {
-    const prober = startProber(o.lab.hosts.internet!.namespace, o.lab.serviceAddress, { maxSeconds: 120 });
+    // A mailbox both systems accept, for the DATA probes that see a draining gateway's 421.
+    const recipient = stackPlan(o.stackName, 5).flows.find((f) => f.from === "outside" && f.mailboxHost !== "internet")!.recipient;
+    const prober = startProber(o.lab.hosts.internet!.namespace, o.lab.serviceAddress, { maxSeconds: 120, dataRecipient: recipient });
     await prober.ready();
     const outcome = await run();
     await new Promise((r) => setTimeout(r, 300));
@@ -115,10 +120,12 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
       outageMs: w.outageMs,
       unanswered: w.unanswered,
       overlaps: w.overlaps,
+      drainMs: w.drainMs,
+      refusedAtData: w.refusedAtData,
       commandSeconds: outcome.up?.seconds ?? 0,
     });
     o.progress(
-      `     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered, ${w.overlaps} greetings by both), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`,
+      `     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered, ${w.overlaps} greetings by both), drain ${w.drainMs} ms (${w.refusedAtData} DATA probes refused with 421), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`,
     );
     return outcome;
   };
@@ -181,6 +188,7 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
     s.outageMs === undefined ? "not seen" : `${s.outageMs} ms`,
     String(s.unanswered),
     String(s.overlaps),
+    `${s.drainMs} ms (${s.refusedAtData})`,
     `${s.commandSeconds.toFixed(1)} s`,
   ]);
   const pad = (cells: string[][], head: string[]) => {
@@ -190,7 +198,15 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
   const md = (cells: string[][], head: string[]) =>
     [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...cells.map((c) => `| ${c.join(" | ")} |`)].join("\n");
   const stepHead = ["step", "checks", "passed", "seconds"];
-  const switchHead = ["switch", "direction", "outage window", "unanswered probes", "greeted by both", "command time"];
+  const switchHead = [
+    "switch",
+    "direction",
+    "outage window",
+    "unanswered probes",
+    "greeted by both",
+    "drain (421 at DATA)",
+    "command time",
+  ];
   const verdict = `${r.passed ? "PASSED" : "FAILED"}: rehearsal of stack ${r.stack} in ${r.seconds.toFixed(1)} s`;
   const failures = r.steps.flatMap((s) => s.failures.map((f) => `${s.step}: ${f}`));
   return {

@@ -13,8 +13,9 @@ const program = command(
   .argument("<address>")
   .argument("[interval]", "milliseconds between probes", "20")
   .argument("[max]", "seconds before stopping by itself", "120")
+  .argument("[recipient]", "if given, every 5th probe goes on to DATA for it (then hangs up: nothing is delivered)")
   .parse();
-const [address, interval, max] = program.args;
+const [address, interval, max, recipient] = program.args;
 let stop = false;
 process.on("SIGTERM", () => (stop = true));
 probeLoop(
@@ -23,4 +24,5 @@ probeLoop(
   Number(max),
   (s) => process.stdout.write(`${JSON.stringify(s)}\n`),
   () => stop,
+  recipient,
 ).then(() => process.exit(0));

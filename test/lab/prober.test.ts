@@ -6,7 +6,15 @@ const probe = (t: number, server?: string, g = t + 2): Sample => (server ? { t, 
 describe("outage window of a switch", () => {
   it("runs from the old server's last greeting to the new server's first, counting the silent probes", () => {
     const samples = [probe(0, "legacy.x"), probe(20, "legacy.x"), probe(40), probe(60), probe(80, "new.x"), probe(100, "new.x")];
-    expect(outageWindow(samples, "legacy.x", "new.x")).toEqual({ lastOld: 22, firstNew: 82, outageMs: 60, overlaps: 0, unanswered: 2 });
+    expect(outageWindow(samples, "legacy.x", "new.x")).toEqual({
+      lastOld: 22,
+      firstNew: 82,
+      outageMs: 60,
+      overlaps: 0,
+      unanswered: 2,
+      drainMs: 0,
+      refusedAtData: 0,
+    });
   });
 
   it("is the longest silence over the whole run: a gap after the new server's first greeting counts", () => {
@@ -54,5 +62,25 @@ describe("who held the address when", () => {
       { server: "new.x", t: 70 },
       { server: "legacy.x", t: 102 },
     ]);
+  });
+});
+
+describe("the drain, as DATA probes see it", () => {
+  it("is the span of 421s at DATA, and counts them", () => {
+    const data = (t: number, code: string): Sample => ({ ...probe(t, "legacy.x"), data: code });
+    const samples = [
+      data(0, "354"),
+      data(100, "421"),
+      probe(120, "legacy.x"),
+      data(200, "421"),
+      data(300, "421"),
+      probe(320, "new.x"),
+      data(400, "354"),
+    ];
+    expect(outageWindow(samples, "legacy.x", "new.x")).toMatchObject({ drainMs: 200, refusedAtData: 3 });
+  });
+
+  it("is zero when no probe was refused", () => {
+    expect(outageWindow([probe(0, "legacy.x"), probe(20, "new.x")], "legacy.x", "new.x")).toMatchObject({ drainMs: 0, refusedAtData: 0 });
   });
 });
