@@ -18,8 +18,31 @@ export const TTL_MIN = 60;
 export const TTL_MAX = 86_400;
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-const DOMAIN = /^(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]{0,62}(?<!-)$/;
-const LOCAL_PART = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+/**
+ * A mailbox's local part as cutover accepts it: letters, digits, and . _ + - = (no leading,
+ * trailing or double dot). Narrower than RFC 5322's dot-atom on purpose: the local part becomes a
+ * maildir path (so no "/" and no ".."), a postfix map key (so no leading "#", a comment there) and
+ * a shell argument; at most 64 octets (RFC 5321 section 4.5.3.1.1).
+ */
+export const LOCAL_PART = /^(?=.{1,64}$)[a-z0-9_+=-]+(\.[a-z0-9_+=-]+)*$/;
+export const DOMAIN_NAME = /^(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]{0,62}(?<!-)$/;
+/** The longest address cutover takes (RFC 5321's path limit, less the angle brackets). */
+export const MAX_ADDRESS_LENGTH = 254;
+
+/** What is wrong with a mailbox address, or undefined when it is one cutover can route. Pure. */
+export function addressProblem(address: string): string | undefined {
+  if (address.length > MAX_ADDRESS_LENGTH)
+    return `an address of ${address.length} characters is longer than ${MAX_ADDRESS_LENGTH}: give one mailbox address`;
+  const at = address.lastIndexOf("@");
+  const [local, domain] = at < 0 ? [address, ""] : [address.slice(0, at), address.slice(at + 1)];
+  const shown = JSON.stringify(address);
+  if (at < 0 || !local || !domain) return `${shown} is not an address: write it as user@domain`;
+  if (!LOCAL_PART.test(local))
+    return `${shown}: the part before @ may hold letters, digits and . _ + - = only (no leading, trailing or double dot, no / or #, at most 64): it becomes a mailbox path and a postfix map key`;
+  if (!DOMAIN_NAME.test(domain))
+    return `${shown}: ${JSON.stringify(domain)} is not a domain name: use letters, digits and hyphens in dot-separated labels`;
+  return undefined;
+}
 
 const lower = (s: string) => s.trim().toLowerCase().replace(/\.$/, "");
 
@@ -27,7 +50,7 @@ const domain = (what: string) =>
   z
     .string({ error: `${what} is missing: give a domain name such as example.com` })
     .transform(lower)
-    .refine((s) => DOMAIN.test(s), {
+    .refine((s) => DOMAIN_NAME.test(s), {
       error: (iss) =>
         `${JSON.stringify(iss.input)} is not a valid domain name: use letters, digits and hyphens in dot-separated labels, such as mail.example.com`,
     });

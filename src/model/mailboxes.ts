@@ -4,14 +4,15 @@
  */
 import { parse as parseCsv } from "csv-parse/sync";
 import { z } from "zod";
-import type { Layout, Mailbox, Problem } from "./inventory";
+import { addressProblem, type Layout, type Mailbox, type Problem } from "./inventory";
 
 const row = z.strictObject({
   address: z
     .string({ error: "address is missing: give the mailbox's production address, such as ann@example.com" })
     .transform((s) => s.trim().toLowerCase())
-    .refine((s) => /^[^@\s]+@[^@\s]+$/.test(s), {
-      error: (iss) => `${JSON.stringify(iss.input)} is not an address: write it as user@domain`,
+    .check((ctx) => {
+      const problem = addressProblem(ctx.value);
+      if (problem) ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
     }),
   // Spreadsheets capitalise: Legacy, NEW.
   home: z.preprocess(

@@ -32,3 +32,43 @@ describe("mailbox files as people hand them in", () => {
     ]);
   });
 });
+
+describe("hostile addresses in a mailbox file", () => {
+  const problemOf = (address: string) => parseMailboxes(`address,home\n${address},legacy\n`, "m.csv", ctx).problems.map((p) => p.message);
+
+  it.each([
+    ["a path out of the mailbox base", "../../../../etc/cron.d/x@example.com"],
+    ["a bare ..", "..@example.com"],
+    ["a slash", "a/b@example.com"],
+    ["a leading dot", ".ann@example.com"],
+    ["a double dot", "a..b@example.com"],
+    ["a NUL byte", "ann\u0000x@example.com"],
+    ["a local part over 64 octets", `${"a".repeat(65)}@example.com`],
+  ])("refuses %s", (_what, address) => {
+    const problems = problemOf(address);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/the part before @ may hold letters, digits and \. _ \+ - = only|is not an address/);
+  });
+
+  it("refuses a 10 MB address quickly, by its length, without echoing it", () => {
+    const [problem] = problemOf(`${"a".repeat(10 * 1024 * 1024)}@example.com`);
+    expect(problem).toMatch(/^an address of 10485772 characters is longer than 254/);
+  });
+
+  it.each([
+    ["a postfix map comment", "#x@example.com"],
+    ["a space", "ann x@example.com"],
+    ["a newline", "ann\nx@example.com"],
+  ])("refuses %s in JSON lines (in CSV, # starts a comment line)", (_what, address) => {
+    const { problems } = parseMailboxes(`${JSON.stringify({ address, home: "new" })}\n`, "m.jsonl", ctx);
+    expect(problems.map((p) => p.message)).toEqual([expect.stringMatching(/the part before @ may hold letters, digits/)]);
+  });
+
+  it("refuses a domain that is not a domain name", () => {
+    expect(problemOf("ann@exa_mple.com")[0]).toMatch(/"exa_mple.com" is not a domain name/);
+  });
+
+  it.each(["ann@example.com", "ann.lee@example.com", "ann+tag@example.com", "a_b-c=d@example.com"])("takes %s", (address) => {
+    expect(problemOf(address)).toEqual([]);
+  });
+});
