@@ -65,13 +65,20 @@ export function relayVerdict(transcript: string, exitCode: number): RelayVerdict
   };
   const greeting = lines.find((l) => /^\s*<(-|\*\*)\s/.test(l))?.replace(/^\s*<(-|\*\*)\s+/, "");
   const failure = lines.find((l) => l.startsWith("***"))?.replace(/^\*+\s*/, "");
-  if (!greeting?.startsWith("220")) return { verdict: "unknown", detail: `no greeting: ${greeting ?? failure ?? "no answer"}` };
-  const mail = replyAfter(/MAIL FROM/i);
-  if (!mail?.startsWith("2")) return { verdict: "unknown", detail: `MAIL FROM not accepted: ${mail ?? failure ?? "no answer"}` };
-  const rcpt = replyAfter(/RCPT TO/i);
-  if (rcpt?.startsWith("5")) return { verdict: "refused", detail: rcpt };
-  if (rcpt?.startsWith("2")) return { verdict: "open", detail: rcpt };
-  return { verdict: "unknown", detail: `RCPT answered ${rcpt ?? failure ?? "nothing"}` };
+  return relayReplies({ greeting, mail: replyAfter(/MAIL FROM/i), rcpt: replyAfter(/RCPT TO/i), failure });
+}
+
+/**
+ * The relay rule, whatever the client: only a 220 greeting, an accepted MAIL and a 5xx at RCPT
+ * mean "refuses"; a 2xx at RCPT is an open relay; anything else (a missing reply included) cannot
+ * tell. Each reply is its last line, code first. Pure.
+ */
+export function relayReplies(r: { greeting?: string; mail?: string; rcpt?: string; failure?: string }): RelayVerdict {
+  if (!r.greeting?.startsWith("220")) return { verdict: "unknown", detail: `no greeting: ${r.greeting ?? r.failure ?? "no answer"}` };
+  if (!r.mail?.startsWith("2")) return { verdict: "unknown", detail: `MAIL FROM not accepted: ${r.mail ?? r.failure ?? "no answer"}` };
+  if (r.rcpt?.startsWith("5")) return { verdict: "refused", detail: r.rcpt };
+  if (r.rcpt?.startsWith("2")) return { verdict: "open", detail: r.rcpt };
+  return { verdict: "unknown", detail: `RCPT answered ${r.rcpt ?? r.failure ?? "nothing"}` };
 }
 
 /** Asks an SMTP server, from this host, to relay to an outside recipient; never sends a message. */

@@ -20,6 +20,8 @@ import { connect, execSequence, fingerprintOf, HostKeyMismatchError, type HostSe
 import { testLab } from "./env";
 
 const lab = testLab();
+/** postfix start over SSH, with no inherited stdio (the master would keep the channel open). */
+const POSTFIX_START = ["sh", "-c", "postfix start </dev/null >/dev/null 2>&1"];
 const pool = new SessionPool();
 const session = (role: HostRole) => pool.session(lab.target(role));
 const p3 = plan(lab.inventory(3), 3);
@@ -142,7 +144,7 @@ describe("gateway routing effect", () => {
       ).toBe(1);
       expect(await queuedWith(legacy, ["no-such-marker"])).toBe(0);
     } finally {
-      await neu.exec(["sh", "-c", "postfix start </dev/null >/dev/null 2>&1"]);
+      await neu.exec(POSTFIX_START);
     }
     await legacy.exec(["postqueue", "-f"]);
     expect(
@@ -191,7 +193,7 @@ describe("gateway routing effect", () => {
         detail: expect.stringMatching(/^no greeting: /),
       });
     } finally {
-      await neu.exec(["sh", "-c", "postfix start </dev/null >/dev/null 2>&1"]);
+      await neu.exec(POSTFIX_START);
     }
     await waitFor(
       () => relayTest(outside, address, "victim@elsewhere.invalid"),

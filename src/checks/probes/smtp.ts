@@ -1,4 +1,5 @@
 /** The gateway address over SMTP: greeting, the answering server's own name, STARTTLS and the open-relay test. */
+import { relayReplies } from "../mail";
 import { SmtpDialogue } from "../smtp-dialogue";
 import { compared, type DriftOptions, type Finding, type Probe, probe, timeoutOf } from "./common";
 
@@ -35,16 +36,13 @@ export function smtpProbes(o: DriftOptions): Probe[] {
  */
 export async function relayFinding(d: SmtpDialogue, where: Pick<Finding, "area" | "subject" | "check">): Promise<Finding> {
   const mail = await d.command("MAIL FROM:<drift-check@relay-test.invalid>");
-  if (!mail.code.startsWith("2"))
-    return {
-      ...where,
-      status: "unreachable",
-      expected: "relay refused",
-      actual: `could not check: MAIL FROM answered ${mail.lines.at(-1)}`,
-    };
-  const rcpt = await d.command("RCPT TO:<relay-probe@elsewhere.invalid>");
-  const reply = rcpt.lines.at(-1) ?? rcpt.code;
-  if (rcpt.code.startsWith("5")) return compared(where, true, "relay refused", `refused: ${reply}`);
-  if (rcpt.code.startsWith("2")) return compared(where, false, "relay refused", `accepted: ${reply}`);
-  return { ...where, status: "unreachable", expected: "relay refused", actual: `could not check: RCPT answered ${reply}` };
+  const rcpt = mail.code.startsWith("2") ? await d.command("RCPT TO:<relay-probe@elsewhere.invalid>") : undefined;
+  const last = (r: { lines: string[]; code: string }) => r.lines.at(-1) ?? r.code;
+  const { verdict, detail } = relayReplies({
+    greeting: d.greeting.replace(/^220-/, "220 "),
+    mail: last(mail),
+    ...(rcpt ? { rcpt: last(rcpt) } : {}),
+  });
+  if (verdict === "unknown") return { ...where, status: "unreachable", expected: "relay refused", actual: `could not check: ${detail}` };
+  return compared(where, verdict === "refused", "relay refused", `${verdict === "refused" ? "refused" : "accepted"}: ${detail}`);
 }
