@@ -6,11 +6,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { stripVTControlCharacters } from "node:util";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CutoverError, InputError } from "../src/model/errors";
 import type { Phase } from "../src/model/inventory";
 import { PROJECT_DIR, STACKS_DIR } from "../src/model/stack-file";
+import { terminalSafe } from "../src/model/text";
 import { StackBusyError } from "../src/ops/errors";
 import type { PhaseStatus } from "../src/ops/outcome";
 
@@ -44,7 +44,8 @@ Exit codes:
   1  drift: the live world differs from the plan
   2  could not check everything (a server unreachable, a probe timed out, bad input): never clean`;
 
-export const progress = (m: string) => process.stderr.write(`${m}\n`);
+/** Progress and errors on stderr; control characters from input or hosts written as \uXXXX, never sent to the terminal. */
+export const progress = (m: string) => process.stderr.write(`${terminalSafe(m)}\n`);
 
 /** The exit code of a phase or rollback outcome. */
 export const exitForStatus = (status: PhaseStatus): number =>
@@ -68,7 +69,7 @@ export function exitCodeOf(e: unknown): number {
  * cutover, printed with its stack trace.
  */
 export function report(e: unknown): void {
-  if (e instanceof CutoverError) progress(stripVTControlCharacters(e.message));
+  if (e instanceof CutoverError) progress(e.message);
   else progress(`unexpected error (a bug in cutover; please report it with this trace):\n${e instanceof Error ? e.stack : String(e)}`);
 }
 
@@ -154,4 +155,4 @@ export async function confirm(question: string): Promise<boolean> {
 }
 
 /** Writes machine output (JSON) to stdout. */
-export const printJson = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+export const printJson = (value: unknown) => process.stdout.write(`${terminalSafe(JSON.stringify(value, null, 2))}\n`);

@@ -2,12 +2,22 @@
  * The edge where stack config becomes a checked Inventory: structure, cross-field rules and the
  * mailbox file, all validated before anything is planned or created.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
-import { HOST_ROLES, type HostRole, type Inventory, InventoryError, type Phase, type Problem, parseStructure } from "./inventory";
-import { parseMailboxes } from "./mailboxes";
+import {
+  HOST_ROLES,
+  type HostRole,
+  type Inventory,
+  InventoryError,
+  type Phase,
+  type Problem,
+  parseStructure,
+  textProblems,
+} from "./inventory";
+import { MAX_MAILBOX_FILE_BYTES, parseMailboxes } from "./mailboxes";
 import { checkRules } from "./rules";
+import { controlCharacter, shown } from "./text";
 
 export interface StackConfigInput {
   /** The `cutover:inventory` object. */
@@ -26,6 +36,13 @@ export interface StackConfig {
   phase: Phase;
 }
 
+/** Reads a mailbox file, refusing one too large to be one before reading it. */
+function readBounded(path: string): string {
+  const size = statSync(path).size;
+  if (size > MAX_MAILBOX_FILE_BYTES) throw new Error(`${size} bytes, more than ${MAX_MAILBOX_FILE_BYTES}: is it the mailbox file?`);
+  return readFileSync(path, "utf8");
+}
+
 export function loadConfig(input: StackConfigInput): StackConfig {
   const { inventory, phase } = parseStructure(input.inventory, input.phase);
   const problems: Problem[] = checkRules(inventory, phase);
@@ -33,7 +50,7 @@ export function loadConfig(input: StackConfigInput): StackConfig {
   const file = isAbsolute(inventory.mailboxes) ? inventory.mailboxes : join(input.baseDir, inventory.mailboxes);
   let text: string | undefined;
   try {
-    text = (input.readText ?? ((p) => readFileSync(p, "utf8")))(file);
+    text = (input.readText ?? readBounded)(file);
   } catch (e) {
     problems.push({
       path: "inventory.mailboxes",
@@ -67,12 +84,12 @@ export function parseHostKeys(raw: unknown, inv: Inventory): Partial<Record<Host
       { path: "hostKeys", message: 'must map host roles to public keys, such as {legacy: "ssh-ed25519 AAAA..."}' },
     ]);
   const keys = shape.data ?? {};
-  const problems: Problem[] = [];
+  const problems: Problem[] = textProblems(keys, "hostKeys");
   for (const role of Object.keys(keys)) {
     if (!(HOST_ROLES as readonly string[]).includes(role) || !inv.hosts[role as HostRole])
       problems.push({
-        path: `hostKeys.${role}`,
-        message: `no host ${role} in the inventory: remove the key or fix the role name (${HOST_ROLES.filter((r) => inv.hosts[r]).join(", ")})`,
+        path: "hostKeys",
+        message: `no host ${shown(role)} in the inventory: remove the key or fix the role name (${HOST_ROLES.filter((r) => inv.hosts[r]).join(", ")})`,
       });
   }
   for (const role of HOST_ROLES) {
@@ -84,6 +101,8 @@ export function parseHostKeys(raw: unknown, inv: Inventory): Partial<Record<Host
         path: `hostKeys.${role}`,
         message: `existing host ${role} (${h.address}) has no pinned host key: pulumi config set --path 'hostKeys.${role}' "$(ssh-keyscan -t ed25519 ${h.address} | cut -d' ' -f2-)", after checking the fingerprint with the host's administrator (npm run lab -- up does this for the pilot)`,
       });
+    } else if (controlCharacter(key)) {
+      // Reported by textProblems above.
     } else if (!HOST_KEY.test(key.split(/\s+/).slice(0, 2).join(" "))) {
       problems.push({
         path: `hostKeys.${role}`,

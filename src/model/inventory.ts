@@ -2,8 +2,10 @@
  * The inventory: the stack's description of the organisation's mail, parsed once and validated
  * with a schema. Defaults are applied here and nowhere else; every later layer trusts its output.
  */
+import { isAbsolute, normalize } from "node:path";
 import { z } from "zod";
 import { InputError } from "./errors";
+import { controlCharacter, shown } from "./text";
 
 export const PHASES = [1, 2, 3, 4, 5] as const;
 export type Phase = (typeof PHASES)[number];
@@ -26,6 +28,17 @@ const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
  */
 export const LOCAL_PART = /^(?=.{1,64}$)[a-z0-9_+=-]+(\.[a-z0-9_+=-]+)*$/;
 export const DOMAIN_NAME = /^(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]{0,62}(?<!-)$/;
+/**
+ * A name inside a zone as records use it: labels of 1-63 letters, digits, hyphens and underscores
+ * (service labels such as _25._tcp and _mta-sts), no hyphen at either end, 253 characters at most.
+ */
+export const RECORD_NAME = /^(?=.{1,253}$)(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$/;
+/** A host name an MX or CNAME record points to: a domain name, so never an IP address. */
+export const TARGET_NAME = /^(?=.{1,253}$)((?!-)[a-z0-9_-]{1,63}(?<!-)\.)*[a-z][a-z0-9-]{0,62}(?<!-)$/;
+/** The longest string any inventory field takes: names, keys and TXT text are all far shorter. */
+export const MAX_TEXT = 4096;
+/** The longest TXT text of one value: Route 53's limit, 16 character-strings of 255. */
+export const MAX_TXT = 4000;
 /** The longest address cutover takes (RFC 5321's path limit, less the angle brackets). */
 export const MAX_ADDRESS_LENGTH = 254;
 
@@ -35,12 +48,12 @@ export function addressProblem(address: string): string | undefined {
     return `an address of ${address.length} characters is longer than ${MAX_ADDRESS_LENGTH}: give one mailbox address`;
   const at = address.lastIndexOf("@");
   const [local, domain] = at < 0 ? [address, ""] : [address.slice(0, at), address.slice(at + 1)];
-  const shown = JSON.stringify(address);
-  if (at < 0 || !local || !domain) return `${shown} is not an address: write it as user@domain`;
+  const quoted = shown(address);
+  if (at < 0 || !local || !domain) return `${quoted} is not an address: write it as user@domain`;
   if (!LOCAL_PART.test(local))
-    return `${shown}: the part before @ may hold letters, digits and . _ + - = only (no leading, trailing or double dot, no / or #, at most 64): it becomes a mailbox path and a postfix map key`;
+    return `${quoted}: the part before @ may hold letters, digits and . _ + - = only (no leading, trailing or double dot, no / or #, at most 64): it becomes a mailbox path and a postfix map key`;
   if (!DOMAIN_NAME.test(domain))
-    return `${shown}: ${JSON.stringify(domain)} is not a domain name: use letters, digits and hyphens in dot-separated labels`;
+    return `${quoted}: ${JSON.stringify(domain)} is not a domain name: use letters, digits and hyphens in dot-separated labels`;
   return undefined;
 }
 
@@ -52,7 +65,7 @@ const domain = (what: string) =>
     .transform(lower)
     .refine((s) => DOMAIN_NAME.test(s), {
       error: (iss) =>
-        `${JSON.stringify(iss.input)} is not a valid domain name: use letters, digits and hyphens in dot-separated labels, such as mail.example.com`,
+        `${shown(iss.input)} is not a valid domain name: use letters, digits and hyphens in dot-separated labels, such as mail.example.com`,
     });
 
 const label = (what: string) =>
@@ -60,31 +73,33 @@ const label = (what: string) =>
     .string({ error: `${what} must be a single DNS label such as "mail"` })
     .transform(lower)
     .refine((s) => LABEL.test(s), {
-      error: (iss) => `${JSON.stringify(iss.input)} is not a DNS label: use 1-63 letters, digits or hyphens, no dots, such as "mail"`,
+      error: (iss) => `${shown(iss.input)} is not a DNS label: use 1-63 letters, digits or hyphens, no dots, such as "mail"`,
     });
 
 const ipv4 = z.ipv4({
-  error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address: give a dotted quad such as 198.51.100.10`,
+  error: (iss) => `${shown(iss.input)} is not an IPv4 address: give a dotted quad such as 198.51.100.10`,
 });
 
-const ttl = (fallback: number) =>
-  z
-    .number({ error: `must be a number of seconds between ${TTL_MIN} and ${TTL_MAX}` })
-    .int({ error: "must be a whole number of seconds" })
-    .min(TTL_MIN, {
-      error: (iss) => `${iss.input} s is below the ${TTL_MIN} s minimum: resolvers ignore shorter TTLs; use ${TTL_MIN} or more`,
-    })
-    .max(TTL_MAX, {
-      error: (iss) => `${iss.input} s is above the ${TTL_MAX} s maximum: a day is the longest TTL cutover sets; use ${TTL_MAX} or less`,
-    })
-    .default(fallback);
+const ttlSeconds = z
+  .number({ error: `must be a number of seconds between ${TTL_MIN} and ${TTL_MAX}` })
+  .int({ error: "must be a whole number of seconds" })
+  .min(TTL_MIN, {
+    error: (iss) => `${iss.input} s is below the ${TTL_MIN} s minimum: resolvers ignore shorter TTLs; use ${TTL_MIN} or more`,
+  })
+  .max(TTL_MAX, {
+    error: (iss) => `${iss.input} s is above the ${TTL_MAX} s maximum: a day is the longest TTL cutover sets; use ${TTL_MAX} or less`,
+  });
+const ttl = (fallback: number) => ttlSeconds.default(fallback);
 
 const existingHost = z.strictObject({
   kind: z.literal("existing"),
   /** Management address: fixed, reached by SSH, never moved by the go-live. */
   address: ipv4,
   port: z.number().int().min(1).max(65535, { error: "must be a TCP port 1..65535" }).default(22),
-  user: z.string().min(1, { error: "must name the SSH user, such as root" }).default("root"),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_.-]{0,31}$/, { error: (iss) => `${shown(iss.input)} is not a user name: name the SSH user, such as root` })
+    .default("root"),
   /** Host name label; the host's name is label.<primary domain of the stage>. */
   label: label("label").optional(),
   /** Network interface that carries the gateway's service address after the go-live. */
@@ -102,20 +117,20 @@ const awsHost = z.strictObject({
   instanceId: z
     .string()
     .regex(/^i-[0-9a-f]{8,17}$/, {
-      error: (iss) => `${JSON.stringify(iss.input)} is not an EC2 instance id: it looks like i-0123456789abcdef0`,
+      error: (iss) => `${shown(iss.input)} is not an EC2 instance id: it looks like i-0123456789abcdef0`,
     })
     .optional(),
   /** An instance the stack creates. */
   instance: z
     .strictObject({
       ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, {
-        error: (iss) => `${JSON.stringify(iss.input)} is not an AMI id: it looks like ami-0123456789abcdef0`,
+        error: (iss) => `${shown(iss.input)} is not an AMI id: it looks like ami-0123456789abcdef0`,
       }),
       instanceType: z
         .string()
-        .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: (iss) => `${JSON.stringify(iss.input)} is not an instance type such as t3.small` }),
+        .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: (iss) => `${shown(iss.input)} is not an instance type such as t3.small` }),
       subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, {
-        error: (iss) => `${JSON.stringify(iss.input)} is not a subnet id: it looks like subnet-0123456789abcdef0`,
+        error: (iss) => `${shown(iss.input)} is not a subnet id: it looks like subnet-0123456789abcdef0`,
       }),
     })
     .optional(),
@@ -126,18 +141,80 @@ const host = z.discriminatedUnion("kind", [existingHost, awsHost], {
   error: (iss) => (iss.code === "invalid_union" ? `kind must be "existing" (reached by SSH) or "aws" (an EC2 instance)` : undefined),
 });
 
-const record = z.strictObject({
-  /** Name relative to the zone ("www"), "@" for the apex, or a full name inside the zone. */
-  name: z.string().min(1).transform(lower),
-  type: z.enum(["A", "CNAME", "TXT", "MX"], { error: "type must be one of A, CNAME, TXT, MX" }),
-  values: z.array(z.string().min(1)).min(1, { error: "needs at least one value" }),
-  ttl: ttl(3600).optional(),
-});
+const RECORD_TYPES = ["A", "CNAME", "TXT", "MX"] as const;
+type RecordType = (typeof RECORD_TYPES)[number];
+
+/** One value of a record of the given type in its normal form, or the problem with it. Pure. */
+export function recordValue(type: RecordType, raw: string): { value: string } | { problem: string } {
+  const v = raw.trim();
+  switch (type) {
+    case "A":
+      return z.ipv4().safeParse(v).success
+        ? { value: v }
+        : { problem: `${shown(raw)} is not an IPv4 address: an A record holds addresses such as 198.51.100.10` };
+    case "MX": {
+      const m = /^(\d{1,5})\s+(\S+?)\.?$/.exec(v);
+      const target = m?.[2].toLowerCase();
+      if (!m || Number(m[1]) > 65_535)
+        return { problem: `${shown(raw)} is not an MX value: write a preference 0-65535 and a host name, such as "10 mail.example.com"` };
+      if (!TARGET_NAME.test(target!))
+        return {
+          problem: `${shown(raw)}: an MX record points to a host name, never an address or anything else (RFC 5321 section 5.1): such as "10 mail.example.com"`,
+        };
+      return { value: `${Number(m[1])} ${target}` };
+    }
+    case "CNAME": {
+      const target = v.toLowerCase().replace(/\.$/, "");
+      return TARGET_NAME.test(target)
+        ? { value: target }
+        : { problem: `${shown(raw)} is not a name: a CNAME record points to a name such as www.example.net` };
+    }
+    case "TXT":
+      return Buffer.byteLength(raw, "utf8") > MAX_TXT
+        ? { problem: `a TXT value of ${Buffer.byteLength(raw, "utf8")} octets is longer than ${MAX_TXT}: shorten it` }
+        : { value: raw };
+  }
+}
+
+const record = z
+  .strictObject({
+    /** Name relative to the zone ("www"), "@" for the apex, or a full name inside the zone. */
+    name: z
+      .string()
+      .transform(lower)
+      .refine((s) => s === "@" || RECORD_NAME.test(s), {
+        error: (iss) =>
+          `${shown(iss.input)} is not a DNS name: use "@" for the zone's apex or dot-separated labels of 1-63 letters, digits, hyphens or underscores, such as www or _mta-sts`,
+      }),
+    type: z.enum(RECORD_TYPES, { error: "type must be one of A, CNAME, TXT, MX" }),
+    values: z
+      .array(z.string().min(1, { error: "is empty: give a value or remove it" }))
+      .min(1, { error: "needs at least one value" })
+      .max(100, { error: "holds more than 100 values: one record set takes at most 100" }),
+    /** Without one, the record takes ttl.records. */
+    ttl: ttlSeconds.optional(),
+  })
+  .transform((r, ctx) => {
+    const values: string[] = [];
+    for (const [i, raw] of r.values.entries()) {
+      const v = recordValue(r.type, raw);
+      if ("problem" in v) ctx.issues.push({ code: "custom", message: v.problem, input: raw, path: ["values", i] });
+      else values.push(v.value);
+    }
+    if (r.type === "CNAME" && values.length > 1)
+      ctx.issues.push({
+        code: "custom",
+        message: "a CNAME record has exactly one value: keep one target",
+        input: r.values,
+        path: ["values"],
+      });
+    return { ...r, values };
+  });
 
 const zone = z.strictObject({
   name: domain("name"),
   provider: z.enum(["route53", "cloudflare", "bind"], {
-    error: (iss) => `${JSON.stringify(iss.input)} is not a DNS provider: use route53, cloudflare or bind`,
+    error: (iss) => `${shown(iss.input)} is not a DNS provider: use route53, cloudflare or bind`,
   }),
   /** Cloudflare: the id of the existing zone the records go into. */
   zoneId: z
@@ -176,7 +253,7 @@ export const inventorySchema = z.strictObject({
   organisation: z.string({ error: 'organisation is missing: name the organisation, such as "Paradigms Ltd"' }).min(1),
   layout: z.enum(["single-post-office", "post-offices", "smart-host"], {
     error: (iss) =>
-      `${JSON.stringify(iss.input)} is not a layout: use single-post-office (user@domain), post-offices (user@po.domain) or smart-host (user@domain behind a smart host)`,
+      `${shown(iss.input)} is not a layout: use single-post-office (user@domain), post-offices (user@po.domain) or smart-host (user@domain behind a smart host)`,
   }),
   addressSpaces: z.array(addressSpace).min(1, { error: "needs at least one address space (domain + pilotDomain)" }),
   postOffices: z.array(postOffice).min(1, { error: "needs at least one post office" }),
@@ -198,7 +275,7 @@ export const inventorySchema = z.strictObject({
     allocationId: z
       .string()
       .regex(/^eipalloc-[0-9a-f]{8,17}$/, {
-        error: (iss) => `${JSON.stringify(iss.input)} is not an Elastic IP allocation id: it looks like eipalloc-0123456789abcdef0`,
+        error: (iss) => `${shown(iss.input)} is not an Elastic IP allocation id: it looks like eipalloc-0123456789abcdef0`,
       })
       .optional(),
     /** Whether the gateway must offer STARTTLS: the drift check reports it when it does not. */
@@ -208,7 +285,7 @@ export const inventorySchema = z.strictObject({
     .strictObject({
       strategy: z.enum(["eip", "readdress", "mx"], {
         error: (iss) =>
-          `${JSON.stringify(iss.input)} is not a go-live strategy: use eip (move the Elastic IP), readdress (move the address over SSH) or mx (change the MX record)`,
+          `${shown(iss.input)} is not a go-live strategy: use eip (move the Elastic IP), readdress (move the address over SSH) or mx (change the MX record)`,
       }),
     })
     .optional(),
@@ -233,12 +310,19 @@ export const inventorySchema = z.strictObject({
         .default([]),
     })
     .optional(),
-  /** Path of the mailbox file (CSV or JSON lines), relative to the stack's directory. */
+  /**
+   * Path of the mailbox file (CSV or JSON lines), relative to the stacks/ directory and inside it:
+   * a rollback writes the file back there. A file kept elsewhere is linked in by the operator.
+   */
   mailboxes: z
     .string({ error: "mailboxes is missing: give the path of the mailbox file, such as mailboxes.pilot.csv" })
     .regex(/\.(csv|jsonl?)$/i, {
       error: (iss) =>
-        `${JSON.stringify(iss.input)} is of unknown mailbox file format: name it .csv (with a header address,home,postOffice) or .jsonl (one JSON object a line)`,
+        `${shown(iss.input)} is of unknown mailbox file format: name it .csv (with a header address,home,postOffice) or .jsonl (one JSON object a line)`,
+    })
+    .refine((p) => !isAbsolute(p) && !normalize(p).split(/[\\/]/).includes(".."), {
+      error: (iss) =>
+        `${shown(iss.input)} leaves the stacks/ directory (a rollback writes the file back there): give a path inside stacks/, or link a file kept elsewhere into it (ln -s /path/to/file stacks/)`,
     }),
 });
 
@@ -294,7 +378,7 @@ export function describeIssues(root: string, issues: readonly z.core.$ZodIssue[]
           return { path, message: `is required: ${iss.message.includes(":") ? iss.message : `add it (expected ${iss.expected})`}` };
         return {
           path,
-          message: iss.message.startsWith("Invalid input") ? `expected ${iss.expected}, got ${JSON.stringify(iss.input)}` : iss.message,
+          message: iss.message.startsWith("Invalid input") ? `expected ${iss.expected}, got ${shown(iss.input)}` : iss.message,
         };
       default:
         return { path, message: iss.message };
@@ -309,8 +393,39 @@ export const phaseSchema = z.coerce
   .max(5, { error: "phase must be 1..5: 1 models the Internet, 5 goes live" })
   .transform((n) => n as Phase);
 
+/**
+ * Every string of a raw value that holds a control character or is longer than any field takes,
+ * with its path: checked before the schema, so no field can forget it. Pure.
+ */
+export function textProblems(value: unknown, path: string): Problem[] {
+  if (typeof value === "string") {
+    const c = controlCharacter(value);
+    if (c)
+      return [
+        {
+          path,
+          message: `${shown(value)} holds the control character ${c.escaped} at position ${c.at}: remove it (no field takes line breaks, tabs or escapes)`,
+        },
+      ];
+    if (value.length > MAX_TEXT)
+      return [{ path, message: `is ${value.length} characters long; no field takes more than ${MAX_TEXT}: shorten it` }];
+    return [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => textProblems(v, `${path}[${i}]`));
+  if (value && typeof value === "object")
+    return Object.entries(value).flatMap(([k, v]) => {
+      const c = controlCharacter(k);
+      return c
+        ? [{ path, message: `the key ${shown(k)} holds the control character ${c.escaped}: remove it` }]
+        : textProblems(v, `${path}.${k}`);
+    });
+  return [];
+}
+
 /** Validates the structure of the inventory object and the phase; no cross-field rules yet. */
 export function parseStructure(raw: unknown, phase: unknown): { inventory: ParsedInventory; phase: Phase } {
+  const text = textProblems(raw, "inventory");
+  if (text.length) throw new InventoryError(text);
   const problems: Problem[] = [];
   const inv = inventorySchema.safeParse(raw ?? undefined, { reportInput: true });
   if (!inv.success) problems.push(...describeIssues("inventory", inv.error.issues));

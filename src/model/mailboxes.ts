@@ -5,6 +5,12 @@
 import { parse as parseCsv } from "csv-parse/sync";
 import { z } from "zod";
 import { addressProblem, type Layout, type Mailbox, type Problem } from "./inventory";
+import { controlCharacter, shown } from "./text";
+
+/** The largest mailbox file cutover reads: 50,000 mailboxes take about 3 MB. */
+export const MAX_MAILBOX_FILE_BYTES = 64 * 1024 * 1024;
+/** The longest line of a mailbox file: an address of 254 characters, a home and a post office fit. */
+export const MAX_MAILBOX_LINE = 1024;
 
 const row = z.strictObject({
   address: z
@@ -39,6 +45,8 @@ const MAX_REPORTED = 25;
 
 /** Parses and checks the mailbox file's text; `file` names it in messages. */
 export function parseMailboxes(text: string, file: string, ctx: MailboxContext): { mailboxes: Mailbox[]; problems: Problem[] } {
+  const unreadable = lineProblems(text, file);
+  if (unreadable.length) return { mailboxes: [], problems: cap(unreadable, file) };
   const problems: Problem[] = [];
   const rows = readRows(text, file, problems);
   const byAddress = new Map<string, number>();
@@ -83,7 +91,7 @@ export function parseMailboxes(text: string, file: string, ctx: MailboxContext):
     if (!postOffices.has(postOffice)) {
       problems.push({
         path: `${at} postOffice`,
-        message: `post office "${postOffice}" of ${address} is not in the inventory (${ctx.postOffices.join(", ")}): fix the name or add it to postOffices`,
+        message: `post office ${shown(postOffice)} of ${address} is not in the inventory (${ctx.postOffices.join(", ")}): fix the name or add it to postOffices`,
       });
       continue;
     }
@@ -99,6 +107,36 @@ export function parseMailboxes(text: string, file: string, ctx: MailboxContext):
   return { mailboxes, problems: cap(problems, file) };
 }
 
+/** Lines too long, or holding a control character (a CRLF line end is fine): refused before parsing. Pure. */
+function lineProblems(text: string, file: string): Problem[] {
+  if (text.length > MAX_MAILBOX_FILE_BYTES)
+    return [
+      {
+        path: file,
+        message: `is ${text.length} characters long, more than ${MAX_MAILBOX_FILE_BYTES}: is it the mailbox file? Split the organisation into stacks`,
+      },
+    ];
+  const problems: Problem[] = [];
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    const at = `${file} line ${i + 1}`;
+    if (line.length > MAX_MAILBOX_LINE)
+      problems.push({
+        path: at,
+        message: `is ${line.length} characters long, more than ${MAX_MAILBOX_LINE}: one line holds one mailbox (address,home,postOffice)`,
+      });
+    else {
+      const c = controlCharacter(line);
+      if (c)
+        problems.push({
+          path: at,
+          message: `holds the control character ${c.escaped} at column ${c.at + 1}: remove it (a line holds address,home,postOffice as plain text)`,
+        });
+    }
+  });
+  return problems;
+}
+
 function checkDomain(address: string, postOffice: string, ctx: MailboxContext, domains: Set<string>): string | undefined {
   const domain = address.slice(address.indexOf("@") + 1);
   if (ctx.layout === "post-offices") {
@@ -106,7 +144,8 @@ function checkDomain(address: string, postOffice: string, ctx: MailboxContext, d
     const [po, parent] = [domain.slice(0, dot), domain.slice(dot + 1)];
     if (!domains.has(parent))
       return `${address} is outside the address space: with layout post-offices addresses are user@<post office>.<domain> for the domains ${ctx.domains.slice(0, 3).join(", ")}${ctx.domains.length > 3 ? ", ..." : ""}`;
-    if (po !== postOffice) return `${address} names post office "${po}" but its postOffice column says "${postOffice}": make them agree`;
+    if (po !== postOffice)
+      return `${address} names post office "${po}" but its postOffice column says ${shown(postOffice)}: make them agree`;
     return undefined;
   }
   if (!domains.has(domain))

@@ -59,7 +59,8 @@ export function addressInStage(address: string, spaces: readonly { domain: strin
   const at = address.lastIndexOf("@");
   const local = address.slice(0, at);
   const dom = address.slice(at + 1);
-  for (const s of spaces) {
+  // Nested spaces (uk.example.com inside example.com): the longest suffix decides.
+  for (const s of [...spaces].sort((a, b) => b.domain.length - a.domain.length)) {
     if (dom === s.domain) return `${local}@${s.pilotDomain}`;
     if (dom.endsWith(`.${s.domain}`)) return `${local}@${dom.slice(0, -s.domain.length)}${s.pilotDomain}`;
   }

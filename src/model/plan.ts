@@ -5,7 +5,7 @@
 import type { GoLiveStrategy, HostRole, Inventory, MailSystem, Phase, ZoneSpec } from "./inventory";
 import { HOST_ROLES } from "./inventory";
 import { addressInStage, domainOf, gatewayName, hostName, qualify, type Stage, stageOf, zoneFor } from "./names";
-import type { DnsRecord, RecordType } from "./records";
+import { type DnsRecord, isSpf, mergeSpf, type RecordType, recordSetKey } from "./records";
 
 export type { DnsRecord, RecordType } from "./records";
 
@@ -39,6 +39,11 @@ export interface RoutingTable {
   relays: Relay[];
   /** Clients allowed to relay through this host to any destination: the organisation's own hosts. */
   trusted: string[];
+  /**
+   * The recipients that exist in the domains this host relays whole (the phase-2 connector, the
+   * smart host): any other recipient there is refused at RCPT, so no bounce goes to a forged sender.
+   */
+  relayRecipients: string[];
 }
 
 /** Who answers as the gateway: the address and name the world's MX records lead to. */
@@ -103,7 +108,7 @@ export function plan(inv: Inventory, phase: Phase): Plan {
   return {
     phase,
     stage,
-    zones: planZones(inv, phase, stage, gateway),
+    zones: planZones(inv, phase),
     routing: planRouting(inv, phase, stage, gateway, mailboxes),
     gateway,
     hosts,
@@ -112,7 +117,7 @@ export function plan(inv: Inventory, phase: Phase): Plan {
 }
 
 /** The gateway identity moves to the new server at the go-live (phase 5) and nowhere else. */
-function gatewayIdentity(inv: Inventory, phase: Phase, stage: Stage): GatewayIdentity {
+function gatewayIdentity(inv: Planned, phase: Phase, stage: Stage): GatewayIdentity {
   const holder: MailSystem = phase === 5 ? "new" : "legacy";
   const strategy = inv.goLive?.strategy ?? "none";
   // With the mx strategy nothing moves between hosts: the MX record turns to the new server's own name.
@@ -135,50 +140,65 @@ function stageAddress(inv: Inventory, address: string, home: MailSystem, phase: 
   return `${a.slice(0, at)}@${newSystemDomain(inv, a.slice(at + 1), stage)}`;
 }
 
-const newSystemDomain = (inv: Inventory, domain: string, stage: Stage) => `${hostName(inv, "new", stage).split(".")[0]}.${domain}`;
+const newSystemDomain = (inv: Planned, domain: string, stage: Stage) => `${hostName(inv, "new", stage).split(".")[0]}.${domain}`;
 
 /** Domains of the organisation in a stage: the address spaces, or their post-office subdomains. */
-function organisationDomains(inv: Inventory, stage: Stage): string[] {
+function organisationDomains(inv: Planned, stage: Stage): string[] {
   return inv.addressSpaces.flatMap((s) => {
     const d = domainOf(s, stage);
     return inv.layout === "post-offices" ? inv.postOffices.map((p) => `${p.name}.${d}`) : [d];
   });
 }
 
-function planZones(inv: Inventory, phase: Phase, stage: Stage, gateway: GatewayIdentity): PlannedZone[] {
+/** A record the plan writes, with what it is for (so a collision names it). */
+export interface MailRecord extends Omit<DnsRecord, "zone"> {
+  purpose: string;
+}
+
+type Planned = Omit<Inventory, "mailboxList">;
+
+/** The records the plan itself writes in a phase, before the organisation's own are added. Pure. */
+export function mailRecords(inv: Planned, phase: Phase): MailRecord[] {
+  const stage = stageOf(phase);
+  const gateway = gatewayIdentity(inv, phase, stage);
   const ttl = inv.ttl.records;
   const mxTtl = inv.goLive?.strategy === "mx" && phase >= 4 ? inv.ttl.mxSwitch : ttl;
-  const records: Omit<DnsRecord, "zone">[] = [];
-  const add = (name: string, type: RecordType, values: string[], t = ttl) => records.push({ name, type, ttl: t, values });
+  const records: MailRecord[] = [];
+  const add = (purpose: string, name: string, type: RecordType, values: string[], t = ttl) =>
+    records.push({ name, type, ttl: t, values, purpose });
 
   if (inv.internet && inv.hosts.internet) {
     const mx = hostName(inv, "internet", stage);
-    add(inv.internet.domain, "MX", [`${MX_PREFERENCE} ${mx}`]);
-    add(mx, "A", [inv.hosts.internet.address]);
-    add(inv.internet.domain, "TXT", [`v=spf1 ip4:${inv.hosts.internet.address} -all`]);
+    add("the model Internet's MX", inv.internet.domain, "MX", [`${MX_PREFERENCE} ${mx}`]);
+    add("the model Internet host's address", mx, "A", [inv.hosts.internet.address]);
+    add("the model Internet's SPF", inv.internet.domain, "TXT", [`v=spf1 ip4:${inv.hosts.internet.address} -all`]);
   }
   if (phase >= 2) {
     const entry = inv.layout === "smart-host" ? hostName(inv, "smartHost", stage) : gateway.hostName;
     const senders = [...new Set([inv.gateway.address, inv.hosts.legacy.address, inv.hosts.new.address])];
     const spf = `v=spf1 ${senders.map((a) => `ip4:${a}`).join(" ")} -all`;
     for (const d of organisationDomains(inv, stage)) {
-      add(d, "MX", [`${MX_PREFERENCE} ${entry}`], mxTtl);
-      add(d, "TXT", [spf]);
+      add(`the MX of the mail domain ${d}`, d, "MX", [`${MX_PREFERENCE} ${entry}`], mxTtl);
+      add(`the SPF of the mail domain ${d}`, d, "TXT", [spf]);
     }
-    add(gatewayName(inv, stage), "A", [inv.gateway.address]);
+    add("the gateway's address", gatewayName(inv, stage), "A", [inv.gateway.address]);
     for (const role of ["legacy", "new", "smartHost"] as const) {
       const h = inv.hosts[role];
-      if (h) add(hostName(inv, role, stage), "A", [h.address]);
+      if (h) add(`the address of hosts.${role}`, hostName(inv, role, stage), "A", [h.address]);
     }
     if (phase === 2) {
       const newName = hostName(inv, "new", stage);
-      for (const d of organisationDomains(inv, stage)) add(newSystemDomain(inv, d, stage), "MX", [`${MX_PREFERENCE} ${newName}`]);
+      for (const d of organisationDomains(inv, stage))
+        add(`the MX of the new system's pilot domain for ${d}`, newSystemDomain(inv, d, stage), "MX", [`${MX_PREFERENCE} ${newName}`]);
     }
   }
+  return records;
+}
 
+function planZones(inv: Inventory, phase: Phase): PlannedZone[] {
   const zoneNames = inv.zones.map((z) => z.name);
   const byZone = new Map<string, DnsRecord[]>();
-  for (const r of records) {
+  for (const { purpose: _, ...r } of mailRecords(inv, phase)) {
     const zone = zoneFor(r.name, zoneNames)!;
     byZone.set(zone, [...(byZone.get(zone) ?? []), { zone, ...r }]);
   }
@@ -189,12 +209,44 @@ function planZones(inv: Inventory, phase: Phase, stage: Stage, gateway: GatewayI
       provider: z.provider,
       ...(z.zoneId ? { zoneId: z.zoneId } : {}),
       ...(z.provider === "bind" ? { server: z.server, serverAddress: z.serverAddress, tsigKey: z.tsigKey } : {}),
-      records: sortRecords([
-        ...byZone.get(z.name)!,
-        ...z.records.map((r) => ({ zone: z.name, name: qualify(r.name, z.name), type: r.type, ttl: r.ttl ?? ttl, values: r.values })),
-      ]),
+      records: sortRecords(
+        withOwnRecords(
+          byZone.get(z.name)!,
+          z.records.map((r) => ({
+            zone: z.name,
+            name: qualify(r.name, z.name),
+            type: r.type,
+            ttl: r.ttl ?? inv.ttl.records,
+            values: r.values,
+          })),
+        ),
+      ),
     }))
     .sort((a, b) => byString(a.name, b.name));
+}
+
+/**
+ * The organisation's own records added to the plan's. The rules refuse every collision but one: TXT
+ * at a mail domain, where one record set holds both, and an SPF record of the organisation's is
+ * merged into the plan's (two SPF records make SPF fail, RFC 7208 section 3.2).
+ */
+function withOwnRecords(planned: DnsRecord[], own: DnsRecord[]): DnsRecord[] {
+  const out = [...planned];
+  for (const r of own) {
+    const i = out.findIndex((p) => recordSetKey(p) === recordSetKey(r));
+    if (i < 0 || r.type !== "TXT") {
+      out.push(r);
+      continue;
+    }
+    const ours = out[i].values.find(isSpf);
+    const theirs = r.values.find(isSpf);
+    const merged = ours && theirs ? mergeSpf(ours, theirs) : ours;
+    out[i] = {
+      ...out[i],
+      values: [...new Set([...out[i].values.filter((v) => !isSpf(v)), ...(merged ? [merged] : []), ...r.values.filter((v) => !isSpf(v))])],
+    };
+  }
+  return out;
 }
 
 /** Code-point order: the same on every machine, unlike localeCompare. */
@@ -221,6 +273,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
       mailboxes: inv.internet.users.map((u) => `${u}@${inv.internet!.domain}`).sort(),
       relays: [],
       trusted: [],
+      relayRecipients: [],
     });
   if (phase === 1) return tables;
 
@@ -252,6 +305,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
         mailboxes: local(sys),
         relays: [...theirs].sort().map((d) => ({ recipient: d, to: other(sys), nextHop: mgmt(other(sys)) })),
         trusted,
+        relayRecipients: local(other(sys)),
       });
     } else {
       // One address space: every user is known on both systems; those living on the other
@@ -262,6 +316,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
         mailboxes: local(sys),
         relays: local(other(sys)).map((a) => ({ recipient: a, to: other(sys), nextHop: mgmt(other(sys)) })),
         trusted,
+        relayRecipients: [],
       });
     }
   }
@@ -272,6 +327,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
       mailboxes: [],
       relays: [...orgDomains].sort().map((d) => ({ recipient: d, to: gateway.holder, nextHop: gateway.address })),
       trusted,
+      relayRecipients: mailboxes.map((m) => m.address).sort(),
     });
   }
   return tables;

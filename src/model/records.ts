@@ -88,3 +88,20 @@ export function parseTxtPresentation(rdata: string): string {
   }
   return Buffer.from(octets).toString("utf8");
 }
+
+/** Whether TXT text is an SPF record (RFC 7208 section 4.5: "v=spf1" then a space or the end). */
+export const isSpf = (text: string) => /^v=spf1( |$)/i.test(text);
+
+/**
+ * The organisation's SPF record with the plan's senders added: its own terms kept in order, the
+ * plan's ip4 terms it lacks added before its "all" (or redirect=), which ends the record as it
+ * did; without either, the plan's "-all" does. Pure.
+ */
+export function mergeSpf(planned: string, own: string): string {
+  const terms = own.split(/\s+/).slice(1).filter(Boolean);
+  const ending = terms.filter((t) => /^[-+~?]?all$/i.test(t) || /^redirect=/i.test(t));
+  const kept = terms.filter((t) => !ending.includes(t));
+  const have = new Set(kept.map((t) => t.toLowerCase()));
+  const added = planned.split(/\s+/).filter((t) => /^ip4:/i.test(t) && !have.has(t.toLowerCase()));
+  return ["v=spf1", ...kept, ...added, ...(ending.length ? ending : ["-all"])].join(" ");
+}

@@ -7,15 +7,18 @@ export interface HostRouting {
   mailboxes: string[];
   relays: { recipient: string; nextHop: string }[];
   trusted: string[];
+  /** Recipients accepted in the domains relayed whole (relay_recipient_maps); none when absent. */
+  relayRecipients?: string[];
 }
 
-export const hostRouting = (t: RoutingTable | HostRouting): HostRouting => ({
+export const hostRouting = (t: RoutingTable | HostRouting): Required<HostRouting> => ({
   domains: [...t.domains].sort(),
   mailboxes: [...t.mailboxes].sort(),
   relays: t.relays
     .map((r) => ({ recipient: r.recipient, nextHop: r.nextHop }))
     .sort((a, b) => (a.recipient < b.recipient ? -1 : a.recipient > b.recipient ? 1 : 0)),
   trusted: [...t.trusted].sort(),
+  relayRecipients: [...(t.relayRecipients ?? [])].sort(),
 });
 
 /** Content digest of the routing a host should have: equal content, equal digest. */
@@ -24,6 +27,8 @@ export function routingDigest(t: RoutingTable | HostRouting): string {
   const h = createHash("sha256");
   h.update(`domains\n${r.domains.join("\n")}\nmailboxes\n${r.mailboxes.join("\n")}\ntrusted\n${r.trusted.join("\n")}\nrelays\n`);
   for (const x of r.relays) h.update(`${x.recipient} ${x.nextHop}\n`);
+  // Tables without relay recipients keep the digest they had before the map existed.
+  if (r.relayRecipients.length) h.update(`relayRecipients\n${r.relayRecipients.join("\n")}\n`);
   return h.digest("hex");
 }
 
@@ -37,6 +42,8 @@ export interface CompactRouting {
   /** "recipient nextHop" per line. */
   relays: string;
   trusted: string;
+  /** Absent in states written before relay_recipient_maps. */
+  relayRecipients?: string;
 }
 
 export function compactRouting(t: RoutingTable | HostRouting): CompactRouting {
@@ -46,6 +53,7 @@ export function compactRouting(t: RoutingTable | HostRouting): CompactRouting {
     mailboxes: r.mailboxes.join("\n"),
     relays: r.relays.map((x) => `${x.recipient} ${x.nextHop}`).join("\n"),
     trusted: r.trusted.join("\n"),
+    relayRecipients: r.relayRecipients.join("\n"),
   };
 }
 
@@ -56,5 +64,6 @@ export function expandRouting(c: CompactRouting): HostRouting {
     mailboxes: lines(c.mailboxes),
     relays: lines(c.relays).map((l) => ({ recipient: l.slice(0, l.indexOf(" ")), nextHop: l.slice(l.indexOf(" ") + 1) })),
     trusted: lines(c.trusted),
+    relayRecipients: lines(c.relayRecipients ?? ""),
   });
 }

@@ -3,8 +3,9 @@
  * problems it finds; a message says what is wrong and how to fix it.
  */
 import type { HostRole, Inventory, Phase, Problem } from "./inventory";
-import { HOST_ROLES } from "./inventory";
-import { DEFAULT_LABELS, gatewayName, hostName, qualify, zoneFor } from "./names";
+import { HOST_ROLES, PHASES } from "./inventory";
+import { DEFAULT_LABELS, qualify, zoneFor } from "./names";
+import { mailRecords } from "./plan";
 
 type Checked = Omit<Inventory, "mailboxList">;
 
@@ -23,16 +24,6 @@ function duplicates<T>(items: readonly T[], key: (t: T) => string): Map<string, 
 }
 
 const presentHosts = (inv: Checked) => HOST_ROLES.filter((r) => inv.hosts[r] !== undefined).map((r) => [r, inv.hosts[r]!] as const);
-
-/** Every name the plan points MX records or A records at, in both stages. */
-function plannedHostNames(inv: Checked): string[] {
-  const names = new Set<string>();
-  for (const stage of ["pilot", "production"] as const) {
-    names.add(gatewayName(inv, stage));
-    for (const [role] of presentHosts(inv)) names.add(hostName(inv, role, stage));
-  }
-  return [...names];
-}
 
 export const RULES: Rule[] = [
   {
@@ -196,64 +187,108 @@ export const RULES: Rule[] = [
                 `${r.name} is not inside zone ${z.name}: use a name relative to the zone, such as www`,
               ),
             ];
-          if (r.type === "A" && r.values.some((v) => !/^(\d{1,3}\.){3}\d{1,3}$/.test(v)))
-            return [problem(`inventory.zones[${i}].records[${j}].values`, `an A record holds IPv4 addresses only, such as 198.51.100.10`)];
           return [];
         }),
       ),
   },
   {
-    name: "mx-targets-are-not-cnames",
-    check: (inv) => {
-      const targets = new Set(plannedHostNames(inv));
-      return inv.zones.flatMap((z, i) =>
-        z.records.flatMap((r, j) => {
-          const fq = qualify(r.name, z.name);
-          if (r.type !== "CNAME" || !targets.has(fq)) return [];
-          return [
-            problem(
-              `inventory.zones[${i}].records[${j}]`,
-              `${fq} is an MX target or host name of the plan but this record makes it a CNAME; MX targets must not be aliases (RFC 2181 section 10.3): remove the CNAME or change the host's label`,
-            ),
-          ];
-        }),
-      );
-    },
-  },
-  {
-    name: "cname-not-at-apex-or-beside-mail-records",
-    check: (inv) => {
-      const mailNames = new Set(inv.addressSpaces.flatMap((s) => [s.domain, s.pilotDomain]));
-      return inv.zones.flatMap((z, i) =>
-        z.records.flatMap((r, j) => {
-          const fq = qualify(r.name, z.name);
-          if (r.type !== "CNAME" || !(fq === z.name || mailNames.has(fq))) return [];
-          return [
-            problem(
-              `inventory.zones[${i}].records[${j}]`,
-              `${fq} carries the MX and SPF records, so it cannot also be a CNAME (RFC 1034 section 3.6.2): remove the CNAME`,
-            ),
-          ];
-        }),
-      );
-    },
-  },
-  {
-    name: "extra-records-do-not-shadow-mail-records",
-    check: (inv) => {
-      const mailNames = new Set(inv.addressSpaces.flatMap((s) => [s.domain, s.pilotDomain]));
-      return inv.zones.flatMap((z, i) =>
+    name: "cname-not-at-apex",
+    check: (inv) =>
+      inv.zones.flatMap((z, i) =>
         z.records.flatMap((r, j) =>
-          r.type === "MX" && mailNames.has(qualify(r.name, z.name))
+          r.type === "CNAME" && qualify(r.name, z.name) === z.name
             ? [
                 problem(
                   `inventory.zones[${i}].records[${j}]`,
-                  `the MX records of ${qualify(r.name, z.name)} are the plan's to set (they move at the go-live): remove this record`,
+                  `${z.name} is the zone's apex, which holds its SOA and NS records, so it cannot be a CNAME (RFC 1034 section 3.6.2): remove the CNAME`,
                 ),
               ]
             : [],
         ),
+      ),
+  },
+  {
+    name: "own-records-distinct",
+    check: (inv) =>
+      inv.zones.flatMap((z, i) => {
+        const own = z.records.map((r, j) => ({ name: qualify(r.name, z.name), type: r.type, path: `inventory.zones[${i}].records[${j}]` }));
+        const out = [...duplicates(own, (r) => `${r.name} ${r.type}`)].map(([key, idx]) =>
+          problem(own[idx[1]].path, `${key} is also ${own[idx[0]].path}: put all values of one name and type in one record`),
+        );
+        for (const r of own.filter((x) => x.type === "CNAME")) {
+          const beside = own.find((x) => x.name === r.name && x !== r);
+          if (beside)
+            out.push(
+              problem(
+                r.path,
+                `${r.name} is a CNAME, so it cannot also hold the ${beside.type} record ${beside.path} (RFC 1034 section 3.6.2): keep one`,
+              ),
+            );
+        }
+        return out;
+      }),
+  },
+  {
+    name: "own-records-do-not-collide-with-the-plan",
+    check: (inv) => {
+      // Every record the plan writes in any phase, by name: what it is for.
+      const planned = new Map<string, { type: string; purpose: string }[]>();
+      for (const phase of PHASES)
+        for (const r of mailRecords(inv, phase))
+          planned.set(r.name, [...(planned.get(r.name) ?? []), { type: r.type, purpose: r.purpose }]);
+      return inv.zones.flatMap((z, i) =>
+        z.records.flatMap((r, j) => {
+          const name = qualify(r.name, z.name);
+          const here = planned.get(name) ?? [];
+          // TXT is shared: the organisation's values join the plan's, its SPF merged into the plan's.
+          const hit = r.type === "CNAME" ? here[0] : r.type === "TXT" ? undefined : here.find((p) => p.type === r.type);
+          if (!hit) return [];
+          return [
+            problem(
+              `inventory.zones[${i}].records[${j}]`,
+              r.type === "CNAME"
+                ? `${name} is a CNAME here, but the plan writes ${hit.purpose} (${hit.type}) at that name, and a CNAME cannot stand beside other records (RFC 1034 section 3.6.2; an MX target must not be an alias, RFC 2181 section 10.3): remove the CNAME or change the plan's name`
+                : `${name} ${r.type} is also ${hit.purpose}, which the plan writes and moves at the go-live: remove this record (the plan owns it) or rename the host or post office`,
+            ),
+          ];
+        }),
       );
+    },
+  },
+  {
+    name: "post-office-names-are-free",
+    check: (inv) => {
+      if (inv.layout !== "post-offices") return [];
+      const labels = new Map<string, string>([
+        [inv.gateway.label, "gateway.label"],
+        ...presentHosts(inv)
+          .filter(([r]) => r !== "internet")
+          .map(([r, h]) => [h.label ?? DEFAULT_LABELS[r], `hosts.${r}.label`] as [string, string]),
+      ]);
+      const own = inv.zones.flatMap((z) =>
+        z.records.filter((r) => r.type !== "TXT").map((r) => ({ name: qualify(r.name, z.name), type: r.type, zone: z.name })),
+      );
+      return inv.postOffices.flatMap((p, i) => {
+        const path = `inventory.postOffices[${i}].name`;
+        const host = labels.get(p.name);
+        if (host)
+          return [
+            problem(
+              path,
+              `post office "${p.name}" has the name of a host (${host}): ${p.name}.<domain> would be both a host and a mail domain; rename the post office or the host`,
+            ),
+          ];
+        const names = inv.addressSpaces.flatMap((s) => [`${p.name}.${s.domain}`, `${p.name}.${s.pilotDomain}`]);
+        const taken = own.find((r) => names.includes(r.name));
+        return taken
+          ? [
+              problem(
+                path,
+                `post office "${p.name}" would be the mail domain ${taken.name}, which already holds the organisation's ${taken.type} record in zone ${taken.zone}: rename the post office or remove that record`,
+              ),
+            ]
+          : [];
+      });
     },
   },
   {

@@ -2,7 +2,7 @@
  * Reads a stack's settings straight from stacks/Pulumi.<stack>.yaml, for the commands that work
  * without the engine (plan, offline preview, bench). Under the engine, pulumi.Config is used.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { loadConfig, type StackConfig } from "./config";
@@ -22,6 +22,11 @@ export interface StackFile {
 
 /** A stack file's settings; a YAML or JSON syntax error is bad input that names file, line and column. */
 export function readStackFile(path: string): StackFile {
+  const size = statSync(path).size;
+  if (size > MAX_STACK_FILE_BYTES)
+    throw new InputError(
+      `${path}: ${size} bytes, more than ${MAX_STACK_FILE_BYTES}: a stack file holds settings; keep the mailboxes in their own file`,
+    );
   const doc = parseDocument(readFileSync(path, "utf8"), { prettyErrors: true });
   const syntax = doc.errors[0];
   if (syntax) {
@@ -30,7 +35,7 @@ export function readStackFile(path: string): StackFile {
       `${path}:${at ? `${at.line}:${at.col}` : "?"}: not valid YAML (${syntax.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}): fix the file`,
     );
   }
-  const config = (doc.toJS() as { config?: Record<string, unknown> } | null)?.config ?? {};
+  const config = (toJS(doc, path) as { config?: Record<string, unknown> } | null)?.config ?? {};
   // `pulumi config set` without --path stores an object as its JSON text.
   const inventory = config[CONFIG.inventory];
   return {
@@ -39,6 +44,18 @@ export function readStackFile(path: string): StackFile {
     hostKeys: config[CONFIG.hostKeys],
   };
 }
+
+/** The document as plain data; an alias bomb (YAML's "billion laughs") is bad input, not a crash. */
+function toJS(doc: ReturnType<typeof parseDocument>, path: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new InputError(`${path}: ${(e as Error).message}: write the settings without YAML aliases`);
+  }
+}
+
+/** The largest stack file read: an inventory of 200 domains takes about 100 kB. */
+export const MAX_STACK_FILE_BYTES = 4 * 1024 * 1024;
 
 /** The inventory stored as JSON text; malformed JSON is bad input naming where it breaks. */
 function parseInventoryJson(text: string, path: string): unknown {

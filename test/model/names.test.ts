@@ -27,4 +27,16 @@ describe("names", () => {
   ] as const)("%s in the %s stage is %s", (address, stage, staged) => {
     expect(addressInStage(address, [{ domain: "example.com", pilotDomain: "example.test" }], stage)).toBe(staged);
   });
+
+  it("resolves nested address spaces by the longest suffix, in any order", () => {
+    const spaces = [
+      { domain: "example.com", pilotDomain: "example.test" },
+      { domain: "uk.example.com", pilotDomain: "uk-pilot.test" },
+    ];
+    for (const order of [spaces, [...spaces].reverse()]) {
+      expect(addressInStage("ann@uk.example.com", order, "pilot")).toBe("ann@uk-pilot.test");
+      expect(addressInStage("ann@hq.uk.example.com", order, "pilot")).toBe("ann@hq.uk-pilot.test");
+      expect(addressInStage("ann@example.com", order, "pilot")).toBe("ann@example.test");
+    }
+  });
 });

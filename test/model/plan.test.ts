@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/model/config";
 import { PHASES, type Phase } from "../../src/model/inventory";
 import { type DnsRecord, type Plan, plan } from "../../src/model/plan";
-import { load } from "../helpers";
+import { load, rawStack } from "../helpers";
 
 const planOf = (name: string, phase: Phase) => plan(load(name, phase), phase);
 const records = (p: Plan) => p.zones.flatMap((z) => z.records);
@@ -16,7 +17,14 @@ describe("plan of the pilot stack", () => {
     expect(record(p, "aegean.test", "MX")?.values).toEqual(["10 mx.aegean.test"]);
     expect(record(p, "mx.aegean.test", "A")?.values).toEqual(["198.51.100.53"]);
     expect(p.routing).toEqual([
-      { host: "internet", domains: ["aegean.test"], mailboxes: ["jillr@aegean.test", "spyros@aegean.test"], relays: [], trusted: [] },
+      {
+        host: "internet",
+        domains: ["aegean.test"],
+        mailboxes: ["jillr@aegean.test", "spyros@aegean.test"],
+        relays: [],
+        trusted: [],
+        relayRecipients: [],
+      },
     ]);
     expect(p.flows.every((f) => f.from === "outside" && f.mailboxHost === "internet")).toBe(true);
   });
@@ -33,6 +41,8 @@ describe("plan of the pilot stack", () => {
       mailboxes: ["user1@api.test", "user2@api.test", "user3@api.test"],
       relays: [{ recipient: "new.api.test", to: "new", nextHop: "198.51.100.20" }],
       trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25"],
+      // Only the new system's users pass the connector: anyone else is refused at RCPT, not bounced.
+      relayRecipients: ["user4@new.api.test", "user5@new.api.test"],
     });
     expect(table(p, "new")).toEqual({
       host: "new",
@@ -40,6 +50,7 @@ describe("plan of the pilot stack", () => {
       mailboxes: ["user4@new.api.test", "user5@new.api.test"],
       relays: [{ recipient: "api.test", to: "legacy", nextHop: "198.51.100.10" }],
       trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25"],
+      relayRecipients: ["user1@api.test", "user2@api.test", "user3@api.test"],
     });
     expect(p.flows.filter((f) => f.from === "outside" && f.recipient === "user4@new.api.test")).toEqual([
       { recipient: "user4@new.api.test", from: "outside", entry: "new", mailboxHost: "new" },
@@ -180,6 +191,38 @@ describe("plan of the production stack", () => {
   });
 });
 
+describe("the organisation's own records", () => {
+  const withOwn = (own: object[], phase: Phase = 3) => {
+    const { inventory, baseDir } = rawStack("pilot");
+    inventory.zones[1].records = own;
+    inventory.ttl = { records: 1800 };
+    const inv = loadConfig({ inventory, phase, baseDir }).inventory;
+    return plan(inv, phase);
+  };
+
+  it("merges the organisation's SPF into the plan's: its mechanisms kept, the gateway's addresses added, one record", () => {
+    const p = withOwn([
+      { name: "@", type: "TXT", values: ["v=spf1 include:_spf.example.net ip4:198.51.100.10 ~all", "site-verification=abc"] },
+    ]);
+    const txt = record(p, "api.test", "TXT")!;
+    expect(txt.values.filter((v) => v.startsWith("v=spf1"))).toEqual([
+      "v=spf1 include:_spf.example.net ip4:198.51.100.10 ip4:198.51.100.25 ip4:198.51.100.20 ~all",
+    ]);
+    expect(txt.values).toContain("site-verification=abc");
+    expect(records(p).filter((r) => r.name === "api.test" && r.type === "TXT")).toHaveLength(1);
+  });
+
+  it("keeps a TXT beside the plan's SPF when the organisation has no SPF of its own", () => {
+    const txt = record(withOwn([{ name: "@", type: "TXT", values: ["site-verification=abc"] }]), "api.test", "TXT")!;
+    expect(txt.values).toEqual(["site-verification=abc", "v=spf1 ip4:198.51.100.25 ip4:198.51.100.10 ip4:198.51.100.20 -all"].sort());
+  });
+
+  it("gives a record without a TTL of its own ttl.records, not 3600", () => {
+    expect(record(withOwn([{ name: "www", type: "A", values: ["198.51.100.80"] }]), "www.api.test", "A")?.ttl).toBe(1800);
+    expect(record(withOwn([{ name: "www", type: "A", values: ["198.51.100.80"], ttl: 600 }]), "www.api.test", "A")?.ttl).toBe(600);
+  });
+});
+
 describe("plan of the other layouts", () => {
   it("post-offices: one MX per post office and addresses user@po.domain in both stages", () => {
     const p3 = planOf("post-offices", 3);
@@ -205,6 +248,7 @@ describe("plan of the other layouts", () => {
     expect(record(p4, "relay.corp.test", "A")?.values).toEqual(["198.51.100.30"]);
     expect(table(p4, "smartHost").relays).toEqual([{ recipient: "corp.test", to: "legacy", nextHop: "198.51.100.25" }]);
     expect(table(p5, "smartHost").relays).toEqual([{ recipient: "corp.test", to: "new", nextHop: "198.51.100.25" }]);
+    expect(table(p5, "smartHost").relayRecipients).toEqual(["ann@corp.test", "bob@corp.test", "cid@corp.test"]);
     expect(new Set(p4.flows.filter((f) => f.from === "outside" && f.mailboxHost !== "internet").map((f) => f.entry))).toEqual(
       new Set(["smartHost"]),
     );

@@ -88,3 +88,38 @@ describe("reading dig's zone transfer", () => {
     expect(parseZone("api.test", text)).toEqual(records);
   });
 });
+
+describe("the zone update builder refuses what validation should have caught", () => {
+  const HOSTILE = [
+    "x\nupdate add evil.test. 60 NS ns.evil.test.",
+    "x\rsend",
+    "x\u0000",
+    "x\u001b[2J",
+    "x\u2028zone evil.test.",
+    "two words",
+  ];
+  it.each(HOSTILE)("a name %j", (name) => {
+    expect(() => zoneUpdate(target, [rec(name, "A", ["192.0.2.1"])], [])).toThrow(/refusing to write/);
+  });
+  it.each(HOSTILE)("a CNAME target %j", (value) => {
+    expect(() => zoneUpdate(target, [rec("www.api.test", "CNAME", [value])], [])).toThrow(/refusing to write/);
+  });
+  it.each(HOSTILE.map((h) => `10 ${h}`))("an MX value %j", (value) => {
+    expect(() => zoneUpdate(target, [rec("api.test", "MX", [value])], [])).toThrow(/refusing to write/);
+  });
+  it.each(HOSTILE.slice(0, 5))("a TXT value %j", (value) => {
+    expect(() => zoneUpdate(target, [rec("api.test", "TXT", [value])], [])).toThrow(/refusing to write/);
+  });
+  it("an A value that is not an address, a type it does not write, a TTL that is not whole, a previously managed name", () => {
+    expect(() => zoneUpdate(target, [rec("api.test", "A", ["1.2.3.4\nsend"])], [])).toThrow(/refusing to write/);
+    expect(() => zoneUpdate(target, [rec("api.test", "NS\nsend" as "A", ["1.2.3.4"])], [])).toThrow(/refusing to write/);
+    expect(() => zoneUpdate(target, [rec("api.test", "A", ["1.2.3.4"], Number.NaN)], [])).toThrow(/refusing to write/);
+    expect(() => zoneUpdate(target, [], [rec("x\nsend", "A", ["1.2.3.4"])], [{ name: "x\nsend", type: "A" }])).toThrow(/refusing to write/);
+  });
+  it("a TSIG key or server that is not plain text", () => {
+    const records = [rec("api.test", "A", ["192.0.2.1"])];
+    expect(() => zoneUpdate({ ...target, tsig: { ...target.tsig, secret: "c2Vj\nsend" } }, records, [])).toThrow(/refusing to write/);
+    expect(() => zoneUpdate({ ...target, tsig: { ...target.tsig, name: "a b" } }, records, [])).toThrow(/refusing to write/);
+    expect(() => zoneUpdate({ ...target, server: "127.0.0.1\nzone evil.test." }, records, [])).toThrow(/refusing to write/);
+  });
+});

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { type DnsRecord, parseTxtPresentation, type RecordType, recordSetKey, txtPresentation } from "../../model/records";
+import { refuseControl } from "../../model/text";
 import { execSequence, type HostSession } from "../ssh";
 
 export interface Tsig {
@@ -20,19 +21,32 @@ export interface ZoneTarget {
   tsig: Tsig;
 }
 
-const fq = (name: string) => `${name}.`;
+/**
+ * A name as the update writes it, fully qualified. Defence in depth: a name that is not plain DNS
+ * labels (a newline would start another update command, perhaps for another zone) is refused.
+ */
+function fq(name: string): string {
+  refuseControl("the DNS name", name);
+  if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i.test(name))
+    throw new Error(`refusing to write the DNS name ${JSON.stringify(name)} into a zone update`);
+  return `${name}.`;
+}
 
 function rdata(r: DnsRecord, value: string): string {
+  refuseControl(`the ${r.type} value of ${r.name}`, value);
   switch (r.type) {
     case "MX": {
-      const [pref, target] = value.split(/\s+/);
-      return `${pref} ${fq(target)}`;
+      const m = /^(\d{1,5}) (\S+)$/.exec(value);
+      if (!m) throw new Error(`refusing to write the MX value ${JSON.stringify(value)} of ${r.name} into a zone update`);
+      return `${m[1]} ${fq(m[2])}`;
     }
     case "CNAME":
       return fq(value);
     case "TXT":
       return txtPresentation(value);
-    default:
+    case "A":
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(value))
+        throw new Error(`refusing to write the A value ${JSON.stringify(value)} of ${r.name} into a zone update`);
       return value;
   }
 }
@@ -52,6 +66,11 @@ export function zoneUpdate(
   const want = new Map(desired.map((r) => [recordSetKey(r), r]));
   const have = new Map(live.map((r) => [recordSetKey(r), r]));
   const lines: string[] = [];
+  for (const r of [...desired, ...previouslyManaged])
+    if (!TYPES.has(r.type) || ("ttl" in r && !Number.isInteger(r.ttl)))
+      throw new Error(
+        `refusing to write the record ${JSON.stringify(recordSetKey(r))} into a zone update: not an A, MX, TXT or CNAME with a whole TTL`,
+      );
   for (const r of desired) {
     if (sameSet(r, have.get(recordSetKey(r)))) continue;
     lines.push(`update delete ${fq(r.name)} ${r.type}`);
@@ -60,6 +79,9 @@ export function zoneUpdate(
   for (const r of previouslyManaged)
     if (!want.has(recordSetKey(r)) && have.has(recordSetKey(r))) lines.push(`update delete ${fq(r.name)} ${r.type}`);
   if (!lines.length) return undefined;
+  const { algorithm, name, secret } = target.tsig;
+  if (!/^[A-Za-z0-9._-]+$/.test(`${algorithm}${name}`) || !/^[A-Za-z0-9+/=]+$/.test(secret) || !/^[0-9.]+$/.test(target.server))
+    throw new Error(`refusing to write a zone update for ${fq(target.zone)}: the server address or the TSIG key is not plain text`);
   return [
     `server ${target.server}`,
     `zone ${fq(target.zone)}`,
