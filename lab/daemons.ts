@@ -65,7 +65,8 @@ export async function startSshd(h: PlannedLabHost): Promise<void> {
     config,
     [
       `ListenAddress ${h.address}:22`,
-      `HostKey ${join(keysDir, `${h.role.toLowerCase()}_host_ed25519`)}`,
+      // The three host keys of a stock Debian sshd, in its order.
+      ...["rsa", "ecdsa", "ed25519"].map((type) => `HostKey ${join(keysDir, `${h.role.toLowerCase()}_host_${type}`)}`),
       `PidFile ${join(dir, "sshd.pid")}`,
       `AuthorizedKeysFile ${join(keysDir, "authorized_keys")}`,
       "PermitRootLogin prohibit-password",

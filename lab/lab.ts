@@ -79,8 +79,8 @@ export async function ensurePackages(progress: Progress): Promise<void> {
   }
 }
 
-async function ensureKey(path: string, comment: string): Promise<string> {
-  if (!existsSync(path)) await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path]);
+async function ensureKey(path: string, comment: string, type: "ed25519" | "rsa" | "ecdsa" = "ed25519"): Promise<string> {
+  if (!existsSync(path)) await run(["ssh-keygen", "-q", "-t", type, "-N", "", "-C", comment, "-f", path]);
   return readFileSync(`${path}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
 }
 
@@ -125,6 +125,9 @@ export async function labUp(progress: Progress = () => {}): Promise<LabDescripti
         hostKey: await ensureKey(join(keysDir, `${h.role.toLowerCase()}_host_ed25519`), `cutover-lab-${h.role}`),
         dir,
       };
+      // A Debian host offers RSA, ECDSA and ed25519 host keys (openssh-server makes all three).
+      for (const type of ["rsa", "ecdsa"] as const)
+        await ensureKey(join(keysDir, `${h.role.toLowerCase()}_host_${type}`), `cutover-lab-${h.role}`, type);
       writeEtc(h, layout.hosts.find((x) => x.role === layout.dnsRole)?.address ?? h.address);
     }
     const dns = hosts[layout.dnsRole]!;

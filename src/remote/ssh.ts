@@ -4,7 +4,7 @@
  * reused for a batch of operations.
  */
 import { createHash, randomBytes } from "node:crypto";
-import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
+import type { Client, ClientChannel, ServerHostKeyAlgorithm, SFTPWrapper } from "ssh2";
 import { CutoverError } from "../model/errors";
 
 /** How to reach a host over SSH, without the secret: what the stack's state keeps. */
@@ -156,6 +156,14 @@ export async function connect(target: HostTarget, opts: ConnectOptions = {}): Pr
   throw new HostUnreachableError(target, attempts, last!);
 }
 
+/** The SSH host-key algorithms that present a key of the pinned key's type, best first. Pure. */
+export function hostKeyAlgorithms(pinned: string): ServerHostKeyAlgorithm[] {
+  const type = pinned.trim().split(/\s+/)[0];
+  if (type === "ssh-rsa") return ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+  if (type === "ssh-ed25519" || /^ecdsa-sha2-nistp(256|384|521)$/.test(type)) return [type as ServerHostKeyAlgorithm];
+  throw new CutoverError(`the pinned host key's type ${JSON.stringify(type)} is none of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521`);
+}
+
 function connectOnce(target: HostTarget, timeoutMs: number): Promise<HostSession> {
   // Loaded here, not at the top: dynamic providers serialize what a module captures.
   const { Client: SshClient } = require("ssh2") as typeof import("ssh2");
@@ -184,6 +192,8 @@ function connectOnce(target: HostTarget, timeoutMs: number): Promise<HostSession
       readyTimeout: timeoutMs,
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
+      // Negotiate the pinned key's algorithm: a server offering several host keys shows the pinned one.
+      algorithms: { serverHostKey: hostKeyAlgorithms(target.hostKey) },
       hostVerifier: (key: Buffer) => {
         presented = fingerprintOf(key);
         samePresented = key.equals(pinned);

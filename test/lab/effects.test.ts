@@ -1,7 +1,10 @@
 /**
  * The host effects against the real lab: postfix, sshd, knot and dovecot in network namespaces.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keysDir } from "../../lab/layout";
 import { findAnywhere, findInMailbox, newMarker, queuedWith, relayTest, sendMail, waitFor } from "../../src/checks/mail";
 import { SmtpDialogue } from "../../src/checks/smtp-dialogue";
 import type { HostRole } from "../../src/model/inventory";
@@ -262,8 +265,61 @@ describe("gateway routing effect", () => {
     // Re-running completes it.
     expect((await applyRouting(legacy, moved)).changed).toBe(true);
     expect((await readRouting(legacy)).digest).toBe(routingDigest(moved));
-    expect((await legacy.exec(["readlink", `${ROUTING_DIR}/previous`])).stdout.trim()).toBe(routingDigest(table).slice(0, 16));
+    expect((await legacy.exec(["readlink", `${ROUTING_DIR}/previous`])).stdout.trim()).toMatch(
+      new RegExp(`^${routingDigest(table).slice(0, 16)}-`),
+    );
     await applyRouting(legacy, hostRouting(table));
+  });
+
+  it("re-applies the same routing without ever leaving current dangling, and keeps previous", async () => {
+    const legacy = await session("legacy");
+    const table = p3.routing.find((t) => t.host === "legacy")!;
+    const before = await readRouting(legacy);
+    // A hand edit of an owned parameter: same maps, so the same digest is applied again.
+    await legacy.exec(["postconf", "-e", "relay_domains="]);
+    expect((await readRouting(legacy)).configured).toBe(false);
+    expect((await applyRouting(legacy, hostRouting(table))).changed).toBe(true);
+    const after = await readRouting(legacy);
+    expect(after).toMatchObject({ configured: true, digest: routingDigest(table), reloaded: routingDigest(table) });
+    expect(after.version).not.toBe(before.version);
+    expect((await legacy.exec(["readlink", "-e", `${ROUTING_DIR}/previous`])).stdout.trim()).toBe(`${ROUTING_DIR}/${before.version}`);
+    expect((await legacy.exec(["readlink", "-e", `${ROUTING_DIR}/current`])).stdout.trim()).toBe(`${ROUTING_DIR}/${after.version}`);
+  });
+
+  it("records routing as applied only once postfix reloaded it, and retries a failed reload", async () => {
+    const legacy = await session("legacy");
+    const table = p3.routing.find((t) => t.host === "legacy")!;
+    const moved = { ...hostRouting(table), mailboxes: [...table.mailboxes, "extra@api.test"] };
+    await legacy.exec(["postfix", "stop"]);
+    try {
+      // The fault: postfix reload fails on a stopped postfix, after the maps were swapped.
+      await expect(applyRouting(legacy, moved)).rejects.toThrow(/postfix reload failed/);
+    } finally {
+      await legacy.exec(POSTFIX_START);
+    }
+    const swapped = await readRouting(legacy);
+    expect(swapped.digest).toBe(routingDigest(moved));
+    expect(swapped.reloaded).toBeUndefined();
+    expect((await applyRouting(legacy, moved)).changed).toBe(true);
+    expect((await readRouting(legacy)).reloaded).toBe(routingDigest(moved));
+    expect((await applyRouting(legacy, moved)).changed).toBe(false);
+    await applyRouting(legacy, hostRouting(table));
+  });
+
+  it("refuses at RCPT an unknown recipient in a domain the connector relays whole: no backscatter", async () => {
+    const legacy = await session("legacy");
+    const p2 = plan(lab.inventory(2), 2);
+    await applyRouting(legacy, hostRouting(p2.routing.find((t) => t.host === "legacy")!));
+    try {
+      const outside = await session("internet");
+      const known = await relayTest(outside, lab.description.hosts.legacy!.address, "user4@new.api.test");
+      const unknown = await relayTest(outside, lab.description.hosts.legacy!.address, "nobody@new.api.test");
+      expect(known.verdict, known.detail).not.toBe("refused");
+      expect(unknown.verdict, unknown.detail).toBe("refused");
+      expect(unknown.detail).toMatch(/5\d\d.*(Recipient address rejected|User unknown)/i);
+    } finally {
+      await applyRouting(legacy, hostRouting(p3.routing.find((t) => t.host === "legacy")!));
+    }
   });
 
   it("restores the host's own main.cf when removed, and can be applied afresh", async () => {
@@ -412,6 +468,25 @@ describe("SSH helper", () => {
     expect(error.message).toContain("legacy (198.51.100.10:22)");
     expect(error.message).toContain(fingerprintOf(lab.description.hosts.legacy!.hostKey));
     expect(error.message).toContain(fingerprintOf(lab.description.hosts.new!.hostKey));
+  });
+
+  it.each(["rsa", "ecdsa", "ed25519"])("pins a %s host key on a server that offers all three, and refuses a changed one", async (type) => {
+    const keyOf = (role: string) =>
+      readFileSync(join(keysDir, `${role}_host_${type}.pub`), "utf8")
+        .trim()
+        .split(/\s+/)
+        .slice(0, 2)
+        .join(" ");
+    const right = await connect({ ...lab.target("legacy"), hostKey: keyOf("legacy") }, { attempts: 1 });
+    try {
+      expect((await right.exec(["echo", "pinned"])).stdout.trim()).toBe("pinned");
+    } finally {
+      right.close();
+    }
+    const changed = await connect({ ...lab.target("legacy"), hostKey: keyOf("new") }, { attempts: 1 }).catch((e) => e);
+    expect(changed).toBeInstanceOf(HostKeyMismatchError);
+    expect(changed.message).toContain(fingerprintOf(keyOf("legacy")));
+    expect(changed.message).toContain(fingerprintOf(keyOf("new")));
   });
 
   it("names the host it cannot reach after retrying", async () => {

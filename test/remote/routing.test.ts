@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { renderRouting } from "../../src/remote/effects/routing";
+import { mainCfSetting, renderRouting } from "../../src/remote/effects/routing";
 
 describe("postfix maps of a routing table", () => {
   it.each([
@@ -17,6 +17,7 @@ describe("postfix maps of a routing table", () => {
         relayed: "user4@paradigms.test relayed\n",
         transport: "user4@paradigms.test smtp:[198.51.100.20]:25\n",
         relay_domains: "",
+        relay_recipients: "",
         trusted: "198.51.100.10/32 OK\n",
       },
     ],
@@ -29,6 +30,7 @@ describe("postfix maps of a routing table", () => {
         relayed: "",
         transport: "new.api.test smtp:[198.51.100.20]:25\n",
         relay_domains: "new.api.test OK\n",
+        relay_recipients: "",
         trusted: "",
       },
     ],
@@ -40,5 +42,39 @@ describe("postfix maps of a routing table", () => {
     const a = renderRouting({ domains: ["b.test", "a.test"], mailboxes: [], relays: [], trusted: ["192.0.2.2", "192.0.2.1"] });
     expect(a.domains).toBe("a.test OK\nb.test OK\n");
     expect(a.trusted).toBe("192.0.2.1/32 OK\n192.0.2.2/32 OK\n");
+  });
+});
+
+describe("the postfix builders refuse what validation should have caught", () => {
+  const table = { domains: ["api.test"], mailboxes: ["ann@api.test"], relays: [], trusted: [] };
+  it.each([
+    ["a newline in a mailbox", { ...table, mailboxes: ["ann@api.test\nevil@api.test"] }],
+    ["a path in a mailbox", { ...table, mailboxes: ["../../../etc/cron.d/x@api.test"] }],
+    ["a bare .. mailbox", { ...table, mailboxes: ["..@api.test"] }],
+    ["a map comment", { ...table, mailboxes: ["#x@api.test"] }],
+    ["a NUL in a domain", { ...table, domains: ["api.test\u0000"] }],
+    ["a space in a relay recipient", { ...table, relays: [{ recipient: "a b@api.test", nextHop: "192.0.2.1" }] }],
+    ["a newline in a next hop", { ...table, relays: [{ recipient: "b@api.test", nextHop: "192.0.2.1]\nevil smtp:[203.0.113.1" }] }],
+    ["an escape in a trusted address", { ...table, trusted: ["192.0.2.1\u001b"] }],
+    ["a newline in a relay recipient of a relayed domain", { ...table, relayRecipients: ["a@api.test\n#"] }],
+  ])("%s", (_what, hostile) => {
+    expect(() => renderRouting(hostile)).toThrow(/refusing to (write|make)/);
+  });
+
+  it("a main.cf setting whose value holds a newline or a carriage return", () => {
+    expect(mainCfSetting("smtpd_banner", "mail.api.test ESMTP")).toBe("smtpd_banner=mail.api.test ESMTP");
+    expect(() => mainCfSetting("smtpd_banner", "x\nmynetworks=0.0.0.0/0")).toThrow(/refusing to write the value of smtpd_banner/);
+    expect(() => mainCfSetting("myhostname", "x\rmynetworks=0.0.0.0/0")).toThrow(/refusing to write/);
+    expect(() => mainCfSetting("my\nnetworks", "x")).toThrow(/refusing to write the main.cf parameter/);
+  });
+
+  it("writes the relay recipients of the domains it relays whole", () => {
+    const maps = renderRouting({
+      ...table,
+      relays: [{ recipient: "new.api.test", nextHop: "192.0.2.20" }],
+      relayRecipients: ["bob@new.api.test"],
+    });
+    expect(maps.relay_recipients).toBe("bob@new.api.test OK\n");
+    expect(maps.mailboxes).toBe("ann@api.test api.test/ann/\n");
   });
 });

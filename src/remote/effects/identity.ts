@@ -3,8 +3,9 @@
  * service address. The go-live moves both from the legacy gateway to the new server; rollback moves
  * them back.
  */
+import { refuseControl } from "../../model/text";
 import { detached, execSequence, type HostSession, sectionMarker, sections } from "../ssh";
-import { POSTFIX_RELOAD } from "./routing";
+import { mainCfSetting, POSTFIX_RELOAD } from "./routing";
 
 export interface ServiceAddress {
   address: string;
@@ -136,7 +137,7 @@ export function drainPolicyCommands(live: LiveIdentity): string[][] {
       DRAIN_POLICY,
     ],
     ["postconf", "-M", `${DRAIN_SERVICE}/unix=${DRAIN_SERVICE} unix - n n - 0 spawn user=nobody argv=${DRAIN_POLICY_FILE}`],
-    ["postconf", "-e", `smtpd_data_restrictions=${[DRAIN_RESTRICTION, rest].filter(Boolean).join(", ")}`],
+    ["postconf", "-e", mainCfSetting("smtpd_data_restrictions", [DRAIN_RESTRICTION, rest].filter(Boolean).join(", "))],
     POSTFIX_RELOAD,
   ];
 }
@@ -145,7 +146,9 @@ export function drainPolicyCommands(live: LiveIdentity): string[][] {
 export function drainPolicyRemovalCommands(dataRestrictions: string): string[][] {
   return [
     ["postconf", "-MX", `${DRAIN_SERVICE}/unix`],
-    dataRestrictions ? ["postconf", "-e", `smtpd_data_restrictions=${dataRestrictions}`] : ["postconf", "-X", "smtpd_data_restrictions"],
+    dataRestrictions
+      ? ["postconf", "-e", mainCfSetting("smtpd_data_restrictions", dataRestrictions)]
+      : ["postconf", "-X", "smtpd_data_restrictions"],
     ["rm", "-rf", DRAIN_DIR],
     POSTFIX_RELOAD,
   ];
@@ -204,10 +207,10 @@ export function nameCommands(live: LiveIdentity, id: HostIdentity, background = 
   const commands: string[][] = [];
   const kernel = id.kernelHostName ?? id.hostName;
   const banner = id.banner ?? `${id.hostName} ESMTP`;
-  if (live.kernelHostName !== kernel) commands.push(["hostname", kernel]);
+  if (live.kernelHostName !== kernel) commands.push(["hostname", refuseControl("the host name", kernel)]);
   const settings = [
-    ...(live.banner !== banner ? [`smtpd_banner=${banner}`] : []),
-    ...(live.ownName !== id.ownName ? [`myhostname=${id.ownName}`] : []),
+    ...(live.banner !== banner ? [mainCfSetting("smtpd_banner", banner)] : []),
+    ...(live.ownName !== id.ownName ? [mainCfSetting("myhostname", id.ownName)] : []),
   ];
   if (settings.length) commands.push(["postconf", "-e", ...settings], background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
   return commands;
