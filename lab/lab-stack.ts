@@ -38,10 +38,7 @@ export async function openLabStack(name: string, lab: LabDescription, engine: En
     Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`${CONFIG.hostKeys}.${role}`, { value: h!.hostKey }])),
     true,
   );
-  await stack.setConfig({
-    [CONFIG.sshPrivateKey]: { value: readFileSync(lab.adminKeyPath, "utf8"), secret: true },
-    [CONFIG.tsigSecret]: { value: lab.tsig.secret, secret: true },
-  });
+  await stack.setSecrets({ [CONFIG.sshPrivateKey]: readFileSync(lab.adminKeyPath, "utf8"), [CONFIG.tsigSecret]: lab.tsig.secret });
   return stack;
 }
 

@@ -148,6 +148,22 @@ export class MigrationStack {
     return this.stack.setAllConfig(config, path);
   }
 
+  /**
+   * Sets secrets through the CLI's standard input (`pulumi config set --secret --raw`, value read
+   * from stdin): never on a command line, which every user sees in ps, and never in an error text.
+   */
+  async setSecrets(secrets: Record<string, string>): Promise<void> {
+    const env = { ...process.env, ...this.envVars };
+    for (const [key, value] of Object.entries(secrets)) {
+      const argv = ["pulumi", "config", "set", "--secret", "--raw", key, "--stack", this.name, "--cwd", PROJECT_DIR];
+      const r = await run(argv, { env, input: value, allowFailure: true });
+      if (r.code !== 0) {
+        const said = `${r.stderr}\n${r.stdout}`.split(value).join("[secret]").trim().split("\n").filter(Boolean).slice(-3);
+        throw new EngineError(`setting of the secret ${key} (exit ${r.code})`, this.name, said);
+      }
+    }
+  }
+
   async setPhase(phase: number): Promise<void> {
     await this.stack.setConfig(CONFIG.phase, { value: String(phase) });
   }
