@@ -1,7 +1,7 @@
 /**
  * A stack of the pilot's inventory configured for the lab: the pilot's config file copied under
  * the stack's name, plus what only the lab knows (pinned host keys, and as secrets the SSH key and
- * the TSIG secret), on the project's local backend.
+ * the TSIG secret), on the project's local backend or the one PULUMI_BACKEND_URL names.
  */
 
 import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
@@ -21,11 +21,20 @@ export const LAB_PASSPHRASE = process.env.PULUMI_CONFIG_PASSPHRASE ?? "cutover-l
 /** A lab stack's own copy of the pilot's mailbox file (git-ignored), so waves and rollbacks change only it. */
 export const labMailboxFile = (stack: string) => `mailboxes.${stack}.csv`;
 
-export async function openLabStack(name: string, lab: LabDescription, engine: Engine, progress?: Progress): Promise<MigrationStack> {
+/** A lab stack's backend: PULUMI_BACKEND_URL when set (the lab team's PostgreSQL), else the project's local one. */
+export const labBackendUrl = () => process.env.PULUMI_BACKEND_URL ?? localBackendUrl();
+
+export async function openLabStack(
+  name: string,
+  lab: LabDescription,
+  engine: Engine,
+  progress?: Progress,
+  backendUrl = labBackendUrl(),
+): Promise<MigrationStack> {
   const fresh = !existsSync(join(STACKS_DIR, `Pulumi.${name}.yaml`));
   const stack = await MigrationStack.open(name, {
     engine,
-    backendUrl: localBackendUrl(),
+    backendUrl,
     passphrase: LAB_PASSPHRASE,
     template: "pilot",
     ...(progress ? { progress } : {}),

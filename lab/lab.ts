@@ -31,9 +31,11 @@ import { buildNetwork, inNamespace, killNamespace, labNamespaces, waitListening 
 export { hostDir, type LabDescription } from "./layout";
 
 import type { HostKeys } from "../src/remote/targets";
+import { teamDown, teamUp } from "./team";
 
 /** Stops every process in the lab's namespaces (and only those), deletes the namespaces and host state. */
 export async function labDown(progress: Progress = () => {}): Promise<void> {
+  await teamDown();
   const namespaces = await labNamespaces();
   for (const ns of namespaces) await killNamespace(ns);
   for (const ns of namespaces) {
@@ -59,6 +61,8 @@ const REQUIRED: [binary: string, pkg: string][] = [
   ["/usr/bin/arping", "iputils-arping"],
   ["/usr/sbin/knotd", "knot"],
   ["/usr/sbin/ip", "iproute2"],
+  // The team's state backend (lab/team.ts).
+  ["/usr/bin/pg_lsclusters", "postgresql"],
 ];
 
 /** Installs the Debian packages the lab needs, if any is missing; daemons are kept from starting in the root namespace. */
@@ -93,7 +97,8 @@ function ensureTsig(): LabDescription["tsig"] {
   return JSON.parse(readFileSync(path, "utf8"));
 }
 
-export async function labUp(progress: Progress = () => {}): Promise<LabDescription> {
+/** `team`: also the team's PostgreSQL backend and a second operator's workstation (lab/team.ts). */
+export async function labUp(progress: Progress = () => {}, opts: { team?: boolean } = {}): Promise<LabDescription> {
   const started = Date.now();
   const inv = loadStack("pilot", 1).inventory;
   const layout = labLayout(inv);
@@ -157,6 +162,7 @@ export async function labUp(progress: Progress = () => {}): Promise<LabDescripti
       prefixLength: inv.gateway.prefixLength,
       zones: layout.zones,
       dnsServer: dns.address,
+      ...(opts.team ? { team: await teamUp(progress) } : {}),
     };
     writeFileSync(descriptionPath, JSON.stringify(description, null, 2), { mode: 0o600 });
     progress(`lab up in ${((Date.now() - started) / 1000).toFixed(1)} s`);

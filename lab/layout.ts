@@ -47,6 +47,8 @@ export interface LabDescription {
   /** Zones served by the model Internet's DNS server. */
   zones: string[];
   dnsServer: string;
+  /** The team's state backend and the two operators' workstations, when the lab was built with them. */
+  team?: { backendUrl: string; operators: [string, string] };
 }
 
 export interface PlannedLabHost {

@@ -36,7 +36,7 @@ Exit codes:
   4  applied, but the verification failed
   5  not confirmed
   6  applied but NOT verified
-  7  the stack is busy (another update holds its lock)`;
+  7  the stack is busy (another operator holds it, or an update holds its lock): nothing changed`;
 
 export const DRIFT_EXIT_HELP = `
 Exit codes:

@@ -15,13 +15,17 @@ program
   .description("Install missing packages, remove a stale lab, build the namespaces and start the daemons; idempotent.")
   .option("--json", "print the lab description as JSON")
   .option("-s, --stack <name>", "also configure a stack (lab-*) with the pilot's config and the lab's keys, on the project's local backend")
-  .action((o: { json?: boolean; stack?: string }) =>
+  .option(
+    "--team",
+    "also a team: PostgreSQL as the state backend (namespace cutover-teamdb) and a second operator's workstation (cutover-operator2)",
+  )
+  .action((o: { json?: boolean; stack?: string; team?: boolean }) =>
     main(async () => {
       if (o.stack && !isLabStack(o.stack))
         throw new InputError(
           `--stack ${o.stack}: lab stacks are named lab-... (their config files are git-ignored); try --stack lab-${o.stack}`,
         );
-      const lab = await labUp(progress);
+      const lab = await labUp(progress, { team: o.team });
       if (o.stack) {
         const stack = await openLabStack(o.stack, lab, await obtainEngine(progress), progress);
         progress(

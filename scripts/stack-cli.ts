@@ -5,11 +5,11 @@
  */
 import type { Command } from "commander";
 import { labHealthy } from "../lab/lab";
-import { isLabStack, LAB_PASSPHRASE } from "../lab/lab-stack";
+import { isLabStack, LAB_PASSPHRASE, labBackendUrl } from "../lab/lab-stack";
 import { inOperatorNamespace } from "../lab/namespaces";
 import { CutoverError, InputError } from "../src/model/errors";
 import { obtainEngine } from "../src/ops/engine";
-import { localBackendUrl, MigrationStack } from "../src/ops/stack";
+import { MigrationStack } from "../src/ops/stack";
 import { progress, stackOf } from "./cli";
 
 /**
@@ -34,12 +34,12 @@ export async function inLabNamespace(stack: string): Promise<number | undefined>
   return inOperatorNamespace([process.execPath, require.resolve("tsx/cli"), process.argv[1], ...process.argv.slice(2)]);
 }
 
-/** The stack on its backend: lab stacks on the project's local backend with the lab passphrase. */
+/** The stack on its backend: lab stacks on the lab's backend (see labBackendUrl) with the lab passphrase. */
 export async function openStack(name: string): Promise<MigrationStack> {
   const engine = await obtainEngine(progress);
   return MigrationStack.open(name, {
     engine,
     progress,
-    ...(isLabStack(name) ? { backendUrl: localBackendUrl(), passphrase: LAB_PASSPHRASE } : {}),
+    ...(isLabStack(name) ? { backendUrl: labBackendUrl(), passphrase: LAB_PASSPHRASE } : {}),
   });
 }

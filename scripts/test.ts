@@ -23,7 +23,7 @@ const opts = program.opts<{ keepLab?: boolean }>();
 main(async () => {
   try {
     // The engine (a Go build the first time) and the lab come up side by side.
-    const [engine] = await Promise.all([obtainEngine(progress), labUp(progress), obtainActionlint(progress)]);
+    const [engine] = await Promise.all([obtainEngine(progress), labUp(progress, { team: true }), obtainActionlint(progress)]);
     progress(`test: engine v${engine.version} from ${engine.source === "path" ? "PATH" : engine.binDir}`);
   } catch (e) {
     progress("test: the lab, the engine or actionlint could not be set up:");

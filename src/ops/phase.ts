@@ -3,12 +3,14 @@
  * `up`, verify. Everything it records lives in the stack (config, tags, update messages), so a team
  * sharing a Pulumi Cloud, S3 or PostgreSQL backend shares the guards.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { CONFIG } from "../model/config-keys";
 import type { Inventory, Phase } from "../model/inventory";
 import { assignmentDigest, readMailboxFile } from "../model/mailbox-archive";
 import { plan } from "../model/plan";
 import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
+import { StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, TAGS } from "./guards";
 import { deployedPlan, interrupted, stackFacts } from "./history";
 import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
@@ -17,22 +19,56 @@ import { verifyAndRecord } from "./verification";
 
 export type { PhaseOptions, PhaseOutcome } from "./outcome";
 
-/** Sets the stack's phase and mailbox digest, remembering what they were (for a declined change). */
-async function recordConfiguration(stack: MigrationStack, phase: Phase, inv: Inventory): Promise<() => Promise<void>> {
-  const before = await stack.config();
-  const digest = assignmentDigest(readMailboxFile(inv.mailboxes, STACKS_DIR).content);
-  await stack.setConfig({ [CONFIG.phase]: { value: String(phase) }, [CONFIG.mailboxesDigest]: { value: digest } });
-  return async () => {
-    for (const key of [CONFIG.phase, CONFIG.mailboxesDigest]) {
-      if (before[key]) await stack.setConfig({ [key]: { value: before[key].value } });
-      else await stack.stack.removeConfig(key);
-    }
+/**
+ * Sets the stack's phase and mailbox digest. Until `up` starts, a failed preview, a "no" or a
+ * SIGINT/SIGTERM puts the stack file back byte for byte; the returned function does, and ends the
+ * signal watch. From `up` on, the file names the phase the engine is applying (an interrupted
+ * update is finished by that phase).
+ */
+async function recordConfiguration(stack: MigrationStack, phase: Phase, inv: Inventory): Promise<{ restore(): void; keep(): void }> {
+  const before = readFileSync(stack.stackFile);
+  const put = () => writeFileSync(stack.stackFile, before);
+  const onSignal = (signal: NodeJS.Signals) => {
+    put();
+    process.exit(signal === "SIGINT" ? 130 : 143);
   };
+  const keep = () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    const digest = assignmentDigest(readMailboxFile(inv.mailboxes, STACKS_DIR).content);
+    await stack.setConfig({ [CONFIG.phase]: { value: String(phase) }, [CONFIG.mailboxesDigest]: { value: digest } });
+  } catch (e) {
+    put();
+    keep();
+    throw e;
+  }
+  const restore = () => {
+    put();
+    keep();
+  };
+  return { restore, keep };
 }
 
-/** `npm run phase -- <stack> <n>`: validate, guard, preview, confirm, record, up, verify. */
+/**
+ * `npm run phase -- <stack> <n>`: validate, hold the stack, guard, preview, confirm, record, up,
+ * verify, release. While held, no other operator's phase or rollback passes its guards: the
+ * loser changes nothing and gets StackBusyError.
+ */
 export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOptions): Promise<PhaseOutcome> {
   const inv = loadStack(stack.name, target).inventory;
+  const hold = await stack.hold(`phase ${target}`);
+  try {
+    return await guardedPhase(stack, target, inv, o);
+  } finally {
+    await hold?.release();
+  }
+}
+
+async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory, o: PhaseOptions): Promise<PhaseOutcome> {
   const facts = await stackFacts(stack);
   // What the plan changes against what the last update deployed: a large change needs --force.
   const deployed = await deployedPlan(stack, facts);
@@ -45,12 +81,12 @@ export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOpt
   // After a failed or interrupted update the state may not be what the hosts have: read them first.
   const recovering = interrupted(facts);
   if (recovering) o.progress(`the last update ${recovering}: the engine reads every resource from the live hosts first`);
-  const restore = await recordConfiguration(stack, target, inv);
+  const recorded = await recordConfiguration(stack, target, inv);
   let preview: OperationResult;
   try {
     preview = await stack.preview({ refresh: Boolean(recovering) });
   } catch (e) {
-    await restore();
+    recorded.restore();
     throw e;
   }
   o.progress(`preview of phase ${target} on ${stack.name} (now ${current ? `phase ${current}` : "new"}):\n${describeSteps(preview)}`);
@@ -59,10 +95,18 @@ export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOpt
       .filter(([k]) => k !== "same")
       .map(([k, v]) => `${v} to ${k}`)
       .join(", ") || "no changes";
-  if (!o.yes && !(await (o.confirm ?? (async () => false))(`Apply phase ${target} to ${stack.name} (${changes})?`))) {
-    await restore();
+  let confirmed: boolean;
+  try {
+    confirmed = o.yes || (await (o.confirm ?? (async () => false))(`Apply phase ${target} to ${stack.name} (${changes})?`));
+  } catch (e) {
+    recorded.restore();
+    throw e;
+  }
+  if (!confirmed) {
+    recorded.restore();
     return { status: "declined", refusals, forced: false, preview };
   }
+  recorded.keep();
   const forced = refusals.length > 0;
   if (forced)
     await stack.setTag(
@@ -70,6 +114,13 @@ export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOpt
       `${new Date().toISOString()} phase ${target}: ${refusals.map((r) => r.guard).join(", ")}`.slice(0, 250),
     );
   const message = `phase ${target}${target === 5 ? ": go-live" : ""}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""}`;
-  const up = await stack.up({ message, refresh: Boolean(recovering) });
+  let up: OperationResult;
+  try {
+    up = await stack.up({ message, refresh: Boolean(recovering) });
+  } catch (e) {
+    // The engine's lock was taken by another update: this one never started, so its config goes too.
+    if (e instanceof StackBusyError) recorded.restore();
+    throw e;
+  }
   return verifyAndRecord(stack, target, inv, o, { status: "done", refusals, forced, preview, up });
 }

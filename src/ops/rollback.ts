@@ -136,6 +136,16 @@ export interface RollbackOutcome extends PhaseOutcome {
  * is how a failed or interrupted update is undone.
  */
 export async function runRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"> & { to?: number }): Promise<RollbackOutcome> {
+  // Held from reading the history to the verification: no other operator's phase or rollback runs between.
+  const hold = await stack.hold("rollback");
+  try {
+    return await heldRollback(stack, o);
+  } finally {
+    await hold?.release();
+  }
+}
+
+async function heldRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"> & { to?: number }): Promise<RollbackOutcome> {
   const rb = await planRollback(stack, o.to);
   o.progress(
     `rollback of ${stack.name}: from update ${rb.from.number} (phase ${rb.from.phase}${rb.from.result === "succeeded" ? "" : `, ${rb.from.result}`}) to the configuration of update ${rb.to.number} (phase ${rb.to.phase})` +

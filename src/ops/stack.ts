@@ -6,9 +6,9 @@
  * local file backend for the rehearsal and the tests.
  */
 
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import {
   CommandError,
@@ -21,11 +21,13 @@ import {
   type Stack,
   type UpdateSummary,
 } from "@pulumi/pulumi/automation";
+import { parseDocument } from "yaml";
 import { CONFIG } from "../model/config-keys";
 import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
-import { EngineError, StackBusyError } from "./errors";
+import { EngineError, engineLockHolder, StackBusyError } from "./errors";
+import { holdStack, type StackHold } from "./hold";
 
 /**
  * The highest engine log level that holds no secret. At 7, `pulumi up` logs the inputs of every
@@ -120,6 +122,8 @@ export class MigrationStack {
     readonly engine: Engine,
     private readonly progress: Progress,
     private readonly envVars: Record<string, string>,
+    /** The backend the stack lives on: the explicit one, or the one `pulumi login` stored. */
+    readonly backendUrl: string | undefined,
   ) {}
 
   get name() {
@@ -140,8 +144,8 @@ export class MigrationStack {
     });
     const pulumiCommand = await PulumiCommand.get({ root: join(opts.engine.binDir, ".."), skipVersionCheck: false });
     const stack = await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: PROJECT_DIR }, { envVars, pulumiCommand });
-    progress(`engine: stack ${name} on ${backend ?? "the logged-in backend"}`);
-    return new MigrationStack(stack, opts.engine, progress, envVars);
+    progress(`engine: stack ${name} on ${backend ? withoutPassword(backend) : "the logged-in backend"}`);
+    return new MigrationStack(stack, opts.engine, progress, envVars, backend ?? loggedInBackend());
   }
 
   setConfig(config: ConfigMap, path = false): Promise<void> {
@@ -220,7 +224,7 @@ export class MigrationStack {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof ConcurrentUpdateError) throw new StackBusyError(this.name);
+      if (e instanceof ConcurrentUpdateError) throw new StackBusyError(this.name, engineLockHolder(e.message));
       if (e instanceof CommandError) throw new EngineError(operation, this.name, failureLines(e, c.diagnostics()));
       throw e;
     }
@@ -247,20 +251,45 @@ export class MigrationStack {
     return { ...c.finish(started), ...(opts.verboseLog ? { log: r.stderr } : {}) };
   }
 
-  async preview(opts: { expectNoChanges?: boolean; refresh?: boolean } = {}): Promise<OperationResult> {
+  /**
+   * `phase`: previews the stack at another phase from a private copy of its config file (the
+   * engine's --config-file), so the stack file is never changed, even by a kill.
+   */
+  async preview(opts: { expectNoChanges?: boolean; refresh?: boolean; phase?: number } = {}): Promise<OperationResult> {
     const c = this.collector();
     const started = Date.now();
-    this.progress(`engine: preview ${this.name}`);
-    await this.engineCall("preview", c, () =>
-      this.stack.preview({
-        onEvent: c.onEvent,
-        color: "never",
-        diff: true,
-        ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
-        ...(opts.refresh ? { refresh: true } : {}),
-      }),
-    );
+    this.progress(`engine: preview ${this.name}${opts.phase !== undefined ? ` at phase ${opts.phase}` : ""}`);
+    const copy = opts.phase !== undefined ? configAtPhase(this.stackFile, opts.phase) : undefined;
+    try {
+      await this.engineCall("preview", c, () =>
+        this.stack.preview({
+          onEvent: c.onEvent,
+          color: "never",
+          diff: true,
+          ...(opts.expectNoChanges ? { expectNoChanges: true } : {}),
+          ...(opts.refresh ? { refresh: true } : {}),
+          ...(copy ? { configFile: copy.path } : {}),
+        }),
+      );
+    } finally {
+      copy?.remove();
+    }
     return c.finish(started);
+  }
+
+  /** The stack's config file, stacks/Pulumi.<stack>.yaml. */
+  get stackFile(): string {
+    return join(STACKS_DIR, `Pulumi.${this.name}.yaml`);
+  }
+
+  /** Takes the stack for a whole command (see hold.ts): StackBusyError when another operator holds it. */
+  async hold(command: string): Promise<StackHold | undefined> {
+    const project = (await this.stack.workspace.projectSettings()).name;
+    const hold = await holdStack(this.backendUrl, project, this.name, command);
+    this.progress(
+      hold ? `holding ${this.name} for ${command} (${hold.where})` : `no hold on this backend: the engine's lock alone guards the up`,
+    );
+    return hold;
   }
 
   /**
@@ -375,12 +404,36 @@ function refreshDiffers(old: Record<string, unknown> | undefined, now: Record<st
   return JSON.stringify(old ?? {}) !== JSON.stringify(now ?? {});
 }
 
-/** Whether `pulumi login` stored a current backend for this user. */
-function hasLogin(): boolean {
-  const file = join(process.env.PULUMI_HOME ?? join(homedir(), ".pulumi"), "credentials.json");
+/** A private 0600 copy of a stack file with another phase: what a preview of that phase reads. */
+function configAtPhase(stackFile: string, phase: number): { path: string; remove(): void } {
+  const doc = parseDocument(readFileSync(stackFile, "utf8"));
+  doc.setIn(["config", CONFIG.phase], phase);
+  const dir = mkdtempSync(join(tmpdir(), "cutover-preview-"));
+  const path = join(dir, basename(stackFile));
+  writeFileSync(path, doc.toString(), { mode: 0o600 });
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A backend URL fit to print: a password in it is masked. Pure. */
+export function withoutPassword(url: string): string {
   try {
-    return Boolean(JSON.parse(readFileSync(file, "utf8")).current);
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = "****";
+    return u.toString();
   } catch {
-    return false;
+    return url;
   }
 }
+
+/** The backend `pulumi login` stored for this user, if any. */
+function loggedInBackend(): string | undefined {
+  const file = join(process.env.PULUMI_HOME ?? join(homedir(), ".pulumi"), "credentials.json");
+  try {
+    return JSON.parse(readFileSync(file, "utf8")).current || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const hasLogin = () => loggedInBackend() !== undefined;

@@ -11,10 +11,16 @@ import type { TestLab } from "../lab/env";
 export const progress = (m: string) => process.stderr.write(`${m}\n`);
 
 /** Registers the hooks; the returned function gives the stack once beforeAll has run. */
-export function labStackAtPhase4(lab: TestLab, prefix: string, configure?: (stack: MigrationStack) => Promise<void>): () => MigrationStack {
+export function labStackAtPhase4(
+  lab: TestLab,
+  prefix: string,
+  configure?: (stack: MigrationStack) => Promise<void>,
+  backendUrl?: () => Promise<string>,
+): () => MigrationStack {
   let stack: MigrationStack | undefined;
   beforeAll(async () => {
-    stack = await openLabStack(`${prefix}-${randomBytes(3).toString("hex")}`, lab.description, await obtainEngine(), progress);
+    const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+    stack = await openLabStack(name, lab.description, await obtainEngine(), progress, ...(backendUrl ? [await backendUrl()] : []));
     await configure?.(stack);
     for (const phase of [1, 2, 3, 4] as Phase[]) expect((await runPhase(stack, phase, { yes: true, progress })).status).toBe("done");
   }, 240_000);

@@ -1,0 +1,90 @@
+/**
+ * Two operators, one stack, on the backend a team would use: Pulumi's PostgreSQL backend on
+ * PostgreSQL from Debian, in a lab namespace of its own. Each operator runs the real commands from
+ * a workstation (namespace) of its own, at the same moment: exactly one applies, the other exits
+ * "busy" (7) naming who holds the stack and since when, having changed nothing, and the history
+ * shows one update.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { CONFIG } from "../../src/model/config-keys";
+import { PROJECT_DIR } from "../../src/model/stack-file";
+import { testLab } from "../lab/env";
+import { labStackAtPhase4 } from "./phase-4-stack";
+
+const lab = testLab();
+let backendUrl = "";
+/** The lab's team; npm test builds the lab with one (npm run lab -- up --team by hand). */
+function team() {
+  const t = lab.description.team;
+  if (!t) throw new Error("the lab was built without its team (PostgreSQL and a second operator): npm run lab -- up --team");
+  return t;
+}
+const stackOf = labStackAtPhase4(lab, "lab-team", undefined, async () => {
+  backendUrl = team().backendUrl;
+  return backendUrl;
+});
+
+interface Run {
+  operator: string;
+  command: string;
+  code: number;
+  stderr: string;
+}
+
+/** Runs an npm command script from an operator's workstation (a namespace), as that operator would. */
+function runAs(operator: string, script: string, args: string[]): Promise<Run> {
+  const child = spawn("ip", ["netns", "exec", operator, process.execPath, require.resolve("tsx/cli"), `scripts/${script}.ts`, ...args], {
+    cwd: PROJECT_DIR,
+    env: { ...process.env, CUTOVER_IN_LAB: "1", PULUMI_BACKEND_URL: backendUrl },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  return new Promise((resolve) =>
+    child.on("exit", (code) => resolve({ operator, command: `${script} ${args.join(" ")}`, code: code ?? -1, stderr })),
+  );
+}
+
+const phaseInFile = (stack: string) =>
+  /^ {2}cutover:phase: "?(\d)"?$/m.exec(readFileSync(`${PROJECT_DIR}/stacks/Pulumi.${stack}.yaml`, "utf8"))?.[1];
+
+/** Races two commands from the two workstations, started together; checks one won and one was told it was busy. */
+async function race(a: [string, string[]], b: [string, string[]]) {
+  const stack = stackOf();
+  const [first, second] = team().operators;
+  const before = await stack.history();
+  const runs = await Promise.all([runAs(first, a[0], [stack.name, ...a[1]]), runAs(second, b[0], [stack.name, ...b[1]])]);
+  const summary = runs
+    .map((r) => `${r.operator} ${r.command}: exit ${r.code}\n${r.stderr.trim().split("\n").slice(-6).join("\n")}`)
+    .join("\n---\n");
+  const winner = runs.find((r) => r.code === 0);
+  const loser = runs.find((r) => r.code === 7);
+  expect(winner, summary).toBeDefined();
+  expect(loser, summary).toBeDefined();
+  // The loser was told who holds the stack, and since when.
+  expect(loser!.stderr).toMatch(
+    /stack lab-team-\S+ is busy: held by cutover (phase 5|rollback) \S+@\S+ pid \d+ from 198\.51\.100\.\d+, since \d{4}-\d\d-\d\dT/,
+  );
+  // It stopped at the hold: no preview, no config written, no update.
+  expect(loser!.stderr).not.toMatch(/engine: preview|engine: up/);
+  const after = await stack.history();
+  expect(after.length - before.length, summary).toBe(1);
+  expect(after[0]).toMatchObject({ kind: "update", result: "succeeded" });
+  // The stack file holds the winner's phase, not the loser's.
+  expect(phaseInFile(stack.name)).toBe(after[0].config[CONFIG.phase].value);
+  return { winner: winner!, loser: loser!, update: after[0] };
+}
+
+describe("two operators sharing a stack on PostgreSQL", () => {
+  it("race phase 5 against phase 5: one goes live, the other is told the stack is busy", async () => {
+    const { update } = await race(["phase", ["5", "--yes"]], ["phase", ["5", "--yes"]]);
+    expect(update.message).toMatch(/^phase 5: go-live/);
+  }, 300_000);
+
+  it("race phase 5 against rollback: exactly one applies", async () => {
+    const { winner, update } = await race(["phase", ["5", "--yes"]], ["rollback", ["--yes"]]);
+    expect(update.message).toMatch(winner.command.startsWith("rollback") ? /^rollback to update/ : /^phase 5/);
+  }, 300_000);
+});
