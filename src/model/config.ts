@@ -3,7 +3,6 @@
  * mailbox file, all validated before anything is planned or created.
  */
 import { readFileSync, statSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import {
   HOST_ROLES,
@@ -15,6 +14,7 @@ import {
   parseStructure,
   textProblems,
 } from "./inventory";
+import { mailboxFilePath } from "./mailbox-archive";
 import { MAX_MAILBOX_FILE_BYTES, parseMailboxes } from "./mailboxes";
 import { checkRules } from "./rules";
 import { controlCharacter, shown } from "./text";
@@ -47,7 +47,7 @@ export function loadConfig(input: StackConfigInput): StackConfig {
   const { inventory, phase } = parseStructure(input.inventory, input.phase);
   const problems: Problem[] = checkRules(inventory, phase);
 
-  const file = isAbsolute(inventory.mailboxes) ? inventory.mailboxes : join(input.baseDir, inventory.mailboxes);
+  const file = mailboxFilePath(inventory.mailboxes, input.baseDir);
   let text: string | undefined;
   try {
     text = (input.readText ?? readBounded)(file);

@@ -5,9 +5,10 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute, resolve, sep } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { CONFIG } from "./config-keys";
+import { InputError } from "./errors";
 
 /** How many assignments the archive keeps (newest first): the updates a rollback can reach back to. */
 export const ARCHIVE_KEEP = 20;
@@ -29,9 +30,24 @@ export function archiveWith(entries: ArchivedAssignment[], current: ArchivedAssi
   return [current, ...entries.filter((e) => e.digest !== current.digest)].slice(0, keep);
 }
 
+/**
+ * Where an inventory's mailbox file is: inside the stacks directory, always. The schema refuses a
+ * path that leaves it; this refuses it again for paths from elsewhere (an old update's config,
+ * which a rollback writes the file back to).
+ */
+export function mailboxFilePath(mailboxes: string, baseDir: string): string {
+  const base = resolve(baseDir);
+  const path = resolve(base, mailboxes);
+  if (isAbsolute(mailboxes) || !path.startsWith(`${base}${sep}`))
+    throw new InputError(
+      `the mailbox file ${JSON.stringify(mailboxes)} is outside ${base}: cutover reads and writes mailbox files only there`,
+    );
+  return path;
+}
+
 /** The mailbox file of an inventory, as text: the path is relative to the stacks directory. */
 export function readMailboxFile(mailboxes: string, baseDir: string): { path: string; content: string } {
-  const path = isAbsolute(mailboxes) ? mailboxes : join(baseDir, mailboxes);
+  const path = mailboxFilePath(mailboxes, baseDir);
   return { path, content: readFileSync(path, "utf8") };
 }
 

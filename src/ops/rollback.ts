@@ -8,7 +8,7 @@ import type { ConfigMap, UpdateSummary } from "@pulumi/pulumi/automation";
 import { CONFIG } from "../model/config-keys";
 import { InputError } from "../model/errors";
 import type { Phase } from "../model/inventory";
-import { readMailboxFile } from "../model/mailbox-archive";
+import { mailboxFilePath, readMailboxFile } from "../model/mailbox-archive";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { archivedMailboxFile } from "./history";
 import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
@@ -112,6 +112,11 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
   const mailboxesPath = inventory ? (JSON.parse(inventory) as { mailboxes?: string }).mailboxes : undefined;
   if (!wanted || !mailboxesPath)
     return { ...rollback, mailboxProblem: `update ${target.number} recorded no mailbox digest: the mailbox file stays as it is` };
+  try {
+    mailboxFilePath(mailboxesPath, STACKS_DIR);
+  } catch (e) {
+    return { ...rollback, mailboxProblem: `update ${target.number} named ${(e as Error).message}; the mailbox file stays as it is` };
+  }
   const { content, kept } = await archivedMailboxFile(stack, wanted);
   if (content === undefined)
     return {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { archiveWith, assignmentDigest, digestMismatch, packAssignment, unpackAssignment } from "../../src/model/mailbox-archive";
+import {
+  archiveWith,
+  assignmentDigest,
+  digestMismatch,
+  mailboxFilePath,
+  packAssignment,
+  unpackAssignment,
+} from "../../src/model/mailbox-archive";
 import { rawStack } from "../helpers";
 
 describe("mailbox archive", () => {
@@ -21,5 +28,16 @@ describe("mailbox archive", () => {
     const m = digestMismatch("/x/mailboxes.csv", `sha256:${"a".repeat(64)}`, `sha256:${"b".repeat(64)}`);
     expect(m).toContain("cutover:mailboxesDigest: /x/mailboxes.csv has changed");
     expect(m).toContain(`pulumi config set cutover:mailboxesDigest sha256:${"b".repeat(64)}`);
+  });
+});
+
+describe("where a mailbox file may be", () => {
+  it("is inside the stacks directory, whatever path an old update recorded", () => {
+    expect(mailboxFilePath("mailboxes.pilot.csv", "/work/stacks")).toBe("/work/stacks/mailboxes.pilot.csv");
+    expect(mailboxFilePath("team/a.csv", "/work/stacks")).toBe("/work/stacks/team/a.csv");
+    for (const outside of ["../../tmp/x.csv", "/etc/cron.d/x.csv", "team/../../x.csv", ".."])
+      expect(() => mailboxFilePath(outside, "/work/stacks")).toThrow(
+        /is outside \/work\/stacks: cutover reads and writes mailbox files only there/,
+      );
   });
 });
