@@ -154,5 +154,8 @@ export async function confirm(question: string): Promise<boolean> {
   }
 }
 
+/** Writes a report to stdout; control characters (a hostile server's banner, say) written as \uXXXX. */
+export const printText = (text: string) => process.stdout.write(terminalSafe(text));
+
 /** Writes machine output (JSON) to stdout. */
 export const printJson = (value: unknown) => process.stdout.write(`${terminalSafe(JSON.stringify(value, null, 2))}\n`);

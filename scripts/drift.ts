@@ -2,7 +2,7 @@
 import { writeFileSync } from "node:fs";
 import { renderDriftMarkdown, renderDriftTable } from "../src/checks/drift";
 import { stackDrift } from "../src/ops/drift";
-import { command, DRIFT_EXIT_HELP, main, positive, printJson, progress, report, stackOption } from "./cli";
+import { command, DRIFT_EXIT_HELP, main, positive, printJson, printText, progress, report, stackOption } from "./cli";
 import { inLabNamespace, openStack, stackAndArguments } from "./stack-cli";
 
 const program = command(
@@ -45,7 +45,7 @@ main(async () => {
     if (o.json) {
       printJson(drift);
       progress(table);
-    } else process.stdout.write(`${table}\n`);
+    } else printText(`${table}\n`);
     if (o.markdown) writeFileSync(o.markdown, renderDriftMarkdown(drift), { flag: "a" });
     return drift.exitCode;
   } catch (e) {

@@ -2,7 +2,7 @@
 import { PHASES, type Phase } from "../src/model/inventory";
 import type { Plan } from "../src/model/plan";
 import { stackPlan } from "../src/model/stack-file";
-import { command, EXIT, main, phaseArgument, printJson, stackOf, stackOption } from "./cli";
+import { command, EXIT, main, phaseArgument, printJson, printText, stackOf, stackOption } from "./cli";
 
 const program = command("plan", "Print what each phase means for a stack: DNS records, routing per gateway, gateway identity, mail flows.")
   .usage("[options] [stack]  |  -s <stack>")
@@ -18,7 +18,7 @@ main(async () => {
   const stack = stackOf(program, program.args[0] ?? (opts.stack ? undefined : "pilot"));
   const plans = (opts.phase ? [opts.phase] : [...PHASES]).map((phase) => stackPlan(stack, phase));
   if (opts.json) printJson(plans);
-  else process.stdout.write(plans.map(describe).join("\n"));
+  else printText(plans.map(describe).join("\n"));
   return EXIT.done;
 });
 

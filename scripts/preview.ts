@@ -7,7 +7,7 @@ import type { Phase } from "../src/model/inventory";
 import { diffPlans, renderPlanDiff } from "../src/model/plan-diff";
 import { loadStack, stackPlan } from "../src/model/stack-file";
 import { runPreview } from "../src/ops/preview";
-import { command, EXIT, main, phaseArgument, printJson, progress, stackOption } from "./cli";
+import { command, EXIT, main, phaseArgument, printJson, printText, progress, stackOption } from "./cli";
 import { inLabNamespace, openStack, stackAndArguments } from "./stack-cli";
 
 const program = command(
@@ -29,11 +29,11 @@ main(async () => {
   const target = o.phase ?? current;
   const diff = diffPlans(stackPlan(stackName, current), stackPlan(stackName, target));
   if (o.json) printJson(diff);
-  else process.stdout.write(`${renderPlanDiff(diff)}\n`);
+  else printText(`${renderPlanDiff(diff)}\n`);
   if (o.offline) return EXIT.done;
   const there = await inLabNamespace(stackName);
   if (there !== undefined) return there;
   const r = await runPreview(await openStack(stackName), target, progress);
-  (o.json ? progress : (m: string) => process.stdout.write(`${m}\n`))(`\nengine preview of phase ${target}:\n${r}`);
+  (o.json ? progress : (m: string) => printText(`${m}\n`))(`\nengine preview of phase ${target}:\n${r}`);
   return EXIT.done;
 });

@@ -8,7 +8,7 @@ import { inOperatorNamespace } from "../lab/namespaces";
 import { rehearse, renderReport, writeReport } from "../lab/rehearsal";
 import { PROJECT_DIR } from "../src/model/stack-file";
 import { obtainEngine } from "../src/ops/engine";
-import { command, EXIT, main, positive, printJson, progress, report } from "./cli";
+import { command, EXIT, main, positive, printJson, printText, progress, report } from "./cli";
 
 const program = command(
   "rehearse",
@@ -73,7 +73,7 @@ async function inside(): Promise<number> {
     const { report: rehearsal, stack } = result;
     const files = writeReport(rehearsal);
     if (opts.json) printJson(rehearsal);
-    else process.stdout.write(`\n${renderReport(rehearsal).table}\n`);
+    else printText(`\n${renderReport(rehearsal).table}\n`);
     progress(`reports: ${files.json}, ${files.markdown}`);
     if (opts.keep) {
       progress(`\nThe lab and stack ${stack.name} are up. Hosts:`);
