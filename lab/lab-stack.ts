@@ -36,6 +36,8 @@ export async function openLabStack(
     engine,
     backendUrl,
     passphrase: LAB_PASSPHRASE,
+    // The lab is offline by design: its stacks use no cloud provider.
+    offline: true,
     template: "pilot",
     ...(progress ? { progress } : {}),
   });

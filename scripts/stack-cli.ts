@@ -40,6 +40,6 @@ export async function openStack(name: string): Promise<MigrationStack> {
   return MigrationStack.open(name, {
     engine,
     progress,
-    ...(isLabStack(name) ? { backendUrl: labBackendUrl(), passphrase: LAB_PASSPHRASE } : {}),
+    ...(isLabStack(name) ? { backendUrl: labBackendUrl(), passphrase: LAB_PASSPHRASE, offline: true } : {}),
   });
 }

@@ -51,7 +51,7 @@ export async function engineBench(mailboxes: number): Promise<{ seconds: number;
   doc.config[CONFIG.phase] = 4;
   doc.config[CONFIG.hostKeys] = { legacy: FAKE_KEY, new: FAKE_KEY, internet: FAKE_KEY };
   writeFileSync(join(STACKS_DIR, `Pulumi.${name}.yaml`), stringify(doc));
-  const stack = await MigrationStack.open(name, { engine, backendUrl: localBackendUrl(), passphrase: "cutover-bench" });
+  const stack = await MigrationStack.open(name, { engine, backendUrl: localBackendUrl(), offline: true, passphrase: "cutover-bench" });
   try {
     await stack.setConfig({
       [CONFIG.sshPrivateKey]: { value: "bench-key", secret: true },

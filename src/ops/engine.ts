@@ -171,7 +171,6 @@ export function engineEnv(engine: Engine, extra: NodeJS.ProcessEnv = {}): Record
   const env: Record<string, string> = {
     PATH: `${engine.binDir}${delimiter}${process.env.PATH ?? ""}`,
     PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     // npm test type-checks the program; the engine only needs it transpiled (1-2 s less per run).
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
   };

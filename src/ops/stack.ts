@@ -23,6 +23,7 @@ import {
 } from "@pulumi/pulumi/automation";
 import { parseDocument } from "yaml";
 import { CONFIG } from "../model/config-keys";
+import { InputError } from "../model/errors";
 import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
@@ -51,6 +52,8 @@ export interface StackOptions {
   passphrase?: string;
   /** Copy this stack's config file as the new stack's starting config (e.g. "pilot"). */
   template?: string;
+  /** The engine downloads no plugin (the lab and the tests, where nothing can be downloaded). */
+  offline?: boolean;
   progress?: Progress;
 }
 
@@ -137,9 +140,12 @@ export class MigrationStack {
       const to = join(STACKS_DIR, `Pulumi.${name}.yaml`);
       if (!existsSync(to)) copyFileSync(from, to);
     }
-    const backend = opts.backendUrl ?? process.env.PULUMI_BACKEND_URL ?? (hasLogin() ? undefined : localBackendUrl());
+    const backend = opts.backendUrl ?? process.env.PULUMI_BACKEND_URL;
+    if (!backend && !hasLogin()) throw new NoBackendError(name);
     const envVars = engineEnv(opts.engine, {
       ...(backend ? { PULUMI_BACKEND_URL: backend } : {}),
+      // Only where nothing can be downloaded (the lab, the tests) are missing plugins an error.
+      ...(opts.offline ? { PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true" } : {}),
       ...(opts.passphrase !== undefined ? { PULUMI_CONFIG_PASSPHRASE: opts.passphrase } : {}),
     });
     const pulumiCommand = await PulumiCommand.get({ root: join(opts.engine.binDir, ".."), skipVersionCheck: false });
@@ -412,6 +418,18 @@ function configAtPhase(stackFile: string, phase: number): { path: string; remove
   const path = join(dir, basename(stackFile));
   writeFileSync(path, doc.toString(), { mode: 0o600 });
   return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * No backend was chosen: state must not silently land in a local directory nobody else sees,
+ * where the team's guards and history would not be shared.
+ */
+export class NoBackendError extends InputError {
+  constructor(stack: string) {
+    super(
+      `stack ${stack}: no state backend is chosen, so its state, guards and history would be seen by no one else. Choose one: pulumi login (Pulumi Cloud), or PULUMI_BACKEND_URL=postgres://user:password@host/db, s3://bucket or file:///shared/dir (see README, "A team sharing a stack")`,
+    );
+  }
 }
 
 /** A backend URL fit to print: a password in it is masked. Pure. */

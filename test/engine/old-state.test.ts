@@ -17,7 +17,12 @@ const name = `lab-oldstate-${randomBytes(3).toString("hex")}`;
 let stack: MigrationStack;
 
 beforeAll(async () => {
-  stack = await MigrationStack.open(name, { engine: await obtainEngine(), backendUrl: localBackendUrl(), passphrase: "cutover-lab" });
+  stack = await MigrationStack.open(name, {
+    engine: await obtainEngine(),
+    backendUrl: localBackendUrl(),
+    offline: true,
+    passphrase: "cutover-lab",
+  });
   // The recording's stack was lab-oldstate; its URNs name it.
   await stack.stack.importStack(JSON.parse(recorded.replaceAll("urn:pulumi:lab-oldstate::", `urn:pulumi:${name}::`)));
 }, 120_000);

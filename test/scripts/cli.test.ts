@@ -1,6 +1,7 @@
 /** The commands as a user meets them: --help, --version, the exit-code table, bad input. */
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DRIFT_EXIT_HELP, EXIT_HELP, exitCodeOf } from "../../scripts/cli";
@@ -25,10 +26,17 @@ const COMMANDS = [
   "mail-stream",
 ];
 
-function runScript(name: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runScript(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
-    execFile(process.execPath, [TSX, join(PROJECT_DIR, "scripts", `${name}.ts`), ...args], { cwd: PROJECT_DIR }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [TSX, join(PROJECT_DIR, "scripts", `${name}.ts`), ...args],
+      { cwd: PROJECT_DIR, env },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     ),
   );
 }
@@ -90,5 +98,32 @@ describe("exit codes by error class", () => {
     ["a bug", new TypeError("x is undefined"), 1],
   ])("%s exits %s", (_what, error, code) => {
     expect(exitCodeOf(error)).toBe(code);
+  });
+});
+
+describe("a stack with no backend chosen", () => {
+  it("is refused by the stack commands, saying how to choose one, instead of landing in a local directory", async () => {
+    const { PULUMI_BACKEND_URL: _, ...env } = process.env;
+    const home = mkdtempSync(join(tmpdir(), "cutover-pulumi-home-"));
+    for (const [cmd, args] of [
+      ["phase", ["production", "4", "--yes"]],
+      ["rollback", ["production", "--yes"]],
+      ["preview", ["production", "--phase", "5"]],
+    ] as const) {
+      const r = await runScript(cmd, [...args], { ...env, PULUMI_HOME: home });
+      expect(r.code, `${cmd}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/stack production: no state backend is chosen.*pulumi login .*PULUMI_BACKEND_URL=postgres:\/\//);
+    }
+  }, 120_000);
+});
+
+describe("the README's plugin install commands", () => {
+  it("name the versions of the provider packages package.json installs", () => {
+    const readme = readFileSync(join(PROJECT_DIR, "README.md"), "utf8");
+    for (const provider of ["aws", "cloudflare"]) {
+      const pinned = JSON.parse(readFileSync(join(PROJECT_DIR, "node_modules", "@pulumi", provider, "package.json"), "utf8")).pulumi
+        .version;
+      expect(readme).toContain(`pulumi plugin install resource ${provider} ${pinned}`);
+    }
   });
 });
