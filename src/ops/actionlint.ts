@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { PROJECT_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
 import type { Progress } from "./engine";
 
@@ -29,6 +30,8 @@ export async function obtainActionlint(progress: Progress = () => {}): Promise<s
 /** Runs actionlint on files; returns its findings (empty: clean). */
 export async function lintWorkflows(files: string[]): Promise<{ ok: boolean; output: string }> {
   const bin = await obtainActionlint();
-  const r = await run([bin, "-no-color", "-shellcheck=", "-pyflakes=", ...files], { allowFailure: true });
+  // The project's config (the self-hosted runner's label), whichever copy of a workflow is checked.
+  const config = join(PROJECT_DIR, ".github", "actionlint.yaml");
+  const r = await run([bin, "-no-color", "-shellcheck=", "-pyflakes=", "-config-file", config, ...files], { allowFailure: true });
   return { ok: r.code === 0, output: `${r.stdout}${r.stderr}`.trim() };
 }

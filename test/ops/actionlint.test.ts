@@ -44,4 +44,17 @@ describe("GitHub workflows", () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
     expect(w.jobs.drift.env.PULUMI_CONFIG_PASSPHRASE).toBe("${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
   });
+
+  it("drift takes AWS credentials by OIDC, never a stored key, on a runner that reaches the gateways", () => {
+    const text = readFileSync(join(WORKFLOWS, "drift.yml"), "utf8");
+    const w = parse(text);
+    expect(w.permissions["id-token"]).toBe("write");
+    const steps = w.jobs.drift.steps as { uses?: string; run?: string; with?: Record<string, string> }[];
+    const aws = steps.find((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a template
+    expect(aws?.with?.["role-to-assume"]).toBe("${{ vars.AWS_ROLE_ARN }}");
+    expect(steps.indexOf(aws!)).toBeLessThan(steps.findIndex((s) => s.run?.includes("npm run --silent drift")));
+    expect(text).not.toMatch(/AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY/);
+    expect(w.jobs.drift["runs-on"]).toEqual(["self-hosted", "linux", "cutover"]);
+  });
 });
