@@ -216,11 +216,19 @@ const zone = z.strictObject({
   provider: z.enum(["route53", "cloudflare", "bind"], {
     error: (iss) => `${shown(iss.input)} is not a DNS provider: use route53, cloudflare or bind`,
   }),
-  /** Cloudflare: the id of the existing zone the records go into. */
+  /**
+   * The id of the existing zone the records go into: a Route 53 hosted zone id (Z...) or a
+   * Cloudflare zone id (32 hex digits). The stack never creates or deletes such a zone.
+   */
   zoneId: z
     .string()
-    .regex(/^[0-9a-f]{32}$/, { error: "must be a Cloudflare zone id: 32 hex digits from the zone's overview page" })
+    .regex(/^([0-9a-f]{32}|Z[A-Z0-9]{1,32})$/, {
+      error: (iss) =>
+        `${shown(iss.input)} is not a zone id: a Route 53 hosted zone id looks like Z0123456789ABCDEFGHIJ, a Cloudflare one is 32 hex digits from the zone's overview page`,
+    })
     .optional(),
+  /** route53: make a new hosted zone (its NS delegation is printed after the update) instead of using an existing one. */
+  create: z.boolean({ error: "must be true or false" }).default(false),
   /** bind: the role of the host whose DNS server is authoritative for the zone. */
   server: z.enum(HOST_ROLES).optional(),
   /** bind: the address the DNS server takes updates on, as seen from its own host. */

@@ -12,7 +12,10 @@ export type { DnsRecord, RecordType } from "./records";
 export interface PlannedZone {
   name: string;
   provider: ZoneSpec["provider"];
+  /** The existing zone's id (Route 53 or Cloudflare); absent for a zone the stack creates or a bind zone. */
   zoneId?: string;
+  /** route53: the stack creates the hosted zone (and the operator delegates the domain to it). */
+  create?: boolean;
   /** bind: the host running the DNS server, the address it takes updates on, the TSIG key's name. */
   server?: HostRole;
   serverAddress?: string;
@@ -202,16 +205,19 @@ function planZones(inv: Inventory, phase: Phase): PlannedZone[] {
     const zone = zoneFor(r.name, zoneNames)!;
     byZone.set(zone, [...(byZone.get(zone) ?? []), { zone, ...r }]);
   }
+  // A hosted zone the stack created stays in every phase, even without records: deleting it would
+  // lose the name servers the domain is delegated to.
   return inv.zones
-    .filter((z) => byZone.has(z.name))
+    .filter((z) => byZone.has(z.name) || z.create)
     .map((z) => ({
       name: z.name,
       provider: z.provider,
       ...(z.zoneId ? { zoneId: z.zoneId } : {}),
+      ...(z.create ? { create: true } : {}),
       ...(z.provider === "bind" ? { server: z.server, serverAddress: z.serverAddress, tsigKey: z.tsigKey } : {}),
       records: sortRecords(
         withOwnRecords(
-          byZone.get(z.name)!,
+          byZone.get(z.name) ?? [],
           z.records.map((r) => ({
             zone: z.name,
             name: qualify(r.name, z.name),

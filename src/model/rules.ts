@@ -132,20 +132,59 @@ export const RULES: Rule[] = [
     },
   },
   {
+    name: "pilot-domains-outside-production-zones",
+    check: (inv) => {
+      const zones = inv.zones.map((z) => z.name);
+      const production = new Set(inv.addressSpaces.map((s) => zoneFor(s.domain, zones)));
+      return inv.addressSpaces.flatMap((s, i) => {
+        const zone = zoneFor(s.pilotDomain, zones);
+        return zone && production.has(zone)
+          ? [
+              problem(
+                `inventory.addressSpaces[${i}].pilotDomain`,
+                `pilot domain ${s.pilotDomain} lies in zone ${zone}, which holds a production domain: phases 1-3 would change a production zone. Give the pilot domain a zone of its own (add it to zones), such as ${s.domain.split(".")[0]}-pilot.${s.domain.split(".").slice(1).join(".")}`,
+              ),
+            ]
+          : [];
+      });
+    },
+  },
+  {
     name: "zone-provider-settings",
     check: (inv) =>
       inv.zones.flatMap((z, i) => {
         const at = `inventory.zones[${i}]`;
         const out: Problem[] = [];
-        if (z.provider === "cloudflare" && !z.zoneId)
+        const route53Id = z.zoneId?.startsWith("Z");
+        if (z.provider === "cloudflare" && (!z.zoneId || route53Id))
           out.push(
             problem(
               `${at}.zoneId`,
               `Cloudflare zone ${z.name} needs zoneId, the id of the existing zone (32 hex digits on the zone's overview page)`,
             ),
           );
-        if (z.provider !== "cloudflare" && z.zoneId)
-          out.push(problem(`${at}.zoneId`, `zoneId applies only to provider cloudflare, not ${z.provider}: remove it`));
+        if (z.provider === "route53" && !z.zoneId && !z.create)
+          out.push(
+            problem(
+              `${at}.zoneId`,
+              `Route 53 zone ${z.name} needs zoneId, the id of the hosted zone that serves it now (Z..., aws route53 list-hosted-zones-by-name --dns-name ${z.name}), or create: true for a new hosted zone, whose NS delegation you then set up`,
+            ),
+          );
+        if (z.provider === "route53" && z.zoneId && !route53Id)
+          out.push(
+            problem(`${at}.zoneId`, `${z.zoneId} is a Cloudflare zone id; a Route 53 hosted zone id looks like Z0123456789ABCDEFGHIJ`),
+          );
+        if (z.provider === "route53" && z.zoneId && z.create)
+          out.push(
+            problem(
+              `${at}.create`,
+              `zone ${z.name} has a zoneId, so it exists: remove create: true (the stack never makes a second hosted zone for a domain)`,
+            ),
+          );
+        if (z.provider !== "route53" && z.create)
+          out.push(problem(`${at}.create`, `create applies only to provider route53, not ${z.provider}: remove it`));
+        if (z.provider === "bind" && z.zoneId)
+          out.push(problem(`${at}.zoneId`, `zoneId applies only to providers route53 and cloudflare, not bind: remove it`));
         if (z.provider === "bind") {
           if (!z.server)
             out.push(

@@ -122,5 +122,13 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
     if (e instanceof StackBusyError) recorded.restore();
     throw e;
   }
+  await reportDelegations(stack, o);
   return verifyAndRecord(stack, target, inv, o, { status: "done", refusals, forced, preview, up });
+}
+
+/** The hosted zones the stack created, and the name servers their domains must be delegated to. */
+async function reportDelegations(stack: MigrationStack, o: PhaseOptions): Promise<void> {
+  const delegations = (await stack.stack.outputs()).delegations?.value as Record<string, string[]> | undefined;
+  for (const [zone, servers] of Object.entries(delegations ?? {}))
+    o.progress(`delegate ${zone} to the hosted zone the stack created: NS ${servers.join(" ")} (at the parent zone or the registrar)`);
 }

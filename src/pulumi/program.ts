@@ -102,6 +102,8 @@ export function stackOutputs(p: Plan, d: Deployment): Record<string, pulumi.Inpu
     stage: p.stage,
     gateway: { holder: p.gateway.holder, hostName: p.gateway.hostName, address: p.gateway.address, strategy: p.gateway.strategy },
     zones: Object.fromEntries(d.zones.map((z) => [z.zoneName, { records: z.recordCount }])),
+    // Hosted zones the stack created: the domain must be delegated to these name servers.
+    delegations: Object.fromEntries(d.zones.filter((z) => z.nameServers).map((z) => [z.zoneName, z.nameServers!])),
     routing: Object.fromEntries(d.hosts.filter((h) => h.routingDigest).map((h) => [h.role, h.routingDigest])),
     mailboxes: new Set(p.flows.filter((f) => f.from === "outside").map((f) => f.recipient)).size,
     ...(d.archive ? { mailboxAssignment: d.archive.digest } : {}),

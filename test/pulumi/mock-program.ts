@@ -39,7 +39,16 @@ export interface MockRun {
   outputs: Record<string, unknown>;
 }
 
-export async function runUnderMocks(inv: Inventory, phase: Phase, assignment?: ArchivedAssignment): Promise<MockRun> {
+/**
+ * `route53Zones`: what Route 53 answers for a hosted zone id (its domain); by default the zones the
+ * inventory names by id.
+ */
+export async function runUnderMocks(
+  inv: Inventory,
+  phase: Phase,
+  assignment?: ArchivedAssignment,
+  route53Zones = new Map(inv.zones.filter((z) => z.provider === "route53" && z.zoneId).map((z) => [z.zoneId!, z.name])),
+): Promise<MockRun> {
   const resources: MockResource[] = [];
   const options = new Map<string, { opts: pulumi.CustomResourceOptions; props: Record<string, any> }>();
   await pulumi.runtime.setMocks(
@@ -58,7 +67,11 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, assignment?: A
         const extra = a.type === "aws:route53/zone:Zone" ? { zoneId: `Z${a.name.length}MOCK`, nameServers: ["ns-1.awsdns-01.org"] } : {};
         return { id: a.id || `${a.name}-id`, state: { ...a.inputs, ...extra } };
       },
-      call: (a) => a.inputs,
+      // Route 53 answers a hosted zone's lookup by id with its name: the zones the inventory names by id.
+      call: (a) =>
+        a.token === "aws:route53/getZone:getZone"
+          ? { ...a.inputs, name: `${route53Zones.get(a.inputs.zoneId) ?? "not-this-account.invalid"}.` }
+          : a.inputs,
     },
     "cutover",
     "test",

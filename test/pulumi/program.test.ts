@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import type { Phase } from "../../src/model/inventory";
 import { assignmentDigest, packAssignment, unpackAssignment } from "../../src/model/mailbox-archive";
+import { servedZoneId } from "../../src/pulumi/dns/mail-zone";
 import { ELASTIC_IP_MOVE_OPTIONS } from "../../src/pulumi/go-live/elastic-ip";
 import { load, rawStack } from "../helpers";
 import { type MockResource, runUnderMocks } from "./mock-program";
@@ -21,7 +22,7 @@ function difference(before: MockResource[], after: MockResource[]) {
 }
 
 describe("the program under mocks: production stack", () => {
-  it("phase 4 creates the Route 53 zone and record sets, the Cloudflare records, the new instance and the gateway address", async () => {
+  it("phase 4 writes record sets into the existing Route 53 zone, the Cloudflare records, the new instance and the gateway address", async () => {
     const { resources } = await run("production", 4);
     expect(summary(resources)).toEqual([
       "aws:ec2/eipAssociation:EipAssociation gateway-address-association",
@@ -33,9 +34,10 @@ describe("the program under mocks: production stack", () => {
       "aws:route53/record:Record zone-example-com-cname-www",
       "aws:route53/record:Record zone-example-com-mx-apex",
       "aws:route53/record:Record zone-example-com-txt-apex",
-      "aws:route53/zone:Zone zone-example-com-zone",
       "cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex",
       "cloudflare:index/dnsRecord:DnsRecord zone-example-org-txt-apex",
+      // The pilot's own hosted zone, created by the stack in phase 1, stays; example.com's is never created.
+      "aws:route53/zone:Zone zone-example-pilot-com-zone",
     ]);
     const r = byName(resources);
     expect(r.get("aws:ec2/instance:Instance legacy-instance")!.readId).toBe("i-0a1b2c3d4e5f60718");
@@ -87,14 +89,15 @@ describe("the program under mocks: production stack", () => {
 
   it("from phase 3 to 4 the pilot records go and the production ones come", async () => {
     const d = difference((await run("production", 3)).resources, (await run("production", 4)).resources);
+    // Only the pilot zones' records: the pilot domains have zones of their own.
     expect(d.removed).toEqual([
-      "aws:route53/record:Record zone-example-com-a-legacy.pilot",
-      "aws:route53/record:Record zone-example-com-a-mail.pilot",
-      "aws:route53/record:Record zone-example-com-a-new.pilot",
-      "aws:route53/record:Record zone-example-com-mx-pilot",
-      "aws:route53/record:Record zone-example-com-txt-pilot",
-      "cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-pilot",
-      "cloudflare:index/dnsRecord:DnsRecord zone-example-org-txt-pilot",
+      "aws:route53/record:Record zone-example-pilot-com-a-legacy",
+      "aws:route53/record:Record zone-example-pilot-com-a-mail",
+      "aws:route53/record:Record zone-example-pilot-com-a-new",
+      "aws:route53/record:Record zone-example-pilot-com-mx-apex",
+      "aws:route53/record:Record zone-example-pilot-com-txt-apex",
+      "cloudflare:index/dnsRecord:DnsRecord zone-example-pilot-org-mx-apex",
+      "cloudflare:index/dnsRecord:DnsRecord zone-example-pilot-org-txt-apex",
     ]);
     expect(d.added).toContain("cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex");
     expect(d.added).toContain("aws:route53/record:Record zone-example-com-mx-apex");
@@ -104,6 +107,27 @@ describe("the program under mocks: production stack", () => {
     const { outputs } = await run("production", 5);
     expect(outputs).toMatchObject({ phase: 5, stage: "production", gateway: { holder: "new", strategy: "eip" }, mailboxes: 40 });
     expect(Object.keys(outputs.routing as object).sort()).toEqual(["legacy", "new"]);
+  });
+});
+
+describe("existing zones under mocks", () => {
+  it("finds a Route 53 hosted zone by its id and creates none; the zone it creates prints its delegation", async () => {
+    const { resources, outputs } = await run("production", 3);
+    const lookups = resources.filter((r) => r.type === "aws:route53/zone:Zone");
+    expect(lookups.map((r) => r.name)).toEqual(["zone-example-pilot-com-zone"]);
+    expect(outputs.delegations).toEqual({ "example-pilot.com": ["ns-1.awsdns-01.org"] });
+    const records = resources.filter((r) => r.type === "aws:route53/record:Record" && r.name.startsWith("zone-example-com"));
+    expect(records).toEqual([]);
+    const p4 = await run("production", 4);
+    const apex = p4.resources.find((r) => r.name === "zone-example-com-mx-apex")!;
+    expect(apex.inputs.zoneId).toBe("Z0123456789EXAMPLECOM");
+  });
+
+  it("refuses a hosted zone whose id serves another domain, naming both", () => {
+    expect(servedZoneId({ name: "example.com", zoneId: "Z0A" }, { name: "example.com.", zoneId: "Z0A" })).toBe("Z0A");
+    expect(() => servedZoneId({ name: "example.com", zoneId: "Z0A" }, { name: "Example.NET.", zoneId: "Z0A" })).toThrow(
+      /zone example.com: Route 53 hosted zone Z0A serves example.net, not example.com: give zoneId of the hosted zone of example.com/,
+    );
   });
 });
 

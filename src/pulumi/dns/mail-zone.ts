@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
+import { InputError } from "../../model/errors";
 import type { PlannedZone } from "../../model/plan";
 import { recordsDigest } from "../../model/records";
 import { OnPremZone, type SshEndpoint } from "../providers/host-effects";
@@ -14,8 +15,27 @@ export interface MailZoneArgs {
 }
 
 /**
- * A DNS zone's mail records on its provider: a Route 53 hosted zone the stack owns with one
- * record set per name and type, or records in an existing Cloudflare zone.
+ * The id of an existing Route 53 hosted zone, looked up by that id: an id that does not exist, or
+ * names another domain, stops the program before any record is written into it.
+ */
+function existingRoute53Zone(zone: PlannedZone, parent: pulumi.Resource): pulumi.Output<string> {
+  return aws.route53.getZoneOutput({ zoneId: zone.zoneId! }, { parent }).apply((found) => servedZoneId(zone, found));
+}
+
+/** The looked-up hosted zone's id when it serves the planned zone; otherwise bad input naming both. Pure. */
+export function servedZoneId(zone: Pick<PlannedZone, "name" | "zoneId">, found: { name: string; zoneId: string }): string {
+  const served = found.name.replace(/\.$/, "").toLowerCase();
+  if (served !== zone.name)
+    throw new InputError(
+      `zone ${zone.name}: Route 53 hosted zone ${zone.zoneId} serves ${served}, not ${zone.name}: give zoneId of the hosted zone of ${zone.name} (aws route53 list-hosted-zones-by-name --dns-name ${zone.name})`,
+    );
+  return found.zoneId;
+}
+
+/**
+ * A DNS zone's mail records on its provider: one record set per name and type in an existing
+ * Route 53 hosted zone (or one the stack creates when asked), records in an existing Cloudflare
+ * zone, or RFC 2136 updates to an on-prem server. Records the stack does not manage are left alone.
  */
 export class MailZone extends pulumi.ComponentResource {
   /** The zone's name, such as example.com. */
@@ -33,15 +53,19 @@ export class MailZone extends pulumi.ComponentResource {
 
     switch (zone.provider) {
       case "route53": {
-        const hosted = new aws.route53.Zone(`${name}-zone`, { name: zone.name, comment: "Managed by cutover" }, { parent: this });
+        // An existing hosted zone is found by its id and never created or deleted; only create: true makes one.
+        const hosted = zone.create
+          ? new aws.route53.Zone(`${name}-zone`, { name: zone.name, comment: "Managed by cutover" }, { parent: this })
+          : undefined;
+        const zoneId = hosted ? hosted.zoneId : existingRoute53Zone(zone, this);
         for (const r of zone.records) {
           new aws.route53.Record(
             `${name}-${recordResourceName(r)}`,
-            { zoneId: hosted.zoneId, name: r.name, type: r.type, ttl: r.ttl, records: route53Values(r) },
+            { zoneId, name: r.name, type: r.type, ttl: r.ttl, records: route53Values(r) },
             { parent: this },
           );
         }
-        this.nameServers = hosted.nameServers;
+        this.nameServers = hosted?.nameServers;
         break;
       }
       case "cloudflare": {
