@@ -319,6 +319,14 @@ export const inventorySchema = z.strictObject({
     })
     .optional(),
   /**
+   * The stack that rehearsed phases 1-3 (the pilot, on this stack's backend): once its phase-3
+   * verification has passed, this stack may start at phase 4.
+   */
+  pilotStack: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}$/, { error: (iss) => `${shown(iss.input)} is not a stack name such as pilot` })
+    .optional(),
+  /**
    * Path of the mailbox file (CSV or JSON lines), relative to the stacks/ directory and inside it:
    * a rollback writes the file back there. A file kept elsewhere is linked in by the operator.
    */

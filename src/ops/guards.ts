@@ -40,6 +40,8 @@ export interface StackFacts {
   now: Date;
   /** The phase in the stack's config: what an interrupted update was running. */
   configuredPhase?: number;
+  /** The stack inventory.pilotStack names, and the phase its last passed verification was at (none: undefined). */
+  pilot?: { stack: string; verifiedPhase: number | undefined };
 }
 
 const succeeded = (h: UpdateSummary) => h.kind === "update" && h.result === "succeeded";
@@ -97,10 +99,18 @@ export function phaseRefusals(stack: string, target: Phase, inv: Inventory, f: S
   if (newest && newest.kind === "update" && newest.result !== "succeeded" && target === phaseOf(newest)) return refusals;
   // A killed engine leaves no history entry (file and S3 backends), only pending operations.
   if (f.pendingOperations.length && target === f.configuredPhase) return refusals;
-  if (target > from + 1)
+  // A production stack starts at phase 4 when its pilot passed phase 3: the pilot rehearsed 1-3.
+  const pilotDone = current === undefined && target === 4 && (f.pilot?.verifiedPhase ?? 0) >= 3;
+  if (target > from + 1 && !pilotDone)
     refusals.push({
       guard: "skip",
-      message: `phase ${target} would skip phase ${from + 1}: the stack is at ${current ? `phase ${current}` : "no phase yet"}; run npm run phase -- ${stack} ${from + 1} first`,
+      message:
+        `phase ${target} would skip phase ${from + 1}: the stack is at ${current ? `phase ${current}` : "no phase yet"}; run npm run phase -- ${stack} ${from + 1} first` +
+        (current === undefined && target === 4
+          ? f.pilot
+            ? `, or finish the pilot: stack ${f.pilot.stack} (inventory.pilotStack) ${f.pilot.verifiedPhase ? `has passed the verification of phase ${f.pilot.verifiedPhase} only` : "has no passed verification"}; a production stack starts at phase 4 once its pilot's phase-3 verification passed`
+            : "; a production stack starts at phase 4 when inventory.pilotStack names the pilot stack whose phase-3 verification passed"
+          : ""),
     });
   if (current !== undefined && target < current)
     refusals.push({

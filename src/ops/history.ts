@@ -8,7 +8,7 @@ import type { Phase } from "../model/inventory";
 import { type ArchivedAssignment, unpackAssignment } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
 import { STACKS_DIR } from "../model/stack-file";
-import type { StackFacts } from "./guards";
+import { parseVerifiedTag, type StackFacts, TAGS } from "./guards";
 import type { MigrationStack } from "./stack";
 
 /**
@@ -45,13 +45,22 @@ export function interrupted(f: StackFacts): string | undefined {
   return newest && newest.kind === "update" && newest.result !== "succeeded" ? newest.result : undefined;
 }
 
-export async function stackFacts(stack: MigrationStack): Promise<StackFacts> {
-  const [history, tags, pendingOperations, config] = await Promise.all([
+/** `pilotStack`: the stack the inventory names as its pilot, whose verification tag is read too. */
+export async function stackFacts(stack: MigrationStack, pilotStack?: string): Promise<StackFacts> {
+  const [history, tags, pendingOperations, config, pilotTags] = await Promise.all([
     stack.history(),
     stack.tags(),
     stack.pendingOperations(),
     stack.config(),
+    pilotStack ? stack.tagsOf(pilotStack) : Promise.resolve(undefined),
   ]);
   const configured = Number(config[CONFIG.phase]?.value);
-  return { history, tags, pendingOperations, now: new Date(), ...(configured ? { configuredPhase: configured } : {}) };
+  return {
+    history,
+    tags,
+    pendingOperations,
+    now: new Date(),
+    ...(configured ? { configuredPhase: configured } : {}),
+    ...(pilotStack ? { pilot: { stack: pilotStack, verifiedPhase: parseVerifiedTag(pilotTags?.[TAGS.verified])?.phase } } : {}),
+  };
 }

@@ -354,6 +354,15 @@ export class MigrationStack {
     return this.stack.listTags();
   }
 
+  /** The tags of another stack of the project on the same backend; none when it does not exist there. */
+  async tagsOf(stack: string): Promise<Record<string, string>> {
+    try {
+      return await this.stack.workspace.listTags(stack);
+    } catch {
+      return {};
+    }
+  }
+
   setTag(key: string, value: string): Promise<void> {
     return this.stack.setTag(key, value);
   }

@@ -51,6 +51,20 @@ describe("phase guards", () => {
     expect(skip.message).toContain("npm run phase -- lab-x 2 first");
   });
 
+  it("starts a production stack at phase 4 once the pilot it names passed phase 3, and not before", () => {
+    const prod = load("production", 4);
+    expect(guards(4, facts([], { pilot: { stack: "pilot", verifiedPhase: 3 } }), prod)).toEqual([]);
+    expect(guards(4, facts([], { pilot: { stack: "pilot", verifiedPhase: 5 } }), prod)).toEqual([]);
+    const [early] = phaseRefusals("production", 4, prod, facts([], { pilot: { stack: "pilot", verifiedPhase: 2 } }));
+    expect(early.message).toMatch(/finish the pilot: stack pilot \(inventory.pilotStack\) has passed the verification of phase 2 only/);
+    const [none] = phaseRefusals("production", 4, prod, facts([], { pilot: { stack: "pilot", verifiedPhase: undefined } }));
+    expect(none.message).toMatch(/stack pilot \(inventory.pilotStack\) has no passed verification/);
+    const [unnamed] = phaseRefusals("production", 4, prod, facts([]));
+    expect(unnamed.message).toMatch(/starts at phase 4 when inventory.pilotStack names the pilot stack whose phase-3 verification passed/);
+    // Only the first update: a stack with history still moves one phase at a time.
+    expect(guards(5, facts([], { pilot: { stack: "pilot", verifiedPhase: 3 } }), load("production", 5))).toContain("skip");
+  });
+
   it("refuses to go back, pointing to the rollback, but lets the current phase run again", () => {
     const [back] = phaseRefusals("lab-x", 2, pilot(2), facts([update(3), update(2)]));
     expect(back.guard).toBe("backwards");
