@@ -94,12 +94,16 @@ export function parseHostKeys(raw: unknown, inv: Inventory): Partial<Record<Host
   }
   for (const role of HOST_ROLES) {
     const h = inv.hosts[role];
-    if (h?.kind !== "existing") continue;
+    if (!h) continue;
     const key = keys[role]?.trim();
     if (!key) {
+      const at = h.kind === "aws" ? (h.sshAddress ?? h.address) : h.address;
       problems.push({
         path: `hostKeys.${role}`,
-        message: `existing host ${role} (${h.address}) has no pinned host key: pulumi config set --path 'hostKeys.${role}' "$(ssh-keyscan -t ed25519 ${h.address} | cut -d' ' -f2-)", after checking the fingerprint with the host's administrator (npm run lab -- up does this for the pilot)`,
+        message:
+          h.kind === "aws"
+            ? `EC2 host ${role} (${at}) has no pinned host key: every gateway is configured over SSH. ${h.instanceId ? `Read it from the instance's console output (aws ec2 get-console-output --instance-id ${h.instanceId} --output text | grep ssh-ed25519) or with ssh-keyscan -t ed25519 ${at} from inside the VPC, check it, then` : "Give the instance the stack creates a host key of yours (in its AMI or user data), then"} pulumi config set --path 'hostKeys.${role}' "ssh-ed25519 AAAA..."`
+            : `existing host ${role} (${at}) has no pinned host key: pulumi config set --path 'hostKeys.${role}' "$(ssh-keyscan -t ed25519 ${at} | cut -d' ' -f2-)", after checking the fingerprint with the host's administrator (npm run lab -- up does this for the pilot)`,
       });
     } else if (controlCharacter(key)) {
       // Reported by textProblems above.

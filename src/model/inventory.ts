@@ -91,15 +91,18 @@ const ttlSeconds = z
   });
 const ttl = (fallback: number) => ttlSeconds.default(fallback);
 
+const sshPort = z.number().int().min(1).max(65535, { error: "must be a TCP port 1..65535" }).default(22);
+const sshUser = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_.-]{0,31}$/, { error: (iss) => `${shown(iss.input)} is not a user name: name the SSH user, such as root` })
+  .default("root");
+
 const existingHost = z.strictObject({
   kind: z.literal("existing"),
   /** Management address: fixed, reached by SSH, never moved by the go-live. */
   address: ipv4,
-  port: z.number().int().min(1).max(65535, { error: "must be a TCP port 1..65535" }).default(22),
-  user: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_.-]{0,31}$/, { error: (iss) => `${shown(iss.input)} is not a user name: name the SSH user, such as root` })
-    .default("root"),
+  port: sshPort,
+  user: sshUser,
   /** Host name label; the host's name is label.<primary domain of the stage>. */
   label: label("label").optional(),
   /** Network interface that carries the gateway's service address after the go-live. */
@@ -113,6 +116,18 @@ const awsHost = z.strictObject({
   kind: z.literal("aws"),
   /** Address the other system relays to (private address in the VPC). */
   address: ipv4,
+  /**
+   * Where SSH reaches the instance, when not at `address` (a bastion-forwarded address or a name
+   * the runner resolves). Every gateway is configured, drained and verified over SSH, whatever runs it.
+   */
+  sshAddress: z
+    .string()
+    .refine((v) => z.ipv4().safeParse(v).success || DOMAIN_NAME.test(v), {
+      error: (iss) => `${shown(iss.input)} is neither an IPv4 address nor a host name: give where SSH reaches the instance`,
+    })
+    .optional(),
+  port: sshPort,
+  user: sshUser,
   /** An instance that exists already (the legacy gateway usually does). */
   instanceId: z
     .string()

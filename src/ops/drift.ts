@@ -24,7 +24,7 @@ export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {
   const phase = Number(config[CONFIG.phase]?.value) as Phase;
   const inv = loadStack(stack.name, phase).inventory;
   const p = plan(inv, phase);
-  const roles = [...new Set(p.hosts.map((h) => h.role))].filter((r): r is HostRole => inv.hosts[r]?.kind === "existing");
+  const roles = [...new Set(p.hosts.map((h) => h.role))].filter((r): r is HostRole => inv.hosts[r] !== undefined);
   const sessions = await stackSessions(stack, inv, roles);
   const tsigSecret = config[CONFIG.tsigSecret]?.value;
   const key = p.zones.find((z) => z.tsigKey)?.tsigKey;

@@ -24,8 +24,8 @@ export async function stackSessions(
   roles: HostRole[],
 ): Promise<{ session?: (role: HostRole) => Promise<HostSession>; close: () => Promise<void>; unavailable?: string; config: ConfigMap }> {
   const config = await stack.config();
-  const notSsh = roles.filter((r) => inv.hosts[r]?.kind !== "existing");
-  if (notSsh.length) return { close: async () => {}, unavailable: `hosts ${notSsh.join(", ")} are not reached by SSH`, config };
+  const missing = roles.filter((r) => !inv.hosts[r]);
+  if (missing.length) return { close: async () => {}, unavailable: `hosts ${missing.join(", ")} are not in the inventory`, config };
   const privateKey = config[CONFIG.sshPrivateKey]?.value;
   if (!privateKey) return { close: async () => {}, unavailable: "the stack has no cutover:sshPrivateKey secret", config };
   const raw = config[CONFIG.hostKeys]?.value;

@@ -5,7 +5,7 @@
 
 import type * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../model/errors";
-import type { HostRole, Inventory } from "../model/inventory";
+import type { HostRole, Inventory, MailSystem } from "../model/inventory";
 import type { ArchivedAssignment } from "../model/mailbox-archive";
 import type { Plan } from "../model/plan";
 import { sshEndpoint } from "../remote/targets";
@@ -13,7 +13,7 @@ import { MailZone } from "./dns/mail-zone";
 import { ElasticIpGoLive } from "./go-live/elastic-ip";
 import { ReaddressGoLive, type ReaddressGoLiveArgs } from "./go-live/readdress";
 import { GatewayHost } from "./hosts/gateway-host";
-import { HostEffectsProvider, MailboxArchive } from "./providers/host-effects";
+import { GatewayDrain, GatewayIdentity, HostEffectsProvider, identityDigest, MailboxArchive } from "./providers/host-effects";
 
 /** What the engine needs to reach existing hosts and on-prem DNS: pinned keys and stack secrets. */
 export interface HostCredentials {
@@ -55,10 +55,10 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
   const hosts = p.hosts.map((h) => {
     const spec = inv.hosts[h.role]!;
     const routing = p.routing.find((t) => t.host === h.role);
-    const ssh =
-      spec.kind === "existing" && routing
-        ? { connection: sshEndpoint(inv, h.role, needs(`hosts.${h.role}`).hostKeys), privateKey: creds!.privateKey }
-        : undefined;
+    // Every host that routes mail is configured over SSH, whatever runs it (an EC2 instance too).
+    const ssh = routing
+      ? { connection: sshEndpoint(inv, h.role, needs(`hosts.${h.role}`).hostKeys), privateKey: creds!.privateKey }
+      : undefined;
     return new GatewayHost(
       h.role,
       { role: h.role, host: spec, hostName: h.name, ...(routing ? { routing } : {}), ...(ssh ? { ssh } : {}) },
@@ -68,16 +68,52 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
 
   let goLive: Deployment["goLive"];
   if (p.gateway.strategy === "eip") {
-    const holder = hosts.find((h) => h.role === p.gateway.holder)!;
-    goLive = new ElasticIpGoLive("gateway-address", {
-      allocationId: inv.gateway.allocationId!,
-      holder: p.gateway.holder,
-      instanceId: holder.instanceId!,
-    });
+    goLive = elasticIpGoLive(inv, p, hosts, needs("the gateway identity"), opts);
   } else if (inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing") {
     goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")), opts);
   }
   return { zones, hosts, goLive, archive };
+}
+
+/**
+ * The Elastic IP go-live, in the order that cuts no session, enforced with dependsOn: the host
+ * giving the address up drains (SSH), the association moves (AWS), then each host takes its name
+ * and takes sessions on its own address again (SSH). A rollback is the same three steps with the
+ * roles swapped.
+ */
+function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: HostCredentials, opts: pulumi.ComponentResourceOptions) {
+  const releasing: MailSystem = p.gateway.holder === "new" ? "legacy" : "new";
+  const drain = new GatewayDrain(
+    "gateway-drain",
+    { host: sshEndpoint(inv, releasing, creds.hostKeys), privateKey: creds.privateKey, address: inv.hosts[releasing].address },
+    opts.providers ? { provider: (opts.providers as pulumi.ProviderResource[])[0] } : {},
+  );
+  const goLive = new ElasticIpGoLive("gateway-address", {
+    allocationId: inv.gateway.allocationId!,
+    holder: p.gateway.holder,
+    instanceId: hosts.find((h) => h.role === p.gateway.holder)!.instanceId!,
+    after: [drain],
+  });
+  const identityHosts = (["legacy", "new"] as const).map((role) => {
+    const planned = p.hosts.find((h) => h.role === role)!;
+    return {
+      host: sshEndpoint(inv, role, creds.hostKeys),
+      identity: {
+        hostName: planned.name,
+        ownName: planned.ownName,
+        holdsServiceAddress: role === p.gateway.holder,
+        // No interface: the Elastic IP maps to the host's own private address.
+        service: { address: inv.hosts[role].address, prefixLength: 32 },
+      },
+    };
+  });
+  goLive.identity = new GatewayIdentity(
+    "gateway-identity-names",
+    { hosts: identityHosts, privateKey: creds.privateKey, holder: p.gateway.holder, digest: identityDigest(identityHosts) },
+    { ...(opts.providers ? { provider: (opts.providers as pulumi.ProviderResource[])[0] } : {}), dependsOn: [goLive.association] },
+  );
+  goLive.drain = drain;
+  return goLive;
 }
 
 /** The readdress go-live's arguments for two gateways reached by SSH. */

@@ -13,6 +13,7 @@ import { hostRouting, routingDigest } from "../../src/model/routing";
 import {
   applyGatewayIdentity,
   applyIdentity,
+  drainHost,
   drainPolicyRemovalCommands,
   readIdentity,
   type ServiceAddress,
@@ -340,6 +341,34 @@ describe("host identity effect", () => {
         await session("internet")
       ).exec(["swaks", "--server", p3.gateway.address, "--quit-after", "BANNER", "--timeout", "10"], { allowFailure: true })
     ).stdout;
+
+  it("Elastic IP go-live steps: drains a host on its own address, then lets sessions through and renames it", async () => {
+    const legacy = await session("legacy");
+    const own = lab.description.hosts.legacy!.address;
+    const before = await readIdentity(legacy, { address: own, prefixLength: 32 });
+    await drainHost(legacy, own);
+    // Drained: a new transaction to the host's own address is refused before its message.
+    const refused = await SmtpDialogue.open(own);
+    for (const c of ["EHLO drain.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await refused.command(c);
+    expect((await refused.command("DATA")).lines.at(-1)).toMatch(/^421 4\.3\.2 .*moving to another server/);
+    // After the association moved: the identity without an interface lets sessions in again and names the host.
+    const identity = (hostName: string) => ({
+      hostName,
+      ownName: before.ownName,
+      holdsServiceAddress: false,
+      service: { address: own, prefixLength: 32 },
+    });
+    await applyGatewayIdentity([{ session: legacy, identity: identity("legacy.api.test") }]);
+    expect(await readIdentity(legacy, { address: own, prefixLength: 32 })).toMatchObject({ draining: false, hostName: "legacy.api.test" });
+    const accepted = await SmtpDialogue.open(own);
+    for (const c of ["EHLO drain.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await accepted.command(c);
+    expect((await accepted.command("DATA")).code).toBe("354");
+    // Cut before the message ends: nothing is delivered.
+    await accepted.close();
+    await refused.close();
+    // Back as it was, reloaded before the next test greets.
+    await applyIdentity(legacy, identity(before.hostName));
+  }, 60_000);
 
   it("moves the service address and the SMTP name to the new server, and back", async () => {
     const p5 = { ...p3, gateway: { ...p3.gateway, holder: "new" as const } };

@@ -246,6 +246,13 @@ const BAD_INPUTS: BadInput[] = [
     message: /pilot domain pilot.example.com lies in zone example.com, which holds a production domain: .*a zone of its own/,
   },
   {
+    name: "an EC2 host's SSH address that is neither an address nor a name",
+    stack: "production",
+    inventory: (i) => (i.hosts.legacy.sshAddress = "10.0.0.1; rm"),
+    path: "inventory.hosts.legacy.sshAddress",
+    message: /is neither an IPv4 address nor a host name: give where SSH reaches the instance/,
+  },
+  {
     name: "an extra record outside its zone",
     inventory: (i) => (i.zones[2].records = [{ name: "www.other.test", type: "A", values: ["198.51.100.80"] }]),
     path: "inventory.zones[2].records[0].name",
@@ -514,6 +521,15 @@ describe("pinned host keys", () => {
     expect(() => parseHostKeys({ legacy: key, new: key }, inv)).toThrow(
       /hostKeys.internet: existing host internet \(198.51.100.53\) has no pinned host key: pulumi config set --path 'hostKeys.internet'/,
     );
+  });
+
+  it("requires one for an EC2 gateway too, saying where to read it", () => {
+    const prod = load("production", 4);
+    expect(() => parseHostKeys({ legacy: key }, prod)).toThrow(
+      /hostKeys.new: EC2 host new \(203.0.113.20\) has no pinned host key: every gateway is configured over SSH. Give the instance the stack creates a host key of yours/,
+    );
+    expect(() => parseHostKeys({ new: key }, prod)).toThrow(/aws ec2 get-console-output --instance-id i-0a1b2c3d4e5f60718/);
+    expect(parseHostKeys({ legacy: key, new: key }, prod)).toEqual({ legacy: key, new: key });
   });
 
   it("rejects a key that is not an OpenSSH public key", () => {

@@ -26,8 +26,14 @@ describe("the program under mocks: production stack", () => {
     const { resources } = await run("production", 4);
     expect(summary(resources)).toEqual([
       "aws:ec2/eipAssociation:EipAssociation gateway-address-association",
+      // The EC2 gateways are configured over SSH like any other: drain, names, routing.
+      "pulumi-nodejs:dynamic/cutover:GatewayDrain gateway-drain",
+      "pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-names",
+      "pulumi:providers:pulumi-nodejs host-effects",
       "aws:ec2/instance:Instance legacy-instance",
+      "pulumi-nodejs:dynamic/cutover:GatewayRouting legacy-routing",
       "aws:ec2/instance:Instance new-instance",
+      "pulumi-nodejs:dynamic/cutover:GatewayRouting new-routing",
       "aws:route53/record:Record zone-example-com-a-legacy",
       "aws:route53/record:Record zone-example-com-a-mail",
       "aws:route53/record:Record zone-example-com-a-new",
@@ -61,22 +67,46 @@ describe("the program under mocks: production stack", () => {
     });
   });
 
-  it("from phase 4 to 5 the only change is the Elastic IP's instance, and 5 to 4 moves it back", async () => {
+  it("from phase 4 to 5 only the go-live's three steps change (drain, Elastic IP, names), and 5 to 4 moves them back", async () => {
     const [p4, p5] = [await run("production", 4), await run("production", 5)];
-    expect(difference(p4.resources, p5.resources)).toEqual({
+    const goLive = {
       added: [],
       removed: [],
-      changed: ["aws:ec2/eipAssociation:EipAssociation gateway-address-association"],
-    });
-    expect(difference(p5.resources, p4.resources)).toEqual({
-      added: [],
-      removed: [],
-      changed: ["aws:ec2/eipAssociation:EipAssociation gateway-address-association"],
-    });
+      changed: [
+        "aws:ec2/eipAssociation:EipAssociation gateway-address-association",
+        "pulumi-nodejs:dynamic/cutover:GatewayDrain gateway-drain",
+        "pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-names",
+      ],
+    };
+    expect(difference(p4.resources, p5.resources)).toEqual(goLive);
+    expect(difference(p5.resources, p4.resources)).toEqual(goLive);
+    const drained = (rs: MockResource[]) => byName(rs).get("pulumi-nodejs:dynamic/cutover:GatewayDrain gateway-drain")!.inputs;
+    // The go-live drains the legacy gateway; its rollback drains the new server.
+    expect(drained(p5.resources)).toMatchObject({ host: { name: "legacy", address: "203.0.113.10" }, address: "203.0.113.10" });
+    expect(drained(p4.resources)).toMatchObject({ host: { name: "new", address: "203.0.113.20" }, address: "203.0.113.20" });
+    const names = (rs: MockResource[]) =>
+      byName(rs)
+        .get("pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-names")!
+        .inputs.hosts.map((h: { host: { name: string }; identity: { hostName: string } }) => `${h.host.name} ${h.identity.hostName}`);
+    expect(names(p5.resources)).toEqual(["legacy legacy.example.com", "new mail.example.com"]);
+    expect(names(p4.resources)).toEqual(["legacy mail.example.com", "new new.example.com"]);
     const instance = (rs: MockResource[]) =>
       byName(rs).get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!.inputs.instanceId;
     expect(instance(p4.resources)).toBe("i-0a1b2c3d4e5f60718");
     expect(instance(p5.resources)).toBe("new-instance-id");
+  });
+
+  it("orders the go-live with dependsOn: drain over SSH, then the Elastic IP, then the names over SSH", async () => {
+    for (const phase of [4, 5] as Phase[]) {
+      const { resources } = await run("production", phase);
+      const r = byName(resources);
+      const dependsOn = (key: string) =>
+        ((r.get(key)!.options.dependsOn ?? []) as pulumi.Resource[]).map((d) => (d as unknown as { __name: string }).__name);
+      expect(dependsOn("aws:ec2/eipAssociation:EipAssociation gateway-address-association")).toEqual(["gateway-drain"]);
+      expect(dependsOn("pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-names")).toEqual(["gateway-address-association"]);
+      // The SSH steps run through the explicit provider, as the lab's do.
+      expect(r.get("pulumi-nodejs:dynamic/cutover:GatewayDrain gateway-drain")!.provider).toContain("host-effects");
+    }
   });
 
   it("moves the Elastic IP by deleting the old association before creating the new one", async () => {

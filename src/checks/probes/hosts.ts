@@ -28,7 +28,7 @@ export function routingProbes(o: DriftOptions): Probe[] {
   const session = o.session;
   if (!session) return [];
   return o.plan.routing
-    .filter((t) => o.inventory.hosts[t.host]?.kind === "existing")
+    .filter((t) => o.inventory.hosts[t.host])
     .map((t) => {
       const at = { area: "host" as const, subject: t.host, check: "routing" };
       return probe(at, async () => {
@@ -50,8 +50,13 @@ export function identityProbes(o: DriftOptions): Probe[] {
   const { service } = o.plan.gateway;
   return o.plan.hosts.flatMap((h) => {
     const spec = o.inventory.hosts[h.role];
-    if ((h.role !== "legacy" && h.role !== "new") || spec?.kind !== "existing") return [];
-    const address = { address: service.address, prefixLength: service.prefixLength, interface: spec.interface };
+    if ((h.role !== "legacy" && h.role !== "new") || !spec) return [];
+    // With an Elastic IP the cloud holds the address (the engine's refresh checks the association);
+    // the host's own part is its name.
+    const address =
+      spec.kind === "existing"
+        ? { address: service.address, prefixLength: service.prefixLength, interface: spec.interface }
+        : { address: spec.address, prefixLength: 32 };
     return [
       probe({ area: "host", subject: h.role, check: "identity" }, async () => {
         const live = await withTimeout(
@@ -61,8 +66,10 @@ export function identityProbes(o: DriftOptions): Probe[] {
         );
         const holding = (holds: boolean) => (holds ? "holds it" : "does not hold it");
         const shouldHold = h.role === service.holder;
+        const name = compared({ area: "host", subject: h.role, check: "host name" }, live.hostName === h.name, h.name, live.hostName);
+        if (spec.kind !== "existing") return [name];
         return [
-          compared({ area: "host", subject: h.role, check: "host name" }, live.hostName === h.name, h.name, live.hostName),
+          name,
           compared(
             { area: "host", subject: h.role, check: `holds ${service.address}` },
             live.holdsServiceAddress === shouldHold,

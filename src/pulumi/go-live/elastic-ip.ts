@@ -9,6 +9,8 @@ export interface ElasticIpGoLiveArgs {
   holder: MailSystem;
   /** The holder's EC2 instance. */
   instanceId: pulumi.Input<string>;
+  /** What must be done before the address moves (the releasing host's drain). */
+  after?: pulumi.Resource[];
 }
 
 /**
@@ -18,6 +20,10 @@ export interface ElasticIpGoLiveArgs {
 export class ElasticIpGoLive extends pulumi.ComponentResource {
   readonly holder: MailSystem;
   readonly associationId: pulumi.Output<string>;
+  readonly association: aws.ec2.EipAssociation;
+  /** The steps around the move over SSH (set by the program when the gateways are reached by SSH). */
+  drain?: pulumi.Resource;
+  identity?: pulumi.Resource;
 
   constructor(name: string, args: ElasticIpGoLiveArgs, opts?: pulumi.ComponentResourceOptions) {
     super("cutover:golive:ElasticIpGoLive", name, {}, opts);
@@ -27,8 +33,9 @@ export class ElasticIpGoLive extends pulumi.ComponentResource {
       // allowReassociation false: the address is free when we associate it (see the options),
       // so an association held by anything else is an error to stop on, not an address to steal.
       { allocationId: args.allocationId, instanceId: args.instanceId, allowReassociation: false },
-      { parent: this, ...ELASTIC_IP_MOVE_OPTIONS },
+      { parent: this, ...ELASTIC_IP_MOVE_OPTIONS, ...(args.after ? { dependsOn: args.after } : {}) },
     );
+    this.association = association;
     this.associationId = association.id;
     this.registerOutputs({ holder: this.holder, associationId: this.associationId });
   }

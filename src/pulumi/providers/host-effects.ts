@@ -26,7 +26,7 @@ export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvide
  * the copy in an old state keeps working and keeps calling the current effects.
  */
 // biome-ignore lint/suspicious/noExplicitAny: one loader serves four providers, each with its own state type.
-function delegate(kind: "gatewayRouting" | "gatewayIdentity" | "onPremZone" | "mailboxArchive"): HostEffectProvider<any> {
+function delegate(kind: "gatewayRouting" | "gatewayIdentity" | "gatewayDrain" | "onPremZone" | "mailboxArchive"): HostEffectProvider<any> {
   const load = (): HostEffectProvider<unknown> => {
     const { require: tsxRequire } = require("tsx/cjs/api");
     // States written before the move to src/ name ./components/providers/runtime.ts: a shim keeps it.
@@ -155,6 +155,41 @@ export class GatewayIdentity extends pulumi.dynamic.Resource {
       { ...opts, additionalSecretOutputs: ["privateKey"] },
       "cutover",
       "GatewayIdentity",
+    );
+  }
+}
+
+// ---------------------------------------------------------------- gateway drain (Elastic IP go-live)
+
+export interface GatewayDrainState {
+  /** The host giving the gateway's address up. */
+  host: SshEndpoint;
+  privateKey: string;
+  /** Its own private address, where the Elastic IP's sessions arrive. */
+  address: string;
+  /** "role address": a new host to drain is a change. */
+  digest: string;
+}
+
+export const gatewayDrainProvider = delegate("gatewayDrain");
+
+/**
+ * The first step of an Elastic IP go-live (and of its rollback): the host giving the address up
+ * drains its SMTP sessions, so the association's move cuts none. The association depends on it.
+ */
+export class GatewayDrain extends pulumi.dynamic.Resource {
+  constructor(
+    name: string,
+    args: { host: SshEndpoint; privateKey: pulumi.Input<string>; address: string },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(
+      gatewayDrainProvider,
+      name,
+      { ...args, privateKey: pulumi.secret(args.privateKey), digest: `${args.host.name} ${args.address}` },
+      { ...opts, additionalSecretOutputs: ["privateKey"] },
+      "cutover",
+      "GatewayDrain",
     );
   }
 }

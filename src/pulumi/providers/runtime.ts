@@ -8,6 +8,7 @@ import { recordSetKey, recordsDigest } from "../../model/records";
 import { compactRouting, expandRouting } from "../../model/routing";
 import {
   applyGatewayIdentity,
+  drainHost,
   drainPolicyRemovalCommands,
   type GoLiveHooks,
   type LiveIdentity,
@@ -18,6 +19,7 @@ import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
 import { execSequence, type HostSession, SessionPool, withSession } from "../../remote/ssh";
 import { hostTarget } from "../../remote/targets";
 import {
+  type GatewayDrainState,
   type GatewayIdentityState,
   type GatewayRoutingState,
   type HostEffectProvider,
@@ -128,7 +130,13 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     );
     const hosts = state.hosts.map((h, i) => ({
       ...h,
-      identity: { ...h.identity, hostName: live[i].hostName, ownName: live[i].ownName, holdsServiceAddress: live[i].holdsServiceAddress },
+      identity: {
+        ...h.identity,
+        hostName: live[i].hostName,
+        ownName: live[i].ownName,
+        // An Elastic IP's holder is the association's to say (the engine refreshes it), not the host's.
+        holdsServiceAddress: h.identity.service.interface ? live[i].holdsServiceAddress : h.identity.holdsServiceAddress,
+      },
     }));
     const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
     return {
@@ -181,6 +189,25 @@ const zoneTarget = (s: OnPremZoneState) => ({
   server: s.serverAddress,
   tsig: { name: s.tsigName, algorithm: s.tsigAlgorithm, secret: s.tsigSecret },
 });
+
+export const gatewayDrain: HostEffectProvider<GatewayDrainState> = {
+  async diff(_id, olds, news) {
+    return { changes: olds.digest !== news.digest };
+  },
+  async create(inputs) {
+    await withSession(hostTarget(inputs.host, inputs.privateKey), (s) => drainHost(s, inputs.address));
+    return { id: "gateway-drain", outs: inputs };
+  },
+  async update(_id, _olds, news) {
+    await withSession(hostTarget(news.host, news.privateKey), (s) => drainHost(s, news.address));
+    return { outs: news };
+  },
+  // A drain is a moment, not a state: what the hosts take afterwards is the identity's to read.
+  async read(id, props) {
+    return { id, props: props! };
+  },
+  async delete() {},
+};
 
 export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async diff(_id, olds, news) {

@@ -10,8 +10,12 @@ import { mainCfSetting, POSTFIX_RELOAD } from "./routing";
 export interface ServiceAddress {
   address: string;
   prefixLength: number;
-  /** Interface that carries it. */
-  interface: string;
+  /**
+   * Interface that carries it. None with an Elastic IP: the address is the cloud's, mapped to the
+   * host's own private address, so `address` is that private address, drained and let through
+   * again around the association's move; nothing is added to or removed from an interface.
+   */
+  interface?: string;
 }
 
 export interface HostIdentity {
@@ -91,7 +95,7 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
       sectionMarker,
       ["hostname"],
       sectionMarker,
-      ["ip", "-o", "-4", "addr", "show", "dev", service.interface],
+      service.interface ? ["ip", "-o", "-4", "addr", "show", "dev", service.interface] : ["true"],
       sectionMarker,
       ["postconf", "-h", "smtpd_data_restrictions"],
       sectionMarker,
@@ -185,6 +189,8 @@ export const undrainCommand = (address: string): string[] => [
  */
 export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][] {
   const { address, prefixLength, interface: dev } = id.service;
+  // An Elastic IP: after the move, every host takes sessions on its own address again.
+  if (!dev) return live.draining ? [undrainCommand(address)] : [];
   if (id.holdsServiceAddress && !live.holdsServiceAddress)
     return [
       undrainCommand(address),
@@ -254,6 +260,17 @@ export async function applyGatewayIdentity(
     await Promise.all(step.filter((x) => x.commands.length).map((x) => execSequence(x.session, x.commands)));
   }
   return live;
+}
+
+/**
+ * Drains a host before the address it answers on moves away from it outside the host (an Elastic
+ * IP's association): the drain policy goes in where missing, sessions to `address` are refused at
+ * their next DATA, and this returns once none is left (at most DRAIN_TIMEOUT_SECONDS). The identity
+ * that follows the move lets sessions through again.
+ */
+export async function drainHost(s: HostSession, address: string): Promise<void> {
+  const live = await readIdentity(s, { address, prefixLength: 32 });
+  await execSequence(s, [...drainPolicyCommands(live), drainCommand(address)]);
 }
 
 /** Makes one host's identity what it should be, in one round trip after reading it. Returns whether anything changed. */
