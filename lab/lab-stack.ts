@@ -4,10 +4,10 @@
  * the TSIG secret), on the project's local backend or the one PULUMI_BACKEND_URL names.
  */
 
-import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONFIG } from "../src/model/config-keys";
-import { loadStack, STACKS_DIR } from "../src/model/stack-file";
+import { loadStack, readStackFile, STACKS_DIR } from "../src/model/stack-file";
 import type { Engine, Progress } from "../src/ops/engine";
 import { localBackendUrl, MigrationStack } from "../src/ops/stack";
 import type { LabDescription } from "./lab";
@@ -24,14 +24,32 @@ export const labMailboxFile = (stack: string) => `mailboxes.${stack}.csv`;
 /** A lab stack's backend: PULUMI_BACKEND_URL when set (the lab team's PostgreSQL), else the project's local one. */
 export const labBackendUrl = () => process.env.PULUMI_BACKEND_URL ?? localBackendUrl();
 
+/** The production-shaped lab stack's starting config (see the file). */
+export const PRODUCTION_LAB_TEMPLATE = join(__dirname, "production-lab.yaml");
+
+/** The zones a production-shaped lab stack needs the lab's DNS server to serve. */
+export const productionLabZones = (): string[] => {
+  const inv = readStackFile(PRODUCTION_LAB_TEMPLATE).inventory as { zones: { name: string; provider: string }[] };
+  return inv.zones.filter((z) => z.provider === "bind").map((z) => z.name);
+};
+
+export interface LabStackShape {
+  /** pilot: the pilot's config. production: production domains (paradigms.com), starting at phase 4 after `pilotStack`. */
+  shape?: "pilot" | "production";
+  /** production: the stack that rehearsed phases 1-3. */
+  pilotStack?: string;
+}
+
 export async function openLabStack(
   name: string,
   lab: LabDescription,
   engine: Engine,
   progress?: Progress,
   backendUrl = labBackendUrl(),
+  { shape = "pilot", pilotStack }: LabStackShape = {},
 ): Promise<MigrationStack> {
   const fresh = !existsSync(join(STACKS_DIR, `Pulumi.${name}.yaml`));
+  if (fresh && shape === "production") copyFileSync(PRODUCTION_LAB_TEMPLATE, join(STACKS_DIR, `Pulumi.${name}.yaml`));
   const stack = await MigrationStack.open(name, {
     engine,
     backendUrl,
@@ -42,9 +60,17 @@ export async function openLabStack(
     ...(progress ? { progress } : {}),
   });
   if (fresh || !existsSync(join(STACKS_DIR, labMailboxFile(name)))) {
-    copyFileSync(join(STACKS_DIR, loadStack("pilot", 1).inventory.mailboxes), join(STACKS_DIR, labMailboxFile(name)));
+    const pilot = loadStack("pilot", 1).inventory;
+    const users = readFileSync(join(STACKS_DIR, pilot.mailboxes), "utf8");
+    // The production shape: the pilot's users in the production domain paradigms.com.
+    const domain = pilot.addressSpaces[0].domain;
+    writeFileSync(
+      join(STACKS_DIR, labMailboxFile(name)),
+      shape === "production" ? users.replaceAll(`@${domain}`, "@paradigms.com") : users,
+    );
     await stack.setConfig({ [`${CONFIG.inventory}.mailboxes`]: { value: labMailboxFile(name) } }, true);
   }
+  if (pilotStack) await stack.setConfig({ [`${CONFIG.inventory}.pilotStack`]: { value: pilotStack } }, true);
   await stack.setConfig(
     Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`${CONFIG.hostKeys}.${role}`, { value: h!.hostKey }])),
     true,

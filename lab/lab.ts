@@ -31,6 +31,7 @@ import { buildNetwork, inNamespace, killNamespace, labNamespaces, waitListening 
 export { hostDir, type LabDescription } from "./layout";
 
 import type { HostKeys } from "../src/remote/targets";
+import { productionLabZones } from "./lab-stack";
 import { teamDown, teamUp } from "./team";
 
 /** Stops every process in the lab's namespaces (and only those), deletes the namespaces and host state. */
@@ -139,12 +140,14 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
     const operatorEtc = etcDir(OPERATOR_NS);
     mkdirSync(operatorEtc, { recursive: true });
     writeFileSync(join(operatorEtc, "resolv.conf"), `nameserver ${dns.address}\noptions timeout:1 attempts:2\n`);
+    // The lab's DNS serves the pilot's zones and those of the production-shaped lab stack.
+    const zones = [...new Set([...layout.zones, ...productionLabZones()])];
     progress("lab: starting sshd, postfix, knot and dovecot");
     await Promise.all(
       layout.hosts.map(async (h) => {
         await startSshd(h);
         await startPostfix(h);
-        if (h.role === layout.dnsRole) await startKnot(h, layout.zones, tsig, inv);
+        if (h.role === layout.dnsRole) await startKnot(h, zones, tsig, inv);
         if (h.role === "internet") await startDovecot(h);
       }),
     );
@@ -160,7 +163,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
       tsig,
       serviceAddress: inv.gateway.address,
       prefixLength: inv.gateway.prefixLength,
-      zones: layout.zones,
+      zones,
       dnsServer: dns.address,
       ...(opts.team ? { team: await teamUp(progress) } : {}),
     };

@@ -16,10 +16,16 @@ program
   .option("--json", "print the lab description as JSON")
   .option("-s, --stack <name>", "also configure a stack (lab-*) with the pilot's config and the lab's keys, on the project's local backend")
   .option(
+    "--shape <shape>",
+    "with --stack: pilot (the pilot's config) or production (production domains such as paradigms.com, starting at phase 4)",
+    "pilot",
+  )
+  .option("--pilot <stack>", "with --shape production: the lab stack that rehearsed phases 1-3 (its inventory.pilotStack)")
+  .option(
     "--team",
     "also a team: PostgreSQL as the state backend (namespace cutover-teamdb) and a second operator's workstation (cutover-operator2)",
   )
-  .action((o: { json?: boolean; stack?: string; team?: boolean }) =>
+  .action((o: { json?: boolean; stack?: string; team?: boolean; shape: string; pilot?: string }) =>
     main(async () => {
       if (o.stack && !isLabStack(o.stack))
         throw new InputError(
@@ -27,7 +33,12 @@ program
         );
       const lab = await labUp(progress, { team: o.team });
       if (o.stack) {
-        const stack = await openLabStack(o.stack, lab, await obtainEngine(progress), progress);
+        if (o.shape !== "pilot" && o.shape !== "production")
+          throw new InputError(`--shape ${o.shape}: a lab stack is shaped pilot or production`);
+        const stack = await openLabStack(o.stack, lab, await obtainEngine(progress), progress, undefined, {
+          shape: o.shape,
+          ...(o.pilot ? { pilotStack: o.pilot } : {}),
+        });
         progress(
           `lab: stack ${stack.name} configured (passphrase ${LAB_PASSPHRASE === "cutover-lab" ? "cutover-lab" : "from PULUMI_CONFIG_PASSPHRASE"})`,
         );
