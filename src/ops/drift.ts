@@ -5,7 +5,7 @@
 
 import { checkDrift, type DriftReport } from "../checks/drift";
 import { CONFIG } from "../model/config-keys";
-import type { HostRole, Phase } from "../model/inventory";
+import type { Phase } from "../model/inventory";
 import { plan } from "../model/plan";
 import { loadStack } from "../model/stack-file";
 import type { MigrationStack } from "./stack";
@@ -24,8 +24,7 @@ export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {
   const phase = Number(config[CONFIG.phase]?.value) as Phase;
   const inv = loadStack(stack.name, phase).inventory;
   const p = plan(inv, phase);
-  const roles = [...new Set(p.hosts.map((h) => h.role))].filter((r): r is HostRole => inv.hosts[r] !== undefined);
-  const sessions = await stackSessions(stack, inv, roles);
+  const sessions = await stackSessions(stack, inv);
   const tsigSecret = config[CONFIG.tsigSecret]?.value;
   const key = p.zones.find((z) => z.tsigKey)?.tsigKey;
   try {

@@ -127,7 +127,8 @@ function holdInDirectory(dir: string, project: string, stack: string, command: s
   return {
     where: path,
     release: async () => {
-      if (readHold(path)?.pid === process.pid && readHold(path)?.host === hostname()) rmSync(path, { force: true });
+      const held = readHold(path);
+      if (held?.pid === process.pid && held.host === hostname()) rmSync(path, { force: true });
     },
   };
 }

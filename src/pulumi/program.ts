@@ -68,7 +68,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
 
   let goLive: Deployment["goLive"];
   if (p.gateway.strategy === "eip") {
-    goLive = elasticIpGoLive(inv, p, hosts, needs("the gateway identity"), opts);
+    goLive = elasticIpGoLive(inv, p, hosts, needs("the gateway identity"), hostEffects!);
   } else if (inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing") {
     goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")), opts);
   }
@@ -81,12 +81,12 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
  * and takes sessions on its own address again (SSH). A rollback is the same three steps with the
  * roles swapped.
  */
-function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: HostCredentials, opts: pulumi.ComponentResourceOptions) {
+function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: HostCredentials, provider: HostEffectsProvider) {
   const releasing: MailSystem = p.gateway.holder === "new" ? "legacy" : "new";
   const drain = new GatewayDrain(
     "gateway-drain",
     { host: sshEndpoint(inv, releasing, creds.hostKeys), privateKey: creds.privateKey, address: inv.hosts[releasing].address },
-    opts.providers ? { provider: (opts.providers as pulumi.ProviderResource[])[0] } : {},
+    { provider },
   );
   const goLive = new ElasticIpGoLive("gateway-address", {
     allocationId: inv.gateway.allocationId!,
@@ -110,7 +110,7 @@ function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: H
   goLive.identity = new GatewayIdentity(
     "gateway-identity-names",
     { hosts: identityHosts, privateKey: creds.privateKey, holder: p.gateway.holder, digest: identityDigest(identityHosts) },
-    { ...(opts.providers ? { provider: (opts.providers as pulumi.ProviderResource[])[0] } : {}), dependsOn: [goLive.association] },
+    { provider, dependsOn: [goLive.association] },
   );
   goLive.drain = drain;
   return goLive;

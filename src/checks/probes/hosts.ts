@@ -27,20 +27,18 @@ export function routingDifferences(want: HostRouting, have: HostRouting, limit =
 export function routingProbes(o: DriftOptions): Probe[] {
   const session = o.session;
   if (!session) return [];
-  return o.plan.routing
-    .filter((t) => o.inventory.hosts[t.host])
-    .map((t) => {
-      const at = { area: "host" as const, subject: t.host, check: "routing" };
-      return probe(at, async () => {
-        const live = await withTimeout(session(t.host).then(readRouting), timeoutOf(o) * 2, `routing on ${t.host}`);
-        const want = routingDigest(t);
-        if (live.digest === want && Object.keys(live.parameters).length === 0)
-          return [compared(at, true, want.slice(0, 16), want.slice(0, 16))];
-        const diffs = live.routing ? routingDifferences(hostRouting(t), live.routing) : ["cutover's maps are not configured"];
-        const params = Object.entries(live.parameters).map(([k, v]) => `${k} = ${v}`);
-        return [compared(at, false, want.slice(0, 16), `${(live.digest ?? "none").slice(0, 16)}: ${[...diffs, ...params].join("; ")}`)];
-      });
+  return o.plan.routing.map((t) => {
+    const at = { area: "host" as const, subject: t.host, check: "routing" };
+    return probe(at, async () => {
+      const live = await withTimeout(session(t.host).then(readRouting), timeoutOf(o) * 2, `routing on ${t.host}`);
+      const want = routingDigest(t);
+      if (live.digest === want && Object.keys(live.parameters).length === 0)
+        return [compared(at, true, want.slice(0, 16), want.slice(0, 16))];
+      const diffs = live.routing ? routingDifferences(hostRouting(t), live.routing) : ["cutover's maps are not configured"];
+      const params = Object.entries(live.parameters).map(([k, v]) => `${k} = ${v}`);
+      return [compared(at, false, want.slice(0, 16), `${(live.digest ?? "none").slice(0, 16)}: ${[...diffs, ...params].join("; ")}`)];
     });
+  });
 }
 
 /** Each gateway's greeting name, and whether it holds the service address as the plan says. */

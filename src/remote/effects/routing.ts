@@ -16,6 +16,8 @@ export const ROUTING_DIR = "/etc/postfix/cutover";
 const CURRENT = `${ROUTING_DIR}/current`;
 /** Holds the digest of the routing postfix last reloaded successfully. */
 const RELOADED = `${ROUTING_DIR}/reloaded`;
+/** Records `digest` as reloaded: run only after POSTFIX_RELOAD succeeded. */
+const markReloaded = (digest: string) => ["sh", "-c", 'echo "$1" > "$2"', "sh", digest, RELOADED];
 
 /** The main.cf parameters this effect owns, all pointing at the current version. */
 export const OWNED_PARAMETERS: Record<string, string> = {
@@ -169,7 +171,7 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
   if (live.configured && live.digest === digest && live.reloaded === digest) return { digest, changed: false };
   if (live.configured && live.digest === digest) {
     // The maps are in place but postfix never took them (a reload failed): reload, then record it.
-    await execSequence(s, [POSTFIX_RELOAD, ["sh", "-c", 'echo "$1" > "$2"', "sh", digest, RELOADED]]);
+    await execSequence(s, [POSTFIX_RELOAD, markReloaded(digest)]);
     return { digest, changed: true };
   }
 
@@ -212,7 +214,7 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
     .filter((f) => /^[0-9a-f]{16}(-[0-9a-f]{6})?(\.staging)?$/.test(f) && !keep.has(f) && f !== `${name}.staging`);
   if (stale.length) commit.push(["rm", "-rf", ...stale.map((f) => `${ROUTING_DIR}/${f}`)]);
   // Recorded as applied only once postfix has reloaded it.
-  commit.push(POSTFIX_RELOAD, ["sh", "-c", 'echo "$1" > "$2"', "sh", digest, RELOADED]);
+  commit.push(POSTFIX_RELOAD, markReloaded(digest));
   await execSequence(s, commit);
   return { digest, changed: true };
 }
