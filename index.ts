@@ -3,8 +3,9 @@
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig, parseHostKeys } from "./src/model/config";
-import { CONFIG, CONFIG_NAMESPACE, configName } from "./src/model/config-keys";
+import { CONFIG, CONFIG_NAMESPACE, configName, instanceHostKeySetting } from "./src/model/config-keys";
 import { CutoverError, InputError } from "./src/model/errors";
+import { HOST_ROLES } from "./src/model/inventory";
 import { assignmentDigest, digestMismatch, packAssignment, readMailboxFile } from "./src/model/mailbox-archive";
 import { plan } from "./src/model/plan";
 import { deploy, type HostCredentials, stackOutputs } from "./src/pulumi/program";
@@ -18,14 +19,18 @@ function program() {
     phase: config.require(configName(CONFIG.phase)),
     baseDir: STACKS,
   });
-  const usesSsh = Object.values(inventory.hosts).some((h) => h?.kind === "existing");
-  const credentials: HostCredentials | undefined = usesSsh
-    ? {
-        hostKeys: parseHostKeys(config.getObject(configName(CONFIG.hostKeys)), inventory),
-        privateKey: config.requireSecret(configName(CONFIG.sshPrivateKey)),
-        tsigSecret: config.getSecret(configName(CONFIG.tsigSecret)),
-      }
-    : undefined;
+  // Every gateway is reached by SSH, whatever runs it: EC2 instances too.
+  const credentials: HostCredentials = {
+    hostKeys: parseHostKeys(config.getObject(configName(CONFIG.hostKeys)), inventory),
+    privateKey: config.requireSecret(configName(CONFIG.sshPrivateKey)),
+    tsigSecret: config.getSecret(configName(CONFIG.tsigSecret)),
+    instanceHostKeys: Object.fromEntries(
+      HOST_ROLES.flatMap((role) => {
+        const key = config.getSecret(configName(instanceHostKeySetting(role)));
+        return key ? [[role, key]] : [];
+      }),
+    ),
+  };
   // The mailbox file this update runs with: its digest must be the one the phase command recorded in
   // the config (so the update history names it), and its content goes to the stack's archive.
   const mailboxFile = readMailboxFile(inventory.mailboxes, STACKS);
@@ -34,7 +39,13 @@ function program() {
   if (recorded && recorded !== digest) throw new InputError(digestMismatch(mailboxFile.path, recorded, digest));
 
   const desired = plan(inventory, phase);
-  return stackOutputs(desired, deploy(inventory, desired, credentials, { digest, packed: packAssignment(mailboxFile.content) }));
+  return stackOutputs(
+    desired,
+    deploy(inventory, desired, credentials, {
+      assignment: { digest, packed: packAssignment(mailboxFile.content) },
+      listUnmanaged: config.getBoolean(configName(CONFIG.listUnmanaged)) ?? false,
+    }),
+  );
 }
 
 /** Errors meant for the user reach the CLI as RunErrors: it prints their message, not a trace. */
@@ -54,3 +65,5 @@ export const gateway = outputs.gateway;
 export const zones = outputs.zones;
 export const routing = outputs.routing;
 export const mailboxes = outputs.mailboxes;
+export const delegations = outputs.delegations;
+export const mailboxAssignment = outputs.mailboxAssignment;

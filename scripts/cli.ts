@@ -40,7 +40,7 @@ Exit codes:
 
 export const DRIFT_EXIT_HELP = `
 Exit codes:
-  0  clean
+  0  clean (notes allowed)
   1  drift: the live world differs from the plan
   2  could not check everything (a server unreachable, a probe timed out, bad input): never clean`;
 

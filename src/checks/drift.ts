@@ -1,13 +1,13 @@
 /**
  * The drift check: the plan of the stack's phase against the live world. Pulumi's refresh sees only
- * what the stack manages; this also asks the authoritative DNS servers (values, TTLs, records the
- * plan does not know), resolvers (for the mx strategy), the hosts over SSH (routing, names, who
+ * what the stack manages; this also asks the authoritative DNS servers (values, TTLs), lists the
+ * records the plan does not manage (notes, not drift: the organisation's own), resolvers (for the mx strategy), the hosts over SSH (routing, names, who
  * holds the service address) and the gateway over SMTP (greeting, name, open relay, STARTTLS).
  * One probe builder per area (probes/); every probe has a timeout and they run with bounded
  * parallelism; a probe that cannot reach its server is reported as such, never as clean.
  */
 import type { DriftOptions, Finding, Probe } from "./probes/common";
-import { plannedRecordProbes, resolverProbes, unmanagedRecordProbes } from "./probes/dns";
+import { cloudUnmanagedProbes, plannedRecordProbes, resolverProbes, unmanagedRecordProbes } from "./probes/dns";
 import { engineProbes } from "./probes/engine";
 import { identityProbes, routingProbes } from "./probes/hosts";
 import { smtpProbes } from "./probes/smtp";
@@ -21,7 +21,7 @@ export interface DriftReport {
   startedAt: string;
   seconds: number;
   findings: Finding[];
-  /** 0 clean, 1 drift, 2 could not check everything (an unreachable server is never clean). */
+  /** 0 clean (notes allowed), 1 drift, 2 could not check everything (an unreachable server is never clean). */
   exitCode: 0 | 1 | 2;
 }
 
@@ -42,7 +42,7 @@ export async function bounded<T>(tasks: (() => Promise<T>)[], limit: number): Pr
   return results;
 }
 
-/** The verdict of a set of findings: unreachable beats drift beats clean. Pure. */
+/** The verdict of a set of findings: unreachable beats drift beats clean; notes are clean. Pure. */
 export const driftExitCode = (findings: Finding[]): DriftReport["exitCode"] =>
   findings.some((f) => f.status === "unreachable") ? 2 : findings.some((f) => f.status === "drift") ? 1 : 0;
 
@@ -52,6 +52,7 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
     ...engineProbes(o),
     ...(await plannedRecordProbes(o)),
     ...unmanagedRecordProbes(o),
+    ...cloudUnmanagedProbes(o),
     ...resolverProbes(o),
     ...routingProbes(o),
     ...identityProbes(o),
@@ -68,6 +69,8 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
   };
 }
 
+const count = (r: DriftReport, status: Finding["status"]) => r.findings.filter((f) => f.status === status).length;
+
 /** A table for people: what is not ok first, then a count of what is. Pure. */
 export function renderDriftTable(r: DriftReport): string {
   const bad = r.findings.filter((f) => f.status !== "ok");
@@ -79,7 +82,7 @@ export function renderDriftTable(r: DriftReport): string {
   const verdict = ["clean", "DRIFT", "COULD NOT CHECK EVERYTHING"][r.exitCode];
   return [
     ...(rows.length ? [line(head), ...rows.map(line), ""] : []),
-    `${verdict}: stack ${r.stack} (phase ${r.phase}), ${r.findings.length} checks, ${ok} ok, ${r.findings.filter((f) => f.status === "drift").length} drift, ${r.findings.filter((f) => f.status === "unreachable").length} unreachable, ${r.seconds.toFixed(2)} s`,
+    `${verdict}: stack ${r.stack} (phase ${r.phase}), ${r.findings.length} checks, ${ok} ok, ${count(r, "note")} notes, ${count(r, "drift")} drift, ${count(r, "unreachable")} unreachable, ${r.seconds.toFixed(2)} s`,
   ].join("\n");
 }
 

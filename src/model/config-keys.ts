@@ -1,4 +1,6 @@
 /** The stack settings cutover reads, in Pulumi's config namespace `cutover`: named once, here. */
+import type { HostRole } from "./inventory";
+
 export const CONFIG_NAMESPACE = "cutover";
 
 export const CONFIG = {
@@ -14,9 +16,20 @@ export const CONFIG = {
   tsigSecret: "cutover:tsigSecret",
   /** Digest of the mailbox file an update runs with (recorded by the phase command). */
   mailboxesDigest: "cutover:mailboxesDigest",
+  /**
+   * true: the program lists the records of existing Route 53 and Cloudflare zones that the stack does
+   * not manage (stack output unmanagedRecords). Set only in the drift check's private config copy.
+   */
+  listUnmanaged: "cutover:listUnmanaged",
 } as const;
 
-export type ConfigKey = (typeof CONFIG)[keyof typeof CONFIG];
+/**
+ * Secret: the private SSH host key of the EC2 instance the stack creates in `role`, made by the
+ * phase command, given to the instance by cloud-init; its public half is pinned in cutover:hostKeys.
+ */
+export const instanceHostKeySetting = (role: HostRole) => `cutover:${role}InstanceHostKey` as const;
+
+export type ConfigKey = (typeof CONFIG)[keyof typeof CONFIG] | ReturnType<typeof instanceHostKeySetting>;
 
 /** A key's name inside the namespace, as pulumi.Config takes it: "phase" for cutover:phase. */
 export const configName = (key: ConfigKey) => key.slice(CONFIG_NAMESPACE.length + 1);

@@ -102,7 +102,7 @@ export function parseHostKeys(raw: unknown, inv: Inventory): Partial<Record<Host
         path: `hostKeys.${role}`,
         message:
           h.kind === "aws"
-            ? `EC2 host ${role} (${at}) has no pinned host key: every gateway is configured over SSH. ${h.instanceId ? `Read it from the instance's console output (aws ec2 get-console-output --instance-id ${h.instanceId} --output text | grep ssh-ed25519) or with ssh-keyscan -t ed25519 ${at} from inside the VPC, check it, then` : "Give the instance the stack creates a host key of yours (in its AMI or user data), then"} pulumi config set --path 'hostKeys.${role}' "ssh-ed25519 AAAA..."`
+            ? `EC2 host ${role} (${at}) has no pinned host key: every gateway is configured over SSH. ${h.instanceId ? `Read it from the instance's console output (aws ec2 get-console-output --instance-id ${h.instanceId} --output text | grep ssh-ed25519) or with ssh-keyscan -t ed25519 ${at} from inside the VPC, check it, then` : "npm run phase makes the host key of an instance the stack creates and pins it; if its AMI brings a key of yours instead,"} pulumi config set --path 'hostKeys.${role}' "ssh-ed25519 AAAA..."`
             : `existing host ${role} (${at}) has no pinned host key: pulumi config set --path 'hostKeys.${role}' "$(ssh-keyscan -t ed25519 ${at} | cut -d' ' -f2-)", after checking the fingerprint with the host's administrator (npm run lab -- up does this for the pilot)`,
       });
     } else if (controlCharacter(key)) {

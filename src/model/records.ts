@@ -105,3 +105,40 @@ export function mergeSpf(planned: string, own: string): string {
   const added = planned.split(/\s+/).filter((t) => /^ip4:/i.test(t) && !have.has(t.toLowerCase()));
   return ["v=spf1", ...kept, ...added, ...(ending.length ? ending : ["-all"])].join(" ");
 }
+
+/** A record set as a DNS provider's listing gives it: any type, the name as the provider spells it. */
+export interface ListedRecordSet {
+  name: string;
+  type: string;
+  ttl?: number;
+  values: string[];
+}
+
+/** A listed name as the plan writes names: lower case, no trailing dot, Route 53's `\052` as `*`. Pure. */
+export const listedName = (name: string) => name.replace(/\\052/g, "*").replace(/\.$/, "").toLowerCase();
+
+/**
+ * The record sets a zone's listing holds that the plan does not manage, as "name TYPE ttl values",
+ * sorted: records the organisation keeps in its zone, left alone and listed by the drift check.
+ * The zone's SOA and apex NS are the provider's own. Listings that give one entry per value (Cloudflare)
+ * are grouped into record sets. Pure.
+ */
+export function unmanagedRecordSets(
+  zone: { name: string; records: Pick<DnsRecord, "name" | "type">[] },
+  listed: ListedRecordSet[],
+): string[] {
+  const managed = new Set(zone.records.map(recordSetKey));
+  const sets = new Map<string, { ttl?: number; values: string[] }>();
+  for (const r of listed) {
+    const name = listedName(r.name);
+    const type = r.type.toUpperCase();
+    if (name === zone.name && (type === "SOA" || type === "NS")) continue;
+    const key = `${name} ${type}`;
+    if (managed.has(key)) continue;
+    const set = sets.get(key) ?? { values: [] };
+    set.ttl ??= r.ttl;
+    set.values.push(...r.values);
+    sets.set(key, set);
+  }
+  return [...sets].map(([key, s]) => `${key} ${s.ttl ?? "?"} ${[...s.values].sort().join(", ")}`).sort();
+}

@@ -41,6 +41,12 @@ export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {
               const r = await stack.refresh({ previewOnly: true });
               return { changed: r.steps.filter((s) => s.refreshChanged || !["same", "read", "refresh"].includes(s.op)).map((s) => s.name) };
             },
+            // The program lists existing cloud zones with the providers' own credentials and listings.
+            cloudListing: async () => {
+              const r = await stack.preview({ config: { [CONFIG.listUnmanaged]: true } });
+              const zones = (r.outputs?.zones ?? {}) as Record<string, { unmanaged?: string[] }>;
+              return Object.fromEntries(Object.entries(zones).flatMap(([zone, z]) => (z.unmanaged ? [[zone, z.unmanaged]] : [])));
+            },
           }),
       ...(o.resolvers ? { resolvers: o.resolvers } : {}),
       ...(inv.gateway.starttls ? { starttls: true } : {}),

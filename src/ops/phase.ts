@@ -4,12 +4,14 @@
  * sharing a Pulumi Cloud, S3 or PostgreSQL backend shares the guards.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { CONFIG } from "../model/config-keys";
-import type { Inventory, Phase } from "../model/inventory";
+import { CONFIG, instanceHostKeySetting } from "../model/config-keys";
+import { InputError } from "../model/errors";
+import { HOST_ROLES, type Inventory, type Phase } from "../model/inventory";
 import { assignmentDigest, readMailboxFile } from "../model/mailbox-archive";
 import { plan } from "../model/plan";
 import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
+import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import { StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, TAGS } from "./guards";
 import { deployedPlan, interrupted, stackFacts } from "./history";
@@ -25,7 +27,12 @@ export type { PhaseOptions, PhaseOutcome } from "./outcome";
  * signal watch. From `up` on, the file names the phase the engine is applying (an interrupted
  * update is finished by that phase).
  */
-async function recordConfiguration(stack: MigrationStack, phase: Phase, inv: Inventory): Promise<{ restore(): void; keep(): void }> {
+async function recordConfiguration(
+  stack: MigrationStack,
+  phase: Phase,
+  inv: Inventory,
+  progress: (line: string) => void,
+): Promise<{ restore(): void; keep(): void }> {
   const before = readFileSync(stack.stackFile);
   const put = () => writeFileSync(stack.stackFile, before);
   const onSignal = (signal: NodeJS.Signals) => {
@@ -41,6 +48,7 @@ async function recordConfiguration(stack: MigrationStack, phase: Phase, inv: Inv
   try {
     const digest = assignmentDigest(readMailboxFile(inv.mailboxes, STACKS_DIR).content);
     await stack.setConfig({ [CONFIG.phase]: { value: String(phase) }, [CONFIG.mailboxesDigest]: { value: digest } });
+    await provideInstanceHostKeys(stack, inv, progress);
   } catch (e) {
     put();
     keep();
@@ -51,6 +59,45 @@ async function recordConfiguration(stack: MigrationStack, phase: Phase, inv: Inv
     keep();
   };
   return { restore, keep };
+}
+
+/**
+ * The SSH host key of each EC2 instance the stack creates, made once (see instance-host-key.ts): the
+ * public half pinned in cutover:hostKeys, the private half a stack secret. A key pinned without its
+ * private half is one the instance's AMI brings; a private half whose public key is not the pinned
+ * one is bad input.
+ */
+export async function provideInstanceHostKeys(stack: MigrationStack, inv: Inventory, progress: (line: string) => void): Promise<void> {
+  const config = await stack.config();
+  const raw = config[CONFIG.hostKeys]?.value;
+  const pinned = (raw ? JSON.parse(raw) : {}) as Record<string, string | undefined>;
+  for (const role of HOST_ROLES) {
+    const h = inv.hosts[role];
+    if (h?.kind !== "aws" || !h.instance) continue;
+    const setting = instanceHostKeySetting(role);
+    const privateKey = config[setting]?.value;
+    const pin = pinned[role]?.trim().split(/\s+/).slice(0, 2).join(" ");
+    if (privateKey) {
+      const own = publicKeyOf(privateKey);
+      if (!own)
+        throw new InputError(
+          `${setting} is not an OpenSSH private key: remove it (pulumi config rm ${setting}) and run the phase again to make one`,
+        );
+      if (pin && pin !== own)
+        throw new InputError(
+          `hosts.${role}: cutover:hostKeys.${role} (${pin.slice(0, 40)}...) is not the public half of ${setting} (${own.slice(0, 40)}...): pin ${own}, or remove both to have a new key made`,
+        );
+      if (!pin) await stack.setConfig({ [`${CONFIG.hostKeys}.${role}`]: { value: own } }, true);
+      continue;
+    }
+    if (pin) continue;
+    const key = newHostKey();
+    await stack.setSecrets({ [setting]: key.privateKey });
+    await stack.setConfig({ [`${CONFIG.hostKeys}.${role}`]: { value: key.publicKey } }, true);
+    progress(
+      `hosts.${role}: the stack creates this instance, so it made its SSH host key: ${key.publicKey} pinned in cutover:hostKeys.${role}, the private half kept as the secret ${setting} and given to the instance by cloud-init`,
+    );
+  }
 }
 
 /**
@@ -81,7 +128,7 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
   // After a failed or interrupted update the state may not be what the hosts have: read them first.
   const recovering = interrupted(facts);
   if (recovering) o.progress(`the last update ${recovering}: the engine reads every resource from the live hosts first`);
-  const recorded = await recordConfiguration(stack, target, inv);
+  const recorded = await recordConfiguration(stack, target, inv, o.progress);
   let preview: OperationResult;
   try {
     preview = await stack.preview({ refresh: Boolean(recovering) });

@@ -22,7 +22,7 @@ import {
   type UpdateSummary,
 } from "@pulumi/pulumi/automation";
 import { parseDocument } from "yaml";
-import { CONFIG } from "../model/config-keys";
+import { CONFIG, type ConfigKey } from "../model/config-keys";
 import { InputError } from "../model/errors";
 import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
@@ -80,6 +80,8 @@ export interface OperationResult {
   diagnostics: string[];
   /** The engine's own log (stderr), when asked for with verboseLog. */
   log?: string;
+  /** The stack's outputs as the program registered them in this run (a preview's too; secrets masked). */
+  outputs?: Record<string, unknown>;
 }
 
 /**
@@ -183,6 +185,7 @@ export class MigrationStack {
     const errors: string[] = [];
     const diagnostics: string[] = [];
     let changes: Record<string, number> = {};
+    let outputs: Record<string, unknown> | undefined;
     const onEvent = (e: EngineEvent) => {
       const pre = e.resourcePreEvent?.metadata;
       if (pre && pre.type !== "pulumi:pulumi:Stack") {
@@ -200,6 +203,7 @@ export class MigrationStack {
       }
       // A refresh found drift when its outputs event says update or delete (or the digest it read differs).
       const out = e.resOutputsEvent?.metadata;
+      if (out?.type === "pulumi:pulumi:Stack" && out.new?.outputs) outputs = out.new.outputs;
       if (
         out &&
         out.type !== "pulumi:pulumi:Stack" &&
@@ -221,7 +225,13 @@ export class MigrationStack {
     return {
       onEvent,
       diagnostics: () => errors,
-      finish: (started: number): OperationResult => ({ steps, changes, diagnostics, seconds: (Date.now() - started) / 1000 }),
+      finish: (started: number): OperationResult => ({
+        steps,
+        changes,
+        diagnostics,
+        seconds: (Date.now() - started) / 1000,
+        ...(outputs ? { outputs } : {}),
+      }),
     };
   }
 
@@ -258,14 +268,18 @@ export class MigrationStack {
   }
 
   /**
-   * `phase`: previews the stack at another phase from a private copy of its config file (the
-   * engine's --config-file), so the stack file is never changed, even by a kill.
+   * `phase` previews the stack at another phase, `config` with other settings: both from a private
+   * copy of its config file (the engine's --config-file), so the stack file is never changed, even
+   * by a kill.
    */
-  async preview(opts: { expectNoChanges?: boolean; refresh?: boolean; phase?: number } = {}): Promise<OperationResult> {
+  async preview(
+    opts: { expectNoChanges?: boolean; refresh?: boolean; phase?: number; config?: Partial<Record<ConfigKey, unknown>> } = {},
+  ): Promise<OperationResult> {
     const c = this.collector();
     const started = Date.now();
     this.progress(`engine: preview ${this.name}${opts.phase !== undefined ? ` at phase ${opts.phase}` : ""}`);
-    const copy = opts.phase !== undefined ? configAtPhase(this.stackFile, opts.phase) : undefined;
+    const settings = { ...opts.config, ...(opts.phase !== undefined ? { [CONFIG.phase]: opts.phase } : {}) };
+    const copy = Object.keys(settings).length ? configCopy(this.stackFile, settings) : undefined;
     try {
       await this.engineCall("preview", c, () =>
         this.stack.preview({
@@ -419,10 +433,10 @@ function refreshDiffers(old: Record<string, unknown> | undefined, now: Record<st
   return JSON.stringify(old ?? {}) !== JSON.stringify(now ?? {});
 }
 
-/** A private 0600 copy of a stack file with another phase: what a preview of that phase reads. */
-function configAtPhase(stackFile: string, phase: number): { path: string; remove(): void } {
+/** A private 0600 copy of a stack file with some settings changed: what a preview with them reads. */
+function configCopy(stackFile: string, settings: Record<string, unknown>): { path: string; remove(): void } {
   const doc = parseDocument(readFileSync(stackFile, "utf8"));
-  doc.setIn(["config", CONFIG.phase], phase);
+  for (const [key, value] of Object.entries(settings)) doc.setIn(["config", key], value);
   const dir = mkdtempSync(join(tmpdir(), "cutover-preview-"));
   const path = join(dir, basename(stackFile));
   writeFileSync(path, doc.toString(), { mode: 0o600 });

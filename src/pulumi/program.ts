@@ -3,11 +3,12 @@
  * config; tests call it under mocks with fixtures.
  */
 
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../model/errors";
 import type { HostRole, Inventory, MailSystem } from "../model/inventory";
 import type { ArchivedAssignment } from "../model/mailbox-archive";
 import type { Plan } from "../model/plan";
+import { hostKeyUserData } from "../remote/instance-host-key";
 import { sshEndpoint } from "../remote/targets";
 import { MailZone } from "./dns/mail-zone";
 import { ElasticIpGoLive } from "./go-live/elastic-ip";
@@ -20,6 +21,8 @@ export interface HostCredentials {
   hostKeys: Partial<Record<HostRole, string>>;
   privateKey: pulumi.Input<string>;
   tsigSecret: pulumi.Input<string> | undefined;
+  /** By role, the private SSH host key of each EC2 instance the stack creates (secrets). */
+  instanceHostKeys?: Partial<Record<HostRole, pulumi.Input<string>>>;
 }
 
 export interface Deployment {
@@ -30,7 +33,15 @@ export interface Deployment {
   archive: MailboxArchive | undefined;
 }
 
-export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignment?: ArchivedAssignment): Deployment {
+export interface DeployOptions {
+  /** The mailbox file this update runs with, to archive in the stack. */
+  assignment?: ArchivedAssignment;
+  /** List the records of existing Route 53 and Cloudflare zones that the stack does not manage. */
+  listUnmanaged?: boolean;
+}
+
+export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: DeployOptions = {}): Deployment {
+  const { assignment } = o;
   const needs = (what: string) => {
     if (!creds) throw new InputError(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
     return creds;
@@ -50,7 +61,11 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
             return { server: sshEndpoint(inv, z.server!, c.hostKeys), privateKey: c.privateKey, tsigSecret: c.tsigSecret };
           })()
         : undefined;
-    return new MailZone(`zone-${z.name.replace(/\./g, "-")}`, { zone: z, ...(onPrem ? { onPrem } : {}) }, opts);
+    return new MailZone(
+      `zone-${z.name.replace(/\./g, "-")}`,
+      { zone: z, ...(onPrem ? { onPrem } : {}), ...(o.listUnmanaged ? { listUnmanaged: true } : {}) },
+      opts,
+    );
   });
   const hosts = p.hosts.map((h) => {
     const spec = inv.hosts[h.role]!;
@@ -59,9 +74,17 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, assignm
     const ssh = routing
       ? { connection: sshEndpoint(inv, h.role, needs(`hosts.${h.role}`).hostKeys), privateKey: creds!.privateKey }
       : undefined;
+    const userData = spec.kind === "aws" && spec.instance ? instanceUserData(h.role, needs(`hosts.${h.role}`)) : undefined;
     return new GatewayHost(
       h.role,
-      { role: h.role, host: spec, hostName: h.name, ...(routing ? { routing } : {}), ...(ssh ? { ssh } : {}) },
+      {
+        role: h.role,
+        host: spec,
+        hostName: h.name,
+        ...(routing ? { routing } : {}),
+        ...(ssh ? { ssh } : {}),
+        ...(userData ? { userData } : {}),
+      },
       opts,
     );
   });
@@ -116,6 +139,17 @@ function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: H
   return goLive;
 }
 
+/**
+ * The user data of an instance the stack creates: the host key pinned for it, installed by
+ * cloud-init at first boot (a secret). The phase command makes the key. A pinned key without its
+ * private half is one the operator's AMI brings: no user data then.
+ */
+function instanceUserData(role: HostRole, creds: HostCredentials): pulumi.Output<string> | undefined {
+  const privateKey = creds.instanceHostKeys?.[role];
+  const pinned = creds.hostKeys[role];
+  return privateKey && pinned ? pulumi.secret(pulumi.output(privateKey).apply((k) => hostKeyUserData(k, pinned))) : undefined;
+}
+
 /** The readdress go-live's arguments for two gateways reached by SSH. */
 export function readdressArgs(inv: Inventory, p: Plan, creds: HostCredentials): ReaddressGoLiveArgs {
   const iface = (role: "legacy" | "new") => {
@@ -137,7 +171,10 @@ export function stackOutputs(p: Plan, d: Deployment): Record<string, pulumi.Inpu
     phase: p.phase,
     stage: p.stage,
     gateway: { holder: p.gateway.holder, hostName: p.gateway.hostName, address: p.gateway.address, strategy: p.gateway.strategy },
-    zones: Object.fromEntries(d.zones.map((z) => [z.zoneName, { records: z.recordCount }])),
+    // unmanaged: only when the drift check's preview asks, the records of an existing cloud zone the stack leaves alone.
+    zones: Object.fromEntries(
+      d.zones.map((z) => [z.zoneName, { records: z.recordCount, ...(z.unmanagedRecords ? { unmanaged: z.unmanagedRecords } : {}) }]),
+    ),
     // Hosted zones the stack created: the domain must be delegated to these name servers.
     delegations: Object.fromEntries(d.zones.filter((z) => z.nameServers).map((z) => [z.zoneName, z.nameServers!])),
     routing: Object.fromEntries(d.hosts.filter((h) => h.routingDigest).map((h) => [h.role, h.routingDigest])),

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { bounded, driftExitCode, type Finding, renderDriftMarkdown, renderDriftTable, routingDifferences } from "../../src/checks/drift";
 import { probe, withTimeout } from "../../src/checks/probes/common";
+import { cloudUnmanagedProbes } from "../../src/checks/probes/dns";
+import { plan } from "../../src/model/plan";
+import { load } from "../helpers";
 
 const finding = (status: Finding["status"]): Finding => ({ area: "dns", subject: "z.test", check: "z.test A", status });
 
@@ -10,6 +13,8 @@ describe("the drift verdict", () => {
     ["drift when one differs", ["ok", "drift"], 1],
     ["could not check when one is unreachable, even beside drift", ["drift", "unreachable", "ok"], 2],
     ["clean with no findings", [], 0],
+    ["clean beside notes (records the stack leaves alone)", ["ok", "note"], 0],
+    ["drift beside notes", ["note", "drift"], 1],
   ])("%s", (_what, statuses, code) => {
     expect(driftExitCode(statuses.map(finding))).toBe(code);
   });
@@ -84,7 +89,7 @@ describe("drift reports", () => {
   it("show what is not ok, and a verdict line with the counts", () => {
     const table = renderDriftTable(report);
     expect(table.split("\n")[1]).toMatch(/^DRIFT\s+dns\s+z\.test\s+z\.test A\s+300 a\|b\s+\(none\)$/);
-    expect(table.split("\n").at(-1)).toBe("DRIFT: stack s (phase 4), 2 checks, 1 ok, 1 drift, 0 unreachable, 1.50 s");
+    expect(table.split("\n").at(-1)).toBe("DRIFT: stack s (phase 4), 2 checks, 1 ok, 0 notes, 1 drift, 0 unreachable, 1.50 s");
   });
 
   it("escape table cells in Markdown", () => {
@@ -129,5 +134,54 @@ describe("the drift check's open-relay probe", () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe("records of existing cloud zones the stack leaves alone", () => {
+  const p = plan(load("production", 4), 4);
+  const options = (cloudListing?: () => Promise<Record<string, string[]>>) => ({
+    stack: "production",
+    plan: p,
+    inventory: load("production", 4),
+    ...(cloudListing ? { cloudListing } : {}),
+  });
+  const run = async (o: ReturnType<typeof options>) => (await Promise.all(cloudUnmanagedProbes(o).map((x) => x()))).flat();
+
+  it("are listed as notes per zone, and a zone with none is ok: the verdict stays clean", async () => {
+    const findings = await run(options(async () => ({ "example.com": ["intranet.example.com A 300 10.0.0.5"], "example.org": [] })));
+    expect(findings).toEqual([
+      {
+        area: "dns",
+        subject: "example.com",
+        check: "intranet.example.com A",
+        status: "note",
+        expected: "(not in the plan)",
+        actual: "unmanaged: 300 10.0.0.5",
+      },
+      { area: "dns", subject: "example.org", check: "unmanaged records", status: "ok" },
+    ]);
+    expect(driftExitCode(findings)).toBe(0);
+  });
+
+  it("a zone the listing does not answer for, or a listing that fails, could not be checked", async () => {
+    const missing = await run(options(async () => ({ "example.com": [] })));
+    expect(missing.map((f) => `${f.subject} ${f.status}`)).toEqual(["example.com ok", "example.org unreachable"]);
+    const failed = await run(options(() => Promise.reject(new Error("the engine's preview of production failed: AccessDenied"))));
+    expect(failed).toEqual([
+      {
+        area: "dns",
+        subject: "example.com, example.org",
+        check: "unmanaged records",
+        status: "unreachable",
+        actual: "the engine's preview of production failed: AccessDenied",
+      },
+    ]);
+    expect(driftExitCode(failed)).toBe(2);
+  });
+
+  it("no listing asked for, or no existing cloud zone: no probe", () => {
+    expect(cloudUnmanagedProbes(options())).toEqual([]);
+    const pilot = plan(load("pilot", 4), 4);
+    expect(cloudUnmanagedProbes({ ...options(async () => ({})), plan: pilot, inventory: load("pilot", 4) })).toEqual([]);
   });
 });

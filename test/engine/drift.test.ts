@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { startDaemon } from "../../lab/namespaces";
 import { queryRecord } from "../../src/checks/dns-query";
-import { checkDrift, type DriftReport } from "../../src/checks/drift";
+import { checkDrift, type DriftReport, renderDriftTable } from "../../src/checks/drift";
 import { waitFor } from "../../src/checks/mail";
 import type { HostRole } from "../../src/model/inventory";
 import { hostRouting } from "../../src/model/routing";
@@ -82,14 +82,15 @@ describe("drift check on the lab", () => {
     }
   }, 120_000);
 
-  it("a record added by hand: listed as unmanaged; exit 1", async () => {
+  it("a record added by hand: listed as unmanaged, a note and not drift (the zone is shared); exit 0", async () => {
     const intruder = { zone: "paradigms.test", name: "intruder.paradigms.test", type: "A" as const, ttl: 300, values: ["203.0.113.7"] };
     await applyZone(await session("internet"), zoneTarget("paradigms.test"), [intruder]);
     try {
       const r = await stackDrift(current(), { skipEngine: true });
-      expect(notOk(r)).toEqual(["drift dns paradigms.test intruder.paradigms.test A"]);
+      expect(notOk(r)).toEqual(["note dns paradigms.test intruder.paradigms.test A"]);
       expect(r.findings.find((f) => f.check === "intruder.paradigms.test A")?.actual).toBe("unmanaged: 300 203.0.113.7");
-      expect(r.exitCode).toBe(1);
+      expect(r.exitCode).toBe(0);
+      expect(renderDriftTable(r)).toMatch(/^NOTE\s+dns\s+paradigms\.test\s+intruder\.paradigms\.test A/m);
     } finally {
       await applyZone(await session("internet"), zoneTarget("paradigms.test"), [], [intruder]);
     }

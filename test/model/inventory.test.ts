@@ -526,7 +526,7 @@ describe("pinned host keys", () => {
   it("requires one for an EC2 gateway too, saying where to read it", () => {
     const prod = load("production", 4);
     expect(() => parseHostKeys({ legacy: key }, prod)).toThrow(
-      /hostKeys.new: EC2 host new \(203.0.113.20\) has no pinned host key: every gateway is configured over SSH. Give the instance the stack creates a host key of yours/,
+      /hostKeys.new: EC2 host new \(203.0.113.20\) has no pinned host key: every gateway is configured over SSH. npm run phase makes the host key of an instance the stack creates and pins it/,
     );
     expect(() => parseHostKeys({ new: key }, prod)).toThrow(/aws ec2 get-console-output --instance-id i-0a1b2c3d4e5f60718/);
     expect(parseHostKeys({ legacy: key, new: key }, prod)).toEqual({ legacy: key, new: key });

@@ -134,7 +134,7 @@ describe("drift report", () => {
     const table = renderDriftTable(r);
     expect(table).toMatch(/^status\s+area/);
     expect(table).toContain("DRIFT        dns");
-    expect(table).toContain("COULD NOT CHECK EVERYTHING: stack lab-x (phase 4), 3 checks, 1 ok, 1 drift, 1 unreachable");
+    expect(table).toContain("COULD NOT CHECK EVERYTHING: stack lab-x (phase 4), 3 checks, 1 ok, 0 notes, 1 drift, 1 unreachable");
     const md = renderDriftMarkdown(r);
     expect(md).toContain("## Drift check: lab-x (phase 4)");
     expect(md).toContain("| drift | dns | paradigms.test @198.51.100.53 | mail.paradigms.test A | 300 198.51.100.25 | 300 203.0.113.7 |");

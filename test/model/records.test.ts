@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { type DnsRecord, parseTxtPresentation, recordSetKey, recordsDigest, txtPresentation, txtStrings } from "../../src/model/records";
-import { cloudflareRecords, route53Values } from "../../src/pulumi/dns/adapters";
+import {
+  type DnsRecord,
+  parseTxtPresentation,
+  recordSetKey,
+  recordsDigest,
+  txtPresentation,
+  txtStrings,
+  unmanagedRecordSets,
+} from "../../src/model/records";
+import { cloudflareListed, cloudflareRecords, route53Listed, route53Values } from "../../src/pulumi/dns/adapters";
 import { zoneUpdate } from "../../src/remote/effects/zone";
 
 const txt = (value: string): DnsRecord => ({ zone: "example.com", name: "example.com", type: "TXT", ttl: 300, values: [value] });
@@ -52,5 +60,51 @@ describe("record sets", () => {
     const b: DnsRecord = { zone: "z.test", name: "www.z.test", type: "A", ttl: 60, values: ["192.0.2.1"] };
     expect(recordsDigest([a, b])).toBe(recordsDigest([b, { ...a, values: [...a.values].reverse() }]));
     expect(recordsDigest([a, b])).not.toBe(recordsDigest([a, { ...b, ttl: 61 }]));
+  });
+});
+
+describe("records a zone holds that the plan does not manage", () => {
+  const zone = {
+    name: "example.com",
+    records: [
+      { name: "example.com", type: "MX" as const },
+      { name: "mail.example.com", type: "A" as const },
+    ],
+  };
+
+  it("Route 53: the zone's SOA and apex NS are the provider's; managed sets are not listed; names as the plan writes them", () => {
+    const listed = [
+      { name: "example.com.", type: "SOA", ttl: 900, resourceRecords: [{ value: "ns-1.awsdns-01.org. admin. 1 7200 900 1209600 86400" }] },
+      { name: "example.com.", type: "NS", ttl: 172800, resourceRecords: [{ value: "ns-1.awsdns-01.org." }] },
+      { name: "example.com.", type: "MX", ttl: 300, resourceRecords: [{ value: "10 mail.example.com." }] },
+      { name: "Mail.Example.com.", type: "A", ttl: 300, resourceRecords: [{ value: "203.0.113.10" }] },
+      { name: "\\052.example.com.", type: "A", ttl: 60, resourceRecords: [{ value: "203.0.113.80" }] },
+      { name: "www.example.com.", type: "A", ttl: 0, aliasTarget: { dnsName: "d111.cloudfront.net." } },
+      { name: "sub.example.com.", type: "NS", ttl: 3600, resourceRecords: [{ value: "ns1.other.test." }] },
+    ].map(route53Listed);
+    expect(unmanagedRecordSets(zone, listed)).toEqual([
+      "*.example.com A 60 203.0.113.80",
+      "sub.example.com NS 3600 ns1.other.test.",
+      "www.example.com A 0 alias d111.cloudfront.net.",
+    ]);
+  });
+
+  it("Cloudflare: one record per value, grouped into record sets; an MX's preference put back before its target", () => {
+    const listed = [
+      { name: "example.com", type: "MX", ttl: 300, content: "mail.example.com", priority: 10 },
+      { name: "example.com", type: "TXT", ttl: 1, content: '"google-site-verification=abc"' },
+      { name: "extra.example.com", type: "MX", ttl: 300, content: "b.example.net", priority: 20 },
+      { name: "extra.example.com", type: "MX", ttl: 300, content: "a.example.net", priority: 10 },
+    ].map(cloudflareListed);
+    expect(unmanagedRecordSets(zone, listed)).toEqual([
+      'example.com TXT 1 "google-site-verification=abc"',
+      "extra.example.com MX 300 10 a.example.net, 20 b.example.net",
+    ]);
+  });
+
+  it("a zone holding only what the plan writes lists nothing", () => {
+    expect(
+      unmanagedRecordSets(zone, [cloudflareListed({ name: "mail.example.com", type: "A", ttl: 300, content: "203.0.113.10" })]),
+    ).toEqual([]);
   });
 });

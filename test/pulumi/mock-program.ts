@@ -7,17 +7,25 @@ import type { Inventory, Phase } from "../../src/model/inventory";
 import type { ArchivedAssignment } from "../../src/model/mailbox-archive";
 import { plan } from "../../src/model/plan";
 import { deploy, type HostCredentials, stackOutputs } from "../../src/pulumi/program";
+import { newHostKey } from "../../src/remote/instance-host-key";
 
-/** Credentials for stacks with existing hosts: keys the lab would pin; mocks never connect. */
+/** The host key the phase command would make for the instance the production stack creates (hosts.new). */
+export const MOCK_INSTANCE_HOST_KEY = newHostKey();
+
+/** Credentials as a stack has them: pinned host keys (mocks never connect) and the created instance's key. */
 export const MOCK_CREDENTIALS: HostCredentials = {
-  hostKeys: Object.fromEntries(
-    ["legacy", "new", "internet", "smartHost", "dnsServer"].map((r) => [
-      r,
-      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
-    ]),
-  ),
+  hostKeys: {
+    ...Object.fromEntries(
+      ["legacy", "internet", "smartHost", "dnsServer"].map((r) => [
+        r,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+      ]),
+    ),
+    new: MOCK_INSTANCE_HOST_KEY.publicKey,
+  },
   privateKey: "mock-private-key",
   tsigSecret: "mock-tsig-secret",
+  instanceHostKeys: { new: MOCK_INSTANCE_HOST_KEY.privateKey },
 };
 
 export interface MockResource {
@@ -37,18 +45,28 @@ export interface MockResource {
 export interface MockRun {
   resources: MockResource[];
   outputs: Record<string, unknown>;
+  /** Every provider function the program invoked: its token and arguments. */
+  invokes: { token: string; inputs: Record<string, any> }[];
 }
 
-/**
- * `route53Zones`: what Route 53 answers for a hosted zone id (its domain); by default the zones the
- * inventory names by id.
- */
-export async function runUnderMocks(
-  inv: Inventory,
-  phase: Phase,
-  assignment?: ArchivedAssignment,
-  route53Zones = new Map(inv.zones.filter((z) => z.provider === "route53" && z.zoneId).map((z) => [z.zoneId!, z.name])),
-): Promise<MockRun> {
+export interface MockOptions {
+  /** The stack's credentials (default MOCK_CREDENTIALS). */
+  credentials?: HostCredentials;
+  assignment?: ArchivedAssignment;
+  /** What Route 53 answers for a hosted zone id (its domain); by default the zones the inventory names by id. */
+  route53Zones?: Map<string, string>;
+  /** Run as the drift check's preview does: list the records of existing cloud zones. */
+  listUnmanaged?: boolean;
+  /** By zone id, the records the provider's listing answers, in its own shape (getRecords, getDnsRecords). */
+  listings?: Map<string, Record<string, unknown>[]>;
+}
+
+export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions = {}): Promise<MockRun> {
+  const { assignment } = o;
+  const route53Zones =
+    o.route53Zones ?? new Map(inv.zones.filter((z) => z.provider === "route53" && z.zoneId).map((z) => [z.zoneId!, z.name]));
+  const invokes: MockRun["invokes"] = [];
+  const listing = (zoneId: string) => o.listings?.get(zoneId) ?? [];
   const resources: MockResource[] = [];
   const options = new Map<string, { opts: pulumi.CustomResourceOptions; props: Record<string, any> }>();
   await pulumi.runtime.setMocks(
@@ -68,10 +86,15 @@ export async function runUnderMocks(
         return { id: a.id || `${a.name}-id`, state: { ...a.inputs, ...extra } };
       },
       // Route 53 answers a hosted zone's lookup by id with its name: the zones the inventory names by id.
-      call: (a) =>
-        a.token === "aws:route53/getZone:getZone"
-          ? { ...a.inputs, name: `${route53Zones.get(a.inputs.zoneId) ?? "not-this-account.invalid"}.` }
-          : a.inputs,
+      // Listings answer with the records given for the zone id.
+      call: (a) => {
+        invokes.push({ token: a.token, inputs: a.inputs });
+        if (a.token === "aws:route53/getZone:getZone")
+          return { ...a.inputs, name: `${route53Zones.get(a.inputs.zoneId) ?? "not-this-account.invalid"}.` };
+        if (a.token === "aws:route53/getRecords:getRecords") return { ...a.inputs, resourceRecordSets: listing(a.inputs.zoneId) };
+        if (a.token === "cloudflare:index/getDnsRecords:getDnsRecords") return { ...a.inputs, results: listing(a.inputs.zoneId) };
+        return a.inputs;
+      },
     },
     "cutover",
     "test",
@@ -84,7 +107,13 @@ export async function runUnderMocks(
     });
     const p = plan(inv, phase);
     // Every host is reached by SSH, EC2 instances too.
-    return stackOutputs(p, deploy(inv, p, MOCK_CREDENTIALS, assignment));
+    return stackOutputs(
+      p,
+      deploy(inv, p, o.credentials ?? MOCK_CREDENTIALS, {
+        ...(assignment ? { assignment } : {}),
+        ...(o.listUnmanaged ? { listUnmanaged: true } : {}),
+      }),
+    );
   });
   // Children register asynchronously; wait for every outstanding registration.
   await pulumi.runtime.disconnect();
@@ -96,5 +125,6 @@ export async function runUnderMocks(
   return {
     resources: resources.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     outputs: (outputs ?? {}) as Record<string, unknown>,
+    invokes,
   };
 }

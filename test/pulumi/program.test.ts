@@ -1,11 +1,16 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { parseHostKeys } from "../../src/model/config";
 import type { Phase } from "../../src/model/inventory";
 import { assignmentDigest, packAssignment, unpackAssignment } from "../../src/model/mailbox-archive";
 import { servedZoneId } from "../../src/pulumi/dns/mail-zone";
 import { ELASTIC_IP_MOVE_OPTIONS } from "../../src/pulumi/go-live/elastic-ip";
+import { publicKeyOf } from "../../src/remote/instance-host-key";
 import { load, rawStack } from "../helpers";
-import { type MockResource, runUnderMocks } from "./mock-program";
+import { MOCK_CREDENTIALS, MOCK_INSTANCE_HOST_KEY, type MockResource, runUnderMocks } from "./mock-program";
 
 const run = (stack: string, phase: Phase) => runUnderMocks(load(stack, phase), phase);
 const summary = (rs: MockResource[]) => rs.map((r) => `${r.type} ${r.name}`);
@@ -65,6 +70,28 @@ describe("the program under mocks: production stack", () => {
       instanceId: "i-0a1b2c3d4e5f60718",
       allowReassociation: false,
     });
+  });
+
+  it("gives the instance it creates the host key pinned for it, by cloud-init user data kept secret", async () => {
+    const { resources } = await run("production", 4);
+    const instance = byName(resources).get("aws:ec2/instance:Instance new-instance")!;
+    expect(await pulumi.isSecret(instance.props.userData)).toBe(true);
+    // Under mocks a secret input arrives wrapped: {<secret signature>, value}.
+    const userData = parse(instance.inputs.userData.value);
+    expect(userData.ssh_keys.ed25519_public).toBe(MOCK_INSTANCE_HOST_KEY.publicKey);
+    expect(publicKeyOf(userData.ssh_keys.ed25519_private)).toBe(MOCK_CREDENTIALS.hostKeys.new);
+    // The legacy instance is only read: it keeps its own key, pinned by the operator.
+    expect(byName(resources).get("aws:ec2/instance:Instance legacy-instance")!.inputs.userData).toBeUndefined();
+  });
+
+  it("an instance whose AMI brings a pinned key gets no user data; one with no pinned key is refused, naming the command", async () => {
+    const amiKey = { ...MOCK_CREDENTIALS, instanceHostKeys: {} };
+    const { resources } = await runUnderMocks(load("production", 4), 4, { credentials: amiKey });
+    expect(byName(resources).get("aws:ec2/instance:Instance new-instance")!.inputs.userData).toBeUndefined();
+    const { new: _made, ...pinned } = MOCK_CREDENTIALS.hostKeys;
+    expect(() => parseHostKeys(pinned, load("production", 4))).toThrow(
+      /hostKeys\.new: EC2 host new \(203\.0\.113\.20\) has no pinned host key: every gateway is configured over SSH\. npm run phase makes the host key of an instance the stack creates and pins it/,
+    );
   });
 
   it("from phase 4 to 5 only the go-live's three steps change (drain, Elastic IP, names), and 5 to 4 moves them back", async () => {
@@ -153,6 +180,45 @@ describe("existing zones under mocks", () => {
     expect(apex.inputs.zoneId).toBe("Z0123456789EXAMPLECOM");
   });
 
+  it("the drift check's preview lists the records of existing zones the stack leaves alone: Route 53 and Cloudflare listings", async () => {
+    const listings = new Map<string, Record<string, unknown>[]>([
+      [
+        "Z0123456789EXAMPLECOM",
+        [
+          { name: "example.com.", type: "NS", ttl: 172800, resourceRecords: [{ value: "ns-1.awsdns-01.org." }] },
+          { name: "example.com.", type: "MX", ttl: 300, resourceRecords: [{ value: "10 mail.example.com." }] },
+          { name: "intranet.example.com.", type: "A", ttl: 300, resourceRecords: [{ value: "10.0.0.5" }] },
+        ],
+      ],
+      ["0123456789abcdef0123456789abcdef", [{ name: "shop.example.org", type: "CNAME", ttl: 1, content: "shops.example.net" }]],
+    ]);
+    const { invokes, outputs } = await runUnderMocks(load("production", 4), 4, { listUnmanaged: true, listings });
+    const lists = invokes.filter((i) => /getRecords|getDnsRecords/.test(i.token)).map((i) => `${i.token} ${i.inputs.zoneId}`);
+    // Existing zones of the phase only: the hosted zone the stack creates is its own, whole.
+    expect(lists.sort()).toEqual([
+      "aws:route53/getRecords:getRecords Z0123456789EXAMPLECOM",
+      "cloudflare:index/getDnsRecords:getDnsRecords 0123456789abcdef0123456789abcdef",
+    ]);
+    expect(invokes.find((i) => i.token.includes("getDnsRecords"))!.inputs.maxItems).toBe(100_000);
+    // The apex MX is the plan's at phase 4, so only the organisation's own records are listed.
+    expect(outputs.zones).toEqual({
+      "example.com": { records: 6, unmanaged: ["intranet.example.com A 300 10.0.0.5"] },
+      "example.org": { records: 2, unmanaged: ["shop.example.org CNAME 1 shops.example.net"] },
+      // The zone the stack made is its own: nothing in it is left alone.
+      "example-pilot.com": { records: 0 },
+    });
+  });
+
+  it("a phase's update spends no API call on listings, and index.ts exports every output the program has", async () => {
+    const { outputs } = await runUnderMocks(load("production", 4), 4, { listUnmanaged: true });
+    expect((await run("production", 4)).invokes.filter((i) => /getRecords|getDnsRecords/.test(i.token))).toEqual([]);
+    const exported = [...readFileSync(join(__dirname, "../../index.ts"), "utf8").matchAll(/^export const (\w+) = outputs\.(\w+);$/gm)];
+    expect(exported.every(([, name, key]) => name === key)).toBe(true);
+    const assignment = { digest: "d", packed: "p" };
+    const all = new Set([...Object.keys(outputs), ...Object.keys((await runUnderMocks(load("production", 4), 4, { assignment })).outputs)]);
+    expect(exported.map(([, name]) => name).sort()).toEqual([...all].sort());
+  });
+
   it("refuses a hosted zone whose id serves another domain, naming both", () => {
     expect(servedZoneId({ name: "example.com", zoneId: "Z0A" }, { name: "example.com.", zoneId: "Z0A" })).toBe("Z0A");
     expect(() => servedZoneId({ name: "example.com", zoneId: "Z0A" }, { name: "Example.NET.", zoneId: "Z0A" })).toThrow(
@@ -230,7 +296,7 @@ describe("the program under mocks: pilot stack and layouts", () => {
   it("archives the mailbox file in the stack: its digest as an output, its content a secret, through the explicit provider", async () => {
     const { mailboxText } = rawStack("production");
     const assignment = { digest: assignmentDigest(mailboxText), packed: packAssignment(mailboxText) };
-    const { resources, outputs } = await runUnderMocks(load("production", 4), 4, assignment);
+    const { resources, outputs } = await runUnderMocks(load("production", 4), 4, { assignment });
     const archive = byName(resources).get("pulumi-nodejs:dynamic/cutover:MailboxArchive mailbox-archive")!;
     expect(archive.inputs.digest).toBe(assignment.digest);
     // Under mocks a secret input arrives wrapped: {<secret signature>, value}.

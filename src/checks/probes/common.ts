@@ -4,7 +4,8 @@ import type { Plan } from "../../model/plan";
 import type { Tsig } from "../../remote/effects/zone";
 import type { HostSession } from "../../remote/ssh";
 
-export type FindingStatus = "ok" | "drift" | "unreachable";
+/** "note": worth knowing, not drift (records the stack leaves alone in a zone it shares). */
+export type FindingStatus = "ok" | "note" | "drift" | "unreachable";
 
 export interface Finding {
   area: "engine" | "dns" | "resolver" | "host" | "smtp";
@@ -27,6 +28,11 @@ export interface DriftOptions {
   tsig?: Tsig;
   /** The engine's refresh preview: resources whose live state differs from the stack's state. */
   engine?: () => Promise<{ changed: string[] }>;
+  /**
+   * Records of existing Route 53 and Cloudflare zones that the plan does not manage, by zone, as
+   * "name TYPE ttl values" (the program's listing, through the engine's preview).
+   */
+  cloudListing?: () => Promise<Record<string, string[]>>;
   /** Resolvers that find the name servers of Route 53 and Cloudflare zones; default the system's. */
   nsLookup?: string[];
   /** Resolvers to compare with the authoritative answer (mx strategy); none: skipped. */

@@ -1,6 +1,6 @@
 /**
  * DNS as the world sees it: every planned record at every authoritative server, the records of
- * on-prem zones that the plan does not know, and (mx strategy) what resolvers still hold.
+ * zones that the plan does not manage (listed, left alone), and (mx strategy) what resolvers still hold.
  */
 import { Resolver } from "node:dns/promises";
 import type { Inventory } from "../../model/inventory";
@@ -77,18 +77,59 @@ export function unmanagedRecordProbes(o: DriftOptions): Probe[] {
         // The zone's own name servers' addresses (glue) belong to the DNS server, not to the plan.
         const known = new Set([...z.records.map(recordSetKey), ...ns[i].values.map((n) => `${n} A`)]);
         const extra = live[i].filter((r) => !known.has(recordSetKey(r)));
-        if (!extra.length) return [{ area: "dns", subject: z.name, check: "unmanaged records", status: "ok" }];
-        return extra.map((r) => ({
-          area: "dns",
-          subject: z.name,
-          check: recordSetKey(r),
-          status: "drift",
-          expected: "(not in the plan)",
-          actual: `unmanaged: ${recordText(r.ttl, r.values)}`,
-        }));
+        return unmanagedFindings(
+          z.name,
+          extra.map((r) => `${recordSetKey(r)} ${recordText(r.ttl, r.values)}`),
+        );
       });
     });
   });
+}
+
+/** A zone's unmanaged record sets ("name TYPE ttl values") as notes: listed, left alone, not drift. Pure. */
+function unmanagedFindings(zone: string, sets: string[]): Finding[] {
+  if (!sets.length) return [{ area: "dns", subject: zone, check: "unmanaged records", status: "ok" }];
+  return sets.map((set) => {
+    const [name, type, ...rest] = set.split(" ");
+    return {
+      area: "dns",
+      subject: zone,
+      check: `${name} ${type}`,
+      status: "note",
+      expected: "(not in the plan)",
+      actual: `unmanaged: ${rest.join(" ")}`,
+    };
+  });
+}
+
+/**
+ * Records in existing Route 53 and Cloudflare zones that the plan does not manage: the program lists
+ * them with the providers' own listings (getRecords, getDnsRecords) in one engine preview. A zone
+ * the listing does not answer for could not be checked.
+ */
+export function cloudUnmanagedProbes(o: DriftOptions): Probe[] {
+  const list = o.cloudListing;
+  const zones = o.plan.zones.filter((z) => (z.provider === "route53" && !z.create) || z.provider === "cloudflare");
+  if (!list || !zones.length) return [];
+  const at = { area: "dns" as const, subject: zones.map((z) => z.name).join(", "), check: "unmanaged records" };
+  return [
+    probe(at, async () => {
+      const listed = await list();
+      return zones.flatMap((z) =>
+        listed[z.name]
+          ? unmanagedFindings(z.name, listed[z.name])
+          : [
+              {
+                area: "dns" as const,
+                subject: z.name,
+                check: "unmanaged records",
+                status: "unreachable" as const,
+                actual: "the provider's listing gave nothing for this zone",
+              },
+            ],
+      );
+    }),
+  ];
 }
 
 /** mx strategy: what each resolver still holds for the MX records, against what is authoritative. */

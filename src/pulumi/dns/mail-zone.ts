@@ -3,15 +3,20 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../../model/errors";
 import type { PlannedZone } from "../../model/plan";
-import { recordsDigest } from "../../model/records";
+import { recordsDigest, unmanagedRecordSets } from "../../model/records";
 import { OnPremZone, type SshEndpoint } from "../providers/host-effects";
-import { cloudflareRecords, recordResourceName, route53Values } from "./adapters";
+import { cloudflareListed, cloudflareRecords, recordResourceName, route53Listed, route53Values } from "./adapters";
 
 export interface MailZoneArgs {
   /** The zone as planned for this phase: name, DNS provider and every record it must hold. */
   zone: PlannedZone;
   /** bind: how to reach the DNS server's host, and the TSIG secret (both Pulumi secrets). */
   onPrem?: { server: SshEndpoint; privateKey: pulumi.Input<string>; tsigSecret: pulumi.Input<string> };
+  /**
+   * List the records of an existing Route 53 or Cloudflare zone that the stack does not manage
+   * (the drift check's preview asks for it; a phase's update does not spend the API calls).
+   */
+  listUnmanaged?: boolean;
 }
 
 /**
@@ -44,6 +49,8 @@ export class MailZone extends pulumi.ComponentResource {
   readonly nameServers: pulumi.Output<string[]> | undefined;
   /** How many record sets the zone holds in this phase. */
   readonly recordCount: number;
+  /** With listUnmanaged, on an existing Route 53 or Cloudflare zone: its records the stack leaves alone. */
+  readonly unmanagedRecords: pulumi.Output<string[]> | undefined;
 
   constructor(name: string, args: MailZoneArgs, opts?: pulumi.ComponentResourceOptions) {
     super("cutover:dns:MailZone", name, {}, opts);
@@ -66,6 +73,12 @@ export class MailZone extends pulumi.ComponentResource {
           );
         }
         this.nameServers = hosted?.nameServers;
+        this.unmanagedRecords =
+          args.listUnmanaged && !hosted
+            ? aws.route53
+                .getRecordsOutput({ zoneId }, { parent: this })
+                .apply((l) => unmanagedRecordSets(zone, l.resourceRecordSets.map(route53Listed)))
+            : undefined;
         break;
       }
       case "cloudflare": {
@@ -86,6 +99,12 @@ export class MailZone extends pulumi.ComponentResource {
           });
         }
         this.nameServers = undefined;
+        // maxItems: the provider lists 1,000 records unless told otherwise, fewer than a large zone holds.
+        this.unmanagedRecords = args.listUnmanaged
+          ? cloudflare
+              .getDnsRecordsOutput({ zoneId: zone.zoneId!, maxItems: 100_000 }, { parent: this })
+              .apply((l) => unmanagedRecordSets(zone, l.results.map(cloudflareListed)))
+          : undefined;
         break;
       }
       case "bind": {
@@ -106,6 +125,8 @@ export class MailZone extends pulumi.ComponentResource {
           { parent: this },
         );
         this.nameServers = undefined;
+        // The drift check transfers on-prem zones itself (AXFR over SSH).
+        this.unmanagedRecords = undefined;
         break;
       }
     }

@@ -14,13 +14,15 @@ export interface GatewayHostArgs {
   hostName: string;
   /** The host's routing table in this phase, if it routes mail. */
   routing?: RoutingTable;
-  /** existing hosts: how the engine reaches the host to configure its routing. */
+  /** How the engine reaches the host to configure its routing. */
   ssh?: { connection: SshEndpoint; privateKey: pulumi.Input<string> };
+  /** An instance the stack creates: its user data (cloud-config that installs the pinned host key; a secret). */
+  userData?: pulumi.Input<string>;
 }
 
 /**
- * A mail host. aws: the EC2 instance (created with its fixed private address, or an existing one
- * looked up by id). existing: outputs only; what lives on it is configured over SSH.
+ * A mail host. aws: the EC2 instance (created with its fixed private address and pinned host key,
+ * or an existing one looked up by id). What lives on it is configured over SSH, whatever runs it.
  */
 export class GatewayHost extends pulumi.ComponentResource {
   readonly role: HostRole;
@@ -47,6 +49,7 @@ export class GatewayHost extends pulumi.ComponentResource {
           instanceType: h.instance.instanceType,
           subnetId: h.instance.subnetId,
           privateIp: h.address,
+          ...(args.userData ? { userData: args.userData } : {}),
           // Named by role, not host name: the name moves at the go-live, the instance does not.
           tags: { Name: `cutover-${args.role}`, "cutover:role": args.role },
         },
