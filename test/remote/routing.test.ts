@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mainCfSetting, renderRouting } from "../../src/remote/effects/routing";
+import { mainCfSetting, mergedParameters, OWNED_PARAMETERS, renderRouting, withoutRoutedDomains } from "../../src/remote/effects/routing";
 
 describe("postfix maps of a routing table", () => {
   it.each([
@@ -76,5 +76,62 @@ describe("the postfix builders refuse what validation should have caught", () =>
     });
     expect(maps.relay_recipients).toBe("bob@new.api.test OK\n");
     expect(maps.mailboxes).toBe("ann@api.test api.test/ann/\n");
+  });
+});
+
+describe("a host's own settings kept beside cutover's", () => {
+  const C = "/etc/postfix/cutover/current";
+  /** Debian's stock main.cf for an Internet Site, plus what a real legacy gateway adds. */
+  const gateway = {
+    virtual_mailbox_domains: null,
+    virtual_mailbox_maps: null,
+    transport_maps: "hash:/etc/postfix/transport",
+    relay_domains: null,
+    relay_recipient_maps: null,
+    mynetworks: "127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128 192.0.2.64/27",
+    smtpd_relay_restrictions: "permit_mynetworks permit_sasl_authenticated defer_unauth_destination",
+    mydestination: "$myhostname, legacy.lab.invalid, localhost.localdomain, , localhost",
+  };
+
+  it("adds cutover's maps before the host's, its trusted clients to the host's mynetworks, its relay rule to the host's restrictions", () => {
+    expect(mergedParameters(gateway)).toEqual({
+      virtual_mailbox_domains: `hash:${C}/domains`,
+      virtual_mailbox_maps: `hash:${C}/mailboxes, hash:${C}/relayed`,
+      // cutover's entries for the organisation's users win; the partner's entry still applies.
+      transport_maps: `hash:${C}/transport, hash:/etc/postfix/transport`,
+      relay_domains: `hash:${C}/relay_domains`,
+      relay_recipient_maps: `hash:${C}/relay_recipients`,
+      mynetworks: `127.0.0.0/8, [::ffff:127.0.0.0]/104, [::1]/128, 192.0.2.64/27, cidr:${C}/trusted`,
+      // SASL users still relay; a stranger is refused with 5xx before Debian's 4xx deferral.
+      smtpd_relay_restrictions: "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination, defer_unauth_destination",
+    });
+  });
+
+  it("a host with none of its own gets cutover's values alone; merging twice changes nothing", () => {
+    expect(mergedParameters({})).toEqual(OWNED_PARAMETERS);
+    const once = mergedParameters(gateway);
+    expect(mergedParameters({ ...gateway, transport_maps: once.transport_maps })).toEqual(once);
+  });
+
+  it.each([
+    ["reject_unauth_destination", "permit_mynetworks, reject_unauth_destination"],
+    ["permit_sasl_authenticated reject_unauth_destination", "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"],
+    [
+      "permit_mynetworks, check_client_access hash:/etc/postfix/clients",
+      "permit_mynetworks, check_client_access, hash:/etc/postfix/clients, reject_unauth_destination",
+    ],
+  ])("relay restrictions %s become %s", (own, merged) => {
+    expect(mergedParameters({ smtpd_relay_restrictions: own }).smtpd_relay_restrictions).toBe(merged);
+  });
+
+  it("mydestination loses only the domains cutover routes, in the host's own spelling", () => {
+    const raw = gateway.mydestination;
+    const expanded = "new.api.test, legacy.lab.invalid, localhost.localdomain, localhost";
+    // Phase 2: the new system's address space is its own host name, which $myhostname names.
+    expect(withoutRoutedDomains(raw, expanded, ["new.api.test"])).toBe("legacy.lab.invalid, localhost.localdomain, localhost");
+    expect(withoutRoutedDomains(raw, expanded, ["api.test"])).toBeUndefined();
+    expect(withoutRoutedDomains("$myhostname $mydomain", "mail.example.com example.com", ["example.com"])).toBe("$myhostname");
+    // A token that expands to several values: the expanded values, without the routed ones.
+    expect(withoutRoutedDomains("$local_domains", "a.test, b.test", ["b.test"])).toBe("a.test");
   });
 });

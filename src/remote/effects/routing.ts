@@ -1,12 +1,16 @@
 /**
  * Gateway routing on a postfix host: split delivery from the plan's routing table. Local users are
  * virtual mailboxes; users (or, in phase 2, whole domains) living on the other system get a
- * transport entry to it; only the organisation's hosts may relay. Each version of the maps lives in
- * a directory of its own, never the live one; a symlink swap makes it current, so a cut connection
- * leaves the previous routing whole, and the previous version stays for rollback. The host records
- * a version as applied only once postfix reloaded it, so a failed reload is retried.
+ * transport entry to it; the organisation's hosts may relay. The host's own settings stay: cutover's
+ * maps, trusted clients and relay rule join the host's values (recorded before the first change and
+ * given back exactly on delete), and mydestination only loses the domains cutover routes. Each
+ * version of the maps lives in a directory of its own, never the live one; a symlink swap makes it
+ * current, so a cut connection leaves the previous routing whole, and the previous version stays
+ * for rollback. The host records a version as applied only once postfix reloaded it, so a failed
+ * reload is retried.
  */
 import { randomBytes } from "node:crypto";
+import { CutoverError } from "../../model/errors";
 import { DOMAIN_NAME, LOCAL_PART } from "../../model/inventory";
 import { type HostRouting, hostRouting, routingDigest } from "../../model/routing";
 import { refuseControl } from "../../model/text";
@@ -19,7 +23,12 @@ const RELOADED = `${ROUTING_DIR}/reloaded`;
 /** Records `digest` as reloaded: run only after POSTFIX_RELOAD succeeded. */
 const markReloaded = (digest: string) => ["sh", "-c", 'echo "$1" > "$2"', "sh", digest, RELOADED];
 
-/** The main.cf parameters this effect owns, all pointing at the current version. */
+/**
+ * cutover's part of each main.cf parameter it touches, all pointing at the current version. A host
+ * keeps its own value of each: cutover's maps come first in the list (its entries for the
+ * organisation's addresses win), the host's follow; its trusted clients join the host's mynetworks;
+ * its relay rule joins the host's restrictions (see mergedParameters).
+ */
 export const OWNED_PARAMETERS: Record<string, string> = {
   virtual_mailbox_domains: `hash:${CURRENT}/domains`,
   virtual_mailbox_maps: `hash:${CURRENT}/mailboxes, hash:${CURRENT}/relayed`,
@@ -29,6 +38,67 @@ export const OWNED_PARAMETERS: Record<string, string> = {
   mynetworks: `127.0.0.0/8, cidr:${CURRENT}/trusted`,
   smtpd_relay_restrictions: "permit_mynetworks, reject_unauth_destination",
 };
+
+/** What the host said before cutover, per parameter it touches (null: not set in main.cf). */
+export type OriginalParameters = Record<string, string | null>;
+/** Also recorded and given back: mydestination loses the domains cutover routes (see withoutRoutedDomains). */
+const RECORDED = [...Object.keys(OWNED_PARAMETERS), "mydestination"];
+const ORIGINAL = `${ROUTING_DIR}/original.json`;
+
+/** A postfix list value's elements (separated by commas and/or white space). Pure. */
+const listOf = (value: string) => value.split(/[\s,]+/).filter(Boolean);
+
+/**
+ * The value of each parameter cutover touches, given the host's own (`original`): cutover's part
+ * alone where the host set none. Pure.
+ */
+export function mergedParameters(original: OriginalParameters): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, ours] of Object.entries(OWNED_PARAMETERS)) {
+    const own = listOf(original[name] ?? "");
+    if (!own.length) {
+      out[name] = ours;
+    } else if (name === "mynetworks") {
+      out[name] = [...own, `cidr:${CURRENT}/trusted`].join(", ");
+    } else if (name === "smtpd_relay_restrictions") {
+      out[name] = relayRestrictions(own).join(", ");
+    } else {
+      const mine = listOf(ours);
+      out[name] = [...mine, ...own.filter((x) => !mine.includes(x))].join(", ");
+    }
+  }
+  return out;
+}
+
+/**
+ * The host's relay restrictions with cutover's rule in them: its trusted clients (mynetworks) may
+ * relay, and relaying anywhere else is refused with 5xx. Debian's stock `defer_unauth_destination`
+ * (4xx: the client retries) stays after `reject_unauth_destination`, so nothing the host permitted
+ * before is refused, and an open-relay test gets an answer it can judge. Pure.
+ */
+function relayRestrictions(own: string[]): string[] {
+  const list = own.includes("permit_mynetworks") ? [...own] : ["permit_mynetworks", ...own];
+  if (list.includes("reject_unauth_destination")) return list;
+  const defer = list.indexOf("defer_unauth_destination");
+  if (defer < 0) return [...list, "reject_unauth_destination"];
+  return [...list.slice(0, defer), "reject_unauth_destination", ...list.slice(defer)];
+}
+
+/**
+ * mydestination without the domains cutover routes: postfix delivers a domain listed there to
+ * local accounts, not to cutover's mailboxes or transports ("do not list domain in BOTH
+ * mydestination and virtual_mailbox_domains"), and Debian's stock value holds $myhostname, which
+ * the new system's phase-2 address space is. `raw` and `expanded`: the host's own value as main.cf
+ * has it and as postconf -x expands it. Undefined when nothing is in the way. Pure.
+ */
+export function withoutRoutedDomains(raw: string, expanded: string, routed: string[]): string | undefined {
+  const [tokens, values] = [listOf(raw), listOf(expanded.toLowerCase())];
+  const inTheWay = (v: string) => routed.includes(v);
+  if (!values.some(inTheWay)) return undefined;
+  // Each token expands to one value, as in every stock config: keep the host's own spelling.
+  if (tokens.length === values.length) return tokens.filter((_, i) => !inTheWay(values[i])).join(", ");
+  return values.filter((v) => !inTheWay(v)).join(", ");
+}
 
 const HASH_MAPS = ["domains", "mailboxes", "relayed", "transport", "relay_domains", "relay_recipients"] as const;
 
@@ -84,16 +154,18 @@ export interface RoutingApplied {
 }
 
 export interface LiveRouting {
-  /** Whether main.cf points at cutover's maps at all. */
+  /** Whether main.cf points at cutover's maps, merged with the host's own values, and mydestination is out of their way. */
   configured: boolean;
   digest: string | undefined;
   routing: HostRouting | undefined;
-  /** Owned parameters whose value differs from cutover's. */
+  /** Touched parameters whose value differs from what cutover sets (mydestination when it lists a routed domain). */
   parameters: Record<string, string>;
   /** Name of the current version directory. */
   version?: string;
   /** Digest of the routing postfix last reloaded successfully. */
   reloaded?: string;
+  /** The host's own values from before cutover's first apply, as recorded then. */
+  original?: OriginalParameters;
 }
 
 /** postfix reload, without waiting for the postsuper it leaves running in the background. */
@@ -121,6 +193,9 @@ const entries = (text: string | undefined) =>
     .filter((l) => l.trim() && !l.startsWith("#"))
     .map((l) => l.trim().split(/\s+/));
 
+/** The domains a routing table routes: its virtual mailbox domains and the domains it relays whole. Pure. */
+const routedDomains = (r: HostRouting) => [...r.domains, ...r.relays.filter((x) => !x.recipient.includes("@")).map((x) => x.recipient)];
+
 /** Routing as postfix sees it: the maps' compiled contents, read back with postmap -s, in one round trip. */
 export async function readRouting(s: HostSession): Promise<LiveRouting> {
   const { stdout } = await execSequence(
@@ -141,12 +216,19 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
       dumpMap(`${CURRENT}/relay_recipients`),
       sectionMarker,
       ["cat", RELOADED],
+      sectionMarker,
+      ["cat", ORIGINAL],
+      sectionMarker,
+      ["postconf", "-xh", "mydestination"],
     ],
     { continueOnError: true },
   );
-  const [params, link, domains, mailboxes, transport, trusted, relayRecipients, reloaded] = sections(stdout);
-  const differing = Object.fromEntries(Object.entries(parseParameters(params)).filter(([k, v]) => v !== OWNED_PARAMETERS[k]));
-  if (!link?.trim()) return { configured: false, digest: undefined, routing: undefined, parameters: differing };
+  const [params, link, domains, mailboxes, transport, trusted, relayRecipients, reloaded, originalText, mydestination] = sections(stdout);
+  const original = parseOriginal(originalText);
+  const want = mergedParameters(original ?? {});
+  const differing = Object.fromEntries(Object.entries(parseParameters(params)).filter(([k, v]) => v !== want[k]));
+  if (!link?.trim())
+    return { configured: false, digest: undefined, routing: undefined, parameters: differing, ...(original ? { original } : {}) };
   const routing: HostRouting = hostRouting({
     domains: entries(domains).map((e) => e[0]),
     mailboxes: entries(mailboxes).map((e) => e[0]),
@@ -154,6 +236,9 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
     trusted: entries(trusted).map((e) => e[0].replace(/\/32$/, "")),
     relayRecipients: entries(relayRecipients).map((e) => e[0]),
   });
+  const routed = routedDomains(routing);
+  const local = listOf((mydestination ?? "").toLowerCase());
+  if (local.some((d) => routed.includes(d))) differing.mydestination = (mydestination ?? "").trim();
   return {
     configured: Object.keys(differing).length === 0,
     digest: routingDigest(routing),
@@ -161,7 +246,71 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
     parameters: differing,
     version: link.trim(),
     reloaded: reloaded?.trim() || undefined,
+    ...(original ? { original } : {}),
   };
+}
+
+function parseOriginal(text: string | undefined): OriginalParameters | undefined {
+  if (!text?.trim()) return undefined;
+  try {
+    return JSON.parse(text) as OriginalParameters;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The host's own values of the parameters cutover touches: recorded once, before its first change,
+ * so that every apply merges with them and delete gives them back exactly. A record from an older
+ * cutover that lacks a parameter gets it from main.cf as it is (cutover never changed that one).
+ */
+async function recordOriginal(s: HostSession, live: LiveRouting): Promise<OriginalParameters> {
+  if (live.original && RECORDED.every((k) => k in live.original!)) return live.original;
+  const explicit = parseParameters((await s.exec(["postconf", "-n"])).stdout);
+  const original = Object.fromEntries(
+    RECORDED.map((k) => [k, live.original && k in live.original ? live.original[k] : (explicit[k] ?? null)]),
+  );
+  await s.exec(["mkdir", "-p", ROUTING_DIR]);
+  await s.writeFile(ORIGINAL, `${JSON.stringify(original, null, 2)}\n`);
+  return original;
+}
+
+/**
+ * The commands that make main.cf what cutover wants over the host's own values: every touched
+ * parameter merged, and mydestination the host's own without the domains this table routes (the
+ * host's own again once it routes none of them).
+ */
+async function parameterCommands(s: HostSession, live: LiveRouting, table: HostRouting): Promise<string[][]> {
+  const original = await recordOriginal(s, live);
+  const own = original.mydestination;
+  // Postfix's default applies where the host set none; expanded with the host's own names (-o).
+  const raw = own ?? (await s.exec(["postconf", "-dh", "mydestination"])).stdout.trim();
+  const expanded = (await s.exec(["postconf", "-o", mainCfSetting("mydestination", raw), "-xh", "mydestination"])).stdout.trim();
+  const routed = routedDomains(hostRouting(table));
+  const local = withoutRoutedDomains(raw, expanded, routed);
+  // A lookup table in mydestination cannot be edited from here: a routed domain in it is refused.
+  const clashes: string[] = [];
+  for (const t of listOf(expanded).filter((x) => /^[a-z]+:\//.test(x))) {
+    const probe = 't=$1; shift; for d; do postmap -q "$d" "$t" >/dev/null 2>&1 && echo "$d"; done; true';
+    const { stdout } = await s.exec(["sh", "-c", probe, "sh", t, ...routed]);
+    clashes.push(
+      ...stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((d) => `${t} lists ${d}`),
+    );
+  }
+  if (clashes.length)
+    throw new CutoverError(
+      `on ${s.target.name}: mydestination's table ${clashes.join(", ")}, a domain cutover routes (postfix would deliver its mail to local accounts): take it out of that table (then postmap it) and run the phase again. Nothing was changed.`,
+    );
+  const settings = Object.entries(mergedParameters(original)).map(([k, v]) => mainCfSetting(k, v));
+  if (local !== undefined) return [["postconf", "-e", ...settings, mainCfSetting("mydestination", local)]];
+  if (own !== null) return [["postconf", "-e", ...settings, mainCfSetting("mydestination", own)]];
+  return [
+    ["postconf", "-e", ...settings],
+    ["postconf", "-X", "mydestination"],
+  ];
 }
 
 /** Makes the host route as the table says; a no-op when it already does. `live`: a read just made. */
@@ -175,6 +324,8 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
     return { digest, changed: true };
   }
 
+  // What main.cf must say, worked out (and refused on a conflict) before anything changes.
+  const parameters = await parameterCommands(s, live, table);
   // A directory of its own for every apply: the live version is never touched before the swap.
   const name = `${digest.slice(0, 16)}-${randomBytes(3).toString("hex")}`;
   const version = `${ROUTING_DIR}/${name}`;
@@ -198,15 +349,8 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
     ["ln", "-sfn", name, `${CURRENT}.next`],
     ["mv", "-T", `${CURRENT}.next`, CURRENT],
   ];
-  if (Object.keys(live.parameters).length) {
-    // The first apply keeps what main.cf said before, so delete can give it back.
-    if ((await s.readFile(`${ROUTING_DIR}/original.json`)) === undefined) {
-      const explicit = parseParameters((await s.exec(["postconf", "-n"])).stdout);
-      const original = Object.fromEntries(Object.keys(OWNED_PARAMETERS).map((k) => [k, explicit[k] ?? null]));
-      await s.writeFile(`${ROUTING_DIR}/original.json`, `${JSON.stringify(original, null, 2)}\n`);
-    }
-    commit.push(["postconf", "-e", ...Object.entries(OWNED_PARAMETERS).map(([k, v]) => mainCfSetting(k, v))]);
-  }
+  // Every touched parameter is set from the host's own value merged with cutover's, each apply.
+  commit.push(...parameters);
   // Only the current and the previous version are kept (and staging left by a cut connection goes).
   const keep = new Set([name, live.version]);
   const stale = (await s.exec(["ls", "-1", ROUTING_DIR])).stdout
@@ -219,11 +363,10 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
   return { digest, changed: true };
 }
 
-/** Gives the host back the routing it had before cutover: main.cf's original values, no maps. */
+/** Gives the host back the routing it had before cutover: main.cf's own values exactly, no maps. */
 export async function restoreRouting(s: HostSession): Promise<void> {
-  const text = await s.readFile(`${ROUTING_DIR}/original.json`);
-  if (text !== undefined) {
-    const original = JSON.parse(text) as Record<string, string | null>;
+  const original = parseOriginal(await s.readFile(ORIGINAL));
+  if (original) {
     const set = Object.entries(original).filter(([, v]) => v !== null);
     const unset = Object.entries(original)
       .filter(([, v]) => v === null)
