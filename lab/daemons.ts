@@ -24,37 +24,111 @@ export function writeEtc(h: PlannedLabHost, dnsAddress: string): void {
     if (!f.startsWith("main.cf")) cpSync(join("/etc/postfix", f), join(postfix, f), { recursive: true, verbatimSymlinks: true });
 }
 
-function bareMainCf(h: PlannedLabHost): string {
-  const dir = hostDir(h.role);
+/** The office subnet in the legacy gateway's own mynetworks, and the office client in it (lab/office.ts). */
+export const OFFICE_SUBNET = "198.51.100.64/28";
+/** A partner with no MX of its own, reached by the legacy gateway's own transport entry (the model Internet hosts it). */
+export const PARTNER_DOMAIN = "partner.test";
+export const PARTNER_MAILBOX = `orders@${PARTNER_DOMAIN}`;
+/** The header the legacy gateway's own header_checks strip from what it relays. */
+export const STRIPPED_HEADER = "X-Office-Internal";
+
+/**
+ * main.cf as Debian's postfix package writes it for an "Internet Site" with debconf's defaults
+ * (main.cf.debian, main.cf.tls when the snakeoil key exists, then what postinst sets), for a host
+ * whose name is `fqdn`.
+ */
+function debianMainCf(fqdn: string): string[] {
+  const domain = fqdn.slice(fqdn.indexOf(".") + 1);
   return [
-    "# A bare lab host: cutover's effects configure the rest over SSH.",
-    "compatibility_level = 3.6",
-    `myhostname = ${h.role.toLowerCase()}.lab.invalid`,
-    "mydestination =",
-    "mynetworks = 127.0.0.0/8",
+    readFileSync("/usr/share/postfix/main.cf.debian", "utf8").trimEnd(),
+    ...(existsSync("/etc/ssl/private/ssl-cert-snakeoil.key") ? [readFileSync("/usr/share/postfix/main.cf.tls", "utf8").trimEnd()] : []),
+    "smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination",
+    `myhostname = ${fqdn}`,
+    "alias_maps = hash:/etc/aliases",
+    "alias_database = hash:/etc/aliases",
+    "myorigin = /etc/mailname",
+    `mydestination = $myhostname, ${fqdn}, localhost.${domain}, , localhost`,
+    "relayhost =",
+    "mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128",
+    "mailbox_size_limit = 0",
+    "recipient_delimiter = +",
     "inet_interfaces = all",
-    "inet_protocols = ipv4",
-    "smtpd_banner = $myhostname ESMTP",
-    `queue_directory = ${dir}/spool`,
-    `data_directory = ${dir}/data`,
-    `maillog_file = ${dir}/maillog`,
-    `maillog_file_prefixes = ${LAB_DIR}`,
-    `virtual_mailbox_base = ${dir}/mail`,
-    `virtual_uid_maps = static:${MAIL_UID}`,
-    `virtual_gid_maps = static:${MAIL_UID}`,
-    "alias_maps =",
-    "alias_database =",
-    "biff = no",
-    "smtp_host_lookup = dns",
-    "disable_dns_lookups = no",
-    "maximal_queue_lifetime = 1h",
-    // Senders in the lab retry a deferred message within seconds, not Debian's 300 s, so that a
-    // go-live's refused or cut sessions show as a gap in seconds in the zero-loss runs.
-    "queue_run_delay = 1s",
-    "minimal_backoff_time = 1s",
-    "maximal_backoff_time = 4s",
-    "",
-  ].join("\n");
+    "inet_protocols = all",
+  ];
+}
+
+/** A main.cf setting the lab makes, with why: [reason, parameter, value]. */
+type LabSetting = [reason: string, name: string, value: string];
+
+/** What only the lab needs, each with its reason: a postfix per namespace, on this one machine. */
+function labSettings(h: PlannedLabHost): LabSetting[] {
+  const dir = hostDir(h.role);
+  const perNamespace = "one postfix per namespace: its own queue and data directories (lab-notes 2)";
+  const noSyslog = "no syslog in a namespace: postfix logs to a file of its own (lab-notes 1)";
+  const etc =
+    "ip netns exec mounts over /etc only files the machine's /etc has (no aliases.db, no mailname): the host's own copies live in its /etc/postfix, mounted whole (lab-notes 5)";
+  const store = "the mail store of the lab's mail servers (a real new server has its own: dovecot or the like)";
+  const retry =
+    "senders in the lab retry a deferred message within seconds, not Debian's 300 s, so a go-live's refused or cut sessions show as a gap in seconds in the zero-loss runs";
+  return [
+    [perNamespace, "queue_directory", `${dir}/spool`],
+    [perNamespace, "data_directory", `${dir}/data`],
+    [noSyslog, "maillog_file", `${dir}/maillog`],
+    [noSyslog, "maillog_file_prefixes", LAB_DIR],
+    [etc, "alias_maps", "hash:/etc/postfix/aliases"],
+    [etc, "alias_database", "hash:/etc/postfix/aliases"],
+    [etc, "myorigin", "/etc/postfix/mailname"],
+    [store, "virtual_mailbox_base", `${dir}/mail`],
+    [store, "virtual_uid_maps", `static:${MAIL_UID}`],
+    [store, "virtual_gid_maps", `static:${MAIL_UID}`],
+    ["the lab has no IPv6 route: postfix would try AAAA answers that lead nowhere", "inet_protocols", "ipv4"],
+    [retry, "queue_run_delay", "1s"],
+    [retry, "minimal_backoff_time", "1s"],
+    [retry, "maximal_backoff_time", "4s"],
+    ["a message that cannot be delivered bounces within the hour a test run lasts", "maximal_queue_lifetime", "1h"],
+    ["a message that cannot be delivered bounces within the hour a test run lasts", "bounce_queue_lifetime", "1h"],
+  ];
+}
+
+/**
+ * The stock lines with the lab's settings in them: a stock setting the lab changes keeps its stock
+ * value in a comment above the lab's, with the reason; new ones follow the stock text. Pure.
+ */
+export function withLabSettings(stock: string[], settings: LabSetting[]): string {
+  const lines = stock.join("\n").split("\n");
+  const added: string[] = [];
+  for (const [reason, name, value] of settings) {
+    const at = lines.findIndex((l) => new RegExp(`^${name}\\s*=`).test(l));
+    const line = `${name} = ${value}`;
+    if (at >= 0) lines.splice(at, 1, `# lab: ${reason}`, `# stock: ${lines[at]}`, line);
+    else added.push(`# lab: ${reason}`, line);
+  }
+  return `${[...lines, ...added].join("\n")}\n`;
+}
+
+/**
+ * What the lab's legacy gateway has of its own, as a real one does, and must keep through every
+ * phase: an office subnet that relays through it, SASL-authenticated submission for a roaming user
+ * (dovecot SASL), a transport entry for a partner without MX, and header checks.
+ */
+function legacyGatewaySettings(): LabSetting[] {
+  const own = "the legacy gateway's own, as a real one has";
+  return [
+    [`${own}: an office subnet relays through it`, "mynetworks", `127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128 ${OFFICE_SUBNET}`],
+    [`${own}: a partner without MX`, "transport_maps", "hash:/etc/postfix/transport"],
+    [`${own}: header checks`, "header_checks", "regexp:/etc/postfix/header_checks"],
+    [`${own}: SASL for the submission service`, "smtpd_sasl_type", "dovecot"],
+    [`${own}: SASL for the submission service`, "smtpd_sasl_path", "private/auth"],
+  ];
+}
+
+/** The model Internet also hosts the partner: a mailbox domain of its own, beside what cutover gives it. */
+function partnerSettings(): LabSetting[] {
+  const own = "the partner's mail, hosted here before cutover came";
+  return [
+    [own, "virtual_mailbox_domains", PARTNER_DOMAIN],
+    [own, "virtual_mailbox_maps", "hash:/etc/postfix/partner_mailboxes"],
+  ];
 }
 
 export async function startSshd(h: PlannedLabHost): Promise<void> {
@@ -84,14 +158,43 @@ export async function startSshd(h: PlannedLabHost): Promise<void> {
   await startDaemon(h.namespace, ["/usr/sbin/sshd", "-f", config], { uts: true });
 }
 
-export async function startPostfix(h: PlannedLabHost): Promise<void> {
+export async function startPostfix(h: PlannedLabHost, addresses: { internet: string }): Promise<void> {
   const dir = hostDir(h.role);
   for (const d of ["spool", "data", "mail"]) mkdirSync(join(dir, d), { recursive: true });
   const postfixUser = passwdEntry("postfix");
   chownSync(join(dir, "data"), postfixUser.uid, postfixUser.gid);
   chownSync(join(dir, "mail"), MAIL_UID, MAIL_UID);
   const etc = join(etcDir(h.namespace), "postfix");
-  writeFileSync(join(etc, "main.cf"), bareMainCf(h));
+  const fqdn = `${h.role.toLowerCase()}.lab.invalid`;
+  const own = h.role === "legacy" ? legacyGatewaySettings() : h.role === "internet" ? partnerSettings() : [];
+  writeFileSync(join(etc, "main.cf"), withLabSettings(debianMainCf(fqdn), [...labSettings(h), ...own]));
+  writeFileSync(join(etc, "aliases"), readFileSync("/etc/aliases", "utf8"));
+  writeFileSync(join(etc, "mailname"), `${fqdn}\n`);
+  const maps: string[] = [];
+  if (h.role === "legacy") {
+    writeFileSync(join(etc, "transport"), `${PARTNER_DOMAIN} smtp:[${addresses.internet}]:25\n`);
+    writeFileSync(join(etc, "header_checks"), `/^${STRIPPED_HEADER}:/ IGNORE\n`);
+    maps.push("transport");
+    // Submission with SASL, as Debian's master.cf has it commented out, enabled.
+    await run(["postconf", "-c", etc, "-M", "submission/inet=submission inet n - n - - smtpd"]);
+    await run([
+      "postconf",
+      "-c",
+      etc,
+      "-P",
+      "submission/inet/syslog_name=postfix/submission",
+      "submission/inet/smtpd_sasl_auth_enable=yes",
+      "submission/inet/smtpd_tls_security_level=encrypt",
+      "submission/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject",
+    ]);
+  }
+  if (h.role === "internet") {
+    writeFileSync(join(etc, "partner_mailboxes"), `${PARTNER_MAILBOX} ${PARTNER_DOMAIN}/orders/\n`);
+    maps.push("partner_mailboxes");
+  }
+  // Inside the namespace, where /etc/postfix is the host's own.
+  await inNamespace(h.namespace, ["postalias", "/etc/postfix/aliases"]);
+  for (const m of maps) await inNamespace(h.namespace, ["postmap", `/etc/postfix/${m}`]);
   // No chroot: in a namespace the chroot has no resolv.conf and MX lookups fail (lab-notes 4).
   await run(["postconf", "-c", etc, "-F", "*/*/chroot = n"]);
   // Under `script`, postfix start reports why it failed; without a terminal it is silent (lab-notes 1).
@@ -185,6 +288,53 @@ export async function startDovecot(h: PlannedLabHost): Promise<void> {
       `  args = uid=${MAIL_UID} gid=${MAIL_UID} home=${join(dir, "mail")}/%d/%n`,
       "}",
       "mail_location = maildir:~",
+      "",
+    ].join("\n"),
+  );
+  chmodSync(join(etc, "dovecot.conf"), 0o644);
+  await startDaemon(h.namespace, ["/usr/sbin/dovecot", "-c", "/etc/dovecot/dovecot.conf"]);
+}
+
+/** The roaming user who submits through the legacy gateway with SASL (and TLS, as Debian's submission has it). */
+export const ROAMING_USER = { name: "roaming", password: "lab-roaming-password" };
+
+/**
+ * The legacy gateway's SASL: dovecot's auth service on the socket postfix's submission asks
+ * (private/auth in its queue directory), one user in a password file. No mail protocol.
+ */
+export async function startLegacySasl(h: PlannedLabHost): Promise<void> {
+  const dir = hostDir(h.role);
+  const runDir = join(dir, "dovecot");
+  mkdirSync(runDir, { recursive: true });
+  const etc = join(etcDir(h.namespace), "dovecot");
+  mkdirSync(etc, { recursive: true });
+  const users = join(etc, "users");
+  writeFileSync(users, `${ROAMING_USER.name}:{PLAIN}${ROAMING_USER.password}\n`, { mode: 0o640 });
+  // Readable by dovecot's auth process only, as a password file should be.
+  chownSync(users, 0, passwdEntry("dovecot").gid);
+  writeFileSync(
+    join(etc, "dovecot.conf"),
+    [
+      "protocols =",
+      `base_dir = ${runDir}`,
+      `log_path = ${join(dir, "dovecot.log")}`,
+      "ssl = no",
+      "auth_mechanisms = plain login",
+      "passdb {",
+      "  driver = passwd-file",
+      "  args = /etc/dovecot/users",
+      "}",
+      "userdb {",
+      "  driver = static",
+      `  args = uid=${MAIL_UID} gid=${MAIL_UID} home=${join(dir, "mail")}/%u`,
+      "}",
+      "service auth {",
+      `  unix_listener ${join(dir, "spool", "private", "auth")} {`,
+      "    mode = 0660",
+      "    user = postfix",
+      "    group = postfix",
+      "  }",
+      "}",
       "",
     ].join("\n"),
   );

@@ -12,7 +12,7 @@ import { CutoverError, InputError } from "../src/model/errors";
 import type { HostRole } from "../src/model/inventory";
 import { loadStack } from "../src/model/stack-file";
 import { run } from "../src/remote/local";
-import { startDovecot, startKnot, startPostfix, startSshd, writeEtc } from "./daemons";
+import { startDovecot, startKnot, startLegacySasl, startPostfix, startSshd, writeEtc } from "./daemons";
 import {
   descriptionPath,
   etcDir,
@@ -55,6 +55,9 @@ const REQUIRED: [binary: string, pkg: string][] = [
   ["/usr/bin/ssh-keygen", "openssh-client"],
   ["/usr/sbin/postfix", "postfix"],
   ["/usr/sbin/dovecot", "dovecot-pop3d"],
+  // Debian's stock main.cf has TLS (the snakeoil certificate); swaks needs Net::SSLeay for STARTTLS.
+  ["/usr/sbin/make-ssl-cert", "ssl-cert"],
+  ["/usr/lib/x86_64-linux-gnu/perl5/5.36/Net/SSLeay.pm", "libnet-ssleay-perl"],
   ["/usr/lib/dovecot/pop3", "dovecot-pop3d"],
   ["/usr/bin/swaks", "swaks"],
   ["/usr/bin/dig", "bind9-dnsutils"],
@@ -146,14 +149,21 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
     await Promise.all(
       layout.hosts.map(async (h) => {
         await startSshd(h);
-        await startPostfix(h);
+        await startPostfix(h, { internet: layout.hosts.find((x) => x.role === "internet")!.address });
+        if (h.role === "legacy") await startLegacySasl(h);
         if (h.role === layout.dnsRole) await startKnot(h, zones, tsig, inv);
         if (h.role === "internet") await startDovecot(h);
       }),
     );
     await Promise.all(
       layout.hosts.map((h) =>
-        waitListening(h.namespace, [22, 25, ...(h.role === layout.dnsRole ? [53] : []), ...(h.role === "internet" ? [110] : [])]),
+        waitListening(h.namespace, [
+          22,
+          25,
+          ...(h.role === layout.dnsRole ? [53] : []),
+          ...(h.role === "internet" ? [110] : []),
+          ...(h.role === "legacy" ? [587] : []),
+        ]),
       ),
     );
     const description: LabDescription = {

@@ -17,6 +17,12 @@ export const SWITCH_NS = `${LAB_PREFIX}-sw`;
 export const OPERATOR_NS = `${LAB_PREFIX}-operator`;
 export const OPERATOR_ADDRESS = "198.51.100.2";
 export const BRIDGE = `${LAB_PREFIX}-br`;
+/**
+ * An office client of the legacy gateway: in the office subnet the gateway's own mynetworks lists,
+ * it relays outbound mail through the gateway, as a site's workstations and printers do.
+ */
+export const OFFICE_NS = `${LAB_PREFIX}-office`;
+export const OFFICE_ADDRESS = "198.51.100.70";
 /** Mailbox files are owned by this uid on every lab host (postfix virtual delivery, dovecot). */
 export const MAIL_UID = 5000;
 const RFC5737 = [/^192\.0\.2\./, /^198\.51\.100\./, /^203\.0\.113\./];

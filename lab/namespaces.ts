@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { CutoverError } from "../src/model/errors";
 import { type RunOptions, run } from "../src/remote/local";
-import { BRIDGE, LAB_PREFIX, OPERATOR_ADDRESS, OPERATOR_NS, type PlannedLabHost, SWITCH_NS } from "./layout";
+import { BRIDGE, LAB_PREFIX, OFFICE_ADDRESS, OFFICE_NS, OPERATOR_ADDRESS, OPERATOR_NS, type PlannedLabHost, SWITCH_NS } from "./layout";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,26 +70,18 @@ export async function buildNetwork(hosts: PlannedLabHost[], serviceAddress: stri
     await run(["ip", "-n", h.namespace, "addr", "add", `${h.address}/${prefixLength}`, "dev", h.interface]);
     await run(["ip", "-n", h.namespace, "link", "set", h.interface, "up"]);
   }
-  await run(["ip", "netns", "add", OPERATOR_NS]);
-  await run([
-    "ip",
-    "-n",
-    SWITCH_NS,
-    "link",
-    "add",
-    `${LAB_PREFIX}-op`,
-    "type",
-    "veth",
-    "peer",
-    "name",
-    `${LAB_PREFIX}0`,
-    "netns",
-    OPERATOR_NS,
-  ]);
-  await run(["ip", "-n", SWITCH_NS, "link", "set", `${LAB_PREFIX}-op`, "master", BRIDGE, "up"]);
-  await run(["ip", "-n", OPERATOR_NS, "link", "set", "lo", "up"]);
-  await run(["ip", "-n", OPERATOR_NS, "addr", "add", `${OPERATOR_ADDRESS}/${prefixLength}`, "dev", `${LAB_PREFIX}0`]);
-  await run(["ip", "-n", OPERATOR_NS, "link", "set", `${LAB_PREFIX}0`, "up"]);
+  // Workstations on the bridge: the operator's, and an office client of the legacy gateway.
+  for (const [ns, link, address] of [
+    [OPERATOR_NS, `${LAB_PREFIX}-op`, OPERATOR_ADDRESS],
+    [OFFICE_NS, `${LAB_PREFIX}-of`, OFFICE_ADDRESS],
+  ]) {
+    await run(["ip", "netns", "add", ns]);
+    await run(["ip", "-n", SWITCH_NS, "link", "add", link, "type", "veth", "peer", "name", `${LAB_PREFIX}0`, "netns", ns]);
+    await run(["ip", "-n", SWITCH_NS, "link", "set", link, "master", BRIDGE, "up"]);
+    await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    await run(["ip", "-n", ns, "addr", "add", `${address}/${prefixLength}`, "dev", `${LAB_PREFIX}0`]);
+    await run(["ip", "-n", ns, "link", "set", `${LAB_PREFIX}0`, "up"]);
+  }
   // The gateway's service address starts on the legacy gateway, as in the world before the go-live.
   const legacy = hosts.find((h) => h.role === "legacy")!;
   await run(["ip", "-n", legacy.namespace, "addr", "add", `${serviceAddress}/${prefixLength}`, "dev", legacy.interface]);

@@ -9,12 +9,15 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Phase } from "../src/model/inventory";
-import { PROJECT_DIR, STACKS_DIR, stackPlan } from "../src/model/stack-file";
+import { loadStack, PROJECT_DIR, STACKS_DIR, stackPlan } from "../src/model/stack-file";
 import type { Engine } from "../src/ops/engine";
 import { type PhaseOutcome, runPhase } from "../src/ops/phase";
 import { runRollback } from "../src/ops/rollback";
 import type { MigrationStack } from "../src/ops/stack";
-import type { LabDescription } from "./lab";
+import { SessionPool } from "../src/remote/ssh";
+import { hostTarget, sshEndpoint } from "../src/remote/targets";
+import { checkGatewayOwnServices, type OwnServiceCheck } from "./gateway-own";
+import { type LabDescription, labHostKeys } from "./lab";
 import { labMailboxFile, openLabStack, removeLabStack } from "./lab-stack";
 import { outageWindow, type Switch, startProber } from "./prober";
 
@@ -30,6 +33,8 @@ export interface StepReport {
   changes: Record<string, number>;
   /** Of the seconds: those spent checking mail after the engine was done. */
   verifySeconds: number;
+  /** The legacy gateway's own services after the step (office relay, SASL submission, a stranger refused). */
+  own: OwnServiceCheck[];
 }
 
 export interface SwitchReport {
@@ -90,6 +95,7 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
           ],
       changes: outcome.up?.changes ?? {},
       verifySeconds: v?.seconds ?? 0,
+      own: [],
     };
     steps.push(r);
     o.progress(
@@ -97,10 +103,30 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     );
     return r;
   };
+  /** The legacy gateway's own services, which cutover must keep: a failure fails the step. */
+  const pool = new SessionPool();
+  const internet = () =>
+    pool.session(
+      hostTarget(
+        sshEndpoint(loadStack(o.stackName, 1).inventory, "internet", labHostKeys(o.lab)),
+        readFileSync(o.lab.adminKeyPath, "utf8"),
+      ),
+    );
+  const checkOwn = async (r: StepReport) => {
+    r.own = await checkGatewayOwnServices(o.lab, await internet());
+    const failed = r.own.filter((c) => !c.ok);
+    if (failed.length) {
+      r.ok = false;
+      r.failures.push(...failed.map((c) => `the legacy gateway's own ${c.service}: ${c.detail}`));
+    }
+    o.progress(`     the legacy gateway's own services: ${r.own.map((c) => `${c.service} ${c.ok ? "ok" : "FAILED"}`).join(", ")}`);
+  };
   const timed = async <T extends PhaseOutcome>(step: string, run: () => Promise<T>) => {
     const t = Date.now();
     const outcome = await run();
-    return { outcome, step: report(step, outcome, (Date.now() - t) / 1000) };
+    const r = report(step, outcome, (Date.now() - t) / 1000);
+    await checkOwn(r);
+    return { outcome, step: r };
   };
 
   /** A command that moves the gateway, timed by the prober on the outside host. */
@@ -130,6 +156,20 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     return outcome;
   };
 
+  // Before cutover touches anything: the gateway's own services work as the site has them.
+  const before: StepReport = {
+    step: "before cutover",
+    flows: 0,
+    passed: 0,
+    seconds: 0,
+    ok: true,
+    failures: [],
+    changes: {},
+    verifySeconds: 0,
+    own: [],
+  };
+  await checkOwn(before);
+  steps.push(before);
   for (const phase of [1, 2, 3, 4] as Phase[]) await timed(`phase ${phase}`, () => runPhase(stack, phase, options));
   await timed("phase 5: go-live", () => timedSwitch("go-live", "legacy", "new", () => runPhase(stack, 5, options)));
   await timed("rollback", () => timedSwitch("rollback", "new", "legacy", () => runRollback(stack, options)));
@@ -152,6 +192,7 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     back.ok = false;
     back.failures.push(`the rollback did not restore the mailbox file: ${moved.join(", ")} are not back on legacy`);
   }
+  await pool.closeAll();
   const passed = steps.every((s) => s.ok) && switches.every((s) => s.outageMs !== undefined);
   return {
     report: {
@@ -181,7 +222,13 @@ export function moveWave(file: string, n: number): string[] {
 }
 
 export function renderReport(r: RehearsalReport): { table: string; markdown: string } {
-  const rows = r.steps.map((s) => [s.step, String(s.flows), String(s.passed), s.seconds.toFixed(1)]);
+  const rows = r.steps.map((s) => [
+    s.step,
+    String(s.flows),
+    String(s.passed),
+    `${s.own.filter((c) => c.ok).length}/${s.own.length}`,
+    s.seconds.toFixed(1),
+  ]);
   const switchRows = r.switches.map((s) => [
     s.name,
     `${s.from} -> ${s.to}`,
@@ -197,7 +244,7 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
   };
   const md = (cells: string[][], head: string[]) =>
     [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...cells.map((c) => `| ${c.join(" | ")} |`)].join("\n");
-  const stepHead = ["step", "checks", "passed", "seconds"];
+  const stepHead = ["step", "checks", "passed", "legacy's own", "seconds"];
   const switchHead = [
     "switch",
     "direction",

@@ -214,6 +214,15 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     notes.push(`rollback: ${back.status}`);
   }
 
+  // A command that did not end as planned: keep each host's postfix warnings of the run, for the
+  // report (what went wrong on a host is in its log, and the lab is gone after the test).
+  if (commands.some((c) => c.status !== "done" && !c.name.includes("interrupted")))
+    for (const role of ["legacy", "new"] as const) {
+      const log = readFileSync(join(hostDir(role), "maillog"), "utf8").split("\n");
+      const since = new Date(t0).toTimeString().slice(0, 8);
+      const warnings = log.filter((l) => /warning|fatal|panic|error/i.test(l) && l.slice(7, 15) >= since).slice(-15);
+      notes.push(`${role}'s postfix warnings during the run:\n    ${warnings.join("\n    ") || "(none)"}`);
+    }
   const sent = await stream.done();
   const samples = await prober.stop();
   o.progress(`zero-loss: ${sent.length} handed over in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every message`);

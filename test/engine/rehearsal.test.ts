@@ -23,6 +23,7 @@ describe("the rehearsal", () => {
     });
     try {
       expect(report.steps.map((s) => s.step)).toEqual([
+        "before cutover",
         "phase 1",
         "phase 2",
         "phase 3",
@@ -34,7 +35,13 @@ describe("the rehearsal", () => {
         "wave rolled back",
       ]);
       expect(report.steps.flatMap((s) => s.failures)).toEqual([]);
-      expect(report.steps.every((s) => s.ok && s.passed === s.flows && s.flows > 0)).toBe(true);
+      const steps = report.steps.slice(1);
+      expect(steps.every((s) => s.ok && s.passed === s.flows && s.flows > 0)).toBe(true);
+      // The legacy gateway's own office relay, SASL submission and relay refusal held before
+      // cutover and after every step.
+      expect(report.steps.map((s) => s.own.map((c) => `${c.service} ${c.ok}`))).toEqual(
+        report.steps.map(() => ["office relay true", "SASL submission true", "stranger refused true"]),
+      );
       expect(report.switches.map((s) => `${s.name} ${s.from}->${s.to}`)).toEqual([
         "go-live legacy->new",
         "rollback new->legacy",

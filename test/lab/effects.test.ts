@@ -328,7 +328,7 @@ describe("gateway routing effect", () => {
     const table = p3.routing.find((t) => t.host === "new")!;
     await restoreRouting(neu);
     expect(await readRouting(neu)).toMatchObject({ configured: false, routing: undefined });
-    expect((await neu.exec(["postconf", "-h", "mynetworks"])).stdout.trim()).toBe("127.0.0.0/8");
+    expect((await neu.exec(["postconf", "-h", "mynetworks"])).stdout.trim()).toBe("127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128");
     expect((await neu.exec(["test", "-e", ROUTING_DIR], { allowFailure: true })).code).not.toBe(0);
     expect((await applyRouting(neu, hostRouting(table))).changed).toBe(true);
   });

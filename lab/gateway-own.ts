@@ -1,0 +1,144 @@
+/**
+ * What the lab's legacy gateway does of its own, as a real one does, checked with real messages:
+ * an office client relays through it (its own mynetworks), a roaming user submits with SASL over
+ * STARTTLS (its own submission service), both to a partner that only its own transport entry
+ * reaches, and its own header_checks strip an internal header. A stranger may not relay. Cutover
+ * must keep all of it through every phase and rollback.
+ */
+import { newMarker, relayVerdict, waitFor } from "../src/checks/mail";
+import { run } from "../src/remote/local";
+import type { HostSession } from "../src/remote/ssh";
+import { PARTNER_MAILBOX, ROAMING_USER, STRIPPED_HEADER } from "./daemons";
+import type { LabDescription } from "./layout";
+import { OFFICE_NS } from "./layout";
+
+export interface OwnServiceCheck {
+  service: "office relay" | "SASL submission" | "stranger refused";
+  ok: boolean;
+  detail: string;
+}
+
+/** How long a message to the partner may take, at most, before the check calls it lost. */
+const DELIVERY_TIMEOUT_MS = 20_000;
+
+/** The partner's maildir file holding the marker, read on the model Internet host. */
+async function partnerCopy(internet: HostSession, marker: string): Promise<string | undefined> {
+  const base = (await internet.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
+  const domain = PARTNER_MAILBOX.slice(PARTNER_MAILBOX.indexOf("@") + 1);
+  const r = await internet.exec(
+    ["sh", "-c", 'f=$(grep -rlF -- "$1" "$2" | head -1); [ -n "$f" ] && cat "$f"', "sh", marker, `${base}/${domain}/`],
+    {
+      allowFailure: true,
+    },
+  );
+  return r.code === 0 && r.stdout ? r.stdout : undefined;
+}
+
+/** swaks's last reply line and exit code, as a short text. */
+const outcome = (r: { code: number; stdout: string; stderr: string }) =>
+  `exit ${r.code}: ${`${r.stdout}\n${r.stderr}`
+    .split("\n")
+    .filter((l) => /^\s*<(-|\*\*)\s/.test(l) || l.startsWith("***"))
+    .at(-1)
+    ?.trim()}`;
+
+/**
+ * Sends through the legacy gateway's management address as an office client and as the roaming
+ * user, and as a stranger who must be refused; waits for the two messages at the partner.
+ */
+export async function checkGatewayOwnServices(lab: LabDescription, internet: HostSession): Promise<OwnServiceCheck[]> {
+  const legacy = lab.hosts.legacy!.address;
+  const [office, roaming] = [newMarker(), newMarker()];
+  const swaks = (server: string, marker: string, extra: string[]) => [
+    "swaks",
+    "--server",
+    server,
+    "--to",
+    PARTNER_MAILBOX,
+    "--header",
+    `Subject: ${marker}`,
+    "--body",
+    marker,
+    "--timeout",
+    "10",
+    ...extra,
+  ];
+  const [fromOffice, fromRoaming, fromStranger] = await Promise.all([
+    run(
+      [
+        "ip",
+        "netns",
+        "exec",
+        OFFICE_NS,
+        ...swaks(legacy, office, ["--from", "printer@office.lab.invalid", "--header", `${STRIPPED_HEADER}: floor 2`]),
+      ],
+      {
+        allowFailure: true,
+        timeoutMs: 30_000,
+      },
+    ),
+    internet.exec(
+      swaks(`${legacy}:587`, roaming, [
+        "--from",
+        `${ROAMING_USER.name}@lab.invalid`,
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        ROAMING_USER.name,
+        "--auth-password",
+        ROAMING_USER.password,
+      ]),
+      { allowFailure: true, timeoutMs: 30_000 },
+    ),
+    internet.exec(
+      [
+        "swaks",
+        "--server",
+        legacy,
+        "--from",
+        "stranger@elsewhere.invalid",
+        "--to",
+        PARTNER_MAILBOX,
+        "--quit-after",
+        "RCPT",
+        "--timeout",
+        "10",
+      ],
+      {
+        allowFailure: true,
+        timeoutMs: 30_000,
+      },
+    ),
+  ]);
+  const delivered = async (marker: string, sent: { code: number; stdout: string; stderr: string }) => {
+    if (sent.code !== 0) return { copy: undefined, detail: `not accepted (${outcome(sent)})` };
+    const copy = await waitFor(
+      () => partnerCopy(internet, marker),
+      (c) => c !== undefined,
+      DELIVERY_TIMEOUT_MS,
+      250,
+    );
+    return {
+      copy,
+      detail: copy ? `delivered to ${PARTNER_MAILBOX}` : `accepted but not at ${PARTNER_MAILBOX} within ${DELIVERY_TIMEOUT_MS / 1000} s`,
+    };
+  };
+  const [o, r] = await Promise.all([delivered(office, fromOffice), delivered(roaming, fromRoaming)]);
+  const stripped = o.copy !== undefined && !o.copy.includes(`${STRIPPED_HEADER}:`);
+  const stranger = relayVerdict(`${fromStranger.stdout}\n${fromStranger.stderr}`, fromStranger.code);
+  return [
+    {
+      service: "office relay",
+      ok: o.copy !== undefined && stripped,
+      detail: `${o.detail}${o.copy === undefined ? "" : stripped ? `, ${STRIPPED_HEADER} stripped` : `, ${STRIPPED_HEADER} NOT stripped`}`,
+    },
+    { service: "SASL submission", ok: r.copy !== undefined, detail: r.detail },
+    // Refused at RCPT: 5xx (cutover's reject_unauth_destination) or Debian's own 4xx deferral.
+    {
+      service: "stranger refused",
+      ok: stranger.verdict === "refused" || /^RCPT answered 4\d\d/.test(stranger.detail),
+      detail: stranger.detail,
+    },
+  ];
+}
