@@ -78,7 +78,7 @@ export async function provideInstanceHostKeys(stack: MigrationStack, inv: Invent
     const privateKey = config[setting]?.value;
     const pin = pinned[role]?.trim().split(/\s+/).slice(0, 2).join(" ");
     if (privateKey) {
-      const own = publicKeyOf(privateKey);
+      const own = await publicKeyOf(privateKey);
       if (!own)
         throw new InputError(
           `${setting} is not an OpenSSH private key: remove it (pulumi config rm ${setting}) and run the phase again to make one`,
@@ -91,7 +91,7 @@ export async function provideInstanceHostKeys(stack: MigrationStack, inv: Invent
       continue;
     }
     if (pin) continue;
-    const key = newHostKey();
+    const key = await newHostKey();
     await stack.setSecrets({ [setting]: key.privateKey });
     await stack.setConfig({ [`${CONFIG.hostKeys}.${role}`]: { value: key.publicKey } }, true);
     progress(

@@ -41,7 +41,7 @@ describe("the host key of an instance the stack creates", () => {
     expect(config[setting].secret).toBe(true);
     const pin = await pinned();
     expect(pin).toMatch(/^ssh-ed25519 AAAA/);
-    expect(publicKeyOf(config[setting].value)).toBe(pin);
+    expect(await publicKeyOf(config[setting].value)).toBe(pin);
     expect(said.join("\n")).toContain(
       `hosts.new: the stack creates this instance, so it made its SSH host key: ${pin} pinned in cutover:hostKeys.new`,
     );
@@ -55,7 +55,7 @@ describe("the host key of an instance the stack creates", () => {
   }, 120_000);
 
   it("a pin whose private half is not the secret is refused, naming both and the fix", async () => {
-    const other = newHostKey();
+    const other = await newHostKey();
     await stack.setConfig({ [`${CONFIG.hostKeys}.new`]: { value: other.publicKey } }, true);
     await expect(provideInstanceHostKeys(stack, inv, () => undefined)).rejects.toThrow(
       /hosts\.new: cutover:hostKeys\.new \(ssh-ed25519 AAAA.*\.\.\.\) is not the public half of cutover:newInstanceHostKey .*: pin ssh-ed25519 AAAA\S+, or remove both to have a new key made/,

@@ -2,15 +2,23 @@
  * Runs the program's wiring under Pulumi's mocks: the cloud APIs are the one thing mocked. Records
  * every custom resource the program registers, with its inputs and resource options.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Inventory, Phase } from "../../src/model/inventory";
 import type { ArchivedAssignment } from "../../src/model/mailbox-archive";
 import { plan } from "../../src/model/plan";
 import { deploy, type HostCredentials, stackOutputs } from "../../src/pulumi/program";
-import { newHostKey } from "../../src/remote/instance-host-key";
+import { FIXTURES } from "../helpers";
 
-/** The host key the phase command would make for the instance the production stack creates (hosts.new). */
-export const MOCK_INSTANCE_HOST_KEY = newHostKey();
+/**
+ * A host key as the phase command makes one for the instance the production stack creates
+ * (hosts.new): made once with ssh-keygen, kept as a fixture, used by mocks only.
+ */
+export const MOCK_INSTANCE_HOST_KEY = {
+  privateKey: readFileSync(join(FIXTURES, "instance_host_ed25519"), "utf8"),
+  publicKey: readFileSync(join(FIXTURES, "instance_host_ed25519.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" "),
+};
 
 /** Credentials as a stack has them: pinned host keys (mocks never connect) and the created instance's key. */
 export const MOCK_CREDENTIALS: HostCredentials = {

@@ -79,7 +79,7 @@ describe("the program under mocks: production stack", () => {
     // Under mocks a secret input arrives wrapped: {<secret signature>, value}.
     const userData = parse(instance.inputs.userData.value);
     expect(userData.ssh_keys.ed25519_public).toBe(MOCK_INSTANCE_HOST_KEY.publicKey);
-    expect(publicKeyOf(userData.ssh_keys.ed25519_private)).toBe(MOCK_CREDENTIALS.hostKeys.new);
+    expect(await publicKeyOf(userData.ssh_keys.ed25519_private)).toBe(MOCK_CREDENTIALS.hostKeys.new);
     // The legacy instance is only read: it keeps its own key, pinned by the operator.
     expect(byName(resources).get("aws:ec2/instance:Instance legacy-instance")!.inputs.userData).toBeUndefined();
   });
