@@ -68,6 +68,8 @@ function labSettings(h: PlannedLabHost): LabSetting[] {
   const etc =
     "ip netns exec mounts over /etc only files the machine's /etc has (no aliases.db, no mailname): the host's own copies live in its /etc/postfix, mounted whole (lab-notes 5)";
   const store = "the mail store of the lab's mail servers (a real new server has its own: dovecot or the like)";
+  const tlsLater =
+    "STARTTLS stays off between the lab's hosts until the go-live moves the TLS identity too (issue 22); the submission service still requires it";
   const retry =
     "senders in the lab retry a deferred message within seconds, not Debian's 300 s, so a go-live's refused or cut sessions show as a gap in seconds in the zero-loss runs";
   return [
@@ -82,6 +84,11 @@ function labSettings(h: PlannedLabHost): LabSetting[] {
     [store, "virtual_uid_maps", `static:${MAIL_UID}`],
     [store, "virtual_gid_maps", `static:${MAIL_UID}`],
     ["the lab has no IPv6 route: postfix would try AAAA answers that lead nowhere", "inet_protocols", "ipv4"],
+    // Until the TLS identity moves with the go-live (issue 22): with Debian's opportunistic
+    // STARTTLS on, the zero-loss run with the MTA killed failed 2 of 3 times (mail from outside
+    // stuck on the outside host for more than 15 s after the go-live, cause not found yet).
+    [tlsLater, "smtpd_tls_security_level", "none"],
+    [tlsLater, "smtp_tls_security_level", "none"],
     [retry, "queue_run_delay", "1s"],
     [retry, "minimal_backoff_time", "1s"],
     [retry, "maximal_backoff_time", "4s"],

@@ -31,7 +31,7 @@ describe("a stock Debian gateway with settings of its own", () => {
   it("starts as Debian's package writes it for an Internet Site: stock relay restrictions, $myhostname in mydestination", async () => {
     // (The banner and myhostname are the identity effect's; other files' tests may have set them.)
     const legacy = await mainCf("legacy");
-    expect(legacy).toContain("smtpd_tls_security_level = may");
+    expect(legacy).toContain("smtpd_tls_cert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem");
     expect(legacy).toMatch(/^mydestination = \$myhostname, legacy\.lab\.invalid, localhost\.lab\.invalid, , localhost$/m);
     expect(legacy).toContain("smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination");
     expect(legacy).toContain(`mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128 ${OFFICE_SUBNET}`);
