@@ -268,38 +268,40 @@ export async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDes
   await startDaemon(h.namespace, ["/usr/sbin/knotd", "-d", "-c", "/etc/knot/knot.conf"]);
 }
 
-export async function startDovecot(h: PlannedLabHost): Promise<void> {
+/** Where a host's dovecot keeps its config (mounted over /etc/dovecot in its namespace). */
+const dovecotEtc = (h: PlannedLabHost) => join(etcDir(h.namespace), "dovecot");
+
+/** Starts a dovecot on the host with these settings; its run directory and log are the host's own. */
+async function runDovecot(h: PlannedLabHost, settings: string[]): Promise<void> {
   const dir = hostDir(h.role);
   const runDir = join(dir, "dovecot");
   mkdirSync(runDir, { recursive: true });
-  const etc = join(etcDir(h.namespace), "dovecot");
-  mkdirSync(etc, { recursive: true });
-  // POP3 for the model Internet's users; any password opens a mailbox (a lab, not a service).
-  writeFileSync(
-    join(etc, "dovecot.conf"),
-    [
-      "protocols = pop3",
-      `listen = ${h.address}, 127.0.0.1`,
-      `base_dir = ${runDir}`,
-      `log_path = ${join(dir, "dovecot.log")}`,
-      "ssl = no",
-      "disable_plaintext_auth = no",
-      "auth_mechanisms = plain",
-      `first_valid_uid = ${MAIL_UID}`,
-      "passdb {",
-      "  driver = static",
-      "  args = nopassword=y",
-      "}",
-      "userdb {",
-      "  driver = static",
-      `  args = uid=${MAIL_UID} gid=${MAIL_UID} home=${join(dir, "mail")}/%d/%n`,
-      "}",
-      "mail_location = maildir:~",
-      "",
-    ].join("\n"),
-  );
-  chmodSync(join(etc, "dovecot.conf"), 0o644);
+  mkdirSync(dovecotEtc(h), { recursive: true });
+  const conf = join(dovecotEtc(h), "dovecot.conf");
+  writeFileSync(conf, [`base_dir = ${runDir}`, `log_path = ${join(dir, "dovecot.log")}`, ...settings, ""].join("\n"));
+  chmodSync(conf, 0o644);
   await startDaemon(h.namespace, ["/usr/sbin/dovecot", "-c", "/etc/dovecot/dovecot.conf"]);
+}
+
+/** POP3 for the model Internet's users; any password opens a mailbox (a lab, not a service). */
+export function startDovecot(h: PlannedLabHost): Promise<void> {
+  return runDovecot(h, [
+    "protocols = pop3",
+    `listen = ${h.address}, 127.0.0.1`,
+    "ssl = no",
+    "disable_plaintext_auth = no",
+    "auth_mechanisms = plain",
+    `first_valid_uid = ${MAIL_UID}`,
+    "passdb {",
+    "  driver = static",
+    "  args = nopassword=y",
+    "}",
+    "userdb {",
+    "  driver = static",
+    `  args = uid=${MAIL_UID} gid=${MAIL_UID} home=${join(hostDir(h.role), "mail")}/%d/%n`,
+    "}",
+    "mail_location = maildir:~",
+  ]);
 }
 
 /** The roaming user who submits through the legacy gateway with SASL (and TLS, as Debian's submission has it). */
@@ -311,42 +313,31 @@ export const ROAMING_USER = { name: "roaming", password: "lab-roaming-password" 
  */
 export async function startLegacySasl(h: PlannedLabHost): Promise<void> {
   const dir = hostDir(h.role);
-  const runDir = join(dir, "dovecot");
-  mkdirSync(runDir, { recursive: true });
-  const etc = join(etcDir(h.namespace), "dovecot");
-  mkdirSync(etc, { recursive: true });
-  const users = join(etc, "users");
+  mkdirSync(dovecotEtc(h), { recursive: true });
+  const users = join(dovecotEtc(h), "users");
   writeFileSync(users, `${ROAMING_USER.name}:{PLAIN}${ROAMING_USER.password}\n`, { mode: 0o640 });
   // Readable by dovecot's auth process only, as a password file should be.
   chownSync(users, 0, passwdEntry("dovecot").gid);
-  writeFileSync(
-    join(etc, "dovecot.conf"),
-    [
-      "protocols =",
-      `base_dir = ${runDir}`,
-      `log_path = ${join(dir, "dovecot.log")}`,
-      "ssl = no",
-      "auth_mechanisms = plain login",
-      "passdb {",
-      "  driver = passwd-file",
-      "  args = /etc/dovecot/users",
-      "}",
-      "userdb {",
-      "  driver = static",
-      `  args = uid=${MAIL_UID} gid=${MAIL_UID} home=${join(dir, "mail")}/%u`,
-      "}",
-      "service auth {",
-      `  unix_listener ${join(dir, "spool", "private", "auth")} {`,
-      "    mode = 0660",
-      "    user = postfix",
-      "    group = postfix",
-      "  }",
-      "}",
-      "",
-    ].join("\n"),
-  );
-  chmodSync(join(etc, "dovecot.conf"), 0o644);
-  await startDaemon(h.namespace, ["/usr/sbin/dovecot", "-c", "/etc/dovecot/dovecot.conf"]);
+  await runDovecot(h, [
+    "protocols =",
+    "ssl = no",
+    "auth_mechanisms = plain login",
+    "passdb {",
+    "  driver = passwd-file",
+    "  args = /etc/dovecot/users",
+    "}",
+    "userdb {",
+    "  driver = static",
+    `  args = uid=${MAIL_UID} gid=${MAIL_UID} home=${join(dir, "mail")}/%u`,
+    "}",
+    "service auth {",
+    `  unix_listener ${join(dir, "spool", "private", "auth")} {`,
+    "    mode = 0660",
+    "    user = postfix",
+    "    group = postfix",
+    "  }",
+    "}",
+  ]);
 }
 
 function passwdEntry(user: string): { uid: number; gid: number } {
