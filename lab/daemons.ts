@@ -29,6 +29,15 @@ export const OFFICE_SUBNET = "198.51.100.64/28";
 /** A partner with no MX of its own, reached by the legacy gateway's own transport entry (the model Internet hosts it). */
 export const PARTNER_DOMAIN = "partner.test";
 export const PARTNER_MAILBOX = `orders@${PARTNER_DOMAIN}`;
+/**
+ * The ISP's relay, through which the legacy gateway sends all outbound mail (as the seed's did): a
+ * second SMTP service of the model Internet's host, on a port of its own and under a name of its
+ * own, so a message that took it shows "by relay.isp.test" in its Received path. Every lab
+ * stack's inventory names it as its outboundRelay. Its name is in the ISP's zone, which the lab's
+ * DNS serves and no stack manages.
+ */
+export const ISP_RELAY = { host: "relay.isp.test", port: 2525 };
+export const ISP_ZONE = "isp.test";
 /** The header the legacy gateway's own header_checks strip from what it relays. */
 export const STRIPPED_HEADER = "X-Office-Internal";
 
@@ -126,6 +135,7 @@ function legacyGatewaySettings(): LabSetting[] {
     [`${own}: header checks`, "header_checks", "regexp:/etc/postfix/header_checks"],
     [`${own}: SASL for the submission service`, "smtpd_sasl_type", "dovecot"],
     [`${own}: SASL for the submission service`, "smtpd_sasl_path", "private/auth"],
+    [`${own}: all outbound mail through the ISP's relay`, "relayhost", `[${ISP_RELAY.host}]:${ISP_RELAY.port}`],
   ];
 }
 
@@ -198,6 +208,19 @@ export async function startPostfix(h: PlannedLabHost, addresses: { internet: str
   if (h.role === "internet") {
     writeFileSync(join(etc, "partner_mailboxes"), `${PARTNER_MAILBOX} ${PARTNER_DOMAIN}/orders/\n`);
     maps.push("partner_mailboxes");
+    // The ISP's relay: relays for the lab's hosts (its customers), for nobody else.
+    const relay = `${ISP_RELAY.port}/inet`;
+    await run(["postconf", "-c", etc, "-M", `${relay}=${ISP_RELAY.port} inet n - n - - smtpd`]);
+    await run([
+      "postconf",
+      "-c",
+      etc,
+      "-P",
+      `${relay}/syslog_name=postfix/isp-relay`,
+      `${relay}/myhostname=${ISP_RELAY.host}`,
+      `${relay}/mynetworks=${h.address.split(".").slice(0, 3).join(".")}.0/24`,
+      `${relay}/smtpd_relay_restrictions=permit_mynetworks,reject`,
+    ]);
   }
   // Inside the namespace, where /etc/postfix is the host's own.
   await inNamespace(h.namespace, ["postalias", "/etc/postfix/aliases"]);
@@ -229,6 +252,8 @@ export async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDes
         `@ SOA ${nsName}. hostmaster.${z}. 1 3600 600 86400 60`,
         `@ NS ${nsName}.`,
         ...(nsName.endsWith(`.${z}`) ? [`${nsName}. A ${h.address}`] : []),
+        // The ISP's relay runs on the model Internet's host, which serves the DNS too.
+        ...(ISP_RELAY.host.endsWith(`.${z}`) ? [`${ISP_RELAY.host}. A ${h.address}`] : []),
         "",
       ].join("\n"),
     );

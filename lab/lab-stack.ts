@@ -1,12 +1,14 @@
 /**
- * A stack of the pilot's inventory configured for the lab: the pilot's config file copied under
- * the stack's name, plus what only the lab knows (pinned host keys, and as secrets the SSH key and
- * the TSIG secret), on the project's local backend or the one PULUMI_BACKEND_URL names.
+ * A stack configured for the lab: a shape's config file (the pilot's by default) copied under the
+ * stack's name and its mailbox file beside it, plus what only the lab knows (pinned host keys, and
+ * as secrets the SSH key and the TSIG secret), on the project's local backend or the one
+ * PULUMI_BACKEND_URL names.
  */
 
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONFIG } from "../src/model/config-keys";
+import { type ParsedInventory, parseStructure } from "../src/model/inventory";
 import { loadStack, readStackFile, STACKS_DIR } from "../src/model/stack-file";
 import type { Engine, Progress } from "../src/ops/engine";
 import { localBackendUrl, MigrationStack } from "../src/ops/stack";
@@ -24,18 +26,36 @@ export const labMailboxFile = (stack: string) => `mailboxes.${stack}.csv`;
 /** A lab stack's backend: PULUMI_BACKEND_URL when set (the lab team's PostgreSQL), else the project's local one. */
 export const labBackendUrl = () => process.env.PULUMI_BACKEND_URL ?? localBackendUrl();
 
-/** The production-shaped lab stack's starting config (see the file). */
-export const PRODUCTION_LAB_TEMPLATE = join(__dirname, "production-lab.yaml");
+/**
+ * The shapes a lab stack can take, each a starting config and a mailbox file: the pilot's own, the
+ * production-shaped stack (production domains such as paradigms.com, starting at phase 4 after a
+ * pilot stack), and the two other layouts (post offices with an MX each, a smart host in front).
+ */
+export const LAB_SHAPES = ["pilot", "production", "post-offices", "smart-host"] as const;
+export type LabShape = (typeof LAB_SHAPES)[number];
 
-/** The zones a production-shaped lab stack needs the lab's DNS server to serve. */
-export const productionLabZones = (): string[] => {
-  const inv = readStackFile(PRODUCTION_LAB_TEMPLATE).inventory as { zones: { name: string; provider: string }[] };
-  return inv.zones.filter((z) => z.provider === "bind").map((z) => z.name);
+const SHAPE_FILES: Record<LabShape, { config: string; mailboxes: string }> = {
+  pilot: { config: join(STACKS_DIR, "Pulumi.pilot.yaml"), mailboxes: join(STACKS_DIR, "mailboxes.pilot.csv") },
+  production: { config: join(__dirname, "production-lab.yaml"), mailboxes: join(STACKS_DIR, "mailboxes.pilot.csv") },
+  "post-offices": { config: join(__dirname, "post-offices-lab.yaml"), mailboxes: join(__dirname, "mailboxes.post-offices.csv") },
+  "smart-host": { config: join(__dirname, "smart-host-lab.yaml"), mailboxes: join(__dirname, "mailboxes.smart-host.csv") },
 };
 
+/** Every shape's checked inventory (without mailboxes): the lab builds the hosts and zones of them all. */
+export const labShapeInventories = (): ParsedInventory[] =>
+  LAB_SHAPES.map((shape) => parseStructure(readStackFile(SHAPE_FILES[shape].config).inventory, 1).inventory);
+
+/** The mailbox file a fresh stack of the shape starts with. */
+function shapeMailboxes(shape: LabShape): string {
+  const users = readFileSync(SHAPE_FILES[shape].mailboxes, "utf8");
+  if (shape !== "production") return users;
+  // The production shape: the pilot's users in the production domain paradigms.com.
+  const domain = loadStack("pilot", 1).inventory.addressSpaces[0].domain;
+  return users.replaceAll(`@${domain}`, "@paradigms.com");
+}
+
 export interface LabStackShape {
-  /** pilot: the pilot's config. production: production domains (paradigms.com), starting at phase 4 after `pilotStack`. */
-  shape?: "pilot" | "production";
+  shape?: LabShape;
   /** production: the stack that rehearsed phases 1-3. */
   pilotStack?: string;
 }
@@ -48,31 +68,30 @@ export async function openLabStack(
   backendUrl = labBackendUrl(),
   { shape = "pilot", pilotStack }: LabStackShape = {},
 ): Promise<MigrationStack> {
-  const fresh = !existsSync(join(STACKS_DIR, `Pulumi.${name}.yaml`));
-  if (fresh && shape === "production") copyFileSync(PRODUCTION_LAB_TEMPLATE, join(STACKS_DIR, `Pulumi.${name}.yaml`));
+  const configFile = join(STACKS_DIR, `Pulumi.${name}.yaml`);
+  const fresh = !existsSync(configFile);
+  if (fresh) copyFileSync(SHAPE_FILES[shape].config, configFile);
   const stack = await MigrationStack.open(name, {
     engine,
     backendUrl,
     passphrase: LAB_PASSPHRASE,
     // The lab is offline by design: its stacks use no cloud provider.
     offline: true,
-    template: "pilot",
     ...(progress ? { progress } : {}),
   });
   if (fresh || !existsSync(join(STACKS_DIR, labMailboxFile(name)))) {
-    const pilot = loadStack("pilot", 1).inventory;
-    const users = readFileSync(join(STACKS_DIR, pilot.mailboxes), "utf8");
-    // The production shape: the pilot's users in the production domain paradigms.com.
-    const domain = pilot.addressSpaces[0].domain;
-    writeFileSync(
-      join(STACKS_DIR, labMailboxFile(name)),
-      shape === "production" ? users.replaceAll(`@${domain}`, "@paradigms.com") : users,
-    );
+    writeFileSync(join(STACKS_DIR, labMailboxFile(name)), shapeMailboxes(shape));
     await stack.setConfig({ [`${CONFIG.inventory}.mailboxes`]: { value: labMailboxFile(name) } }, true);
   }
   if (pilotStack) await stack.setConfig({ [`${CONFIG.inventory}.pilotStack`]: { value: pilotStack } }, true);
+  // Only the stack's own hosts: the lab also runs those of the other shapes.
+  const roles = Object.keys(loadStack(name, 1).inventory.hosts);
   await stack.setConfig(
-    Object.fromEntries(Object.entries(lab.hosts).map(([role, h]) => [`${CONFIG.hostKeys}.${role}`, { value: h!.hostKey }])),
+    Object.fromEntries(
+      Object.entries(lab.hosts)
+        .filter(([role]) => roles.includes(role))
+        .map(([role, h]) => [`${CONFIG.hostKeys}.${role}`, { value: h!.hostKey }]),
+    ),
     true,
   );
   await stack.setSecrets({ [CONFIG.sshPrivateKey]: readFileSync(lab.adminKeyPath, "utf8"), [CONFIG.tsigSecret]: lab.tsig.secret });

@@ -12,7 +12,7 @@ import { CutoverError, InputError } from "../src/model/errors";
 import type { HostRole } from "../src/model/inventory";
 import { loadStack } from "../src/model/stack-file";
 import { run } from "../src/remote/local";
-import { startDovecot, startKnot, startLegacySasl, startPostfix, startSshd, writeEtc } from "./daemons";
+import { ISP_RELAY, ISP_ZONE, startDovecot, startKnot, startLegacySasl, startPostfix, startSshd, writeEtc } from "./daemons";
 import {
   descriptionPath,
   etcDir,
@@ -31,7 +31,7 @@ import { buildNetwork, inNamespace, killNamespace, labNamespaces, waitListening 
 export { hostDir, type LabDescription } from "./layout";
 
 import type { HostKeys } from "../src/remote/targets";
-import { productionLabZones } from "./lab-stack";
+import { labShapeInventories } from "./lab-stack";
 import { teamDown, teamUp } from "./team";
 
 /** Stops every process in the lab's namespaces (and only those), deletes the namespaces and host state. */
@@ -105,7 +105,7 @@ function ensureTsig(): LabDescription["tsig"] {
 export async function labUp(progress: Progress = () => {}, opts: { team?: boolean } = {}): Promise<LabDescription> {
   const started = Date.now();
   const inv = loadStack("pilot", 1).inventory;
-  const layout = labLayout(inv);
+  const layout = labLayout(labShapeInventories());
   await ensurePackages(progress);
   if ((await labNamespaces()).length) {
     progress("lab: removing a stale lab of this prefix first");
@@ -143,8 +143,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
     const operatorEtc = etcDir(OPERATOR_NS);
     mkdirSync(operatorEtc, { recursive: true });
     writeFileSync(join(operatorEtc, "resolv.conf"), `nameserver ${dns.address}\noptions timeout:1 attempts:2\n`);
-    // The lab's DNS serves the pilot's zones and those of the production-shaped lab stack.
-    const zones = [...new Set([...layout.zones, ...productionLabZones()])];
+    const zones = [...layout.zones, ISP_ZONE];
     progress("lab: starting sshd, postfix, knot and dovecot");
     await Promise.all(
       layout.hosts.map(async (h) => {
@@ -161,7 +160,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
           22,
           25,
           ...(h.role === layout.dnsRole ? [53] : []),
-          ...(h.role === "internet" ? [110] : []),
+          ...(h.role === "internet" ? [110, ISP_RELAY.port] : []),
           ...(h.role === "legacy" ? [587] : []),
         ]),
       ),
@@ -189,8 +188,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
 
 /** Stops or starts a lab host's sshd (to make it unreachable for a while, as a failed host is). */
 export async function setSshd(role: HostRole, running: boolean): Promise<void> {
-  const inv = loadStack("pilot", 1).inventory;
-  const h = labLayout(inv).hosts.find((x) => x.role === role);
+  const h = labLayout(labShapeInventories()).hosts.find((x) => x.role === role);
   if (!h) throw new InputError(`lab: no host ${role}`);
   const pidFile = join(hostDir(role), "sshd.pid");
   if (!running) {

@@ -65,33 +65,51 @@ export interface PlannedLabHost {
   link: string;
 }
 
-/** Where each pilot host lives in the lab: pure, from the inventory. */
-export function labLayout(inv: Inventory): { hosts: PlannedLabHost[]; zones: string[]; dnsRole: HostRole } {
+/**
+ * Where each host lives in the lab: pure, from the inventories of the lab stacks' shapes (the
+ * pilot's first). A role has one address in all of them; the lab runs every shape's hosts and
+ * serves every shape's bind zones, so any shape's stack can run on one lab.
+ */
+export function labLayout(shapes: LabInventory[]): { hosts: PlannedLabHost[]; zones: string[]; dnsRole: HostRole } {
   const hosts: PlannedLabHost[] = [];
-  for (const role of ["legacy", "new", "internet", "smartHost", "dnsServer"] as const) {
-    const h = inv.hosts[role];
-    if (!h) continue;
-    if (h.kind !== "existing")
-      throw new InputError(`lab: hosts.${role} of the pilot stack is kind ${h.kind}; the lab builds only existing hosts`);
-    if (!RFC5737.some((r) => r.test(h.address)))
-      throw new InputError(`lab: hosts.${role}.address ${h.address} is outside the RFC 5737 documentation ranges the lab may use`);
-    hosts.push({
-      role,
-      namespace: `${LAB_PREFIX}-${role.toLowerCase()}`,
-      address: h.address,
-      interface: h.interface,
-      link: `${LAB_PREFIX}-${role.slice(0, 3).toLowerCase()}`,
-    });
+  const [pilot] = shapes;
+  for (const inv of shapes) {
+    if (inv.gateway.address !== pilot.gateway.address)
+      throw new InputError(`lab: every lab stack's gateway.address must be ${pilot.gateway.address}, found ${inv.gateway.address}`);
+    for (const role of ["legacy", "new", "internet", "smartHost", "dnsServer"] as const) {
+      const h = inv.hosts[role];
+      if (!h) continue;
+      if (h.kind !== "existing")
+        throw new InputError(`lab: hosts.${role} of a lab stack is kind ${h.kind}; the lab builds only existing hosts`);
+      const known = hosts.find((x) => x.role === role);
+      if (known) {
+        if (known.address !== h.address || known.interface !== h.interface)
+          throw new InputError(`lab: hosts.${role} is ${h.address} (${h.interface}) in one lab stack and ${known.address} in another`);
+        continue;
+      }
+      if (!RFC5737.some((r) => r.test(h.address)))
+        throw new InputError(`lab: hosts.${role}.address ${h.address} is outside the RFC 5737 documentation ranges the lab may use`);
+      hosts.push({
+        role,
+        namespace: `${LAB_PREFIX}-${role.toLowerCase()}`,
+        address: h.address,
+        interface: h.interface,
+        link: `${LAB_PREFIX}-${role.slice(0, 3).toLowerCase()}`,
+      });
+    }
   }
-  if (!RFC5737.some((r) => r.test(inv.gateway.address)))
-    throw new InputError(`lab: gateway.address ${inv.gateway.address} is outside the RFC 5737 ranges`);
-  if ([inv.gateway.address, ...hosts.map((h) => h.address)].includes(OPERATOR_ADDRESS))
+  if (!RFC5737.some((r) => r.test(pilot.gateway.address)))
+    throw new InputError(`lab: gateway.address ${pilot.gateway.address} is outside the RFC 5737 ranges`);
+  if ([pilot.gateway.address, ...hosts.map((h) => h.address)].includes(OPERATOR_ADDRESS))
     throw new InputError(`lab: ${OPERATOR_ADDRESS} is the operator's address in the lab; give the pilot's hosts other addresses`);
-  const bind = inv.zones.filter((z) => z.provider === "bind");
+  const bind = shapes.flatMap((inv) => inv.zones.filter((z) => z.provider === "bind"));
   const servers = new Set(bind.map((z) => z.server!));
-  if (servers.size > 1) throw new InputError(`lab: the pilot's bind zones must share one DNS server, found ${[...servers].join(", ")}`);
-  return { hosts, zones: bind.map((z) => z.name), dnsRole: [...servers][0] ?? "internet" };
+  if (servers.size > 1) throw new InputError(`lab: the lab stacks' bind zones must share one DNS server, found ${[...servers].join(", ")}`);
+  return { hosts, zones: [...new Set(bind.map((z) => z.name))], dnsRole: [...servers][0] ?? "internet" };
 }
+
+/** What the lab reads of a lab stack's inventory. */
+export type LabInventory = Pick<Inventory, "hosts" | "gateway" | "zones">;
 
 /** A lab host's own directory (spool, maildirs, pid files, logs). */
 export const hostDir = (role: HostRole) => join(LAB_DIR, "hosts", role.toLowerCase());

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Phase } from "../src/model/inventory";
+import type { Layout, Phase } from "../src/model/inventory";
 import { loadStack, PROJECT_DIR, STACKS_DIR, stackPlan } from "../src/model/stack-file";
 import type { Engine } from "../src/ops/engine";
 import { type PhaseOutcome, runPhase } from "../src/ops/phase";
@@ -53,6 +53,7 @@ export interface SwitchReport {
 
 export interface RehearsalReport {
   stack: string;
+  layout: Layout;
   startedAt: string;
   seconds: number;
   passed: boolean;
@@ -66,6 +67,13 @@ export interface RehearsalOptions {
   stackName: string;
   /** How many legacy users the wave moves to the new server. */
   waveSize?: number;
+  /** The stack's layout: the pilot's (single-post-office), post-offices or smart-host. */
+  layout?: Layout;
+  /**
+   * Stop after the rollback of the go-live: phases 1-5 and the rollback, without the second go-live,
+   * the wave and the wave's rollback (whose code does not depend on the layout).
+   */
+  short?: boolean;
   progress: (m: string) => void;
   /** Called as soon as the stack exists, with what removes it and its mailbox file. */
   onStack?: (dispose: () => Promise<void>) => void;
@@ -75,7 +83,9 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
   const started = Date.now();
   const steps: StepReport[] = [];
   const switches: SwitchReport[] = [];
-  const stack = await openLabStack(o.stackName, o.lab, o.engine, (m) => o.progress(m));
+  const layout = o.layout ?? "single-post-office";
+  const shape = layout === "single-post-office" ? "pilot" : layout;
+  const stack = await openLabStack(o.stackName, o.lab, o.engine, (m) => o.progress(m), undefined, { shape });
   o.onStack?.(() => removeLabStack(stack));
   const options = { yes: true, progress: o.progress };
 
@@ -156,6 +166,19 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     return outcome;
   };
 
+  const finish = async (): Promise<RehearsalReport> => {
+    await pool.closeAll();
+    return {
+      stack: o.stackName,
+      layout,
+      startedAt: new Date(started).toISOString(),
+      seconds: (Date.now() - started) / 1000,
+      passed: steps.every((s) => s.ok) && switches.every((s) => s.outageMs !== undefined),
+      steps,
+      switches,
+    };
+  };
+
   // Before cutover touches anything: the gateway's own services work as the site has them.
   const before: StepReport = {
     step: "before cutover",
@@ -173,6 +196,7 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
   for (const phase of [1, 2, 3, 4] as Phase[]) await timed(`phase ${phase}`, () => runPhase(stack, phase, options));
   await timed("phase 5: go-live", () => timedSwitch("go-live", "legacy", "new", () => runPhase(stack, 5, options)));
   await timed("rollback", () => timedSwitch("rollback", "new", "legacy", () => runRollback(stack, options)));
+  if (o.short) return { report: await finish(), stack };
   await timed("go-live again", () => timedSwitch("go-live again", "legacy", "new", () => runPhase(stack, 5, options)));
 
   const mailboxFile = join(STACKS_DIR, labMailboxFile(o.stackName));
@@ -192,19 +216,7 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     back.ok = false;
     back.failures.push(`the rollback did not restore the mailbox file: ${moved.join(", ")} are not back on legacy`);
   }
-  await pool.closeAll();
-  const passed = steps.every((s) => s.ok) && switches.every((s) => s.outageMs !== undefined);
-  return {
-    report: {
-      stack: o.stackName,
-      startedAt: new Date(started).toISOString(),
-      seconds: (Date.now() - started) / 1000,
-      passed,
-      steps,
-      switches,
-    },
-    stack,
-  };
+  return { report: await finish(), stack };
 }
 
 /** Moves the first n users living on legacy to new, in the mailbox file: one line each. */
@@ -254,7 +266,7 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
     "drain (421 at DATA)",
     "command time",
   ];
-  const verdict = `${r.passed ? "PASSED" : "FAILED"}: rehearsal of stack ${r.stack} in ${r.seconds.toFixed(1)} s`;
+  const verdict = `${r.passed ? "PASSED" : "FAILED"}: rehearsal of stack ${r.stack} (layout ${r.layout}) in ${r.seconds.toFixed(1)} s`;
   const failures = r.steps.flatMap((s) => s.failures.map((f) => `${s.step}: ${f}`));
   return {
     table: `${pad(rows, stepHead)}\n\n${pad(switchRows, switchHead)}\n\n${verdict}\n${failures.join("\n")}`,

@@ -1,6 +1,8 @@
 /** npm run lab -- up | down | status: the pilot's model Internet and local systems on this machine. */
+
+import { Option } from "commander";
 import { labAccessLines, labDown, labStatus, labUp, readLabDescription } from "../lab/lab";
-import { isLabStack, LAB_PASSPHRASE, openLabStack } from "../lab/lab-stack";
+import { isLabStack, LAB_PASSPHRASE, LAB_SHAPES, type LabShape, openLabStack } from "../lab/lab-stack";
 import { InputError } from "../src/model/errors";
 import { obtainEngine } from "../src/ops/engine";
 import { command, EXIT, main, printJson, progress } from "./cli";
@@ -15,17 +17,20 @@ program
   .description("Install missing packages, remove a stale lab, build the namespaces and start the daemons; idempotent.")
   .option("--json", "print the lab description as JSON")
   .option("-s, --stack <name>", "also configure a stack (lab-*) with the pilot's config and the lab's keys, on the project's local backend")
-  .option(
-    "--shape <shape>",
-    "with --stack: pilot (the pilot's config) or production (production domains such as paradigms.com, starting at phase 4)",
-    "pilot",
+  .addOption(
+    new Option(
+      "--shape <shape>",
+      "with --stack: pilot (the pilot's config), production (production domains such as paradigms.com, starting at phase 4), post-offices or smart-host (those layouts)",
+    )
+      .choices(LAB_SHAPES)
+      .default("pilot"),
   )
   .option("--pilot <stack>", "with --shape production: the lab stack that rehearsed phases 1-3 (its inventory.pilotStack)")
   .option(
     "--team",
     "also a team: PostgreSQL as the state backend (namespace cutover-teamdb) and a second operator's workstation (cutover-operator2)",
   )
-  .action((o: { json?: boolean; stack?: string; team?: boolean; shape: string; pilot?: string }) =>
+  .action((o: { json?: boolean; stack?: string; team?: boolean; shape: LabShape; pilot?: string }) =>
     main(async () => {
       if (o.stack && !isLabStack(o.stack))
         throw new InputError(
@@ -33,8 +38,6 @@ program
         );
       const lab = await labUp(progress, { team: o.team });
       if (o.stack) {
-        if (o.shape !== "pilot" && o.shape !== "production")
-          throw new InputError(`--shape ${o.shape}: a lab stack is shaped pilot or production`);
         const stack = await openLabStack(o.stack, lab, await obtainEngine(progress), progress, undefined, {
           shape: o.shape,
           ...(o.pilot ? { pilotStack: o.pilot } : {}),

@@ -3,9 +3,12 @@
  * Builds (or reuses) the lab, obtains the engine, then runs the rehearsal from the lab's operator
  * namespace; tears lab and stack down afterwards, also after a failure or Ctrl-C, unless --keep.
  */
+
+import { Option } from "commander";
 import { labAccessLines, labDown, labHealthy, labPulumiLines, labUp, readLabDescription } from "../lab/lab";
 import { inOperatorNamespace } from "../lab/namespaces";
 import { rehearse, renderReport, writeReport } from "../lab/rehearsal";
+import { LAYOUTS, type Layout } from "../src/model/inventory";
 import { PROJECT_DIR } from "../src/model/stack-file";
 import { obtainEngine } from "../src/ops/engine";
 import { command, EXIT, main, positive, printJson, printText, progress, report } from "./cli";
@@ -17,9 +20,18 @@ const program = command(
   .option("-s, --stack <name>", "stack to use (created on the project's local backend if missing)")
   .option("--keep", "leave the lab and the stack up, and print how to reach them")
   .option("--wave <n>", "users the wave moves from legacy to new", positive("--wave"), 2)
+  .addOption(
+    new Option(
+      "--layout <layout>",
+      "the organisation's layout: the pilot's, or a lab stack of post offices (an MX each) or behind a smart host",
+    )
+      .choices(LAYOUTS)
+      .default("single-post-office"),
+  )
+  .option("--short", "stop after the rollback of the go-live (skips the second go-live, the wave and its rollback)")
   .option("--json", "print the report as JSON on stdout instead of the table")
   .parse();
-const opts = program.opts<{ stack?: string; keep?: boolean; wave: number; json?: boolean }>();
+const opts = program.opts<{ stack?: string; keep?: boolean; wave: number; layout: Layout; short?: boolean; json?: boolean }>();
 const stackName = opts.stack ?? `lab-rehearsal-${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}`;
 
 /** In the root namespace: set the lab and the engine up, then run the rest from the operator namespace. */
@@ -64,7 +76,16 @@ async function inside(): Promise<number> {
   const work = (async () => {
     let result: Awaited<ReturnType<typeof rehearse>>;
     try {
-      result = await rehearse({ lab, engine, stackName, waveSize: opts.wave, progress, onStack: (dispose) => (cleanup = dispose) });
+      result = await rehearse({
+        lab,
+        engine,
+        stackName,
+        waveSize: opts.wave,
+        layout: opts.layout,
+        short: opts.short,
+        progress,
+        onStack: (dispose) => (cleanup = dispose),
+      });
     } catch (e) {
       report(e);
       if (!opts.keep) await cleanup?.();

@@ -124,6 +124,41 @@ export async function findMarkers(s: HostSession, markers: string[]): Promise<Ma
   return found;
 }
 
+/** The Received headers of each message file (paths on the host), unfolded, in one round trip. */
+export async function receivedHeaders(s: HostSession, paths: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (!paths.length) return out;
+  const script = 'for f; do printf "%s\\n" "==> $f"; sed -n "1,/^\\r\\{0,1\\}$/p" "$f"; done';
+  const { stdout } = await s.exec(["sh", "-c", script, "sh", ...paths], { allowFailure: true });
+  let current: string[] | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith("==> ") && paths.includes(line.slice(4))) {
+      current = [];
+      out.set(line.slice(4), current);
+    } else if (current && /^[ \t]/.test(line) && current.length) {
+      current[current.length - 1] += ` ${line.trim()}`;
+    } else if (current) {
+      current.push(line.trimEnd());
+    }
+  }
+  for (const [path, lines] of out)
+    out.set(
+      path,
+      lines.filter((l) => /^received:/i.test(l)),
+    );
+  return out;
+}
+
+/**
+ * Whether a message's Received path shows a host: an address as the "[address]" a receiving server
+ * records for its client, a name after "from" or "by". Pure.
+ */
+export function receivedThrough(received: string[], host: string): boolean {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return received.some((r) => r.includes(`[${host}]`));
+  const name = new RegExp(`\\b(from|by) ${host.replace(/\./g, "\\.")}(?![\\w.-])`, "i");
+  return received.some((r) => name.test(r));
+}
+
 /**
  * How many of the host's queued messages (in any postfix queue) carry one of the texts: a message
  * of ours still on its way. Other mail waiting in a queue does not count. One round trip.

@@ -7,7 +7,17 @@
 import type { HostRole } from "../model/inventory";
 import type { MailFlow, Plan } from "../model/plan";
 import type { HostSession } from "../remote/ssh";
-import { findMarkers, newMarker, queuedWith, type RelayVerdict, relayTest, sendMessages, waitFor } from "./mail";
+import {
+  findMarkers,
+  newMarker,
+  queuedWith,
+  type RelayVerdict,
+  receivedHeaders,
+  receivedThrough,
+  relayTest,
+  sendMessages,
+  waitFor,
+} from "./mail";
 
 export interface FlowResult {
   flow: MailFlow;
@@ -125,13 +135,21 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   const stillQueued = await waitFor(queued, (q) => q.length === 0, QUEUE_BOUND_MS, 200);
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const final = await search();
+  const paths = await receivedPaths(
+    sent.filter((x) => x.flow.via && !x.error).map((x) => final.get(x.marker) ?? []),
+    opts,
+  );
   const flows = sent.map(({ flow, marker, error, sentAt }): FlowResult => {
     if (error) return { flow, passed: false, foundIn: [], detail: `${where(flow)}: not sent: ${error}` };
     const foundIn = final.get(marker) ?? [];
-    const passed = foundIn.length === 1 && right(flow, foundIn[0]);
+    const delivered = foundIn.length === 1 && right(flow, foundIn[0]);
+    const received = delivered && flow.via ? (paths.get(foundIn[0]) ?? []) : [];
+    const passed = delivered && (!flow.via || receivedThrough(received, flow.via));
     const detail = passed
-      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox`
-      : `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}`;
+      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox${flow.via ? `, through ${flow.via}` : ""}`
+      : delivered
+        ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but not through ${flow.via}: its Received path is ${received.length ? received.map((r) => `"${r}"`).join(", ") : "empty"}`
+        : `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}`;
     const at = arrivedAt.get(marker);
     return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
   });
@@ -151,6 +169,22 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     sendSeconds: (sentAll - started) / 1000,
     waitSeconds: waited / 1000,
   };
+}
+
+/** The Received headers of each message found in one place ("host:path"), read on its host. */
+async function receivedPaths(found: string[][], opts: VerifyOptions): Promise<Map<string, string[]>> {
+  const byHost = new Map<HostRole, string[]>();
+  for (const [at] of found.filter((f) => f.length === 1)) {
+    const host = at.slice(0, at.indexOf(":")) as HostRole;
+    byHost.set(host, [...(byHost.get(host) ?? []), at.slice(at.indexOf(":") + 1)]);
+  }
+  const out = new Map<string, string[]>();
+  await Promise.all(
+    [...byHost].map(async ([host, files]) => {
+      for (const [path, received] of await receivedHeaders(await opts.session(host), files)) out.set(`${host}:${path}`, received);
+    }),
+  );
+  return out;
 }
 
 /** No organisation host, and not the gateway address, relays for an outside recipient from outside. */

@@ -272,9 +272,11 @@ const postOffice = z.strictObject({
   name: label("name"),
 });
 
+export const LAYOUTS = ["single-post-office", "post-offices", "smart-host"] as const;
+
 export const inventorySchema = z.strictObject({
   organisation: z.string({ error: 'organisation is missing: name the organisation, such as "Paradigms Ltd"' }).min(1),
-  layout: z.enum(["single-post-office", "post-offices", "smart-host"], {
+  layout: z.enum(LAYOUTS, {
     error: (iss) =>
       `${shown(iss.input)} is not a layout: use single-post-office (user@domain), post-offices (user@po.domain) or smart-host (user@domain behind a smart host)`,
   }),
@@ -334,6 +336,22 @@ export const inventorySchema = z.strictObject({
     })
     .optional(),
   /**
+   * Where the organisation's gateways send outbound mail: a relay host (the ISP's relay, a filtering
+   * service), set as postfix's relayhost on the legacy and the new system from phase 2. Absent:
+   * direct delivery by MX. The verification's outbound messages must show it in their Received path.
+   */
+  outboundRelay: z
+    .strictObject({
+      host: z
+        .string({ error: "host is missing: name the relay, such as smtp.isp.example or 203.0.113.25" })
+        .transform(lower)
+        .refine((v) => z.ipv4().safeParse(v).success || DOMAIN_NAME.test(v), {
+          error: (iss) => `${shown(iss.input)} is neither an IPv4 address nor a host name: name the relay, such as smtp.isp.example`,
+        }),
+      port: z.number().int().min(1).max(65535, { error: "must be a TCP port 1..65535, such as 25 or 587" }).default(25),
+    })
+    .optional(),
+  /**
    * The stack that rehearsed phases 1-3 (the pilot, on this stack's backend): once its phase-3
    * verification has passed, this stack may start at phase 4.
    */
@@ -358,7 +376,7 @@ export const inventorySchema = z.strictObject({
 });
 
 export type RawInventory = z.input<typeof inventorySchema>;
-type ParsedInventory = z.output<typeof inventorySchema>;
+export type ParsedInventory = z.output<typeof inventorySchema>;
 export type HostSpec = z.output<typeof host>;
 export type ZoneSpec = z.output<typeof zone>;
 export type Layout = ParsedInventory["layout"];

@@ -47,6 +47,11 @@ export interface RoutingTable {
    * smart host): any other recipient there is refused at RCPT, so no bounce goes to a forged sender.
    */
   relayRecipients: string[];
+  /**
+   * postfix's relayhost, "[host]:port": where the host sends mail for outside domains (the
+   * inventory's outboundRelay). Absent: direct delivery by MX.
+   */
+  relayHost?: string;
 }
 
 /** Who answers as the gateway: the address and name the world's MX records lead to. */
@@ -74,6 +79,11 @@ export interface MailFlow {
   /** First host that receives the message (the MX target for mail from outside). */
   entry: HostRole;
   mailboxHost: HostRole;
+  /**
+   * A host the message must pass on its way, shown in its Received path: the smart host (by its
+   * address) for mail from outside, the outbound relay (by its name or address) for mail leaving.
+   */
+  via?: string;
 }
 
 export interface PlannedHost {
@@ -325,6 +335,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
         relayRecipients: [],
       });
     }
+    if (inv.outboundRelay) tables[tables.length - 1].relayHost = `[${inv.outboundRelay.host}]:${inv.outboundRelay.port}`;
   }
   if (inv.layout === "smart-host") {
     tables.push({
@@ -346,14 +357,21 @@ function planFlows(inv: Inventory, phase: Phase, gateway: GatewayIdentity, mailb
     for (const u of inv.internet.users) {
       const recipient = `${u}@${inv.internet.domain}`;
       for (const from of ["outside", ...insideSenders] as Sender[])
-        flows.push({ recipient, from, entry: "internet", mailboxHost: "internet" });
+        flows.push({
+          recipient,
+          from,
+          entry: "internet",
+          mailboxHost: "internet",
+          ...(from !== "outside" && inv.outboundRelay ? { via: inv.outboundRelay.host } : {}),
+        });
     }
   }
   const outsideEntry: HostRole = inv.layout === "smart-host" ? "smartHost" : gateway.holder;
   for (const m of [...mailboxes].sort((a, b) => byString(a.address, b.address))) {
     // In phase 2 the new system's own address space has its own MX straight to it.
     const entry = phase === 2 && m.home === "new" ? "new" : outsideEntry;
-    flows.push({ recipient: m.address, from: "outside", entry, mailboxHost: m.home });
+    const via = entry === "smartHost" ? { via: inv.hosts.smartHost!.address } : {};
+    flows.push({ recipient: m.address, from: "outside", entry, mailboxHost: m.home, ...via });
     for (const from of insideSenders) flows.push({ recipient: m.address, from, entry: from, mailboxHost: m.home });
   }
   return flows;

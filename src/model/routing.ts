@@ -9,9 +9,11 @@ export interface HostRouting {
   trusted: string[];
   /** Recipients accepted in the domains relayed whole (relay_recipient_maps); none when absent. */
   relayRecipients?: string[];
+  /** postfix's relayhost ("[host]:port"); absent: direct delivery by MX. */
+  relayHost?: string;
 }
 
-export const hostRouting = (t: RoutingTable | HostRouting): Required<HostRouting> => ({
+export const hostRouting = (t: RoutingTable | HostRouting): Required<Omit<HostRouting, "relayHost">> & Pick<HostRouting, "relayHost"> => ({
   domains: [...t.domains].sort(),
   mailboxes: [...t.mailboxes].sort(),
   relays: t.relays
@@ -19,6 +21,7 @@ export const hostRouting = (t: RoutingTable | HostRouting): Required<HostRouting
     .sort((a, b) => (a.recipient < b.recipient ? -1 : a.recipient > b.recipient ? 1 : 0)),
   trusted: [...t.trusted].sort(),
   relayRecipients: [...(t.relayRecipients ?? [])].sort(),
+  ...(t.relayHost ? { relayHost: t.relayHost } : {}),
 });
 
 /** Content digest of the routing a host should have: equal content, equal digest. */
@@ -29,6 +32,8 @@ export function routingDigest(t: RoutingTable | HostRouting): string {
   for (const x of r.relays) h.update(`${x.recipient} ${x.nextHop}\n`);
   // Tables without relay recipients keep the digest they had before the map existed.
   if (r.relayRecipients.length) h.update(`relayRecipients\n${r.relayRecipients.join("\n")}\n`);
+  // Likewise the tables that deliver outbound mail directly.
+  if (r.relayHost) h.update(`relayHost\n${r.relayHost}\n`);
   return h.digest("hex");
 }
 
@@ -44,6 +49,8 @@ export interface CompactRouting {
   trusted: string;
   /** Absent in states written before relay_recipient_maps. */
   relayRecipients?: string;
+  /** Absent: direct delivery (and in states written before outbound relays). */
+  relayHost?: string;
 }
 
 export function compactRouting(t: RoutingTable | HostRouting): CompactRouting {
@@ -54,6 +61,7 @@ export function compactRouting(t: RoutingTable | HostRouting): CompactRouting {
     relays: r.relays.map((x) => `${x.recipient} ${x.nextHop}`).join("\n"),
     trusted: r.trusted.join("\n"),
     relayRecipients: r.relayRecipients.join("\n"),
+    ...(r.relayHost ? { relayHost: r.relayHost } : {}),
   };
 }
 
@@ -65,5 +73,6 @@ export function expandRouting(c: CompactRouting): HostRouting {
     relays: lines(c.relays).map((l) => ({ recipient: l.slice(0, l.indexOf(" ")), nextHop: l.slice(l.indexOf(" ") + 1) })),
     trusted: lines(c.trusted),
     relayRecipients: lines(c.relayRecipients ?? ""),
+    ...(c.relayHost ? { relayHost: c.relayHost } : {}),
   });
 }

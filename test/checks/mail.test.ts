@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { relayVerdict } from "../../src/checks/mail";
+import { receivedThrough, relayVerdict } from "../../src/checks/mail";
 
 /** A swaks transcript: the server's replies, its error replies, the client's commands. */
 const transcript = (...lines: string[]) => ["=== Trying 192.0.2.25:25...", ...lines].join("\n");
@@ -56,5 +56,29 @@ describe("the open-relay verdict", () => {
     ],
   ])("%s", (_what, text, code, verdict, detail) => {
     expect(relayVerdict(text, code)).toEqual({ verdict, detail });
+  });
+});
+
+describe("a message's Received path", () => {
+  // As postfix writes them: the last hop first.
+  const viaRelay = [
+    "Received: from relay.isp.test (internet.lab.invalid [198.51.100.53]) by mx.aegean.test (Postfix) with ESMTP id 1A2B",
+    "Received: from mail.api.test (legacy.lab.invalid [198.51.100.10]) by relay.isp.test (Postfix) with ESMTP id 3C4D",
+    "Received: by legacy.lab.invalid (Postfix, from userid 0) id 5E6F",
+  ];
+  const direct = ["Received: from mail.api.test (legacy.lab.invalid [198.51.100.10]) by internet.lab.invalid (Postfix) with ESMTP id 3C4D"];
+
+  it("shows a relay by its name after by or from, and a host by the [address] its next hop recorded", () => {
+    expect(receivedThrough(viaRelay, "relay.isp.test")).toBe(true);
+    expect(receivedThrough(viaRelay, "198.51.100.53")).toBe(true);
+    expect(receivedThrough(direct, "relay.isp.test")).toBe(false);
+    expect(receivedThrough(direct, "198.51.100.53")).toBe(false);
+  });
+
+  it("does not take a longer name or a longer address for the host", () => {
+    expect(receivedThrough(["Received: from x by relay.isp.test.evil.test (Postfix)"], "relay.isp.test")).toBe(false);
+    expect(receivedThrough(["Received: from x by relay.isp.testing (Postfix)"], "relay.isp.test")).toBe(false);
+    expect(receivedThrough(["Received: from x (y [198.51.100.530]) by z"], "198.51.100.53")).toBe(false);
+    expect(receivedThrough([], "relay.isp.test")).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import { startDaemon } from "../../lab/namespaces";
 import { queryRecord } from "../../src/checks/dns-query";
 import { checkDrift, type DriftReport, renderDriftTable } from "../../src/checks/drift";
 import { waitFor } from "../../src/checks/mail";
+import { verifyPhase } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
 import { hostRouting } from "../../src/model/routing";
 import { loadStack, stackPlan } from "../../src/model/stack-file";
@@ -143,6 +144,35 @@ describe("drift check on the lab", () => {
         dev("legacy"),
         service,
       ]);
+    }
+  }, 120_000);
+
+  it("a relayhost set by hand on the new server: the routing names it, and the verification fails the outbound flows that missed the ISP's relay; exit 1", async () => {
+    const neu = await session("new");
+    const byHand = `[${lab.description.hosts.internet!.address}]:25`;
+    await execSequence(neu, [["postconf", "-e", `relayhost=${byHand}`], POSTFIX_RELOAD]);
+    try {
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual(["drift host new routing"]);
+      expect(r.findings.find((f) => f.check === "routing" && f.subject === "new")?.actual).toContain(
+        `relayhost = ${byHand}, planned [relay.isp.test]:2525`,
+      );
+      expect(r.exitCode).toBe(1);
+      const v = await verifyPhase(p4(), { session });
+      expect(v.passed).toBe(false);
+      // Only the new server's outbound messages: delivered, but not through the relay.
+      expect(
+        v.flows
+          .filter((f) => !f.passed)
+          .map((f) => `${f.flow.from} ${f.flow.recipient}`)
+          .sort(),
+      ).toEqual(["new jillr@aegean.test", "new spyros@aegean.test"]);
+      expect(v.flows.find((f) => !f.passed)!.detail).toMatch(
+        /in internet's mailbox, but not through relay\.isp\.test: its Received path is "Received: from /,
+      );
+      expect(v.flows.filter((f) => f.flow.from === "legacy" && f.flow.via).every((f) => f.passed)).toBe(true);
+    } finally {
+      await applyRouting(neu, hostRouting(p4().routing.find((t) => t.host === "new")!));
     }
   }, 120_000);
 

@@ -5,12 +5,12 @@
  * address space is taken out of the way, not left to bounce its mail.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { OFFICE_SUBNET } from "../../lab/daemons";
+import { ISP_RELAY, OFFICE_SUBNET } from "../../lab/daemons";
 import { checkGatewayOwnServices } from "../../lab/gateway-own";
-import { findInMailbox, newMarker, waitFor } from "../../src/checks/mail";
+import { findInMailbox, newMarker, receivedHeaders, receivedThrough, sendMail, waitFor } from "../../src/checks/mail";
 import type { HostRole } from "../../src/model/inventory";
 import { plan } from "../../src/model/plan";
-import { hostRouting } from "../../src/model/routing";
+import { hostRouting, routingDigest } from "../../src/model/routing";
 import { applyRouting, POSTFIX_RELOAD, readRouting, restoreRouting } from "../../src/remote/effects/routing";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "./env";
@@ -149,4 +149,67 @@ describe("a stock Debian gateway with settings of its own", () => {
     }
     expect(await mainCf("new")).toBe(before);
   }, 120_000);
+
+  it("outbound mail leaves through the inventory's relay, shown in its Received path; a relayhost changed by hand is seen and struck", async () => {
+    const [neu, internet] = [await session("new"), await session("internet")];
+    const before = await mainCf("new");
+    const relay = lab.inventory(2).outboundRelay!;
+    expect(relay).toEqual(ISP_RELAY);
+    expect(before).toMatch(/^relayhost =\s*$/m);
+    /** A message from the new server to an outside user: the Received lines of its one copy. */
+    const sendOutbound = async () => {
+      const marker = newMarker();
+      await sendMail(neu, { from: "postmaster@new.lab.invalid", to: "spyros@aegean.test", marker });
+      const found = await waitFor(
+        () => findInMailbox(internet, "spyros@aegean.test", marker),
+        (f) => f.length > 0,
+      );
+      expect(found).toHaveLength(1);
+      return (await receivedHeaders(internet, found)).get(found[0])!;
+    };
+    await applyRouting(internet, table("internet"));
+    await applyRouting(neu, table("new"));
+    try {
+      expect((await neu.exec(["postconf", "-h", "relayhost"])).stdout.trim()).toBe(`[${relay.host}]:${relay.port}`);
+      expect((await readRouting(neu)).digest).toBe(routingDigest(table("new")));
+      const relayed = await sendOutbound();
+      expect(receivedThrough(relayed, relay.host)).toBe(true);
+
+      // By hand: another relay (the outside host's own SMTP service, not the ISP's relay). The read
+      // shows it (drift), and the message no longer passes the relay.
+      const byHand = `[${lab.description.hosts.internet!.address}]:25`;
+      await execSequence(neu, [["postconf", "-e", `relayhost=${byHand}`], POSTFIX_RELOAD]);
+      const live = await readRouting(neu);
+      expect(live.routing!.relayHost).toBe(byHand);
+      expect(live.digest).not.toBe(routingDigest(table("new")));
+      const other = await sendOutbound();
+      expect(receivedThrough(other, relay.host)).toBe(false);
+      expect(other.join("\n")).toMatch(/by internet\.lab\.invalid/);
+
+      // The next apply puts the relay back.
+      expect((await applyRouting(neu, table("new"))).changed).toBe(true);
+      expect((await neu.exec(["postconf", "-h", "relayhost"])).stdout.trim()).toBe(`[${relay.host}]:${relay.port}`);
+    } finally {
+      for (const s of [neu, internet]) await restoreRouting(s);
+    }
+    // Given back exactly: the new server's own (empty) relayhost.
+    expect(await mainCf("new")).toBe(before);
+  }, 120_000);
+
+  it("a relayhost of the host's own, with no outboundRelay in the inventory, is refused before anything changes", async () => {
+    const legacy = await session("legacy");
+    const before = await mainCf("legacy");
+    expect(before).toContain(`relayhost = [${ISP_RELAY.host}]:${ISP_RELAY.port}`);
+    const { relayHost: _, ...direct } = table("legacy");
+    try {
+      await expect(applyRouting(legacy, direct)).rejects.toThrow(
+        /on legacy: main\.cf sends outbound mail through relayhost = \[relay\.isp\.test\]:2525, and inventory\.outboundRelay is not set .*: set inventory\.outboundRelay .* Nothing was changed\./,
+      );
+      expect((await readRouting(legacy)).version).toBeUndefined();
+      expect(await mainCf("legacy")).toBe(before);
+    } finally {
+      await restoreRouting(legacy);
+    }
+    expect(await mainCf("legacy")).toBe(before);
+  }, 60_000);
 });

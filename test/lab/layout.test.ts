@@ -1,17 +1,44 @@
 import { describe, expect, it } from "vitest";
+import { labShapeInventories } from "../../lab/lab-stack";
 import { labLayout, OPERATOR_ADDRESS } from "../../lab/layout";
 import { InputError } from "../../src/model/errors";
 import { load } from "../helpers";
 
-describe("the lab's layout, from the pilot stack", () => {
+describe("the lab's layout, from the lab stacks' shapes", () => {
   it("puts each existing host in a namespace of the project's prefix, on its own address", () => {
-    const layout = labLayout(load("pilot", 1));
+    const layout = labLayout([load("pilot", 1)]);
     expect(layout.hosts.map((h) => `${h.role} ${h.namespace} ${h.address}`)).toEqual([
       "legacy cutover-legacy 198.51.100.10",
       "new cutover-new 198.51.100.20",
       "internet cutover-internet 198.51.100.53",
     ]);
     expect(layout.dnsRole).toBe("internet");
+  });
+
+  it("runs the hosts and serves the zones of every shape: the smart host, the post offices' domains", () => {
+    const layout = labLayout(labShapeInventories());
+    expect(layout.hosts.map((h) => `${h.role} ${h.namespace} ${h.address}`)).toEqual([
+      "legacy cutover-legacy 198.51.100.10",
+      "new cutover-new 198.51.100.20",
+      "internet cutover-internet 198.51.100.53",
+      "smartHost cutover-smarthost 198.51.100.30",
+    ]);
+    expect(layout.zones).toEqual(
+      expect.arrayContaining([
+        "paradigms.test",
+        "paradigms.com",
+        "offices.test",
+        "offices-pilot.test",
+        "relayed.test",
+        "relayed-pilot.test",
+      ]),
+    );
+  });
+
+  it("refuses two shapes that put one role on two addresses", () => {
+    const pilot = load("pilot", 1);
+    const other = { ...pilot, hosts: { ...pilot.hosts, new: { ...pilot.hosts.new, address: "198.51.100.21" } } };
+    expect(() => labLayout([pilot, other])).toThrow(/hosts.new is 198.51.100.21 .* and 198.51.100.20 in another/);
   });
 
   it.each([
@@ -31,7 +58,7 @@ describe("the lab's layout, from the pilot stack", () => {
       /operator's address/,
     ],
   ])("refuses %s", (_what, change, message) => {
-    expect(() => labLayout(change(load("pilot", 1)))).toThrow(InputError);
-    expect(() => labLayout(change(load("pilot", 1)))).toThrow(message);
+    expect(() => labLayout([change(load("pilot", 1))])).toThrow(InputError);
+    expect(() => labLayout([change(load("pilot", 1))])).toThrow(message);
   });
 });

@@ -90,6 +90,11 @@ describe("drift report", () => {
       "relays not planned: intruder@paradigms.test->[203.0.113.9]",
     ]);
     expect(routingDifferences(want, want)).toEqual([]);
+    expect(routingDifferences(want, { ...want, relayHost: "[192.0.2.99]" })).toEqual([
+      "relayhost = [192.0.2.99], planned [relay.isp.test]:2525",
+    ]);
+    const { relayHost: _, ...direct } = want;
+    expect(routingDifferences(want, direct)).toEqual(["relayhost = (none), planned [relay.isp.test]:2525"]);
   });
 
   it("runs probes with bounded parallelism, results in order", async () => {

@@ -43,6 +43,8 @@ describe("plan of the pilot stack", () => {
       trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25"],
       // Only the new system's users pass the connector: anyone else is refused at RCPT, not bounced.
       relayRecipients: ["user4@new.api.test", "user5@new.api.test"],
+      // The pilot's outboundRelay: outbound mail leaves through the ISP's relay.
+      relayHost: "[relay.isp.test]:2525",
     });
     expect(table(p, "new")).toEqual({
       host: "new",
@@ -51,6 +53,7 @@ describe("plan of the pilot stack", () => {
       relays: [{ recipient: "api.test", to: "legacy", nextHop: "198.51.100.10" }],
       trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25"],
       relayRecipients: ["user1@api.test", "user2@api.test", "user3@api.test"],
+      relayHost: "[relay.isp.test]:2525",
     });
     expect(p.flows.filter((f) => f.from === "outside" && f.recipient === "user4@new.api.test")).toEqual([
       { recipient: "user4@new.api.test", from: "outside", entry: "new", mailboxHost: "new" },
@@ -256,6 +259,35 @@ describe("plan of the other layouts", () => {
       new Set(["smartHost"]),
     );
     expect(table(p4, "legacy").mailboxes).toEqual(["ann@corp.test", "cid@corp.test"]);
+    // Mail from outside must show the smart host in its Received path.
+    expect(new Set(p4.flows.filter((f) => f.entry === "smartHost").map((f) => f.via))).toEqual(new Set(["198.51.100.30"]));
+  });
+
+  it("outbound relay: relayhost on both systems from phase 2, outbound messages must pass it", () => {
+    const raw = rawStack("pilot");
+    const withRelay = (phase: Phase) => planOf("pilot", phase);
+    const direct = (phase: Phase) => {
+      const { outboundRelay: _, ...inv } = raw.inventory as Record<string, unknown>;
+      const config = loadConfig({ inventory: inv, phase, baseDir: raw.baseDir });
+      return plan(config.inventory, phase);
+    };
+    expect(withRelay(1).routing.map((t) => t.relayHost)).toEqual([undefined]);
+    for (const phase of [2, 3, 4, 5] as Phase[]) {
+      const p = withRelay(phase);
+      expect(p.routing.map((t) => `${t.host} ${t.relayHost}`)).toEqual([
+        "internet undefined",
+        "legacy [relay.isp.test]:2525",
+        "new [relay.isp.test]:2525",
+      ]);
+      const outbound = p.flows.filter((f) => f.from !== "outside" && f.mailboxHost === "internet");
+      expect(outbound.length).toBeGreaterThan(0);
+      expect(outbound.every((f) => f.via === "relay.isp.test")).toBe(true);
+      // Mail into the organisation does not pass the relay.
+      expect(p.flows.filter((f) => f.mailboxHost !== "internet").every((f) => f.via === undefined)).toBe(true);
+    }
+    // No outboundRelay: direct delivery by MX, no relayhost, no hop to show.
+    expect(direct(5).routing.every((t) => t.relayHost === undefined)).toBe(true);
+    expect(direct(5).flows.every((f) => f.via === undefined)).toBe(true);
   });
 
   it("mx strategy: phase 4 lowers the MX TTL, phase 5 points the MX at the new server", () => {

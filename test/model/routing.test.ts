@@ -10,4 +10,21 @@ describe("routing tables in compact form", () => {
       expect(routingDigest(expandRouting(compactRouting(t)))).toBe(routingDigest(t));
     }
   });
+
+  it("keep the outbound relay, and a table that names none keeps the digest it had before relays existed", () => {
+    const [, legacy] = plan(load("pilot", 4), 4).routing;
+    expect(legacy.relayHost).toBe("[relay.isp.test]:2525");
+    expect(expandRouting(compactRouting(legacy)).relayHost).toBe("[relay.isp.test]:2525");
+    const { relayHost: _, ...direct } = legacy;
+    // A relayhost set by hand on a host planned without one makes the digest differ: drift.
+    expect(routingDigest(direct)).not.toBe(routingDigest(legacy));
+    expect(routingDigest({ ...direct, relayHost: "[203.0.113.9]:25" })).not.toBe(routingDigest(legacy));
+    expect("relayHost" in compactRouting(direct)).toBe(false);
+    // The digest of a table without a relay is the one written before outbound relays (state from
+    // an older cutover compares equal): sha-256 over the same text as then.
+    const old = routingDigest({ ...direct, relayRecipients: [] });
+    expect(old).toBe(
+      routingDigest({ domains: direct.domains, mailboxes: direct.mailboxes, relays: direct.relays, trusted: direct.trusted }),
+    );
+  });
 });

@@ -20,6 +20,9 @@ export function routingDifferences(want: HostRouting, have: HostRouting, limit =
   const relay = (r: HostRouting["relays"][number]) => `${r.recipient}->${r.nextHop}`;
   compare("relays", want.relays.map(relay), have.relays.map(relay));
   compare("trusted", want.trusted, have.trusted);
+  compare("relay recipients", want.relayRecipients ?? [], have.relayRecipients ?? []);
+  if ((want.relayHost ?? "") !== (have.relayHost ?? ""))
+    out.push(`relayhost = ${have.relayHost ?? "(none)"}, planned ${want.relayHost ?? "none (direct delivery by MX)"}`);
   return out;
 }
 

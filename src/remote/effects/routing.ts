@@ -3,7 +3,8 @@
  * virtual mailboxes; users (or, in phase 2, whole domains) living on the other system get a
  * transport entry to it; the organisation's hosts may relay. The host's own settings stay: cutover's
  * maps, trusted clients and relay rule join the host's values (recorded before the first change and
- * given back exactly on delete), and mydestination only loses the domains cutover routes. Each
+ * given back exactly on delete), and mydestination only loses the domains cutover routes. Outbound
+ * mail leaves through the inventory's relay (relayhost), or directly when it names none. Each
  * version of the maps lives in a directory of its own, never the live one; a symlink swap makes it
  * current, so a cut connection leaves the previous routing whole, and the previous version stays
  * for rollback. The host records a version as applied only once postfix reloaded it, so a failed
@@ -41,8 +42,11 @@ export const OWNED_PARAMETERS: Record<string, string> = {
 
 /** What the host said before cutover, per parameter it touches (null: not set in main.cf). */
 export type OriginalParameters = Record<string, string | null>;
-/** Also recorded and given back: mydestination loses the domains cutover routes (see withoutRoutedDomains). */
-const RECORDED = [...Object.keys(OWNED_PARAMETERS), "mydestination"];
+/**
+ * Also recorded and given back: mydestination loses the domains cutover routes (see
+ * withoutRoutedDomains); relayhost is the inventory's outbound relay, or the host's own.
+ */
+const RECORDED = [...Object.keys(OWNED_PARAMETERS), "mydestination", "relayhost"];
 const ORIGINAL = `${ROUTING_DIR}/original.json`;
 
 /** A postfix list value's elements (separated by commas and/or white space). Pure. */
@@ -220,10 +224,13 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
       ["cat", ORIGINAL],
       sectionMarker,
       ["postconf", "-xh", "mydestination"],
+      sectionMarker,
+      ["postconf", "-h", "relayhost"],
     ],
     { continueOnError: true },
   );
-  const [params, link, domains, mailboxes, transport, trusted, relayRecipients, reloaded, originalText, mydestination] = sections(stdout);
+  const [params, link, domains, mailboxes, transport, trusted, relayRecipients, reloaded, originalText, mydestination, relayHost] =
+    sections(stdout);
   const original = parseOriginal(originalText);
   const want = mergedParameters(original ?? {});
   const differing = Object.fromEntries(Object.entries(parseParameters(params)).filter(([k, v]) => v !== want[k]));
@@ -235,6 +242,7 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
     relays: entries(transport).map(([recipient, value]) => ({ recipient, nextHop: value.replace(/^smtp:\[([^\]]+)\](:25)?$/, "$1") })),
     trusted: entries(trusted).map((e) => e[0].replace(/\/32$/, "")),
     relayRecipients: entries(relayRecipients).map((e) => e[0]),
+    ...(relayHost?.trim() ? { relayHost: relayHost.trim() } : {}),
   });
   const routed = routedDomains(routing);
   const local = listOf((mydestination ?? "").toLowerCase());
@@ -304,13 +312,20 @@ async function parameterCommands(s: HostSession, live: LiveRouting, table: HostR
     throw new CutoverError(
       `on ${s.target.name}: mydestination's table ${clashes.join(", ")}, a domain cutover routes (postfix would deliver its mail to local accounts): take it out of that table (then postmap it) and run the phase again. Nothing was changed.`,
     );
-  const settings = Object.entries(mergedParameters(original)).map(([k, v]) => mainCfSetting(k, v));
-  if (local !== undefined) return [["postconf", "-e", ...settings, mainCfSetting("mydestination", local)]];
-  if (own !== null) return [["postconf", "-e", ...settings, mainCfSetting("mydestination", own)]];
-  return [
-    ["postconf", "-e", ...settings],
-    ["postconf", "-X", "mydestination"],
-  ];
+  // Outbound mail goes where the inventory says: a relay the host used would otherwise be dropped.
+  const ownRelay = original.relayhost?.trim();
+  if (ownRelay && !table.relayHost)
+    throw new CutoverError(
+      `on ${s.target.name}: main.cf sends outbound mail through relayhost = ${ownRelay}, and inventory.outboundRelay is not set (direct delivery by MX): set inventory.outboundRelay (host and port) to that relay to keep it, or take relayhost out of main.cf if the host should deliver directly. Nothing was changed.`,
+    );
+  const set = Object.entries(mergedParameters(original)).map(([k, v]) => mainCfSetting(k, v));
+  const unset: string[] = [];
+  const wanted: Record<string, string | null> = { mydestination: local ?? own, relayhost: table.relayHost ?? original.relayhost ?? null };
+  for (const [k, v] of Object.entries(wanted)) {
+    if (v === null) unset.push(k);
+    else set.push(mainCfSetting(k, v));
+  }
+  return [["postconf", "-e", ...set], ...(unset.length ? [["postconf", "-X", ...unset]] : [])];
 }
 
 /** Makes the host route as the table says; a no-op when it already does. `live`: a read just made. */
