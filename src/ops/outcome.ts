@@ -29,10 +29,29 @@ export interface PhaseOutcome {
   unverifiedBecause?: string;
 }
 
+/**
+ * The steps that change something, as an operator reads them: a refresh (the engine reading a
+ * resource from the live hosts first) only when it found the resource changed there.
+ */
+const changingSteps = (r: OperationResult) =>
+  r.steps.filter((s) => (s.op === "refresh" ? s.refreshChanged : !["same", "read"].includes(s.op)));
+
 /** The steps that change something, one line each. */
 export const describeSteps = (r: OperationResult) => {
-  const changed = r.steps.filter((s) => !["same", "read"].includes(s.op));
+  const changed = changingSteps(r);
   return changed.length
-    ? changed.map((s) => `  ${s.op.padEnd(8)} ${s.type.replace(/^pulumi-nodejs:dynamic\//, "")} ${s.name}`).join("\n")
+    ? changed
+        .map(
+          (s) =>
+            `  ${s.op.padEnd(8)} ${s.type.replace(/^pulumi-nodejs:dynamic\//, "")} ${s.name}${s.op === "refresh" ? " (changed on the host since the last update)" : ""}`,
+        )
+        .join("\n")
     : "  no changes";
+};
+
+/** "2 to create, 1 to update", counted from the very steps describeSteps lists, so the two agree. */
+export const changeSummary = (r: OperationResult) => {
+  const counts = new Map<string, number>();
+  for (const s of changingSteps(r)) counts.set(s.op, (counts.get(s.op) ?? 0) + 1);
+  return [...counts].map(([op, n]) => (op === "refresh" ? `${n} changed on the host` : `${n} to ${op}`)).join(", ") || "no changes";
 };

@@ -15,7 +15,7 @@ import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import { StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, TAGS } from "./guards";
 import { deployedPlan, interrupted, stackFacts } from "./history";
-import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
+import { changeSummary, describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
 import type { MigrationStack, OperationResult } from "./stack";
 import { verifyAndRecord } from "./verification";
 
@@ -137,11 +137,7 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
     throw e;
   }
   o.progress(`preview of phase ${target} on ${stack.name} (now ${current ? `phase ${current}` : "new"}):\n${describeSteps(preview)}`);
-  const changes =
-    Object.entries(preview.changes)
-      .filter(([k]) => k !== "same")
-      .map(([k, v]) => `${v} to ${k}`)
-      .join(", ") || "no changes";
+  const changes = changeSummary(preview);
   let confirmed: boolean;
   try {
     confirmed = o.yes || (await (o.confirm ?? (async () => false))(`Apply phase ${target} to ${stack.name} (${changes})?`));

@@ -180,7 +180,8 @@ export class MigrationStack {
     await this.stack.setConfig(CONFIG.phase, { value: String(phase) });
   }
 
-  private collector() {
+  /** `stream`: print each changing step as the engine reports it (an update's progress; a preview is summarised after). */
+  private collector(stream = true) {
     const steps: Step[] = [];
     const errors: string[] = [];
     const diagnostics: string[] = [];
@@ -198,7 +199,7 @@ export class MigrationStack {
           inputs: (pre.new?.inputs ?? {}) as Record<string, unknown>,
         };
         steps.push(step);
-        if (!["same", "read", "refresh"].includes(pre.op))
+        if (stream && !["same", "read", "refresh"].includes(pre.op))
           this.progress(`  ${pre.op.padEnd(8)} ${step.name}${step.diffs.length ? ` (${step.diffs.join(", ")})` : ""}`);
       }
       // A refresh found drift when its outputs event says update or delete (or the digest it read differs).
@@ -275,7 +276,8 @@ export class MigrationStack {
   async preview(
     opts: { expectNoChanges?: boolean; refresh?: boolean; phase?: number; config?: Partial<Record<ConfigKey, unknown>> } = {},
   ): Promise<OperationResult> {
-    const c = this.collector();
+    // Every caller prints the preview's steps once it is done (describeSteps): not twice.
+    const c = this.collector(false);
     const started = Date.now();
     this.progress(`engine: preview ${this.name}${opts.phase !== undefined ? ` at phase ${opts.phase}` : ""}`);
     const settings = { ...opts.config, ...(opts.phase !== undefined ? { [CONFIG.phase]: opts.phase } : {}) };
