@@ -91,7 +91,20 @@ const ttlSeconds = z
   });
 const ttl = (fallback: number) => ttlSeconds.default(fallback);
 
-const sshPort = z.number().int().min(1).max(65535, { error: "must be a TCP port 1..65535" }).default(22);
+const tcpPort = (fallback: number, examples: string) =>
+  z
+    .number()
+    .int()
+    .min(1)
+    .max(65535, { error: `must be a TCP port 1..65535${examples}` })
+    .default(fallback);
+const sshPort = tcpPort(22, "");
+
+/** A host reached by name or by IPv4 address; `what` says which host, for the error. */
+const hostNameOrAddress = (what: string) =>
+  z.string().refine((v) => z.ipv4().safeParse(v).success || DOMAIN_NAME.test(v), {
+    error: (iss) => `${shown(iss.input)} is neither an IPv4 address nor a host name: ${what}`,
+  });
 const sshUser = z
   .string()
   .regex(/^[a-z_][a-z0-9_.-]{0,31}$/, { error: (iss) => `${shown(iss.input)} is not a user name: name the SSH user, such as root` })
@@ -120,12 +133,7 @@ const awsHost = z.strictObject({
    * Where SSH reaches the instance, when not at `address` (a bastion-forwarded address or a name
    * the runner resolves). Every gateway is configured, drained and verified over SSH, whatever runs it.
    */
-  sshAddress: z
-    .string()
-    .refine((v) => z.ipv4().safeParse(v).success || DOMAIN_NAME.test(v), {
-      error: (iss) => `${shown(iss.input)} is neither an IPv4 address nor a host name: give where SSH reaches the instance`,
-    })
-    .optional(),
+  sshAddress: hostNameOrAddress("give where SSH reaches the instance").optional(),
   port: sshPort,
   user: sshUser,
   /** An instance that exists already (the legacy gateway usually does). */
@@ -345,10 +353,8 @@ export const inventorySchema = z.strictObject({
       host: z
         .string({ error: "host is missing: name the relay, such as smtp.isp.example or 203.0.113.25" })
         .transform(lower)
-        .refine((v) => z.ipv4().safeParse(v).success || DOMAIN_NAME.test(v), {
-          error: (iss) => `${shown(iss.input)} is neither an IPv4 address nor a host name: name the relay, such as smtp.isp.example`,
-        }),
-      port: z.number().int().min(1).max(65535, { error: "must be a TCP port 1..65535, such as 25 or 587" }).default(25),
+        .pipe(hostNameOrAddress("name the relay, such as smtp.isp.example")),
+      port: tcpPort(25, ", such as 25 or 587"),
     })
     .optional(),
   /**

@@ -6,7 +6,7 @@
  * local file backend for the rehearsal and the tests.
  */
 
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { stripVTControlCharacters } from "node:util";
@@ -50,8 +50,6 @@ export interface StackOptions {
   backendUrl?: string;
   /** Passphrase for the passphrase secrets provider; default PULUMI_CONFIG_PASSPHRASE(_FILE). */
   passphrase?: string;
-  /** Copy this stack's config file as the new stack's starting config (e.g. "pilot"). */
-  template?: string;
   /** The engine downloads no plugin (the lab and the tests, where nothing can be downloaded). */
   offline?: boolean;
   progress?: Progress;
@@ -137,11 +135,6 @@ export class MigrationStack {
 
   static async open(name: string, opts: StackOptions): Promise<MigrationStack> {
     const progress = opts.progress ?? (() => {});
-    if (opts.template && opts.template !== name) {
-      const from = join(STACKS_DIR, `Pulumi.${opts.template}.yaml`);
-      const to = join(STACKS_DIR, `Pulumi.${name}.yaml`);
-      if (!existsSync(to)) copyFileSync(from, to);
-    }
     const backend = opts.backendUrl ?? process.env.PULUMI_BACKEND_URL;
     if (!backend && !hasLogin()) throw new NoBackendError(name);
     const envVars = engineEnv(opts.engine, {
