@@ -253,6 +253,30 @@ const BAD_INPUTS: BadInput[] = [
     message: /is neither an IPv4 address nor a host name: give where SSH reaches the instance/,
   },
   {
+    name: "an outbound relay that is neither an address nor a name",
+    inventory: (i) => (i.outboundRelay.host = "relay.isp.test]:25"),
+    path: "inventory.outboundRelay.host",
+    message: /is neither an IPv4 address nor a host name: name the relay, such as smtp.isp.example/,
+  },
+  {
+    name: "an outbound relay with a second main.cf line in it",
+    inventory: (i) => (i.outboundRelay.host = "relay.isp.test\nmynetworks=0.0.0.0/0"),
+    path: "inventory.outboundRelay.host",
+    message: /holds the control character \\u000a/,
+  },
+  {
+    name: "an outbound relay on a port that does not exist",
+    inventory: (i) => (i.outboundRelay.port = 70000),
+    path: "inventory.outboundRelay.port",
+    message: /must be a TCP port 1..65535, such as 25 or 587/,
+  },
+  {
+    name: "an outbound relay without a host",
+    inventory: (i) => (i.outboundRelay = { port: 25 }),
+    path: "inventory.outboundRelay.host",
+    message: /host is missing: name the relay/,
+  },
+  {
     name: "an extra record outside its zone",
     inventory: (i) => (i.zones[2].records = [{ name: "www.other.test", type: "A", values: ["198.51.100.80"] }]),
     path: "inventory.zones[2].records[0].name",
