@@ -9,7 +9,7 @@
 import type { DriftOptions, Finding, Probe } from "./probes/common";
 import { cloudUnmanagedProbes, plannedRecordProbes, resolverProbes, unmanagedRecordProbes } from "./probes/dns";
 import { engineProbes } from "./probes/engine";
-import { identityProbes, routingProbes } from "./probes/hosts";
+import { baselineProbes, identityProbes, routingProbes } from "./probes/hosts";
 import { smtpProbes } from "./probes/smtp";
 
 export type { DriftOptions, Finding } from "./probes/common";
@@ -55,6 +55,7 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
     ...cloudUnmanagedProbes(o),
     ...resolverProbes(o),
     ...routingProbes(o),
+    ...baselineProbes(o),
     ...identityProbes(o),
     ...smtpProbes(o),
   ];
@@ -75,7 +76,14 @@ const count = (r: DriftReport, status: Finding["status"]) => r.findings.filter((
 export function renderDriftTable(r: DriftReport): string {
   const bad = r.findings.filter((f) => f.status !== "ok");
   const ok = r.findings.length - bad.length;
-  const rows = bad.map((f) => [f.status.toUpperCase(), f.area, f.subject, f.check, f.expected ?? "", f.actual ?? ""]);
+  const rows = bad.map((f) => [
+    `${f.status.toUpperCase()}${f.severity ? ` (${f.severity})` : ""}`,
+    f.area,
+    f.subject,
+    f.check,
+    f.expected ?? "",
+    f.actual ?? "",
+  ]);
   const head = ["status", "area", "subject", "check", "expected", "actual"];
   const widths = head.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((c) => c[i].length))));
   const line = (c: string[]) => c.map((x, i) => (x.length > widths[i] ? `${x.slice(0, widths[i] - 1)}…` : x.padEnd(widths[i]))).join("  ");
@@ -101,7 +109,8 @@ export function renderDriftMarkdown(r: DriftReport): string {
           "| status | area | subject | check | expected | actual |",
           "|---|---|---|---|---|---|",
           ...bad.map(
-            (f) => `| ${f.status} | ${f.area} | ${esc(f.subject)} | ${esc(f.check)} | ${esc(f.expected ?? "")} | ${esc(f.actual ?? "")} |`,
+            (f) =>
+              `| ${f.status}${f.severity ? ` (${f.severity})` : ""} | ${f.area} | ${esc(f.subject)} | ${esc(f.check)} | ${esc(f.expected ?? "")} | ${esc(f.actual ?? "")} |`,
           ),
         ]
       : []),

@@ -20,6 +20,29 @@ export interface DnsRecord {
 /** The key of a record set, "name TYPE": what diffs, drift checks and zone updates compare by. */
 export const recordSetKey = (r: Pick<DnsRecord, "name" | "type">) => `${r.name} ${r.type}`;
 
+/**
+ * A zone's record sets keyed by "name TYPE", values sorted: how an on-prem zone's records sit in the
+ * stack's state, so that the engine's diff of one hand-added MX is one changed key, not a list
+ * shifted by one place.
+ */
+export type RecordSetMap = Record<string, { ttl: number; values: string[] }>;
+
+export const recordSetMap = (records: DnsRecord[]): RecordSetMap =>
+  Object.fromEntries(
+    [...records]
+      .sort((a, b) => (recordSetKey(a) < recordSetKey(b) ? -1 : recordSetKey(a) > recordSetKey(b) ? 1 : 0))
+      .map((r) => [recordSetKey(r), { ttl: r.ttl, values: [...r.values].sort() }]),
+  );
+
+/** The record sets of a zone's state: a map, or the list that states written before the map hold. Pure. */
+export function recordSetList(zone: string, records: RecordSetMap | DnsRecord[]): DnsRecord[] {
+  if (Array.isArray(records)) return records;
+  return Object.entries(records).map(([key, set]) => {
+    const at = key.lastIndexOf(" ");
+    return { zone, name: key.slice(0, at), type: key.slice(at + 1) as RecordType, ttl: set.ttl, values: set.values };
+  });
+}
+
 /** A record set's TTL and values as one comparable string ("300 a, b"), values sorted. */
 export const recordSetValue = (r: Pick<DnsRecord, "ttl" | "values">) => `${r.ttl} ${[...r.values].sort().join(", ")}`;
 

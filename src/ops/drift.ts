@@ -8,6 +8,8 @@ import { CONFIG } from "../model/config-keys";
 import type { Phase } from "../model/inventory";
 import { plan } from "../model/plan";
 import { loadStack } from "../model/stack-file";
+import type { PostfixBaseline } from "../remote/effects/postfix-baseline";
+import type { SshEndpoint } from "../remote/ssh";
 import type { MigrationStack } from "./stack";
 import { stackSessions } from "./verification";
 
@@ -33,13 +35,21 @@ export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {
       plan: p,
       inventory: inv,
       ...(sessions.session ? { session: sessions.session } : {}),
+      baselines: async () => {
+        const routing = await stack.resourcesOutputs("pulumi-nodejs:dynamic/cutover:GatewayRouting");
+        return Object.fromEntries(routing.map((r) => [(r.host as SshEndpoint).name, r.baseline as PostfixBaseline | undefined]));
+      },
       ...(tsigSecret && key ? { tsig: { ...key, secret: tsigSecret } } : {}),
       ...(o.skipEngine
         ? {}
         : {
             engine: async () => {
               const r = await stack.refresh({ previewOnly: true });
-              return { changed: r.steps.filter((s) => s.refreshChanged || !["same", "read", "refresh"].includes(s.op)).map((s) => s.name) };
+              return {
+                changed: r.steps
+                  .filter((s) => s.refreshChanged || !["same", "read", "refresh"].includes(s.op))
+                  .map((s) => ({ name: s.name, properties: s.changes.map((c) => c.path) })),
+              };
             },
             // The program lists existing cloud zones with the providers' own credentials and listings.
             cloudListing: async () => {

@@ -2,6 +2,7 @@
 import type { Verification } from "../checks/verify";
 import type { Progress } from "./engine";
 import type { Refusal } from "./guards";
+import { describeChange } from "./property-changes";
 import type { OperationResult } from "./stack";
 
 export interface PhaseOptions {
@@ -41,9 +42,11 @@ export const describeSteps = (r: OperationResult) => {
   const changed = changingSteps(r);
   return changed.length
     ? changed
-        .map(
-          (s) =>
+        .map((s) =>
+          [
             `  ${s.op.padEnd(8)} ${s.type.replace(/^pulumi-nodejs:dynamic\//, "")} ${s.name}${s.op === "refresh" ? " (changed on the host since the last update)" : ""}`,
+            ...s.changes.map((c) => `             ${describeChange(c)}`),
+          ].join("\n"),
         )
         .join("\n")
     : "  no changes";

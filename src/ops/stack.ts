@@ -29,6 +29,7 @@ import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
 import { EngineError, engineLockHolder, StackBusyError } from "./errors";
 import { holdStack, type StackHold } from "./hold";
+import { changedProperties, type PropertyChange, propertyChanges } from "./property-changes";
 
 /**
  * The highest engine log level that holds no secret. At 7, `pulumi up` logs the inputs of every
@@ -63,6 +64,8 @@ export interface Step {
   name: string;
   /** Properties that differ, when the provider says (dynamic providers do not). */
   diffs: string[];
+  /** What changed, property by property, worked out from the event's old and new values (see property-changes.ts). */
+  changes: PropertyChange[];
   /** The resource's inputs after the step (secrets masked by the engine). */
   inputs: Record<string, unknown>;
   /** Refresh steps: whether what the provider read differs from the state. */
@@ -189,22 +192,28 @@ export class MigrationStack {
           type: pre.type,
           name: nameOf(pre.urn),
           diffs: pre.diffs ?? [],
+          changes: pre.op === "update" ? propertyChanges(pre.old?.inputs, pre.new?.inputs) : [],
           inputs: (pre.new?.inputs ?? {}) as Record<string, unknown>,
         };
         steps.push(step);
         if (stream && !["same", "read", "refresh"].includes(pre.op))
-          this.progress(`  ${pre.op.padEnd(8)} ${step.name}${step.diffs.length ? ` (${step.diffs.join(", ")})` : ""}`);
+          this.progress(`  ${pre.op.padEnd(8)} ${step.name}${changedProperties(step)}`);
       }
       // A refresh found drift when its outputs event says update or delete (or the digest it read differs).
       const out = e.resOutputsEvent?.metadata;
       if (out?.type === "pulumi:pulumi:Stack" && out.new?.outputs) outputs = out.new.outputs;
-      if (
-        out &&
-        out.type !== "pulumi:pulumi:Stack" &&
-        (["update", "delete"].includes(out.op) || (out.op === "refresh" && refreshDiffers(out.old?.outputs, out.new?.outputs)))
-      ) {
-        const step = steps.find((x) => x.urn === out.urn && x.op === "refresh");
-        if (step) step.refreshChanged = true;
+      // A refresh that read other outputs but the same inputs is "same" to the engine: the outputs still tell.
+      if (out && out.type !== "pulumi:pulumi:Stack") {
+        // The refresh's own outputs event (in `preview --refresh` the update's follows it, for the step after).
+        const step = [...steps].reverse().find((x) => x.urn === out.urn);
+        const read = propertyChanges(out.old?.outputs, out.new?.outputs);
+        if (
+          step?.op === "refresh" &&
+          (["update", "delete"].includes(out.op) || read.length || refreshDiffers(out.old?.outputs, out.new?.outputs))
+        ) {
+          step.refreshChanged = true;
+          step.changes = read;
+        }
       }
       const diag = e.diagnosticEvent;
       if (diag && (diag.severity === "warning" || diag.severity === "error")) {
@@ -389,14 +398,19 @@ export class MigrationStack {
 
   /** The outputs of one resource of the state, secrets decrypted in memory (never printed). */
   async resourceOutputs(type: string): Promise<Record<string, unknown> | undefined> {
+    return (await this.resourcesOutputs(type))[0];
+  }
+
+  /** The outputs of every resource of this type in the stack's state, secrets revealed. */
+  async resourcesOutputs(type: string): Promise<Record<string, unknown>[]> {
     const state = await this.stack.exportStack();
     const resources = (state.deployment as { resources?: { type: string; outputs?: Record<string, unknown> }[] }).resources ?? [];
-    const found = resources.find((r) => r.type === type)?.outputs;
-    if (!found) return undefined;
     // Secrets come back as {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: "<json>"}.
     const reveal = (v: unknown): unknown =>
       v && typeof v === "object" && "plaintext" in (v as object) ? JSON.parse((v as { plaintext: string }).plaintext) : v;
-    return Object.fromEntries(Object.entries(found).map(([k, v]) => [k, reveal(v)]));
+    return resources
+      .filter((r) => r.type === type && r.outputs)
+      .map((r) => Object.fromEntries(Object.entries(r.outputs!).map(([k, v]) => [k, reveal(v)])));
   }
 
   /** The stack's config as the engine reads it, secrets decrypted (for the verification's SSH key). */

@@ -4,7 +4,10 @@
  * exit code is right; a clean lab is exit 0. Each case puts the lab back before the next.
  */
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { labMailboxFile } from "../../lab/lab-stack";
 import { startDaemon } from "../../lab/namespaces";
 import { queryRecord } from "../../src/checks/dns-query";
 import { checkDrift, type DriftReport, renderDriftTable } from "../../src/checks/drift";
@@ -12,8 +15,10 @@ import { waitFor } from "../../src/checks/mail";
 import { verifyPhase } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
 import { hostRouting } from "../../src/model/routing";
-import { loadStack, stackPlan } from "../../src/model/stack-file";
+import { loadStack, STACKS_DIR, stackPlan } from "../../src/model/stack-file";
 import { stackDrift } from "../../src/ops/drift";
+import { enginePreview } from "../../src/ops/preview";
+import type { OperationResult } from "../../src/ops/stack";
 import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR } from "../../src/remote/effects/routing";
 import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
@@ -27,6 +32,19 @@ const session = (role: HostRole) => pool.session(lab.target(role));
 const p4 = () => stackPlan(current().name, 4);
 const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
 const service = lab.description.serviceAddress;
+
+/** The changing steps of a preview as "resource property", one per changed property. */
+const entries = (r: OperationResult) =>
+  [
+    ...new Set(
+      r.steps
+        .filter((st) => (st.op === "refresh" ? st.refreshChanged : !["same", "read"].includes(st.op)))
+        .flatMap((st) => (st.changes.length ? st.changes.map((c) => `${st.name} ${c.path}`) : [`${st.name} (no property named)`])),
+    ),
+  ].sort();
+
+/** What the engine's preview, after reading the live hosts, would change. */
+const previewEntries = async () => entries(await current().preview({ refresh: true }));
 
 /** The findings that are not ok, as "status area subject check". */
 const notOk = (r: DriftReport) =>
@@ -152,12 +170,20 @@ describe("drift check on the lab", () => {
     const byHand = `[${lab.description.hosts.internet!.address}]:25`;
     await execSequence(neu, [["postconf", "-e", `relayhost=${byHand}`], POSTFIX_RELOAD]);
     try {
-      const r = await stackDrift(current(), { skipEngine: true });
-      expect(notOk(r)).toEqual(["drift host new routing"]);
+      const r = await stackDrift(current());
+      expect(notOk(r)).toEqual(["drift engine new-routing refresh", "drift host new main.cf relayhost", "drift host new routing"]);
+      expect(r.findings.find((f) => f.check === "routing" && f.subject === "new")).toMatchObject({ severity: "mail flow" });
       expect(r.findings.find((f) => f.check === "routing" && f.subject === "new")?.actual).toContain(
         `relayhost = ${byHand}, planned [relay.isp.test]:2525`,
       );
+      expect(r.findings.find((f) => f.check === "main.cf relayhost")).toMatchObject({
+        severity: "mail flow",
+        expected: "[relay.isp.test]:2525",
+        actual: byHand,
+      });
       expect(r.exitCode).toBe(1);
+      // The preview names the one resource and the property: the routing's relayhost (and the baseline's, on refresh).
+      expect(await previewEntries()).toEqual(['new-routing baseline["main.cf relayhost"]', "new-routing routing.relayHost"]);
       const v = await verifyPhase(p4(), { session });
       expect(v.passed).toBe(false);
       // Only the new server's outbound messages: delivered, but not through the relay.
@@ -173,6 +199,114 @@ describe("drift check on the lab", () => {
       expect(v.flows.filter((f) => f.flow.from === "legacy" && f.flow.via).every((f) => f.passed)).toBe(true);
     } finally {
       await applyRouting(neu, hostRouting(p4().routing.find((t) => t.host === "new")!));
+    }
+  }, 120_000);
+
+  it("an MX added by hand at the zone apex (a hijack): the authoritative answer, and one record set in the engine's preview; exit 1", async () => {
+    const zone = p4().zones.find((z) => z.name === "paradigms.test")!;
+    const hijacked = zone.records.map((r) =>
+      r.name === "paradigms.test" && r.type === "MX" ? { ...r, values: [...r.values, "5 mx.evil.test"] } : r,
+    );
+    await applyZone(await session("internet"), zoneTarget(zone.name), hijacked);
+    try {
+      const r = await stackDrift(current());
+      expect(notOk(r)).toEqual([
+        `drift dns paradigms.test @${lab.description.hosts.internet!.address} paradigms.test MX`,
+        "drift engine zone-paradigms-test-records refresh",
+      ]);
+      expect(r.findings.find((f) => f.area === "engine")?.actual).toBe('changed on the live system: records["paradigms.test MX"]');
+      expect(r.exitCode).toBe(1);
+      const preview = await current().preview({ refresh: true });
+      expect(entries(preview)).toEqual(['zone-paradigms-test-records records["paradigms.test MX"]']);
+      // The update puts back the planned set: the hijacker's value is what it removes.
+      const update = preview.steps.find((st) => st.op === "update")!;
+      expect(update.changes).toEqual([
+        {
+          path: 'records["paradigms.test MX"]',
+          removed: [JSON.stringify({ ttl: 300, values: ["10 mail.paradigms.test", "5 mx.evil.test"] })],
+          added: [JSON.stringify({ ttl: 300, values: ["10 mail.paradigms.test"] })],
+        },
+      ]);
+    } finally {
+      await applyZone(await session("internet"), zoneTarget(zone.name), zone.records);
+    }
+  }, 120_000);
+
+  it("a transport entry added to the gateway's own map: its digest against the last update's baseline, mail flow; exit 1", async () => {
+    const legacy = await session("legacy");
+    const own = "/etc/postfix/transport";
+    const before = (await legacy.exec(["cat", own])).stdout;
+    await execSequence(legacy, [["sh", "-c", `echo 'elsewhere.test smtp:[192.0.2.7]' >> ${own} && postmap ${own}`]]);
+    try {
+      const r = await stackDrift(current());
+      expect(notOk(r)).toEqual(["drift engine legacy-routing refresh", `drift host legacy map hash:${own}`]);
+      expect(r.findings.find((f) => f.check === `map hash:${own}`)?.severity).toBe("mail flow");
+      expect(r.exitCode).toBe(1);
+      expect(await previewEntries()).toEqual([`legacy-routing baseline["map hash:${own}"]`]);
+    } finally {
+      await legacy.writeFile(own, before);
+      await legacy.exec(["postmap", own]);
+    }
+  }, 120_000);
+
+  it("a header check changed by hand: a setting cutover does not own is still found, as config; exit 1", async () => {
+    const legacy = await session("legacy");
+    const own = "/etc/postfix/header_checks";
+    const before = (await legacy.exec(["cat", own])).stdout;
+    await legacy.writeFile(own, `${before}/^X-Mailer: evil/ DISCARD\n`);
+    try {
+      const r = await stackDrift(current());
+      expect(notOk(r)).toEqual(["drift engine legacy-routing refresh", `drift host legacy map regexp:${own}`]);
+      expect(r.findings.find((f) => f.check === `map regexp:${own}`)?.severity).toBe("config");
+      expect(r.exitCode).toBe(1);
+      expect(renderDriftTable(r)).toMatch(/^DRIFT \(config\)\s+host\s+legacy\s+map regexp:/m);
+      expect(await previewEntries()).toEqual([`legacy-routing baseline["map regexp:${own}"]`]);
+    } finally {
+      await legacy.writeFile(own, before);
+    }
+  }, 120_000);
+
+  it("a mailbox moved by hand to the new server: the routing names the user, and the preview shows that user's lines only; exit 1", async () => {
+    const legacy = await session("legacy");
+    const planned = hostRouting(p4().routing.find((t) => t.host === "legacy")!);
+    const moved = "user1@paradigms.test";
+    const neu = lab.description.hosts.new!.address;
+    await applyRouting(legacy, {
+      ...planned,
+      mailboxes: planned.mailboxes.filter((m) => m !== moved),
+      relays: [...planned.relays, { recipient: moved, nextHop: neu }],
+    });
+    try {
+      const r = await stackDrift(current());
+      expect(notOk(r)).toEqual(["drift engine legacy-routing refresh", "drift host legacy routing"]);
+      expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain(
+        `mailboxes missing: ${moved}; relays not planned: ${moved}->${neu}`,
+      );
+      expect(r.exitCode).toBe(1);
+      const preview = await current().preview({ refresh: true });
+      expect(entries(preview)).toEqual(["legacy-routing routing.mailboxes", "legacy-routing routing.relays"]);
+      const lines = preview.steps.flatMap((st) => st.changes.flatMap((c) => [...c.added, ...c.removed]));
+      expect(lines.every((l) => l.startsWith(moved))).toBe(true);
+    } finally {
+      await applyRouting(legacy, planned);
+    }
+  }, 120_000);
+
+  it("a one-user wave: the preview's changes name that user's lines only, once per gateway", async () => {
+    const file = join(STACKS_DIR, labMailboxFile(current().name));
+    const before = readFileSync(file, "utf8");
+    writeFileSync(file, before.replace("user2@paradigms.test,legacy", "user2@paradigms.test,new"));
+    try {
+      const preview = await enginePreview(current(), 4);
+      const routing = preview.steps.filter((st) => st.op === "update" && st.name.endsWith("-routing"));
+      expect(routing.map((st) => st.name).sort()).toEqual(["legacy-routing", "new-routing"]);
+      for (const st of routing) {
+        const lines = st.changes.flatMap((c) => [...c.added, ...c.removed]);
+        expect(lines.length, `${st.name}: ${JSON.stringify(st.changes)}`).toBeGreaterThan(0);
+        expect(lines.every((l) => l.startsWith("user2@paradigms.test"))).toBe(true);
+      }
+    } finally {
+      writeFileSync(file, before);
     }
   }, 120_000);
 

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { plan } from "../../src/model/plan";
-import { recordsDigest } from "../../src/model/records";
+import { recordSetMap, recordsDigest } from "../../src/model/records";
 import { compactRouting, hostRouting, routingDigest } from "../../src/model/routing";
 import { readdressHosts } from "../../src/pulumi/go-live/readdress";
 import { type HostCredentials, readdressArgs } from "../../src/pulumi/program";
@@ -45,15 +45,27 @@ describe("gateway routing provider", () => {
     digest: routingDigest(table),
   };
 
-  it("creates, reads, diffs by digest and deletes back to the host's own configuration", async () => {
+  it("creates, reads, diffs by digest and deletes back to the host's own configuration; records the host's whole postfix as the baseline", async () => {
     const created = await gatewayRoutingProvider.create(state);
     expect(created.outs.digest).toBe(state.digest);
+    // The baseline: every main.cf setting but the identity's, master.cf, and the host's own maps (not cutover's).
+    const baseline = created.outs.baseline!;
+    expect(baseline["main.cf mynetworks"]).toContain("cidr:/etc/postfix/cutover/current/trusted");
+    expect(baseline["master.cf smtp/inet"]).toMatch(/^smtp inet n - [ny] - - smtpd/);
+    expect(baseline).not.toHaveProperty("main.cf myhostname");
+    expect(
+      Object.keys(baseline)
+        .filter((k) => k.startsWith("map "))
+        .every((k) => !k.includes("/etc/postfix/cutover/")),
+    ).toBe(true);
     expect(await gatewayRoutingProvider.diff(created.id, created.outs, state)).toMatchObject({ changes: false });
 
     const s = await pool.session({ ...state.host, privateKey });
     await s.exec(["postconf", "-e", "mynetworks=0.0.0.0/0"]);
     const read = await gatewayRoutingProvider.read(created.id, created.outs);
     expect(read.props!.digest).toBe("not-configured");
+    expect(read.props!.baseline!["main.cf mynetworks"]).toBe("0.0.0.0/0");
+    expect(read.inputs).not.toHaveProperty("baseline");
     expect(await gatewayRoutingProvider.diff(created.id, read.props, state)).toMatchObject({ changes: true });
     await gatewayRoutingProvider.update(created.id, read.props, state);
     expect((await readRouting(s)).configured).toBe(true);
@@ -97,7 +109,8 @@ describe("on-prem zone provider", () => {
         tsigName: z.tsigKey!.name,
         tsigAlgorithm: z.tsigKey!.algorithm,
         tsigSecret: lab.description.tsig.secret,
-        records: z.records,
+        // Phase 2 as a state written before record sets were keyed (a list), phase 3 as today (a map).
+        records: phase === 2 ? z.records : recordSetMap(z.records),
         digest: recordsDigest(z.records),
       };
     };
@@ -119,7 +132,12 @@ describe("on-prem zone provider", () => {
     expect(created.outs.original).toContainEqual(theirs[0]);
     const updated = await onPremZoneProvider.update(created.id, created.outs, z3);
     expect(await names()).not.toContain("new.api.test MX");
-    expect((await onPremZoneProvider.read(created.id, z3)).props!.digest).toBe(z3.digest);
+    const read = await onPremZoneProvider.read(created.id, z3);
+    expect(read.props!.digest).toBe(z3.digest);
+    // Read back keyed by "name TYPE", as the inputs too: the next preview diffs record sets, not positions.
+    expect(read.props!.records).toEqual(z3.records);
+    expect(read.inputs).toMatchObject({ records: z3.records, digest: z3.digest });
+    expect(read.inputs).not.toHaveProperty("original");
     await onPremZoneProvider.delete(created.id, updated.outs!);
     expect(await readZone(s, target)).toEqual(before);
     await applyZone(s, target, [], [theirs[1]]);

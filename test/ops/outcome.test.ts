@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { changeSummary, describeSteps } from "../../src/ops/outcome";
+import { propertyChanges } from "../../src/ops/property-changes";
 import type { OperationResult, Step } from "../../src/ops/stack";
 
 const step = (op: Step["op"], name: string, extra: Partial<Step> = {}): Step => ({
@@ -8,6 +9,7 @@ const step = (op: Step["op"], name: string, extra: Partial<Step> = {}): Step => 
   type: "pulumi-nodejs:dynamic/GatewayRouting",
   name,
   diffs: [],
+  changes: [],
   inputs: {},
   ...extra,
 });
@@ -38,6 +40,32 @@ describe("a preview as the operator reads it", () => {
       ].join("\n"),
     );
     expect(changeSummary(r)).toBe("1 changed on the host, 1 to update");
+  });
+
+  it("names each changed property under its step: a record set by its key, a routing entry by its line", () => {
+    const r = result(
+      [
+        step("update", "zone-paradigms-test-records", {
+          changes: propertyChanges(
+            { digest: "a", records: { "paradigms.test MX": { ttl: 300, values: ["10 mail.paradigms.test"] } } },
+            { digest: "b", records: { "paradigms.test MX": { ttl: 300, values: ["10 mail.paradigms.test", "5 mx.evil.test"] } } },
+          ),
+        }),
+        step("update", "legacy-routing", {
+          changes: propertyChanges(
+            { routing: { relays: "a@x.test 10.0.0.1\nb@x.test 10.0.0.1" } },
+            { routing: { relays: "b@x.test 10.0.0.1" } },
+          ),
+        }),
+      ],
+      { update: 2 },
+    );
+    expect(describeSteps(r).split("\n")).toEqual([
+      "  update   GatewayRouting zone-paradigms-test-records",
+      '             records["paradigms.test MX"]: - {"ttl":300,"values":["10 mail.paradigms.test"]} + {"ttl":300,"values":["10 mail.paradigms.test","5 mx.evil.test"]}',
+      "  update   GatewayRouting legacy-routing",
+      "             routing.relays: - a@x.test 10.0.0.1",
+    ]);
   });
 
   it("says no changes when nothing changes", () => {

@@ -1,6 +1,7 @@
 /** What every drift probe shares: the finding it reports, its options, its timeout and its failure. */
 import type { HostRole, Inventory } from "../../model/inventory";
 import type { Plan } from "../../model/plan";
+import type { PostfixBaseline, Severity } from "../../remote/effects/postfix-baseline";
 import type { Tsig } from "../../remote/effects/zone";
 import type { HostSession } from "../../remote/ssh";
 
@@ -16,6 +17,8 @@ export interface Finding {
   status: FindingStatus;
   expected?: string;
   actual?: string;
+  /** For drift on a host: "mail flow" when it changes where mail goes or who may relay. */
+  severity?: Severity;
 }
 
 export interface DriftOptions {
@@ -26,8 +29,13 @@ export interface DriftOptions {
   session?: (role: HostRole) => Promise<HostSession>;
   /** TSIG key of the on-prem DNS server, for the zone transfer that finds unmanaged records. */
   tsig?: Tsig;
-  /** The engine's refresh preview: resources whose live state differs from the stack's state. */
-  engine?: () => Promise<{ changed: string[] }>;
+  /**
+   * The baseline each host's postfix had after the stack's last update that configured it, by host
+   * role, from the stack's state (undefined: recorded by no update yet).
+   */
+  baselines?: () => Promise<Record<string, PostfixBaseline | undefined>>;
+  /** The engine's refresh preview: resources whose live state differs from the stack's state, and the properties that do. */
+  engine?: () => Promise<{ changed: { name: string; properties: string[] }[] }>;
   /**
    * Records of existing Route 53 and Cloudflare zones that the plan does not manage, by zone, as
    * "name TYPE ttl values" (the program's listing, through the engine's preview).

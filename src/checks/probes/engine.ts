@@ -8,13 +8,13 @@ export function engineProbes(o: DriftOptions): Probe[] {
     probe({ area: "engine", subject: o.stack, check: "refresh" }, async () => {
       const { changed } = await engine();
       if (!changed.length) return [{ area: "engine", subject: o.stack, check: "refresh", status: "ok" }];
-      return changed.map((name) => ({
+      return changed.map(({ name, properties }) => ({
         area: "engine" as const,
         subject: name,
         check: "refresh",
         status: "drift" as const,
         expected: "as the stack recorded",
-        actual: "changed on the live system",
+        actual: `changed on the live system${properties.length ? `: ${properties.join(", ")}` : ""}`,
       }));
     }),
   ];

@@ -1,6 +1,7 @@
 /** The hosts over SSH: each routing table, each gateway's name, and who holds the service address. */
 import { type HostRouting, hostRouting, routingDigest } from "../../model/routing";
 import { readIdentity } from "../../remote/effects/identity";
+import { baselineDifferences, readBaseline } from "../../remote/effects/postfix-baseline";
 import { readRouting } from "../../remote/effects/routing";
 import { compared, type DriftOptions, type Probe, probe, timeoutOf, withTimeout } from "./common";
 
@@ -39,7 +40,13 @@ export function routingProbes(o: DriftOptions): Probe[] {
         return [compared(at, true, want.slice(0, 16), want.slice(0, 16))];
       const diffs = live.routing ? routingDifferences(hostRouting(t), live.routing) : ["cutover's maps are not configured"];
       const params = Object.entries(live.parameters).map(([k, v]) => `${k} = ${v}`);
-      return [compared(at, false, want.slice(0, 16), `${(live.digest ?? "none").slice(0, 16)}: ${[...diffs, ...params].join("; ")}`)];
+      // Routing is where mail goes: any difference in it is mail flow.
+      return [
+        {
+          ...compared(at, false, want.slice(0, 16), `${(live.digest ?? "none").slice(0, 16)}: ${[...diffs, ...params].join("; ")}`),
+          severity: "mail flow" as const,
+        },
+      ];
     });
   });
 }
@@ -80,5 +87,35 @@ export function identityProbes(o: DriftOptions): Probe[] {
         ];
       }),
     ];
+  });
+}
+
+/**
+ * Each host's whole postfix against the baseline its last update recorded: every main.cf setting,
+ * master.cf service and map that differs, owned by cutover or not, with its severity.
+ */
+export function baselineProbes(o: DriftOptions): Probe[] {
+  const [session, baselines] = [o.session, o.baselines];
+  if (!session || !baselines) return [];
+  const recorded = baselines();
+  return o.plan.routing.map((t) => {
+    const at = { area: "host" as const, subject: t.host, check: "postfix since the last update" };
+    return probe(at, async () => {
+      const before = (await recorded)[t.host];
+      if (!before)
+        return [{ ...at, status: "note", actual: "no baseline recorded yet: the next update that configures this host records it" }];
+      const live = await withTimeout(session(t.host).then(readBaseline), timeoutOf(o) * 2, `postfix settings on ${t.host}`);
+      const differences = baselineDifferences(before, live);
+      if (!differences.length) return [{ ...at, status: "ok" }];
+      return differences.map((d) => ({
+        area: "host" as const,
+        subject: t.host,
+        check: d.what,
+        status: "drift" as const,
+        severity: d.severity,
+        expected: d.recorded,
+        actual: d.live,
+      }));
+    });
   });
 }

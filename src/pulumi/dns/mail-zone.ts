@@ -3,7 +3,7 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../../model/errors";
 import type { PlannedZone } from "../../model/plan";
-import { recordsDigest, unmanagedRecordSets } from "../../model/records";
+import { recordSetMap, recordsDigest, unmanagedRecordSets } from "../../model/records";
 import { OnPremZone, type SshEndpoint } from "../providers/host-effects";
 import { cloudflareListed, cloudflareRecords, recordResourceName, route53Listed, route53Values } from "./adapters";
 
@@ -119,7 +119,7 @@ export class MailZone extends pulumi.ComponentResource {
             tsigName: zone.tsigKey!.name,
             tsigAlgorithm: zone.tsigKey!.algorithm,
             tsigSecret: onPrem.tsigSecret,
-            records: zone.records,
+            records: recordSetMap(zone.records),
             digest: recordsDigest(zone.records),
           },
           { parent: this },

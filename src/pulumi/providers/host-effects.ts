@@ -8,12 +8,14 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostIdentity } from "../../remote/effects/identity";
+import type { PostfixBaseline } from "../../remote/effects/postfix-baseline";
 import type { SshEndpoint } from "../../remote/ssh";
 
 export type { SshEndpoint } from "../../remote/ssh";
 
 import type { ArchivedAssignment } from "../../model/mailbox-archive";
 import type { DnsRecord } from "../../model/plan";
+import type { RecordSetMap } from "../../model/records";
 import type { CompactRouting } from "../../model/routing";
 
 /** The methods every host-effect provider has. */
@@ -63,6 +65,8 @@ export interface GatewayRoutingState {
   digest: string;
   /** Routing cutover had set up on the host before this resource: what delete puts back. */
   original?: CompactRouting;
+  /** The host's whole postfix after the last update that configured it (absent in older states): what the drift check compares. */
+  baseline?: PostfixBaseline;
 }
 
 export const gatewayRoutingProvider = delegate("gatewayRouting");
@@ -205,7 +209,8 @@ export interface OnPremZoneState {
   tsigName: string;
   tsigAlgorithm: string;
   tsigSecret: string;
-  records: DnsRecord[];
+  /** The managed record sets by "name TYPE" (a list in states written before the map). */
+  records: RecordSetMap | DnsRecord[];
   digest: string;
   /** What the managed names held before the stack set them: what delete puts back. */
   original?: DnsRecord[];
@@ -221,7 +226,8 @@ export interface OnPremZoneArgs {
   tsigName: string;
   tsigAlgorithm: string;
   tsigSecret: pulumi.Input<string>;
-  records: DnsRecord[];
+  /** The record sets the plan wants, by "name TYPE". */
+  records: RecordSetMap;
   digest: string;
 }
 

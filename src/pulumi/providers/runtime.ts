@@ -4,7 +4,7 @@
  */
 
 import { archiveWith } from "../../model/mailbox-archive";
-import { recordSetKey, recordsDigest } from "../../model/records";
+import { recordSetKey, recordSetList, recordSetMap, recordsDigest } from "../../model/records";
 import { compactRouting, expandRouting } from "../../model/routing";
 import {
   applyGatewayIdentity,
@@ -14,6 +14,7 @@ import {
   type LiveIdentity,
   readIdentity,
 } from "../../remote/effects/identity";
+import { readBaseline } from "../../remote/effects/postfix-baseline";
 import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/routing";
 import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
 import { execSequence, type HostSession, SessionPool, withSession } from "../../remote/ssh";
@@ -67,32 +68,39 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   },
   async create(inputs) {
     // Routing cutover set up earlier (another stack, a rehearsal) is kept, so delete can put it back.
-    const { applied, original } = await withSession(hostTarget(inputs.host, inputs.privateKey), async (s) => {
+    const { applied, original, baseline } = await withSession(hostTarget(inputs.host, inputs.privateKey), async (s) => {
       const live = await readRouting(s);
       return {
         applied: await applyRouting(s, expandRouting(inputs.routing), live),
         original: live.configured && live.routing ? compactRouting(live.routing) : undefined,
+        baseline: await readBaseline(s),
       };
     });
     return {
       id: `${inputs.host.name}@${inputs.host.address}`,
-      outs: { ...inputs, digest: applied.digest, ...(original ? { original } : {}) },
+      outs: { ...inputs, digest: applied.digest, baseline, ...(original ? { original } : {}) },
     };
   },
   async update(_id, olds, news) {
-    const applied = await withSession(hostTarget(news.host, news.privateKey), (s) => applyRouting(s, expandRouting(news.routing)));
-    return { outs: { ...news, digest: applied.digest, ...(olds.original ? { original: olds.original } : {}) } };
+    const { applied, baseline } = await withSession(hostTarget(news.host, news.privateKey), async (s) => ({
+      applied: await applyRouting(s, expandRouting(news.routing)),
+      baseline: await readBaseline(s),
+    }));
+    return { outs: { ...news, digest: applied.digest, baseline, ...(olds.original ? { original: olds.original } : {}) } };
   },
   async read(id, props) {
-    const live = await withSession(hostTarget(props!.host, props!.privateKey), (s) => readRouting(s));
-    return {
-      id,
-      props: {
-        ...props!,
-        digest: live.configured && live.digest ? live.digest : "not-configured",
-        routing: live.routing ? compactRouting(live.routing) : props!.routing,
-      },
+    const state = props!;
+    const [live, baseline] = await withSession(
+      hostTarget(state.host, state.privateKey),
+      async (s) => [await readRouting(s), await readBaseline(s)] as const,
+    );
+    const found = {
+      digest: live.configured && live.digest ? live.digest : "not-configured",
+      routing: live.routing ? compactRouting(live.routing) : state.routing,
     };
+    // The live routing becomes the inputs too, so the next preview diffs it against the plan's.
+    const { original: _o, baseline: _b, ...inputs } = state;
+    return { id, props: { ...state, ...found, baseline }, inputs: { ...inputs, ...found } };
   },
   async delete(_id, props) {
     const original = props.original;
@@ -209,6 +217,9 @@ export const gatewayDrain: HostEffectProvider<GatewayDrainState> = {
   async delete() {},
 };
 
+/** A zone state's record sets as a list (a map since record sets are keyed; a list in older states). */
+const recordsOf = (s: Pick<OnPremZoneState, "zone" | "records">) => recordSetList(s.zone, s.records);
+
 export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async diff(_id, olds, news) {
     const replaces = olds.zone !== news.zone || !sameConnection(olds.server, news.server) ? ["zone"] : [];
@@ -216,18 +227,20 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   },
   async create(inputs) {
     // What the managed names held before is kept, so delete can put it back.
+    const desired = recordsOf(inputs);
     const original = await withSession(hostTarget(inputs.server, inputs.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(inputs));
-      await applyZone(s, zoneTarget(inputs), inputs.records, [], live);
-      const managed = new Set(inputs.records.map(recordSetKey));
+      await applyZone(s, zoneTarget(inputs), desired, [], live);
+      const managed = new Set(desired.map(recordSetKey));
       return live.filter((r) => managed.has(recordSetKey(r)));
     });
     return { id: inputs.zone, outs: { ...inputs, original } };
   },
   async update(_id, olds, news) {
+    const [was, want] = [recordsOf(olds), recordsOf(news)];
     const original = await withSession(hostTarget(news.server, news.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(news));
-      const [before, now] = [new Set(olds.records.map(recordSetKey)), new Set(news.records.map(recordSetKey))];
+      const [before, now] = [new Set(was.map(recordSetKey)), new Set(want.map(recordSetKey))];
       const kept = olds.original ?? [];
       const restored = [
         ...kept,
@@ -239,8 +252,8 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
       await applyZone(
         s,
         zoneTarget(news),
-        [...news.records, ...restored.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))],
-        olds.records,
+        [...want, ...restored.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))],
+        was,
         live,
       );
       return restored;
@@ -249,18 +262,22 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   },
   async read(id, props) {
     const state = props!;
-    const managed = new Set(state.records.map(recordSetKey));
+    const managed = new Set(recordsOf(state).map(recordSetKey));
     const live = await withSession(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
     const records = live.filter((r) => managed.has(recordSetKey(r)));
-    return { id, props: { ...state, records, digest: recordsDigest(records) } };
+    const found = { records: recordSetMap(records), digest: recordsDigest(records) };
+    // The live records become the inputs too, so the next preview diffs them against the plan's.
+    const { original: _, ...inputs } = state;
+    return { id, props: { ...state, ...found }, inputs: { ...inputs, ...found } };
   },
   async delete(_id, props) {
-    const managed = new Set(props.records.map(recordSetKey));
+    const records = recordsOf(props);
+    const managed = new Set(records.map(recordSetKey));
     await withSession(hostTarget(props.server, props.privateKey), (s) =>
       clearZone(
         s,
         zoneTarget(props),
-        props.records,
+        records,
         (props.original ?? []).filter((r) => managed.has(recordSetKey(r))),
       ),
     );

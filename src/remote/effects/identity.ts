@@ -55,7 +55,7 @@ export interface LiveIdentity {
 export const DRAIN_DIR = "/etc/postfix/cutover-drain";
 export const DRAIN_POLICY_FILE = `${DRAIN_DIR}/policy`;
 export const DRAIN_FLAG_FILE = `${DRAIN_DIR}/draining`;
-const DRAIN_SERVICE = "cutover-drain";
+export const DRAIN_SERVICE = "cutover-drain";
 const DRAIN_RESTRICTION = `check_policy_service unix:private/${DRAIN_SERVICE}`;
 
 /**
