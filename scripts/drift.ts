@@ -7,7 +7,7 @@ import { inLabNamespace, openStack, stackAndArguments } from "./stack-cli";
 
 const program = command(
   "drift",
-  "Check a stack's live world against the plan of its phase: the engine's refresh preview; every planned DNS record at the authoritative servers (value and TTL) and records the plan does not know; with the mx strategy, what resolvers still hold; over SSH each host's routing, host name and who holds the service address; over SMTP the gateway's banner and name, the open-relay test and STARTTLS where the inventory asks for it.",
+  "Check a stack's live world against the plan of its phase: the engine's refresh preview; every planned DNS record at the authoritative servers (value and TTL) and records the plan does not know; with the mx strategy, what resolvers still hold; over SSH each host's routing, host name and who holds the service address; over SMTP the gateway's banner and name, the open-relay test and STARTTLS where the inventory asks for it; each host's whole postfix (main.cf, master.cf, its maps) against what the last update recorded; with --flows, a probe message per mail flow.",
   DRIFT_EXIT_HELP,
 )
   .usage("[options] <stack>  |  -s <stack>")
@@ -17,6 +17,10 @@ const program = command(
   .option("--markdown <file>", "write the Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
   .option("--resolver <address...>", "resolvers to compare with the authoritative MX (mx strategy)")
   .option("--skip-engine", "live checks only, without the engine's refresh preview")
+  .option(
+    "--flows",
+    "also send the verification's probe messages, one per mail flow of the plan, and its open-relay test (they are delivered: opt-in)",
+  )
   .option("--concurrency <n>", "probes at a time", positive("--concurrency"), 32)
   .option("--timeout <ms>", "per probe", positive("--timeout"), 5000)
   .parse();
@@ -25,6 +29,7 @@ const o = program.opts<{
   markdown?: string;
   resolver?: string[];
   skipEngine?: boolean;
+  flows?: boolean;
   concurrency: number;
   timeout: number;
 }>();
@@ -37,6 +42,7 @@ main(async () => {
     if (there !== undefined) return there;
     const drift = await stackDrift(await openStack(stackName), {
       skipEngine: o.skipEngine,
+      flows: o.flows,
       concurrency: o.concurrency,
       timeoutMs: o.timeout,
       ...(o.resolver ? { resolvers: o.resolver } : {}),

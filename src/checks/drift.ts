@@ -9,6 +9,7 @@
 import type { DriftOptions, Finding, Probe } from "./probes/common";
 import { cloudUnmanagedProbes, plannedRecordProbes, resolverProbes, unmanagedRecordProbes } from "./probes/dns";
 import { engineProbes } from "./probes/engine";
+import { flowProbes } from "./probes/flows";
 import { baselineProbes, identityProbes, routingProbes } from "./probes/hosts";
 import { smtpProbes } from "./probes/smtp";
 
@@ -58,6 +59,7 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
     ...baselineProbes(o),
     ...identityProbes(o),
     ...smtpProbes(o),
+    ...flowProbes(o),
   ];
   const findings = (await bounded(probes, o.concurrency ?? DEFAULT_CONCURRENCY)).flat();
   return {

@@ -29,6 +29,8 @@ export interface LargeChange {
 }
 
 export interface PlanDiff {
+  /** What the plan is compared with, when not the plan of phase `from` ("what the last update deployed"). */
+  fromLabel?: string;
   from: number;
   to: number;
   changes: PlanChange[];
@@ -120,8 +122,9 @@ export function diffPlans(a: Plan, b: Plan): PlanDiff {
 
 /** A readable table: per area and scope, counts, then the first entries of each. Pure. */
 export function renderPlanDiff(d: PlanDiff, perScope = 8): string {
-  if (!d.changes.length) return `plan of phase ${d.from} -> phase ${d.to}: no changes`;
-  const lines = [`plan of phase ${d.from} -> phase ${d.to}: ${d.changes.length} changes`];
+  const from = d.fromLabel ?? `plan of phase ${d.from}`;
+  if (!d.changes.length) return `${from} -> phase ${d.to}: no changes`;
+  const lines = [`${from} -> phase ${d.to}: ${d.changes.length} changes`];
   const groups = new Map<string, PlanChange[]>();
   for (const c of d.changes) groups.set(`${c.area} ${c.scope}`, [...(groups.get(`${c.area} ${c.scope}`) ?? []), c]);
   for (const [group, cs] of groups) {

@@ -4,6 +4,7 @@
  */
 
 import { checkDrift, type DriftReport } from "../checks/drift";
+import { verifyPhase } from "../checks/verify";
 import { CONFIG } from "../model/config-keys";
 import type { Phase } from "../model/inventory";
 import { plan } from "../model/plan";
@@ -19,6 +20,8 @@ export interface StackDriftOptions {
   resolvers?: string[];
   concurrency?: number;
   timeoutMs?: number;
+  /** Send the verification's probe messages too (they are delivered to the plan's mailboxes). */
+  flows?: boolean;
 }
 
 export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {}): Promise<DriftReport> {
@@ -27,6 +30,7 @@ export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {
   const inv = loadStack(stack.name, phase).inventory;
   const p = plan(inv, phase);
   const sessions = await stackSessions(stack, inv);
+  const session = sessions.session;
   const tsigSecret = config[CONFIG.tsigSecret]?.value;
   const key = p.zones.find((z) => z.tsigKey)?.tsigKey;
   try {
@@ -58,6 +62,7 @@ export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {
               return Object.fromEntries(Object.entries(zones).flatMap(([zone, z]) => (z.unmanaged ? [[zone, z.unmanaged]] : [])));
             },
           }),
+      ...(o.flows ? { flows: () => (session ? verifyPhase(p, { session }) : Promise.reject(new Error(sessions.unavailable))) } : {}),
       ...(o.resolvers ? { resolvers: o.resolvers } : {}),
       ...(inv.gateway.starttls ? { starttls: true } : {}),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),

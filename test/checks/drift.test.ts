@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { bounded, driftExitCode, type Finding, renderDriftMarkdown, renderDriftTable, routingDifferences } from "../../src/checks/drift";
 import { probe, withTimeout } from "../../src/checks/probes/common";
 import { cloudUnmanagedProbes } from "../../src/checks/probes/dns";
+import { flowFindings } from "../../src/checks/probes/flows";
 import { plan } from "../../src/model/plan";
 import { load } from "../helpers";
 
@@ -183,5 +184,37 @@ describe("records of existing cloud zones the stack leaves alone", () => {
     expect(cloudUnmanagedProbes(options())).toEqual([]);
     const pilot = plan(load("pilot", 4), 4);
     expect(cloudUnmanagedProbes({ ...options(async () => ({})), plan: pilot, inventory: load("pilot", 4) })).toEqual([]);
+  });
+});
+
+describe("the drift check's mail flows (--flows)", () => {
+  const flow = (from: "legacy" | "new", recipient: string) => ({ from, recipient, mailboxHost: "internet" as const }) as never;
+  it("a flow that did not arrive is mail-flow drift; an open relay is drift; a relay test with no clear answer could not be checked", () => {
+    const findings = flowFindings({
+      phase: 4,
+      sendSeconds: 1,
+      waitSeconds: 1,
+      seconds: 2,
+      passed: false,
+      undecided: [],
+      flows: [
+        { flow: flow("legacy", "a@x.test"), passed: true, foundIn: ["internet:/m/a"], detail: "in internet's mailbox" },
+        { flow: flow("new", "b@x.test"), passed: false, foundIn: [], detail: "nowhere after 20 s" },
+      ],
+      relays: [
+        { server: "198.51.100.25:25", verdict: "refused", passed: true, detail: "554" },
+        { server: "198.51.100.10:25", verdict: "open", passed: false, detail: "250" },
+        { server: "198.51.100.20:25", verdict: "unknown", passed: false, detail: "451 try later" },
+      ],
+    });
+    expect(findings.map((f) => `${f.status} ${f.subject} ${f.severity ?? "-"}`)).toEqual([
+      "ok legacy -> a@x.test -",
+      "drift new -> b@x.test mail flow",
+      "ok 198.51.100.25:25 -",
+      "drift 198.51.100.10:25 mail flow",
+      "unreachable 198.51.100.20:25 -",
+    ]);
+    expect(driftExitCode(findings)).toBe(2);
+    expect(driftExitCode(findings.filter((f) => f.status !== "unreachable"))).toBe(1);
   });
 });

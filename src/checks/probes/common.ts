@@ -4,12 +4,13 @@ import type { Plan } from "../../model/plan";
 import type { PostfixBaseline, Severity } from "../../remote/effects/postfix-baseline";
 import type { Tsig } from "../../remote/effects/zone";
 import type { HostSession } from "../../remote/ssh";
+import type { Verification } from "../verify";
 
 /** "note": worth knowing, not drift (records the stack leaves alone in a zone it shares). */
 export type FindingStatus = "ok" | "note" | "drift" | "unreachable";
 
 export interface Finding {
-  area: "engine" | "dns" | "resolver" | "host" | "smtp";
+  area: "engine" | "dns" | "resolver" | "host" | "smtp" | "flow";
   /** The server, host or zone the finding is about. */
   subject: string;
   /** What was checked: "mail.example.com A", "routing", "banner"... */
@@ -45,6 +46,8 @@ export interface DriftOptions {
   nsLookup?: string[];
   /** Resolvers to compare with the authoritative answer (mx strategy); none: skipped. */
   resolvers?: string[];
+  /** With --flows: the verification's probe messages and open-relay test (it delivers mail, so it is asked for). */
+  flows?: () => Promise<Verification>;
   /** Whether the gateway must offer STARTTLS. */
   starttls?: boolean;
   /** Probes at a time (default 32). */

@@ -38,6 +38,9 @@ export const MAIL_FLOW_PARAMETERS = new Set([
   "sender_dependent_relayhost_maps",
 ]);
 
+/** Parameters that name a cache postfix writes itself, not a map anyone edits. */
+const CACHE_PARAMETER = /(_cache_database|_cache_map|^address_verify_map)$/;
+
 /** Map types whose file is the content postfix reads; the others are compiled and dumped with postmap -s. */
 const MAP_REFERENCE = /\b(hash|btree|lmdb|cdb|dbm|sdbm|regexp|pcre|cidr|texthash):(\/[^\s,]+)/g;
 
@@ -90,7 +93,9 @@ export async function readBaseline(s: HostSession): Promise<PostfixBaseline> {
     ...parameters.map(([k, v]) => [`main.cf ${k}`, v]),
     ...services.map(([k, v]) => [`master.cf ${k}`, v]),
   ]);
-  const refs = mapReferences([...parameters, ...services].map(([, v]) => v));
+  // Caches (TLS sessions, address verification, postscreen) change with every session: not settings.
+  const settings = parameters.filter(([k]) => !CACHE_PARAMETER.test(k));
+  const refs = mapReferences([...settings, ...services].map(([, v]) => v));
   if (refs.length) {
     const r = await s.exec(["sh", "-c", MAP_DIGESTS, "sh", ...refs]);
     for (const line of r.stdout.split("\n")) {
