@@ -12,6 +12,7 @@ import { type DnsRecord, type Plan, plan } from "../../src/model/plan";
 import { hostRouting } from "../../src/model/routing";
 import { loadStack } from "../../src/model/stack-file";
 import { applyIdentity, drainPolicyRemovalCommands } from "../../src/remote/effects/identity";
+import { readBaseline } from "../../src/remote/effects/postfix-baseline";
 import { applyRouting, restoreRouting } from "../../src/remote/effects/routing";
 import { applyZone, readZone } from "../../src/remote/effects/zone";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
@@ -74,9 +75,20 @@ export async function driftBench(
         },
       });
     for (const t of p4.routing) await applyRouting(await session(t.host), hostRouting(t));
+    // Each host's postfix as an update would have recorded it: the check compares the live one with it.
+    const recorded = Object.fromEntries(
+      await Promise.all(p4.routing.map(async (t) => [t.host, await readBaseline(await session(t.host))] as const)),
+    );
 
     const started = performance.now();
-    const report = await checkDrift({ stack: "bench", plan: benchPlan, inventory: inv, session, tsig: lab.tsig });
+    const report = await checkDrift({
+      stack: "bench",
+      plan: benchPlan,
+      inventory: inv,
+      session,
+      tsig: lab.tsig,
+      baselines: async () => recorded,
+    });
     const seconds = (performance.now() - started) / 1000;
     for (const f of report.findings.filter((x) => x.status !== "ok").slice(0, 5))
       process.stderr.write(`bench: not ok: ${JSON.stringify(f)}\n`);
