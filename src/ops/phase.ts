@@ -8,7 +8,7 @@ import { CONFIG, instanceHostKeySetting } from "../model/config-keys";
 import { InputError } from "../model/errors";
 import { HOST_ROLES, type Inventory, type Phase } from "../model/inventory";
 import { assignmentDigest, readMailboxFile } from "../model/mailbox-archive";
-import { plan } from "../model/plan";
+import { type Plan, plan } from "../model/plan";
 import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
@@ -101,6 +101,21 @@ export async function provideInstanceHostKeys(stack: MigrationStack, inv: Invent
 }
 
 /**
+ * The update's message in the stack's history: "phase 5: go-live" for the move to phase 5; within a
+ * phase, a wave names where its users went ("phase 5: wave: 1 user to new"). Pure.
+ */
+export function updateMessage(target: Phase, current: number | undefined, deployed: Plan | undefined, next: Plan): string {
+  if (target === 5 && current !== 5) return "phase 5: go-live";
+  if (current !== target || !deployed) return `phase ${target}`;
+  const moved = next.routing.flatMap((t) => {
+    const before = new Set(deployed.routing.find((d) => d.host === t.host)?.mailboxes ?? []);
+    const n = t.mailboxes.filter((m) => !before.has(m)).length;
+    return n ? [`${n} user${n === 1 ? "" : "s"} to ${t.host}`] : [];
+  });
+  return moved.length ? `phase ${target}: wave: ${moved.join(", ")}` : `phase ${target}`;
+}
+
+/**
  * `npm run phase -- <stack> <n>`: validate, hold the stack, guard, preview, confirm, record, up,
  * verify, release. While held, no other operator's phase or rollback passes its guards: the
  * loser changes nothing and gets StackBusyError.
@@ -156,7 +171,7 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
       TAGS.forced,
       `${new Date().toISOString()} phase ${target}: ${refusals.map((r) => r.guard).join(", ")}`.slice(0, 250),
     );
-  const message = `phase ${target}${target === 5 ? ": go-live" : ""}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""}`;
+  const message = `${updateMessage(target, current, deployed, plan(inv, target))}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""}`;
   let up: OperationResult;
   try {
     up = await stack.up({ message, refresh: Boolean(recovering) });

@@ -35,7 +35,8 @@ export const numbered = (history: UpdateSummary[]): (UpdateSummary & { number: n
  * interrupted (a killed engine leaves no history entry on file and S3 backends, only pending
  * operations in the checkpoint: `interrupted`), the newest successful one (undoing what the failed one half did); else the newest
  * successful update whose configuration differs from the newest successful one (no-change updates
- * are skipped). Pure.
+ * are skipped), counted back from where the last rollback went: successive rollbacks walk back
+ * through the history (wave, go-live, phase 4...) instead of toggling. Pure.
  */
 export function rollbackTarget(history: UpdateSummary[], to?: number, interrupted = false): UpdateSummary & { number: number } {
   const all = numbered(history).filter((h) => h.kind === "update");
@@ -51,7 +52,9 @@ export function rollbackTarget(history: UpdateSummary[], to?: number, interrupte
   }
   if (interrupted || all[0].result !== "succeeded") return updates[0];
   const current = restored(updates[0].config);
-  const target = updates.find((u) => restored(u.config) !== current);
+  // After a rollback to update N the stack stands at N: the next rollback steps back from there, not to what was undone.
+  const at = Number(/^rollback to update (\d+)\b/.exec(updates[0].message ?? "")?.[1] ?? updates[0].number);
+  const target = updates.find((u) => u.number <= at && restored(u.config) !== current);
   if (!target) throw new InputError("every successful update ran with the current configuration: there is nothing to roll back to");
   return target;
 }

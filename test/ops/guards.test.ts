@@ -4,7 +4,9 @@
 import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
 import type { Inventory, Mailbox, Phase } from "../../src/model/inventory";
+import { plan } from "../../src/model/plan";
 import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../../src/ops/guards";
+import { updateMessage } from "../../src/ops/phase";
 import { load, rawStack } from "../helpers";
 
 const pilot = (phase: Phase) => load("pilot", phase);
@@ -129,5 +131,22 @@ describe("phase guards", () => {
     expect(guards(5, facts(history, { tags, now: new Date("2026-11-25T12:30:01Z") }), inv)).toEqual([]);
     // Phase 4 never ran with the mx strategy: the TTL was never lowered.
     expect(guards(5, facts([update(4), update(3)], { tags }), inv)).toEqual(["mx-ttl"]);
+  });
+});
+
+describe("the update's message in the stack's history", () => {
+  const inv = pilot(5);
+  const moved = (n: number): Inventory => ({
+    ...inv,
+    mailboxList: inv.mailboxList.map((m, i) => (i < n && m.home === "legacy" ? { ...m, home: "new" as const } : m)),
+  });
+  it("tells the go-live from a wave, and a wave names how many users went where", () => {
+    expect(updateMessage(5, 4, plan(inv, 4), plan(inv, 5))).toBe("phase 5: go-live");
+    expect(updateMessage(5, 5, plan(inv, 5), plan(moved(1), 5))).toBe("phase 5: wave: 1 user to new");
+    expect(updateMessage(4, 4, plan(inv, 4), plan(moved(3), 4))).toBe("phase 4: wave: 3 users to new");
+    expect(updateMessage(4, 4, plan(moved(2), 4), plan(inv, 4))).toBe("phase 4: wave: 2 users to legacy");
+    expect(updateMessage(4, 4, plan(inv, 4), plan(inv, 4))).toBe("phase 4");
+    expect(updateMessage(3, 2, plan(inv, 2), plan(inv, 3))).toBe("phase 3");
+    expect(updateMessage(1, undefined, undefined, plan(inv, 1))).toBe("phase 1");
   });
 });
