@@ -19,6 +19,9 @@ export const isLabStack = (name: string) => name.startsWith("lab-");
 
 /** Lab stacks are throw-away: their passphrase is public unless PULUMI_CONFIG_PASSPHRASE says otherwise. */
 export const LAB_PASSPHRASE = process.env.PULUMI_CONFIG_PASSPHRASE ?? "cutover-lab";
+/** Where lab stacks' passphrase comes from, for the message when it is wrong. */
+export const LAB_PASSPHRASE_SOURCE =
+  'PULUMI_CONFIG_PASSPHRASE (lab stacks use it when it is set, else the lab\'s own passphrase "cutover-lab")';
 
 /** A lab stack's own copy of the pilot's mailbox file (git-ignored), so waves and rollbacks change only it. */
 export const labMailboxFile = (stack: string) => `mailboxes.${stack}.csv`;
@@ -75,6 +78,7 @@ export async function openLabStack(
     engine,
     backendUrl,
     passphrase: LAB_PASSPHRASE,
+    passphraseSource: LAB_PASSPHRASE_SOURCE,
     // The lab is offline by design: its stacks use no cloud provider.
     offline: true,
     ...(progress ? { progress } : {}),

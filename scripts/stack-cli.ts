@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { labHealthy } from "../lab/lab";
-import { isLabStack, LAB_PASSPHRASE, labBackendUrl } from "../lab/lab-stack";
+import { isLabStack, LAB_PASSPHRASE, LAB_PASSPHRASE_SOURCE, labBackendUrl } from "../lab/lab-stack";
 import { inOperatorNamespace } from "../lab/namespaces";
 import { CutoverError, InputError } from "../src/model/errors";
 import { obtainEngine } from "../src/ops/engine";
@@ -40,6 +40,8 @@ export async function openStack(name: string): Promise<MigrationStack> {
   return MigrationStack.open(name, {
     engine,
     progress,
-    ...(isLabStack(name) ? { backendUrl: labBackendUrl(), passphrase: LAB_PASSPHRASE, offline: true } : {}),
+    ...(isLabStack(name)
+      ? { backendUrl: labBackendUrl(), passphrase: LAB_PASSPHRASE, passphraseSource: LAB_PASSPHRASE_SOURCE, offline: true }
+      : {}),
   });
 }

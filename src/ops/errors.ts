@@ -1,5 +1,5 @@
 /** The errors of engine operations, apart from the engine module so that commands can name them cheaply. */
-import { CutoverError } from "../model/errors";
+import { CutoverError, InputError } from "../model/errors";
 
 /**
  * Another operator holds the stack: a cutover command's hold (see hold.ts), or the engine's lock of
@@ -33,4 +33,22 @@ export class EngineError extends CutoverError {
   ) {
     super(`the engine's ${operation} of ${stack} failed:\n${lines.map((l) => `  ${l}`).join("\n")}`);
   }
+}
+
+/**
+ * The stack's secrets could not be decrypted: the passphrase is wrong. Nothing was changed (the
+ * engine refuses before it reads or writes anything); `source` says where the passphrase came from.
+ */
+export class WrongPassphraseError extends InputError {
+  constructor(stack: string, source: string) {
+    super(
+      `the passphrase for the secrets of stack ${stack} is wrong: nothing was changed. It came from ${source}; give the right one and run the command again.`,
+    );
+  }
+}
+
+/** Whether an engine command failed on the passphrase (its message or its stderr says so). Pure. */
+export function failedOnPassphrase(e: unknown): boolean {
+  const stderr = (e as { commandResult?: { stderr?: string } } | undefined)?.commandResult?.stderr ?? "";
+  return /incorrect passphrase/.test(`${e instanceof Error ? e.message : String(e)}\n${stderr}`);
 }

@@ -27,7 +27,7 @@ import { InputError } from "../model/errors";
 import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
-import { EngineError, engineLockHolder, StackBusyError } from "./errors";
+import { EngineError, engineLockHolder, failedOnPassphrase, StackBusyError, WrongPassphraseError } from "./errors";
 import { holdStack, type StackHold } from "./hold";
 import { changedProperties, type PropertyChange, propertyChanges } from "./property-changes";
 
@@ -51,6 +51,8 @@ export interface StackOptions {
   backendUrl?: string;
   /** Passphrase for the passphrase secrets provider; default PULUMI_CONFIG_PASSPHRASE(_FILE). */
   passphrase?: string;
+  /** Where `passphrase` comes from, for the message when it is wrong. */
+  passphraseSource?: string;
   /** The engine downloads no plugin (the lab and the tests, where nothing can be downloaded). */
   offline?: boolean;
   progress?: Progress;
@@ -130,7 +132,18 @@ export class MigrationStack {
     private readonly envVars: Record<string, string>,
     /** The backend the stack lives on: the explicit one, or the one `pulumi login` stored. */
     readonly backendUrl: string | undefined,
+    private readonly passphraseSource: string,
   ) {}
+
+  /** An engine command's failure on a wrong passphrase becomes one clear line (exit 2); others pass. */
+  private async secretsCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (failedOnPassphrase(e)) throw new WrongPassphraseError(this.name, this.passphraseSource);
+      throw e;
+    }
+  }
 
   get name() {
     return this.stack.name;
@@ -149,7 +162,10 @@ export class MigrationStack {
     const pulumiCommand = await PulumiCommand.get({ root: join(opts.engine.binDir, ".."), skipVersionCheck: false });
     const stack = await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: PROJECT_DIR }, { envVars, pulumiCommand });
     progress(`engine: stack ${name} on ${backend ? withoutPassword(backend) : "the logged-in backend"}`);
-    return new MigrationStack(stack, opts.engine, progress, envVars, backend ?? loggedInBackend());
+    const source =
+      opts.passphraseSource ??
+      (opts.passphrase !== undefined ? "the command's own setting" : "PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE");
+    return new MigrationStack(stack, opts.engine, progress, envVars, backend ?? loggedInBackend(), source);
   }
 
   setConfig(config: ConfigMap, path = false): Promise<void> {
@@ -165,6 +181,7 @@ export class MigrationStack {
     for (const [key, value] of Object.entries(secrets)) {
       const argv = ["pulumi", "config", "set", "--secret", "--raw", key, "--stack", this.name, "--cwd", PROJECT_DIR];
       const r = await run(argv, { env, input: value, allowFailure: true });
+      if (r.code !== 0 && failedOnPassphrase({ commandResult: r })) throw new WrongPassphraseError(this.name, this.passphraseSource);
       if (r.code !== 0) {
         const said = `${r.stderr}\n${r.stdout}`.split(value).join("[secret]").trim().split("\n").filter(Boolean).slice(-3);
         throw new EngineError(`setting of the secret ${key} (exit ${r.code})`, this.name, said);
@@ -243,6 +260,7 @@ export class MigrationStack {
     try {
       return await fn();
     } catch (e) {
+      if (failedOnPassphrase(e)) throw new WrongPassphraseError(this.name, this.passphraseSource);
       if (e instanceof ConcurrentUpdateError) throw new StackBusyError(this.name, engineLockHolder(e.message));
       if (e instanceof CommandError) throw new EngineError(operation, this.name, failureLines(e, c.diagnostics()));
       throw e;
@@ -348,7 +366,7 @@ export class MigrationStack {
   async history(): Promise<UpdateSummary[]> {
     const all: UpdateSummary[] = [];
     for (let page = 1; ; page++) {
-      const batch = await this.stack.history(100, page);
+      const batch = await this.secretsCall(() => this.stack.history(100, page));
       all.push(...batch);
       if (batch.length < 100) return all;
     }
@@ -403,7 +421,7 @@ export class MigrationStack {
 
   /** The outputs of every resource of this type in the stack's state, secrets revealed. */
   async resourcesOutputs(type: string): Promise<Record<string, unknown>[]> {
-    const state = await this.stack.exportStack();
+    const state = await this.secretsCall(() => this.stack.exportStack());
     const resources = (state.deployment as { resources?: { type: string; outputs?: Record<string, unknown> }[] }).resources ?? [];
     // Secrets come back as {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: "<json>"}.
     const reveal = (v: unknown): unknown =>
@@ -415,7 +433,7 @@ export class MigrationStack {
 
   /** The stack's config as the engine reads it, secrets decrypted (for the verification's SSH key). */
   async config(): Promise<ConfigMap> {
-    return this.stack.getAllConfig();
+    return this.secretsCall(() => this.stack.getAllConfig());
   }
 
   /**

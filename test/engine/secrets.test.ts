@@ -7,10 +7,12 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { LAB_PASSPHRASE_SOURCE, labBackendUrl, openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { exitCodeOf } from "../../scripts/cli";
 import { STACKS_DIR } from "../../src/model/stack-file";
 import { type Engine, obtainEngine } from "../../src/ops/engine";
-import type { MigrationStack } from "../../src/ops/stack";
+import { WrongPassphraseError } from "../../src/ops/errors";
+import { MigrationStack } from "../../src/ops/stack";
 import { testLab } from "../lab/env";
 
 const lab = testLab();
@@ -99,5 +101,28 @@ describe("the lab stack's secrets", () => {
     } finally {
       writeFileSync(path, text);
     }
+  }, 120_000);
+
+  it("a wrong passphrase is one line naming where it came from, exit 2, and nothing changed", async () => {
+    const wrong = await MigrationStack.open(name, {
+      engine,
+      backendUrl: labBackendUrl(),
+      passphrase: "not the lab's passphrase",
+      passphraseSource: LAB_PASSPHRASE_SOURCE,
+      offline: true,
+    });
+    const before = readFileSync(join(STACKS_DIR, `Pulumi.${name}.yaml`), "utf8");
+    for (const call of [() => wrong.config(), () => wrong.preview(), () => wrong.setSecrets({ "cutover:unused": "x" })]) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(WrongPassphraseError);
+      expect(exitCodeOf(error)).toBe(2);
+      expect((error as Error).message).toBe(
+        `the passphrase for the secrets of stack ${name} is wrong: nothing was changed. It came from ${LAB_PASSPHRASE_SOURCE}; give the right one and run the command again.`,
+      );
+    }
+    expect(readFileSync(join(STACKS_DIR, `Pulumi.${name}.yaml`), "utf8")).toBe(before);
   }, 120_000);
 });
