@@ -10,7 +10,7 @@ const program = command(
   .usage("[options] <stack>  |  -s <stack>")
   .argument("[stack]", "stack name")
   .addOption(stackOption())
-  .option("--to <n>", "the update to go back to, as numbered by `pulumi stack history` (1 = oldest)", positive("--to"))
+  .option("--to <n>", "the update to go back to, as `npm run history` numbers it (1 = the oldest)", positive("--to"))
   .option("-y, --yes", "roll back without asking")
   .option("--json", "print the outcome (from, to, moves, status) as JSON on stdout")
   .parse();

@@ -2,6 +2,7 @@
  * What the stack itself records, read for the guards and the rollback: the update history with
  * each update's configuration, the mailbox files in the stack's archive, pending operations.
  */
+import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import { loadConfig } from "../model/config";
 import { CONFIG } from "../model/config-keys";
 import type { Phase } from "../model/inventory";
@@ -63,4 +64,77 @@ export async function stackFacts(stack: MigrationStack, pilotStack?: string): Pr
     ...(configured ? { configuredPhase: configured } : {}),
     ...(pilotStack ? { pilot: { stack: pilotStack, verifiedPhase: parseVerifiedTag(pilotTags?.[TAGS.verified])?.phase } } : {}),
   };
+}
+
+/**
+ * Numbers the history's entries as Pulumi Cloud numbers versions: 1 for the oldest operation. The
+ * file and S3 backends record no version, so the number is the entry's position from the oldest.
+ */
+export const numbered = (history: UpdateSummary[]): (UpdateSummary & { number: number })[] =>
+  history.map((h, i) => ({ ...h, number: h.version || history.length - i }));
+
+/** What an entry of the stack's history was, as an operator reads it. */
+export type EntryKind = "phase" | "go-live" | "wave" | "rollback" | "recovery" | "refresh" | "destroy" | "other";
+
+export interface HistoryRow {
+  /** As `rollback --to` takes it: 1 for the oldest entry. */
+  number: number;
+  time: string;
+  phase: number | undefined;
+  kind: EntryKind;
+  result: string;
+  /** A wave's or a rollback's moves as its message says them ("1 user to new"), else "". */
+  moved: string;
+  /** Who ran it (the message's "by user@host"), "" when not recorded. */
+  by: string;
+  message: string;
+}
+
+/** The stack's history, newest first, as rows a person reads and `rollback --to` numbers. Pure. */
+export function historyRows(history: UpdateSummary[]): HistoryRow[] {
+  const rows = numbered(history);
+  return rows.map((h, i) => {
+    const message = h.message ?? "";
+    const older = rows.slice(i + 1).find((o) => o.kind === "update");
+    const kind: EntryKind =
+      h.kind === "refresh" || h.kind === "destroy"
+        ? h.kind
+        : h.kind !== "update"
+          ? "other"
+          : /^rollback to update \d+/.test(message)
+            ? "rollback"
+            : older && older.result !== "succeeded"
+              ? "recovery"
+              : /: wave: /.test(message)
+                ? "wave"
+                : /: go-live\b/.test(message)
+                  ? "go-live"
+                  : "phase";
+    const phase = Number(h.config?.[CONFIG.phase]?.value);
+    return {
+      number: h.number,
+      time: new Date(h.endTime ?? h.startTime).toISOString().replace(/\.\d+Z$/, "Z"),
+      phase: phase || undefined,
+      kind,
+      result: h.result,
+      moved: /: wave: ([^(]+?)(?: \(|$| by )/.exec(message)?.[1] ?? "",
+      by: / by (\S+@\S+)/.exec(message)?.[1] ?? "",
+      message,
+    };
+  });
+}
+
+/** The rows as a table. Pure. */
+export function renderHistory(rows: HistoryRow[]): string {
+  const head = ["#", "time", "phase", "kind", "result", "moved", "by"];
+  const cells = rows.map((r) => [String(r.number), r.time, r.phase ? String(r.phase) : "-", r.kind, r.result, r.moved || "-", r.by || "-"]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  return [head, ...cells]
+    .map((c) =>
+      c
+        .map((x, i) => x.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }

@@ -22,7 +22,9 @@ export interface StackHold {
 }
 
 /** Who runs this command: user@host pid. */
-const operator = () => `${userInfo().username}@${hostname()} pid ${process.pid}`;
+/** Who runs this command, as update messages name them. */
+export const operatorName = () => `${userInfo().username}@${hostname()}`;
+const operator = () => `${operatorName()} pid ${process.pid}`;
 
 /**
  * Takes the stack for `command` ("phase 5", "rollback"), or throws StackBusyError naming who holds

@@ -15,6 +15,7 @@ import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import { StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, TAGS } from "./guards";
 import { deployedPlan, interrupted, stackFacts } from "./history";
+import { operatorName } from "./hold";
 import { changeSummary, describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
 import type { MigrationStack, OperationResult } from "./stack";
 import { verifyAndRecord } from "./verification";
@@ -171,7 +172,7 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
       TAGS.forced,
       `${new Date().toISOString()} phase ${target}: ${refusals.map((r) => r.guard).join(", ")}`.slice(0, 250),
     );
-  const message = `${updateMessage(target, current, deployed, plan(inv, target))}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""}`;
+  const message = `${updateMessage(target, current, deployed, plan(inv, target))}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""} by ${operatorName()}`;
   let up: OperationResult;
   try {
     up = await stack.up({ message, refresh: Boolean(recovering) });

@@ -10,7 +10,8 @@ import { InputError } from "../model/errors";
 import type { Phase } from "../model/inventory";
 import { mailboxFilePath, readMailboxFile } from "../model/mailbox-archive";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
-import { archivedMailboxFile } from "./history";
+import { archivedMailboxFile, numbered } from "./history";
+import { operatorName } from "./hold";
 import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
 import type { MigrationStack } from "./stack";
 import { verifyAndRecord } from "./verification";
@@ -22,13 +23,6 @@ import { verifyAndRecord } from "./verification";
 export const RESTORED_KEYS = [CONFIG.phase, CONFIG.inventory, CONFIG.mailboxesDigest];
 
 const restored = (c: ConfigMap) => JSON.stringify(RESTORED_KEYS.map((k) => c[k]?.value ?? null));
-
-/**
- * Numbers the history's entries as Pulumi Cloud numbers versions: 1 for the oldest operation. The
- * file and S3 backends record no version, so the number is the entry's position from the oldest.
- */
-export const numbered = (history: UpdateSummary[]): (UpdateSummary & { number: number })[] =>
-  history.map((h, i) => ({ ...h, number: h.version || history.length - i }));
 
 /**
  * The update to go back to: `to` by its version number; else, when the newest update failed or was
@@ -177,7 +171,7 @@ async function heldRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"
   const recovering = rb.from.result !== "succeeded";
   const preview = await stack.preview({ refresh: recovering });
   o.progress(`preview of the rollback${recovering ? " (after reading the live hosts)" : ""}:\n${describeSteps(preview)}`);
-  const up = await stack.up({ message: `rollback to update ${rb.to.number} (phase ${phase})`, refresh: recovering });
+  const up = await stack.up({ message: `rollback to update ${rb.to.number} (phase ${phase}) by ${operatorName()}`, refresh: recovering });
   const outcome = await verifyAndRecord(stack, phase, inv, o, { status: "done", refusals: [], forced: false, preview, up });
   return { ...outcome, plan: rb };
 }

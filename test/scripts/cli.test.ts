@@ -14,6 +14,7 @@ const TSX = require.resolve("tsx/cli");
 const COMMANDS = [
   "phase",
   "rollback",
+  "history",
   "preview",
   "drift",
   "plan",
