@@ -54,7 +54,7 @@ describe("the mx go-live strategy", () => {
     const forced = await runPhase(stack, 5, { yes: true, force: true, progress });
     expect(forced).toMatchObject({ status: "done", forced: true });
     expect((await stack.tags())[TAGS.forced]).toMatch(/phase 5: mx-ttl$/);
-    expect((await stack.history())[0].message).toBe("phase 5: go-live (forced past: mx-ttl)");
+    expect((await stack.history())[0].message).toMatch(/^phase 5: go-live \(forced past: mx-ttl\) by \S+@\S+$/);
     const at5 = await mxAnswers(5);
     expect(at5.live).toEqual(at5.planned);
     expect(at5.live.every((a) => a.endsWith(plan(inv, 5).hosts.find((h) => h.role === "new")!.ownName))).toBe(true);
