@@ -148,7 +148,11 @@ function partnerSettings(): LabSetting[] {
   ];
 }
 
-export async function startSshd(h: PlannedLabHost): Promise<void> {
+/**
+ * `kernelHostName`: the host name the host had (a restart keeps it, as a real host's sshd restart
+ * does; the UTS namespace is sshd's own, so it goes with the process that is stopped).
+ */
+export async function startSshd(h: PlannedLabHost, kernelHostName?: string): Promise<void> {
   const dir = hostDir(h.role);
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const config = join(dir, "sshd_config");
@@ -172,7 +176,14 @@ export async function startSshd(h: PlannedLabHost): Promise<void> {
     ].join("\n"),
   );
   // Its own UTS namespace, so the host-name effect renames this host and not the machine.
-  await startDaemon(h.namespace, ["/usr/sbin/sshd", "-f", config], { uts: true });
+  const sshd = ["/usr/sbin/sshd", "-f", config];
+  await startDaemon(
+    h.namespace,
+    kernelHostName ? ["sh", "-c", 'hostname "$1" && shift && exec "$@"', "sh", kernelHostName, ...sshd] : sshd,
+    {
+      uts: true,
+    },
+  );
 }
 
 export async function startPostfix(h: PlannedLabHost, addresses: { internet: string }): Promise<void> {

@@ -81,7 +81,7 @@ export function mxSwitchReadyAt(history: UpdateSummary[], inv: Inventory): { low
 }
 
 export interface Refusal {
-  guard: "skip" | "backwards" | "verification" | "unfinished" | "mx-ttl" | "large-change";
+  guard: "skip" | "backwards" | "verification" | "unfinished" | "mx-ttl" | "large-change" | "go-live pre-flight";
   message: string;
 }
 

@@ -89,6 +89,30 @@ describe("gateway identity provider", () => {
     const created = await gatewayIdentityProvider.create(s4);
     expect((await gatewayIdentityProvider.read(created.id, created.outs)).props).toMatchObject({ holder: "legacy", digest: s4.digest });
     expect(await gatewayIdentityProvider.diff(created.id, s4, s5)).toMatchObject({ changes: true });
+    // The taking host's postfix stopped: the move is refused before anything is released (the effect's own pre-flight).
+    const neu = await pool.session({ ...s5.hosts[1].host, privateKey });
+    const both = async () =>
+      Promise.all([readIdentity(legacy, s4.hosts[0].identity.service), readIdentity(neu, s4.hosts[1].identity.service)]);
+    const unmoved = await both();
+    await neu.exec(["postfix", "stop"]);
+    try {
+      await expect(gatewayIdentityProvider.update(created.id, s4, s5)).rejects.toThrow(
+        /^the go-live was refused before anything changed: postfix on new \(198\.51\.100\.20\), which is to take the gateway's address, is not running/,
+      );
+      expect(await both()).toEqual(unmoved);
+    } finally {
+      await neu.exec(["postfix", "start"]);
+    }
+    // A failure after the legacy gateway released the address: the move is undone, the legacy gateway serves again.
+    process.env.CUTOVER_FAULT_FAIL_AFTER_RELEASE = "1";
+    try {
+      await expect(gatewayIdentityProvider.update(created.id, s4, s5)).rejects.toThrow(
+        /^the gateway identity move failed: fault injected after the release \(CUTOVER_FAULT_FAIL_AFTER_RELEASE\); what it had changed was put back$/,
+      );
+      expect(await both()).toEqual(unmoved);
+    } finally {
+      delete process.env.CUTOVER_FAULT_FAIL_AFTER_RELEASE;
+    }
     await gatewayIdentityProvider.update(created.id, s4, s5);
     expect((await gatewayIdentityProvider.read(created.id, s5)).props).toMatchObject({ holder: "new", digest: s5.digest });
     await gatewayIdentityProvider.delete(created.id, { ...s5, original: created.outs.original! });

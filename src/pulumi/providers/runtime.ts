@@ -44,13 +44,21 @@ async function withIdentityHosts<T>(state: GatewayIdentityState, fn: (sessions: 
 }
 
 /**
- * Fault injection for the zero-loss tests: CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS holds a go-live for
- * that long after the old holder released the address, so that a test can cut SSH or kill the
- * engine at exactly that point. Unset in normal use.
+ * Fault injection for the zero-loss and go-live tests: CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS holds a
+ * go-live for that long after the old holder released the address, so that a test can cut SSH or
+ * kill the engine at exactly that point; CUTOVER_FAULT_FAIL_AFTER_RELEASE makes the go-live fail
+ * there (what it changed must be put back). Unset in normal use.
  */
 const faultHooks = (): GoLiveHooks => {
   const ms = Number(process.env.CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS ?? 0);
-  return ms > 0 ? { afterRelease: () => new Promise((r) => setTimeout(r, ms)) } : {};
+  const fail = Boolean(process.env.CUTOVER_FAULT_FAIL_AFTER_RELEASE);
+  if (!ms && !fail) return {};
+  return {
+    afterRelease: async () => {
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      if (fail) throw new Error("fault injected after the release (CUTOVER_FAULT_FAIL_AFTER_RELEASE)");
+    },
+  };
 };
 
 const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> =>

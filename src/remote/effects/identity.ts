@@ -3,6 +3,7 @@
  * service address. The go-live moves both from the legacy gateway to the new server; rollback moves
  * them back.
  */
+import { CutoverError } from "../../model/errors";
 import { refuseControl } from "../../model/text";
 import { detached, execSequence, type HostSession, sectionMarker, sections } from "../ssh";
 import { mainCfSetting, POSTFIX_RELOAD } from "./routing";
@@ -257,6 +258,73 @@ export async function applyGatewayIdentity(
   hooks: GoLiveHooks = {},
 ): Promise<LiveIdentity[]> {
   const live = await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service)));
+  await goLivePreflight(hosts, live);
+  try {
+    await runIdentitySteps(hosts, live, hooks);
+  } catch (e) {
+    // All or nothing: what the move had changed goes back, so the old holder serves as before.
+    const undo = await runIdentitySteps(
+      hosts.map((h, i) => ({ session: h.session, identity: identityOf(live[i], h.identity) })),
+      await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service))),
+      {},
+    ).then(
+      () => "what it had changed was put back",
+      (u: Error) => `putting back what it had changed failed too: ${u.message.split("\n")[0]}`,
+    );
+    throw new CutoverError(`the gateway identity move failed: ${(e as Error).message.split("\n")[0]}; ${undo}`);
+  }
+  return live;
+}
+
+/** A host's identity as it was read: what undoing a move puts back. Pure. */
+const identityOf = (live: LiveIdentity, wanted: HostIdentity): HostIdentity => ({
+  ...wanted,
+  hostName: live.hostName,
+  ownName: live.ownName,
+  holdsServiceAddress: live.holdsServiceAddress,
+  banner: live.banner,
+  kernelHostName: live.kernelHostName,
+});
+
+/**
+ * Why a host cannot take the gateway's address now, or undefined when it can: its postfix must run
+ * (`postfix status`) and its configuration be valid (`postfix check`). Names the host, its address
+ * and the fix.
+ */
+export async function cannotServe(s: HostSession): Promise<string | undefined> {
+  const where = `${s.target.name} (${s.target.address})`;
+  for (const [argv, fault, fix] of [
+    [["postfix", "status"], "is not running", "start it (postfix start)"],
+    [["postfix", "check"], "has a configuration error", "fix what postfix check reports"],
+  ] as const) {
+    const r = await s.exec([...argv], { allowFailure: true });
+    if (r.code !== 0)
+      return `postfix on ${where}, which is to take the gateway's address, ${fault} (${argv.join(" ")}: ${`${r.stderr}${r.stdout}`.trim().split("\n")[0] || `exit ${r.code}`}); ${fix}, then run the phase again`;
+  }
+  return undefined;
+}
+
+/**
+ * Before a host takes the gateway's address from another, nothing is released unless the taking
+ * host can serve (see cannotServe). SSH to every host was opened before this, so a host that
+ * cannot be reached stops the move before it starts.
+ */
+async function goLivePreflight(hosts: { session: HostSession; identity: HostIdentity }[], live: LiveIdentity[]): Promise<void> {
+  const moving = hosts.some((h, i) => live[i].holdsServiceAddress && !h.identity.holdsServiceAddress);
+  const takers = hosts.filter((h, i) => h.identity.holdsServiceAddress && !live[i].holdsServiceAddress);
+  if (!moving) return;
+  for (const t of takers) {
+    const fault = await cannotServe(t.session);
+    if (fault) throw new CutoverError(`the go-live was refused before anything changed: ${fault}`);
+  }
+}
+
+/** The move itself, step by step (see applyGatewayIdentity). */
+async function runIdentitySteps(
+  hosts: { session: HostSession; identity: HostIdentity }[],
+  live: LiveIdentity[],
+  hooks: GoLiveHooks,
+): Promise<void> {
   const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], [], []];
   hosts.forEach((h, i) => {
     // The hosts that give the gateway up rename last, when nothing waits on them any more.
@@ -270,7 +338,6 @@ export async function applyGatewayIdentity(
     if (i === 3 && steps[2].some((x) => x.commands.length)) await hooks.afterRelease?.();
     await Promise.all(step.filter((x) => x.commands.length).map((x) => execSequence(x.session, x.commands)));
   }
-  return live;
 }
 
 /**
