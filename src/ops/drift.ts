@@ -55,12 +55,17 @@ export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {
                   .map((s) => ({ name: s.name, properties: s.changes.map((c) => c.path) })),
               };
             },
-            // The program lists existing cloud zones with the providers' own credentials and listings.
-            cloudListing: async () => {
-              const r = await stack.preview({ config: { [CONFIG.listUnmanaged]: true } });
-              const zones = (r.outputs?.zones ?? {}) as Record<string, { unmanaged?: string[] }>;
-              return Object.fromEntries(Object.entries(zones).flatMap(([zone, z]) => (z.unmanaged ? [[zone, z.unmanaged]] : [])));
-            },
+            // The program lists existing cloud zones with the providers' own credentials and listings
+            // (an engine preview, about 4 s: only when the plan has such a zone).
+            ...(p.zones.some((z) => z.provider === "cloudflare" || (z.provider === "route53" && !z.create))
+              ? {
+                  cloudListing: async () => {
+                    const r = await stack.preview({ config: { [CONFIG.listUnmanaged]: true } });
+                    const zones = (r.outputs?.zones ?? {}) as Record<string, { unmanaged?: string[] }>;
+                    return Object.fromEntries(Object.entries(zones).flatMap(([zone, z]) => (z.unmanaged ? [[zone, z.unmanaged]] : [])));
+                  },
+                }
+              : {}),
           }),
       ...(o.flows ? { flows: () => (session ? verifyPhase(p, { session }) : Promise.reject(new Error(sessions.unavailable))) } : {}),
       ...(o.resolvers ? { resolvers: o.resolvers } : {}),

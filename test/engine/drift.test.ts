@@ -7,26 +7,31 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { setSshd } from "../../lab/lab";
 import { labMailboxFile } from "../../lab/lab-stack";
 import { startDaemon } from "../../lab/namespaces";
 import { queryRecord } from "../../src/checks/dns-query";
 import { checkDrift, type DriftReport, renderDriftTable } from "../../src/checks/drift";
 import { waitFor } from "../../src/checks/mail";
+import { verifyPhase } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
 import { hostRouting } from "../../src/model/routing";
 import { loadStack, STACKS_DIR, stackPlan } from "../../src/model/stack-file";
 import { stackDrift } from "../../src/ops/drift";
+import { describeSteps } from "../../src/ops/outcome";
+import { runPhase } from "../../src/ops/phase";
 import { enginePreview } from "../../src/ops/preview";
 import type { OperationResult } from "../../src/ops/stack";
+import { readIdentity } from "../../src/remote/effects/identity";
 import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR } from "../../src/remote/effects/routing";
 import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "../lab/env";
-import { labStackAtPhase4 } from "./phase-4-stack";
+import { labStackAtPhase4, progress } from "./phase-4-stack";
 
 const lab = testLab();
 const current = labStackAtPhase4(lab, "lab-drift");
-const pool = new SessionPool();
+let pool = new SessionPool();
 const session = (role: HostRole) => pool.session(lab.target(role));
 const p4 = () => stackPlan(current().name, 4);
 const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
@@ -174,8 +179,8 @@ describe("drift check on the lab", () => {
     const byHand = `[${lab.description.hosts.internet!.address}]:25`;
     await execSequence(neu, [["postconf", "-e", `relayhost=${byHand}`], POSTFIX_RELOAD]);
     try {
-      const r = await stackDrift(current());
-      expect(notOk(r)).toEqual(["drift engine new-routing refresh", "drift host new main.cf relayhost", "drift host new routing"]);
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual(["drift host new main.cf relayhost", "drift host new routing"]);
       expect(r.findings.find((f) => f.check === "routing" && f.subject === "new")).toMatchObject({ severity: "mail flow" });
       expect(r.findings.find((f) => f.check === "routing" && f.subject === "new")?.actual).toContain(
         `relayhost = ${byHand}, planned [relay.isp.test]:2525`,
@@ -241,8 +246,8 @@ describe("drift check on the lab", () => {
     const before = (await legacy.exec(["cat", own])).stdout;
     await execSequence(legacy, [["sh", "-c", `echo 'elsewhere.test smtp:[192.0.2.7]' >> ${own} && postmap ${own}`]]);
     try {
-      const r = await stackDrift(current());
-      expect(notOk(r)).toEqual(["drift engine legacy-routing refresh", `drift host legacy map hash:${own}`]);
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual([`drift host legacy map hash:${own}`]);
       expect(r.findings.find((f) => f.check === `map hash:${own}`)?.severity).toBe("mail flow");
       expect(r.exitCode).toBe(1);
       expect(await previewEntries()).toEqual([`legacy-routing baseline["map hash:${own}"]`]);
@@ -258,8 +263,8 @@ describe("drift check on the lab", () => {
     const before = (await legacy.exec(["cat", own])).stdout;
     await legacy.writeFile(own, `${before}/^X-Mailer: evil/ DISCARD\n`);
     try {
-      const r = await stackDrift(current());
-      expect(notOk(r)).toEqual(["drift engine legacy-routing refresh", `drift host legacy map regexp:${own}`]);
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual([`drift host legacy map regexp:${own}`]);
       expect(r.findings.find((f) => f.check === `map regexp:${own}`)?.severity).toBe("config");
       expect(r.exitCode).toBe(1);
       expect(renderDriftTable(r)).toMatch(/^DRIFT \(config\)\s+host\s+legacy\s+map regexp:/m);
@@ -280,8 +285,8 @@ describe("drift check on the lab", () => {
       relays: [...planned.relays, { recipient: moved, nextHop: neu }],
     });
     try {
-      const r = await stackDrift(current());
-      expect(notOk(r)).toEqual(["drift engine legacy-routing refresh", "drift host legacy routing"]);
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual(["drift host legacy routing"]);
       expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain(
         `mailboxes missing: ${moved}; relays not planned: ${moved}->${neu}`,
       );
@@ -290,6 +295,17 @@ describe("drift check on the lab", () => {
       expect(entries(preview)).toEqual(["legacy-routing routing.mailboxes", "legacy-routing routing.relays"]);
       const lines = preview.steps.flatMap((st) => st.changes.flatMap((c) => [...c.added, ...c.removed]));
       expect(lines.every((l) => l.startsWith(moved))).toBe(true);
+      // The phase command reads the hosts before it plans: it shows and re-applies the hand change, and the verification passes.
+      const again = await runPhase(current(), 4, { yes: true, progress });
+      expect(again.status).toBe("done");
+      expect(describeSteps(again.preview!).split("\n")).toEqual([
+        "  refresh  cutover:GatewayRouting legacy-routing (changed on the host since the last update)",
+        `             routing.mailboxes: - ${moved}`,
+        `             routing.relays: + ${moved} ${neu}`,
+        "  update   cutover:GatewayRouting legacy-routing",
+        `             routing.mailboxes: + ${moved}`,
+        `             routing.relays: - ${moved} ${neu}`,
+      ]);
     } finally {
       await applyRouting(legacy, planned);
     }
@@ -386,6 +402,53 @@ describe("drift check on the lab", () => {
     expect(held.actual).toMatch(/^10 mail\.paradigms\.test for up to \d+ s more$/);
     expect(r.findings.find((f) => f.area === "resolver" && f.check === "aegean.test MX")?.status).toBe("ok");
   }, 60_000);
+
+  /** A go-live that must not happen: refused by the pre-flight, with nothing recorded or moved. */
+  const refusedGoLive = async (expected: RegExp) => {
+    const before = await Promise.all((["legacy", "new"] as const).map(async (r) => readIdentity(await session(r), liveService(r))));
+    const historyBefore = (await current().history()).length;
+    const stackFile = readFileSync(current().stackFile, "utf8");
+    const outcome = await runPhase(current(), 5, { yes: true, progress });
+    expect(outcome.status).toBe("refused");
+    expect(outcome.refusals.map((r) => r.guard)).toEqual(["go-live pre-flight"]);
+    expect(outcome.refusals[0].message).toMatch(expected);
+    expect((await current().history()).length).toBe(historyBefore);
+    expect(readFileSync(current().stackFile, "utf8")).toBe(stackFile);
+    return before;
+  };
+  const liveService = (role: HostRole) => ({ address: service, prefixLength: 24, interface: lab.description.hosts[role]!.interface });
+
+  it("a go-live while the new server's postfix is stopped is refused before anything changes; mail keeps flowing through the legacy gateway", async () => {
+    const neu = await session("new");
+    await neu.exec(["postfix", "stop"]);
+    try {
+      const before = await refusedGoLive(
+        /^postfix on new \(198\.51\.100\.20\), which is to take the gateway's address, is not running \(postfix status: .*\); start it \(postfix start\), then run the phase again$/,
+      );
+      const after = await Promise.all((["legacy", "new"] as const).map(async (r) => readIdentity(await session(r), liveService(r))));
+      expect(after).toEqual(before);
+      expect(after[0].holdsServiceAddress).toBe(true);
+    } finally {
+      await neu.exec(["postfix", "start"]);
+    }
+    expect((await verifyPhase(p4(), { session })).passed).toBe(true);
+  }, 180_000);
+
+  it("a go-live while the new server's sshd is stopped is refused naming it, with nothing moved", async () => {
+    const before = await Promise.all((["legacy", "new"] as const).map(async (r) => readIdentity(await session(r), liveService(r))));
+    await setSshd("new", false);
+    try {
+      await refusedGoLive(/^the go-live would start without new: cannot reach new at 198\.51\.100\.20:22/);
+    } finally {
+      await setSshd("new", true);
+    }
+    // Sessions opened before the restart live on in the old sshd's processes: start afresh.
+    await pool.closeAll();
+    pool = new SessionPool();
+    const after = await Promise.all((["legacy", "new"] as const).map(async (r) => readIdentity(await session(r), liveService(r))));
+    expect(after).toEqual(before);
+    expect((await verifyPhase(p4(), { session })).passed).toBe(true);
+  }, 180_000);
 
   it("the DNS server stopped: every DNS probe is reported unreachable, never clean; exit 2", async () => {
     const internet = lab.description.hosts.internet!;
