@@ -191,9 +191,13 @@ export async function setSshd(role: HostRole, running: boolean): Promise<void> {
   const h = labLayout(labShapeInventories()).hosts.find((x) => x.role === role);
   if (!h) throw new InputError(`lab: no host ${role}`);
   const pidFile = join(hostDir(role), "sshd.pid");
+  const nameFile = join(hostDir(role), "kernel-hostname");
   if (!running) {
     if (!existsSync(pidFile)) return;
     const pid = Number(readFileSync(pidFile, "utf8").trim());
+    // The host's name lives in sshd's UTS namespace: kept for the restart.
+    const name = await run(["nsenter", "--target", String(pid), "--uts", "hostname"], { allowFailure: true });
+    if (name.code === 0 && name.stdout.trim()) writeFileSync(nameFile, name.stdout.trim());
     try {
       process.kill(pid, "SIGTERM");
     } catch {
@@ -204,24 +208,38 @@ export async function setSshd(role: HostRole, running: boolean): Promise<void> {
     rmSync(pidFile, { force: true });
   } else {
     if (existsSync(pidFile)) return;
-    await startSshd(h);
+    await startSshd(h, existsSync(nameFile) ? readFileSync(nameFile, "utf8").trim() : undefined);
     await waitListening(h.namespace, [22]);
   }
 }
 
-/** Whether a lab is up and every host answers: what the rehearsal can reuse instead of rebuilding. */
-export async function labHealthy(): Promise<boolean> {
+/** Whether the lab's namespaces are there (its hosts exist), whatever their daemons do. */
+export async function labPresent(): Promise<boolean> {
   if (!existsSync(descriptionPath)) return false;
   const lab = readLabDescription();
   const namespaces = new Set(await labNamespaces());
-  const hosts = Object.values(lab.hosts);
-  if (!hosts.every((h) => namespaces.has(h!.namespace)) || !namespaces.has(OPERATOR_NS)) return false;
-  try {
-    await Promise.all(hosts.map((h) => waitListening(h!.namespace, [22, 25], 1000)));
-    return true;
-  } catch {
-    return false;
+  return Object.values(lab.hosts).every((h) => namespaces.has(h!.namespace)) && namespaces.has(OPERATOR_NS);
+}
+
+/** What does not answer on a present lab: "sshd on new (198.51.100.20:22) is not listening", one line each. */
+export async function labDaemonFaults(): Promise<string[]> {
+  const lab = readLabDescription();
+  const faults: string[] = [];
+  for (const h of Object.values(lab.hosts)) {
+    const { stdout } = await inNamespace(h!.namespace, ["ss", "-Hltn"], { allowFailure: true });
+    const open = new Set([...stdout.matchAll(/:(\d+)\s/g)].map((m) => Number(m[1])));
+    for (const [port, daemon] of [
+      [22, "sshd"],
+      [25, "postfix"],
+    ] as const)
+      if (!open.has(port)) faults.push(`${daemon} on ${h!.role} (${h!.address}:${port}) is not listening`);
   }
+  return faults;
+}
+
+/** Whether a lab is up and every host answers: what the rehearsal can reuse instead of rebuilding. */
+export async function labHealthy(): Promise<boolean> {
+  return (await labPresent()) && (await labDaemonFaults()).length === 0;
 }
 
 /** How to reach each lab host by hand, one line each (commands run from the operator's namespace). */

@@ -1,10 +1,11 @@
 /** npm run lab -- up | down | status: the pilot's model Internet and local systems on this machine. */
 
 import { Option } from "commander";
-import { labAccessLines, labDown, labStatus, labUp, readLabDescription } from "../lab/lab";
+import { labAccessLines, labDaemonFaults, labDown, labStatus, labUp, readLabDescription } from "../lab/lab";
 import { isLabStack, LAB_PASSPHRASE, LAB_SHAPES, type LabShape, openLabStack } from "../lab/lab-stack";
 import { InputError } from "../src/model/errors";
 import { obtainEngine } from "../src/ops/engine";
+import { currentPhase } from "../src/ops/guards";
 import { command, EXIT, main, printJson, progress } from "./cli";
 
 const program = command(
@@ -45,6 +46,12 @@ program
         progress(
           `lab: stack ${stack.name} configured (passphrase ${LAB_PASSPHRASE === "cutover-lab" ? "cutover-lab" : "from PULUMI_CONFIG_PASSPHRASE"})`,
         );
+        // The hosts are bare again: a stack that had reached a phase gets it back by running that phase.
+        const phase = currentPhase({ history: await stack.history() });
+        if (phase)
+          progress(
+            `lab: the hosts were built bare, while ${stack.name} records phase ${phase}: run npm run phase -- ${stack.name} ${phase} to put it back (it reads the bare hosts first and re-applies everything of the phase)`,
+          );
       }
       if (o.json) printJson(lab);
       else process.stdout.write(`${labAccessLines(lab).join("\n")}\n`);
@@ -62,16 +69,19 @@ program
   );
 program
   .command("status")
-  .description("Show the lab's namespaces and how many processes run in each; exit 1 when the lab is down.")
+  .description(
+    "Show the lab's namespaces and how many processes run in each, and each host daemon that does not listen (sshd on 22, postfix on 25): what the stack commands also say; exit 1 when the lab is down (no namespaces).",
+  )
   .option("--json", "print JSON")
   .action((o: { json?: boolean }) =>
     main(async () => {
       const s = await labStatus();
-      if (o.json) printJson({ ...s, ...(s.up ? { lab: readLabDescription() } : {}) });
+      const faults = s.up ? await labDaemonFaults() : [];
+      if (o.json) printJson({ ...s, faults, ...(s.up ? { lab: readLabDescription() } : {}) });
       else
         process.stdout.write(
           s.namespaces.length
-            ? `${s.namespaces.map((n) => `${n.name.padEnd(20)} ${n.processes} processes`).join("\n")}\n`
+            ? `${[...s.namespaces.map((n) => `${n.name.padEnd(20)} ${n.processes} processes`), ...faults].join("\n")}\n`
             : "lab is down\n",
         );
       return s.up ? EXIT.done : EXIT.failed;

@@ -4,7 +4,7 @@
  * reached only from inside the lab).
  */
 import type { Command } from "commander";
-import { labHealthy } from "../lab/lab";
+import { labDaemonFaults, labPresent } from "../lab/lab";
 import { isLabStack, LAB_PASSPHRASE, LAB_PASSPHRASE_SOURCE, labBackendUrl } from "../lab/lab-stack";
 import { inOperatorNamespace } from "../lab/namespaces";
 import { CutoverError, InputError } from "../src/model/errors";
@@ -30,7 +30,9 @@ export function stackAndArguments(cmd: Command, rest: number): { stack: string; 
  */
 export async function inLabNamespace(stack: string): Promise<number | undefined> {
   if (!isLabStack(stack) || process.env.CUTOVER_IN_LAB) return undefined;
-  if (!(await labHealthy())) throw new CutoverError(`${stack} is a lab stack and the lab is not up: npm run lab -- up --stack ${stack}`);
+  if (!(await labPresent())) throw new CutoverError(`${stack} is a lab stack and the lab is not up: npm run lab -- up --stack ${stack}`);
+  // A daemon down on a lab host is what a real host can have too: say so, and let the command find out what it means.
+  for (const fault of await labDaemonFaults()) progress(`lab: ${fault}`);
   return inOperatorNamespace([process.execPath, require.resolve("tsx/cli"), process.argv[1], ...process.argv.slice(2)]);
 }
 
