@@ -263,14 +263,13 @@ export async function applyGatewayIdentity(
     await runIdentitySteps(hosts, live, hooks);
   } catch (e) {
     // All or nothing: what the move had changed goes back, so the old holder serves as before.
-    const undo = await runIdentitySteps(
-      hosts.map((h, i) => ({ session: h.session, identity: identityOf(live[i], h.identity) })),
-      await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service))),
-      {},
-    ).then(
-      () => "what it had changed was put back",
-      (u: Error) => `putting back what it had changed failed too: ${u.message.split("\n")[0]}`,
-    );
+    const before = hosts.map((h, i) => ({ session: h.session, identity: identityOf(live[i], h.identity) }));
+    const undo = await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service)))
+      .then((now) => runIdentitySteps(before, now, {}))
+      .then(
+        () => "what it had changed was put back",
+        (u: Error) => `putting back what it had changed failed too: ${u.message.split("\n")[0]}`,
+      );
     throw new CutoverError(`the gateway identity move failed: ${(e as Error).message.split("\n")[0]}; ${undo}`);
   }
   return live;
