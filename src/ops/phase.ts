@@ -163,11 +163,12 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
   const facts = await stackFacts(stack, inv.pilotStack);
   // What the plan changes against what the last update deployed: a large change needs --force.
   const deployed = await deployedPlan(stack, facts);
-  const diff = deployed ? diffPlans(deployed, plan(inv, target)) : undefined;
+  const next = plan(inv, target);
+  const diff = deployed ? diffPlans(deployed, next) : undefined;
   const refusals = [
     ...phaseRefusals(stack.name, target, inv, facts),
     ...(diff ? largeChangeRefusals(stack.name, target, diff) : []),
-    ...(await goLiveRefusals(stack, inv, deployed, plan(inv, target))),
+    ...(await goLiveRefusals(stack, inv, deployed, next)),
   ];
   for (const r of refusals) o.progress(`${o.force ? "overridden" : "refused"} (${r.guard}): ${r.message}`);
   if (refusals.length && !o.force) return { status: "refused", refusals, forced: false };
@@ -209,7 +210,7 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
       TAGS.forced,
       `${new Date().toISOString()} phase ${target}: ${refusals.map((r) => r.guard).join(", ")}`.slice(0, 250),
     );
-  const message = `${updateMessage(target, current, deployed, plan(inv, target))}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""} by ${operatorName()}`;
+  const message = `${updateMessage(target, current, deployed, next)}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""} by ${operatorName()}`;
   let up: OperationResult;
   try {
     up = await stack.up({ message, refresh });

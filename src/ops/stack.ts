@@ -258,9 +258,8 @@ export class MigrationStack {
   /** Runs an engine operation; its failure becomes a StackBusyError or an EngineError with the engine's own lines. */
   private async engineCall<T>(operation: string, c: { diagnostics(): string[] }, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await this.secretsCall(fn);
     } catch (e) {
-      if (failedOnPassphrase(e)) throw new WrongPassphraseError(this.name, this.passphraseSource);
       if (e instanceof ConcurrentUpdateError) throw new StackBusyError(this.name, engineLockHolder(e.message));
       if (e instanceof CommandError) throw new EngineError(operation, this.name, failureLines(e, c.diagnostics()));
       throw e;
