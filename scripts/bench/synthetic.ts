@@ -1,4 +1,8 @@
-/** A synthetic organisation for the benchmarks: N mailboxes spread over D domains on Route 53. */
+/**
+ * A synthetic organisation for the benchmarks: N mailboxes spread over D domains, each in an
+ * existing Route 53 zone of its own, and their pilot domains in one pilot zone (a pilot domain
+ * never lies in a production zone).
+ */
 import type { RawInventory } from "../../src/model/inventory";
 
 export function syntheticInventory(domains: number): RawInventory {
@@ -6,9 +10,12 @@ export function syntheticInventory(domains: number): RawInventory {
   return {
     organisation: "Benchmark",
     layout: "single-post-office",
-    addressSpaces: names.map((d) => ({ domain: d, pilotDomain: `pilot.${d}` })),
+    addressSpaces: names.map((d) => ({ domain: d, pilotDomain: `${d.replace(/\.example$/, "")}.pilot.example` })),
     postOffices: [{ name: "hq" }],
-    zones: names.map((d) => ({ name: d, provider: "route53" as const })),
+    zones: [
+      ...names.map((d, i) => ({ name: d, provider: "route53" as const, zoneId: `Z${String(i).padStart(20, "0")}` })),
+      { name: "pilot.example", provider: "route53" as const, zoneId: "ZPILOT0000000000000000" },
+    ],
     hosts: {
       legacy: { kind: "aws" as const, address: "203.0.113.10", instanceId: "i-0a1b2c3d4e5f60718" },
       new: {
