@@ -17,7 +17,33 @@ export const TAGS = {
   verified: "cutover-verified",
   /** "<time> phase <n>: <what was overridden>": the last --force. */
   forced: "cutover-forced",
+  /** "12:passed 13:failed 15:unclear": how the verification after each recent update ended, oldest first. */
+  verifications: "cutover-verifications",
 } as const;
+
+/** How the verification after an update ended: every check passed, one failed, or one had no clear answer. */
+export type VerificationResult = "passed" | "failed" | "unclear";
+
+/** A tag value fits the smallest limit of the backends (Pulumi Cloud: 256 characters). */
+const TAG_LIMIT = 250;
+
+/** The verifications tag with the result for `update` added (replacing an older one for it), the oldest dropped to fit. Pure. */
+export function verificationsTag(previous: string | undefined, update: number, result: VerificationResult): string {
+  const entries = [...parseVerifications(previous)].filter(([n]) => n !== update).map(([n, r]) => `${n}:${r}`);
+  entries.push(`${update}:${result}`);
+  while (entries.join(" ").length > TAG_LIMIT) entries.shift();
+  return entries.join(" ");
+}
+
+/** The verifications tag as update number -> result; anything unreadable in it is skipped. Pure. */
+export function parseVerifications(value: string | undefined): Map<number, VerificationResult> {
+  const out = new Map<number, VerificationResult>();
+  for (const entry of value?.split(/\s+/) ?? []) {
+    const m = /^(\d+):(passed|failed|unclear)$/.exec(entry);
+    if (m) out.set(Number(m[1]), m[2] as VerificationResult);
+  }
+  return out;
+}
 
 /** The inventory a verification ran on: everything but the phase, the mailbox assignment included. Pure. */
 export function inventoryDigest(inv: Inventory): string {

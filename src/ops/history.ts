@@ -9,20 +9,24 @@ import type { Phase } from "../model/inventory";
 import { type ArchivedAssignment, unpackAssignment } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
 import { STACKS_DIR } from "../model/stack-file";
-import { parseVerifiedTag, type StackFacts, TAGS } from "./guards";
-import type { MigrationStack } from "./stack";
+import { parseVerifications, parseVerifiedTag, type StackFacts, TAGS, type VerificationResult } from "./guards";
+import type { MigrationStack, StackState } from "./stack";
 
 /**
  * The plan the newest successful update deployed: its inventory and phase from the history, its
  * mailbox file from the stack's archive (the current file when the archive no longer has it).
  */
-export async function deployedPlan(stack: MigrationStack, facts: Pick<StackFacts, "history">): Promise<Plan | undefined> {
+export async function deployedPlan(
+  stack: MigrationStack,
+  facts: Pick<StackFacts, "history">,
+  state?: StackState,
+): Promise<Plan | undefined> {
   const last = facts.history.find((h) => h.kind === "update" && h.result === "succeeded");
   const raw = last?.config[CONFIG.inventory]?.value;
   if (!last || !raw) return undefined;
   const phase = Number(last.config[CONFIG.phase]?.value) as Phase;
   const digest = last.config[CONFIG.mailboxesDigest]?.value;
-  const archived = digest ? (await archivedMailboxFile(stack, digest)).content : undefined;
+  const archived = digest ? archivedMailboxFile(state ?? (await stack.state()), digest).content : undefined;
   const deployed = loadConfig({
     inventory: JSON.parse(raw),
     phase,
@@ -33,8 +37,8 @@ export async function deployedPlan(stack: MigrationStack, facts: Pick<StackFacts
 }
 
 /** The mailbox file with this digest from the stack's archive, and how many files the archive keeps. */
-export async function archivedMailboxFile(stack: MigrationStack, digest: string): Promise<{ content?: string; kept: number }> {
-  const entries = ((await stack.resourceOutputs("pulumi-nodejs:dynamic/cutover:MailboxArchive"))?.entries ?? []) as ArchivedAssignment[];
+export function archivedMailboxFile(state: StackState, digest: string): { content?: string; kept: number } {
+  const entries = (state.outputsOf("pulumi-nodejs:dynamic/cutover:MailboxArchive")[0]?.entries ?? []) as ArchivedAssignment[];
   const entry = entries.find((e) => e.digest === digest);
   return { ...(entry ? { content: unpackAssignment(entry.packed) } : {}), kept: entries.length };
 }
@@ -46,12 +50,15 @@ export function interrupted(f: StackFacts): string | undefined {
   return newest && newest.kind === "update" && newest.result !== "succeeded" ? newest.result : undefined;
 }
 
-/** `pilotStack`: the stack the inventory names as its pilot, whose verification tag is read too. */
-export async function stackFacts(stack: MigrationStack, pilotStack?: string): Promise<StackFacts> {
-  const [history, tags, pendingOperations, config, pilotTags] = await Promise.all([
+/**
+ * `pilotStack`: the stack the inventory names as its pilot, whose verification tag is read too. The
+ * state is read once, for the pending operations and for deployedPlan's mailbox archive.
+ */
+export async function stackFacts(stack: MigrationStack, pilotStack?: string): Promise<StackFacts & { state: StackState }> {
+  const [history, tags, state, config, pilotTags] = await Promise.all([
     stack.history(),
     stack.tags(),
-    stack.pendingOperations(),
+    stack.state(),
     stack.config(),
     pilotStack ? stack.tagsOf(pilotStack) : Promise.resolve(undefined),
   ]);
@@ -59,7 +66,8 @@ export async function stackFacts(stack: MigrationStack, pilotStack?: string): Pr
   return {
     history,
     tags,
-    pendingOperations,
+    pendingOperations: state.pendingOperations,
+    state,
     now: new Date(),
     ...(configured ? { configuredPhase: configured } : {}),
     ...(pilotStack ? { pilot: { stack: pilotStack, verifiedPhase: parseVerifiedTag(pilotTags?.[TAGS.verified])?.phase } } : {}),
@@ -72,6 +80,9 @@ export async function stackFacts(stack: MigrationStack, pilotStack?: string): Pr
  */
 export const numbered = (history: UpdateSummary[]): (UpdateSummary & { number: number })[] =>
   history.map((h, i) => ({ ...h, number: h.version || history.length - i }));
+
+/** The number the next update will have: one more than the newest entry's. Pure. */
+export const nextUpdateNumber = (history: UpdateSummary[]): number => (numbered(history)[0]?.number ?? 0) + 1;
 
 /** What an entry of the stack's history was, as an operator reads it. */
 export type EntryKind = "phase" | "go-live" | "wave" | "rollback" | "recovery" | "refresh" | "destroy" | "other";
@@ -87,12 +98,18 @@ export interface HistoryRow {
   moved: string;
   /** Who ran it (the message's "by user@host"), "" when not recorded. */
   by: string;
+  /** How the verification after it ended (the stack's cutover-verifications tag); "-" when none is recorded. */
+  verified: VerificationResult | "-";
   message: string;
 }
 
-/** The stack's history, newest first, as rows a person reads and `rollback --to` numbers. Pure. */
-export function historyRows(history: UpdateSummary[]): HistoryRow[] {
+/**
+ * The stack's history, newest first, as rows a person reads and `rollback --to` numbers, with the
+ * verification results the stack's tags record. Pure.
+ */
+export function historyRows(history: UpdateSummary[], tags: Record<string, string> = {}): HistoryRow[] {
   const rows = numbered(history);
+  const verifications = parseVerifications(tags[TAGS.verifications]);
   return rows.map((h, i) => {
     const message = h.message ?? "";
     const older = rows.slice(i + 1).find((o) => o.kind === "update");
@@ -119,6 +136,7 @@ export function historyRows(history: UpdateSummary[]): HistoryRow[] {
       result: h.result,
       moved: /: wave: ([^(]+?)(?: \(|$| by )/.exec(message)?.[1] ?? "",
       by: / by (\S+@\S+)/.exec(message)?.[1] ?? "",
+      verified: verifications.get(h.number) ?? "-",
       message,
     };
   });
@@ -126,8 +144,17 @@ export function historyRows(history: UpdateSummary[]): HistoryRow[] {
 
 /** The rows as a table. Pure. */
 export function renderHistory(rows: HistoryRow[]): string {
-  const head = ["#", "time", "phase", "kind", "result", "moved", "by"];
-  const cells = rows.map((r) => [String(r.number), r.time, r.phase ? String(r.phase) : "-", r.kind, r.result, r.moved || "-", r.by || "-"]);
+  const head = ["#", "time", "phase", "kind", "result", "verified", "moved", "by"];
+  const cells = rows.map((r) => [
+    String(r.number),
+    r.time,
+    r.phase ? String(r.phase) : "-",
+    r.kind,
+    r.result,
+    r.verified,
+    r.moved || "-",
+    r.by || "-",
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   return [head, ...cells]
     .map((c) =>

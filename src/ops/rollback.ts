@@ -10,11 +10,11 @@ import { InputError } from "../model/errors";
 import type { Phase } from "../model/inventory";
 import { mailboxFilePath, readMailboxFile } from "../model/mailbox-archive";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
-import { archivedMailboxFile, numbered } from "./history";
+import { archivedMailboxFile, nextUpdateNumber, numbered } from "./history";
 import { operatorName } from "./hold";
 import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
-import type { MigrationStack } from "./stack";
-import { verifyAndRecord } from "./verification";
+import { foundChanged, type MigrationStack } from "./stack";
+import { type VerifiedUpdate, verifyAndRecord } from "./verification";
 
 /**
  * The configuration keys a rollback restores: the phase, the inventory and the digest of the
@@ -64,6 +64,8 @@ export interface RollbackPlan {
   mailboxProblem?: string;
   /** The target update's phase, inventory and mailbox digest: what the rollback sets. */
   restore: ConfigMap;
+  /** The rollback's own update (its number) and the stack's tags before it: where its verification is recorded. */
+  update: VerifiedUpdate;
 }
 
 const systems = (csv: string) =>
@@ -77,7 +79,8 @@ const systems = (csv: string) =>
 
 /** What a rollback would do: read from the history and the stack's archive; changes nothing. */
 export async function planRollback(stack: MigrationStack, to?: number): Promise<RollbackPlan> {
-  const [history, pending, config] = await Promise.all([stack.history(), stack.pendingOperations(), stack.config()]);
+  const [history, state, config, tags] = await Promise.all([stack.history(), stack.state(), stack.config(), stack.tags()]);
+  const pending = state.pendingOperations;
   const target = rollbackTarget(history, to, pending.length > 0);
   // From the newest update: the failed one, or the interrupted one that left only pending operations.
   const newest = numbered(history).find((h) => h.kind === "update")!;
@@ -103,6 +106,7 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
     },
     moves: [],
     restore: Object.fromEntries(RESTORED_KEYS.filter((k) => target.config[k]).map((k) => [k, { value: target.config[k].value }])),
+    update: { number: nextUpdateNumber(history), tags },
   };
   const wanted = digestOf(target);
   const inventory = target.config[CONFIG.inventory]?.value;
@@ -114,7 +118,7 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
   } catch (e) {
     return { ...rollback, mailboxProblem: `update ${target.number} named ${(e as Error).message}; the mailbox file stays as it is` };
   }
-  const { content, kept } = await archivedMailboxFile(stack, wanted);
+  const { content, kept } = archivedMailboxFile(state, wanted);
   if (content === undefined)
     return {
       ...rollback,
@@ -167,11 +171,25 @@ async function heldRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"
   await stack.setConfig(rb.restore);
   const phase = rb.to.phase as Phase;
   const inv = loadStack(stack.name, phase).inventory;
-  // After a failed or interrupted update the state may not be what the hosts have: read them first.
+  // The state may not be what the hosts have (a failed or interrupted update, a hand change): the
+  // preview reads the live hosts first; the up again only when that found a change or after a failure.
   const recovering = rb.from.result !== "succeeded";
-  const preview = await stack.preview({ refresh: recovering });
-  o.progress(`preview of the rollback${recovering ? " (after reading the live hosts)" : ""}:\n${describeSteps(preview)}`);
-  const up = await stack.up({ message: `rollback to update ${rb.to.number} (phase ${phase}) by ${operatorName()}`, refresh: recovering });
-  const outcome = await verifyAndRecord(stack, phase, inv, o, { status: "done", refusals: [], forced: false, preview, up });
+  // The preview is shown for the record (the rollback was already confirmed above); with --yes the
+  // up alone reads the live hosts and lists each step as it takes it (one engine run, not two).
+  const preview = o.yes ? undefined : await stack.preview({ refresh: true });
+  if (preview) o.progress(`preview of the rollback (after reading the live hosts):\n${describeSteps(preview)}`);
+  else o.progress("rollback, --yes: no separate preview; each step as the engine takes it:");
+  const up = await stack.up({
+    message: `rollback to update ${rb.to.number} (phase ${phase}) by ${operatorName()}`,
+    refresh: !preview || recovering || foundChanged(preview),
+  });
+  const outcome = await verifyAndRecord(
+    stack,
+    phase,
+    inv,
+    o,
+    { status: "done", refusals: [], forced: false, ...(preview ? { preview } : {}), up },
+    rb.update,
+  );
   return { ...outcome, plan: rb };
 }

@@ -58,6 +58,14 @@ export interface StackOptions {
   progress?: Progress;
 }
 
+/** What the stack's state holds, as read by MigrationStack.state(). */
+export interface StackState {
+  /** URNs with an operation the engine began and never finished (its process died mid-update). */
+  pendingOperations: string[];
+  /** The outputs of every resource of this type, secrets revealed. */
+  outputsOf(type: string): Record<string, unknown>[];
+}
+
 /** One resource step the engine planned or took. */
 export interface Step {
   op: OpType;
@@ -120,6 +128,9 @@ function failureLines(e: CommandError, diagnostics: string[]): string[] {
 }
 
 const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
+
+/** Whether a run's refresh found a resource changed on its host since the state recorded it. */
+export const foundChanged = (r: OperationResult) => r.steps.some((s) => s.op === "refresh" && s.refreshChanged);
 
 /** Steps that change something; "same" and reads are not changes. */
 export const changedSteps = (r: OperationResult) => r.steps.filter((s) => !["same", "read", "refresh"].includes(s.op));
@@ -230,6 +241,7 @@ export class MigrationStack {
         ) {
           step.refreshChanged = true;
           step.changes = read;
+          if (stream) this.progress(`  refresh  ${step.name} (changed on the host since the last update)${changedProperties(step)}`);
         }
       }
       const diag = e.diagnosticEvent;
@@ -255,6 +267,19 @@ export class MigrationStack {
     };
   }
 
+  /**
+   * The stack as the Automation API's up, refresh and destroy see it, minus the reads they make
+   * after the engine is done: `pulumi stack output` twice (after an up) and `pulumi stack history`,
+   * about 1 s on this project's 2 cores, for a summary and outputs the engine's events already gave
+   * (the collector). A view of the same stack object: everything else is the stack's own.
+   */
+  private withoutAfterReads(): Stack {
+    return Object.create(this.stack, {
+      outputs: { value: async () => ({}) },
+      info: { value: async () => undefined },
+    }) as Stack;
+  }
+
   /** Runs an engine operation; its failure becomes a StackBusyError or an EngineError with the engine's own lines. */
   private async engineCall<T>(operation: string, c: { diagnostics(): string[] }, fn: () => Promise<T>): Promise<T> {
     try {
@@ -275,7 +300,7 @@ export class MigrationStack {
     const started = Date.now();
     this.progress(`engine: up ${this.name}${opts.refresh ? " (refreshing from the live hosts first)" : ""}`);
     const r = await this.engineCall("up", c, () =>
-      this.stack.up({
+      this.withoutAfterReads().up({
         onEvent: c.onEvent,
         color: "never",
         ...(opts.message ? { message: opts.message } : {}),
@@ -348,7 +373,7 @@ export class MigrationStack {
       ...(opts.verboseLog ? { logToStdErr: true, logVerbosity: SAFE_LOG_LEVEL } : {}),
     };
     const r = await this.engineCall<{ stderr: string }>("refresh", c, () =>
-      opts.previewOnly ? this.stack.previewRefresh(o) : this.stack.refresh(o),
+      opts.previewOnly ? this.stack.previewRefresh(o) : this.withoutAfterReads().refresh(o),
     );
     return { ...c.finish(started), ...(opts.verboseLog ? { log: r.stderr } : {}) };
   }
@@ -357,7 +382,7 @@ export class MigrationStack {
     const c = this.collector();
     const started = Date.now();
     this.progress(`engine: destroy ${this.name}`);
-    await this.engineCall("destroy", c, () => this.stack.destroy({ onEvent: c.onEvent, color: "never" }));
+    await this.engineCall("destroy", c, () => this.withoutAfterReads().destroy({ onEvent: c.onEvent, color: "never" }));
     return c.finish(started);
   }
 
@@ -408,9 +433,7 @@ export class MigrationStack {
 
   /** The URNs of operations the engine began and never finished (its process died mid-update). */
   async pendingOperations(): Promise<string[]> {
-    const text = await this.exportCheckpoint();
-    const checkpoint = JSON.parse(text) as { deployment?: { pending_operations?: { resource?: { urn?: string } }[] } };
-    return (checkpoint.deployment?.pending_operations ?? []).map((p) => p.resource?.urn ?? "unknown");
+    return (await this.state()).pendingOperations;
   }
 
   /** The outputs of one resource of the state, secrets decrypted in memory (never printed). */
@@ -420,14 +443,30 @@ export class MigrationStack {
 
   /** The outputs of every resource of this type in the stack's state, secrets revealed. */
   async resourcesOutputs(type: string): Promise<Record<string, unknown>[]> {
-    const state = await this.secretsCall(() => this.stack.exportStack());
-    const resources = (state.deployment as { resources?: { type: string; outputs?: Record<string, unknown> }[] }).resources ?? [];
+    return (await this.state()).outputsOf(type);
+  }
+
+  /**
+   * The stack's state, read once (`pulumi stack export --show-secrets`, about 0.3 s): its pending
+   * operations and its resources' outputs, secrets decrypted in memory (never printed).
+   */
+  async state(): Promise<StackState> {
+    const exported = await this.secretsCall(() => this.stack.exportStack());
+    const deployment = exported.deployment as {
+      resources?: { type: string; outputs?: Record<string, unknown> }[];
+      pending_operations?: { resource?: { urn?: string } }[];
+    };
     // Secrets come back as {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", plaintext: "<json>"}.
     const reveal = (v: unknown): unknown =>
       v && typeof v === "object" && "plaintext" in (v as object) ? JSON.parse((v as { plaintext: string }).plaintext) : v;
-    return resources
-      .filter((r) => r.type === type && r.outputs)
-      .map((r) => Object.fromEntries(Object.entries(r.outputs!).map(([k, v]) => [k, reveal(v)])));
+    const resources = deployment.resources ?? [];
+    return {
+      pendingOperations: (deployment.pending_operations ?? []).map((p) => p.resource?.urn ?? "unknown"),
+      outputsOf: (type) =>
+        resources
+          .filter((r) => r.type === type && r.outputs)
+          .map((r) => Object.fromEntries(Object.entries(r.outputs!).map(([k, v]) => [k, reveal(v)]))),
+    };
   }
 
   /** The stack's config as the engine reads it, secrets decrypted (for the verification's SSH key). */

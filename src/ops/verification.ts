@@ -10,7 +10,7 @@ import type { HostRole, Inventory, Phase } from "../model/inventory";
 import { type Plan, plan } from "../model/plan";
 import { type HostSession, SessionPool } from "../remote/ssh";
 import { hostTarget, sshEndpoint } from "../remote/targets";
-import { TAGS, verifiedTag } from "./guards";
+import { TAGS, verificationsTag, verifiedTag } from "./guards";
 import type { PhaseOptions, PhaseOutcome } from "./outcome";
 import type { MigrationStack } from "./stack";
 
@@ -49,10 +49,35 @@ export async function stackVerifier(
   return { verify: (phasePlan) => verifyPhase(phasePlan, { session }), close: s.close };
 }
 
-/** Records the verification's result in the stack's tags: the go-live guard reads it. */
-async function recordVerification(stack: MigrationStack, phase: Phase, inv: Inventory, v: Verification): Promise<void> {
+/** The update a verification checks, and the stack's tags as read before it (under the command's hold). */
+export interface VerifiedUpdate {
+  /** The update's number, as the history listing and `rollback --to` number it. */
+  number: number;
+  tags: Record<string, string>;
+}
+
+/**
+ * Records the verification's result in the stack's tags: the go-live guard reads the last one
+ * that passed; the history listing reads each update's.
+ */
+async function recordVerification(
+  stack: MigrationStack,
+  phase: Phase,
+  inv: Inventory,
+  v: Verification,
+  update: VerifiedUpdate,
+): Promise<void> {
   if (v.passed) await stack.setTag(TAGS.verified, verifiedTag(phase, inv));
-  else await stack.removeTag(TAGS.verified);
+  else if (TAGS.verified in update.tags) await stack.removeTag(TAGS.verified);
+  const result = verificationStatus(v).status;
+  await stack.setTag(
+    TAGS.verifications,
+    verificationsTag(
+      update.tags[TAGS.verifications],
+      update.number,
+      result === "done" ? "passed" : result === "verification-failed" ? "failed" : "unclear",
+    ),
+  );
 }
 
 export async function verifyAndRecord(
@@ -61,6 +86,7 @@ export async function verifyAndRecord(
   inv: Inventory,
   o: PhaseOptions,
   outcome: PhaseOutcome,
+  update: VerifiedUpdate,
 ): Promise<PhaseOutcome> {
   if (o.noVerify) return { ...outcome, status: "unverified", unverifiedBecause: "verification skipped" };
   const desired = plan(inv, phase);
@@ -73,7 +99,7 @@ export async function verifyAndRecord(
   try {
     o.progress(`verifying phase ${phase}: a real message per mail flow, and the open-relay test`);
     const v = await verifier.verify(desired);
-    await recordVerification(stack, phase, inv, v);
+    await recordVerification(stack, phase, inv, v, update);
     const failed = [...v.flows.filter((x) => !x.passed), ...v.relays.filter((x) => x.verdict === "open")];
     for (const f of failed) o.progress(`  FAIL ${f.detail}`);
     for (const u of v.undecided) o.progress(`  COULD NOT CHECK ${u}`);

@@ -4,7 +4,7 @@
  * exit code is right; a clean lab is exit 0. Each case puts the lab back before the next.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { setSshd } from "../../lab/lab";
@@ -36,6 +36,22 @@ const session = (role: HostRole) => pool.session(lab.target(role));
 const p4 = () => stackPlan(current().name, 4);
 const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
 const service = lab.description.serviceAddress;
+
+/**
+ * One of the project's commands as an operator runs it: from a root shell in the machine's own
+ * network namespace (the tests run in the lab's operator namespace), so it finds the lab itself.
+ */
+const script = (args: string[]) => {
+  const { CUTOVER_IN_LAB: _, ...env } = process.env;
+  const netns = (of: number) => readlinkSync(`/proc/${of}/ns/net`);
+  // The nearest ancestor outside the operator namespace (npm test's own process) holds the machine's namespace.
+  let pid = process.pid;
+  while (pid > 1 && netns(pid) === netns(process.pid)) pid = Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[1]);
+  return spawnSync("nsenter", [`--net=/proc/${pid}/ns/net`, process.execPath, require.resolve("tsx/cli"), ...args], {
+    encoding: "utf8",
+    env,
+  });
+};
 
 /** The changing steps of a preview as "resource property", one per changed property. */
 const entries = (r: OperationResult) =>
@@ -295,17 +311,36 @@ describe("drift check on the lab", () => {
       expect(entries(preview)).toEqual(["legacy-routing routing.mailboxes", "legacy-routing routing.relays"]);
       const lines = preview.steps.flatMap((st) => st.changes.flatMap((c) => [...c.added, ...c.removed]));
       expect(lines.every((l) => l.startsWith(moved))).toBe(true);
-      // The phase command reads the hosts before it plans: it shows and re-applies the hand change, and the verification passes.
-      const again = await runPhase(current(), 4, { yes: true, progress });
-      expect(again.status).toBe("done");
-      expect(describeSteps(again.preview!).split("\n")).toEqual([
+      // The phase command reads the hosts before it plans: its preview shows the hand change and what
+      // re-applies it; a "no" changes nothing.
+      const expected = [
         "  refresh  cutover:GatewayRouting legacy-routing (changed on the host since the last update)",
         `             routing.mailboxes: - ${moved}`,
         `             routing.relays: + ${moved} ${neu}`,
         "  update   cutover:GatewayRouting legacy-routing",
         `             routing.mailboxes: + ${moved}`,
         `             routing.relays: - ${moved} ${neu}`,
-      ]);
+      ];
+      const stackFile = readFileSync(current().stackFile, "utf8");
+      const historyBefore = (await current().history()).length;
+      const asked: string[] = [];
+      const declined = await runPhase(current(), 4, {
+        progress,
+        confirm: async (question) => {
+          asked.push(question);
+          return false;
+        },
+      });
+      expect(declined.status).toBe("declined");
+      expect(asked).toEqual([`Apply phase 4 to ${current().name} (1 changed on the host, 1 to update)?`]);
+      expect(describeSteps(declined.preview!).split("\n")).toEqual(expected);
+      expect(readFileSync(current().stackFile, "utf8")).toBe(stackFile);
+      expect((await current().history()).length).toBe(historyBefore);
+      // With --yes there is no separate preview: the up reads the hosts itself and lists the same, and the verification passes.
+      const again = await runPhase(current(), 4, { yes: true, progress });
+      expect(again.status).toBe("done");
+      expect(again.preview).toBeUndefined();
+      expect(describeSteps(again.up!).split("\n")).toEqual(expected);
     } finally {
       await applyRouting(legacy, planned);
     }
@@ -428,6 +463,17 @@ describe("drift check on the lab", () => {
       const after = await Promise.all((["legacy", "new"] as const).map(async (r) => readIdentity(await session(r), liveService(r))));
       expect(after).toEqual(before);
       expect(after[0].holdsServiceAddress).toBe(true);
+      // The commands name the stopped daemon and its host, never "the lab is down"; lab status agrees.
+      const stopped = "postfix on new (198.51.100.20:25) is not listening";
+      const command = script(["scripts/phase.ts", current().name, "5", "--yes"]);
+      expect(command.status, command.stderr).toBe(3);
+      expect(command.stderr).toContain(`lab: ${stopped}`);
+      expect(command.stderr).toContain("refused (go-live pre-flight): postfix on new (198.51.100.20)");
+      expect(command.stderr).not.toMatch(/lab is (not up|down)/);
+      const status = script(["scripts/lab.ts", "status"]);
+      expect(status.status, status.stderr).toBe(0);
+      expect(status.stdout.split("\n")).toContain(stopped);
+      expect(status.stdout).not.toContain("sshd on");
     } finally {
       await neu.exec(["postfix", "start"]);
     }
@@ -439,6 +485,10 @@ describe("drift check on the lab", () => {
     await setSshd("new", false);
     try {
       await refusedGoLive(/^the go-live would start without new: cannot reach new at 198\.51\.100\.20:22/);
+      const command = script(["scripts/phase.ts", current().name, "5", "--yes"]);
+      expect(command.status, command.stderr).toBe(3);
+      expect(command.stderr).toContain("lab: sshd on new (198.51.100.20:22) is not listening");
+      expect(command.stderr).not.toMatch(/lab is (not up|down)/);
     } finally {
       await setSshd("new", true);
     }

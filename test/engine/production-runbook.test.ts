@@ -33,15 +33,17 @@ function runbook(): string[] {
     .filter(Boolean);
 }
 
-function run(script: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+function run(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ["--import", "tsx", join("scripts", `${script}.ts`), ...args], {
     cwd: PROJECT_DIR,
     env: { ...process.env, CUTOVER_IN_LAB: "1" },
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"],
   });
+  let stdout = "";
   let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
-  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stderr })));
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stdout, stderr })));
 }
 
 beforeAll(async () => {
@@ -75,7 +77,8 @@ describe("the README's production runbook on the lab's production-shaped stack",
       const m = /^npm run (\S+) -- (pilot|production) ?([^#]*?)\s*(#.*)?$/.exec(line);
       expect(m, `a runbook line the test cannot run: ${line}`).not.toBeNull();
       const [, script, stack, rest] = m!;
-      const args = [names[stack as "pilot" | "production"], ...rest.split(/\s+/).filter(Boolean), ...(script === "drift" ? [] : ["--yes"])];
+      const confirms = script === "phase" || script === "rollback";
+      const args = [names[stack as "pilot" | "production"], ...rest.split(/\s+/).filter(Boolean), ...(confirms ? ["--yes"] : [])];
       const r = await run(script, args);
       expect(r.code, `${line}\n${r.stderr.trim().split("\n").slice(-12).join("\n")}`).toBe(0);
     }
@@ -85,5 +88,27 @@ describe("the README's production runbook on the lab's production-shaped stack",
     expect(history[0].config["cutover:phase"].value).toBe("4");
     expect(history.filter((h) => h.kind === "update").map((h) => h.config["cutover:phase"].value)).toEqual(["4", "5", "5", "5", "4"]);
     expect(readFileSync(join(STACKS_DIR, labMailboxFile(names.production)), "utf8")).toContain("user1@paradigms.com,legacy");
+
+    // The history listing: each update's number as rollback --to takes it, what it was, its verification, who ran it.
+    const listed = await run("history", [names.production, "--json"]);
+    expect(listed.code).toBe(0);
+    const rows = JSON.parse(listed.stdout) as {
+      number: number;
+      kind: string;
+      phase: number;
+      verified: string;
+      moved: string;
+      by: string;
+    }[];
+    expect(rows.map((r) => `${r.number} ${r.kind} ${r.phase} ${r.verified} ${r.moved || "-"}`)).toEqual([
+      "5 rollback 4 passed -",
+      "4 rollback 5 passed -",
+      "3 wave 5 passed 1 user to new",
+      "2 go-live 5 passed -",
+      "1 phase 4 passed -",
+    ]);
+    expect(rows.every((r) => /^\S+@\S+$/.test(r.by))).toBe(true);
+    const table = await run("history", [names.production]);
+    expect(table.stdout.split("\n")[0]).toMatch(/^#\s+time\s+phase\s+kind\s+result\s+verified\s+moved\s+by$/);
   }, 900_000);
 });

@@ -5,7 +5,17 @@ import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import { describe, expect, it } from "vitest";
 import type { Inventory, Mailbox, Phase } from "../../src/model/inventory";
 import { plan } from "../../src/model/plan";
-import { currentPhase, inventoryDigest, mxSwitchReadyAt, phaseRefusals, type StackFacts, TAGS, verifiedTag } from "../../src/ops/guards";
+import {
+  currentPhase,
+  inventoryDigest,
+  mxSwitchReadyAt,
+  parseVerifications,
+  phaseRefusals,
+  type StackFacts,
+  TAGS,
+  verificationsTag,
+  verifiedTag,
+} from "../../src/ops/guards";
 import { updateMessage } from "../../src/ops/phase";
 import { load, rawStack } from "../helpers";
 
@@ -148,5 +158,27 @@ describe("the update's message in the stack's history", () => {
     expect(updateMessage(4, 4, plan(inv, 4), plan(inv, 4))).toBe("phase 4");
     expect(updateMessage(3, 2, plan(inv, 2), plan(inv, 3))).toBe("phase 3");
     expect(updateMessage(1, undefined, undefined, plan(inv, 1))).toBe("phase 1");
+  });
+});
+
+describe("the verification of each update, in the stack's tags", () => {
+  it("adds an update's result, replaces an older one for the same update, and drops the oldest to fit a tag", () => {
+    expect(verificationsTag(undefined, 3, "passed")).toBe("3:passed");
+    expect(verificationsTag("3:passed 4:failed", 4, "passed")).toBe("3:passed 4:passed");
+    let tag: string | undefined;
+    for (let n = 1; n <= 40; n++) tag = verificationsTag(tag, n, n % 2 ? "passed" : "unclear");
+    expect(tag!.length).toBeLessThanOrEqual(250);
+    const kept = parseVerifications(tag);
+    expect(kept.get(40)).toBe("unclear");
+    expect(kept.get(39)).toBe("passed");
+    expect(kept.has(1)).toBe(false);
+    expect([...kept.keys()]).toEqual([...kept.keys()].sort((a, b) => a - b));
+  });
+
+  it("skips what it cannot read", () => {
+    expect([...parseVerifications("7:passed x 8:maybe 9:failed")]).toEqual([
+      [7, "passed"],
+      [9, "failed"],
+    ]);
   });
 });

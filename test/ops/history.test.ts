@@ -38,10 +38,25 @@ describe("the stack's history as an operator reads it", () => {
     expect(rows[0].time).toBe("2026-11-25T10:09:30Z");
   });
 
+  it("gives each update the result of the verification after it, as the stack's tag records it", () => {
+    const rows = historyRows(history, { "cutover-verifications": "3:passed 4:failed 5:passed 6:unclear junk 7:passed" });
+    expect(rows.map((r) => `${r.number} ${r.verified}`)).toEqual([
+      "7 passed",
+      "6 unclear",
+      "5 passed",
+      "4 failed",
+      "3 passed",
+      "2 -",
+      "1 -",
+    ]);
+    expect(historyRows(history).every((r) => r.verified === "-")).toBe(true);
+  });
+
   it("prints one aligned line per entry under a header", () => {
-    const lines = renderHistory(historyRows(history)).split("\n");
-    expect(lines[0]).toMatch(/^#\s+time\s+phase\s+kind\s+result\s+moved\s+by$/);
-    expect(lines[2]).toBe("6  2026-11-25T10:08:30Z  5      wave      succeeded  1 user to new  ops@admin1");
+    const lines = renderHistory(historyRows(history, { "cutover-verifications": "6:passed" })).split("\n");
+    expect(lines[0]).toMatch(/^#\s+time\s+phase\s+kind\s+result\s+verified\s+moved\s+by$/);
+    expect(lines[2]).toBe("6  2026-11-25T10:08:30Z  5      wave      succeeded  passed    1 user to new  ops@admin1");
+    expect(lines[1]).toBe("7  2026-11-25T10:09:30Z  5      rollback  succeeded  -         -              ops@admin1");
     expect(lines).toHaveLength(8);
   });
 });
