@@ -10,6 +10,8 @@ import { inOperatorNamespaceOutput } from "../lab/namespaces";
 import { loadConfig } from "../src/model/config";
 import type { Phase } from "../src/model/inventory";
 import { plan } from "../src/model/plan";
+import type { StepsBench } from "./bench/steps";
+import { stepsTable } from "./bench/steps-table";
 import { syntheticInventory, syntheticMailboxes } from "./bench/synthetic";
 import { command, EXIT, main, printJson, progress } from "./cli";
 
@@ -20,16 +22,16 @@ const program = command(
   "bench",
   "Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.",
 )
-  .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift) in this process")
+  .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift | steps) in this process")
   .option(
     "--only <kinds>",
-    "comma-separated cases to run (plan,mocks,engine,drift; drift needs root: it builds the lab)",
-    "plan,mocks,engine,drift",
+    "comma-separated cases to run (plan,mocks,engine,drift,steps; drift and steps need root: they build the lab)",
+    "plan,mocks,engine,drift,steps",
   )
   .option("--mailboxes <n>", "internal: mailboxes for --case", Number)
   .option("--json", "print the results as JSON")
   .parse();
-type Kind = "plan" | "mocks" | "engine" | "drift";
+type Kind = "plan" | "mocks" | "engine" | "drift" | "steps";
 const opts = program.opts<{ case?: Kind; only: string; mailboxes?: number; json?: boolean }>();
 
 interface Result {
@@ -92,19 +94,31 @@ async function runCase(kind: Kind, mailboxes: number): Promise<Result> {
 }
 
 async function bench(): Promise<number> {
+  if (opts.case === "steps") {
+    const { stepsBench } = await import("./bench/steps");
+    process.stdout.write(`${JSON.stringify(await stepsBench(progress))}\n`);
+    return EXIT.done;
+  }
   if (opts.case) {
     process.stdout.write(`${JSON.stringify(await runCase(opts.case, opts.mailboxes ?? 1000))}\n`);
     return EXIT.done;
   }
   const results: Result[] = [];
+  let steps: StepsBench | undefined;
   for (const kind of opts.only.split(",") as Kind[]) {
-    if (kind === "drift") {
-      progress("bench: drift check of 1,000 records in 200 zones on the lab's DNS server, plus the lab hosts...");
+    if (kind === "drift" || kind === "steps") {
+      progress(
+        kind === "drift"
+          ? "bench: drift check of 1,000 records in 200 zones on the lab's DNS server, plus the lab hosts..."
+          : "bench: where a phase step's time goes, on a lab stack...",
+      );
       const healthy = await labHealthy();
       if (!healthy) await labUp(progress);
       try {
-        const out = await inOperatorNamespaceOutput([process.execPath, ...process.execArgv, __filename, "--case", "drift"]);
-        results.push(JSON.parse(out.trim().split("\n").pop()!));
+        const out = await inOperatorNamespaceOutput([process.execPath, ...process.execArgv, __filename, "--case", kind]);
+        const last = JSON.parse(out.trim().split("\n").pop()!);
+        if (kind === "steps") steps = last;
+        else results.push(last);
       } finally {
         if (!healthy) await labDown();
       }
@@ -119,7 +133,7 @@ async function bench(): Promise<number> {
     }
   }
   if (opts.json) {
-    printJson(results);
+    printJson(steps ? { results, steps } : results);
     return EXIT.done;
   }
   const label: Record<Kind, string> = {
@@ -127,7 +141,10 @@ async function bench(): Promise<number> {
     mocks: "program under mocks",
     engine: "real-engine preview, new pilot-shaped stack",
     drift: "drift check on the lab (records; checks, not ok)",
+    steps: "",
   };
+  if (steps) process.stdout.write(stepsTable(steps));
+  if (!results.length) return EXIT.done;
   process.stdout.write("| case | mailboxes | domains | load + validate | run | resources | peak RSS |\n|---|---|---|---|---|---|---|\n");
   for (const r of results)
     process.stdout.write(
