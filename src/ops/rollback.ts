@@ -174,22 +174,12 @@ async function heldRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"
   // The state may not be what the hosts have (a failed or interrupted update, a hand change): the
   // preview reads the live hosts first; the up again only when that found a change or after a failure.
   const recovering = rb.from.result !== "succeeded";
-  // The preview is shown for the record (the rollback was already confirmed above); with --yes the
-  // up alone reads the live hosts and lists each step as it takes it (one engine run, not two).
-  const preview = o.yes ? undefined : await stack.preview({ refresh: true });
-  if (preview) o.progress(`preview of the rollback (after reading the live hosts):\n${describeSteps(preview)}`);
-  else o.progress("rollback, --yes: no separate preview; each step as the engine takes it:");
+  const preview = await stack.preview({ refresh: true });
+  o.progress(`preview of the rollback (after reading the live hosts):\n${describeSteps(preview)}`);
   const up = await stack.up({
     message: `rollback to update ${rb.to.number} (phase ${phase}) by ${operatorName()}`,
-    refresh: !preview || recovering || foundChanged(preview),
+    refresh: recovering || foundChanged(preview),
   });
-  const outcome = await verifyAndRecord(
-    stack,
-    phase,
-    inv,
-    o,
-    { status: "done", refusals: [], forced: false, ...(preview ? { preview } : {}), up },
-    rb.update,
-  );
+  const outcome = await verifyAndRecord(stack, phase, inv, o, { status: "done", refusals: [], forced: false, preview, up }, rb.update);
   return { ...outcome, plan: rb };
 }

@@ -336,10 +336,10 @@ describe("drift check on the lab", () => {
       expect(describeSteps(declined.preview!).split("\n")).toEqual(expected);
       expect(readFileSync(current().stackFile, "utf8")).toBe(stackFile);
       expect((await current().history()).length).toBe(historyBefore);
-      // With --yes there is no separate preview: the up reads the hosts itself and lists the same, and the verification passes.
+      // With --yes: the same preview, then the up (which reads the hosts again, the preview having found a change).
       const again = await runPhase(current(), 4, { yes: true, progress });
       expect(again.status).toBe("done");
-      expect(again.preview).toBeUndefined();
+      expect(describeSteps(again.preview!).split("\n")).toEqual(expected);
       expect(describeSteps(again.up!).split("\n")).toEqual(expected);
     } finally {
       await applyRouting(legacy, planned);
@@ -500,7 +500,11 @@ describe("drift check on the lab", () => {
     expect((await verifyPhase(p4(), { session })).passed).toBe(true);
   }, 180_000);
 
-  it("the DNS server stopped: every DNS probe is reported unreachable, never clean; exit 2", async () => {
+  it("the DNS server stopped: every DNS probe is reported unreachable, never clean (exit 2); a wave then stops before it records or changes anything, and the same wave finishes once it is back", async () => {
+    const mailboxFile = () => join(STACKS_DIR, labMailboxFile(current().name));
+    const beforeWave = readFileSync(mailboxFile(), "utf8");
+    const waveFile = beforeWave.replace("user2@paradigms.test,legacy", "user2@paradigms.test,new");
+    expect(waveFile).not.toBe(beforeWave);
     const internet = lab.description.hosts.internet!;
     await lab.inHost("internet", ["knotc", "-c", "/etc/knot/knot.conf", "stop"]);
     try {
@@ -511,6 +515,14 @@ describe("drift check on the lab", () => {
       // Whatever else needs DNS (postfix looks the client up before it greets) is unreachable too: nothing is called drift or clean.
       expect(notOk(r).filter((f) => !f.startsWith("unreachable "))).toEqual([]);
       expect(r.exitCode).toBe(2);
+      // A wave while the DNS server is down: the preview's read of the live world fails first, so the
+      // phase stops before anything is recorded or changed.
+      writeFileSync(mailboxFile(), waveFile);
+      const stackFile = readFileSync(current().stackFile, "utf8");
+      const historyBefore = (await current().history()).length;
+      await expect(runPhase(current(), 4, { yes: true, progress })).rejects.toThrow(/zone transfer of \S+ from 127\.0\.0\.1 failed/);
+      expect(readFileSync(current().stackFile, "utf8")).toBe(stackFile);
+      expect((await current().history()).length).toBe(historyBefore);
     } finally {
       await startDaemon(internet.namespace, ["/usr/sbin/knotd", "-d", "-c", "/etc/knot/knot.conf"]);
       await waitFor(
@@ -520,7 +532,21 @@ describe("drift check on the lab", () => {
         200,
       );
     }
+    // Nothing was half-applied: every host is as the last successful update left it.
+    writeFileSync(mailboxFile(), beforeWave);
     expect(notOk(await stackDrift(current(), { skipEngine: true }))).toEqual([]);
+    // The DNS server back, the same wave again finishes it (it reads the hosts first), and is verified.
+    writeFileSync(mailboxFile(), waveFile);
+    try {
+      const wave = await runPhase(current(), 4, { yes: true, progress });
+      expect(wave.status).toBe("done");
+      expect(wave.up!.steps.filter((st) => st.op === "update").map((st) => st.name)).toEqual(
+        expect.arrayContaining(["legacy-routing", "new-routing"]),
+      );
+    } finally {
+      writeFileSync(mailboxFile(), beforeWave);
+    }
+    expect((await runPhase(current(), 4, { yes: true, progress })).status).toBe("done");
     await pool.closeAll();
-  }, 120_000);
+  }, 240_000);
 });
