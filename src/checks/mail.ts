@@ -84,10 +84,13 @@ export function relayReplies(r: { greeting?: string; mail?: string; rcpt?: strin
 /** Asks an SMTP server, from this host, to relay to an outside recipient; never sends a message. */
 export async function relayTest(s: HostSession, server: string, to: string): Promise<RelayVerdict> {
   const r = await s.exec(
-    ["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "10"],
+    // 30 s for each answer, the greeting included: a loaded postfix can take over 10 s to greet (seen
+    // on the lab's legacy gateway right after a go-live under 25 messages/s: the connection was logged
+    // 10 s after it was opened, when a 10 s swaks had already given up); RFC 5321 senders wait 5 minutes.
+    ["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "30"],
     {
       allowFailure: true,
-      timeoutMs: 20_000,
+      timeoutMs: 45_000,
     },
   );
   return relayVerdict(`${r.stdout}\n${r.stderr}`, r.code);
