@@ -81,19 +81,26 @@ export function relayReplies(r: { greeting?: string; mail?: string; rcpt?: strin
   return { verdict: "unknown", detail: `RCPT answered ${r.rcpt ?? r.failure ?? "nothing"}` };
 }
 
-/** Asks an SMTP server, from this host, to relay to an outside recipient; never sends a message. */
-export async function relayTest(s: HostSession, server: string, to: string): Promise<RelayVerdict> {
-  const r = await s.exec(
-    // 30 s for each answer, the greeting included: a loaded postfix can take over 10 s to greet (seen
-    // on the lab's legacy gateway right after a go-live under 25 messages/s: the connection was logged
-    // 10 s after it was opened, when a 10 s swaks had already given up); RFC 5321 senders wait 5 minutes.
-    ["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "30"],
-    {
-      allowFailure: true,
-      timeoutMs: 45_000,
-    },
-  );
-  return relayVerdict(`${r.stdout}\n${r.stderr}`, r.code);
+/**
+ * Asks an SMTP server, from this host, to relay to an outside recipient; never sends a message. A
+ * dialogue still going after `limitMs` is no answer ("unknown").
+ */
+export async function relayTest(s: HostSession, server: string, to: string, limitMs = 60_000): Promise<RelayVerdict> {
+  try {
+    const r = await s.exec(
+      // 30 s for each answer, the greeting included: a loaded postfix can take over 10 s to greet (seen
+      // on the lab's legacy gateway right after a go-live under 25 messages/s: the connection was logged
+      // 10 s after it was opened, when a 10 s swaks had already given up); RFC 5321 senders wait 5 minutes.
+      ["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "30"],
+      { allowFailure: true, timeoutMs: limitMs },
+    );
+    return relayVerdict(`${r.stdout}\n${r.stderr}`, r.code);
+  } catch (e) {
+    // A dialogue that never ends is no answer, not a failure of the check's host.
+    if (e instanceof Error && e.message.includes("did not finish in"))
+      return { verdict: "unknown", detail: `no answer: the SMTP dialogue did not end within ${limitMs / 1000} s` };
+    throw e;
+  }
 }
 
 /** The maildir files on this host that hold the marker, for one recipient. */

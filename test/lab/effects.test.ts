@@ -1,6 +1,7 @@
 /**
  * The host effects against the real lab: postfix, sshd, knot and dovecot in network namespaces.
  */
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -196,6 +197,24 @@ describe("gateway routing effect", () => {
         verdict: "unknown",
         detail: expect.stringMatching(/^no greeting: /),
       });
+      // A server that takes the connection and never greets: the dialogue's time limit, not an error.
+      const silent = spawn("ip", [
+        "netns",
+        "exec",
+        lab.description.hosts.new!.namespace,
+        process.execPath,
+        "-e",
+        `require("node:net").createServer(() => {}).listen(25, "${address}", () => console.log("listening"))`,
+      ]);
+      try {
+        await new Promise((resolve) => silent.stdout.once("data", resolve));
+        expect(await relayTest(outside, address, "victim@elsewhere.invalid", 3000)).toEqual({
+          verdict: "unknown",
+          detail: "no answer: the SMTP dialogue did not end within 3 s",
+        });
+      } finally {
+        silent.kill();
+      }
     } finally {
       await neu.exec(POSTFIX_START);
     }
