@@ -44,6 +44,8 @@ export interface ZeroLossOptions {
   /** Messages a second (at least 20), for `seconds` seconds. */
   rate?: number;
   seconds?: number;
+  /** Instead of one go-live and its rollback: this many go-live/rollback cycles, one after the other (fault "none"). */
+  cycles?: number;
   progress: (m: string) => void;
 }
 
@@ -195,6 +197,12 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
         `the rollback after the kill restored phase 4: ${back.status}; pending operations left: ${(await stack.pendingOperations()).length}`,
       );
     }
+  } else if (o.cycles) {
+    for (let i = 1; i <= o.cycles; i++) {
+      const live = await event(`go-live ${i}`, () => runPhase(stack, 5, options));
+      const back = await event(`rollback ${i}`, () => runRollback(stack, options));
+      notes.push(`cycle ${i}: go-live ${live.status}, rollback ${back.status}`);
+    }
   } else {
     const live = await event("go-live", () => runPhase(stack, 5, options));
     notes.push(`go-live: ${live.status}`);
@@ -208,7 +216,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       notes.push(`the new server's postfix master (pid ${master}) was killed with SIGKILL and started again 5 s later`);
     }
   }
-  if (o.fault !== "engine-killed") {
+  if (o.fault !== "engine-killed" && !o.cycles) {
     await at(o.fault === "none" ? 15 : 20);
     const back = await event("rollback", () => runRollback(stack, options));
     notes.push(`rollback: ${back.status}`);
@@ -229,7 +237,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const { deliveries, queuedAtEnd } = await collect(lab, stack.name, tag, sent);
   const result = tally(sent, deliveries, expected);
   return {
-    name: `zero-loss-${o.fault}`,
+    name: o.cycles ? `zero-loss-cycles-${o.cycles}` : `zero-loss-${o.fault}`,
     fault: o.fault,
     rate,
     seconds,

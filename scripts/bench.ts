@@ -10,6 +10,7 @@ import { inOperatorNamespaceOutput } from "../lab/namespaces";
 import { loadConfig } from "../src/model/config";
 import type { Phase } from "../src/model/inventory";
 import { plan } from "../src/model/plan";
+import type { CyclesBench } from "./bench/cycles";
 import type { StepsBench } from "./bench/steps";
 import { stepsTable } from "./bench/steps-table";
 import { syntheticInventory, syntheticMailboxes } from "./bench/synthetic";
@@ -22,16 +23,16 @@ const program = command(
   "bench",
   "Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.",
 )
-  .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift | steps) in this process")
+  .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift | steps | cycles) in this process")
   .option(
     "--only <kinds>",
-    "comma-separated cases to run (plan,mocks,engine,drift,steps; drift and steps need root: they build the lab)",
-    "plan,mocks,engine,drift,steps",
+    "comma-separated cases to run (plan,mocks,engine,drift,steps,cycles; drift, steps and cycles need root: they build the lab; cycles streams mail for 5 minutes)",
+    "plan,mocks,engine,drift,steps,cycles",
   )
   .option("--mailboxes <n>", "internal: mailboxes for --case", Number)
   .option("--json", "print the results as JSON")
   .parse();
-type Kind = "plan" | "mocks" | "engine" | "drift" | "steps";
+type Kind = "plan" | "mocks" | "engine" | "drift" | "steps" | "cycles";
 const opts = program.opts<{ case?: Kind; only: string; mailboxes?: number; json?: boolean }>();
 
 interface Result {
@@ -99,18 +100,26 @@ async function bench(): Promise<number> {
     process.stdout.write(`${JSON.stringify(await stepsBench(progress))}\n`);
     return EXIT.done;
   }
+  if (opts.case === "cycles") {
+    const { cyclesBench } = await import("./bench/cycles");
+    process.stdout.write(`${JSON.stringify(await cyclesBench(progress))}\n`);
+    return EXIT.done;
+  }
   if (opts.case) {
     process.stdout.write(`${JSON.stringify(await runCase(opts.case, opts.mailboxes ?? 1000))}\n`);
     return EXIT.done;
   }
   const results: Result[] = [];
   let steps: StepsBench | undefined;
+  let cycles: CyclesBench | undefined;
   for (const kind of opts.only.split(",") as Kind[]) {
-    if (kind === "drift" || kind === "steps") {
+    if (kind === "drift" || kind === "steps" || kind === "cycles") {
       progress(
-        kind === "drift"
-          ? "bench: drift check of 1,000 records in 200 zones on the lab's DNS server, plus the lab hosts..."
-          : "bench: where a phase step's time goes, on a lab stack...",
+        {
+          drift: "bench: drift check of 1,000 records in 200 zones on the lab's DNS server, plus the lab hosts...",
+          steps: "bench: where a phase step's time goes, on a lab stack...",
+          cycles: "bench: ten go-live/rollback cycles in one 5-minute stream of 25 messages/s, on a lab stack...",
+        }[kind],
       );
       const healthy = await labHealthy();
       if (!healthy) await labUp(progress);
@@ -118,6 +127,7 @@ async function bench(): Promise<number> {
         const out = await inOperatorNamespaceOutput([process.execPath, ...process.execArgv, __filename, "--case", kind]);
         const last = JSON.parse(out.trim().split("\n").pop()!);
         if (kind === "steps") steps = last;
+        else if (kind === "cycles") cycles = last;
         else results.push(last);
       } finally {
         if (!healthy) await labDown();
@@ -133,7 +143,7 @@ async function bench(): Promise<number> {
     }
   }
   if (opts.json) {
-    printJson(steps ? { results, steps } : results);
+    printJson(steps || cycles ? { results, steps, cycles } : results);
     return EXIT.done;
   }
   const label: Record<Kind, string> = {
@@ -142,8 +152,13 @@ async function bench(): Promise<number> {
     engine: "real-engine preview, new pilot-shaped stack",
     drift: "drift check on the lab (records; checks, not ok)",
     steps: "",
+    cycles: "",
   };
   if (steps) process.stdout.write(stepsTable(steps));
+  if (cycles)
+    process.stdout.write(
+      `\n${cycles.summary}\n${cycles.commands.map((c) => `  ${c.name}: ${c.status}, ${c.seconds.toFixed(1)} s`).join("\n")}\nreport: ${cycles.report}\n`,
+    );
   if (!results.length) return EXIT.done;
   process.stdout.write("| case | mailboxes | domains | load + validate | run | resources | peak RSS |\n|---|---|---|---|---|---|---|\n");
   for (const r of results)

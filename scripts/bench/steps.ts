@@ -1,8 +1,8 @@
 /**
  * Where a phase step's time goes (`npm run bench -- --only steps`, root: it builds the lab). A lab
  * stack is taken to phase 3 without verification, then steps are timed through the phase command
- * as an operator runs it: the move to phase 4 and phase 4 again (a wave's or a repair's re-run),
- * each with its preview and a "yes"; phase 4 again with --yes (no separate preview); a no-change `up`. The engine's binaries are reached through a
+ * as an operator runs it (its preview, then "yes"): the move to phase 4, phase 4 again (a wave's or
+ * a repair's re-run), and a no-change `up`. The engine's binaries are reached through a
  * wrapper that logs every `pulumi` command with its wall time, and every Node.js process the engine
  * starts loads process-trace.cjs, which stamps when the program and the provider started and loaded.
  */
@@ -201,9 +201,8 @@ export async function stepsBench(progress: (line: string) => void): Promise<Step
       if (outcome.status !== "done") throw new Error(`bench: phase 4 ended ${outcome.status}`);
       return (outcome.verification?.seconds ?? 0) * 1000;
     };
-    await timed("phase 3 -> 4 (preview, confirm, up)", phaseStep(confirmed));
-    await timed("phase 4 again (preview, confirm, up)", phaseStep(confirmed));
-    await timed("phase 4 again, --yes (one up --refresh)", phaseStep(quiet));
+    await timed("phase 3 -> 4", phaseStep(confirmed));
+    await timed("phase 4 again (reads the hosts first)", phaseStep(confirmed));
     await timed("no-change up", async () => {
       await stack.up({ expectNoChanges: true });
       return 0;
