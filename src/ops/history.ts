@@ -14,19 +14,19 @@ import type { MigrationStack, StackState } from "./stack";
 
 /**
  * The plan the newest successful update deployed: its inventory and phase from the history, its
- * mailbox file from the stack's archive (the current file when the archive no longer has it).
+ * mailbox file from the stack's archive (the current file when the archive no longer has it), read
+ * from the facts' state when they carry it.
  */
 export async function deployedPlan(
   stack: MigrationStack,
-  facts: Pick<StackFacts, "history">,
-  state?: StackState,
+  facts: Pick<StackFacts, "history"> & { state?: StackState },
 ): Promise<Plan | undefined> {
   const last = facts.history.find((h) => h.kind === "update" && h.result === "succeeded");
   const raw = last?.config[CONFIG.inventory]?.value;
   if (!last || !raw) return undefined;
   const phase = Number(last.config[CONFIG.phase]?.value) as Phase;
   const digest = last.config[CONFIG.mailboxesDigest]?.value;
-  const archived = digest ? archivedMailboxFile(state ?? (await stack.state()), digest).content : undefined;
+  const archived = digest ? archivedMailboxFile(facts.state ?? (await stack.state()), digest).content : undefined;
   const deployed = loadConfig({
     inventory: JSON.parse(raw),
     phase,

@@ -163,7 +163,7 @@ export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOpt
 async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory, o: PhaseOptions): Promise<PhaseOutcome> {
   const facts = await stackFacts(stack, inv.pilotStack);
   // What the plan changes against what the last update deployed: a large change needs --force.
-  const deployed = await deployedPlan(stack, facts, facts.state);
+  const deployed = await deployedPlan(stack, facts);
   const next = plan(inv, target);
   const diff = deployed ? diffPlans(deployed, next) : undefined;
   const refusals = [
