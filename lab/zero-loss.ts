@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { queuedWith, waitFor } from "../src/checks/mail";
 import type { HostRole } from "../src/model/inventory";
 import { loadStack, stackPlan } from "../src/model/stack-file";
-import { runPhase } from "../src/ops/phase";
+import { type PhaseOutcome, runPhase } from "../src/ops/phase";
 import { runRollback } from "../src/ops/rollback";
 import type { MigrationStack } from "../src/ops/stack";
 import { run } from "../src/remote/local";
@@ -110,6 +110,9 @@ async function engineProcess(stack: string): Promise<number | undefined> {
   return line ? Number(line.trim().split(/\s+/)[0]) : undefined;
 }
 
+/** A command's outcome as the report tells it: its status, and why when it could not be verified. */
+const told = (o: PhaseOutcome) => (o.unverifiedBecause ? `${o.status} (${o.unverifiedBecause})` : o.status);
+
 /** Runs one zero-loss run on a lab stack at phase 4 and leaves it at phase 4. */
 export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const rate = o.rate ?? 25;
@@ -189,23 +192,23 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     notes.push(`the go-live update ${failure ? `failed: ${failure.message.replace(/\s+/g, " ").slice(0, 160)}` : "finished anyway"}`);
     if (o.fault === "ssh-cut") {
       const again = await event("go-live re-run", () => runPhase(stack, 5, options));
-      notes.push(`re-running phase 5 finished the go-live: ${again.status}`);
+      notes.push(`re-running phase 5 finished the go-live: ${told(again)}`);
     } else {
       await event("pulumi cancel", () => stack.cancel());
       const back = await event("rollback after the kill", () => runRollback(stack, options));
       notes.push(
-        `the rollback after the kill restored phase 4: ${back.status}; pending operations left: ${(await stack.pendingOperations()).length}`,
+        `the rollback after the kill restored phase 4: ${told(back)}; pending operations left: ${(await stack.pendingOperations()).length}`,
       );
     }
   } else if (o.cycles) {
     for (let i = 1; i <= o.cycles; i++) {
       const live = await event(`go-live ${i}`, () => runPhase(stack, 5, options));
       const back = await event(`rollback ${i}`, () => runRollback(stack, options));
-      notes.push(`cycle ${i}: go-live ${live.status}, rollback ${back.status}`);
+      notes.push(`cycle ${i}: go-live ${told(live)}, rollback ${told(back)}`);
     }
   } else {
     const live = await event("go-live", () => runPhase(stack, 5, options));
-    notes.push(`go-live: ${live.status}`);
+    notes.push(`go-live: ${told(live)}`);
     if (o.fault === "mta-killed") {
       const master = pidOf("new", join("spool", "pid", "master.pid"));
       await event("new server's MTA killed for 5 s", async () => {
@@ -219,7 +222,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   if (o.fault !== "engine-killed" && !o.cycles) {
     await at(o.fault === "none" ? 15 : 20);
     const back = await event("rollback", () => runRollback(stack, options));
-    notes.push(`rollback: ${back.status}`);
+    notes.push(`rollback: ${told(back)}`);
   }
 
   // A command that did not end as planned: keep each host's postfix warnings of the run, for the

@@ -170,20 +170,42 @@ export function receivedThrough(received: string[], host: string): boolean {
 }
 
 /**
- * How many of the host's queued messages (in any postfix queue) carry one of the texts: a message
- * of ours still on its way. Other mail waiting in a queue does not count. One round trip.
+ * How many of the host's queued messages (in any postfix queue) carry one of the texts and still
+ * have a recipient to deliver to: a message of ours still on its way. Other mail waiting in a queue
+ * does not count, and neither does a queue file whose every recipient is done: after a `postfix
+ * reload` during a delivery, the new queue manager finds the file locked ("skipped, still being
+ * delivered"), puts it back in the incoming queue for 60 s, and removes it only then (measured on the
+ * lab: the verification after a go-live under load counted such a file as "still queued"). One round trip.
  */
 export async function queuedWith(s: HostSession, texts: string[]): Promise<number> {
   if (!texts.length) return 0;
   const { stdout } = await s.exec([
     "sh",
     "-c",
-    'q=$(postconf -h queue_directory) && shift && cd "$q" && grep -rlF "$@" -- incoming active deferred maildrop hold 2>/dev/null | wc -l',
+    [
+      'q=$(postconf -h queue_directory) && shift && cd "$q" || exit 1',
+      'ids=$(grep -rlF "$@" -- incoming active deferred maildrop hold 2>/dev/null | sed "s,.*/,,")',
+      '[ -z "$ids" ] || { printf "%s\\n" $ids; echo --; postqueue -j; }',
+    ].join("\n"),
     "sh",
     "--",
     ...texts.flatMap((t) => ["-e", t]),
   ]);
-  return Number(stdout.trim()) || 0;
+  return queuedWithRecipients(stdout);
+}
+
+/** The queue ids listed before "--" whose entry in the `postqueue -j` lines after it has a recipient left. Pure. */
+export function queuedWithRecipients(output: string): number {
+  const [ids, report = ""] = output.split(/^--$/m);
+  const left = new Set(
+    report
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { queue_id: string; recipients?: unknown[] })
+      .filter((m) => (m.recipients ?? []).length > 0)
+      .map((m) => m.queue_id),
+  );
+  return ids.split("\n").filter((id) => id && left.has(id)).length;
 }
 
 /** Polls until the predicate holds or the time is up; returns the last value. */

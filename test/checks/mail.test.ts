@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { receivedThrough, relayVerdict } from "../../src/checks/mail";
+import { queuedWithRecipients, receivedThrough, relayVerdict } from "../../src/checks/mail";
 
 /** A swaks transcript: the server's replies, its error replies, the client's commands. */
 const transcript = (...lines: string[]) => ["=== Trying 192.0.2.25:25...", ...lines].join("\n");
@@ -80,5 +80,28 @@ describe("a message's Received path", () => {
     expect(receivedThrough(["Received: from x by relay.isp.testing (Postfix)"], "relay.isp.test")).toBe(false);
     expect(receivedThrough(["Received: from x (y [198.51.100.530]) by z"], "198.51.100.53")).toBe(false);
     expect(receivedThrough([], "relay.isp.test")).toBe(false);
+  });
+});
+
+describe("a message of ours still queued", () => {
+  const entry = (id: string, recipients: string[]) =>
+    JSON.stringify({
+      queue_name: "active",
+      queue_id: id,
+      arrival_time: 1_795_000_000,
+      message_size: 347,
+      forced_expire: false,
+      sender: "user1@paradigms.test",
+      recipients: recipients.map((address) => ({ address, delay_reason: "" })),
+    });
+
+  it("counts the matched queue files that still have a recipient, not those whose every recipient is done", () => {
+    const report = [entry("634A5D4657", []), entry("7B01CD4660", ["user4@paradigms.test"]), entry("9C11AD4661", ["x@y.test"])];
+    expect(queuedWithRecipients(["634A5D4657", "7B01CD4660", "--", ...report].join("\n"))).toBe(1);
+  });
+
+  it("does not count a matched file the queue report no longer lists (delivered in between), nor other mail", () => {
+    expect(queuedWithRecipients(["5F492D4655", "--", entry("9C11AD4661", ["x@y.test"])].join("\n"))).toBe(0);
+    expect(queuedWithRecipients("")).toBe(0);
   });
 });

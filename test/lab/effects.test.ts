@@ -170,6 +170,55 @@ describe("gateway routing effect", () => {
     ).toHaveLength(1);
   }, 60_000);
 
+  it("does not count a delivered message whose queue file a postfix reload mid-delivery left behind", async () => {
+    const [legacy, neu] = [await session("legacy"), await session("new")];
+    const next = lab.description.hosts.new!.address;
+    const queueFiles = async (text: string) =>
+      (
+        await legacy.exec([
+          "sh",
+          "-c",
+          'cd "$(postconf -h queue_directory)" && grep -rlF -e "$1" incoming active deferred | wc -l',
+          "sh",
+          text,
+        ])
+      ).stdout.trim();
+    await neu.exec(["postfix", "stop"]);
+    // The next hop answers DATA only after 3 s (postfix's own smtp-sink): the reload lands mid-delivery.
+    const sink = (
+      await neu.exec(["sh", "-c", `smtp-sink -u postfix -w 3 ${next}:25 10 </dev/null >/dev/null 2>&1 & echo $!`])
+    ).stdout.trim();
+    const marker = newMarker();
+    try {
+      await sendMail(legacy, { from: "user1@api.test", to: "user4@api.test", marker });
+      const connected = await waitFor(
+        () => legacy.exec(["ss", "-Htn", "state", "established", `( dport = :25 and dst ${next} )`]).then((r) => r.stdout.trim()),
+        (out) => out !== "",
+        10_000,
+        100,
+      );
+      expect(connected).not.toBe("");
+      await legacy.exec(POSTFIX_RELOAD);
+      // On its way while the next hop has not answered...
+      expect(await queuedWith(legacy, [marker])).toBe(1);
+      // ...then delivered (the sink said 250), and no longer counted...
+      expect(
+        await waitFor(
+          () => queuedWith(legacy, [marker]),
+          (n) => n === 0,
+          15_000,
+          200,
+        ),
+      ).toBe(0);
+      // ...although its queue file is still there: the new queue manager found it locked, put it
+      // back in the incoming queue for 60 s, and removes it only then. The fault struck.
+      expect(await queueFiles(marker)).toBe("1");
+    } finally {
+      await neu.exec(["sh", "-c", 'kill "$1" 2>/dev/null; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done', "sh", sink]);
+      await neu.exec(POSTFIX_START);
+    }
+  }, 60_000);
+
   it("calls a server that defers (4xx at RCPT) or does not answer 'could not check', never 'refuses'", async () => {
     const [outside, neu] = [await session("internet"), await session("new")];
     const address = lab.description.hosts.new!.address;
