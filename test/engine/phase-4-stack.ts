@@ -1,8 +1,12 @@
-/** A throw-away lab stack brought to phase 4 with the phase command, destroyed after the file. */
+/**
+ * A throw-away lab stack brought to phase 4 with the phase command, destroyed after the file. It
+ * starts at phase 4 as a production stack does (forced past the guard that asks a lab stack to walk
+ * phases 1-3 first): the files that use it test what happens from phase 4 on, and the walk itself
+ * is the pilot's, the rehearsal's and the layouts' test. One update instead of four: ~45 s less per file.
+ */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect } from "vitest";
 import { openLabStack, removeLabStack } from "../../lab/lab-stack";
-import type { Phase } from "../../src/model/inventory";
 import { obtainEngine } from "../../src/ops/engine";
 import { runPhase } from "../../src/ops/phase";
 import type { MigrationStack } from "../../src/ops/stack";
@@ -22,7 +26,9 @@ export function labStackAtPhase4(
     const name = `${prefix}-${randomBytes(3).toString("hex")}`;
     stack = await openLabStack(name, lab.description, await obtainEngine(), progress, ...(backendUrl ? [await backendUrl()] : []));
     await configure?.(stack);
-    for (const phase of [1, 2, 3, 4] as Phase[]) expect((await runPhase(stack, phase, { yes: true, progress })).status).toBe("done");
+    const start = await runPhase(stack, 4, { yes: true, force: true, progress });
+    expect(start).toMatchObject({ status: "done", forced: true });
+    expect(start.refusals.map((r) => r.guard)).toEqual(["skip"]);
   }, 240_000);
   afterAll(async () => {
     if (!stack) return;
