@@ -1,9 +1,8 @@
-import * as aws from "@pulumi/aws";
-import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { InputError } from "../../model/errors";
 import type { PlannedZone } from "../../model/plan";
 import { recordSetMap, recordsDigest, unmanagedRecordSets } from "../../model/records";
+import { aws, cloudflare } from "../cloud-sdks";
 import { OnPremZone, type SshEndpoint } from "../providers/host-effects";
 import { cloudflareListed, cloudflareRecords, recordResourceName, route53Listed, route53Values } from "./adapters";
 
@@ -24,7 +23,9 @@ export interface MailZoneArgs {
  * names another domain, stops the program before any record is written into it.
  */
 function existingRoute53Zone(zone: PlannedZone, parent: pulumi.Resource): pulumi.Output<string> {
-  return aws.route53.getZoneOutput({ zoneId: zone.zoneId! }, { parent }).apply((found) => servedZoneId(zone, found));
+  return aws()
+    .route53.getZoneOutput({ zoneId: zone.zoneId! }, { parent })
+    .apply((found) => servedZoneId(zone, found));
 }
 
 /** The looked-up hosted zone's id when it serves the planned zone; otherwise bad input naming both. Pure. */
@@ -60,13 +61,14 @@ export class MailZone extends pulumi.ComponentResource {
 
     switch (zone.provider) {
       case "route53": {
+        const { route53 } = aws();
         // An existing hosted zone is found by its id and never created or deleted; only create: true makes one.
         const hosted = zone.create
-          ? new aws.route53.Zone(`${name}-zone`, { name: zone.name, comment: "Managed by cutover" }, { parent: this })
+          ? new route53.Zone(`${name}-zone`, { name: zone.name, comment: "Managed by cutover" }, { parent: this })
           : undefined;
         const zoneId = hosted ? hosted.zoneId : existingRoute53Zone(zone, this);
         for (const r of zone.records) {
-          new aws.route53.Record(
+          new route53.Record(
             `${name}-${recordResourceName(r)}`,
             { zoneId, name: r.name, type: r.type, ttl: r.ttl, records: route53Values(r) },
             { parent: this },
@@ -75,16 +77,17 @@ export class MailZone extends pulumi.ComponentResource {
         this.nameServers = hosted?.nameServers;
         this.unmanagedRecords =
           args.listUnmanaged && !hosted
-            ? aws.route53
+            ? route53
                 .getRecordsOutput({ zoneId }, { parent: this })
                 .apply((l) => unmanagedRecordSets(zone, l.resourceRecordSets.map(route53Listed)))
             : undefined;
         break;
       }
       case "cloudflare": {
+        const sdk = cloudflare();
         for (const r of zone.records) {
           cloudflareRecords(r).forEach((c, i) => {
-            new cloudflare.DnsRecord(
+            new sdk.DnsRecord(
               `${name}-${recordResourceName(r)}${i ? `-${i}` : ""}`,
               {
                 zoneId: zone.zoneId!,
@@ -101,7 +104,7 @@ export class MailZone extends pulumi.ComponentResource {
         this.nameServers = undefined;
         // maxItems: the provider lists 1,000 records unless told otherwise, fewer than a large zone holds.
         this.unmanagedRecords = args.listUnmanaged
-          ? cloudflare
+          ? sdk
               .getDnsRecordsOutput({ zoneId: zone.zoneId!, maxItems: 100_000 }, { parent: this })
               .apply((l) => unmanagedRecordSets(zone, l.results.map(cloudflareListed)))
           : undefined;

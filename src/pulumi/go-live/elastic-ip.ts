@@ -1,6 +1,6 @@
-import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { MailSystem } from "../../model/inventory";
+import { type Aws, aws } from "../cloud-sdks";
 
 export interface ElasticIpGoLiveArgs {
   /** Allocation id of the gateway's Elastic IP: allocated outside the stack, never released by it. */
@@ -20,7 +20,7 @@ export interface ElasticIpGoLiveArgs {
 export class ElasticIpGoLive extends pulumi.ComponentResource {
   readonly holder: MailSystem;
   readonly associationId: pulumi.Output<string>;
-  readonly association: aws.ec2.EipAssociation;
+  readonly association: Aws.ec2.EipAssociation;
   /** The steps around the move over SSH (set by the program when the gateways are reached by SSH). */
   drain?: pulumi.Resource;
   identity?: pulumi.Resource;
@@ -28,7 +28,8 @@ export class ElasticIpGoLive extends pulumi.ComponentResource {
   constructor(name: string, args: ElasticIpGoLiveArgs, opts?: pulumi.ComponentResourceOptions) {
     super("cutover:golive:ElasticIpGoLive", name, {}, opts);
     this.holder = args.holder;
-    const association = new aws.ec2.EipAssociation(
+    const { ec2 } = aws();
+    const association = new ec2.EipAssociation(
       `${name}-association`,
       // allowReassociation false: the address is free when we associate it (see the options),
       // so an association held by anything else is an error to stop on, not an address to steal.

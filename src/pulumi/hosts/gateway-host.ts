@@ -1,8 +1,8 @@
-import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostRole, HostSpec } from "../../model/inventory";
 import type { RoutingTable } from "../../model/plan";
 import { compactRouting, routingDigest } from "../../model/routing";
+import { aws } from "../cloud-sdks";
 import { GatewayRouting, type SshEndpoint } from "../providers/host-effects";
 
 export interface GatewayHostArgs {
@@ -42,7 +42,8 @@ export class GatewayHost extends pulumi.ComponentResource {
 
     const h = args.host;
     if (h.kind === "aws" && h.instance) {
-      const instance = new aws.ec2.Instance(
+      const { ec2 } = aws();
+      const instance = new ec2.Instance(
         `${name}-instance`,
         {
           ami: h.instance.ami,
@@ -58,7 +59,7 @@ export class GatewayHost extends pulumi.ComponentResource {
       this.instanceId = instance.id;
     } else if (h.kind === "aws" && h.instanceId) {
       // The legacy gateway usually predates the stack: read it, never manage (or destroy) it.
-      this.instanceId = aws.ec2.Instance.get(`${name}-instance`, h.instanceId, undefined, { parent: this }).id;
+      this.instanceId = aws().ec2.Instance.get(`${name}-instance`, h.instanceId, undefined, { parent: this }).id;
     } else {
       this.instanceId = undefined;
     }
