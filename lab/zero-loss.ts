@@ -35,7 +35,7 @@ import {
 } from "./stream";
 import { renderStreamChart } from "./stream-chart";
 
-export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed";
+export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed" | "deferred";
 
 export interface ZeroLossOptions {
   stack: MigrationStack;
@@ -69,6 +69,8 @@ export interface ZeroLossReport {
   queuedAtEnd: number;
   /** Who greeted on the gateway address, by the servers' own names, from the outside prober. */
   greetings: { server: string; t: number }[];
+  /** Fault "deferred": the run's messages in the legacy gateway's deferred queue when the new server took the address. */
+  deferredAtSwitch?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -78,6 +80,17 @@ async function holds(lab: LabDescription, role: HostRole): Promise<boolean> {
   const h = lab.hosts[role]!;
   const r = await run(["ip", "-n", h.namespace, "-o", "-4", "addr", "show", "dev", h.interface]);
   return r.stdout.includes(` ${lab.serviceAddress}/`);
+}
+
+/** The run's messages in a lab host's deferred queue (read from the host's spool, not over SSH). */
+async function deferredWith(role: HostRole, tag: string): Promise<number> {
+  const r = await run(["grep", "-rlF", "-e", `${tag}-`, join(hostDir(role), "spool", "deferred")], { allowFailure: true });
+  return r.stdout.split("\n").filter(Boolean).length;
+}
+
+/** Makes the new server unreachable from the legacy gateway (a "prohibit" route in its namespace), or reachable again. */
+async function newUnreachableFromLegacy(lab: LabDescription, unreachable: boolean): Promise<void> {
+  await run(["ip", "-n", lab.hosts.legacy!.namespace, "route", unreachable ? "add" : "del", "prohibit", `${lab.hosts.new!.address}/32`]);
 }
 
 /** The lab host's process tree roots: its sshd (sessions are its children) and postfix master. */
@@ -130,6 +143,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const notes: string[] = [];
   const options = { yes: true, progress: o.progress };
   const commands: ZeroLossReport["commands"] = [];
+  let deferredAtSwitch: number | undefined;
   const event = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const start = Date.now();
     try {
@@ -206,6 +220,27 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       const back = await event(`rollback ${i}`, () => runRollback(stack, options));
       notes.push(`cycle ${i}: go-live ${told(live)}, rollback ${told(back)}`);
     }
+  } else if (o.fault === "deferred") {
+    // The new server unreachable from the legacy gateway from 2 s on: the mail the gateway splits off
+    // to it waits in the gateway's deferred queue, and is still there when the go-live moves the address.
+    await at(2);
+    await newUnreachableFromLegacy(lab, true);
+    const cut = Date.now();
+    const live = event("go-live", () => runPhase(stack, 5, options));
+    live.catch(() => undefined); // awaited below, once the route is back
+    const moved = await waitFor(
+      () => holds(lab, "new"),
+      (h) => h,
+      60_000,
+      50,
+    );
+    deferredAtSwitch = await deferredWith("legacy", tag);
+    await newUnreachableFromLegacy(lab, false);
+    events.push({ name: "new unreachable from legacy", start: cut, end: Date.now() });
+    notes.push(
+      `the new server was unreachable from the legacy gateway for ${((Date.now() - cut) / 1000).toFixed(1)} s; ${moved ? `when it took the address, ${deferredAtSwitch} messages of the run were in the legacy gateway's deferred queue` : "it never took the address"}`,
+    );
+    notes.push(`go-live: ${told(await live)}`);
   } else {
     const live = await event("go-live", () => runPhase(stack, 5, options));
     notes.push(`go-live: ${told(live)}`);
@@ -253,6 +288,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     streamExitCode: stream.exitCode(),
     queuedAtEnd,
     greetings: greetingChanges(samples),
+    ...(deferredAtSwitch === undefined ? {} : { deferredAtSwitch }),
   };
 }
 
