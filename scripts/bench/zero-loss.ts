@@ -6,7 +6,7 @@
  *   five-minute stream;
  * - `--only deferred`: one go-live while mail the legacy gateway deferred (the new server
  *   unreachable from it) waits in its queue, then the rollback, in a 30 s stream. Not in npm test
- *   yet: one run in three so far ended with the legacy gateway's postfix silent for 70 s after the
+ *   yet: one of its first six runs ended with the legacy gateway's postfix silent for 70 s after the
  *   go-live's reload (cause not found).
  */
 import { readLabDescription } from "../../lab/lab";
