@@ -1,7 +1,7 @@
 /**
  * The cloud providers' SDKs, loaded on first use: a stack on on-prem DNS and SSH hosts never loads
- * them (@pulumi/aws alone is ~0.1 s of every program load, measured: each phase step loads the
- * program twice). The types are the SDKs' own.
+ * them. Measured by the steps bench, program load per engine run went from 1.37-1.60 s to
+ * 1.10-1.23 s, and each phase step loads the program twice. The types are the SDKs' own.
  */
 import type * as Aws from "@pulumi/aws";
 import type * as Cloudflare from "@pulumi/cloudflare";
