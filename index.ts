@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadConfig, parseHostKeys } from "./src/model/config";
 import { CONFIG, CONFIG_NAMESPACE, configName, instanceHostKeySetting } from "./src/model/config-keys";
 import { CutoverError, InputError } from "./src/model/errors";
-import { HOST_ROLES } from "./src/model/inventory";
+import { HOST_ROLES, type MailSystem } from "./src/model/inventory";
 import { assignmentDigest, digestMismatch, packAssignment, readMailboxFile } from "./src/model/mailbox-archive";
 import { plan } from "./src/model/plan";
 import { deploy, type HostCredentials, stackOutputs } from "./src/pulumi/program";
@@ -14,16 +14,20 @@ const STACKS = join(__dirname, "stacks");
 
 function program() {
   const config = new pulumi.Config(CONFIG_NAMESPACE);
+  // Read as plain text to be checked here; it reaches the hosts as a secret (deploy).
+  const gatewayTls = config.getObject<Partial<Record<MailSystem, string>>>(configName(CONFIG.gatewayTls));
   const { inventory, phase } = loadConfig({
     inventory: config.requireObject(configName(CONFIG.inventory)),
     phase: config.require(configName(CONFIG.phase)),
     baseDir: STACKS,
+    secrets: { gatewayTls },
   });
   // Every gateway is reached by SSH, whatever runs it: EC2 instances too.
   const credentials: HostCredentials = {
     hostKeys: parseHostKeys(config.getObject(configName(CONFIG.hostKeys)), inventory),
     privateKey: config.requireSecret(configName(CONFIG.sshPrivateKey)),
     tsigSecret: config.getSecret(configName(CONFIG.tsigSecret)),
+    ...(gatewayTls ? { gatewayChains: gatewayTls } : {}),
     instanceHostKeys: Object.fromEntries(
       HOST_ROLES.flatMap((role) => {
         const key = config.getSecret(configName(instanceHostKeySetting(role)));

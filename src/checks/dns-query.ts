@@ -15,7 +15,7 @@ export interface DnsAnswer {
   /** Whether the server answered with authority (AA). */
   authoritative: boolean;
   ttl?: number;
-  /** In the plan's terms: A address, "preference target" for MX, unquoted text for TXT, target for CNAME. */
+  /** In the plan's terms: A address, "preference target" for MX, unquoted text for TXT, target for CNAME, "3 1 1 hex" for TLSA. */
   values: string[];
 }
 
@@ -45,6 +45,10 @@ function answerValue(a: packet.Answer): string | undefined {
       return lower(a.data as string);
     case "TXT":
       return (a.data as Buffer[]).map((b) => b.toString("utf8")).join("");
+    case "TLSA": {
+      const t = a.data as { usage: number; selector: number; matchingType: number; certificate: Buffer };
+      return `${t.usage} ${t.selector} ${t.matchingType} ${t.certificate.toString("hex")}`;
+    }
     default:
       return undefined;
   }

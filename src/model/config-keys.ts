@@ -14,6 +14,11 @@ export const CONFIG = {
   sshPrivateKey: "cutover:sshPrivateKey",
   /** Secret: the TSIG secret of on-prem zones. */
   tsigSecret: "cutover:tsigSecret",
+  /**
+   * Secret: by system (legacy, new), the PEM chain (private key, certificate for the gateway name,
+   * issuers) of a certificate whose inventory.gateway.tls source is secret.
+   */
+  gatewayTls: "cutover:gatewayTls",
   /** Digest of the mailbox file an update runs with (recorded by the phase command). */
   mailboxesDigest: "cutover:mailboxesDigest",
   /**

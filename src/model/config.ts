@@ -4,11 +4,14 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { z } from "zod";
+import { readChain } from "./certificate";
+import { CONFIG, configName } from "./config-keys";
 import {
   HOST_ROLES,
   type HostRole,
   type Inventory,
   InventoryError,
+  type ParsedInventory,
   type Phase,
   type Problem,
   parseStructure,
@@ -16,6 +19,8 @@ import {
 } from "./inventory";
 import { mailboxFilePath } from "./mailbox-archive";
 import { MAX_MAILBOX_FILE_BYTES, parseMailboxes } from "./mailboxes";
+import { gatewayName, stageOf } from "./names";
+import { gatewayTlsNames } from "./plan";
 import { checkRules } from "./rules";
 import { controlCharacter, shown } from "./text";
 
@@ -28,6 +33,13 @@ export interface StackConfigInput {
   baseDir: string;
   /** Reads the mailbox file; defaults to the file system. */
   readText?: (path: string) => string;
+  /**
+   * The stack's secrets, where the caller has them (the program does; commands that read the stack
+   * file do not): each secret chain is checked then. The plan never needs them.
+   */
+  secrets?: { gatewayTls: unknown };
+  /** The time certificates are checked at; defaults to now. */
+  now?: Date;
 }
 
 /** A stack's checked settings: the inventory, and the phase it is planned at (kept apart: one owner). */
@@ -67,8 +79,65 @@ export function loadConfig(input: StackConfigInput): StackConfig {
     problems.push(...parsed.problems);
     mailboxList = parsed.mailboxes;
   }
+  if (inventory.gateway.tls && input.secrets)
+    problems.push(...gatewayChainProblems(inventory, phase, input.secrets.gatewayTls, input.now ?? new Date()));
   if (problems.length) throw new InventoryError(problems);
   return { inventory: { ...inventory, mailboxList }, phase };
+}
+
+/**
+ * What is wrong with the secret chains for the gateway name: each must be there, hold its key first
+ * and matching its certificate, the key the one the inventory's spki names, the certificate covering
+ * the phase's gateway name and valid now. A chain in a file on the host is checked there, by each
+ * update. Pure.
+ */
+function gatewayChainProblems(inv: ParsedInventory, phase: Phase, secret: unknown, now: Date): Problem[] {
+  const problems: Problem[] = [];
+  const tls = inv.gateway.tls!;
+  const isMap = secret !== null && typeof secret === "object" && !Array.isArray(secret);
+  const given = isMap ? (secret as Record<string, unknown>) : {};
+  if (secret !== undefined && !isMap)
+    problems.push({
+      path: CONFIG.gatewayTls,
+      message: "must map legacy and new to PEM chains: pulumi config set --secret --path 'gatewayTls.new' < new-gateway.pem",
+    });
+  for (const key of Object.keys(given))
+    if (key !== "legacy" && key !== "new")
+      problems.push({
+        path: CONFIG.gatewayTls,
+        message: `${shown(key)} is not a mail system: only legacy and new have a chain for the gateway name; remove it`,
+      });
+  const names = gatewayTlsNames(inv, phase);
+  for (const role of ["legacy", "new"] as const) {
+    const source = tls[role];
+    const name = names[role] ?? gatewayName(inv, stageOf(phase));
+    const path = `${CONFIG.gatewayTls}.${role}`;
+    if (source.source === "file") {
+      if (given[role] !== undefined)
+        problems.push({
+          path,
+          message: `inventory.gateway.tls.${role} reads the chain from ${source.chain} on the host: remove this secret, or set the source to secret`,
+        });
+      continue;
+    }
+    const pem = given[role];
+    if (typeof pem !== "string" || !pem.trim()) {
+      problems.push({
+        path,
+        message: `inventory.gateway.tls.${role} takes the chain from this secret, and it is not set: pulumi config set --secret --path '${configName(CONFIG.gatewayTls)}.${role}' < ${role}-gateway.pem (the key, its certificate for ${name}, then the issuers)`,
+      });
+      continue;
+    }
+    // A system that does not answer as the gateway in this phase needs a usable chain, not the name yet.
+    const { facts, problems: wrong } = readChain(pem, names[role] ?? "", now);
+    problems.push(...wrong.map((message) => ({ path, message })));
+    if (facts && facts.spki !== source.spki)
+      problems.push({
+        path,
+        message: `its key's SPKI sha256 is ${facts.spki}, and inventory.gateway.tls.${role}.spki says ${source.spki}: set the spki to the new key's (its TLSA record changes with it), or set the chain of the key the spki names`,
+      });
+  }
+  return problems;
 }
 
 const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}$/;

@@ -280,6 +280,43 @@ const postOffice = z.strictObject({
   name: label("name"),
 });
 
+/** An absolute path on a host, with no ".." and no white space (it becomes a main.cf list element). */
+const hostPath = (example: string) =>
+  z
+    .string({ error: `must be an absolute path on the host, such as ${example}` })
+    .refine((p) => isAbsolute(p) && !normalize(p).split("/").includes("..") && !/[\s,]/.test(p) && p === normalize(p), {
+      error: (iss) =>
+        `${shown(iss.input)} is not an absolute path without "..", white space or commas (postfix reads it as a list element): give one such as ${example}`,
+    });
+
+/**
+ * The SPKI sha256 of a gateway key, stated in the inventory: the plan's TLSA record is made of it
+ * (public, reviewed in the stack file's diff), and the chain is checked against it before use.
+ */
+const spki = z
+  .string({ error: "spki is missing: give the sha256 of the key: openssl pkey -in <chain.pem> -pubout -outform DER | sha256sum" })
+  .transform((s) => s.toLowerCase())
+  .refine((s) => /^[0-9a-f]{64}$/.test(s), {
+    error: (iss) => `${shown(iss.input)} is not a sha256 in hex: openssl pkey -in <chain.pem> -pubout -outform DER | sha256sum gives it`,
+  });
+
+/**
+ * Where a system's key and certificate chain for the gateway name come from: the stack secret
+ * cutover:gatewayTls.<role> (PEM: key, certificate, issuers), or a file already on the host in that
+ * order. Either way the inventory states the key's digest.
+ */
+const chainSource = z.discriminatedUnion(
+  "source",
+  [
+    z.strictObject({ source: z.literal("secret"), spki }),
+    z.strictObject({ source: z.literal("file"), chain: hostPath("/etc/ssl/private/mail.pem"), spki }),
+  ],
+  {
+    error: (iss) =>
+      `${shown((iss.input as { source?: unknown } | undefined)?.source)} is not a certificate source: use {source: secret} (the stack secret cutover:gatewayTls.<role>) or {source: file, chain: /path/on/host.pem, spki: <sha256>}`,
+  },
+);
+
 export const LAYOUTS = ["single-post-office", "post-offices", "smart-host"] as const;
 
 export const inventorySchema = z.strictObject({
@@ -313,6 +350,18 @@ export const inventorySchema = z.strictObject({
       .optional(),
     /** Whether the gateway must offer STARTTLS: the drift check reports it when it does not. */
     starttls: z.boolean({ error: "must be true or false" }).default(false),
+    /**
+     * The gateway's TLS identity: each system's private key and certificate chain for the gateway
+     * name, served by whichever system holds the gateway identity; TLSA records cover both keys.
+     */
+    tls: z
+      .strictObject({
+        legacy: chainSource,
+        new: chainSource,
+        /** The drift check reports a certificate with fewer days left than this. */
+        expiryWarningDays: z.number().int().min(1).max(365, { error: "must be 1..365 days" }).default(21),
+      })
+      .optional(),
   }),
   goLive: z
     .strictObject({
@@ -385,6 +434,7 @@ export type RawInventory = z.input<typeof inventorySchema>;
 export type ParsedInventory = z.output<typeof inventorySchema>;
 export type HostSpec = z.output<typeof host>;
 export type ZoneSpec = z.output<typeof zone>;
+export type ChainSource = z.output<typeof chainSource>;
 export type Layout = ParsedInventory["layout"];
 export type GoLiveStrategy = NonNullable<ParsedInventory["goLive"]>["strategy"];
 

@@ -2,7 +2,8 @@
  * plan(inventory, phase): the desired state of one phase, as plain data. Pure and deterministic;
  * the Pulumi program, the lab rehearsal, verification and the drift check all read it.
  */
-import type { GoLiveStrategy, HostRole, Inventory, MailSystem, Phase, ZoneSpec } from "./inventory";
+import { tlsaValue } from "./certificate";
+import type { ChainSource, GoLiveStrategy, HostRole, Inventory, MailSystem, Phase, ZoneSpec } from "./inventory";
 import { HOST_ROLES } from "./inventory";
 import { addressInStage, domainOf, gatewayName, hostName, qualify, type Stage, stageOf, zoneFor } from "./names";
 import { type DnsRecord, isSpf, mergeSpf, type RecordType, recordSetKey } from "./records";
@@ -52,6 +53,21 @@ export interface RoutingTable {
    * inventory's outboundRelay). Absent: direct delivery by MX.
    */
   relayHost?: string;
+  /** The gateway's TLS identity this host serves over STARTTLS in this phase (see GatewayTls). */
+  tls?: GatewayTls;
+}
+
+/**
+ * What a gateway serves over STARTTLS while it may answer as the gateway: its chain for `name`,
+ * whose key has the SPKI sha256 `spki`. `chain`: the file on the host (postfix's
+ * smtpd_tls_chain_files); absent, the chain is the stack secret, which the routing effect installs.
+ */
+export interface GatewayTls {
+  name: string;
+  spki: string;
+  chain?: string;
+  /** A secret chain's certificate, as the sha256 of its DER: a renewed certificate with the same key still changes the digest. */
+  certificate?: string;
 }
 
 /** Who answers as the gateway: the address and name the world's MX records lead to. */
@@ -68,6 +84,11 @@ export interface GatewayIdentity {
    * holder, except with the mx strategy, where it stays on the legacy gateway and the MX moves.
    */
   service: { address: string; prefixLength: number; holder: MailSystem };
+  /**
+   * With gateway.tls: each system's chain for the gateway name and its key's digest. The system that
+   * holds the identity serves its chain; the TLSA records cover every key that may answer.
+   */
+  tls?: Record<MailSystem, ChainSource>;
 }
 
 export type Sender = "outside" | MailSystem;
@@ -142,6 +163,37 @@ function gatewayIdentity(inv: Planned, phase: Phase, stage: Stage): GatewayIdent
     prefixLength: inv.gateway.prefixLength,
     strategy,
     service: { address: inv.gateway.address, prefixLength: inv.gateway.prefixLength, holder: strategy === "mx" ? "legacy" : holder },
+    ...(inv.gateway.tls ? { tls: { legacy: inv.gateway.tls.legacy, new: inv.gateway.tls.new } } : {}),
+  };
+}
+
+/**
+ * The TLSA records (DANE-EE, RFC 7672) of the names the gateways answer as: the legacy gateway as
+ * the gateway name from phase 2; the new server from phase 4, as the name it answers to at the
+ * go-live, so its key is published a phase before the switch and stays for a rollback. Pure.
+ */
+function tlsaRecords(inv: Planned, phase: Phase): { name: string; keys: string[] }[] {
+  const tls = inv.gateway.tls;
+  if (!tls) return [];
+  const keys = new Map<string, string[]>();
+  for (const [role, name] of Object.entries(gatewayTlsNames(inv, phase)) as [MailSystem, string][])
+    keys.set(name, [...new Set([...(keys.get(name) ?? []), tls[role].spki])]);
+  return [...keys].map(([name, k]) => ({ name: `_25._tcp.${name}`, keys: k }));
+}
+
+/**
+ * The name each system may answer to as the gateway in a phase, so its chain must cover it: the
+ * legacy gateway's from phase 2; the new server's from phase 4 (the name it takes at the go-live,
+ * a phase ahead, and kept for a rollback). Pure.
+ */
+export function gatewayTlsNames(
+  inv: Pick<Planned, "addressSpaces" | "hosts" | "gateway" | "goLive" | "internet">,
+  phase: Phase,
+): Partial<Record<MailSystem, string>> {
+  const stage = stageOf(phase);
+  return {
+    ...(phase >= 2 ? { legacy: gatewayName(inv, stage) } : {}),
+    ...(phase >= 4 ? { new: gatewayIdentity(inv as Planned, 5, stage).hostName } : {}),
   };
 }
 
@@ -195,6 +247,7 @@ export function mailRecords(inv: Planned, phase: Phase): MailRecord[] {
       add(`the SPF of the mail domain ${d}`, d, "TXT", [spf]);
     }
     add("the gateway's address", gatewayName(inv, stage), "A", [inv.gateway.address]);
+    for (const t of tlsaRecords(inv, phase)) add(`the TLSA of ${t.name.slice(9)}'s keys`, t.name, "TLSA", t.keys.map(tlsaValue));
     for (const role of ["legacy", "new", "smartHost"] as const) {
       const h = inv.hosts[role];
       if (h) add(`the address of hosts.${role}`, hostName(inv, role, stage), "A", [h.address]);
@@ -268,7 +321,7 @@ function withOwnRecords(planned: DnsRecord[], own: DnsRecord[]): DnsRecord[] {
 /** Code-point order: the same on every machine, unlike localeCompare. */
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-const TYPE_ORDER: Record<RecordType, number> = { MX: 0, A: 1, CNAME: 2, TXT: 3 };
+const TYPE_ORDER: Record<RecordType, number> = { MX: 0, A: 1, CNAME: 2, TXT: 3, TLSA: 4 };
 function sortRecords(records: DnsRecord[]): DnsRecord[] {
   return records
     .map((r) => ({ ...r, values: [...r.values].sort() }))
@@ -336,6 +389,10 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
       });
     }
     if (inv.outboundRelay) tables[tables.length - 1].relayHost = `[${inv.outboundRelay.host}]:${inv.outboundRelay.port}`;
+    const tlsName = gatewayTlsNames(inv, phase)[sys];
+    const source = inv.gateway.tls?.[sys];
+    if (source && tlsName)
+      tables[tables.length - 1].tls = { name: tlsName, spki: source.spki, ...(source.source === "file" ? { chain: source.chain } : {}) };
   }
   if (inv.layout === "smart-host") {
     tables.push({

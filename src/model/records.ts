@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 
-export type RecordType = "A" | "MX" | "TXT" | "CNAME";
+export type RecordType = "A" | "MX" | "TXT" | "CNAME" | "TLSA";
 
 /** One DNS record set: a name and type with all its values. Names are lower-case, without trailing dot. */
 export interface DnsRecord {
@@ -13,7 +13,7 @@ export interface DnsRecord {
   name: string;
   type: RecordType;
   ttl: number;
-  /** A: addresses; MX: "preference target"; TXT: the text unquoted; CNAME: the target. */
+  /** A: addresses; MX: "preference target"; TXT: the text unquoted; CNAME: the target; TLSA: "usage selector type hex". */
   values: string[];
 }
 
@@ -111,6 +111,18 @@ export function parseTxtPresentation(rdata: string): string {
   }
   return Buffer.from(octets).toString("utf8");
 }
+
+/**
+ * TLSA rdata in the plan's form, "usage selector matching-type hex" with the hex in lower case and
+ * whole: dig prints it upper-case and split into groups. Pure.
+ */
+export function tlsaPresentation(rdata: string): string {
+  const [usage, selector, type, ...hex] = rdata.trim().split(/\s+/);
+  return `${usage} ${selector} ${type} ${hex.join("").toLowerCase()}`;
+}
+
+/** A TLSA value as the plan writes it: three small numbers and hex. */
+export const TLSA_VALUE = /^[0-3] [01] [0-2] (?:[0-9a-f]{2})+$/;
 
 /** Whether TXT text is an SPF record (RFC 7208 section 4.5: "v=spf1" then a space or the end). */
 export const isSpf = (text: string) => /^v=spf1( |$)/i.test(text);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { RoutingTable } from "./plan";
+import type { GatewayTls, RoutingTable } from "./plan";
 
 /** What of a routing table can be seen on a host: the plan's table without its role names. */
 export interface HostRouting {
@@ -11,9 +11,13 @@ export interface HostRouting {
   relayRecipients?: string[];
   /** postfix's relayhost ("[host]:port"); absent: direct delivery by MX. */
   relayHost?: string;
+  /** The gateway's TLS identity the host serves; absent: the host's own TLS settings. */
+  tls?: GatewayTls;
 }
 
-export const hostRouting = (t: RoutingTable | HostRouting): Required<Omit<HostRouting, "relayHost">> & Pick<HostRouting, "relayHost"> => ({
+export const hostRouting = (
+  t: RoutingTable | HostRouting,
+): Required<Omit<HostRouting, "relayHost" | "tls">> & Pick<HostRouting, "relayHost" | "tls"> => ({
   domains: [...t.domains].sort(),
   mailboxes: [...t.mailboxes].sort(),
   relays: t.relays
@@ -22,7 +26,26 @@ export const hostRouting = (t: RoutingTable | HostRouting): Required<Omit<HostRo
   trusted: [...t.trusted].sort(),
   relayRecipients: [...(t.relayRecipients ?? [])].sort(),
   ...(t.relayHost ? { relayHost: t.relayHost } : {}),
+  ...(t.tls ? { tls: gatewayTls(t.tls) } : {}),
 });
+
+/** The TLS identity with its fields in one order and nothing else. */
+const gatewayTls = (t: GatewayTls): GatewayTls => ({
+  name: t.name,
+  spki: t.spki,
+  ...(t.chain ? { chain: t.chain } : {}),
+  ...(t.certificate ? { certificate: t.certificate } : {}),
+});
+
+/** A TLS identity as one line, "name spki chain certificate" ("-" for an absent field): the digest's and the host's form. */
+export const tlsLine = (t: GatewayTls) => [t.name, t.spki, t.chain ?? "-", t.certificate ?? "-"].join(" ");
+
+/** The TLS identity of a line tlsLine wrote, or undefined. Pure. */
+export function parseTlsLine(line: string | undefined): GatewayTls | undefined {
+  const [name, spki, chain, certificate] = (line ?? "").trim().split(" ");
+  if (!name || !spki || !chain || !certificate) return undefined;
+  return { name, spki, ...(chain !== "-" ? { chain } : {}), ...(certificate !== "-" ? { certificate } : {}) };
+}
 
 /** Content digest of the routing a host should have: equal content, equal digest. */
 export function routingDigest(t: RoutingTable | HostRouting): string {
@@ -34,6 +57,7 @@ export function routingDigest(t: RoutingTable | HostRouting): string {
   if (r.relayRecipients.length) h.update(`relayRecipients\n${r.relayRecipients.join("\n")}\n`);
   // Likewise the tables that deliver outbound mail directly.
   if (r.relayHost) h.update(`relayHost\n${r.relayHost}\n`);
+  if (r.tls) h.update(`tls\n${tlsLine(r.tls)}\n`);
   return h.digest("hex");
 }
 
@@ -51,6 +75,8 @@ export interface CompactRouting {
   relayRecipients?: string;
   /** Absent: direct delivery (and in states written before outbound relays). */
   relayHost?: string;
+  /** The TLS identity as tlsLine writes it; absent: the host's own TLS settings. */
+  tls?: string;
 }
 
 export function compactRouting(t: RoutingTable | HostRouting): CompactRouting {
@@ -62,6 +88,7 @@ export function compactRouting(t: RoutingTable | HostRouting): CompactRouting {
     trusted: r.trusted.join("\n"),
     relayRecipients: r.relayRecipients.join("\n"),
     ...(r.relayHost ? { relayHost: r.relayHost } : {}),
+    ...(r.tls ? { tls: tlsLine(r.tls) } : {}),
   };
 }
 
@@ -74,5 +101,6 @@ export function expandRouting(c: CompactRouting): HostRouting {
     trusted: lines(c.trusted),
     relayRecipients: lines(c.relayRecipients ?? ""),
     ...(c.relayHost ? { relayHost: c.relayHost } : {}),
+    ...(parseTlsLine(c.tls) ? { tls: parseTlsLine(c.tls)! } : {}),
   });
 }

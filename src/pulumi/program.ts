@@ -4,6 +4,7 @@
  */
 
 import * as pulumi from "@pulumi/pulumi";
+import { readChain } from "../model/certificate";
 import { InputError } from "../model/errors";
 import type { HostRole, Inventory, MailSystem } from "../model/inventory";
 import type { ArchivedAssignment } from "../model/mailbox-archive";
@@ -23,6 +24,8 @@ export interface HostCredentials {
   tsigSecret: pulumi.Input<string> | undefined;
   /** By role, the private SSH host key of each EC2 instance the stack creates (secrets). */
   instanceHostKeys?: Partial<Record<HostRole, pulumi.Input<string>>>;
+  /** By system, the chain for the gateway name from the stack secret cutover:gatewayTls (checked by loadConfig). */
+  gatewayChains?: Partial<Record<MailSystem, string>>;
 }
 
 export interface Deployment {
@@ -69,7 +72,17 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
   });
   const hosts = p.hosts.map((h) => {
     const spec = inv.hosts[h.role]!;
-    const routing = p.routing.find((t) => t.host === h.role);
+    const planned = p.routing.find((t) => t.host === h.role);
+    const gatewayChain = planned?.tls && !planned.tls.chain ? creds?.gatewayChains?.[h.role as MailSystem] : undefined;
+    if (planned?.tls && !planned.tls.chain && !gatewayChain)
+      throw new InputError(
+        `hosts.${h.role} serves the gateway's TLS identity from the stack secret: pulumi config set --secret --path 'gatewayTls.${h.role}' < ${h.role}-gateway.pem`,
+      );
+    // A renewed certificate of the same key changes the routing's digest too, so the update installs it.
+    const routing =
+      planned?.tls && gatewayChain
+        ? { ...planned, tls: { ...planned.tls, certificate: readChain(gatewayChain, "", new Date()).facts?.fingerprint ?? "unreadable" } }
+        : planned;
     // Every host that routes mail is configured over SSH, whatever runs it (an EC2 instance too).
     const ssh = routing
       ? { connection: sshEndpoint(inv, h.role, needs(`hosts.${h.role}`).hostKeys), privateKey: creds!.privateKey }
@@ -83,6 +96,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
         hostName: h.name,
         ...(routing ? { routing } : {}),
         ...(ssh ? { ssh } : {}),
+        ...(gatewayChain ? { gatewayChain: pulumi.secret(gatewayChain) } : {}),
         ...(userData ? { userData } : {}),
       },
       opts,

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { mainCfSetting, mergedParameters, OWNED_PARAMETERS, renderRouting, withoutRoutedDomains } from "../../src/remote/effects/routing";
+import { routingDigest } from "../../src/model/routing";
+import {
+  mainCfSetting,
+  mergedParameters,
+  OWNED_PARAMETERS,
+  renderRouting,
+  SECRET_CHAIN,
+  tlsParameters,
+  withoutRoutedDomains,
+} from "../../src/remote/effects/routing";
 
 describe("postfix maps of a routing table", () => {
   it.each([
@@ -19,6 +28,7 @@ describe("postfix maps of a routing table", () => {
         relay_domains: "",
         relay_recipients: "",
         trusted: "198.51.100.10/32 OK\n",
+        tls: "",
       },
     ],
     [
@@ -32,10 +42,37 @@ describe("postfix maps of a routing table", () => {
         relay_domains: "new.api.test OK\n",
         relay_recipients: "",
         trusted: "",
+        tls: "",
       },
     ],
   ])("%s", (_what, table, maps) => {
     expect(renderRouting(table)).toEqual(maps);
+  });
+
+  it("serves the gateway's chain while the table has a TLS identity, and the host's own TLS settings otherwise", () => {
+    const spki = "ab".repeat(32);
+    const fromFile = { name: "mail.paradigms.com", spki, chain: "/etc/ssl/private/mail.pem" };
+    expect(renderRouting({ domains: [], mailboxes: [], relays: [], trusted: [], tls: fromFile }).tls).toBe(
+      `mail.paradigms.com ${spki} /etc/ssl/private/mail.pem -\n`,
+    );
+    // Debian's stock "may" (or the lab's "none") becomes "may": a public MX offers STARTTLS and never requires it.
+    expect(tlsParameters({ smtpd_tls_security_level: "none", smtpd_tls_chain_files: null }, fromFile)).toEqual({
+      smtpd_tls_chain_files: "/etc/ssl/private/mail.pem",
+      smtpd_tls_security_level: "may",
+    });
+    expect(tlsParameters({ smtpd_tls_security_level: "encrypt" }, { name: "mail.paradigms.com", spki })).toEqual({
+      smtpd_tls_chain_files: SECRET_CHAIN,
+      smtpd_tls_security_level: "encrypt",
+    });
+    expect(tlsParameters({ smtpd_tls_security_level: "none", smtpd_tls_chain_files: null }, undefined)).toEqual({
+      smtpd_tls_chain_files: null,
+      smtpd_tls_security_level: "none",
+    });
+    // A renewed certificate of the same key is another routing: the update installs it.
+    const base = { domains: [], mailboxes: [], relays: [], trusted: [] };
+    const renewed = (certificate: string) => routingDigest({ ...base, tls: { name: "mail.paradigms.com", spki, certificate } });
+    expect(renewed("01".repeat(32))).not.toBe(renewed("02".repeat(32)));
+    expect(routingDigest({ ...base, tls: fromFile })).not.toBe(routingDigest(base));
   });
 
   it("sorts entries, so equal tables give equal files", () => {

@@ -2,7 +2,7 @@
  * Provider adapters: plain planned records to each DNS API's shape. Provider quirks live here,
  * never in the plan.
  */
-import { type DnsRecord, type ListedRecordSet, txtPresentation } from "../../model/records";
+import { type DnsRecord, type ListedRecordSet, tlsaPresentation, txtPresentation } from "../../model/records";
 
 /** Route 53 keeps one record set per name and type; its TXT values are in presentation form. */
 export function route53Values(r: DnsRecord): string[] {
@@ -16,12 +16,24 @@ export interface CloudflareRecord {
   content: string;
   /** Cloudflare takes the MX preference apart from the target. */
   priority?: number;
+  /** Cloudflare takes a TLSA record's fields apart, in data rather than content. */
+  data?: { usage: number; selector: number; matchingType: number; certificate: string };
 }
 
 /** Cloudflare keeps one record per value; its TXT content is quoted character-strings too. */
 export function cloudflareRecords(r: DnsRecord): CloudflareRecord[] {
   return r.values.map((v) => {
     if (r.type === "TXT") return { name: r.name, type: r.type, ttl: r.ttl, content: txtPresentation(v) };
+    if (r.type === "TLSA") {
+      const [usage, selector, matchingType, certificate] = v.split(" ");
+      return {
+        name: r.name,
+        type: r.type,
+        ttl: r.ttl,
+        content: v,
+        data: { usage: Number(usage), selector: Number(selector), matchingType: Number(matchingType), certificate },
+      };
+    }
     if (r.type !== "MX") return { name: r.name, type: r.type, ttl: r.ttl, content: v };
     const [pref, target] = v.split(/\s+/);
     return { name: r.name, type: "MX", ttl: r.ttl, content: target, priority: Number(pref) };
@@ -53,5 +65,6 @@ export function route53Listed(s: {
 
 /** A Cloudflare listing's record (getDnsRecords): one per value, an MX's preference apart from its target. */
 export function cloudflareListed(r: { name: string; type: string; ttl: number; content: string; priority?: number }): ListedRecordSet {
-  return { name: r.name, type: r.type, ttl: r.ttl, values: [r.type === "MX" ? `${r.priority ?? 0} ${r.content}` : r.content] };
+  const value = r.type === "MX" ? `${r.priority ?? 0} ${r.content}` : r.type === "TLSA" ? tlsaPresentation(r.content) : r.content;
+  return { name: r.name, type: r.type, ttl: r.ttl, values: [value] };
 }

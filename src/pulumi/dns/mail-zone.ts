@@ -94,7 +94,7 @@ export class MailZone extends pulumi.ComponentResource {
                 name: c.name,
                 type: c.type,
                 ttl: c.ttl,
-                content: c.content,
+                ...(c.data ? { data: c.data } : { content: c.content }),
                 ...(c.priority !== undefined ? { priority: c.priority } : {}),
               },
               { parent: this },

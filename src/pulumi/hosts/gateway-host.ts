@@ -16,6 +16,8 @@ export interface GatewayHostArgs {
   routing?: RoutingTable;
   /** How the engine reaches the host to configure its routing. */
   ssh?: { connection: SshEndpoint; privateKey: pulumi.Input<string> };
+  /** The stack secret's chain for the gateway name, when the routing's TLS identity comes from it. */
+  gatewayChain?: pulumi.Input<string>;
   /** An instance the stack creates: its user data (cloud-config that installs the pinned host key; a secret). */
   userData?: pulumi.Input<string>;
 }
@@ -66,7 +68,13 @@ export class GatewayHost extends pulumi.ComponentResource {
     if (args.routing && args.ssh) {
       new GatewayRouting(
         `${name}-routing`,
-        { host: args.ssh.connection, privateKey: args.ssh.privateKey, routing: compactRouting(args.routing), digest: this.routingDigest! },
+        {
+          host: args.ssh.connection,
+          privateKey: args.ssh.privateKey,
+          routing: compactRouting(args.routing),
+          digest: this.routingDigest!,
+          ...(args.gatewayChain ? { gatewayChain: args.gatewayChain } : {}),
+        },
         { parent: this },
       );
     }

@@ -67,6 +67,8 @@ export interface GatewayRoutingState {
   original?: CompactRouting;
   /** The host's whole postfix after the last update that configured it (absent in older states): what the drift check compares. */
   baseline?: PostfixBaseline;
+  /** The stack secret's chain for the gateway name, when the host serves it from there (a secret). */
+  gatewayChain?: string;
 }
 
 export const gatewayRoutingProvider = delegate("gatewayRouting");
@@ -80,6 +82,8 @@ export interface GatewayRoutingArgs {
   routing: CompactRouting;
   /** Content digest of the table: what diff compares. */
   digest: string;
+  /** The stack secret's chain for the gateway name, when the host serves it from there. */
+  gatewayChain?: pulumi.Input<string>;
 }
 
 /** Postfix split delivery on one host, from the plan's routing table. */
@@ -89,8 +93,12 @@ export class GatewayRouting extends pulumi.dynamic.Resource {
     super(
       gatewayRoutingProvider,
       name,
-      { ...args, privateKey: pulumi.secret(args.privateKey) },
-      { ...opts, additionalSecretOutputs: ["privateKey"] },
+      {
+        ...args,
+        privateKey: pulumi.secret(args.privateKey),
+        ...(args.gatewayChain ? { gatewayChain: pulumi.secret(args.gatewayChain) } : {}),
+      },
+      { ...opts, additionalSecretOutputs: ["privateKey", "gatewayChain"] },
       "cutover",
       "GatewayRouting",
     );

@@ -79,7 +79,7 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
     const { applied, original, baseline } = await withSession(hostTarget(inputs.host, inputs.privateKey), async (s) => {
       const live = await readRouting(s);
       return {
-        applied: await applyRouting(s, expandRouting(inputs.routing), live),
+        applied: await applyRouting(s, expandRouting(inputs.routing), live, inputs.gatewayChain),
         original: live.configured && live.routing ? compactRouting(live.routing) : undefined,
         baseline: await readBaseline(s),
       };
@@ -91,7 +91,7 @@ export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   },
   async update(_id, olds, news) {
     const { applied, baseline } = await withSession(hostTarget(news.host, news.privateKey), async (s) => ({
-      applied: await applyRouting(s, expandRouting(news.routing)),
+      applied: await applyRouting(s, expandRouting(news.routing), undefined, news.gatewayChain),
       baseline: await readBaseline(s),
     }));
     return { outs: { ...news, digest: applied.digest, baseline, ...(olds.original ? { original: olds.original } : {}) } };

@@ -11,9 +11,11 @@
  * reload is retried.
  */
 import { randomBytes } from "node:crypto";
+import { readCertificate } from "../../model/certificate";
 import { CutoverError } from "../../model/errors";
 import { DOMAIN_NAME, LOCAL_PART } from "../../model/inventory";
-import { type HostRouting, hostRouting, routingDigest } from "../../model/routing";
+import type { GatewayTls } from "../../model/plan";
+import { type HostRouting, hostRouting, parseTlsLine, routingDigest, tlsLine } from "../../model/routing";
 import { refuseControl } from "../../model/text";
 import { execSequence, type HostSession, sectionMarker, sections } from "../ssh";
 
@@ -43,10 +45,34 @@ export const OWNED_PARAMETERS: Record<string, string> = {
 /** What the host said before cutover, per parameter it touches (null: not set in main.cf). */
 export type OriginalParameters = Record<string, string | null>;
 /**
- * Also recorded and given back: mydestination loses the domains cutover routes (see
- * withoutRoutedDomains); relayhost is the inventory's outbound relay, or the host's own.
+ * The STARTTLS settings of a host serving the gateway's TLS identity: its chain for the gateway
+ * name, and STARTTLS offered (the host's own "encrypt" is kept; anything else becomes "may", as a
+ * public MX must not require TLS, RFC 3207).
  */
-const RECORDED = [...Object.keys(OWNED_PARAMETERS), "mydestination", "relayhost"];
+const TLS_PARAMETERS = ["smtpd_tls_chain_files", "smtpd_tls_security_level"] as const;
+/** Where a chain from the stack's secret lives on the host: root's alone, as postfix wants keys. */
+export const SECRET_CHAIN = `${ROUTING_DIR}/tls/gateway.pem`;
+
+/**
+ * Also recorded and given back: mydestination loses the domains cutover routes (see
+ * withoutRoutedDomains); relayhost is the inventory's outbound relay, or the host's own; the TLS
+ * settings are cutover's while the host serves the gateway's identity, the host's own otherwise.
+ */
+const RECORDED = [...Object.keys(OWNED_PARAMETERS), "mydestination", "relayhost", ...TLS_PARAMETERS];
+
+/** The TLS settings a host should have, given its own (`original`) and the TLS identity it serves. Pure. */
+export function tlsParameters(
+  original: OriginalParameters,
+  tls: GatewayTls | undefined,
+): Record<(typeof TLS_PARAMETERS)[number], string | null> {
+  if (!tls)
+    return {
+      smtpd_tls_chain_files: original.smtpd_tls_chain_files ?? null,
+      smtpd_tls_security_level: original.smtpd_tls_security_level ?? null,
+    };
+  const own = original.smtpd_tls_security_level?.trim();
+  return { smtpd_tls_chain_files: tls.chain ?? SECRET_CHAIN, smtpd_tls_security_level: own === "encrypt" ? own : "may" };
+}
 const ORIGINAL = `${ROUTING_DIR}/original.json`;
 
 /** A postfix list value's elements (separated by commas and/or white space). Pure. */
@@ -131,8 +157,8 @@ export function mainCfSetting(name: string, value: string): string {
   return `${refuseControl("the main.cf parameter", name)}=${refuseControl(`the value of ${name}`, value)}`;
 }
 
-/** The map files of a routing table, as text. Pure. */
-export function renderRouting(t: HostRouting): Record<(typeof HASH_MAPS)[number] | "trusted", string> {
+/** The map files of a routing table, as text (and its TLS identity, in the version as "tls"). Pure. */
+export function renderRouting(t: HostRouting): Record<(typeof HASH_MAPS)[number] | "trusted" | "tls", string> {
   const r = hostRouting(t);
   const key = (k: string) => mapKey("the routing entry", k);
   const userRelays = r.relays.filter((x) => x.recipient.includes("@"));
@@ -148,6 +174,7 @@ export function renderRouting(t: HostRouting): Record<(typeof HASH_MAPS)[number]
     // Who exists in the domains relayed whole: anyone else is refused at RCPT, not bounced later.
     relay_recipients: lines(r.relayRecipients.map((a) => `${key(a)} OK`)),
     trusted: lines(r.trusted.map((a) => `${key(a)}/32 OK`)),
+    tls: r.tls ? `${refuseControl("the TLS identity", tlsLine(r.tls))}\n` : "",
   };
 }
 
@@ -226,11 +253,28 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
       ["postconf", "-xh", "mydestination"],
       sectionMarker,
       ["postconf", "-h", "relayhost"],
+      sectionMarker,
+      ["cat", `${CURRENT}/tls`],
+      sectionMarker,
+      ["postconf", ...TLS_PARAMETERS],
     ],
     { continueOnError: true },
   );
-  const [params, link, domains, mailboxes, transport, trusted, relayRecipients, reloaded, originalText, mydestination, relayHost] =
-    sections(stdout);
+  const [
+    params,
+    link,
+    domains,
+    mailboxes,
+    transport,
+    trusted,
+    relayRecipients,
+    reloaded,
+    originalText,
+    mydestination,
+    relayHost,
+    tlsText,
+    tlsParams,
+  ] = sections(stdout);
   const original = parseOriginal(originalText);
   const want = mergedParameters(original ?? {});
   const differing = Object.fromEntries(Object.entries(parseParameters(params)).filter(([k, v]) => v !== want[k]));
@@ -243,7 +287,13 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
     trusted: entries(trusted).map((e) => e[0].replace(/\/32$/, "")),
     relayRecipients: entries(relayRecipients).map((e) => e[0]),
     ...(relayHost?.trim() ? { relayHost: relayHost.trim() } : {}),
+    ...(parseTlsLine(tlsText) ? { tls: parseTlsLine(tlsText)! } : {}),
   });
+  // The TLS settings are cutover's while the version serves the gateway's identity, the host's own otherwise.
+  const tlsWant = tlsParameters(original ?? {}, routing.tls);
+  // A setting an older record lacks was never changed by cutover: the host's own, whatever it says.
+  for (const [k, v] of Object.entries(parseParameters(tlsParams ?? "")))
+    if (k in tlsWant && (routing.tls || (original && k in original)) && (tlsWant[k as keyof typeof tlsWant] ?? "") !== v) differing[k] = v;
   const routed = routedDomains(routing);
   const local = listOf((mydestination ?? "").toLowerCase());
   if (local.some((d) => routed.includes(d))) differing.mydestination = (mydestination ?? "").trim();
@@ -320,7 +370,12 @@ async function parameterCommands(s: HostSession, live: LiveRouting, table: HostR
     );
   const set = Object.entries(mergedParameters(original)).map(([k, v]) => mainCfSetting(k, v));
   const unset: string[] = [];
-  const wanted: Record<string, string | null> = { mydestination: local ?? own, relayhost: table.relayHost ?? original.relayhost ?? null };
+  if (table.tls?.chain) await checkChainFile(s, table.tls);
+  const wanted: Record<string, string | null> = {
+    mydestination: local ?? own,
+    relayhost: table.relayHost ?? original.relayhost ?? null,
+    ...tlsParameters(original, table.tls),
+  };
   for (const [k, v] of Object.entries(wanted)) {
     if (v === null) unset.push(k);
     else set.push(mainCfSetting(k, v));
@@ -328,8 +383,33 @@ async function parameterCommands(s: HostSession, live: LiveRouting, table: HostR
   return [["postconf", "-e", ...set], ...(unset.length ? [["postconf", "-X", ...unset]] : [])];
 }
 
-/** Makes the host route as the table says; a no-op when it already does. `live`: a read just made. */
-export async function applyRouting(s: HostSession, table: HostRouting, live?: LiveRouting): Promise<RoutingApplied> {
+/**
+ * A chain file on the host, checked before postfix is pointed at it: its certificate is for the
+ * key the inventory names, covers the gateway name and is valid. Only its certificates are read
+ * (the key never leaves the host).
+ */
+async function checkChainFile(s: HostSession, tls: GatewayTls): Promise<void> {
+  const certs = await s.exec(["sh", "-c", 'test -r "$1" && sed -n "/-----BEGIN CERTIFICATE-----/,\\$p" "$1"', "sh", tls.chain!], {
+    allowFailure: true,
+  });
+  const where = `on ${s.target.name}: ${tls.chain}`;
+  if (certs.code !== 0)
+    throw new CutoverError(
+      `${where} cannot be read: put the gateway's chain there (key, certificate, issuers) or fix inventory.gateway.tls. Nothing was changed.`,
+    );
+  const { facts, problems } = readCertificate(certs.stdout, tls.name, new Date());
+  if (problems.length) throw new CutoverError(`${where}: ${problems.join("; ")}. Nothing was changed.`);
+  if (facts!.spki !== tls.spki)
+    throw new CutoverError(
+      `${where}: its key's SPKI sha256 is ${facts!.spki}, and the inventory's spki says ${tls.spki}: set inventory.gateway.tls spki to the key's (its TLSA record changes with it) or put the chain of that key there. Nothing was changed.`,
+    );
+}
+
+/**
+ * Makes the host route as the table says; a no-op when it already does. `live`: a read just made.
+ * `chain`: the stack secret's chain, for a table whose TLS identity has no chain file on the host.
+ */
+export async function applyRouting(s: HostSession, table: HostRouting, live?: LiveRouting, chain?: string): Promise<RoutingApplied> {
   const digest = routingDigest(table);
   live ??= await readRouting(s);
   if (live.configured && live.digest === digest && live.reloaded === digest) return { digest, changed: false };
@@ -350,6 +430,14 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
     ["rm", "-f", RELOADED],
   ]);
   await Promise.all(Object.entries(renderRouting(table)).map(([file, text]) => s.writeFile(`${staging}/${file}`, text)));
+  if (table.tls && !table.tls.chain) {
+    if (!chain)
+      throw new CutoverError(
+        `on ${s.target.name}: the gateway's chain comes from the stack secret cutover:gatewayTls, and none was given. Nothing was changed.`,
+      );
+    await execSequence(s, [["mkdir", "-p", "-m", "700", `${ROUTING_DIR}/tls`]]);
+    await s.writeFile(`${SECRET_CHAIN}.next`, chain, 0o600);
+  }
 
   const commit: string[][] = [
     ["postmap", ...HASH_MAPS.map((m) => `hash:${staging}/${m}`)],
@@ -363,6 +451,7 @@ export async function applyRouting(s: HostSession, table: HostRouting, live?: Li
       : []),
     ["ln", "-sfn", name, `${CURRENT}.next`],
     ["mv", "-T", `${CURRENT}.next`, CURRENT],
+    ...(table.tls && !table.tls.chain ? [["mv", "-T", `${SECRET_CHAIN}.next`, SECRET_CHAIN]] : []),
   ];
   // Every touched parameter is set from the host's own value merged with cutover's, each apply.
   commit.push(...parameters);

@@ -4,7 +4,15 @@
  * on the DNS server itself, with the key given on standard input or in a 0600 file, never in argv.
  */
 import { randomBytes } from "node:crypto";
-import { type DnsRecord, parseTxtPresentation, type RecordType, recordSetKey, txtPresentation } from "../../model/records";
+import {
+  type DnsRecord,
+  parseTxtPresentation,
+  type RecordType,
+  recordSetKey,
+  TLSA_VALUE,
+  tlsaPresentation,
+  txtPresentation,
+} from "../../model/records";
 import { refuseControl } from "../../model/text";
 import { execSequence, type HostSession } from "../ssh";
 
@@ -44,6 +52,10 @@ function rdata(r: DnsRecord, value: string): string {
       return fq(value);
     case "TXT":
       return txtPresentation(value);
+    case "TLSA":
+      if (!TLSA_VALUE.test(value))
+        throw new Error(`refusing to write the TLSA value ${JSON.stringify(value)} of ${r.name} into a zone update`);
+      return value;
     case "A":
       if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(value))
         throw new Error(`refusing to write the A value ${JSON.stringify(value)} of ${r.name} into a zone update`);
@@ -69,7 +81,7 @@ export function zoneUpdate(
   for (const r of [...desired, ...previouslyManaged])
     if (!TYPES.has(r.type) || ("ttl" in r && !Number.isInteger(r.ttl)))
       throw new Error(
-        `refusing to write the record ${JSON.stringify(recordSetKey(r))} into a zone update: not an A, MX, TXT or CNAME with a whole TTL`,
+        `refusing to write the record ${JSON.stringify(recordSetKey(r))} into a zone update: not an A, MX, TXT, CNAME or TLSA with a whole TTL`,
       );
   for (const r of desired) {
     if (sameSet(r, have.get(recordSetKey(r)))) continue;
@@ -117,9 +129,9 @@ export async function clearZone(
   await applyZone(s, target, original, managed);
 }
 
-const TYPES = new Set<RecordType>(["A", "MX", "TXT", "CNAME"]);
+const TYPES = new Set<RecordType>(["A", "MX", "TXT", "CNAME", "TLSA"]);
 
-/** Every A, MX, TXT and CNAME record of the zone as the server serves it, in the plan's terms. */
+/** Every A, MX, TXT, CNAME and TLSA record of the zone as the server serves it, in the plan's terms. */
 export async function readZone(s: HostSession, target: ZoneTarget): Promise<DnsRecord[]> {
   return (await readZones(s, [target]))[0];
 }
@@ -188,6 +200,7 @@ export function parseZone(zone: string, text: string): DnsRecord[] {
     if (type === "MX") value = value.replace(/\.$/, "").toLowerCase();
     if (type === "CNAME") value = value.replace(/\.$/, "").toLowerCase();
     if (type === "TXT") value = parseTxtPresentation(value);
+    if (type === "TLSA") value = tlsaPresentation(value);
     const k = recordSetKey({ name, type });
     const set = sets.get(k) ?? { zone, name, type, ttl: Number(m[2]), values: [] };
     set.values.push(value);
