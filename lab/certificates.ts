@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readChain } from "../src/model/certificate";
 import { run } from "../src/remote/local";
 
 export interface LabCa {
@@ -94,4 +95,17 @@ export async function issueChain(ca: LabCa, names: string[], days = 90): Promise
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A chain for `names` kept in `file`: the one there while it covers every name and has more than
+ * 30 days left (so each lab up keeps the keys, as a real gateway keeps its own), else a new one.
+ * Returns the key's SPKI sha256.
+ */
+export async function ensureChain(ca: LabCa, file: string, names: string[]): Promise<string> {
+  const now = new Date();
+  const kept = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const usable = (pem: string) => names.every((n) => (readChain(pem, n, now).facts?.daysLeft ?? 0) > 30);
+  if (!kept || !usable(kept)) writeFileSync(file, await issueChain(ca, names), { mode: 0o600 });
+  return readChain(readFileSync(file, "utf8"), names[0], now).facts!.spki;
 }

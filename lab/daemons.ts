@@ -38,6 +38,8 @@ export const PARTNER_MAILBOX = `orders@${PARTNER_DOMAIN}`;
  */
 export const ISP_RELAY = { host: "relay.isp.test", port: 2525 };
 export const ISP_ZONE = "isp.test";
+/** The legacy gateway's own chain for the gateway name (key, certificate, the lab CA's), in its /etc/postfix. */
+export const LEGACY_CHAIN = "/etc/postfix/tls/gateway.pem";
 /** The header the legacy gateway's own header_checks strip from what it relays. */
 export const STRIPPED_HEADER = "X-Office-Internal";
 
@@ -78,7 +80,7 @@ function labSettings(h: PlannedLabHost): LabSetting[] {
     "ip netns exec mounts over /etc only files the machine's /etc has (no aliases.db, no mailname): the host's own copies live in its /etc/postfix, mounted whole (lab-notes 5)";
   const store = "the mail store of the lab's mail servers (a real new server has its own: dovecot or the like)";
   const tlsLater =
-    "STARTTLS stays off between the lab's hosts until the go-live moves the TLS identity too (issue 22); the submission service still requires it";
+    "the lab's senders use no STARTTLS until the outside host enforces DANE (issue 22): the servers offer it, as Debian's do, for the verification's checks to judge";
   const retry =
     "senders in the lab retry a deferred message within seconds, not Debian's 300 s, so a go-live's refused or cut sessions show as a gap in seconds in the zero-loss runs";
   return [
@@ -93,10 +95,9 @@ function labSettings(h: PlannedLabHost): LabSetting[] {
     [store, "virtual_uid_maps", `static:${MAIL_UID}`],
     [store, "virtual_gid_maps", `static:${MAIL_UID}`],
     ["the lab has no IPv6 route: postfix would try AAAA answers that lead nowhere", "inet_protocols", "ipv4"],
-    // Until the TLS identity moves with the go-live (issue 22): with Debian's opportunistic
-    // STARTTLS on, the zero-loss run with the MTA killed failed 2 of 3 times (mail from outside
-    // stuck on the outside host for more than 15 s after the go-live, cause not found yet).
-    [tlsLater, "smtpd_tls_security_level", "none"],
+    // With opportunistic STARTTLS between the lab's MTAs, the zero-loss run with the MTA killed
+    // failed 2 of 3 times in an earlier stop (mail from outside stuck on the outside host for more
+    // than 15 s after the go-live); the senders turn TLS on with DANE, where it is enforced.
     [tlsLater, "smtp_tls_security_level", "none"],
     [retry, "queue_run_delay", "1s"],
     [retry, "minimal_backoff_time", "1s"],
@@ -130,6 +131,7 @@ export function withLabSettings(stock: string[], settings: LabSetting[]): string
 function legacyGatewaySettings(): LabSetting[] {
   const own = "the legacy gateway's own, as a real one has";
   return [
+    [`${own}: its certificate for the gateway name`, "smtpd_tls_chain_files", LEGACY_CHAIN],
     [`${own}: an office subnet relays through it`, "mynetworks", `127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128 ${OFFICE_SUBNET}`],
     [`${own}: a partner without MX`, "transport_maps", "hash:/etc/postfix/transport"],
     [`${own}: header checks`, "header_checks", "regexp:/etc/postfix/header_checks"],
@@ -186,7 +188,8 @@ export async function startSshd(h: PlannedLabHost, kernelHostName?: string): Pro
   );
 }
 
-export async function startPostfix(h: PlannedLabHost, addresses: { internet: string }): Promise<void> {
+/** `legacyChain`: the legacy gateway's chain for the gateway name (PEM), installed as its own. */
+export async function startPostfix(h: PlannedLabHost, addresses: { internet: string }, legacyChain?: string): Promise<void> {
   const dir = hostDir(h.role);
   for (const d of ["spool", "data", "mail"]) mkdirSync(join(dir, d), { recursive: true });
   const postfixUser = passwdEntry("postfix");
@@ -200,6 +203,9 @@ export async function startPostfix(h: PlannedLabHost, addresses: { internet: str
   writeFileSync(join(etc, "mailname"), `${fqdn}\n`);
   const maps: string[] = [];
   if (h.role === "legacy") {
+    if (!legacyChain) throw new CutoverError("lab: the legacy gateway needs its chain for the gateway name");
+    mkdirSync(join(etc, "tls"), { recursive: true, mode: 0o700 });
+    writeFileSync(join(etc, LEGACY_CHAIN.replace("/etc/postfix/", "")), legacyChain, { mode: 0o600 });
     writeFileSync(join(etc, "transport"), `${PARTNER_DOMAIN} smtp:[${addresses.internet}]:25\n`);
     writeFileSync(join(etc, "header_checks"), `/^${STRIPPED_HEADER}:/ IGNORE\n`);
     maps.push("transport");

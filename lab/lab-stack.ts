@@ -99,7 +99,32 @@ export async function openLabStack(
     true,
   );
   await stack.setSecrets({ [CONFIG.sshPrivateKey]: readFileSync(lab.adminKeyPath, "utf8"), [CONFIG.tsigSecret]: lab.tsig.secret });
+  const tls = labGatewayTls(lab);
+  if (tls && lab.tls) {
+    await stack.setConfig(
+      Object.fromEntries(
+        (["legacy", "new"] as const).flatMap((role) =>
+          Object.entries(tls[role]).map(([k, v]) => [`${CONFIG.inventory}.gateway.tls.${role}.${k}`, { value: String(v) }]),
+        ),
+      ),
+      true,
+    );
+    await stack.setSecrets({ [`${CONFIG.gatewayTls}.new`]: readFileSync(lab.tls.new.chainFile, "utf8") }, true);
+  }
   return stack;
+}
+
+/**
+ * The gateway's TLS identity of every lab stack, as an organisation states it: the legacy
+ * gateway's own chain file, and the new server's chain as a stack secret (cutover:gatewayTls.new).
+ */
+export function labGatewayTls(lab: LabDescription): NonNullable<ParsedInventory["gateway"]["tls"]> | undefined {
+  if (!lab.tls) return undefined;
+  return {
+    legacy: { source: "file", chain: lab.tls.legacy.chain, spki: lab.tls.legacy.spki },
+    new: { source: "secret", spki: lab.tls.new.spki },
+    expiryWarningDays: 21,
+  };
 }
 
 /** Removes a lab stack: its state, its config file and its mailbox file. */

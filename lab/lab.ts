@@ -10,9 +10,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from "node:path";
 import { CutoverError, InputError } from "../src/model/errors";
 import type { HostRole } from "../src/model/inventory";
+import { gatewayName } from "../src/model/names";
 import { loadStack } from "../src/model/stack-file";
 import { run } from "../src/remote/local";
-import { ISP_RELAY, ISP_ZONE, startDovecot, startKnot, startLegacySasl, startPostfix, startSshd, writeEtc } from "./daemons";
+import { ensureCa, ensureChain } from "./certificates";
+import { ISP_RELAY, ISP_ZONE, LEGACY_CHAIN, startDovecot, startKnot, startLegacySasl, startPostfix, startSshd, writeEtc } from "./daemons";
 import {
   descriptionPath,
   etcDir,
@@ -101,6 +103,26 @@ function ensureTsig(): LabDescription["tsig"] {
   return JSON.parse(readFileSync(path, "utf8"));
 }
 
+/**
+ * The lab CA, and each gateway's chain for every gateway name of every lab shape, in the pilot's
+ * and in the production's address space (a rehearsal goes from one to the other): kept in the
+ * lab's key directory across lab ups.
+ */
+async function labTls(): Promise<NonNullable<LabDescription["tls"]>> {
+  const names = [
+    ...new Set(labShapeInventories().flatMap((inv) => (["pilot", "production"] as const).map((stage) => gatewayName(inv, stage)))),
+  ];
+  const ca = await ensureCa(join(keysDir, "ca"));
+  const [legacy, neu] = await Promise.all(
+    (["legacy", "new"] as const).map((role) => ensureChain(ca, join(keysDir, `${role}-gateway.pem`), names)),
+  );
+  return {
+    caFile: ca.certificateFile,
+    legacy: { chain: LEGACY_CHAIN, spki: legacy },
+    new: { chainFile: join(keysDir, "new-gateway.pem"), spki: neu },
+  };
+}
+
 /** `team`: also the team's PostgreSQL backend and a second operator's workstation (lab/team.ts). */
 export async function labUp(progress: Progress = () => {}, opts: { team?: boolean } = {}): Promise<LabDescription> {
   const started = Date.now();
@@ -144,11 +166,17 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
     mkdirSync(operatorEtc, { recursive: true });
     writeFileSync(join(operatorEtc, "resolv.conf"), `nameserver ${dns.address}\noptions timeout:1 attempts:2\n`);
     const zones = [...layout.zones, ISP_ZONE];
+    progress("lab: the lab CA and the gateways' chains for the gateway names");
+    const tls = await labTls();
     progress("lab: starting sshd, postfix, knot and dovecot");
     await Promise.all(
       layout.hosts.map(async (h) => {
         await startSshd(h);
-        await startPostfix(h, { internet: layout.hosts.find((x) => x.role === "internet")!.address });
+        await startPostfix(
+          h,
+          { internet: layout.hosts.find((x) => x.role === "internet")!.address },
+          h.role === "legacy" ? readFileSync(join(keysDir, "legacy-gateway.pem"), "utf8") : undefined,
+        );
         if (h.role === "legacy") await startLegacySasl(h);
         if (h.role === layout.dnsRole) await startKnot(h, zones, tsig, inv);
         if (h.role === "internet") await startDovecot(h);
@@ -174,6 +202,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
       prefixLength: inv.gateway.prefixLength,
       zones,
       dnsServer: dns.address,
+      tls,
       ...(opts.team ? { team: await teamUp(progress) } : {}),
     };
     writeFileSync(descriptionPath, JSON.stringify(description, null, 2), { mode: 0o600 });

@@ -55,6 +55,12 @@ export interface LabDescription {
   dnsServer: string;
   /** The team's state backend and the two operators' workstations, when the lab was built with them. */
   team?: { backendUrl: string; operators: [string, string] };
+  /**
+   * The gateway's TLS identity in the lab (lab/certificates.ts): the CA's certificate (the senders'
+   * trust anchor), the legacy gateway's own chain file on it, and the new server's chain (a stack
+   * secret of every lab stack), each with its key's SPKI sha256.
+   */
+  tls?: { caFile: string; legacy: { chain: string; spki: string }; new: { chainFile: string; spki: string } };
 }
 
 export interface PlannedLabHost {

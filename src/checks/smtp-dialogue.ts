@@ -5,7 +5,9 @@
  * run whole transactions and send the message once a recipient is accepted, which a relay probe
  * must never do. Every wait has a timeout.
  */
+import type { X509Certificate } from "node:crypto";
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 
 export interface SmtpReply {
   /** The three-digit code of the last line. */
@@ -105,6 +107,37 @@ export class SmtpDialogue {
     const r = await this.reply();
     if (r.code === "221" || r.code === "421" || r.code === "000") this.socket.end();
     return r;
+  }
+
+  /**
+   * STARTTLS, then the TLS handshake with `servername` (SNI): the certificate the server presents,
+   * whoever issued it (what a DANE-EE sender checks is the key, not the issuer). The session ends
+   * after the handshake. Throws when the server refuses STARTTLS or the handshake fails.
+   */
+  async startTls(servername: string): Promise<X509Certificate> {
+    const r = await this.command("STARTTLS");
+    if (r.code !== "220") throw new Error(`STARTTLS refused: ${r.lines.join(" | ")}`);
+    this.socket.removeAllListeners("data");
+    const tls = tlsConnect({ socket: this.socket, servername, rejectUnauthorized: false });
+    try {
+      return await new Promise<X509Certificate>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no TLS handshake within ${this.timeoutMs} ms`)), this.timeoutMs);
+        tls.once("secureConnect", () => {
+          clearTimeout(timer);
+          const cert = tls.getPeerX509Certificate();
+          if (cert) resolve(cert);
+          else reject(new Error("the server presented no certificate"));
+        });
+        tls.once("error", (e) => {
+          clearTimeout(timer);
+          reject(new Error(`TLS handshake failed: ${e.message}`));
+        });
+      });
+    } finally {
+      this.closed = true;
+      tls.destroy();
+      this.socket.destroy();
+    }
   }
 
   /** QUIT if still connected, then close. */

@@ -18,6 +18,7 @@ import {
   sendMessages,
   waitFor,
 } from "./mail";
+import { type TlsVerdict, tlsTest } from "./tls";
 
 export interface FlowResult {
   flow: MailFlow;
@@ -38,6 +39,17 @@ export interface RelayResult {
   detail: string;
 }
 
+/** The TLS identity a server presents, as a sender enforcing DANE-EE sees it (see checks/tls.ts). */
+export interface TlsResult {
+  server: string;
+  /** The name it answers to: the gateway's, or the one it may take. */
+  name: string;
+  verdict: TlsVerdict["verdict"];
+  /** Only a verified key passes. */
+  passed: boolean;
+  detail: string;
+}
+
 export interface Verification {
   phase: number;
   /** Handing every message over; then waiting until each was in its mailbox. */
@@ -45,7 +57,9 @@ export interface Verification {
   waitSeconds: number;
   flows: FlowResult[];
   relays: RelayResult[];
-  /** Every flow in its mailbox and every server refusing to relay. */
+  /** With gateway.tls: the gateway address and each gateway serving the identity, by key (absent in older records). */
+  tls?: TlsResult[];
+  /** Every flow in its mailbox, every server refusing to relay and presenting a published key. */
   passed: boolean;
   /** What could not be judged either way (a relay test with no clear answer): not a pass. */
   undecided: string[];
@@ -124,8 +138,9 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
       if (!arrivedAt.has(x.marker) && (all.get(x.marker) ?? []).some((f) => right(x.flow, f))) arrivedAt.set(x.marker, Date.now());
     return sent.every((x) => x.error || arrivedAt.has(x.marker));
   };
-  // The open-relay test runs while the messages travel.
+  // The open-relay and TLS tests run while the messages travel.
   const relaysChecked = checkRelays(p, opts);
+  const tlsChecked = checkTls(p, opts);
   const sentAll = Date.now();
   await waitFor(search, arrived, opts.timeoutMs ?? 30_000, 100);
   const waited = Date.now() - sentAll;
@@ -154,13 +169,16 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
   });
   const relays = await relaysChecked;
+  const tls = await tlsChecked;
   return {
     phase: p.phase,
     flows,
     relays,
-    passed: flows.every((f) => f.passed) && relays.every((r) => r.passed) && stillQueued.length === 0,
+    ...(p.gateway.tls ? { tls } : {}),
+    passed: flows.every((f) => f.passed) && relays.every((r) => r.passed) && tls.every((t) => t.passed) && stillQueued.length === 0,
     undecided: [
       ...relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
+      ...tls.filter((t) => t.verdict === "unknown").map((t) => t.detail),
       ...stillQueued.map(
         ([h, n]) => `${n} message(s) still queued on ${h} after ${QUEUE_BOUND_MS / 1000} s: no copy elsewhere is not shown`,
       ),
@@ -185,6 +203,39 @@ async function receivedPaths(found: string[][], opts: VerifyOptions): Promise<Ma
     }),
   );
   return out;
+}
+
+/**
+ * The gateway's address presents a key its name's TLSA record publishes, and each gateway that
+ * serves the identity in this phase presents its own, as seen from outside (the sending host).
+ */
+async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
+  if (!p.gateway.tls || !p.hosts.some((h) => h.role === "internet")) return [];
+  const outside = await opts.session("internet");
+  const published = (name: string) =>
+    p.zones
+      .flatMap((z) => z.records)
+      .filter((r) => r.type === "TLSA" && r.name === `_25._tcp.${name}`)
+      .flatMap((r) => r.values.map((v) => v.split(" ")[3]));
+  const targets = [
+    { server: p.gateway.address, name: p.gateway.hostName, keys: published(p.gateway.hostName), what: "the gateway address" },
+    ...p.routing
+      .filter((t) => t.tls)
+      .map((t) => ({ server: p.hosts.find((h) => h.role === t.host)!.address, name: t.tls!.name, keys: [t.tls!.spki], what: t.host })),
+  ];
+  return Promise.all(
+    targets.map(async ({ server, name, keys, what }): Promise<TlsResult> => {
+      if (!keys.length)
+        return { server, name, verdict: "mismatch", passed: false, detail: `${server} (${what}): no TLSA record published for ${name}` };
+      const v = await tlsTest(outside, server, keys);
+      const detail = {
+        verified: `${server} (${what}) presents a key published for ${name}`,
+        mismatch: `${server} (${what}) as ${name}: ${v.detail}${v.served ? ` (served key ${v.served.slice(0, 16)}..., published ${keys.map((k) => `${k.slice(0, 16)}...`).join(", ")})` : ""}`,
+        unknown: `${server} (${what}): could not check its TLS key: ${v.detail}`,
+      }[v.verdict];
+      return { server, name, verdict: v.verdict, passed: v.verdict === "verified", detail };
+    }),
+  );
 }
 
 /** No organisation host, and not the gateway address, relays for an outside recipient from outside. */

@@ -28,8 +28,8 @@ export const spkiDigest = (key: KeyObject) =>
     .digest("hex");
 
 /**
- * The facts of a chain for `name` at `now`, or what is wrong with it (each a sentence that names the
- * fix). The chain must be usable as it stands: key first, its certificate next, the key matching the
+ * The facts of a chain for `name` at `now`, and what is wrong with it (each a sentence that names the
+ * fix; facts are absent only when the chain cannot be read). The chain must be usable as it stands: key first, its certificate next, the key matching the
  * certificate, the certificate covering `name` (unless empty) and valid now.
  */
 export function readChain(pem: string, name: string, now: Date): { facts?: ChainFacts; problems: string[] } {
@@ -60,7 +60,7 @@ export function readChain(pem: string, name: string, now: Date): { facts?: Chain
 
 /**
  * The facts of the first certificate in `pem` (a chain's leaf; any key block before it is skipped,
- * so a host can send only its chain's certificates) for `name` at `now`, or what is wrong with it.
+ * so a host can send only its chain's certificates) for `name` at `now`, and what is wrong with it.
  */
 export function readCertificate(pem: string, name: string, now: Date): { facts?: ChainFacts; problems: string[] } {
   const leaf = [...pem.matchAll(PEM_BLOCK)].find((m) => m[1] === "CERTIFICATE");
@@ -95,7 +95,7 @@ function certificateFacts(cert: X509Certificate, name: string, now: Date): { fac
     daysLeft: Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS),
     fingerprint: createHash("sha256").update(cert.raw).digest("hex"),
   };
-  return problems.length ? { problems } : { facts, problems };
+  return { facts, problems };
 }
 
 /** A TLSA 3 1 1 value (DANE-EE, SubjectPublicKeyInfo, sha256) for a key's digest, as the plan writes it. */

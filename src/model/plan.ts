@@ -66,8 +66,6 @@ export interface GatewayTls {
   name: string;
   spki: string;
   chain?: string;
-  /** A secret chain's certificate, as the sha256 of its DER: a renewed certificate with the same key still changes the digest. */
-  certificate?: string;
 }
 
 /** Who answers as the gateway: the address and name the world's MX records lead to. */

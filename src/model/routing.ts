@@ -34,17 +34,16 @@ const gatewayTls = (t: GatewayTls): GatewayTls => ({
   name: t.name,
   spki: t.spki,
   ...(t.chain ? { chain: t.chain } : {}),
-  ...(t.certificate ? { certificate: t.certificate } : {}),
 });
 
-/** A TLS identity as one line, "name spki chain certificate" ("-" for an absent field): the digest's and the host's form. */
-export const tlsLine = (t: GatewayTls) => [t.name, t.spki, t.chain ?? "-", t.certificate ?? "-"].join(" ");
+/** A TLS identity as one line, "name spki chain" ("-" for a chain from the stack secret): the digest's and the host's form. */
+export const tlsLine = (t: GatewayTls) => [t.name, t.spki, t.chain ?? "-"].join(" ");
 
 /** The TLS identity of a line tlsLine wrote, or undefined. Pure. */
 export function parseTlsLine(line: string | undefined): GatewayTls | undefined {
-  const [name, spki, chain, certificate] = (line ?? "").trim().split(" ");
-  if (!name || !spki || !chain || !certificate) return undefined;
-  return { name, spki, ...(chain !== "-" ? { chain } : {}), ...(certificate !== "-" ? { certificate } : {}) };
+  const [name, spki, chain] = (line ?? "").trim().split(" ");
+  if (!name || !spki || !chain) return undefined;
+  return { name, spki, ...(chain !== "-" ? { chain } : {}) };
 }
 
 /** Content digest of the routing a host should have: equal content, equal digest. */

@@ -186,11 +186,24 @@ export class MigrationStack {
   /**
    * Sets secrets through the CLI's standard input (`pulumi config set --secret --raw`, value read
    * from stdin): never on a command line, which every user sees in ps, and never in an error text.
+   * `path`: the keys are paths into an object setting (gatewayTls.new), as pulumi config set --path takes them.
    */
-  async setSecrets(secrets: Record<string, string>): Promise<void> {
+  async setSecrets(secrets: Record<string, string>, path = false): Promise<void> {
     const env = { ...process.env, ...this.envVars };
     for (const [key, value] of Object.entries(secrets)) {
-      const argv = ["pulumi", "config", "set", "--secret", "--raw", key, "--stack", this.name, "--cwd", PROJECT_DIR];
+      const argv = [
+        "pulumi",
+        "config",
+        "set",
+        "--secret",
+        "--raw",
+        ...(path ? ["--path"] : []),
+        key,
+        "--stack",
+        this.name,
+        "--cwd",
+        PROJECT_DIR,
+      ];
       const r = await run(argv, { env, input: value, allowFailure: true });
       if (r.code !== 0 && failedOnPassphrase({ commandResult: r })) throw new WrongPassphraseError(this.name, this.passphraseSource);
       if (r.code !== 0) {

@@ -97,15 +97,21 @@ export async function verifyAndRecord(
     return { ...outcome, status: "unverified", unverifiedBecause: verifier.unavailable! };
   }
   try {
-    o.progress(`verifying phase ${phase}: a real message per mail flow, and the open-relay test`);
+    o.progress(
+      `verifying phase ${phase}: a real message per mail flow, the open-relay test${desired.gateway.tls ? " and the gateways' TLS keys" : ""}`,
+    );
     const v = await verifier.verify(desired);
     await recordVerification(stack, phase, inv, v, update);
-    const failed = [...v.flows.filter((x) => !x.passed), ...v.relays.filter((x) => x.verdict === "open")];
+    const failed = [
+      ...v.flows.filter((x) => !x.passed),
+      ...v.relays.filter((x) => x.verdict === "open"),
+      ...(v.tls ?? []).filter((t) => t.verdict === "mismatch"),
+    ];
     for (const f of failed) o.progress(`  FAIL ${f.detail}`);
     for (const u of v.undecided) o.progress(`  COULD NOT CHECK ${u}`);
     const verdict = v.passed ? "passed" : failed.length ? "FAILED" : "could not check everything";
     o.progress(
-      `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks, ${v.seconds.toFixed(1)} s`,
+      `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks${v.tls ? `, ${v.tls.filter((t) => t.passed).length}/${v.tls.length} TLS keys` : ""}, ${v.seconds.toFixed(1)} s`,
     );
     return { ...outcome, ...verificationStatus(v), verification: v };
   } finally {
@@ -120,6 +126,7 @@ export async function verifyAndRecord(
  */
 export function verificationStatus(v: Verification): Pick<PhaseOutcome, "status" | "unverifiedBecause"> {
   if (v.passed) return { status: "done" };
-  if (v.flows.some((f) => !f.passed) || v.relays.some((r) => r.verdict === "open")) return { status: "verification-failed" };
+  if (v.flows.some((f) => !f.passed) || v.relays.some((r) => r.verdict === "open") || v.tls?.some((t) => t.verdict === "mismatch"))
+    return { status: "verification-failed" };
   return { status: "unverified", unverifiedBecause: `could not check: ${v.undecided.join("; ")}` };
 }

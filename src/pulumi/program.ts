@@ -72,17 +72,12 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
   });
   const hosts = p.hosts.map((h) => {
     const spec = inv.hosts[h.role]!;
-    const planned = p.routing.find((t) => t.host === h.role);
-    const gatewayChain = planned?.tls && !planned.tls.chain ? creds?.gatewayChains?.[h.role as MailSystem] : undefined;
-    if (planned?.tls && !planned.tls.chain && !gatewayChain)
+    const routing = p.routing.find((t) => t.host === h.role);
+    const gatewayChain = routing?.tls && !routing.tls.chain ? creds?.gatewayChains?.[h.role as MailSystem] : undefined;
+    if (routing?.tls && !routing.tls.chain && !gatewayChain)
       throw new InputError(
         `hosts.${h.role} serves the gateway's TLS identity from the stack secret: pulumi config set --secret --path 'gatewayTls.${h.role}' < ${h.role}-gateway.pem`,
       );
-    // A renewed certificate of the same key changes the routing's digest too, so the update installs it.
-    const routing =
-      planned?.tls && gatewayChain
-        ? { ...planned, tls: { ...planned.tls, certificate: readChain(gatewayChain, "", new Date()).facts?.fingerprint ?? "unreadable" } }
-        : planned;
     // Every host that routes mail is configured over SSH, whatever runs it (an EC2 instance too).
     const ssh = routing
       ? { connection: sshEndpoint(inv, h.role, needs(`hosts.${h.role}`).hostKeys), privateKey: creds!.privateKey }
@@ -96,7 +91,13 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
         hostName: h.name,
         ...(routing ? { routing } : {}),
         ...(ssh ? { ssh } : {}),
-        ...(gatewayChain ? { gatewayChain: pulumi.secret(gatewayChain) } : {}),
+        ...(gatewayChain
+          ? {
+              gatewayChain: pulumi.secret(gatewayChain),
+              // A renewed certificate of the same key changes no routing, but must reach the host.
+              chainDigest: readChain(gatewayChain, "", new Date()).facts?.fingerprint ?? "unreadable",
+            }
+          : {}),
         ...(userData ? { userData } : {}),
       },
       opts,

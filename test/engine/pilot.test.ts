@@ -11,6 +11,7 @@ import { openLabStack, removeLabStack } from "../../lab/lab-stack";
 import { findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
 import type { HostRole, Phase } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
+import { tlsaPresentation } from "../../src/model/records";
 import { routingDigest } from "../../src/model/routing";
 import { type Engine, obtainEngine } from "../../src/ops/engine";
 import { changedSteps, LOCAL_BACKEND_DIR, type MigrationStack } from "../../src/ops/stack";
@@ -69,7 +70,7 @@ async function expectLabToShow(p: Plan) {
         answer
           .trim()
           .split("\n")
-          .map((v) => v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1"))
+          .map((v) => (r.type === "TLSA" ? tlsaPresentation(v) : v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1")))
           .sort(),
         `${r.name} ${r.type} in phase ${p.phase}`,
       ).toEqual(r.values);

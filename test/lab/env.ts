@@ -1,6 +1,7 @@
 /** The lab as tests see it: its description, the pilot inventory and SSH targets for its hosts. */
 import { readFileSync } from "node:fs";
 import { type LabDescription, labHostKeys, readLabDescription } from "../../lab/lab";
+import { labGatewayTls } from "../../lab/lab-stack";
 import type { HostRole, Inventory, Phase } from "../../src/model/inventory";
 import { loadStack } from "../../src/model/stack-file";
 import { run } from "../../src/remote/local";
@@ -21,7 +22,12 @@ export function testLab(): TestLab {
   const privateKey = readFileSync(description.adminKeyPath, "utf8");
   return {
     description,
-    inventory: (phase) => loadStack("pilot", phase).inventory,
+    // The pilot's inventory with the lab's TLS identity, as every lab stack has it.
+    inventory: (phase) => {
+      const inv = loadStack("pilot", phase).inventory;
+      const tls = labGatewayTls(description);
+      return tls ? { ...inv, gateway: { ...inv.gateway, tls } } : inv;
+    },
     target: (role) => hostTarget(sshEndpoint(loadStack("pilot", 1).inventory, role, labHostKeys(description)), privateKey),
     inHost: async (role, argv) => (await run(["ip", "netns", "exec", description.hosts[role]!.namespace, ...argv])).stdout,
   };

@@ -121,6 +121,7 @@ describe("the gateway's TLS identity in the config and the plan", () => {
     expect(problems({ legacy: file, new: secret }, { legacy: legacyChain, new: otherChain })).toEqual([
       "cutover:gatewayTls.legacy: inventory.gateway.tls.legacy reads the chain from /etc/ssl/private/mail.pem on the host: remove this secret, or set the source to secret",
       "cutover:gatewayTls.new: its certificate does not cover mail.example.com (it covers www.example.com): use a certificate whose subjectAltName lists mail.example.com",
+      `cutover:gatewayTls.new: its key's SPKI sha256 is ${await opensslSpki(otherChain)}, and inventory.gateway.tls.new.spki says ${newSpki}: set the spki to the new key's (its TLSA record changes with it), or set the chain of the key the spki names`,
     ]);
     // A new key in the secret without the inventory's digest changed: the TLSA record would not match it.
     expect(problems({ legacy: file, new: { source: "secret", spki } }, { new: newChain })).toEqual([

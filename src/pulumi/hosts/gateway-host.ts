@@ -18,6 +18,8 @@ export interface GatewayHostArgs {
   ssh?: { connection: SshEndpoint; privateKey: pulumi.Input<string> };
   /** The stack secret's chain for the gateway name, when the routing's TLS identity comes from it. */
   gatewayChain?: pulumi.Input<string>;
+  /** The sha256 of that chain's certificate: a renewal changes it (public). */
+  chainDigest?: string;
   /** An instance the stack creates: its user data (cloud-config that installs the pinned host key; a secret). */
   userData?: pulumi.Input<string>;
 }
@@ -73,7 +75,7 @@ export class GatewayHost extends pulumi.ComponentResource {
           privateKey: args.ssh.privateKey,
           routing: compactRouting(args.routing),
           digest: this.routingDigest!,
-          ...(args.gatewayChain ? { gatewayChain: args.gatewayChain } : {}),
+          ...(args.gatewayChain ? { gatewayChain: args.gatewayChain, chainDigest: args.chainDigest } : {}),
         },
         { parent: this },
       );

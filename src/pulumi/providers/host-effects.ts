@@ -69,6 +69,8 @@ export interface GatewayRoutingState {
   baseline?: PostfixBaseline;
   /** The stack secret's chain for the gateway name, when the host serves it from there (a secret). */
   gatewayChain?: string;
+  /** The sha256 of that chain's certificate, public: what diff compares, so a renewal is installed. */
+  chainDigest?: string;
 }
 
 export const gatewayRoutingProvider = delegate("gatewayRouting");
@@ -84,6 +86,8 @@ export interface GatewayRoutingArgs {
   digest: string;
   /** The stack secret's chain for the gateway name, when the host serves it from there. */
   gatewayChain?: pulumi.Input<string>;
+  /** The sha256 of that chain's certificate. */
+  chainDigest?: string | undefined;
 }
 
 /** Postfix split delivery on one host, from the plan's routing table. */

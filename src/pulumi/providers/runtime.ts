@@ -72,7 +72,8 @@ const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> =
 export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   async diff(_id, olds, news) {
     const replaces = sameConnection(olds.host, news.host) ? [] : ["host"];
-    return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
+    const renewed = (olds.chainDigest ?? "") !== (news.chainDigest ?? "");
+    return { changes: olds.digest !== news.digest || renewed || replaces.length > 0, replaces, deleteBeforeReplace: true };
   },
   async create(inputs) {
     // Routing cutover set up earlier (another stack, a rehearsal) is kept, so delete can put it back.

@@ -11,7 +11,7 @@
  * reload is retried.
  */
 import { randomBytes } from "node:crypto";
-import { readCertificate } from "../../model/certificate";
+import { readCertificate, readChain } from "../../model/certificate";
 import { CutoverError } from "../../model/errors";
 import { DOMAIN_NAME, LOCAL_PART } from "../../model/inventory";
 import type { GatewayTls } from "../../model/plan";
@@ -197,6 +197,8 @@ export interface LiveRouting {
   reloaded?: string;
   /** The host's own values from before cutover's first apply, as recorded then. */
   original?: OriginalParameters;
+  /** The sha256 of the certificate in the chain cutover installed from the stack secret, if any. */
+  secretChainCertificate?: string;
 }
 
 /** postfix reload, without waiting for the postsuper it leaves running in the background. */
@@ -257,6 +259,8 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
       ["cat", `${CURRENT}/tls`],
       sectionMarker,
       ["postconf", ...TLS_PARAMETERS],
+      sectionMarker,
+      certificatesOf(SECRET_CHAIN),
     ],
     { continueOnError: true },
   );
@@ -274,12 +278,21 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
     relayHost,
     tlsText,
     tlsParams,
+    secretChain,
   ] = sections(stdout);
+  const secretChainCertificate = readCertificate(secretChain ?? "", "", new Date()).facts?.fingerprint;
   const original = parseOriginal(originalText);
   const want = mergedParameters(original ?? {});
   const differing = Object.fromEntries(Object.entries(parseParameters(params)).filter(([k, v]) => v !== want[k]));
   if (!link?.trim())
-    return { configured: false, digest: undefined, routing: undefined, parameters: differing, ...(original ? { original } : {}) };
+    return {
+      configured: false,
+      digest: undefined,
+      routing: undefined,
+      parameters: differing,
+      ...(original ? { original } : {}),
+      ...(secretChainCertificate ? { secretChainCertificate } : {}),
+    };
   const routing: HostRouting = hostRouting({
     domains: entries(domains).map((e) => e[0]),
     mailboxes: entries(mailboxes).map((e) => e[0]),
@@ -305,6 +318,7 @@ export async function readRouting(s: HostSession): Promise<LiveRouting> {
     version: link.trim(),
     reloaded: reloaded?.trim() || undefined,
     ...(original ? { original } : {}),
+    ...(secretChainCertificate ? { secretChainCertificate } : {}),
   };
 }
 
@@ -383,15 +397,16 @@ async function parameterCommands(s: HostSession, live: LiveRouting, table: HostR
   return [["postconf", "-e", ...set], ...(unset.length ? [["postconf", "-X", ...unset]] : [])];
 }
 
+/** The certificates of a chain file on the host, without its key (which never leaves the host); fails when unreadable. */
+const certificatesOf = (path: string) => ["sh", "-c", 'test -r "$1" && sed -n "/-----BEGIN CERTIFICATE-----/,\\$p" "$1"', "sh", path];
+
 /**
  * A chain file on the host, checked before postfix is pointed at it: its certificate is for the
  * key the inventory names, covers the gateway name and is valid. Only its certificates are read
  * (the key never leaves the host).
  */
 async function checkChainFile(s: HostSession, tls: GatewayTls): Promise<void> {
-  const certs = await s.exec(["sh", "-c", 'test -r "$1" && sed -n "/-----BEGIN CERTIFICATE-----/,\\$p" "$1"', "sh", tls.chain!], {
-    allowFailure: true,
-  });
+  const certs = await s.exec(certificatesOf(tls.chain!), { allowFailure: true });
   const where = `on ${s.target.name}: ${tls.chain}`;
   if (certs.code !== 0)
     throw new CutoverError(
@@ -412,10 +427,18 @@ async function checkChainFile(s: HostSession, tls: GatewayTls): Promise<void> {
 export async function applyRouting(s: HostSession, table: HostRouting, live?: LiveRouting, chain?: string): Promise<RoutingApplied> {
   const digest = routingDigest(table);
   live ??= await readRouting(s);
-  if (live.configured && live.digest === digest && live.reloaded === digest) return { digest, changed: false };
+  // A chain from the stack secret is installed again when its certificate changed (a renewal, same key).
+  const secretChain = table.tls && !table.tls.chain ? chain : undefined;
+  const chainCurrent = !secretChain || readChain(secretChain, "", new Date()).facts?.fingerprint === live.secretChainCertificate;
+  if (live.configured && live.digest === digest && live.reloaded === digest && chainCurrent) return { digest, changed: false };
   if (live.configured && live.digest === digest) {
-    // The maps are in place but postfix never took them (a reload failed): reload, then record it.
-    await execSequence(s, [POSTFIX_RELOAD, markReloaded(digest)]);
+    // The maps are in place but postfix never took them (a reload failed), or the chain was renewed: reload, then record it.
+    if (!chainCurrent) await s.writeFile(`${SECRET_CHAIN}.next`, secretChain!, 0o600);
+    await execSequence(s, [
+      ...(chainCurrent ? [] : [["mv", "-T", `${SECRET_CHAIN}.next`, SECRET_CHAIN]]),
+      POSTFIX_RELOAD,
+      markReloaded(digest),
+    ]);
     return { digest, changed: true };
   }
 

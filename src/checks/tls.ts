@@ -1,0 +1,61 @@
+/**
+ * The gateway's TLS identity as a sender that enforces DANE-EE sees it: posttls-finger (from
+ * postfix) on a sending host, at the fingerprint level, matching the served key's SPKI sha256
+ * against the keys the plan's TLSA records publish. Only a "Verified" session passes; another key
+ * fails; no connection, no STARTTLS answer or no tool is "could not check", never a pass.
+ */
+import type { HostSession } from "../remote/ssh";
+
+export interface TlsVerdict {
+  /** verified: the served key is one of the published; mismatch: another key, or no STARTTLS; unknown: could not check. */
+  verdict: "verified" | "mismatch" | "unknown";
+  /** The served key's SPKI sha256 (hex), when a handshake took place. */
+  served?: string;
+  detail: string;
+}
+
+/** A key's SPKI sha256 as postfix writes fingerprints: upper-case hex in colon-separated pairs. Pure. */
+export const postfixFingerprint = (spki: string) => spki.toUpperCase().match(/../g)!.join(":");
+
+/** How long posttls-finger may take: a connection, a greeting and a handshake. */
+const TLS_TEST_SECONDS = 20;
+
+/** The verdict of a posttls-finger run at the fingerprint level (exit code and output). Pure. */
+export function tlsVerdict(output: string, code: number): TlsVerdict {
+  const line = (re: RegExp) => output.split("\n").find((l) => re.test(l));
+  const served = /pkey_fingerprint=([0-9A-F:]+)/.exec(output)?.[1].replace(/:/g, "").toLowerCase();
+  const at = served ? { served } : {};
+  const said = (l: string | undefined) => (l ?? "").replace(/^posttls-finger: /, "").trim();
+  if (code === 127) return { verdict: "unknown", detail: "posttls-finger (from postfix) is not installed on the sending host" };
+  const verified = line(/Verified TLS connection established/);
+  if (verified) return { verdict: "verified", ...at, detail: said(verified) };
+  const established = line(/(Untrusted|Anonymous) TLS connection established/);
+  if (established) return { verdict: "mismatch", ...at, detail: `the served key matches no published one: ${said(established)}` };
+  // With the chat logged: an EHLO answer without STARTTLS, and no handshake.
+  if (line(/< 250[ -]/) && !line(/< 250[ -]STARTTLS/i))
+    return {
+      verdict: "mismatch",
+      detail: `does not offer STARTTLS (its EHLO answer: ${said(line(/< 250[ -]/)).replace(/^.*< /, "")} ...)`,
+    };
+  const last = said(output.trim().split("\n").at(-1)) || `exit ${code}, no output`;
+  return { verdict: "unknown", ...at, detail: code === 124 ? `no answer within ${TLS_TEST_SECONDS} s` : last };
+}
+
+/** Whether `server` (an address) presents one of the keys `spkis` over STARTTLS, as seen from the host of `s`. */
+export async function tlsTest(s: HostSession, server: string, spkis: string[]): Promise<TlsVerdict> {
+  const r = await s.exec(
+    [
+      "timeout",
+      String(TLS_TEST_SECONDS),
+      "posttls-finger",
+      "-l",
+      "fingerprint",
+      "-d",
+      "sha256",
+      `[${server}]:25`,
+      ...spkis.map(postfixFingerprint),
+    ],
+    { allowFailure: true },
+  );
+  return tlsVerdict(`${r.stdout}\n${r.stderr}`, r.code);
+}
