@@ -105,7 +105,11 @@ export async function issueChain(ca: LabCa, names: string[], days = 90): Promise
 export async function ensureChain(ca: LabCa, file: string, names: string[]): Promise<string> {
   const now = new Date();
   const kept = existsSync(file) ? readFileSync(file, "utf8") : "";
-  const usable = (pem: string) => names.every((n) => (readChain(pem, n, now).facts?.daysLeft ?? 0) > 30);
+  const usable = (pem: string) =>
+    names.every((n) => {
+      const { facts, problems } = readChain(pem, n, now);
+      return !problems.length && (facts?.daysLeft ?? 0) > 30;
+    });
   if (!kept || !usable(kept)) writeFileSync(file, await issueChain(ca, names), { mode: 0o600 });
   return readChain(readFileSync(file, "utf8"), names[0], now).facts!.spki;
 }

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from "node:path";
 import { CutoverError, InputError } from "../src/model/errors";
 import type { HostRole } from "../src/model/inventory";
-import { gatewayName } from "../src/model/names";
+import { gatewayName, hostName } from "../src/model/names";
 import { loadStack } from "../src/model/stack-file";
 import { run } from "../src/remote/local";
 import { ensureCa, ensureChain } from "./certificates";
@@ -105,17 +105,20 @@ function ensureTsig(): LabDescription["tsig"] {
 
 /**
  * The lab CA, and each gateway's chain for every gateway name of every lab shape, in the pilot's
- * and in the production's address space (a rehearsal goes from one to the other): kept in the
- * lab's key directory across lab ups.
+ * and in the production's address space (a rehearsal goes from one to the other); the new
+ * server's also for its own names, which the MX points to with the mx strategy. Kept in the lab's
+ * key directory across lab ups.
  */
 async function labTls(): Promise<NonNullable<LabDescription["tls"]>> {
-  const names = [
-    ...new Set(labShapeInventories().flatMap((inv) => (["pilot", "production"] as const).map((stage) => gatewayName(inv, stage)))),
-  ];
+  const stages = ["pilot", "production"] as const;
+  const shapes = labShapeInventories();
+  const gatewayNames = shapes.flatMap((inv) => stages.map((stage) => gatewayName(inv, stage)));
+  const newNames = shapes.flatMap((inv) => stages.map((stage) => hostName(inv, "new", stage)));
   const ca = await ensureCa(join(keysDir, "ca"));
-  const [legacy, neu] = await Promise.all(
-    (["legacy", "new"] as const).map((role) => ensureChain(ca, join(keysDir, `${role}-gateway.pem`), names)),
-  );
+  const [legacy, neu] = await Promise.all([
+    ensureChain(ca, join(keysDir, "legacy-gateway.pem"), [...new Set(gatewayNames)]),
+    ensureChain(ca, join(keysDir, "new-gateway.pem"), [...new Set([...gatewayNames, ...newNames])]),
+  ]);
   return {
     caFile: ca.certificateFile,
     legacy: { chain: LEGACY_CHAIN, spki: legacy },

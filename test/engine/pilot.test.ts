@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setSshd } from "../../lab/lab";
 import { openLabStack, removeLabStack } from "../../lab/lab-stack";
 import { findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
+import { postfixFingerprint } from "../../src/checks/tls";
 import type { HostRole, Phase } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
-import { tlsaPresentation } from "../../src/model/records";
 import { routingDigest } from "../../src/model/routing";
 import { type Engine, obtainEngine } from "../../src/ops/engine";
 import { changedSteps, LOCAL_BACKEND_DIR, type MigrationStack } from "../../src/ops/stack";
@@ -19,7 +19,7 @@ import { readIdentity } from "../../src/remote/effects/identity";
 import { ROUTING_DIR, readRouting } from "../../src/remote/effects/routing";
 import { readZone } from "../../src/remote/effects/zone";
 import { SessionPool } from "../../src/remote/ssh";
-import { testLab } from "../lab/env";
+import { digValues, testLab } from "../lab/env";
 import { pulumiCli } from "./pulumi-cli";
 
 const lab = testLab();
@@ -66,14 +66,7 @@ async function expectLabToShow(p: Plan) {
   for (const z of p.zones)
     for (const r of z.records) {
       const answer = await lab.inHost("new", ["dig", "+short", r.type, r.name]);
-      expect(
-        answer
-          .trim()
-          .split("\n")
-          .map((v) => (r.type === "TLSA" ? tlsaPresentation(v) : v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1")))
-          .sort(),
-        `${r.name} ${r.type} in phase ${p.phase}`,
-      ).toEqual(r.values);
+      expect(digValues(answer, r.type), `${r.name} ${r.type} in phase ${p.phase}`).toEqual(r.values);
     }
   for (const t of p.routing)
     expect((await readRouting(await session(t.host))).digest, `routing on ${t.host} in phase ${p.phase}`).toBe(routingDigest(t));
@@ -85,6 +78,18 @@ async function expectLabToShow(p: Plan) {
     });
     expect(id.holdsServiceAddress, `${role} holds the service address in phase ${p.phase}`).toBe(role === p.gateway.holder);
     expect(id.hostName).toBe(p.hosts.find((h) => h.role === role)!.name);
+  }
+  // From outside, the gateway's name is verified over STARTTLS: by the lab CA and the name (secure),
+  // and by the keys its TLSA record publishes (fingerprint, as DANE-EE matches), before and after the go-live.
+  if (p.phase >= 2) {
+    const tlsa = p.zones.flatMap((z) => z.records).find((r) => r.name === `_25._tcp.${p.gateway.hostName}`)!;
+    for (const level of [
+      ["-l", "secure", "-F", lab.description.tls!.caFile, `[${p.gateway.address}]:25`, p.gateway.hostName],
+      ["-l", "fingerprint", "-d", "sha256", `[${p.gateway.address}]:25`, ...tlsa.values.map((v) => postfixFingerprint(v.split(" ")[3]))],
+    ])
+      expect(await lab.inHost("internet", ["posttls-finger", "-c", ...level]), `${level[1]} in phase ${p.phase}`).toMatch(
+        /Verified TLS connection established/,
+      );
   }
 }
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keysDir } from "../../lab/layout";
 import { findAnywhere, findInMailbox, newMarker, queuedWith, relayTest, sendMail, waitFor } from "../../src/checks/mail";
 import { SmtpDialogue } from "../../src/checks/smtp-dialogue";
+import { tlsTest } from "../../src/checks/tls";
 import type { HostRole } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
 import { hostRouting, routingDigest } from "../../src/model/routing";
@@ -19,10 +20,10 @@ import {
   readIdentity,
   type ServiceAddress,
 } from "../../src/remote/effects/identity";
-import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR, readRouting, restoreRouting } from "../../src/remote/effects/routing";
+import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR, readRouting, restoreRouting, SECRET_CHAIN } from "../../src/remote/effects/routing";
 import { applyZone, readZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { connect, execSequence, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../src/remote/ssh";
-import { testLab } from "./env";
+import { digValues, testLab } from "./env";
 
 const lab = testLab();
 /** postfix start over SSH, with no inherited stdio (the master would keep the channel open). */
@@ -83,16 +84,14 @@ describe("on-prem zone effect", () => {
     for (const z of p3.zones) {
       for (const r of z.records) {
         const answer = await lab.inHost("legacy", ["dig", "+short", r.type, r.name]);
-        const values = answer
-          .trim()
-          .split("\n")
-          .map((v) => v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1"))
-          .sort();
-        expect(values, `${r.name} ${r.type}`).toEqual(r.values);
+        expect(digValues(answer, r.type), `${r.name} ${r.type}`).toEqual(r.values);
       }
       const planned = new Set(z.records.map((r) => `${r.name} ${r.type}`));
       const live = await readZone(await session("internet"), zoneTarget(z.name));
-      expect(live.filter((r) => planned.has(`${r.name} ${r.type}`))).toEqual(z.records);
+      // In any order: a zone transfer lists names in DNS's canonical order, the plan in code-point order.
+      const byKey = (a: { name: string; type: string }, b: { name: string; type: string }) =>
+        `${a.name} ${a.type}` < `${b.name} ${b.type}` ? -1 : 1;
+      expect(live.filter((r) => planned.has(`${r.name} ${r.type}`)).sort(byKey)).toEqual([...z.records].sort(byKey));
     }
   });
 
@@ -389,6 +388,38 @@ describe("gateway routing effect", () => {
     } finally {
       await applyRouting(legacy, hostRouting(p3.routing.find((t) => t.host === "legacy")!));
     }
+  });
+
+  it("serves the gateway's chain from the stack secret with STARTTLS, refuses a chain file whose key is not the inventory's, and gives the host's own TLS settings back", async () => {
+    const neu = await session("new");
+    const outside = await session("internet");
+    const address = lab.description.hosts.new!.address;
+    const tls = lab.description.tls!;
+    const table = plan(lab.inventory(4), 4).routing.find((t) => t.host === "new")!;
+    const chain = readFileSync(tls.new.chainFile, "utf8");
+    try {
+      await expect(applyRouting(neu, hostRouting(table))).rejects.toThrow(/none was given\. Nothing was changed/);
+      expect((await applyRouting(neu, hostRouting(table), undefined, chain)).changed).toBe(true);
+      expect((await neu.exec(["stat", "-c", "%a %U", SECRET_CHAIN])).stdout.trim()).toBe("600 root");
+      expect(await tlsTest(outside, address, [tls.new.spki])).toMatchObject({ verdict: "verified", served: tls.new.spki });
+      // The legacy gateway's key is published too, but the new server does not serve it: the test fails, naming the served key.
+      expect(await tlsTest(outside, address, [tls.legacy.spki])).toMatchObject({ verdict: "mismatch", served: tls.new.spki });
+      // A chain file whose key is not the one the inventory states: refused, main.cf untouched.
+      const before = (await neu.exec(["postconf", "-n"])).stdout;
+      const wrong = { ...hostRouting(table), tls: { ...table.tls!, chain: SECRET_CHAIN, spki: tls.legacy.spki } };
+      await expect(applyRouting(neu, wrong)).rejects.toThrow(
+        new RegExp(`its key's SPKI sha256 is ${tls.new.spki}, and the inventory's spki says ${tls.legacy.spki}.*Nothing was changed`),
+      );
+      expect((await neu.exec(["postconf", "-n"])).stdout).toBe(before);
+    } finally {
+      await applyRouting(neu, hostRouting(p3.routing.find((t) => t.host === "new")!));
+    }
+    // Phase 3: the new server does not answer as the gateway; its own TLS settings (Debian's snakeoil) are back.
+    expect((await neu.exec(["postconf", "smtpd_tls_chain_files", "smtpd_tls_cert_file"])).stdout.trim().split("\n")).toEqual([
+      "smtpd_tls_chain_files =",
+      "smtpd_tls_cert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem",
+    ]);
+    expect((await tlsTest(outside, address, [tls.new.spki])).verdict).toBe("mismatch");
   });
 
   it("restores the host's own main.cf when removed, and can be applied afresh", async () => {

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { type LabDescription, labHostKeys, readLabDescription } from "../../lab/lab";
 import { labGatewayTls } from "../../lab/lab-stack";
 import type { HostRole, Inventory, Phase } from "../../src/model/inventory";
+import { type RecordType, tlsaPresentation } from "../../src/model/records";
 import { loadStack } from "../../src/model/stack-file";
 import { run } from "../../src/remote/local";
 import type { HostTarget } from "../../src/remote/ssh";
@@ -32,3 +33,11 @@ export function testLab(): TestLab {
     inHost: async (role, argv) => (await run(["ip", "netns", "exec", description.hosts[role]!.namespace, ...argv])).stdout,
   };
 }
+
+/** `dig +short` answer lines in the plan's terms (no trailing dot, TXT unquoted, TLSA whole and lower-case), sorted. */
+export const digValues = (answer: string, type: RecordType): string[] =>
+  answer
+    .trim()
+    .split("\n")
+    .map((v) => (type === "TLSA" ? tlsaPresentation(v) : v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1")))
+    .sort();
