@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { setSshd } from "../../lab/lab";
 import { labMailboxFile } from "../../lab/lab-stack";
+import { keysDir } from "../../lab/layout";
 import { startDaemon } from "../../lab/namespaces";
 import { queryRecord } from "../../src/checks/dns-query";
 import { checkDrift, type DriftReport, renderDriftTable } from "../../src/checks/drift";
@@ -23,7 +24,7 @@ import { runPhase } from "../../src/ops/phase";
 import { enginePreview } from "../../src/ops/preview";
 import type { OperationResult } from "../../src/ops/stack";
 import { readIdentity } from "../../src/remote/effects/identity";
-import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR } from "../../src/remote/effects/routing";
+import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR, SECRET_CHAIN } from "../../src/remote/effects/routing";
 import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "../lab/env";
@@ -85,6 +86,38 @@ describe("drift check on the lab", () => {
       p4().routing.map((t) => `${t.host} ok`),
     );
     expect(r.findings.filter((f) => f.area === "dns").length).toBeGreaterThanOrEqual(p4().zones.reduce((n, z) => n + z.records.length, 0));
+    // The TLS identity: at the gateway address and at each gateway serving it (both in phase 4), key, name and expiry.
+    const tlsChecked = (check: string) => r.findings.filter((f) => f.check === check && f.status === "ok").map((f) => f.subject);
+    const served = [service, lab.description.hosts.legacy!.address, lab.description.hosts.new!.address].map((a) => `${a}:25`);
+    for (const check of ["TLS key", "TLS name", "TLS expiry"]) expect(tlsChecked(check), check).toEqual(served);
+  }, 120_000);
+
+  it("the new server's chain replaced by hand with another key: its key no longer matches its TLSA record; a certificate nearer its end than the warning is named; exit 1", async () => {
+    const neu = await session("new");
+    const tls = lab.description.tls!;
+    await neu.writeFile(SECRET_CHAIN, readFileSync(join(keysDir, "legacy-gateway.pem"), "utf8"), 0o600);
+    await execSequence(neu, [POSTFIX_RELOAD]);
+    try {
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual([`drift smtp ${lab.description.hosts.new!.address}:25 TLS key`]);
+      expect(r.findings.find((f) => f.check === "TLS key" && f.status === "drift")).toMatchObject({
+        expected: `the key new's (${tls.new.spki.slice(0, 16)}...)`,
+        actual: `${tls.legacy.spki.slice(0, 16)}...`,
+      });
+      expect(r.exitCode).toBe(1);
+    } finally {
+      await neu.writeFile(SECRET_CHAIN, readFileSync(tls.new.chainFile, "utf8"), 0o600);
+      await execSequence(neu, [POSTFIX_RELOAD]);
+    }
+    // The lab's certificates have at most 90 days: with a warning at 100 days, each one served is named.
+    const inventory = loadStack(current().name, 4).inventory;
+    const warned = await checkDrift({
+      stack: current().name,
+      plan: p4(),
+      inventory: { ...inventory, gateway: { ...inventory.gateway, tls: { ...inventory.gateway.tls!, expiryWarningDays: 100 } } },
+    });
+    expect(warned.findings.filter((f) => f.check === "TLS expiry" && f.status === "drift")).toHaveLength(3);
+    expect(warned.findings.find((f) => f.check === "TLS expiry")?.actual).toMatch(/^\d\d? days left \(until \d{4}-\d\d-\d\d\)$/);
   }, 120_000);
 
   it("the command: exit 0, JSON on stdout, Markdown summary written", () => {

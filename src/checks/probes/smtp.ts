@@ -1,4 +1,8 @@
-/** The gateway address over SMTP: greeting, the answering server's own name, STARTTLS and the open-relay test. */
+/**
+ * The gateway address over SMTP: greeting, the answering server's own name, STARTTLS and the
+ * open-relay test; with gateway.tls, the key and certificate each gateway serves.
+ */
+import { spkiDigest } from "../../model/certificate";
 import { relayReplies } from "../mail";
 import { SmtpDialogue } from "../smtp-dialogue";
 import { compared, type DriftOptions, type Finding, type Probe, probe, timeoutOf } from "./common";
@@ -26,7 +30,69 @@ export function smtpProbes(o: DriftOptions): Probe[] {
         await d.close();
       }
     }),
+    ...tlsProbes(o),
   ];
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The TLS identity served, over STARTTLS: at the gateway address, a key the TLSA record of its name
+ * publishes; at each gateway serving the identity in this phase, its own key (so a TLSA record
+ * whose key nobody serves shows as that gateway's drift); each certificate covering the name,
+ * with more days left than inventory.gateway.tls.expiryWarningDays.
+ */
+function tlsProbes(o: DriftOptions): Probe[] {
+  const p = o.plan;
+  const tls = o.inventory.gateway.tls;
+  if (!p.gateway.tls || !tls) return [];
+  const published = (name: string) =>
+    p.zones
+      .flatMap((z) => z.records)
+      .filter((r) => r.type === "TLSA" && r.name === `_25._tcp.${name}`)
+      .flatMap((r) => r.values.map((v) => v.split(" ")[3]));
+  const targets = [
+    {
+      address: p.gateway.address,
+      name: p.gateway.hostName,
+      keys: published(p.gateway.hostName),
+      whose: `published in _25._tcp.${p.gateway.hostName}`,
+    },
+    ...p.routing
+      .filter((t) => t.tls)
+      .map((t) => ({
+        address: p.hosts.find((h) => h.role === t.host)!.address,
+        name: t.tls!.name,
+        keys: [t.tls!.spki],
+        whose: `${t.host}'s`,
+      })),
+  ];
+  const short = (k: string) => `${k.slice(0, 16)}...`;
+  return targets.map(({ address, name, keys, whose }) => {
+    const subject = `${address}:25`;
+    const at = (check: string) => ({ area: "smtp" as const, subject, check });
+    return probe(at("TLS key"), async () => {
+      const d = await SmtpDialogue.open(address, 25, timeoutOf(o));
+      const ehlo = await d.command("EHLO drift-check.invalid");
+      if (!ehlo.lines.some((l) => /^250[ -]STARTTLS/i.test(l))) {
+        await d.close();
+        return [compared(at("TLS key"), false, `STARTTLS with the key ${whose}`, "STARTTLS not offered")];
+      }
+      const cert = await d.startTls(name);
+      const served = spkiDigest(cert.publicKey);
+      const daysLeft = Math.floor((new Date(cert.validTo).getTime() - Date.now()) / DAY_MS);
+      return [
+        compared(at("TLS key"), keys.includes(served), `the key ${whose} (${keys.map(short).join(", ") || "none"})`, short(served)),
+        compared(at("TLS name"), cert.checkHost(name) !== undefined, `a certificate for ${name}`, cert.subjectAltName ?? cert.subject),
+        compared(
+          at("TLS expiry"),
+          daysLeft > tls.expiryWarningDays,
+          `more than ${tls.expiryWarningDays} days left`,
+          `${daysLeft} days left (until ${new Date(cert.validTo).toISOString().slice(0, 10)})`,
+        ),
+      ];
+    });
+  });
 }
 
 /**
