@@ -15,7 +15,13 @@ import { inNamespace, startDaemon } from "./namespaces";
 export function writeEtc(h: PlannedLabHost, dnsAddress: string): void {
   const etc = etcDir(h.namespace);
   mkdirSync(etc, { recursive: true });
-  writeFileSync(join(etc, "resolv.conf"), `nameserver ${dnsAddress}\noptions timeout:1 attempts:2\n`);
+  // The outside host asks its own validating resolver, and trusts its AD bit (glibc drops it otherwise).
+  writeFileSync(
+    join(etc, "resolv.conf"),
+    h.role === "internet"
+      ? `nameserver ${RESOLVER_ADDRESS}\noptions trust-ad timeout:1 attempts:2\n`
+      : `nameserver ${dnsAddress}\noptions timeout:1 attempts:2\n`,
+  );
   writeFileSync(join(etc, "hosts"), `127.0.0.1 localhost\n${h.address} ${h.role.toLowerCase()}.lab.invalid\n`);
   writeFileSync(join(etc, "hostname"), `${h.role.toLowerCase()}.lab.invalid\n`);
   const postfix = join(etc, "postfix");
@@ -80,7 +86,7 @@ function labSettings(h: PlannedLabHost): LabSetting[] {
     "ip netns exec mounts over /etc only files the machine's /etc has (no aliases.db, no mailname): the host's own copies live in its /etc/postfix, mounted whole (lab-notes 5)";
   const store = "the mail store of the lab's mail servers (a real new server has its own: dovecot or the like)";
   const tlsLater =
-    "the lab's senders use no STARTTLS until the outside host enforces DANE (issue 22): the servers offer it, as Debian's do, for the verification's checks to judge";
+    "only the outside sender uses STARTTLS (it enforces DANE): between the organisation's hosts mail goes in the clear, so the go-live's zero-loss runs measure the switch, not TLS";
   const retry =
     "senders in the lab retry a deferred message within seconds, not Debian's 300 s, so a go-live's refused or cut sessions show as a gap in seconds in the zero-loss runs";
   return [
@@ -98,7 +104,7 @@ function labSettings(h: PlannedLabHost): LabSetting[] {
     // With opportunistic STARTTLS between the lab's MTAs, the zero-loss run with the MTA killed
     // failed 2 of 3 times in an earlier stop (mail from outside stuck on the outside host for more
     // than 15 s after the go-live); the senders turn TLS on with DANE, where it is enforced.
-    [tlsLater, "smtp_tls_security_level", "none"],
+    ...(h.role === "internet" ? [] : [[tlsLater, "smtp_tls_security_level", "none"] as LabSetting]),
     [retry, "queue_run_delay", "1s"],
     [retry, "minimal_backoff_time", "1s"],
     [retry, "maximal_backoff_time", "4s"],
@@ -138,6 +144,24 @@ function legacyGatewaySettings(): LabSetting[] {
     [`${own}: SASL for the submission service`, "smtpd_sasl_type", "dovecot"],
     [`${own}: SASL for the submission service`, "smtpd_sasl_path", "private/auth"],
     [`${own}: all outbound mail through the ISP's relay`, "relayhost", `[${ISP_RELAY.host}]:${ISP_RELAY.port}`],
+  ];
+}
+
+/**
+ * The model Internet's MTA sends as a growing share of real senders do: it validates DNSSEC (through
+ * the host's validating resolver) and enforces DANE where a TLSA record is published (RFC 7672),
+ * opportunistic STARTTLS elsewhere. So every phase's mail from outside proves the gateway's keys.
+ */
+function outsideSenderSettings(): LabSetting[] {
+  const why = "the outside sender enforces DANE, as a growing share of real senders do";
+  return [
+    [why, "smtp_dns_support_level", "dnssec"],
+    [why, "smtp_tls_security_level", "dane"],
+    [
+      "the outside sender logs how each TLS session was verified (Verified, Untrusted), for the zero-loss runs' count",
+      "smtp_tls_loglevel",
+      "1",
+    ],
   ];
 }
 
@@ -197,7 +221,8 @@ export async function startPostfix(h: PlannedLabHost, addresses: { internet: str
   chownSync(join(dir, "mail"), MAIL_UID, MAIL_UID);
   const etc = join(etcDir(h.namespace), "postfix");
   const fqdn = `${h.role.toLowerCase()}.lab.invalid`;
-  const own = h.role === "legacy" ? legacyGatewaySettings() : h.role === "internet" ? partnerSettings() : [];
+  const own =
+    h.role === "legacy" ? legacyGatewaySettings() : h.role === "internet" ? [...partnerSettings(), ...outsideSenderSettings()] : [];
   writeFileSync(join(etc, "main.cf"), withLabSettings(debianMainCf(fqdn), [...labSettings(h), ...own]));
   writeFileSync(join(etc, "aliases"), readFileSync("/etc/aliases", "utf8"));
   writeFileSync(join(etc, "mailname"), `${fqdn}\n`);
@@ -305,6 +330,9 @@ export async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDes
     // zonefile-load: whole then loads the bare zone file without them (measured: a stack's zone after
     // 21 updates came back at serial 1 after knotc stop/start). A lab run makes hundreds of updates.
     "    journal-max-depth: 100000",
+    // Signed as an organisation's zones must be for DANE (RFC 7672): Knot's automatic signing with
+    // its default policy (ECDSA P-256, a KSK and a ZSK), re-signing every update it takes.
+    "    dnssec-signing: on",
     "zone:",
     ...zones.map((z) => `  - domain: ${z}`),
     "",
@@ -394,4 +422,73 @@ function passwdEntry(user: string): { uid: number; gid: number } {
   if (!line) throw new CutoverError(`lab: no user ${user} on this machine`);
   const [, , uid, gid] = line.split(":");
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** Where the outside host's validating resolver listens: its own loopback address, beside Knot's 127.0.0.1. */
+export const RESOLVER_ADDRESS = "127.0.0.54";
+
+/**
+ * The outside host's validating resolver (unbound from Debian): the lab's zones from the lab's DNS
+ * server, each validated with its own key as trust anchor (the lab has no root to chain to).
+ * Returns once it answers a lab zone with AD (validated).
+ */
+export async function startResolver(h: PlannedLabHost, zones: string[], dnsAddress: string): Promise<void> {
+  const dir = hostDir(h.role);
+  const anchors: string[] = [];
+  for (const z of zones) {
+    // Knot signs a zone as it loads it: its KSK (flags 257) is the anchor.
+    const deadline = Date.now() + 20_000;
+    let keys: string[] = [];
+    while (!keys.length) {
+      const { stdout } = await inNamespace(h.namespace, ["dig", "+short", "+time=1", "DNSKEY", z, `@${dnsAddress}`], {
+        allowFailure: true,
+      });
+      keys = stdout.split("\n").filter((l) => l.startsWith("257 "));
+      if (!keys.length && Date.now() > deadline) throw new CutoverError(`lab: zone ${z} is not signed after 20 s (no DNSKEY 257)`);
+      if (!keys.length) await new Promise((r) => setTimeout(r, 200));
+    }
+    anchors.push(...keys.map((k) => `    trust-anchor: "${z}. DNSKEY ${k}"`));
+  }
+  const conf = join(dir, "unbound.conf");
+  writeFileSync(
+    conf,
+    [
+      "server:",
+      `    interface: ${RESOLVER_ADDRESS}`,
+      "    access-control: 127.0.0.0/8 allow",
+      "    do-ip6: no",
+      '    chroot: ""',
+      '    username: ""',
+      `    directory: "${dir}"`,
+      `    pidfile: "${join(dir, "unbound.pid")}"`,
+      "    use-syslog: no",
+      `    logfile: "${join(dir, "unbound.log")}"`,
+      "    val-log-level: 2",
+      // Lab-only: the tests change the zones within seconds and expect senders to see it at once; a
+      // real resolver caches for the TTL, which the plan's TTLs (and the mx strategy's wait) bound.
+      "    cache-max-ttl: 0",
+      "    cache-max-negative-ttl: 0",
+      // Lab-only: the lab's addresses are documentation ranges, and the lab is its own Internet.
+      "    do-not-query-localhost: no",
+      // Lab-only: the lab's domains are under .test, which unbound answers itself by default (RFC 6761).
+      '    local-zone: "test." nodefault',
+      ...anchors,
+      ...zones.flatMap((z) => ["stub-zone:", `    name: "${z}"`, `    stub-addr: ${dnsAddress}`]),
+      "",
+    ].join("\n"),
+  );
+  await startDaemon(h.namespace, ["/usr/sbin/unbound", "-c", conf]);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { stdout } = await inNamespace(h.namespace, ["dig", "+time=1", "SOA", zones[0], `@${RESOLVER_ADDRESS}`], { allowFailure: true });
+    if (/flags:[^;]*\bad\b/.test(stdout) && /status: NOERROR/.test(stdout)) return;
+    if (Date.now() > deadline) {
+      const log = join(dir, "unbound.log");
+      const tail = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").slice(-4).join(" | ") : "no log";
+      throw new CutoverError(
+        `lab: the outside host's resolver does not validate ${zones[0]} after 20 s: ${stdout.split("\n").find((l) => l.includes("status:")) ?? "no answer"}; unbound: ${tail}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

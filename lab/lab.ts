@@ -14,7 +14,18 @@ import { gatewayName, hostName } from "../src/model/names";
 import { loadStack } from "../src/model/stack-file";
 import { run } from "../src/remote/local";
 import { ensureCa, ensureChain } from "./certificates";
-import { ISP_RELAY, ISP_ZONE, LEGACY_CHAIN, startDovecot, startKnot, startLegacySasl, startPostfix, startSshd, writeEtc } from "./daemons";
+import {
+  ISP_RELAY,
+  ISP_ZONE,
+  LEGACY_CHAIN,
+  startDovecot,
+  startKnot,
+  startLegacySasl,
+  startPostfix,
+  startResolver,
+  startSshd,
+  writeEtc,
+} from "./daemons";
 import {
   descriptionPath,
   etcDir,
@@ -66,6 +77,8 @@ const REQUIRED: [binary: string, pkg: string][] = [
   ["/usr/bin/nsupdate", "bind9-dnsutils"],
   ["/usr/bin/arping", "iputils-arping"],
   ["/usr/sbin/knotd", "knot"],
+  // The outside host's validating resolver (DANE needs DNSSEC).
+  ["/usr/sbin/unbound", "unbound"],
   ["/usr/sbin/ip", "iproute2"],
   // The team's state backend (lab/team.ts).
   ["/usr/bin/pg_lsclusters", "postgresql"],
@@ -196,6 +209,8 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
         ]),
       ),
     );
+    // Once Knot has signed the zones: the outside host's validating resolver, their keys its anchors.
+    await startResolver(layout.hosts.find((x) => x.role === "internet")!, zones, dns.address);
     const description: LabDescription = {
       hosts,
       operatorNamespace: OPERATOR_NS,

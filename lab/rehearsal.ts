@@ -49,6 +49,11 @@ export interface SwitchReport {
   drainMs: number;
   refusedAtData: number;
   commandSeconds: number;
+  /**
+   * The TLS identity on the gateway address after the switch, from the verification: whose key it
+   * served ("new's key 1a2b3c4d..."), and whether the TLSA record publishes it.
+   */
+  tls?: string;
 }
 
 export interface RehearsalReport {
@@ -99,7 +104,11 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
       seconds,
       ok: outcome.status === "done",
       failures: v
-        ? [...v.flows.filter((f) => !f.passed).map((f) => f.detail), ...v.relays.filter((x) => !x.passed).map((x) => x.detail)]
+        ? [
+            ...v.flows.filter((f) => !f.passed).map((f) => f.detail),
+            ...v.relays.filter((x) => !x.passed).map((x) => x.detail),
+            ...(v.tls ?? []).filter((x) => !x.passed).map((x) => x.detail),
+          ]
         : [
             `${outcome.status}${outcome.unverifiedBecause ? `: ${outcome.unverifiedBecause}` : ""}${outcome.refusals.map((x) => `: ${x.message}`).join("")}`,
           ],
@@ -139,6 +148,13 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     return { outcome, step: r };
   };
 
+  /** Whose key the gateway address served after a switch, as its verification saw it. */
+  const tlsAtGateway = (outcome: PhaseOutcome) => {
+    const t = outcome.verification?.tls?.find((x) => x.server === o.lab.serviceAddress);
+    if (!t) return undefined;
+    const whose = t.served === o.lab.tls?.legacy.spki ? "legacy's key" : t.served === o.lab.tls?.new.spki ? "new's key" : "a key";
+    return `${whose} ${t.served?.slice(0, 8) ?? "(none)"}..., ${t.passed ? "in the TLSA record" : `NOT VERIFIED (${t.verdict})`}`;
+  };
   /** A command that moves the gateway, timed by the prober on the outside host. */
   const timedSwitch = async <T extends PhaseOutcome>(name: string, from: string, to: string, run: () => Promise<T>) => {
     // A mailbox both systems accept, for the DATA probes that see a draining gateway's 421.
@@ -159,9 +175,10 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
       drainMs: w.drainMs,
       refusedAtData: w.refusedAtData,
       commandSeconds: outcome.up?.seconds ?? 0,
+      ...(tlsAtGateway(outcome) ? { tls: tlsAtGateway(outcome) } : {}),
     });
     o.progress(
-      `     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered, ${w.overlaps} greetings by both), drain ${w.drainMs} ms (${w.refusedAtData} DATA probes refused with 421), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s`,
+      `     ${name}: outage ${w.outageMs === undefined ? "not seen" : `${w.outageMs} ms`} (${w.unanswered} probes unanswered, ${w.overlaps} greetings by both), drain ${w.drainMs} ms (${w.refusedAtData} DATA probes refused with 421), command ${(outcome.up?.seconds ?? 0).toFixed(1)} s${tlsAtGateway(outcome) ? `, TLS: ${tlsAtGateway(outcome)}` : ""}`,
     );
     return outcome;
   };
@@ -249,6 +266,7 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
     String(s.overlaps),
     `${s.drainMs} ms (${s.refusedAtData})`,
     `${s.commandSeconds.toFixed(1)} s`,
+    s.tls ?? "-",
   ]);
   const pad = (cells: string[][], head: string[]) => {
     const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
@@ -265,6 +283,7 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
     "greeted by both",
     "drain (421 at DATA)",
     "command time",
+    "TLS on the gateway address",
   ];
   const verdict = `${r.passed ? "PASSED" : "FAILED"}: rehearsal of stack ${r.stack} (layout ${r.layout}) in ${r.seconds.toFixed(1)} s`;
   const failures = r.steps.flatMap((s) => s.failures.map((f) => `${s.step}: ${f}`));

@@ -6,7 +6,7 @@
  * releasing the address and the new server taking it. Every message handed over must end in
  * exactly one mailbox, the right one.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { queuedWith, waitFor } from "../src/checks/mail";
 import type { HostRole } from "../src/model/inventory";
@@ -71,7 +71,15 @@ export interface ZeroLossReport {
   greetings: { server: string; t: number }[];
   /** Fault "deferred": the run's messages in the legacy gateway's deferred queue when the new server took the address. */
   deferredAtSwitch?: number;
+  /**
+   * Deliveries the outside sender (enforcing DANE) deferred for a TLS reason during the run: a key
+   * matching no TLSA record, a failed handshake, no STARTTLS; each line as its maillog has it.
+   */
+  tlsDeferred: string[];
 }
+
+/** A deferral of the outside sender's for a TLS reason, in its maillog. Pure. */
+const tlsDeferral = (line: string) => /status=deferred/.test(line) && /TLS|certificate|TLSA|handshake|STARTTLS/i.test(line);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -167,6 +175,8 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     maxSeconds: seconds + 120,
   });
   await prober.ready();
+  const outsideLog = join(hostDir("internet"), "maillog");
+  const logFrom = statSync(outsideLog).size;
   const stream = startStream(lab.hosts.internet!.namespace, { tag, from: sender, to: recipients, rate, seconds });
   const t0 = Date.now();
   const at = (s: number) => sleep(Math.max(0, t0 + s * 1000 - Date.now()));
@@ -274,6 +284,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   o.progress(`zero-loss: ${sent.length} handed over in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every message`);
   const { deliveries, queuedAtEnd } = await collect(lab, stack.name, tag, sent);
   const result = tally(sent, deliveries, expected);
+  const tlsDeferred = readFileSync(outsideLog).subarray(logFrom).toString("utf8").split("\n").filter(tlsDeferral);
   return {
     name: o.cycles ? `zero-loss-cycles-${o.cycles}` : `zero-loss-${o.fault}`,
     fault: o.fault,
@@ -289,6 +300,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     queuedAtEnd,
     greetings: greetingChanges(samples),
     ...(deferredAtSwitch === undefined ? {} : { deferredAtSwitch }),
+    tlsDeferred,
   };
 }
 
@@ -359,4 +371,4 @@ export async function writeZeroLossReport(r: ZeroLossReport): Promise<{ json: st
 
 /** One line per run: the figures the issue asks for. */
 export const summaryLine = (r: ZeroLossReport) =>
-  `${r.name}: sent ${r.tally.sent}, delivered ${r.tally.delivered}, duplicated ${r.tally.duplicated}, lost ${r.tally.lost}, misdelivered ${r.tally.misdelivered}, longest gap ${(r.tally.longestGapMs / 1000).toFixed(2)} s, slowest ${(r.tally.slowestMs / 1000).toFixed(1)} s`;
+  `${r.name}: sent ${r.tally.sent}, delivered ${r.tally.delivered}, duplicated ${r.tally.duplicated}, lost ${r.tally.lost}, misdelivered ${r.tally.misdelivered}, deferred for TLS ${r.tlsDeferred.length}, longest gap ${(r.tally.longestGapMs / 1000).toFixed(2)} s, slowest ${(r.tally.slowestMs / 1000).toFixed(1)} s`;

@@ -45,6 +45,8 @@ export interface TlsResult {
   /** The name it answers to: the gateway's, or the one it may take. */
   name: string;
   verdict: TlsVerdict["verdict"];
+  /** The served key's SPKI sha256, when a handshake took place. */
+  served?: string;
   /** Only a verified key passes. */
   passed: boolean;
   detail: string;
@@ -174,7 +176,7 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     phase: p.phase,
     flows,
     relays,
-    ...(p.gateway.tls ? { tls } : {}),
+    ...(p.routing.some((t) => t.tls) ? { tls } : {}),
     passed: flows.every((f) => f.passed) && relays.every((r) => r.passed) && tls.every((t) => t.passed) && stillQueued.length === 0,
     undecided: [
       ...relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
@@ -210,7 +212,8 @@ async function receivedPaths(found: string[][], opts: VerifyOptions): Promise<Ma
  * serves the identity in this phase presents its own, as seen from outside (the sending host).
  */
 async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
-  if (!p.gateway.tls || !p.hosts.some((h) => h.role === "internet")) return [];
+  // Phase 1 has no gateway yet: nobody serves the identity, and no TLSA record is published.
+  if (!p.routing.some((t) => t.tls) || !p.hosts.some((h) => h.role === "internet")) return [];
   const outside = await opts.session("internet");
   const published = (name: string) =>
     p.zones
@@ -233,7 +236,7 @@ async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
         mismatch: `${server} (${what}) as ${name}: ${v.detail}${v.served ? ` (served key ${v.served.slice(0, 16)}..., published ${keys.map((k) => `${k.slice(0, 16)}...`).join(", ")})` : ""}`,
         unknown: `${server} (${what}): could not check its TLS key: ${v.detail}`,
       }[v.verdict];
-      return { server, name, verdict: v.verdict, passed: v.verdict === "verified", detail };
+      return { server, name, verdict: v.verdict, passed: v.verdict === "verified", detail, ...(v.served ? { served: v.served } : {}) };
     }),
   );
 }

@@ -98,7 +98,7 @@ export async function verifyAndRecord(
   }
   try {
     o.progress(
-      `verifying phase ${phase}: a real message per mail flow, the open-relay test${desired.gateway.tls ? " and the gateways' TLS keys" : ""}`,
+      `verifying phase ${phase}: a real message per mail flow, the open-relay test${desired.routing.some((t) => t.tls) ? " and the gateways' TLS keys" : ""}`,
     );
     const v = await verifier.verify(desired);
     await recordVerification(stack, phase, inv, v, update);

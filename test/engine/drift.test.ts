@@ -255,7 +255,13 @@ describe("drift check on the lab", () => {
       );
       expect(flows.filter((f) => f.subject.startsWith("legacy -> ")).length).toBeGreaterThan(0);
     } finally {
-      await applyRouting(neu, hostRouting(p4().routing.find((t) => t.host === "new")!));
+      // The new server's chain for the gateway name is the stack secret, as the engine passes it.
+      await applyRouting(
+        neu,
+        hostRouting(p4().routing.find((t) => t.host === "new")!),
+        undefined,
+        readFileSync(lab.description.tls!.new.chainFile, "utf8"),
+      );
     }
   }, 120_000);
 

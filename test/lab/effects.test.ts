@@ -422,6 +422,37 @@ describe("gateway routing effect", () => {
     expect((await tlsTest(outside, address, [tls.new.spki])).verdict).toBe("mismatch");
   });
 
+  it("the outside sender enforces DANE: mail to a gateway serving a key its TLSA record does not publish waits, and goes once the key is right", async () => {
+    const legacy = await session("legacy");
+    const snakeoil = "/etc/ssl/private/ssl-cert-snakeoil.key, /etc/ssl/certs/ssl-cert-snakeoil.pem";
+    const log = join(lab.description.hosts.internet!.dir, "maillog");
+    const from = readFileSync(log).length;
+    await execSequence(legacy, [["postconf", "-e", `smtpd_tls_chain_files=${snakeoil}`], POSTFIX_RELOAD]);
+    const marker = newMarker();
+    try {
+      await sendMail(await session("internet"), { from: "spyros@aegean.test", to: "user1@api.test", marker });
+      const deferred = await waitFor(
+        async () => readFileSync(log).subarray(from).toString("utf8"),
+        (l) => /user1@api\.test.*status=deferred/.test(l),
+        15_000,
+        200,
+      );
+      expect(deferred).toMatch(/to=<user1@api\.test>.*status=deferred \(Server certificate not verified\)/);
+      expect(await findInMailbox(legacy, "user1@api.test", marker)).toEqual([]);
+    } finally {
+      await applyRouting(legacy, hostRouting(p3.routing.find((t) => t.host === "legacy")!));
+    }
+    // The key the TLSA record publishes again: the deferred message goes, verified.
+    const found = await waitFor(
+      () => findInMailbox(legacy, "user1@api.test", marker),
+      (f) => f.length > 0,
+      30_000,
+      200,
+    );
+    expect(found).toHaveLength(1);
+    expect(readFileSync(log).subarray(from).toString("utf8")).toMatch(/Verified TLS connection established to mail\.api\.test\[/);
+  });
+
   it("restores the host's own main.cf when removed, and can be applied afresh", async () => {
     const neu = await session("new");
     const table = p3.routing.find((t) => t.host === "new")!;
@@ -474,6 +505,15 @@ describe("host identity effect", () => {
     const legacy = await session("legacy");
     const neu = await session("new");
     expect(await banner()).toMatch(/220 mail\.api\.test ESMTP/);
+    // Phase 3 publishes only the legacy gateway's key, and the outside sender enforces DANE: the new
+    // server takes the gateway's chain with its name (the key moves with the identity).
+    const newTable = hostRouting(p3.routing.find((t) => t.host === "new")!);
+    await applyRouting(
+      neu,
+      { ...newTable, tls: { name: p3.gateway.hostName, spki: lab.description.tls!.legacy.spki } },
+      undefined,
+      readFileSync(join(keysDir, "legacy-gateway.pem"), "utf8"),
+    );
 
     expect(
       (
@@ -522,6 +562,7 @@ describe("host identity effect", () => {
     expect((await applyGatewayIdentity(back)).map((l) => l.holdsServiceAddress)).toEqual([false, true]);
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ hostName: "mail.api.test", holdsServiceAddress: true });
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
+    await applyRouting(neu, newTable);
   });
 
   it("drains the host giving the address up: a message in flight completes, a new one is refused at DATA, then the address moves", async () => {

@@ -45,7 +45,8 @@ const DAY_MS = 86_400_000;
 function tlsProbes(o: DriftOptions): Probe[] {
   const p = o.plan;
   const tls = o.inventory.gateway.tls;
-  if (!p.gateway.tls || !tls) return [];
+  // Phase 1 has no gateway yet: nobody serves the identity, and no TLSA record is published.
+  if (!tls || !p.routing.some((t) => t.tls)) return [];
   const published = (name: string) =>
     p.zones
       .flatMap((z) => z.records)
