@@ -114,9 +114,55 @@ const FIELDS: [string, (i: Record<string, any>, v: string) => void, string][] = 
   ["an outside user", (i, v) => (i.internet.users[0] = v), "inventory.internet.users[0]"],
   ["the mailbox file's path", (i, v) => (i.mailboxes = `${v}.csv`), "inventory.mailboxes"],
   ["a TSIG key name", (i, v) => (i.zones[0].tsigKey.name = v), "inventory.zones[0].tsigKey.name"],
+  [
+    "a gateway chain's path",
+    (i, v) => (i.gateway.tls = { legacy: { source: "file", chain: `/etc/${v}.pem`, spki: SPKI }, new: { source: "secret", spki: SPKI } }),
+    "inventory.gateway.tls.legacy.chain",
+  ],
+  [
+    "a gateway key's digest",
+    (i, v) => (i.gateway.tls = { legacy: { source: "secret", spki: v }, new: { source: "secret", spki: SPKI } }),
+    "inventory.gateway.tls.legacy.spki",
+  ],
 ];
 
+/** A well-formed SPKI sha256, for the cases that break another field. */
+const SPKI = "ab".repeat(32);
+const tlsCase = (name: string, legacy: Record<string, unknown>, path: string, message: RegExp) =>
+  inventoryCase(name, (i) => (i.gateway.tls = { legacy, new: { source: "secret", spki: SPKI } }), path, message);
+
 const CORPUS: Hostile[] = [
+  // The gateway's chain on the host: it becomes a main.cf list element and a shell argument.
+  tlsCase(
+    "a chain path with a space",
+    { source: "file", chain: "/etc/my mail.pem", spki: SPKI },
+    "inventory.gateway.tls.legacy.chain",
+    /not an absolute path without/,
+  ),
+  tlsCase(
+    "a chain path with a comma",
+    { source: "file", chain: "/etc/a.pem,/etc/b.pem", spki: SPKI },
+    "inventory.gateway.tls.legacy.chain",
+    /commas/,
+  ),
+  tlsCase(
+    "a chain path leaving by ..",
+    { source: "file", chain: "/etc/ssl/../../root/.ssh/id_ed25519", spki: SPKI },
+    "inventory.gateway.tls.legacy.chain",
+    /without "\.\."/,
+  ),
+  tlsCase(
+    "a relative chain path",
+    { source: "file", chain: "mail.pem", spki: SPKI },
+    "inventory.gateway.tls.legacy.chain",
+    /absolute path/,
+  ),
+  tlsCase(
+    "a key digest with a shell metacharacter",
+    { source: "secret", spki: `${"ab".repeat(31)};x` },
+    "inventory.gateway.tls.legacy.spki",
+    /not a sha256 in hex/,
+  ),
   // Control characters in every string field of the inventory: 13 fields x 9 payloads.
   ...FIELDS.flatMap(([field, set, path]) =>
     Object.entries(CONTROL_PAYLOADS).map(([kind, payload]) =>
