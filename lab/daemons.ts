@@ -468,6 +468,10 @@ export async function startResolver(h: PlannedLabHost, zones: string[], dnsAddre
       // real resolver caches for the TTL, which the plan's TTLs (and the mx strategy's wait) bound.
       "    cache-max-ttl: 0",
       "    cache-max-negative-ttl: 0",
+      // Lab-only, likewise: a test stops the DNS server for seconds; unbound's default 900 s would
+      // hold it as down long after it is back, and a bogus answer for 60 s.
+      "    infra-host-ttl: 1",
+      "    val-bogus-ttl: 1",
       // Lab-only: the lab's addresses are documentation ranges, and the lab is its own Internet.
       "    do-not-query-localhost: no",
       // Lab-only: the lab's domains are under .test, which unbound answers itself by default (RFC 6761).

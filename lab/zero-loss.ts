@@ -72,14 +72,22 @@ export interface ZeroLossReport {
   /** Fault "deferred": the run's messages in the legacy gateway's deferred queue when the new server took the address. */
   deferredAtSwitch?: number;
   /**
-   * Deliveries the outside sender (enforcing DANE) deferred for a TLS reason during the run: a key
-   * matching no TLSA record, a failed handshake, no STARTTLS; each line as its maillog has it.
+   * Deliveries the outside sender (enforcing DANE) deferred because the gateway's TLS identity did
+   * not verify during the run (a key matching no TLSA record, a TLSA lookup failing, no STARTTLS):
+   * each line as its maillog has it.
    */
   tlsDeferred: string[];
+  /**
+   * Sessions of the outside sender cut during the TLS handshake ("Cannot start TLS: handshake
+   * failure"): like a session cut at EHLO, the message was not yet sent and is retried; counted apart.
+   */
+  handshakeCuts: number;
 }
 
 /** A deferral of the outside sender's for a TLS reason, in its maillog. Pure. */
-const tlsDeferral = (line: string) => /status=deferred/.test(line) && /TLS|certificate|TLSA|handshake|STARTTLS/i.test(line);
+const reason = (line: string) => (line.includes("status=deferred") ? line.slice(line.indexOf("status=deferred")) : "");
+const tlsDeferral = (line: string) => /certificate not verified|TLSA|STARTTLS/i.test(reason(line));
+const handshakeCut = (line: string) => /Cannot start TLS: handshake failure/.test(reason(line));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -284,7 +292,8 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   o.progress(`zero-loss: ${sent.length} handed over in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every message`);
   const { deliveries, queuedAtEnd } = await collect(lab, stack.name, tag, sent);
   const result = tally(sent, deliveries, expected);
-  const tlsDeferred = readFileSync(outsideLog).subarray(logFrom).toString("utf8").split("\n").filter(tlsDeferral);
+  const outsideLines = readFileSync(outsideLog).subarray(logFrom).toString("utf8").split("\n");
+  const tlsDeferred = outsideLines.filter(tlsDeferral);
   return {
     name: o.cycles ? `zero-loss-cycles-${o.cycles}` : `zero-loss-${o.fault}`,
     fault: o.fault,
@@ -301,6 +310,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     greetings: greetingChanges(samples),
     ...(deferredAtSwitch === undefined ? {} : { deferredAtSwitch }),
     tlsDeferred,
+    handshakeCuts: outsideLines.filter(handshakeCut).length,
   };
 }
 
@@ -371,4 +381,4 @@ export async function writeZeroLossReport(r: ZeroLossReport): Promise<{ json: st
 
 /** One line per run: the figures the issue asks for. */
 export const summaryLine = (r: ZeroLossReport) =>
-  `${r.name}: sent ${r.tally.sent}, delivered ${r.tally.delivered}, duplicated ${r.tally.duplicated}, lost ${r.tally.lost}, misdelivered ${r.tally.misdelivered}, deferred for TLS ${r.tlsDeferred.length}, longest gap ${(r.tally.longestGapMs / 1000).toFixed(2)} s, slowest ${(r.tally.slowestMs / 1000).toFixed(1)} s`;
+  `${r.name}: sent ${r.tally.sent}, delivered ${r.tally.delivered}, duplicated ${r.tally.duplicated}, lost ${r.tally.lost}, misdelivered ${r.tally.misdelivered}, deferred for TLS ${r.tlsDeferred.length} (handshakes cut ${r.handshakeCuts}), longest gap ${(r.tally.longestGapMs / 1000).toFixed(2)} s, slowest ${(r.tally.slowestMs / 1000).toFixed(1)} s`;

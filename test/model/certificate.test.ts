@@ -14,7 +14,8 @@ const dir = mkdtempSync(join(tmpdir(), "cutover-ca-"));
 let legacyChain: string;
 let newChain: string;
 let otherChain: string;
-const NOW = new Date();
+/** Taken once the chains exist: a certificate is not valid before the second it was issued in. */
+let NOW: Date;
 
 /** The SPKI sha256 as openssl computes it: the reference the model's digest must equal. */
 async function opensslSpki(chain: string): Promise<string> {
@@ -29,6 +30,7 @@ beforeAll(async () => {
     issueChain(ca, ["mail.example.com", "mail.api.test", "new.example.com"], 90),
     issueChain(ca, ["www.example.com"], 90),
   ]);
+  NOW = new Date();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
