@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { readChain } from "../src/model/certificate";
 import { run } from "../src/remote/local";
 
+/** A new ECDSA P-256 key, unencrypted, as openssl req makes it. */
+const NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
 export interface LabCa {
   /** The CA's certificate (PEM file): the trust anchor of the lab's senders. */
   certificateFile: string;
@@ -23,11 +26,7 @@ export async function ensureCa(dir: string): Promise<LabCa> {
       "openssl",
       "req",
       "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
+      ...NEW_KEY,
       "-keyout",
       ca.keyFile,
       "-out",
@@ -56,22 +55,7 @@ export async function issueChain(ca: LabCa, names: string[], days = 90): Promise
       ext,
       `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
     );
-    await run([
-      "openssl",
-      "req",
-      "-new",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      csr,
-      "-subj",
-      `/CN=${names[0]}`,
-    ]);
+    await run(["openssl", "req", "-new", ...NEW_KEY, "-keyout", key, "-out", csr, "-subj", `/CN=${names[0]}`]);
     await run([
       "openssl",
       "x509",

@@ -4,7 +4,39 @@
  * against the keys the plan's TLSA records publish. Only a "Verified" session passes; another key
  * fails; no connection, no STARTTLS answer or no tool is "could not check", never a pass.
  */
+import type { HostRole } from "../model/inventory";
+import type { Plan } from "../model/plan";
 import type { HostSession } from "../remote/ssh";
+
+/** A server that presents the gateway's TLS identity in a phase, and the keys it may present. */
+export interface TlsTarget {
+  address: string;
+  /** The name it answers to. */
+  name: string;
+  /** SPKI sha256 of each key it may present. */
+  keys: string[];
+  /** The gateway serving the identity at its own address; absent: the gateway address. */
+  role?: HostRole;
+}
+
+/**
+ * Where the plan's TLS identity is served: at the gateway address, a key the TLSA record of its
+ * name publishes; at each gateway serving the identity, its own key (so a published key nobody
+ * serves shows as that gateway's failure). None in phase 1, which has no gateway yet. Pure.
+ */
+export function tlsTargets(p: Plan): TlsTarget[] {
+  if (!p.routing.some((t) => t.tls)) return [];
+  const published = p.zones
+    .flatMap((z) => z.records)
+    .filter((r) => r.type === "TLSA" && r.name === `_25._tcp.${p.gateway.hostName}`)
+    .flatMap((r) => r.values.map((v) => v.split(" ")[3]));
+  return [
+    { address: p.gateway.address, name: p.gateway.hostName, keys: published },
+    ...p.routing
+      .filter((t) => t.tls)
+      .map((t) => ({ address: p.hosts.find((h) => h.role === t.host)!.address, name: t.tls!.name, keys: [t.tls!.spki], role: t.host })),
+  ];
+}
 
 export interface TlsVerdict {
   /** verified: the served key is one of the published; mismatch: another key, or no STARTTLS; unknown: could not check. */

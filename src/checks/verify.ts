@@ -18,7 +18,7 @@ import {
   sendMessages,
   waitFor,
 } from "./mail";
-import { type TlsVerdict, tlsTest } from "./tls";
+import { type TlsVerdict, tlsTargets, tlsTest } from "./tls";
 
 export interface FlowResult {
   flow: MailFlow;
@@ -212,22 +212,12 @@ async function receivedPaths(found: string[][], opts: VerifyOptions): Promise<Ma
  * serves the identity in this phase presents its own, as seen from outside (the sending host).
  */
 async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
-  // Phase 1 has no gateway yet: nobody serves the identity, and no TLSA record is published.
-  if (!p.routing.some((t) => t.tls) || !p.hosts.some((h) => h.role === "internet")) return [];
+  const targets = tlsTargets(p);
+  if (!targets.length || !p.hosts.some((h) => h.role === "internet")) return [];
   const outside = await opts.session("internet");
-  const published = (name: string) =>
-    p.zones
-      .flatMap((z) => z.records)
-      .filter((r) => r.type === "TLSA" && r.name === `_25._tcp.${name}`)
-      .flatMap((r) => r.values.map((v) => v.split(" ")[3]));
-  const targets = [
-    { server: p.gateway.address, name: p.gateway.hostName, keys: published(p.gateway.hostName), what: "the gateway address" },
-    ...p.routing
-      .filter((t) => t.tls)
-      .map((t) => ({ server: p.hosts.find((h) => h.role === t.host)!.address, name: t.tls!.name, keys: [t.tls!.spki], what: t.host })),
-  ];
   return Promise.all(
-    targets.map(async ({ server, name, keys, what }): Promise<TlsResult> => {
+    targets.map(async ({ address: server, name, keys, role }): Promise<TlsResult> => {
+      const what = role ?? "the gateway address";
       if (!keys.length)
         return { server, name, verdict: "mismatch", passed: false, detail: `${server} (${what}): no TLSA record published for ${name}` };
       const v = await tlsTest(outside, server, keys);

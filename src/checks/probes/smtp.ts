@@ -5,6 +5,7 @@
 import { spkiDigest } from "../../model/certificate";
 import { relayReplies } from "../mail";
 import { SmtpDialogue } from "../smtp-dialogue";
+import { tlsTargets } from "../tls";
 import { compared, type DriftOptions, type Finding, type Probe, probe, timeoutOf } from "./common";
 
 export function smtpProbes(o: DriftOptions): Probe[] {
@@ -45,31 +46,10 @@ const DAY_MS = 86_400_000;
 function tlsProbes(o: DriftOptions): Probe[] {
   const p = o.plan;
   const tls = o.inventory.gateway.tls;
-  // Phase 1 has no gateway yet: nobody serves the identity, and no TLSA record is published.
-  if (!tls || !p.routing.some((t) => t.tls)) return [];
-  const published = (name: string) =>
-    p.zones
-      .flatMap((z) => z.records)
-      .filter((r) => r.type === "TLSA" && r.name === `_25._tcp.${name}`)
-      .flatMap((r) => r.values.map((v) => v.split(" ")[3]));
-  const targets = [
-    {
-      address: p.gateway.address,
-      name: p.gateway.hostName,
-      keys: published(p.gateway.hostName),
-      whose: `published in _25._tcp.${p.gateway.hostName}`,
-    },
-    ...p.routing
-      .filter((t) => t.tls)
-      .map((t) => ({
-        address: p.hosts.find((h) => h.role === t.host)!.address,
-        name: t.tls!.name,
-        keys: [t.tls!.spki],
-        whose: `${t.host}'s`,
-      })),
-  ];
+  if (!tls) return [];
   const short = (k: string) => `${k.slice(0, 16)}...`;
-  return targets.map(({ address, name, keys, whose }) => {
+  return tlsTargets(p).map(({ address, name, keys, role }) => {
+    const whose = role ? `${role}'s` : `published in _25._tcp.${name}`;
     const subject = `${address}:25`;
     const at = (check: string) => ({ area: "smtp" as const, subject, check });
     return probe(at("TLS key"), async () => {
