@@ -89,6 +89,20 @@ const reason = (line: string) => (line.includes("status=deferred") ? line.slice(
 const tlsDeferral = (line: string) => /certificate not verified|TLSA|STARTTLS/i.test(reason(line));
 const handshakeCut = (line: string) => /Cannot start TLS: handshake failure/.test(reason(line));
 
+/** The outside sender's deferrals in its maillog, each distinct reason once (addresses and ids blanked) with its count. Pure. */
+export function deferralReasons(lines: string[]): string {
+  const count = new Map<string, number>();
+  for (const l of lines.filter((x) => reason(x))) {
+    const r = reason(l)
+      .replace(/^status=deferred \(/, "")
+      .replace(/\)$/, "")
+      .replace(/\[[0-9.]+\](:\d+)?/g, "[…]")
+      .replace(/<[^>@]*@[^>]*>/g, "<…>");
+    count.set(r, (count.get(r) ?? 0) + 1);
+  }
+  return [...count].map(([r, n]) => `${n} x ${r}`).join("\n    ") || "(none)";
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Whether a lab host holds the service address (read from the host's namespace, not over SSH). */
@@ -294,6 +308,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const result = tally(sent, deliveries, expected);
   const outsideLines = readFileSync(outsideLog).subarray(logFrom).toString("utf8").split("\n");
   const tlsDeferred = outsideLines.filter(tlsDeferral);
+  notes.push(`the outside sender's deferrals during the run:\n    ${deferralReasons(outsideLines)}`);
   return {
     name: o.cycles ? `zero-loss-cycles-${o.cycles}` : `zero-loss-${o.fault}`,
     fault: o.fault,

@@ -169,16 +169,23 @@ export function receivedThrough(received: string[], host: string): boolean {
   return received.some((r) => name.test(r));
 }
 
+/** A message of ours still in a postfix queue: its queue id and why each recipient left waits, as postfix says. */
+export interface QueuedMessage {
+  queueId: string;
+  /** "recipient: delay reason" (the reason is empty while a delivery is under way). */
+  waiting: string[];
+}
+
 /**
- * How many of the host's queued messages (in any postfix queue) carry one of the texts and still
- * have a recipient to deliver to: a message of ours still on its way. Other mail waiting in a queue
- * does not count, and neither does a queue file whose every recipient is done: after a `postfix
- * reload` during a delivery, the new queue manager finds the file locked ("skipped, still being
- * delivered"), puts it back in the incoming queue for 60 s, and removes it only then (measured on the
- * lab: the verification after a go-live under load counted such a file as "still queued"). One round trip.
+ * The host's queued messages (in any postfix queue) that carry one of the texts and still have a
+ * recipient to deliver to: a message of ours still on its way. Other mail waiting in a queue does not
+ * count, and neither does a queue file whose every recipient is done: after a `postfix reload`
+ * during a delivery, the new queue manager finds the file locked ("skipped, still being delivered"),
+ * puts it back in the incoming queue for 60 s, and removes it only then (measured on the lab: the
+ * verification after a go-live under load counted such a file as "still queued"). One round trip.
  */
-export async function queuedWith(s: HostSession, texts: string[]): Promise<number> {
-  if (!texts.length) return 0;
+export async function stillQueued(s: HostSession, texts: string[]): Promise<QueuedMessage[]> {
+  if (!texts.length) return [];
   const { stdout } = await s.exec([
     "sh",
     "-c",
@@ -194,18 +201,24 @@ export async function queuedWith(s: HostSession, texts: string[]): Promise<numbe
   return queuedWithRecipients(stdout);
 }
 
+/** How many messages of ours are still queued on the host (see stillQueued). */
+export const queuedWith = async (s: HostSession, texts: string[]): Promise<number> => (await stillQueued(s, texts)).length;
+
 /** The queue ids listed before "--" whose entry in the `postqueue -j` lines after it has a recipient left. Pure. */
-export function queuedWithRecipients(output: string): number {
+export function queuedWithRecipients(output: string): QueuedMessage[] {
   const [ids, report = ""] = output.split(/^--$/m);
-  const left = new Set(
+  const left = new Map(
     report
       .split("\n")
       .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as { queue_id: string; recipients?: unknown[] })
+      .map((l) => JSON.parse(l) as { queue_id: string; recipients?: { address: string; delay_reason?: string }[] })
       .filter((m) => (m.recipients ?? []).length > 0)
-      .map((m) => m.queue_id),
+      .map((m) => [m.queue_id, m.recipients!.map((r) => `${r.address}: ${r.delay_reason || "(being delivered)"}`)] as const),
   );
-  return ids.split("\n").filter((id) => id && left.has(id)).length;
+  return ids
+    .split("\n")
+    .filter((id) => id && left.has(id))
+    .map((queueId) => ({ queueId, waiting: left.get(queueId)! }));
 }
 
 /** Polls until the predicate holds or the time is up; returns the last value. */

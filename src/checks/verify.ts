@@ -10,12 +10,13 @@ import type { HostSession } from "../remote/ssh";
 import {
   findMarkers,
   newMarker,
-  queuedWith,
+  type QueuedMessage,
   type RelayVerdict,
   receivedHeaders,
   receivedThrough,
   relayTest,
   sendMessages,
+  stillQueued,
   waitFor,
 } from "./mail";
 import { type TlsVerdict, tlsTargets, tlsTest } from "./tls";
@@ -148,8 +149,10 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   const waited = Date.now() - sentAll;
   // A copy elsewhere could still be on its way: judge only once every queue is empty, and a moment later.
   const queued = async () =>
-    (await Promise.all(hosts.map(async (h) => [h, await queuedWith(await opts.session(h), markers)] as const))).filter(([, n]) => n > 0);
-  const stillQueued = await waitFor(queued, (q) => q.length === 0, QUEUE_BOUND_MS, 200);
+    (await Promise.all(hosts.map(async (h) => [h, await stillQueued(await opts.session(h), markers)] as const))).filter(
+      ([, q]) => q.length > 0,
+    );
+  const leftQueued = await waitFor(queued, (q) => q.length === 0, QUEUE_BOUND_MS, 200);
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const final = await search();
   const paths = await receivedPaths(
@@ -177,18 +180,29 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     flows,
     relays,
     ...(p.routing.some((t) => t.tls) ? { tls } : {}),
-    passed: flows.every((f) => f.passed) && relays.every((r) => r.passed) && tls.every((t) => t.passed) && stillQueued.length === 0,
+    passed: flows.every((f) => f.passed) && relays.every((r) => r.passed) && tls.every((t) => t.passed) && leftQueued.length === 0,
     undecided: [
       ...relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
       ...tls.filter((t) => t.verdict === "unknown").map((t) => t.detail),
-      ...stillQueued.map(
-        ([h, n]) => `${n} message(s) still queued on ${h} after ${QUEUE_BOUND_MS / 1000} s: no copy elsewhere is not shown`,
+      ...leftQueued.map(
+        ([h, q]) =>
+          `${q.length} message(s) still queued on ${h} after ${QUEUE_BOUND_MS / 1000} s: no copy elsewhere is not shown; ${h}'s queue says ${waitingReasons(q)}`,
       ),
     ],
     seconds: (Date.now() - started) / 1000,
     sendSeconds: (sentAll - started) / 1000,
     waitSeconds: waited / 1000,
   };
+}
+
+/** Why queued messages wait, each distinct reason once with how many recipients it holds. Pure. */
+export function waitingReasons(queued: QueuedMessage[]): string {
+  const count = new Map<string, number>();
+  for (const w of queued.flatMap((m) => m.waiting)) {
+    const reason = w.slice(w.indexOf(": ") + 2);
+    count.set(reason, (count.get(reason) ?? 0) + 1);
+  }
+  return [...count].map(([reason, n]) => `${n} x "${reason}"`).join(", ");
 }
 
 /** The Received headers of each message found in one place ("host:path"), read on its host. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { queuedWithRecipients, receivedThrough, relayVerdict } from "../../src/checks/mail";
+import { waitingReasons } from "../../src/checks/verify";
 
 /** A swaks transcript: the server's replies, its error replies, the client's commands. */
 const transcript = (...lines: string[]) => ["=== Trying 192.0.2.25:25...", ...lines].join("\n");
@@ -84,7 +85,7 @@ describe("a message's Received path", () => {
 });
 
 describe("a message of ours still queued", () => {
-  const entry = (id: string, recipients: string[]) =>
+  const entry = (id: string, recipients: string[], reason = "") =>
     JSON.stringify({
       queue_name: "active",
       queue_id: id,
@@ -92,16 +93,37 @@ describe("a message of ours still queued", () => {
       message_size: 347,
       forced_expire: false,
       sender: "user1@paradigms.test",
-      recipients: recipients.map((address) => ({ address, delay_reason: "" })),
+      recipients: recipients.map((address) => ({ address, delay_reason: reason })),
     });
 
   it("counts the matched queue files that still have a recipient, not those whose every recipient is done", () => {
     const report = [entry("634A5D4657", []), entry("7B01CD4660", ["user4@paradigms.test"]), entry("9C11AD4661", ["x@y.test"])];
-    expect(queuedWithRecipients(["634A5D4657", "7B01CD4660", "--", ...report].join("\n"))).toBe(1);
+    expect(queuedWithRecipients(["634A5D4657", "7B01CD4660", "--", ...report].join("\n"))).toEqual([
+      { queueId: "7B01CD4660", waiting: ["user4@paradigms.test: (being delivered)"] },
+    ]);
+  });
+
+  it("says why each recipient waits, as postfix's queue report says it", () => {
+    const suspended =
+      "delivery temporarily suspended: lost connection with mail.paradigms.test[198.51.100.25] while receiving the initial server greeting";
+    const queued = queuedWithRecipients(
+      [
+        "7B01CD4660",
+        "9C11AD4661",
+        "--",
+        entry("7B01CD4660", ["user1@paradigms.test", "user4@paradigms.test"], suspended),
+        entry("9C11AD4661", ["user2@paradigms.test"], suspended),
+      ].join("\n"),
+    );
+    expect(queued.map((q) => q.waiting)).toEqual([
+      [`user1@paradigms.test: ${suspended}`, `user4@paradigms.test: ${suspended}`],
+      [`user2@paradigms.test: ${suspended}`],
+    ]);
+    expect(waitingReasons(queued)).toBe(`3 x "${suspended}"`);
   });
 
   it("does not count a matched file the queue report no longer lists (delivered in between), nor other mail", () => {
-    expect(queuedWithRecipients(["5F492D4655", "--", entry("9C11AD4661", ["x@y.test"])].join("\n"))).toBe(0);
-    expect(queuedWithRecipients("")).toBe(0);
+    expect(queuedWithRecipients(["5F492D4655", "--", entry("9C11AD4661", ["x@y.test"])].join("\n"))).toEqual([]);
+    expect(queuedWithRecipients("")).toEqual([]);
   });
 });

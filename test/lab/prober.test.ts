@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { outageWindow, type Sample } from "../../lab/prober";
+import { deferralReasons } from "../../lab/zero-loss";
 
 const probe = (t: number, server?: string, g = t + 2): Sample => (server ? { t, g, banner: "220 mail.api.test ESMTP", server } : { t });
 
@@ -82,5 +83,28 @@ describe("the drain, as DATA probes see it", () => {
 
   it("is zero when no probe was refused", () => {
     expect(outageWindow([probe(0, "legacy.x"), probe(20, "new.x")], "legacy.x", "new.x")).toMatchObject({ drainMs: 0, refusedAtData: 0 });
+  });
+});
+
+describe("the outside sender's deferrals of a run", () => {
+  it("groups its maillog's deferrals by reason, addresses and queue ids blanked, and ignores every other line", () => {
+    const line = (id: string, to: string, why: string) =>
+      `Nov 26 09:41:02 internet postfix/smtp[4121]: ${id}: to=<${to}>, relay=mail.paradigms.test[198.51.100.25]:25, delay=1.2, status=deferred (${why})`;
+    const moving = (ip: string) =>
+      `host mail.paradigms.test[${ip}] said: 421 4.3.2 <DATA>: Data command rejected: This address is moving to another server: try again in a moment (in reply to DATA command)`;
+    const lines = [
+      line("4A1B2C3D4E", "user1@paradigms.test", moving("198.51.100.25")),
+      "Nov 26 09:41:02 internet postfix/smtp[4122]: 5B1B2C3D4E: to=<user4@paradigms.test>, status=sent (250 2.0.0 Ok)",
+      line("6C1B2C3D4E", "user4@paradigms.test", moving("198.51.100.25")),
+      line(
+        "7D1B2C3D4E",
+        "user2@paradigms.test",
+        "delivery temporarily suspended: connect to mail.paradigms.test[198.51.100.25]:25: Connection timed out",
+      ),
+    ];
+    expect(deferralReasons(lines)).toBe(
+      [`2 x ${moving("…")}`, "1 x delivery temporarily suspended: connect to mail.paradigms.test[…]: Connection timed out"].join("\n    "),
+    );
+    expect(deferralReasons(lines.filter((l) => !l.includes("deferred")))).toBe("(none)");
   });
 });
