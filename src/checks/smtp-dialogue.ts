@@ -21,6 +21,11 @@ export class SmtpDialogue {
   private closed = false;
   greeting = "";
 
+  /** Whether the server (or the network) ended the session: a reset counts. */
+  get ended(): boolean {
+    return this.closed;
+  }
+
   private constructor(
     private readonly socket: Socket,
     private readonly timeoutMs: number,

@@ -599,6 +599,9 @@ describe("host identity effect", () => {
     const late = await SmtpDialogue.open(p3.gateway.address);
     for (const c of ["EHLO late.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await late.command(c);
     expect((await late.command("DATA")).lines.at(-1)).toMatch(/^421 4\.3\.2 .*moving to another server/);
+    // A sender that opened a session during the drain and waits for a reply when the address goes.
+    const waiting = await SmtpDialogue.open(p3.gateway.address);
+    await waiting.command("EHLO waiting.test");
     expect(moved).toBe(false);
 
     expect((await inFlight.command(`${marker} second half\r\n.`)).code).toBe("250");
@@ -606,6 +609,16 @@ describe("host identity effect", () => {
     await goLive;
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: true, draining: false });
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: false, draining: true });
+    // Its session was reset before the address went: it ends, instead of waiting for a reply no
+    // host can send any more (the sender's own timeout, minutes). It has sent nothing since EHLO.
+    expect(
+      await waitFor(
+        async () => waiting.ended,
+        (e) => e,
+        5_000,
+        50,
+      ),
+    ).toBe(true);
     const found = await waitFor(
       () => findInMailbox(legacy, "user2@api.test", marker),
       (f) => f.length > 0,

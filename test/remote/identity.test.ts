@@ -36,7 +36,12 @@ describe("moving the service address", () => {
       want(true),
       ["sh [", "ip addr add", "sh setsid"],
     ],
-    ["giving it up: drain first, then remove it", live({ holdsServiceAddress: true }), want(false), ["sh a=$1;", "ip addr del"]],
+    [
+      "giving it up: drain first, then reset the sessions left and remove it",
+      live({ holdsServiceAddress: true }),
+      want(false),
+      ["sh a=$1;", "sh ss"],
+    ],
     [
       "holding it while still marked draining: let sessions through again",
       live({ holdsServiceAddress: true, draining: true }),
@@ -53,6 +58,9 @@ describe("moving the service address", () => {
     expect(add).toEqual(["ip", "addr", "add", "198.51.100.25/24", "dev", "eth0"]);
     expect(arp.slice(-2)).toEqual(["eth0", "198.51.100.25"]);
     expect(arp[2]).not.toContain("198.51.100.25");
+    const [, release] = addressCommands(live({ holdsServiceAddress: true }), want(false));
+    expect(release.slice(-3)).toEqual(["198.51.100.25", "24", "eth0"]);
+    expect(release[2]).not.toContain("198.51.100.25");
   });
 });
 
