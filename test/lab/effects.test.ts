@@ -476,7 +476,19 @@ describe("host identity effect", () => {
     const legacy = await session("legacy");
     const own = lab.description.hosts.legacy!.address;
     const before = await readIdentity(legacy, { address: own, prefixLength: 32 });
+    // A sender whose session stays open through the drain's whole wait (10 s): reset at its end, so
+    // that the association's move cannot leave it waiting for a reply no host sends.
+    const lingering = await SmtpDialogue.open(own);
+    await lingering.command("EHLO lingering.test");
     await drainHost(legacy, own);
+    expect(
+      await waitFor(
+        async () => lingering.ended,
+        (e) => e,
+        5_000,
+        50,
+      ),
+    ).toBe(true);
     // Drained: a new transaction to the host's own address is refused before its message.
     const refused = await SmtpDialogue.open(own);
     for (const c of ["EHLO drain.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await refused.command(c);

@@ -216,22 +216,26 @@ export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][
 }
 
 /**
- * Resets the SMTP sessions still open to the address, then removes it, in one shell so that few
- * milliseconds pass between the two. A drained host still has sessions that opened during the
- * drain (each is refused at DATA, so none holds a message). Removing the address under them
- * leaves each one silent: the host can no longer send from the address, not even the reply it
- * has written, and the sender waits for that reply until its own timeout (Postfix: 120-300 s), one
- * of its connections to the gateway taken for as long. Measured on the lab at 25 messages a second:
- * 20 sender sessions hung that way after a go-live, the sender's whole concurrency for the
- * gateway, and mail from outside stopped for over 45 s. Reset while the address is still there,
- * each sender sees the session end at once and tries again (to the new holder). `ss -K` needs
- * the kernel's socket-destroy support (CONFIG_INET_DIAG_DESTROY, on in Debian's kernels); without
- * it the address goes as before.
+ * Resets the SMTP sessions still open to the address. After a drain, those are sessions opened
+ * during it, each refused at DATA, so none holds a message. Moving the address under them (removing
+ * it here, or an Elastic IP's association) leaves each one silent: the host can no longer send from
+ * the address, not even the reply it has written, and the sender waits for that reply until its own
+ * timeout (Postfix: 120-300 s), one of its connections to the gateway taken for as long. Measured on
+ * the lab at 25 messages a second: 20 sender sessions hung that way after a go-live, the sender's
+ * whole concurrency for the gateway, and mail from outside stopped for over 45 s. Reset while the
+ * address still works, each sender sees the session end at once and tries again (at the new
+ * holder). `ss -K` needs the kernel's socket-destroy support (CONFIG_INET_DIAG_DESTROY, on in
+ * Debian's kernels); without it nothing is reset and the address moves as before.
  */
+const RESET_SESSIONS = 'ss -K -Htn state connected "( sport = :25 and src $1 )" >/dev/null 2>&1';
+
+export const resetSessionsCommand = (address: string): string[] => ["sh", "-c", RESET_SESSIONS, "sh", address];
+
+/** Resets the sessions left (see RESET_SESSIONS), then removes the address: one shell, a few milliseconds apart. */
 export const releaseCommand = (address: string, prefixLength: number, dev: string): string[] => [
   "sh",
   "-c",
-  'ss -K -Htn state connected "( sport = :25 and src $1 )" >/dev/null 2>&1; ip addr del "$1/$2" dev "$3"',
+  `${RESET_SESSIONS}; ip addr del "$1/$2" dev "$3"`,
   "sh",
   address,
   String(prefixLength),
@@ -364,12 +368,13 @@ async function runIdentitySteps(
 /**
  * Drains a host before the address it answers on moves away from it outside the host (an Elastic
  * IP's association): the drain policy goes in where missing, sessions to `address` are refused at
- * their next DATA, and this returns once none is left (at most DRAIN_TIMEOUT_SECONDS). The identity
- * that follows the move lets sessions through again.
+ * their next DATA, and this returns once none that was open when the drain began is left (at most
+ * DRAIN_TIMEOUT_SECONDS), with the sessions opened since reset (RESET_SESSIONS: the association
+ * that follows would strand them). The identity that follows the move lets sessions through again.
  */
 export async function drainHost(s: HostSession, address: string): Promise<void> {
   const live = await readIdentity(s, { address, prefixLength: 32 });
-  await execSequence(s, [...drainPolicyCommands(live), drainCommand(address)]);
+  await execSequence(s, [...drainPolicyCommands(live), drainCommand(address), resetSessionsCommand(address)]);
 }
 
 /** Makes one host's identity what it should be, in one round trip after reading it. Returns whether anything changed. */
