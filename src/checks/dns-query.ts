@@ -17,6 +17,14 @@ export interface DnsAnswer {
   ttl?: number;
   /** In the plan's terms: A address, "preference target" for MX, unquoted text for TXT, target for CNAME, "3 1 1 hex" for TLSA. */
   values: string[];
+  /** Asked with `dnssec`: whether a signature (RRSIG) over the record set came with it. */
+  signed?: boolean;
+}
+
+export interface QueryOptions {
+  port?: number;
+  /** Ask for the record set's DNSSEC signatures too (EDNS0 with the DO bit). */
+  dnssec?: boolean;
 }
 
 export class DnsUnreachableError extends Error {
@@ -54,9 +62,21 @@ function answerValue(a: packet.Answer): string | undefined {
   }
 }
 
-export function queryRecord(server: string, name: string, type: RecordType | "NS", timeoutMs = 2000, port = 53): Promise<DnsAnswer> {
+export function queryRecord(
+  server: string,
+  name: string,
+  type: RecordType | "NS",
+  timeoutMs = 2000,
+  { port = 53, dnssec = false }: QueryOptions = {},
+): Promise<DnsAnswer> {
   const id = randomInt(0, 65536);
-  const question = packet.encode({ type: "query", id, flags: 0, questions: [{ type, name, class: "IN" }] });
+  const question = packet.encode({
+    type: "query",
+    id,
+    flags: 0,
+    questions: [{ type, name, class: "IN" }],
+    ...(dnssec ? { additionals: [{ type: "OPT", name: ".", udpPayloadSize: 4096, flags: packet.DNSSEC_OK }] } : {}),
+  } as packet.Packet);
   return new Promise((resolve, reject) => {
     const socket = createSocket("udp4");
     const done = (f: () => void) => {
@@ -94,11 +114,15 @@ export function queryRecord(server: string, name: string, type: RecordType | "NS
                 ? "answer"
                 : "nodata";
       const authoritative = Boolean(((p.flags ?? 0) >> 10) & 1);
+      const signatures = (p.answers ?? []).filter(
+        (a) => a.type === "RRSIG" && lower(a.name) === lower(name) && (a.data as { typeCovered?: string }).typeCovered === type,
+      );
       done(() =>
         resolve({
           status,
           authoritative,
           values,
+          ...(dnssec ? { signed: signatures.length > 0 } : {}),
           ...(answers.length ? { ttl: Math.min(...answers.map((a) => (a as { ttl?: number }).ttl ?? 0)) } : {}),
         }),
       );

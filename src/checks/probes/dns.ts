@@ -25,7 +25,12 @@ async function authoritativeServers(z: PlannedZone, inv: Inventory, lookup: stri
   return [...new Set(addresses)].sort();
 }
 
-/** Every planned record at every server authoritative for its zone: value, TTL, authority. */
+const SIGNED = "signed (RRSIG)";
+/** What a sender does with a TLSA record that comes without a signature, and the fix. */
+const UNSIGNED =
+  "no signature: a DANE sender ignores a TLSA record of an unsigned zone (RFC 7672 2.2), so the gateway's key is not enforced; sign the zone and publish its DS record at the parent";
+
+/** Every planned record at every server authoritative for its zone: value, TTL, authority; a TLSA record's signature too. */
 export async function plannedRecordProbes(o: DriftOptions): Promise<Probe[]> {
   const timeoutMs = timeoutOf(o);
   const perZone = await Promise.all(
@@ -41,11 +46,15 @@ export async function plannedRecordProbes(o: DriftOptions): Promise<Probe[]> {
         z.records.map((r) => {
           const at = { area: "dns" as const, subject: `${z.name} @${server}`, check: recordSetKey(r) };
           return probe(at, async () => {
-            const a = await queryRecord(server, r.name, r.type, timeoutMs);
+            // A TLSA record counts only in a signed zone: asked with its signatures.
+            const dane = r.type === "TLSA";
+            const a = await queryRecord(server, r.name, r.type, timeoutMs, { dnssec: dane });
             const want = recordText(r.ttl, [...r.values].sort());
             const have = recordText(a.ttl, a.values);
             const actual = a.status === "answer" ? `${have}${a.authoritative ? "" : " (not authoritative)"}` : a.status;
-            return [compared(at, a.status === "answer" && a.authoritative && want === have, want, actual)];
+            const value = compared(at, a.status === "answer" && a.authoritative && want === have, want, actual);
+            if (!dane || a.status !== "answer") return [value];
+            return [value, compared({ ...at, check: `${at.check} signature` }, a.signed === true, SIGNED, a.signed ? SIGNED : UNSIGNED)];
           });
         }),
       );
