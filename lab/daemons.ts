@@ -9,6 +9,7 @@ import { CutoverError } from "../src/model/errors";
 import type { Inventory } from "../src/model/inventory";
 import { run } from "../src/remote/local";
 import { etcDir, hostDir, keysDir, LAB_DIR, type LabDescription, MAIL_UID, type PlannedLabHost } from "./layout";
+import { stsTransportSettings } from "./mta-sts";
 import { inNamespace, startDaemon } from "./namespaces";
 
 /** Files that `ip netns exec` mounts over /etc for this host's processes only (lab-notes 5, 9). */
@@ -213,7 +214,12 @@ export async function startSshd(h: PlannedLabHost, kernelHostName?: string): Pro
 }
 
 /** `legacyChain`: the legacy gateway's chain for the gateway name (PEM), installed as its own. */
-export async function startPostfix(h: PlannedLabHost, addresses: { internet: string }, legacyChain?: string): Promise<void> {
+export async function startPostfix(
+  h: PlannedLabHost,
+  addresses: { internet: string },
+  legacyChain?: string,
+  stsSender?: { address: string; caFile: string },
+): Promise<void> {
   const dir = hostDir(h.role);
   for (const d of ["spool", "data", "mail"]) mkdirSync(join(dir, d), { recursive: true });
   const postfixUser = passwdEntry("postfix");
@@ -221,8 +227,19 @@ export async function startPostfix(h: PlannedLabHost, addresses: { internet: str
   chownSync(join(dir, "mail"), MAIL_UID, MAIL_UID);
   const etc = join(etcDir(h.namespace), "postfix");
   const fqdn = `${h.role.toLowerCase()}.lab.invalid`;
+  const sts = h.role === "internet" && stsSender ? stsTransportSettings(stsSender.address, stsSender.caFile) : undefined;
   const own =
-    h.role === "legacy" ? legacyGatewaySettings() : h.role === "internet" ? [...partnerSettings(), ...outsideSenderSettings()] : [];
+    h.role === "legacy"
+      ? legacyGatewaySettings()
+      : h.role === "internet"
+        ? [
+            ...partnerSettings(),
+            ...outsideSenderSettings(),
+            ...(sts
+              ? [["one outside user's mail goes through the transport that enforces MTA-STS (lab/mta-sts.ts)", ...sts.main] as LabSetting]
+              : []),
+          ]
+        : [];
   writeFileSync(join(etc, "main.cf"), withLabSettings(debianMainCf(fqdn), [...labSettings(h), ...own]));
   writeFileSync(join(etc, "aliases"), readFileSync("/etc/aliases", "utf8"));
   writeFileSync(join(etc, "mailname"), `${fqdn}\n`);
@@ -263,6 +280,11 @@ export async function startPostfix(h: PlannedLabHost, addresses: { internet: str
       `${relay}/mynetworks=${h.address.split(".").slice(0, 3).join(".")}.0/24`,
       `${relay}/smtpd_relay_restrictions=permit_mynetworks,reject`,
     ]);
+    if (sts) {
+      // The transport that enforces MTA-STS, for the one outside user routed to it (lab/mta-sts.ts).
+      await run(["postconf", "-c", etc, "-M", ...sts.master]);
+      await run(["postconf", "-c", etc, "-P", ...sts.params]);
+    }
   }
   // Inside the namespace, where /etc/postfix is the host's own.
   await inNamespace(h.namespace, ["postalias", "/etc/postfix/aliases"]);

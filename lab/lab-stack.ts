@@ -111,6 +111,15 @@ export async function openLabStack(
     );
     await stack.setSecrets({ [`${CONFIG.gatewayTls}.new`]: readFileSync(lab.tls.new.chainFile, "utf8") }, true);
   }
+  const sts = labMtaSts(lab);
+  if (sts && loadStack(name, 1).inventory.layout !== "smart-host")
+    await stack.setConfig(
+      Object.fromEntries([
+        ...Object.entries(sts.mtaSts).map(([k, v]) => [`${CONFIG.inventory}.gateway.mtaSts.${k}`, { value: String(v) }]),
+        [`${CONFIG.inventory}.internet.mtaStsSender`, { value: sts.sender }],
+      ]),
+      true,
+    );
   return stack;
 }
 
@@ -124,6 +133,24 @@ export function labGatewayTls(lab: LabDescription): NonNullable<ParsedInventory[
     legacy: { source: "file", chain: lab.tls.legacy.chain, spki: lab.tls.legacy.spki },
     new: { source: "secret", spki: lab.tls.new.spki },
     expiryWarningDays: 21,
+  };
+}
+
+/**
+ * MTA-STS of every lab stack but the smart host's (whose MX is the smart host): enforced, served
+ * by the lab's web server from the directory it serves, with the outside user that enforces it.
+ */
+export function labMtaSts(lab: LabDescription): { mtaSts: NonNullable<ParsedInventory["gateway"]["mtaSts"]>; sender: string } | undefined {
+  if (!lab.mtaSts || !lab.tls) return undefined;
+  return {
+    mtaSts: {
+      mode: "enforce",
+      maxAge: 86_400,
+      policyHost: lab.mtaSts.policyHost,
+      directory: lab.mtaSts.directory,
+      address: lab.mtaSts.address,
+    },
+    sender: lab.mtaSts.sender,
   };
 }
 

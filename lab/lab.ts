@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { CutoverError, InputError } from "../src/model/errors";
 import type { HostRole } from "../src/model/inventory";
 import { gatewayName, hostName } from "../src/model/names";
+import { organisationDomains } from "../src/model/plan";
 import { loadStack } from "../src/model/stack-file";
 import { run } from "../src/remote/local";
 import { ensureCa, ensureChain } from "./certificates";
@@ -39,6 +40,7 @@ import {
   type Progress,
   SWITCH_NS,
 } from "./layout";
+import { MTA_STS_SENDER, policyDirectory, startPolicyWeb, startStsResolver } from "./mta-sts";
 import { buildNetwork, inNamespace, killNamespace, labNamespaces, waitListening } from "./namespaces";
 
 export { hostDir, type LabDescription } from "./layout";
@@ -79,6 +81,9 @@ const REQUIRED: [binary: string, pkg: string][] = [
   ["/usr/sbin/knotd", "knot"],
   // The outside host's validating resolver (DANE needs DNSSEC).
   ["/usr/sbin/unbound", "unbound"],
+  // MTA-STS: the organisation's web server for the policies, and a sender that enforces them.
+  ["/usr/sbin/nginx", "nginx"],
+  ["/usr/bin/mta-sts-daemon", "postfix-mta-sts-resolver"],
   ["/usr/sbin/ip", "iproute2"],
   // The team's state backend (lab/team.ts).
   ["/usr/bin/pg_lsclusters", "postgresql"],
@@ -139,6 +144,17 @@ async function labTls(): Promise<NonNullable<LabDescription["tls"]>> {
   };
 }
 
+/** The lab web server's chain for every lab domain's MTA-STS policy name, in both address spaces. */
+async function mtaStsChain(): Promise<string> {
+  const names = labShapeInventories()
+    .filter((inv) => inv.layout !== "smart-host")
+    .flatMap((inv) => (["pilot", "production"] as const).flatMap((stage) => organisationDomains(inv, stage)))
+    .map((d) => `mta-sts.${d}`);
+  const file = join(keysDir, "mta-sts-web.pem");
+  await ensureChain(await ensureCa(join(keysDir, "ca")), file, [...new Set(names)]);
+  return file;
+}
+
 /** `team`: also the team's PostgreSQL backend and a second operator's workstation (lab/team.ts). */
 export async function labUp(progress: Progress = () => {}, opts: { team?: boolean } = {}): Promise<LabDescription> {
   const started = Date.now();
@@ -184,6 +200,8 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
     const zones = [...layout.zones, ISP_ZONE];
     progress("lab: the lab CA and the gateways' chains for the gateway names");
     const tls = await labTls();
+    const internet = layout.hosts.find((x) => x.role === "internet")!;
+    const stsSender = { address: `${MTA_STS_SENDER}@${inv.internet!.domain}`, caFile: tls.caFile };
     progress("lab: starting sshd, postfix, knot and dovecot");
     await Promise.all(
       layout.hosts.map(async (h) => {
@@ -192,6 +210,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
           h,
           { internet: layout.hosts.find((x) => x.role === "internet")!.address },
           h.role === "legacy" ? readFileSync(join(keysDir, "legacy-gateway.pem"), "utf8") : undefined,
+          h.role === "internet" ? stsSender : undefined,
         );
         if (h.role === "legacy") await startLegacySasl(h);
         if (h.role === layout.dnsRole) await startKnot(h, zones, tsig, inv);
@@ -210,7 +229,11 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
       ),
     );
     // Once Knot has signed the zones: the outside host's validating resolver, their keys its anchors.
-    await startResolver(layout.hosts.find((x) => x.role === "internet")!, zones, dns.address);
+    await startResolver(internet, zones, dns.address);
+    progress("lab: MTA-STS: the policies' web server (nginx) and the enforcing sender's resolver");
+    await startPolicyWeb(internet, await mtaStsChain());
+    await startStsResolver(internet, tls.caFile);
+    await waitListening(internet.namespace, [443, 8461]);
     const description: LabDescription = {
       hosts,
       operatorNamespace: OPERATOR_NS,
@@ -221,6 +244,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
       zones,
       dnsServer: dns.address,
       tls,
+      mtaSts: { policyHost: "internet", address: internet.address, directory: policyDirectory(internet), sender: MTA_STS_SENDER },
       ...(opts.team ? { team: await teamUp(progress) } : {}),
     };
     writeFileSync(descriptionPath, JSON.stringify(description, null, 2), { mode: 0o600 });
@@ -278,6 +302,8 @@ export async function labDaemonFaults(): Promise<string[]> {
     for (const [port, daemon] of [
       [22, "sshd"],
       [25, "postfix"],
+      ...(lab.mtaSts?.policyHost === h!.role ? ([[443, "nginx (the MTA-STS policies)"]] as const) : []),
+      ...(lab.mtaSts && h!.role === "internet" ? ([[8461, "mta-sts-daemon (the outside sender's MTA-STS resolver)"]] as const) : []),
     ] as const)
       if (!open.has(port)) faults.push(`${daemon} on ${h!.role} (${h!.address}:${port}) is not listening`);
   }

@@ -61,6 +61,11 @@ export interface LabDescription {
    * secret of every lab stack), each with its key's SPKI sha256.
    */
   tls?: { caFile: string; legacy: { chain: string; spki: string }; new: { chainFile: string; spki: string } };
+  /**
+   * MTA-STS in the lab (lab/mta-sts.ts): the host whose nginx serves the policies, its address,
+   * the directory cutover writes them into, and the outside user whose mail enforces them.
+   */
+  mtaSts?: { policyHost: HostRole; address: string; directory: string; sender: string };
 }
 
 export interface PlannedLabHost {
@@ -124,3 +129,5 @@ export const etcDir = (ns: string) => join("/etc/netns", ns);
 /** Host keys, the admin key and the TSIG secret: kept across `down` and `up`. */
 export const keysDir = join(LAB_DIR, "keys");
 export const descriptionPath = join(LAB_DIR, "lab.json");
+/** The lab CA's certificate: what the lab's senders, and every lab client, trust. */
+export const LAB_CA_FILE = join(keysDir, "ca", "ca.pem");

@@ -4,9 +4,20 @@
  */
 
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { CutoverError } from "../src/model/errors";
 import { type RunOptions, run } from "../src/remote/local";
-import { BRIDGE, LAB_PREFIX, OFFICE_ADDRESS, OFFICE_NS, OPERATOR_ADDRESS, OPERATOR_NS, type PlannedLabHost, SWITCH_NS } from "./layout";
+import {
+  BRIDGE,
+  LAB_CA_FILE,
+  LAB_PREFIX,
+  OFFICE_ADDRESS,
+  OFFICE_NS,
+  OPERATOR_ADDRESS,
+  OPERATOR_NS,
+  type PlannedLabHost,
+  SWITCH_NS,
+} from "./layout";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -106,8 +117,19 @@ export async function waitListening(ns: string, ports: number[], timeoutMs = 20_
  * root namespace routes lab addresses off the machine), with stdio inherited; resolves with its
  * exit code. SIGINT and SIGTERM are passed on.
  */
+/**
+ * The environment of a lab client on the operator's workstation: it knows it is in the lab, and
+ * trusts the lab CA as an operator's machine trusts the CA of its organisation's web servers
+ * (the drift check fetches the MTA-STS policies over HTTPS).
+ */
+const operatorEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+  ...env,
+  CUTOVER_IN_LAB: "1",
+  ...(existsSync(LAB_CA_FILE) ? { NODE_EXTRA_CA_CERTS: LAB_CA_FILE } : {}),
+});
+
 export function inOperatorNamespace(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, ...argv], { stdio: "inherit", env: { ...env, CUTOVER_IN_LAB: "1" } });
+  const child = spawn("ip", ["netns", "exec", OPERATOR_NS, ...argv], { stdio: "inherit", env: operatorEnv(env) });
   const pass = (signal: NodeJS.Signals) => () => child.kill(signal);
   process.on("SIGINT", pass("SIGINT"));
   process.on("SIGTERM", pass("SIGTERM"));
@@ -117,7 +139,7 @@ export function inOperatorNamespace(argv: string[], env: NodeJS.ProcessEnv = pro
 /** Runs argv in the operator's namespace and returns what it printed on stdout (a failure carries its last lines). */
 export async function inOperatorNamespaceOutput(argv: string[]): Promise<string> {
   const { stdout } = await run(["ip", "netns", "exec", OPERATOR_NS, ...argv], {
-    env: { ...process.env, CUTOVER_IN_LAB: "1" },
+    env: operatorEnv(process.env),
     timeoutMs: 600_000,
   });
   return stdout;

@@ -11,6 +11,7 @@ import { cloudUnmanagedProbes, plannedRecordProbes, resolverProbes, unmanagedRec
 import { engineProbes } from "./probes/engine";
 import { flowProbes } from "./probes/flows";
 import { baselineProbes, identityProbes, routingProbes } from "./probes/hosts";
+import { mtaStsProbes } from "./probes/mta-sts";
 import { smtpProbes } from "./probes/smtp";
 
 export type { DriftOptions, Finding } from "./probes/common";
@@ -59,6 +60,7 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
     ...baselineProbes(o),
     ...identityProbes(o),
     ...smtpProbes(o),
+    ...mtaStsProbes(o),
     ...flowProbes(o),
   ];
   const findings = (await bounded(probes, o.concurrency ?? DEFAULT_CONCURRENCY)).flat();

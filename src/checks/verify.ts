@@ -93,7 +93,8 @@ function senderAddress(p: Plan, from: MailFlow["from"]): string {
 
 const sendingHost = (from: MailFlow["from"]): HostRole => (from === "outside" ? "internet" : from);
 
-const where = (f: MailFlow) => `${f.recipient} from ${f.from}`;
+const where = (f: MailFlow) =>
+  `${f.recipient} from ${f.from}${f.enforcing ? ` (${f.sender}, enforcing ${f.enforcing.toUpperCase()})` : ""}`;
 
 /**
  * Sends one message per flow, then looks for all of them at once on every host until each is in
@@ -115,7 +116,7 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
       try {
         await sendMessages(
           await opts.session(host),
-          batch.map((x) => ({ from: senderAddress(p, x.flow.from), to: x.flow.recipient, marker: x.marker })),
+          batch.map((x) => ({ from: x.flow.sender ?? senderAddress(p, x.flow.from), to: x.flow.recipient, marker: x.marker })),
         );
       } catch (e) {
         for (const x of batch) x.error = (e as Error).message;

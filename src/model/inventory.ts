@@ -317,6 +317,42 @@ const chainSource = z.discriminatedUnion(
   },
 );
 
+/**
+ * MTA-STS (RFC 8461) for the organisation's domains: the policy each domain publishes over HTTPS at
+ * mta-sts.<domain>, written by cutover on the host that serves it, and the DNS records that
+ * announce it (and TLS reports, RFC 8460).
+ */
+const mtaSts = z.strictObject({
+  mode: z.enum(["enforce", "testing"], {
+    error: (iss) =>
+      `${shown(iss.input)} is not an MTA-STS mode: use enforce (senders that apply MTA-STS defer mail to an MX the policy does not name, or whose certificate does not verify) or testing (they only report)`,
+  }),
+  /** How long senders may keep the policy, in seconds (RFC 8461: at most a year). */
+  maxAge: z
+    .number({ error: "must be a number of seconds, such as 604800 (a week)" })
+    .int({ error: "must be a whole number of seconds" })
+    .min(86_400, { error: "below a day: RFC 8461 advises weeks; use 604800 (a week) or more" })
+    .max(31_557_600, { error: "above a year, the most RFC 8461 allows: use 31557600 or less" })
+    .default(604_800),
+  /** Where senders send TLS reports (RFC 8460), as a mailto: URI. */
+  reportTo: z
+    .string()
+    .transform(lower)
+    .refine((s) => /^mailto:[a-z0-9._+=-]+@[a-z0-9.-]+$/.test(s), {
+      error: (iss) => `${shown(iss.input)} is not a mailto: address for TLS reports: give one such as mailto:tls-reports@example.com`,
+    })
+    .optional(),
+  /** The host (by role, reached by SSH) whose web server serves https://mta-sts.<domain>/.well-known/mta-sts.txt. */
+  policyHost: z.enum(HOST_ROLES, {
+    error: (iss) =>
+      `${shown(iss.input)} is not a host role: name the host whose web server serves the policy, one of ${HOST_ROLES.join(", ")}`,
+  }),
+  /** Where on that host cutover writes each domain's policy: <directory>/mta-sts.<domain>/.well-known/mta-sts.txt. */
+  directory: hostPath("/var/www/mta-sts").default("/var/www/mta-sts"),
+  /** The address mta-sts.<domain> resolves to: the web server's, as senders reach it. */
+  address: ipv4,
+});
+
 export const LAYOUTS = ["single-post-office", "post-offices", "smart-host"] as const;
 
 export const inventorySchema = z.strictObject({
@@ -362,6 +398,7 @@ export const inventorySchema = z.strictObject({
         expiryWarningDays: z.number().int().min(1).max(365, { error: "must be 1..365 days" }).default(21),
       })
       .optional(),
+    mtaSts: mtaSts.optional(),
   }),
   goLive: z
     .strictObject({
@@ -390,6 +427,15 @@ export const inventorySchema = z.strictObject({
             .refine((s) => LOCAL_PART.test(s), { error: "must be the local part of an address, such as spyros" }),
         )
         .default([]),
+      /**
+       * An outside user whose mail the outside host sends through a transport that enforces MTA-STS
+       * (with gateway.mtaSts, the verification sends one message a domain from it): the local part.
+       */
+      mtaStsSender: z
+        .string()
+        .transform(lower)
+        .refine((s) => LOCAL_PART.test(s), { error: "must be the local part of an address, such as sts-probe" })
+        .optional(),
     })
     .optional(),
   /**

@@ -5,6 +5,7 @@
 import { tlsaValue } from "./certificate";
 import type { ChainSource, GoLiveStrategy, HostRole, Inventory, MailSystem, Phase, ZoneSpec } from "./inventory";
 import { HOST_ROLES } from "./inventory";
+import { type MtaStsPolicy, policyRecord, policyText } from "./mta-sts";
 import { addressInStage, domainOf, gatewayName, hostName, qualify, type Stage, stageOf, zoneFor } from "./names";
 import { type DnsRecord, isSpf, mergeSpf, type RecordType, recordSetKey } from "./records";
 
@@ -103,6 +104,10 @@ export interface MailFlow {
    * address) for mail from outside, the outbound relay (by its name or address) for mail leaving.
    */
   via?: string;
+  /** Sent from this address instead of the sending host's usual one: the outside sender that enforces MTA-STS. */
+  sender?: string;
+  /** The sender enforces this on its way in: the message arrives only if the gateway passes it. */
+  enforcing?: "mta-sts";
 }
 
 export interface PlannedHost {
@@ -114,6 +119,16 @@ export interface PlannedHost {
   address: string;
 }
 
+/**
+ * With gateway.mtaSts, from phase 2: each organisation domain's MTA-STS policy, which cutover
+ * writes on the host serving https://mta-sts.<domain>/ as <directory>/mta-sts.<domain>/.well-known/mta-sts.txt.
+ */
+export interface PlannedMtaSts {
+  policyHost: HostRole;
+  directory: string;
+  policies: (MtaStsPolicy & { text: string })[];
+}
+
 export interface Plan {
   phase: Phase;
   stage: Stage;
@@ -122,6 +137,7 @@ export interface Plan {
   gateway: GatewayIdentity;
   hosts: PlannedHost[];
   flows: MailFlow[];
+  mtaSts?: PlannedMtaSts;
 }
 
 const MX_PREFERENCE = 10;
@@ -145,7 +161,29 @@ export function plan(inv: Inventory, phase: Phase): Plan {
     gateway,
     hosts,
     flows: planFlows(inv, phase, gateway, mailboxes),
+    ...(inv.gateway.mtaSts && phase >= 2
+      ? {
+          mtaSts: {
+            policyHost: inv.gateway.mtaSts.policyHost,
+            directory: inv.gateway.mtaSts.directory,
+            policies: mtaStsPolicies(inv, phase).map((p) => ({ ...p, text: policyText(p) })),
+          },
+        }
+      : {}),
   };
+}
+
+/**
+ * Each organisation domain's MTA-STS policy in a phase: its mx lines name every host name that may
+ * answer as the domain's MX in the phase (the names the gateways' chains cover), so that neither the
+ * go-live nor a rollback sends a sender to an MX the policy lacks: with the mx strategy, the new
+ * server's own name from phase 4, before the MX moves to it. Pure.
+ */
+function mtaStsPolicies(inv: Planned, phase: Phase): MtaStsPolicy[] {
+  const sts = inv.gateway.mtaSts;
+  if (!sts || phase < 2) return [];
+  const mx = [...new Set(Object.values(gatewayTlsNames(inv, phase)))].sort();
+  return organisationDomains(inv, stageOf(phase)).map((domain) => ({ domain, mode: sts.mode, mx, maxAge: sts.maxAge }));
 }
 
 /** The gateway identity moves to the new server at the go-live (phase 5) and nowhere else. */
@@ -206,7 +244,7 @@ function stageAddress(inv: Inventory, address: string, home: MailSystem, phase: 
 const newSystemDomain = (inv: Planned, domain: string, stage: Stage) => `${hostName(inv, "new", stage).split(".")[0]}.${domain}`;
 
 /** Domains of the organisation in a stage: the address spaces, or their post-office subdomains. */
-function organisationDomains(inv: Planned, stage: Stage): string[] {
+export function organisationDomains(inv: Pick<Planned, "addressSpaces" | "layout" | "postOffices">, stage: Stage): string[] {
   return inv.addressSpaces.flatMap((s) => {
     const d = domainOf(s, stage);
     return inv.layout === "post-offices" ? inv.postOffices.map((p) => `${p.name}.${d}`) : [d];
@@ -246,6 +284,13 @@ export function mailRecords(inv: Planned, phase: Phase): MailRecord[] {
     }
     add("the gateway's address", gatewayName(inv, stage), "A", [inv.gateway.address]);
     for (const t of tlsaRecords(inv, phase)) add(`the TLSA of ${t.name.slice(9)}'s keys`, t.name, "TLSA", t.keys.map(tlsaValue));
+    const sts = inv.gateway.mtaSts;
+    for (const p of sts ? mtaStsPolicies(inv, phase) : []) {
+      add(`the MTA-STS policy host of ${p.domain}`, `mta-sts.${p.domain}`, "A", [sts!.address]);
+      add(`the MTA-STS policy id of ${p.domain}`, `_mta-sts.${p.domain}`, "TXT", [policyRecord(policyText(p))]);
+      if (sts!.reportTo)
+        add(`the TLS reporting address of ${p.domain}`, `_smtp._tls.${p.domain}`, "TXT", [`v=TLSRPTv1; rua=${sts!.reportTo}`]);
+    }
     for (const role of ["legacy", "new", "smartHost"] as const) {
       const h = inv.hosts[role];
       if (h) add(`the address of hosts.${role}`, hostName(inv, role, stage), "A", [h.address]);
@@ -429,5 +474,12 @@ function planFlows(inv: Inventory, phase: Phase, gateway: GatewayIdentity, mailb
     flows.push({ recipient: m.address, from: "outside", entry, mailboxHost: m.home, ...via });
     for (const from of insideSenders) flows.push({ recipient: m.address, from, entry: from, mailboxHost: m.home });
   }
+  // With MTA-STS and an outside sender that enforces it: one message a domain, to its first mailbox.
+  const stsSender = inv.internet?.mtaStsSender && inv.hosts.internet ? `${inv.internet.mtaStsSender}@${inv.internet.domain}` : undefined;
+  if (inv.gateway.mtaSts && stsSender && phase >= 2)
+    for (const domain of organisationDomains(inv, stageOf(phase))) {
+      const first = flows.find((f) => f.from === "outside" && !f.sender && f.recipient.endsWith(`@${domain}`));
+      if (first) flows.push({ ...first, sender: stsSender, enforcing: "mta-sts" });
+    }
   return flows;
 }

@@ -376,6 +376,40 @@ export const RULES: Rule[] = [
         .map((r) => problem(`inventory.hosts.${r}.kind`, `hosts.${r} is configured over SSH only: use kind existing`)),
   },
   {
+    name: "mta-sts-needs-gateway-tls-and-its-policy-host",
+    check: (inv) => {
+      const sts = inv.gateway.mtaSts;
+      if (!sts) return [];
+      const path = "inventory.gateway.mtaSts";
+      return [
+        ...(inv.gateway.tls
+          ? []
+          : [
+              problem(
+                path,
+                "an MTA-STS policy makes senders require a certificate that verifies for the MX name, and cutover serves the gateway's only with gateway.tls: add gateway.tls, or remove gateway.mtaSts",
+              ),
+            ]),
+        ...(inv.layout === "smart-host"
+          ? [
+              problem(
+                path,
+                "with layout smart-host the MX is the smart host, whose certificate cutover does not serve: publish its MTA-STS policy where the smart host is run, and remove gateway.mtaSts",
+              ),
+            ]
+          : []),
+        ...(inv.hosts[sts.policyHost]
+          ? []
+          : [
+              problem(
+                `${path}.policyHost`,
+                `the policy is served by hosts.${sts.policyHost}, which the inventory does not list: add hosts.${sts.policyHost}, or name a listed host`,
+              ),
+            ]),
+      ];
+    },
+  },
+  {
     name: "phase-5-needs-go-live-strategy",
     check: (inv, phase) =>
       phase === 5 && !inv.goLive

@@ -15,7 +15,14 @@ import { MailZone } from "./dns/mail-zone";
 import { ElasticIpGoLive } from "./go-live/elastic-ip";
 import { ReaddressGoLive, type ReaddressGoLiveArgs } from "./go-live/readdress";
 import { GatewayHost } from "./hosts/gateway-host";
-import { GatewayDrain, GatewayIdentity, HostEffectsProvider, identityDigest, MailboxArchive } from "./providers/host-effects";
+import {
+  GatewayDrain,
+  GatewayIdentity,
+  HostEffectsProvider,
+  identityDigest,
+  MailboxArchive,
+  MtaStsPolicies,
+} from "./providers/host-effects";
 
 /** What the engine needs to reach existing hosts and on-prem DNS: pinned keys and stack secrets. */
 export interface HostCredentials {
@@ -34,6 +41,8 @@ export interface Deployment {
   goLive: ElasticIpGoLive | ReaddressGoLive | undefined;
   /** The mailbox file this update runs with, archived in the stack for rollbacks. */
   archive: MailboxArchive | undefined;
+  /** With gateway.mtaSts: each domain's policy file on the host serving it. */
+  mtaSts?: MtaStsPolicies;
 }
 
 export interface DeployOptions {
@@ -52,6 +61,20 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
   const hostEffects = creds || assignment ? new HostEffectsProvider("host-effects") : undefined;
   const opts: pulumi.ComponentResourceOptions = hostEffects ? { providers: [hostEffects] } : {};
   const archive = assignment && hostEffects ? new MailboxArchive("mailbox-archive", assignment, { provider: hostEffects }) : undefined;
+  // The policy files go up before the records announcing their id (see MailZoneArgs.after).
+  const mtaSts = p.mtaSts
+    ? new MtaStsPolicies(
+        "mta-sts-policies",
+        {
+          host: sshEndpoint(inv, p.mtaSts.policyHost, needs(`hosts.${p.mtaSts.policyHost}, which serves the MTA-STS policy,`).hostKeys),
+          privateKey: creds!.privateKey,
+          directory: p.mtaSts.directory,
+          policies: Object.fromEntries(p.mtaSts.policies.map((x) => [x.domain, x.text])),
+        },
+        { provider: hostEffects! },
+      )
+    : undefined;
+
   const zones = p.zones.map((z) => {
     const onPrem =
       z.provider === "bind"
@@ -66,7 +89,12 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
         : undefined;
     return new MailZone(
       `zone-${z.name.replace(/\./g, "-")}`,
-      { zone: z, ...(onPrem ? { onPrem } : {}), ...(o.listUnmanaged ? { listUnmanaged: true } : {}) },
+      {
+        zone: z,
+        ...(onPrem ? { onPrem } : {}),
+        ...(o.listUnmanaged ? { listUnmanaged: true } : {}),
+        ...(mtaSts ? { after: [mtaSts] } : {}),
+      },
       opts,
     );
   });
@@ -110,7 +138,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
   } else if (inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing") {
     goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")), opts);
   }
-  return { zones, hosts, goLive, archive };
+  return { zones, hosts, goLive, archive, ...(mtaSts ? { mtaSts } : {}) };
 }
 
 /**

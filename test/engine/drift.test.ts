@@ -24,6 +24,7 @@ import { runPhase } from "../../src/ops/phase";
 import { enginePreview } from "../../src/ops/preview";
 import type { OperationResult } from "../../src/ops/stack";
 import { readIdentity } from "../../src/remote/effects/identity";
+import { policyPath } from "../../src/remote/effects/mta-sts";
 import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR, SECRET_CHAIN } from "../../src/remote/effects/routing";
 import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
@@ -90,6 +91,41 @@ describe("drift check on the lab", () => {
     const tlsChecked = (check: string) => r.findings.filter((f) => f.check === check && f.status === "ok").map((f) => f.subject);
     const served = [service, lab.description.hosts.legacy!.address, lab.description.hosts.new!.address].map((a) => `${a}:25`);
     for (const check of ["TLS key", "TLS name", "TLS expiry"]) expect(tlsChecked(check), check).toEqual(served);
+    // Each TLSA record came signed (the lab's Knot signs every zone): a DANE sender uses it.
+    const tlsa = p4().zones.flatMap((z) => z.records.filter((rec) => rec.type === "TLSA"));
+    const signatures = r.findings.filter((f) => f.check.endsWith("TLSA signature"));
+    expect(tlsa.length).toBeGreaterThan(0);
+    expect(signatures.map((f) => f.status)).toEqual(tlsa.map(() => "ok"));
+    // Each domain's MTA-STS policy, fetched over HTTPS as a sender fetches it: as planned, naming the MX.
+    const policies = p4().mtaSts!.policies.map((x) => `https://mta-sts.${x.domain}/.well-known/mta-sts.txt`);
+    expect(policies.length).toBeGreaterThan(0);
+    for (const check of ["MTA-STS policy", "MTA-STS mx covers the MX"])
+      expect(
+        r.findings.filter((f) => f.check === check && f.status === "ok").map((f) => f.subject),
+        check,
+      ).toEqual(policies);
+  }, 120_000);
+
+  it("an MTA-STS policy edited by hand on the web server: its mx misses the MX, named; the engine's refresh names the file; exit 1", async () => {
+    const sts = p4().mtaSts!;
+    const [policy] = sts.policies;
+    const file = policyPath(sts.directory, policy.domain);
+    const web = await session(sts.policyHost);
+    await web.writeFile(file, policy.text.replace(/^mx: .*$/m, "mx: mail.elsewhere.test"), 0o644);
+    try {
+      const r = await stackDrift(current());
+      const url = `https://mta-sts.${policy.domain}/.well-known/mta-sts.txt`;
+      expect(notOk(r)).toEqual(
+        [`drift smtp ${url} MTA-STS policy`, `drift smtp ${url} MTA-STS mx covers the MX`, "drift engine mta-sts-policies refresh"].sort(),
+      );
+      expect(r.findings.find((f) => f.check === "MTA-STS mx covers the MX")?.actual).toBe(
+        `mx mail.elsewhere.test misses ${policy.mx.join(", ")}: enforcing senders defer the mail of ${policy.domain}`,
+      );
+      expect(r.exitCode).toBe(1);
+    } finally {
+      await web.writeFile(file, policy.text, 0o644);
+    }
+    expect(notOk(await stackDrift(current(), { skipEngine: true }))).toEqual([]);
   }, 120_000);
 
   it("the new server's chain replaced by hand with another key: its key no longer matches its TLSA record; a certificate nearer its end than the warning is named; exit 1", async () => {
@@ -443,8 +479,11 @@ describe("drift check on the lab", () => {
     const inventory = loadStack(current().name, 4).inventory;
     const r = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: [knot] });
     const dns = r.findings.filter((f) => f.area === "dns" && f.subject.startsWith("paradigms.test"));
+    // One finding a record, and a TLSA record's signature besides.
     expect(dns.map((f) => `${f.status} ${f.subject}`)).toEqual(
-      p.zones.find((z) => z.name === "paradigms.test")!.records.map(() => `ok paradigms.test @${knot}`),
+      p.zones
+        .find((z) => z.name === "paradigms.test")!
+        .records.flatMap((rec) => (rec.type === "TLSA" ? [1, 2] : [1]).map(() => `ok paradigms.test @${knot}`)),
     );
     const dead = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: ["198.51.100.99"], timeoutMs: 1500 });
     expect(notOk(dead)).toEqual(["unreachable dns paradigms.test authoritative servers"]);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setSshd } from "../../lab/lab";
 import { openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { askStsResolver } from "../../lab/mta-sts";
 import { findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
 import { postfixFingerprint } from "../../src/checks/tls";
 import type { HostRole, Phase } from "../../src/model/inventory";
@@ -89,6 +90,11 @@ async function expectLabToShow(p: Plan) {
     ])
       expect(await lab.inHost("internet", ["posttls-finger", "-c", ...level]), `${level[1]} in phase ${p.phase}`).toMatch(
         /Verified TLS connection established/,
+      );
+    // The outside sender that enforces MTA-STS found each domain's policy, over HTTPS, with the phase's MX names.
+    for (const policy of p.mtaSts!.policies)
+      expect(await askStsResolver(lab.description.hosts.internet!, policy.domain), `MTA-STS of ${policy.domain} in phase ${p.phase}`).toBe(
+        `secure match=${policy.mx.join(":")} servername=hostname`,
       );
   }
 }

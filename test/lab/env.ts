@@ -1,7 +1,7 @@
 /** The lab as tests see it: its description, the pilot inventory and SSH targets for its hosts. */
 import { readFileSync } from "node:fs";
 import { type LabDescription, labHostKeys, readLabDescription } from "../../lab/lab";
-import { labGatewayTls } from "../../lab/lab-stack";
+import { labGatewayTls, labMtaSts } from "../../lab/lab-stack";
 import type { HostRole, Inventory, Phase } from "../../src/model/inventory";
 import { type RecordType, tlsaPresentation } from "../../src/model/records";
 import { loadStack } from "../../src/model/stack-file";
@@ -23,11 +23,16 @@ export function testLab(): TestLab {
   const privateKey = readFileSync(description.adminKeyPath, "utf8");
   return {
     description,
-    // The pilot's inventory with the lab's TLS identity, as every lab stack has it.
+    // The pilot's inventory with the lab's TLS identity and MTA-STS, as every lab stack has them.
     inventory: (phase) => {
       const inv = loadStack("pilot", phase).inventory;
       const tls = labGatewayTls(description);
-      return tls ? { ...inv, gateway: { ...inv.gateway, tls } } : inv;
+      const sts = labMtaSts(description);
+      return {
+        ...inv,
+        gateway: { ...inv.gateway, ...(tls ? { tls } : {}), ...(sts ? { mtaSts: sts.mtaSts } : {}) },
+        ...(sts && inv.internet ? { internet: { ...inv.internet, mtaStsSender: sts.sender } } : {}),
+      };
     },
     target: (role) => hostTarget(sshEndpoint(loadStack("pilot", 1).inventory, role, labHostKeys(description)), privateKey),
     inHost: async (role, argv) => (await run(["ip", "netns", "exec", description.hosts[role]!.namespace, ...argv])).stdout,

@@ -124,7 +124,23 @@ const FIELDS: [string, (i: Record<string, any>, v: string) => void, string][] = 
     (i, v) => (i.gateway.tls = { legacy: { source: "secret", spki: v }, new: { source: "secret", spki: SPKI } }),
     "inventory.gateway.tls.legacy.spki",
   ],
+  [
+    "the MTA-STS policy directory",
+    (i, v) => (i.gateway.mtaSts = sts({ directory: `/var/www/${v}` })),
+    "inventory.gateway.mtaSts.directory",
+  ],
+  [
+    "the TLS report address",
+    (i, v) => (i.gateway.mtaSts = sts({ reportTo: `mailto:${v}@example.com` })),
+    "inventory.gateway.mtaSts.reportTo",
+  ],
+  ["the MTA-STS sender", (i, v) => (i.internet.mtaStsSender = v), "inventory.internet.mtaStsSender"],
 ];
+
+/** An MTA-STS setting with one field changed: the policy's directory becomes a path on the web host, reportTo a TXT value. */
+function sts(change: Record<string, unknown>): Record<string, unknown> {
+  return { mode: "enforce", policyHost: "new", address: "198.51.100.80", ...change };
+}
 
 /** A well-formed SPKI sha256, for the cases that break another field. */
 const SPKI = "ab".repeat(32);
@@ -163,7 +179,50 @@ const CORPUS: Hostile[] = [
     "inventory.gateway.tls.legacy.spki",
     /not a sha256 in hex/,
   ),
-  // Control characters in every string field of the inventory: 13 fields x 9 payloads.
+  // The MTA-STS policy's place on the web host, and what goes into its records.
+  inventoryCase(
+    "an MTA-STS directory leaving by ..",
+    (i) => (i.gateway.mtaSts = sts({ directory: "/var/www/../../etc" })),
+    "inventory.gateway.mtaSts.directory",
+    /without "\.\."/,
+  ),
+  inventoryCase(
+    "a relative MTA-STS directory",
+    (i) => (i.gateway.mtaSts = sts({ directory: "www/mta-sts" })),
+    "inventory.gateway.mtaSts.directory",
+    /absolute path/,
+  ),
+  inventoryCase(
+    "a TLS report address with a semicolon (a second TXT tag)",
+    (i) => (i.gateway.mtaSts = sts({ reportTo: "mailto:a@example.com; rua=mailto:x@evil.example" })),
+    "inventory.gateway.mtaSts.reportTo",
+    /not a mailto: address for TLS reports/,
+  ),
+  inventoryCase(
+    "a TLS report address that is a web address",
+    (i) => (i.gateway.mtaSts = sts({ reportTo: "https://evil.example/report" })),
+    "inventory.gateway.mtaSts.reportTo",
+    /not a mailto: address/,
+  ),
+  inventoryCase(
+    "an MTA-STS policy address that is a name",
+    (i) => (i.gateway.mtaSts = sts({ address: "www.example.com" })),
+    "inventory.gateway.mtaSts.address",
+    /not an IPv4 address/,
+  ),
+  inventoryCase(
+    "an MTA-STS policy host that is no role",
+    (i) => (i.gateway.mtaSts = sts({ policyHost: "webserver" })),
+    "inventory.gateway.mtaSts.policyHost",
+    /not a host role/,
+  ),
+  inventoryCase(
+    "an MTA-STS mode that RFC 8461 does not have",
+    (i) => (i.gateway.mtaSts = sts({ mode: "strict" })),
+    "inventory.gateway.mtaSts.mode",
+    /not an MTA-STS mode: use enforce/,
+  ),
+  // Control characters in every string field of the inventory: 18 fields x 9 payloads.
   ...FIELDS.flatMap(([field, set, path]) =>
     Object.entries(CONTROL_PAYLOADS).map(([kind, payload]) =>
       inventoryCase(`a ${kind} in ${field}`, (i) => set(i, payload), path, CONTROL),

@@ -3,9 +3,10 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parseHostKeys } from "../../src/model/config";
+import { loadConfig, parseHostKeys } from "../../src/model/config";
 import type { Phase } from "../../src/model/inventory";
 import { assignmentDigest, packAssignment, unpackAssignment } from "../../src/model/mailbox-archive";
+import { plan } from "../../src/model/plan";
 import { servedZoneId } from "../../src/pulumi/dns/mail-zone";
 import { ELASTIC_IP_MOVE_OPTIONS } from "../../src/pulumi/go-live/elastic-ip";
 import { publicKeyOf } from "../../src/remote/instance-host-key";
@@ -134,6 +135,34 @@ describe("the program under mocks: production stack", () => {
       // The SSH steps run through the explicit provider, as the lab's do.
       expect(r.get("pulumi-nodejs:dynamic/cutover:GatewayDrain gateway-drain")!.provider).toContain("host-effects");
     }
+  });
+
+  it("with MTA-STS, writes each domain's policy on the host serving it before any record announces its id", async () => {
+    const raw = rawStack("production");
+    raw.inventory.gateway.tls = {
+      legacy: { source: "file", chain: "/etc/ssl/private/mail.pem", spki: "a".repeat(64) },
+      new: { source: "file", chain: "/etc/ssl/private/mail.pem", spki: "b".repeat(64) },
+    };
+    raw.inventory.gateway.mtaSts = { mode: "enforce", policyHost: "legacy", address: "203.0.113.80" };
+    const inv = loadConfig({ inventory: raw.inventory, phase: 4, baseDir: raw.baseDir }).inventory;
+    const { resources } = await runUnderMocks(inv, 4);
+    const policies = resources.find((r) => r.type === "pulumi-nodejs:dynamic/cutover:MtaStsPolicies")!;
+    expect(policies.inputs).toMatchObject({ host: { name: "legacy", address: "203.0.113.10" }, directory: "/var/www/mta-sts" });
+    expect(Object.keys(policies.inputs.policies)).toEqual(["example.com", "example.org"]);
+    expect(policies.inputs.policies["example.com"]).toBe(plan(inv, 4).mtaSts!.policies[0].text);
+    expect(pulumi.Output.isInstance(policies.props.privateKey)).toBe(true);
+    // Every record of every zone waits for the policy files (a new id must find its new policy).
+    const records = resources.filter((r) => r.type === "aws:route53/record:Record" || r.type === "cloudflare:index/dnsRecord:DnsRecord");
+    expect(records.length).toBeGreaterThan(0);
+    for (const r of records)
+      expect(
+        ((r.options.dependsOn ?? []) as pulumi.Resource[]).map((d) => (d as unknown as { __name: string }).__name),
+        r.name,
+      ).toEqual(["mta-sts-policies"]);
+    // Without MTA-STS there is no such resource, and the records wait for nothing.
+    const plain = (await run("production", 4)).resources;
+    expect(plain.some((r) => r.type.endsWith("MtaStsPolicies"))).toBe(false);
+    expect(plain.filter((r) => r.type === "aws:route53/record:Record").every((r) => !r.options.dependsOn)).toBe(true);
   });
 
   it("moves the Elastic IP by deleting the old association before creating the new one", async () => {

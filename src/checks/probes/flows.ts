@@ -13,7 +13,7 @@ export function flowFindings(v: Verification): Finding[] {
     ...v.flows.map(
       (f): Finding => ({
         area: "flow",
-        subject: `${f.flow.from} -> ${f.flow.recipient}`,
+        subject: `${f.flow.from}${f.flow.enforcing ? ` (${f.flow.sender}, enforcing ${f.flow.enforcing.toUpperCase()})` : ""} -> ${f.flow.recipient}`,
         check: "delivered as planned",
         status: f.passed ? "ok" : "drift",
         ...(f.passed ? {} : { severity: "mail flow" as const }),

@@ -16,6 +16,11 @@ export interface MailZoneArgs {
    * (the drift check's preview asks for it; a phase's update does not spend the API calls).
    */
   listUnmanaged?: boolean;
+  /**
+   * Resources the records wait for: the MTA-STS policy files, so that a sender that sees a new
+   * policy id fetches the new policy, not the old one under the new id (RFC 8461 3.3).
+   */
+  after?: pulumi.Resource[];
 }
 
 /**
@@ -56,6 +61,7 @@ export class MailZone extends pulumi.ComponentResource {
   constructor(name: string, args: MailZoneArgs, opts?: pulumi.ComponentResourceOptions) {
     super("cutover:dns:MailZone", name, {}, opts);
     const { zone } = args;
+    const child: pulumi.CustomResourceOptions = { parent: this, ...(args.after?.length ? { dependsOn: args.after } : {}) };
     this.zoneName = zone.name;
     this.recordCount = zone.records.length;
 
@@ -71,7 +77,7 @@ export class MailZone extends pulumi.ComponentResource {
           new route53.Record(
             `${name}-${recordResourceName(r)}`,
             { zoneId, name: r.name, type: r.type, ttl: r.ttl, records: route53Values(r) },
-            { parent: this },
+            child,
           );
         }
         this.nameServers = hosted?.nameServers;
@@ -97,7 +103,7 @@ export class MailZone extends pulumi.ComponentResource {
                 ...(c.data ? { data: c.data } : { content: c.content }),
                 ...(c.priority !== undefined ? { priority: c.priority } : {}),
               },
-              { parent: this },
+              child,
             );
           });
         }
@@ -125,7 +131,7 @@ export class MailZone extends pulumi.ComponentResource {
             records: recordSetMap(zone.records),
             digest: recordsDigest(zone.records),
           },
-          { parent: this },
+          child,
         );
         this.nameServers = undefined;
         // The drift check transfers on-prem zones itself (AXFR over SSH).

@@ -27,8 +27,9 @@ export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvide
  * the state: it captures no module, no library and no secret, only the name of what to call, so
  * the copy in an old state keeps working and keeps calling the current effects.
  */
-// biome-ignore lint/suspicious/noExplicitAny: one loader serves four providers, each with its own state type.
-function delegate(kind: "gatewayRouting" | "gatewayIdentity" | "gatewayDrain" | "onPremZone" | "mailboxArchive"): HostEffectProvider<any> {
+type ProviderKind = "gatewayRouting" | "gatewayIdentity" | "gatewayDrain" | "onPremZone" | "mailboxArchive" | "mtaStsPolicies";
+// biome-ignore lint/suspicious/noExplicitAny: one loader serves every provider, each with its own state type.
+function delegate(kind: ProviderKind): HostEffectProvider<any> {
   const load = (): HostEffectProvider<unknown> => {
     const { require: tsxRequire } = require("tsx/cjs/api");
     // States written before the move to src/ name ./components/providers/runtime.ts: a shim keeps it.
@@ -254,6 +255,38 @@ export class OnPremZone extends pulumi.dynamic.Resource {
       { ...opts, additionalSecretOutputs: ["privateKey", "tsigSecret"] },
       "cutover",
       "OnPremZone",
+    );
+  }
+}
+
+// ---------------------------------------------------------------- MTA-STS policies
+
+export interface MtaStsPoliciesState {
+  /** The host whose web server serves https://mta-sts.<domain>/. */
+  host: SshEndpoint;
+  privateKey: string;
+  /** Where the policy directories are, one per domain (see remote/effects/mta-sts.ts). */
+  directory: string;
+  /** Each domain's policy text, by domain: the plan's when applied, the host's after read ("" when the file is missing). */
+  policies: Record<string, string>;
+}
+
+export const mtaStsPoliciesProvider = delegate("mtaStsPolicies");
+
+/** Each organisation domain's MTA-STS policy file, on the host that serves it. */
+export class MtaStsPolicies extends pulumi.dynamic.Resource {
+  constructor(
+    name: string,
+    args: { host: SshEndpoint; privateKey: pulumi.Input<string>; directory: string; policies: Record<string, string> },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
+    super(
+      mtaStsPoliciesProvider,
+      name,
+      { ...args, privateKey: pulumi.secret(args.privateKey) },
+      { ...opts, additionalSecretOutputs: ["privateKey"] },
+      "cutover",
+      "MtaStsPolicies",
     );
   }
 }

@@ -14,6 +14,7 @@ import {
   type LiveIdentity,
   readIdentity,
 } from "../../remote/effects/identity";
+import { applyPolicies, readPolicies, removePolicies } from "../../remote/effects/mta-sts";
 import { readBaseline } from "../../remote/effects/postfix-baseline";
 import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/routing";
 import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
@@ -26,6 +27,7 @@ import {
   type HostEffectProvider,
   identityDigest,
   type MailboxArchiveState,
+  type MtaStsPoliciesState,
   type OnPremZoneState,
   type SshEndpoint,
 } from "./host-effects";
@@ -290,6 +292,49 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
         (props.original ?? []).filter((r) => managed.has(recordSetKey(r))),
       ),
     );
+  },
+};
+
+const samePolicies = (a: Record<string, string>, b: Record<string, string>) =>
+  JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+
+export const mtaStsPolicies: HostEffectProvider<MtaStsPoliciesState> = {
+  async diff(_id, olds, news) {
+    const replaces = !sameConnection(olds.host, news.host) || olds.directory !== news.directory ? ["host"] : [];
+    return { changes: replaces.length > 0 || !samePolicies(olds.policies, news.policies), replaces, deleteBeforeReplace: true };
+  },
+  async create(inputs) {
+    await withSession(hostTarget(inputs.host, inputs.privateKey), (s) =>
+      applyPolicies(
+        s,
+        inputs.directory,
+        Object.entries(inputs.policies).map(([domain, text]) => ({ domain, text })),
+      ),
+    );
+    return { id: "mta-sts-policies", outs: inputs };
+  },
+  async update(_id, olds, news) {
+    await withSession(hostTarget(news.host, news.privateKey), (s) =>
+      applyPolicies(
+        s,
+        news.directory,
+        Object.entries(news.policies).map(([domain, text]) => ({ domain, text })),
+        Object.keys(olds.policies),
+      ),
+    );
+    return { outs: news };
+  },
+  async read(id, props) {
+    const state = props!;
+    const live = await withSession(hostTarget(state.host, state.privateKey), (s) =>
+      readPolicies(s, state.directory, Object.keys(state.policies)),
+    );
+    const policies = Object.fromEntries(Object.keys(state.policies).map((d) => [d, live[d] ?? ""]));
+    // The files as found become the inputs too, so the next preview diffs them against the plan's.
+    return { id, props: { ...state, policies }, inputs: { ...state, policies } };
+  },
+  async delete(_id, props) {
+    await withSession(hostTarget(props.host, props.privateKey), (s) => removePolicies(s, props.directory, Object.keys(props.policies)));
   },
 };
 

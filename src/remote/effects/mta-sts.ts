@@ -1,0 +1,45 @@
+/**
+ * The MTA-STS policy files on the host whose web server serves https://mta-sts.<domain>/: one file
+ * per domain, <directory>/mta-sts.<domain>/.well-known/mta-sts.txt, written atomically (a sender
+ * fetching it mid-update reads the old policy or the new one, never half of one). cutover owns
+ * those directories and nothing else in <directory>: the web server's own configuration (which
+ * name maps to which directory, its certificate) is the host's.
+ */
+import { DOMAIN_NAME } from "../../model/inventory";
+import { refuseControl } from "../../model/text";
+import type { HostSession } from "../ssh";
+
+export interface PolicyFile {
+  domain: string;
+  text: string;
+}
+
+/** The directory a domain's policy host name serves, under `directory`; a domain that is not plain DNS labels is refused. */
+export function policyDirectory(directory: string, domain: string): string {
+  refuseControl("the MTA-STS domain", domain);
+  if (!DOMAIN_NAME.test(domain)) throw new Error(`refusing to write an MTA-STS policy for ${JSON.stringify(domain)}: not a domain name`);
+  return `${directory}/mta-sts.${domain}`;
+}
+
+export const policyPath = (directory: string, domain: string) => `${policyDirectory(directory, domain)}/.well-known/mta-sts.txt`;
+
+/** Writes each domain's policy, and removes the directories of the domains in `previous` that no longer have one. */
+export async function applyPolicies(s: HostSession, directory: string, policies: PolicyFile[], previous: string[] = []): Promise<void> {
+  const dirs = policies.map((p) => `${policyDirectory(directory, p.domain)}/.well-known`);
+  if (dirs.length) await s.exec(["mkdir", "-p", "--", ...dirs]);
+  for (const p of policies) await s.writeFile(policyPath(directory, p.domain), p.text, 0o644);
+  const gone = previous.filter((d) => !policies.some((p) => p.domain === d)).map((d) => policyDirectory(directory, d));
+  if (gone.length) await s.exec(["rm", "-rf", "--", ...gone]);
+}
+
+/** Each domain's policy file as it is on the host (undefined: none there). */
+export async function readPolicies(s: HostSession, directory: string, domains: string[]): Promise<Record<string, string | undefined>> {
+  const out: Record<string, string | undefined> = {};
+  for (const d of domains) out[d] = await s.readFile(policyPath(directory, d));
+  return out;
+}
+
+/** Removes every domain's policy directory cutover wrote (delete). */
+export async function removePolicies(s: HostSession, directory: string, domains: string[]): Promise<void> {
+  await applyPolicies(s, directory, [], domains);
+}
