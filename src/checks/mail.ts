@@ -52,7 +52,9 @@ export interface RelayVerdict {
  * cannot tell either way. Pure.
  */
 export function relayVerdict(transcript: string, exitCode: number): RelayVerdict {
-  if (exitCode === 127 || /command not found|No such file/.test(transcript))
+  // Only the shell's own words: "No such file" also comes from a connect that failed oddly (an errno
+  // left over), which is the server's doing, not a missing tool (a CI run said "not installed" so).
+  if (exitCode === 127 || /\bswaks: (command )?not found/.test(transcript))
     return { verdict: "unknown", detail: "swaks is not installed on the testing host" };
   const lines = transcript.split("\n");
   const replyAfter = (command: RegExp): string | undefined => {
@@ -64,7 +66,11 @@ export function relayVerdict(transcript: string, exitCode: number): RelayVerdict
       ?.replace(/^\s*<(-|\*\*)\s+/, "");
   };
   const greeting = lines.find((l) => /^\s*<(-|\*\*)\s/.test(l))?.replace(/^\s*<(-|\*\*)\s+/, "");
-  const failure = lines.find((l) => l.startsWith("***"))?.replace(/^\*+\s*/, "");
+  const failure =
+    lines
+      .filter((l) => l.startsWith("***"))
+      .map((l) => l.replace(/^\*+\s*/, ""))
+      .join(" ") || undefined;
   return relayReplies({ greeting, mail: replyAfter(/MAIL FROM/i), rcpt: replyAfter(/RCPT TO/i), failure });
 }
 

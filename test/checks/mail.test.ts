@@ -31,7 +31,7 @@ describe("the open-relay verdict", () => {
       "*** Error connecting to 192.0.2.25:25:\n***\tIO::Socket::INET6: connect: Connection refused",
       2,
       "unknown",
-      "no greeting: Error connecting to 192.0.2.25:25:",
+      "no greeting: Error connecting to 192.0.2.25:25: IO::Socket::INET6: connect: Connection refused",
     ],
     [
       "a timeout waiting for the greeting",
@@ -48,12 +48,17 @@ describe("the open-relay verdict", () => {
       "unknown",
       "MAIL FROM not accepted: 553 5.1.8 Sender address rejected",
     ],
+    ["swaks missing on the testing host", "sh: 1: swaks: not found", 127, "unknown", "swaks is not installed on the testing host"],
     [
-      "swaks missing on the testing host",
-      "sh: 1: swaks: not found\ncommand not found",
-      127,
+      "a connection that failed with an odd errno: the server's failure, not a missing tool",
+      transcript(
+        "=== Trying 198.51.100.25:25...",
+        "*** Error connecting to 198.51.100.25:25:",
+        "*** \tIO::Socket::INET: connect: No such file or directory",
+      ),
+      0,
       "unknown",
-      "swaks is not installed on the testing host",
+      "no greeting: Error connecting to 198.51.100.25:25: IO::Socket::INET: connect: No such file or directory",
     ],
   ])("%s", (_what, text, code, verdict, detail) => {
     expect(relayVerdict(text, code)).toEqual({ verdict, detail });
