@@ -32,11 +32,20 @@ export async function applyPolicies(s: HostSession, directory: string, policies:
   if (gone.length) await s.exec(["rm", "-rf", "--", ...gone]);
 }
 
-/** Each domain's policy file as it is on the host (undefined: none there). */
+/** Each domain's policy file as it is on the host (undefined: none there), all in one round trip. */
 export async function readPolicies(s: HostSession, directory: string, domains: string[]): Promise<Record<string, string | undefined>> {
-  const out: Record<string, string | undefined> = {};
-  for (const d of domains) out[d] = await s.readFile(policyPath(directory, d));
-  return out;
+  if (!domains.length) return {};
+  const { stdout } = await s.exec([
+    "sh",
+    "-c",
+    'for f; do if [ -f "$f" ]; then base64 -w0 < "$f"; echo; else echo -; fi; done',
+    "sh",
+    ...domains.map((d) => policyPath(directory, d)),
+  ]);
+  const lines = stdout.split("\n");
+  return Object.fromEntries(
+    domains.map((d, i) => [d, lines[i] === "-" ? undefined : Buffer.from(lines[i] ?? "", "base64").toString("utf8")]),
+  );
 }
 
 /** Removes every domain's policy directory cutover wrote (delete). */
