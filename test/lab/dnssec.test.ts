@@ -4,7 +4,7 @@
  * package as the lab's DNS server) serving one zone signed by Knot's automatic signing and one not,
  * on the loopback of the operator's namespace.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -47,8 +47,23 @@ beforeAll(async () => {
   await run(["/usr/sbin/knotd", "-d", "-c", conf]);
 });
 
+/** Whether the process of that id still runs (signal 0 only asks). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 afterAll(async () => {
+  // `knotc stop` returns before knotd has closed its databases: removing the directory then raced
+  // knotd's last writes into it (ENOTEMPTY in CI). Wait for the daemon to be gone first.
+  const pid = Number(readFileSync(join(dir, "knot.pid"), "utf8").trim());
   await run(["knotc", "-c", conf, "stop"], { allowFailure: true });
+  const gone = await waitFor(async () => !running(pid), (g) => g, 10_000, 50);
+  if (!gone) process.kill(pid, "SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
 
