@@ -62,7 +62,12 @@ afterAll(async () => {
   // knotd's last writes into it (ENOTEMPTY in CI). Wait for the daemon to be gone first.
   const pid = Number(readFileSync(join(dir, "knot.pid"), "utf8").trim());
   await run(["knotc", "-c", conf, "stop"], { allowFailure: true });
-  const gone = await waitFor(async () => !running(pid), (g) => g, 10_000, 50);
+  const gone = await waitFor(
+    async () => !running(pid),
+    (g) => g,
+    10_000,
+    50,
+  );
   if (!gone) process.kill(pid, "SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
