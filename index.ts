@@ -48,6 +48,7 @@ function program() {
     deploy(inventory, desired, credentials, {
       assignment: { digest, packed: packAssignment(mailboxFile.content) },
       listUnmanaged: config.getBoolean(configName(CONFIG.listUnmanaged)) ?? false,
+      legacyDown: config.getBoolean(configName(CONFIG.legacyDown)) ?? false,
     }),
   );
 }

@@ -14,9 +14,13 @@ const program = command(
   .addOption(stackOption())
   .option("-y, --yes", "apply without asking")
   .option("--force", "override the guards; recorded in the stack's tags (cutover-forced) and the update message")
+  .option(
+    "--legacy-down",
+    "phase 5 only, readdress go-live: the legacy gateway is dead (power loss); take its address without reaching or draining it, once no host answers ARP for it. Recorded in the stack (cutover:legacyDown, the update message). Run phase 5 again without it once the legacy host is back, without the address",
+  )
   .option("--json", "print the outcome (status, refusals, changes, verification) as JSON on stdout")
   .parse();
-const opts = program.opts<{ yes?: boolean; force?: boolean; json?: boolean }>();
+const opts = program.opts<{ yes?: boolean; force?: boolean; json?: boolean; legacyDown?: boolean }>();
 
 main(async () => {
   const { stack: stackName, args } = stackAndArguments(program, 1);
@@ -24,7 +28,7 @@ main(async () => {
   const there = await inLabNamespace(stackName);
   if (there !== undefined) return there;
   const stack = await openStack(stackName);
-  const outcome = await runPhase(stack, target, { yes: opts.yes, force: opts.force, confirm, progress });
+  const outcome = await runPhase(stack, target, { yes: opts.yes, force: opts.force, legacyDown: opts.legacyDown, confirm, progress });
   if (outcome.forced)
     progress(
       `warning: the guards were overridden (${outcome.refusals.map((r) => r.guard).join(", ")}); recorded in the stack's tag cutover-forced`,

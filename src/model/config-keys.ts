@@ -26,6 +26,12 @@ export const CONFIG = {
    * not manage (stack output unmanagedRecords). Set only in the drift check's private config copy.
    */
   listUnmanaged: "cutover:listUnmanaged",
+  /**
+   * true for an update of phase 5 run with `npm run phase -- <stack> 5 --legacy-down`: the legacy
+   * gateway is dead, so the go-live takes its address without reaching or draining it. Set or removed
+   * by the phase command on every run, so it holds for that update only (its history entry keeps it).
+   */
+  legacyDown: "cutover:legacyDown",
 } as const;
 
 /**

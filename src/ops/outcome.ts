@@ -15,6 +15,11 @@ export interface PhaseOptions {
   progress: Progress;
   /** Skip the verification (the rehearsal verifies on its own). */
   noVerify?: boolean;
+  /**
+   * The legacy gateway is dead (phase 5 only, readdress go-live): its address is taken without
+   * reaching or draining it, once no host answers ARP for it. Recorded in cutover:legacyDown.
+   */
+  legacyDown?: boolean;
 }
 
 export type PhaseStatus = "done" | "unverified" | "refused" | "declined" | "verification-failed";

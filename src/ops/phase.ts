@@ -11,7 +11,7 @@ import { assignmentDigest, readMailboxFile } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
 import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
-import { cannotServe } from "../remote/effects/identity";
+import { addressOnLink, cannotServe } from "../remote/effects/identity";
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import { StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, TAGS } from "./guards";
@@ -33,7 +33,7 @@ async function recordConfiguration(
   stack: MigrationStack,
   phase: Phase,
   inv: Inventory,
-  progress: (line: string) => void,
+  o: PhaseOptions,
 ): Promise<{ restore(): void; keep(): void }> {
   const before = readFileSync(stack.stackFile);
   const put = () => writeFileSync(stack.stackFile, before);
@@ -49,8 +49,13 @@ async function recordConfiguration(
   process.once("SIGTERM", onSignal);
   try {
     const digest = assignmentDigest(readMailboxFile(inv.mailboxes, STACKS_DIR).content);
-    await stack.setConfig({ [CONFIG.phase]: { value: String(phase) }, [CONFIG.mailboxesDigest]: { value: digest } });
-    await provideInstanceHostKeys(stack, inv, progress);
+    await stack.setConfig({
+      [CONFIG.phase]: { value: String(phase) },
+      [CONFIG.mailboxesDigest]: { value: digest },
+      ...(o.legacyDown ? { [CONFIG.legacyDown]: { value: "true" } } : {}),
+    });
+    if (!o.legacyDown && (await stack.config())[CONFIG.legacyDown]) await stack.removeConfig(CONFIG.legacyDown);
+    await provideInstanceHostKeys(stack, inv, o.progress);
   } catch (e) {
     put();
     keep();
@@ -109,25 +114,63 @@ export async function provideInstanceHostKeys(stack: MigrationStack, inv: Invent
  * configuration. A failure is a refusal naming the host and its address: nothing is recorded or
  * changed. (The identity effect checks the taking host again right before it releases anything.)
  */
-async function goLiveRefusals(stack: MigrationStack, inv: Inventory, deployed: Plan | undefined, next: Plan): Promise<Refusal[]> {
+async function goLiveRefusals(
+  stack: MigrationStack,
+  inv: Inventory,
+  deployed: Plan | undefined,
+  next: Plan,
+  legacyDown: boolean,
+): Promise<Refusal[]> {
   const taker = next.gateway.holder;
   if (!deployed || deployed.gateway.holder === taker || next.gateway.service.holder !== taker) return [];
   const sessions = await stackSessions(stack, inv);
   try {
     if (!sessions.session) return [];
     const session = sessions.session;
-    for (const role of [deployed.gateway.holder, taker] as HostRole[]) {
+    // A legacy gateway declared down is not reached: the taker checks that it no longer holds the address.
+    const needed = (legacyDown ? [taker] : [deployed.gateway.holder, taker]) as HostRole[];
+    for (const role of needed) {
       const reached = await session(role).then(
         () => undefined,
         (e: Error) => e.message.split("\n")[0],
       );
       if (reached) return [{ guard: "go-live pre-flight", message: `the go-live would start without ${role}: ${reached}` }];
     }
-    const fault = await cannotServe(await session(taker as HostRole));
-    return fault ? [{ guard: "go-live pre-flight", message: fault }] : [];
+    const takerSession = await session(taker as HostRole);
+    const host = inv.hosts[taker as HostRole];
+    const dev = legacyDown && host?.kind === "existing" ? host.interface : undefined;
+    // Side by side: the ARP question waits 2 s for an answer that should not come.
+    const [fault, onLink] = await Promise.all([
+      cannotServe(takerSession),
+      dev ? addressOnLink(takerSession, next.gateway.service.address, dev) : undefined,
+    ]);
+    if (fault) return [{ guard: "go-live pre-flight", message: fault }];
+    if (!onLink || onLink.verdict === "free") return [];
+    return [
+      {
+        guard: "go-live pre-flight",
+        message:
+          onLink.verdict === "in use"
+            ? `--legacy-down, but a host still answers ARP for ${next.gateway.service.address} (${onLink.detail}): the legacy gateway is not down, or still has the address; power it off or take the address off it, or go live without --legacy-down, which drains it`
+            : `--legacy-down, but whether a host still answers for ${next.gateway.service.address} could not be checked from ${taker} (${onLink.detail}); install iputils-arping there`,
+      },
+    ];
   } finally {
     await sessions.close();
   }
+}
+
+/**
+ * --legacy-down is for the readdress go-live (phase 5, both gateways reached by SSH): with an
+ * Elastic IP or an MX change the move does not take an address from the legacy host. Pure.
+ */
+export function legacyDownMisuse(target: Phase, inv: Inventory, next: Plan): string | undefined {
+  if (target !== 5) return `--legacy-down is for phase 5 (the go-live): phase ${target} needs the legacy gateway`;
+  const readdress =
+    inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing" && !["eip", "mx"].includes(next.gateway.strategy);
+  if (!readdress)
+    return `--legacy-down is for the readdress go-live (goLive.strategy readdress, both gateways reached by SSH); this stack's go-live is ${next.gateway.strategy === "none" ? "not an address move" : next.gateway.strategy}: go live without it`;
+  return undefined;
 }
 
 /**
@@ -161,15 +204,17 @@ export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOpt
 }
 
 async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory, o: PhaseOptions): Promise<PhaseOutcome> {
+  const next = plan(inv, target);
+  const misuse = o.legacyDown ? legacyDownMisuse(target, inv, next) : undefined;
+  if (misuse) throw new InputError(misuse);
   const facts = await stackFacts(stack, inv.pilotStack);
   // What the plan changes against what the last update deployed: a large change needs --force.
   const deployed = await deployedPlan(stack, facts);
-  const next = plan(inv, target);
   const diff = deployed ? diffPlans(deployed, next) : undefined;
   const refusals = [
     ...phaseRefusals(stack.name, target, inv, facts),
     ...(diff ? largeChangeRefusals(stack.name, target, diff) : []),
-    ...(await goLiveRefusals(stack, inv, deployed, next)),
+    ...(await goLiveRefusals(stack, inv, deployed, next, Boolean(o.legacyDown))),
   ];
   for (const r of refusals) o.progress(`${o.force ? "overridden" : "refused"} (${r.guard}): ${r.message}`);
   if (refusals.length && !o.force) return { status: "refused", refusals, forced: false };
@@ -182,11 +227,14 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
   // too: it is where a program error or bad input stops the phase before anything is recorded (an
   // up alone would record a failed update; measured, it would save 2.8 s per step).
   const recovering = interrupted(facts);
-  if (recovering) o.progress(`the last update ${recovering}: what it left on the hosts is read first`);
-  const recorded = await recordConfiguration(stack, target, inv, o.progress);
+  // A dead legacy gateway cannot be read: the stack's last recorded state stands for the hosts.
+  const readHosts = !o.legacyDown;
+  if (!readHosts) o.progress("legacy gateway declared down: the hosts are not read first (it cannot be), its drain is skipped");
+  else if (recovering) o.progress(`the last update ${recovering}: what it left on the hosts is read first`);
+  const recorded = await recordConfiguration(stack, target, inv, o);
   let preview: OperationResult;
   try {
-    preview = await stack.preview({ refresh: true });
+    preview = await stack.preview({ refresh: readHosts });
     o.progress(`preview of phase ${target} on ${stack.name} (now ${current ? `phase ${current}` : "new"}):\n${describeSteps(preview)}`);
     const confirmed =
       o.yes || (await (o.confirm ?? (async () => false))(`Apply phase ${target} to ${stack.name} (${changeSummary(preview)})?`));
@@ -205,10 +253,10 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
       TAGS.forced,
       `${new Date().toISOString()} phase ${target}: ${refusals.map((r) => r.guard).join(", ")}`.slice(0, 250),
     );
-  const message = `${updateMessage(target, current, deployed, next)}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""} by ${operatorName()}`;
+  const message = `${updateMessage(target, current, deployed, next)}${o.legacyDown ? " (legacy down: not drained)" : ""}${forced ? ` (forced past: ${refusals.map((r) => r.guard).join(", ")})` : ""} by ${operatorName()}`;
   let up: OperationResult;
   try {
-    up = await stack.up({ message, refresh: Boolean(recovering) || foundChanged(preview) });
+    up = await stack.up({ message, refresh: readHosts && (Boolean(recovering) || foundChanged(preview)) });
   } catch (e) {
     // The engine's lock was taken by another update: this one never started, so its config goes too.
     if (e instanceof StackBusyError) recorded.restore();

@@ -183,6 +183,10 @@ export class MigrationStack {
     return this.stack.setAllConfig(config, path);
   }
 
+  removeConfig(key: ConfigKey): Promise<void> {
+    return this.stack.removeConfig(key);
+  }
+
   /**
    * Sets secrets through the CLI's standard input (`pulumi config set --secret --raw`, value read
    * from stdin): never on a command line, which every user sees in ps, and never in an error text.

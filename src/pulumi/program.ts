@@ -50,6 +50,8 @@ export interface DeployOptions {
   assignment?: ArchivedAssignment;
   /** List the records of existing Route 53 and Cloudflare zones that the stack does not manage. */
   listUnmanaged?: boolean;
+  /** The legacy gateway is dead: the readdress go-live leaves it out (cutover:legacyDown). */
+  legacyDown?: boolean;
 }
 
 export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: DeployOptions = {}): Deployment {
@@ -136,7 +138,11 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
   if (p.gateway.strategy === "eip") {
     goLive = elasticIpGoLive(inv, p, hosts, needs("the gateway identity"), hostEffects!);
   } else if (inv.hosts.legacy.kind === "existing" && inv.hosts.new.kind === "existing") {
-    goLive = new ReaddressGoLive("gateway-identity", readdressArgs(inv, p, needs("the gateway identity")), opts);
+    goLive = new ReaddressGoLive(
+      "gateway-identity",
+      { ...readdressArgs(inv, p, needs("the gateway identity")), ...(o.legacyDown ? { legacyDown: true } : {}) },
+      opts,
+    );
   }
   return { zones, hosts, goLive, archive, ...(mtaSts ? { mtaSts } : {}) };
 }

@@ -13,6 +13,7 @@ import type { HostRole } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
 import { hostRouting, routingDigest } from "../../src/model/routing";
 import {
+  addressOnLink,
   applyGatewayIdentity,
   applyIdentity,
   drainHost,
@@ -576,6 +577,49 @@ describe("host identity effect", () => {
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
     await applyRouting(neu, newTable);
   });
+
+  it("takes the address from a legacy gateway declared down only once no host answers ARP for it, changing nothing before", async () => {
+    const legacy = await session("legacy");
+    const neu = await session("new");
+    const { address, prefixLength } = p3.gateway;
+    const taking = [
+      {
+        session: neu,
+        identity: { hostName: p3.gateway.hostName, ownName: "new.api.test", holdsServiceAddress: true, service: service("new") },
+      },
+    ];
+    const before = await readIdentity(neu, service("new"));
+    // The legacy gateway still holds the address, so its kernel answers ARP: refused, nothing changed.
+    await expect(applyGatewayIdentity(taking, {}, ["legacy"])).rejects.toThrow(
+      new RegExp(`legacy was declared down, but a host still answers ARP for ${address.replace(/\./g, "\\.")} \\(Unicast reply from`),
+    );
+    expect(await readIdentity(neu, service("new"))).toEqual(before);
+    // No such interface: arping cannot ask, which is never "free".
+    expect((await addressOnLink(neu, address, "nosuch0")).verdict).toBe("could not check");
+    // The legacy gateway gone from the link (its address off, as after a power loss): the new server takes it.
+    await legacy.exec(["ip", "addr", "del", `${address}/${prefixLength}`, "dev", service("legacy").interface!]);
+    try {
+      expect((await addressOnLink(neu, address, service("new").interface!)).verdict).toBe("free");
+      await applyGatewayIdentity(taking, {}, ["legacy"]);
+      expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: true, hostName: p3.gateway.hostName });
+      // The outside host reaches it at once: the taker announced the address by gratuitous ARP.
+      expect(await waitFor(banner, (b) => /220 mail\.api\.test ESMTP/.test(b), 10_000)).toMatch(/220 mail\.api\.test ESMTP/);
+    } finally {
+      // Back as it was: the new server gives the address up, the legacy gateway takes it and its name.
+      await applyGatewayIdentity([
+        {
+          session: neu,
+          identity: { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") },
+        },
+        {
+          session: legacy,
+          identity: { hostName: p3.gateway.hostName, ownName: "legacy.api.test", holdsServiceAddress: true, service: service("legacy") },
+        },
+      ]);
+    }
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true });
+    expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
+  }, 60_000);
 
   it("drains the host giving the address up: a message in flight completes, a new one is refused at DATA, then the address moves", async () => {
     const legacy = await session("legacy");

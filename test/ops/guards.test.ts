@@ -16,7 +16,7 @@ import {
   verificationsTag,
   verifiedTag,
 } from "../../src/ops/guards";
-import { updateMessage } from "../../src/ops/phase";
+import { legacyDownMisuse, updateMessage } from "../../src/ops/phase";
 import { load, rawStack } from "../helpers";
 
 const pilot = (phase: Phase) => load("pilot", phase);
@@ -180,5 +180,18 @@ describe("the verification of each update, in the stack's tags", () => {
       [7, "passed"],
       [9, "failed"],
     ]);
+  });
+});
+
+describe("--legacy-down", () => {
+  it("is for the readdress go-live only: phase 5, both gateways reached by SSH", () => {
+    expect(legacyDownMisuse(5, pilot(5), plan(pilot(5), 5))).toBeUndefined();
+    expect(legacyDownMisuse(4, pilot(4), plan(pilot(4), 4))).toBe(
+      "--legacy-down is for phase 5 (the go-live): phase 4 needs the legacy gateway",
+    );
+    const production = load("production", 5);
+    expect(legacyDownMisuse(5, production, plan(production, 5))).toMatch(
+      /^--legacy-down is for the readdress go-live .*; this stack's go-live is eip: go live without it$/,
+    );
   });
 });

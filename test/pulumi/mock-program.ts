@@ -65,6 +65,8 @@ export interface MockOptions {
   route53Zones?: Map<string, string>;
   /** Run as the drift check's preview does: list the records of existing cloud zones. */
   listUnmanaged?: boolean;
+  /** cutover:legacyDown: the go-live with the legacy gateway dead. */
+  legacyDown?: boolean;
   /** By zone id, the records the provider's listing answers, in its own shape (getRecords, getDnsRecords). */
   listings?: Map<string, Record<string, unknown>[]>;
 }
@@ -120,6 +122,7 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions
       deploy(inv, p, o.credentials ?? MOCK_CREDENTIALS, {
         ...(assignment ? { assignment } : {}),
         ...(o.listUnmanaged ? { listUnmanaged: true } : {}),
+        ...(o.legacyDown ? { legacyDown: true } : {}),
       }),
     );
   });

@@ -297,6 +297,18 @@ describe("the program under mocks: pilot stack and layouts", () => {
     ]);
   });
 
+  it("with the legacy gateway declared down, the go-live marks it down in the identity: it changes only that, and so does the next run without it", async () => {
+    const [p5, down] = [await run("pilot", 5), await runUnderMocks(load("pilot", 5), 5, { legacyDown: true })];
+    const identity = "pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address";
+    // Only the identity differs (its digest names the host down), so the run after it, without the flag, updates it again.
+    expect(difference(p5.resources, down.resources)).toEqual({ added: [], removed: [], changed: [identity] });
+    const hosts = byName(down.resources).get(identity)!.inputs.hosts;
+    expect(hosts.map((h: any) => [h.host.name, h.down ?? false, h.identity.holdsServiceAddress])).toEqual([
+      ["legacy", true, false],
+      ["new", false, true],
+    ]);
+  });
+
   it("passes SSH keys and the TSIG secret to the engine as secrets", async () => {
     const { resources } = await run("pilot", 3);
     for (const r of resources.filter((x) => x.type.startsWith("pulumi-nodejs:"))) {

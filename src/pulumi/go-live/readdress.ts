@@ -12,6 +12,8 @@ export interface ReaddressGoLiveArgs {
   interfaces: Record<MailSystem, string>;
   /** SSH private key (a Pulumi secret). */
   privateKey: pulumi.Input<string>;
+  /** The legacy gateway is dead (--legacy-down): left out of the move, not drained. */
+  legacyDown?: boolean;
 }
 
 /**
@@ -37,7 +39,7 @@ export class ReaddressGoLive extends pulumi.ComponentResource {
 }
 
 /** Each system's identity in the plan's phase. With the mx strategy the address never moves. Pure. */
-export function readdressHosts(args: Pick<ReaddressGoLiveArgs, "plan" | "connections" | "interfaces">): IdentityHost[] {
+export function readdressHosts(args: Pick<ReaddressGoLiveArgs, "plan" | "connections" | "interfaces" | "legacyDown">): IdentityHost[] {
   const { gateway } = args.plan;
   return (["legacy", "new"] as const).map((role) => ({
     host: args.connections[role],
@@ -47,5 +49,6 @@ export function readdressHosts(args: Pick<ReaddressGoLiveArgs, "plan" | "connect
       holdsServiceAddress: role === gateway.service.holder,
       service: { address: gateway.service.address, prefixLength: gateway.service.prefixLength, interface: args.interfaces[role] },
     },
+    ...(role === "legacy" && args.legacyDown ? { down: true } : {}),
   }));
 }

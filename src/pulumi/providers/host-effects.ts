@@ -115,6 +115,11 @@ export class GatewayRouting extends pulumi.dynamic.Resource {
 export interface IdentityHost {
   host: SshEndpoint;
   identity: HostIdentity;
+  /**
+   * The host is dead (the go-live with --legacy-down, recorded in cutover:legacyDown): it is neither
+   * reached nor drained, and the taker checks by ARP that it no longer answers for the address.
+   */
+  down?: boolean;
 }
 
 export interface GatewayIdentityState {
@@ -145,7 +150,7 @@ export const identityDigest = (hosts: IdentityHost[]) =>
       hosts
         .map(
           (h) =>
-            `${h.host.name} ${h.host.address} ${h.identity.hostName} ${h.identity.ownName} ${h.identity.holdsServiceAddress} ${h.identity.service.address}/${h.identity.service.prefixLength} ${h.identity.service.interface}`,
+            `${h.host.name} ${h.host.address} ${h.identity.hostName} ${h.identity.ownName} ${h.identity.holdsServiceAddress} ${h.identity.service.address}/${h.identity.service.prefixLength} ${h.identity.service.interface}${h.down ? " down" : ""}`,
         )
         .join("\n"),
     )

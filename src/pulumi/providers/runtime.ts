@@ -3,6 +3,7 @@
  * runs a host effect over one SSH session per host and returns the state the engine keeps.
  */
 
+import { CutoverError } from "../../model/errors";
 import { archiveWith } from "../../model/mailbox-archive";
 import { recordSetKey, recordSetList, recordSetMap, recordsDigest } from "../../model/records";
 import { compactRouting, expandRouting } from "../../model/routing";
@@ -63,13 +64,17 @@ const faultHooks = (): GoLiveHooks => {
   };
 };
 
-const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> =>
-  withIdentityHosts(state, (sessions) =>
+/** Applies the identity on every host that is up; a host declared down is left out (see IdentityHost.down). */
+const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> => {
+  const up = { ...state, hosts: state.hosts.filter((h) => !h.down) };
+  return withIdentityHosts(up, (sessions) =>
     applyGatewayIdentity(
-      state.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })),
+      up.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })),
       faultHooks(),
+      state.hosts.filter((h) => h.down).map((h) => h.host.name),
     ),
   );
+};
 
 export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
   async diff(_id, olds, news) {
@@ -126,6 +131,12 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     return { changes: olds.digest !== news.digest };
   },
   async create(inputs) {
+    // What delete puts back is read from every host: the identity is first set up with all of them up.
+    const down = inputs.hosts.filter((h) => h.down).map((h) => h.host.name);
+    if (down.length)
+      throw new CutoverError(
+        `the gateway identity is set up for the first time, which needs every host, but ${down.join(", ")} was declared down: --legacy-down is for a go-live from phase 4`,
+      );
     const before = await applyIdentities(inputs);
     const original = inputs.hosts.map((h, i) => ({
       role: h.host.name,

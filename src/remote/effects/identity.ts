@@ -272,19 +272,65 @@ export interface GoLiveHooks {
 }
 
 /**
+ * Whether another host on the link still answers for the address, asked by ARP duplicate address
+ * detection (iputils arping -D: exit 0 when no reply came in 2 s, 1 when one did): "free", "in use"
+ * (with arping's words), or "could not check" (no arping, no such interface), which is never free.
+ */
+export async function addressOnLink(
+  s: HostSession,
+  address: string,
+  dev: string,
+): Promise<{ verdict: "free" | "in use" | "could not check"; detail: string }> {
+  const r = await s.exec(["arping", "-D", "-c", "2", "-w", "2", "-I", dev, address], { allowFailure: true });
+  const said = `${r.stdout}${r.stderr}`.trim().split("\n").filter(Boolean);
+  if (r.code === 0) return { verdict: "free", detail: `no host answered ARP for ${address} on ${dev} in 2 s` };
+  if (r.code === 1 && said.some((l) => /reply from/i.test(l)))
+    return { verdict: "in use", detail: said.find((l) => /reply from/i.test(l))!.trim() };
+  return { verdict: "could not check", detail: `arping -D on ${dev} ended with exit ${r.code}${said.length ? `: ${said.at(-1)}` : ""}` };
+}
+
+/**
+ * Before a host takes the address from a host declared down (the go-live with --legacy-down): the
+ * taking host's postfix must serve, and no host may still answer ARP for the address. Two hosts with
+ * one address would each get part of the mail and the sessions; a host that answers ARP is not down.
+ */
+async function takeOverPreflight(taker: { session: HostSession; identity: HostIdentity }, downHosts: string[]): Promise<void> {
+  const { address, interface: dev } = taker.identity.service;
+  if (!dev) throw new CutoverError("a host declared down is skipped only by the readdress go-live (an address on an interface)");
+  // Side by side: the ARP question waits 2 s for an answer that should not come.
+  const [fault, onLink] = await Promise.all([cannotServe(taker.session), addressOnLink(taker.session, address, dev)]);
+  if (fault) throw new CutoverError(`the go-live was refused before anything changed: ${fault}`);
+  const where = `${taker.session.target.name} (${taker.session.target.address})`;
+  if (onLink.verdict === "in use")
+    throw new CutoverError(
+      `the go-live was refused before anything changed: ${downHosts.join(", ")} was declared down, but a host still answers ARP for ${address} (${onLink.detail}); power it off or take the address off its interface, or run the go-live without --legacy-down so that it is drained`,
+    );
+  if (onLink.verdict === "could not check")
+    throw new CutoverError(
+      `the go-live was refused before anything changed: whether a host still answers for ${address} could not be checked from ${where} (${onLink.detail}); install iputils-arping there`,
+    );
+}
+
+/**
  * Moves the gateway identity among hosts in the order that keeps the outage short and cuts no
  * session: the drain policy goes in where missing; the holder takes the gateway's name (postfix
  * needs up to 2 s to reload after main.cf changes, and it still answers only on its own address
  * then); the others drain their sessions to the address and give it up; the holder takes it; and
  * only then do the others take their own names. Every step reads nothing it did not read first, so
- * running it again after an interruption finishes the move. Returns what each host had before.
+ * running it again after an interruption finishes the move. `downHosts` names the hosts left out
+ * because they are dead (the go-live with --legacy-down): the taker then checks first that no host
+ * still answers for the address. Returns what each host had before.
  */
 export async function applyGatewayIdentity(
   hosts: { session: HostSession; identity: HostIdentity }[],
   hooks: GoLiveHooks = {},
+  downHosts: string[] = [],
 ): Promise<LiveIdentity[]> {
   const live = await Promise.all(hosts.map((h) => readIdentity(h.session, h.identity.service)));
   await goLivePreflight(hosts, live);
+  // A host declared down is not among `hosts`: nothing releases the address, so the taker checks that no one holds it.
+  const taker = hosts.find((h, i) => h.identity.holdsServiceAddress && !live[i].holdsServiceAddress && h.identity.service.interface);
+  if (downHosts.length && taker) await takeOverPreflight(taker, downHosts);
   try {
     await runIdentitySteps(hosts, live, hooks);
   } catch (e) {
