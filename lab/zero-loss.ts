@@ -2,9 +2,9 @@
  * Zero-loss runs on the lab, through the engine: the outside MTA streams messages to the gateway
  * address while the go-live and the rollback happen mid-stream (phase and rollback commands'
  * functions, the real engine), optionally with a fault: the new server's MTA killed for 5 s, the
- * SSH connection cut in the middle of the go-live, or the engine killed between the old gateway
- * releasing the address and the new server taking it. Every message handed over must end in
- * exactly one mailbox, the right one.
+ * SSH connection cut in the middle of the go-live, the engine killed between the old gateway
+ * releasing the address and the new server taking it, or the legacy gateway dead (powered off) when
+ * the go-live starts. Every message handed over must end in exactly one mailbox, the right one.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,7 +17,7 @@ import type { MigrationStack } from "../src/ops/stack";
 import { run } from "../src/remote/local";
 import { type HostSession, SessionPool } from "../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../src/remote/targets";
-import { hostDir, type LabDescription, labHostKeys } from "./lab";
+import { hostDir, type LabDescription, labHostKeys, setSshd } from "./lab";
 import { inNamespace } from "./namespaces";
 import { type Sample, startProber } from "./prober";
 import { REPORTS_DIR } from "./rehearsal";
@@ -35,7 +35,7 @@ import {
 } from "./stream";
 import { renderStreamChart } from "./stream-chart";
 
-export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed" | "deferred";
+export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed" | "deferred" | "legacy-down";
 
 export interface ZeroLossOptions {
   stack: MigrationStack;
@@ -145,6 +145,37 @@ async function descendants(pid: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * A power loss of a lab host, as far as mail sees it: its postfix (master and every child) and its
+ * sshd sessions SIGKILLed, sshd stopped, and its link down, so that nothing answers for its
+ * addresses, not even ARP. (Its dovecot, POP3 only, is left running behind the dead link.)
+ */
+async function powerOff(lab: LabDescription, role: HostRole): Promise<string> {
+  const h = lab.hosts[role]!;
+  const master = pidOf(role, join("spool", "pid", "master.pid"));
+  const postfix = [...(await descendants(master)), master];
+  const sessions = await descendants(pidOf(role, "sshd.pid"));
+  await run(["kill", "-9", ...[...postfix, ...sessions].map(String)], { allowFailure: true });
+  await setSshd(role, false);
+  await run(["ip", "-n", h.namespace, "link", "set", h.interface, "down"]);
+  return `${postfix.length} postfix and ${sessions.length} sshd session processes SIGKILLed, sshd stopped, ${h.interface} down`;
+}
+
+/**
+ * The host back from the power loss, without the service address (a restart loses an address added
+ * at run time; the README says to keep it out of the host's network configuration): link up, sshd
+ * and postfix started, its queue as the kill left it.
+ */
+async function powerOn(lab: LabDescription, role: HostRole): Promise<void> {
+  const h = lab.hosts[role]!;
+  await run(["ip", "-n", h.namespace, "addr", "del", `${lab.serviceAddress}/${lab.prefixLength}`, "dev", h.interface], {
+    allowFailure: true,
+  });
+  await run(["ip", "-n", h.namespace, "link", "set", h.interface, "up"]);
+  await setSshd(role, true);
+  await inNamespace(h.namespace, ["postfix", "start"], { timeoutMs: 30_000 });
+}
+
 /** The `pulumi` CLI process running an operation on the stack, started by this process. */
 async function engineProcess(stack: string): Promise<number | undefined> {
   const mine = await descendants(process.pid);
@@ -156,7 +187,7 @@ async function engineProcess(stack: string): Promise<number | undefined> {
 /** A command's outcome as the report tells it: its status, and why when it could not be verified. */
 const told = (o: PhaseOutcome) => (o.unverifiedBecause ? `${o.status} (${o.unverifiedBecause})` : o.status);
 
-/** Runs one zero-loss run on a lab stack at phase 4 and leaves it at phase 4. */
+/** Runs one zero-loss run on a lab stack at phase 4 and leaves it at phase 4 (the legacy-down run: at phase 5). */
 export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const rate = o.rate ?? 25;
   const seconds = o.seconds ?? 30;
@@ -252,6 +283,30 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       const back = await event(`rollback ${i}`, () => runRollback(stack, options));
       notes.push(`cycle ${i}: go-live ${told(live)}, rollback ${told(back)}`);
     }
+  } else if (o.fault === "legacy-down") {
+    // The legacy gateway dies at 5 s; the go-live is told so. It comes back at 15 s, without the
+    // address, and phase 5 run again gives it its own name and verifies every flow; the stack stays there.
+    const killed = await event("legacy gateway powered off", () => powerOff(lab, "legacy"));
+    notes.push(`legacy gateway powered off: ${killed}`);
+    const off = Date.now();
+    const live = event("go-live (legacy down)", () => runPhase(stack, 5, { ...options, legacyDown: true }));
+    live.catch(() => undefined);
+    const taken = await waitFor(
+      () => holds(lab, "new"),
+      (h) => h,
+      60_000,
+      50,
+    );
+    notes.push(
+      taken
+        ? `the new server held the address ${((Date.now() - off) / 1000).toFixed(1)} s after the power-off`
+        : "the new server never took the address",
+    );
+    notes.push(`go-live with --legacy-down: ${told(await live)}`);
+    await at(15);
+    await event("legacy gateway back", () => powerOn(lab, "legacy"));
+    const again = await event("go-live re-run", () => runPhase(stack, 5, options));
+    notes.push(`phase 5 run again with the legacy gateway back: ${told(again)}`);
   } else if (o.fault === "deferred") {
     // The new server unreachable from the legacy gateway from 2 s on: the mail the gateway splits off
     // to it waits in the gateway's deferred queue, and is still there when the go-live moves the address.
@@ -286,7 +341,8 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       notes.push(`the new server's postfix master (pid ${master}) was killed with SIGKILL and started again 5 s later`);
     }
   }
-  if (o.fault !== "engine-killed" && !o.cycles) {
+  // The legacy-down run ends at phase 5: its rollback would be the plain run's.
+  if (o.fault !== "engine-killed" && o.fault !== "legacy-down" && !o.cycles) {
     await at(o.fault === "none" ? 15 : 20);
     const back = await event("rollback", () => runRollback(stack, options));
     notes.push(`rollback: ${told(back)}`);
@@ -294,7 +350,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
 
   // A command that did not end as planned: keep each host's postfix warnings of the run, for the
   // report (what went wrong on a host is in its log, and the lab is gone after the test).
-  if (commands.some((c) => c.status !== "done" && !c.name.includes("interrupted")))
+  if (commands.some((c) => c.status !== "done" && !c.name.includes("interrupted") && !c.name.includes("(legacy down)")))
     for (const role of ["legacy", "new"] as const) {
       const log = readFileSync(join(hostDir(role), "maillog"), "utf8").split("\n");
       const since = new Date(t0).toTimeString().slice(0, 8);
@@ -356,7 +412,24 @@ async function collect(
   const inv = loadStack(stackName, 4).inventory;
   const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(sshEndpoint(inv, role, labHostKeys(lab)), privateKey));
   const roles: HostRole[] = ["legacy", "new", "internet"];
-  const look = async () => (await Promise.all(roles.map(async (r) => findDeliveries(await session(r), r, tag)))).flat();
+  // A queue manager that finds a message still locked by the delivery agent that just deferred it
+  // (with the lab's 1 s retry, its next scan can come that soon) puts it back in the incoming queue
+  // for 60 s, and scans that queue again only when told new mail arrived ("skipped, still being
+  // delivered" in its log). A real sender is told all the time; the lab's, once the stream has
+  // ended, never: seen once, a message of the run then sat there until counting gave up. So while
+  // counting, each host is told what each new arrival tells it (postkick public qmgr I). postkick
+  // dies of SIGPIPE now and then (the queue manager closes the socket first): a shell around it
+  // reports an exit code (141) instead of a channel closed without one; the next look kicks again.
+  const kick = () =>
+    Promise.all(
+      roles.map(async (r) =>
+        (await session(r)).exec(["sh", "-c", "postkick public qmgr I </dev/null >/dev/null 2>&1"], { allowFailure: true }),
+      ),
+    );
+  const look = async () => {
+    await kick();
+    return (await Promise.all(roles.map(async (r) => findDeliveries(await session(r), r, tag)))).flat();
+  };
   const queued = async () =>
     (await Promise.all(roles.map(async (r) => queuedWith(await session(r), [`${tag}-`])))).reduce((a, b) => a + b, 0);
   try {
@@ -389,6 +462,7 @@ export async function writeZeroLossReport(r: ZeroLossReport): Promise<{ json: st
     buckets: r.timeline,
     events: r.events,
     start: r.timelineStart,
+    switches: r.greetings.slice(1).map((g) => ({ t: g.t, label: `${g.server.split(".")[0]} answers` })),
   });
   writeFileSync(`${base}.svg`, svg);
   return { json: `${base}.json`, svg: `${base}.svg` };

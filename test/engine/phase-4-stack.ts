@@ -12,7 +12,7 @@ import { runPhase } from "../../src/ops/phase";
 import type { MigrationStack } from "../../src/ops/stack";
 import type { TestLab } from "../lab/env";
 
-export const progress = (m: string) => process.stderr.write(`${m}\n`);
+export const progress = (m: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${m}\n`);
 
 /** Registers the hooks; the returned function gives the stack once beforeAll has run. */
 export function labStackAtPhase4(

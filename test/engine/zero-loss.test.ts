@@ -1,7 +1,8 @@
 /**
  * Zero loss on the lab, through the engine: the outside MTA streams 25 messages a second for 30 s to
  * mailboxes on both systems while the go-live and the rollback run mid-stream, plainly and with
- * faults. Every message handed over must end in exactly one mailbox, the right one.
+ * faults, and while the go-live runs with the legacy gateway dead. Every message handed over must
+ * end in exactly one mailbox, the right one.
  */
 import { describe, expect, it } from "vitest";
 import { type Fault, summaryLine, writeZeroLossReport, zeroLossRun } from "../../lab/zero-loss";
@@ -53,6 +54,16 @@ const RUNS: [Fault, string, [string, string][]][] = [
       ["rollback after the kill", "done"],
     ],
   ],
+  [
+    "legacy-down",
+    "the legacy gateway dead (powered off) when the go-live starts; the go-live with --legacy-down takes its address, and phase 5 again finishes once it is back",
+    [
+      ["legacy gateway powered off", "done"],
+      ["go-live (legacy down)", "unverified"],
+      ["legacy gateway back", "done"],
+      ["go-live re-run", "done"],
+    ],
+  ],
 ];
 
 describe("zero loss under a steady stream of mail", () => {
@@ -84,14 +95,22 @@ describe("zero loss under a steady stream of mail", () => {
       const greeters = r.greetings.map((g) => g.server);
       expect(greeters[0]).toBe(own("legacy"));
       expect(greeters.includes(own("new"))).toBe(fault !== "engine-killed");
-      expect(greeters.at(-1)).toBe(own("legacy"));
-      const rollback = r.events.find((e) => e.name.startsWith("rollback"))!;
-      expect(r.greetings.at(-1)!.t).toBeLessThanOrEqual(rollback.end);
-      // The stack ends where it started, cleanly: phase 4, nothing pending, the last update succeeded.
+      // The stack ends cleanly (nothing pending, the last update succeeded): where it started, at
+      // phase 4, after the rollback; the legacy-down run at phase 5, the legacy gateway back.
+      const endsAt = fault === "legacy-down" ? 5 : 4;
+      expect(greeters.at(-1)).toBe(own(endsAt === 5 ? "new" : "legacy"));
+      const last = r.events.find((e) => e.name.startsWith(endsAt === 5 ? "go-live re-run" : "rollback"))!;
+      expect(r.greetings.at(-1)!.t).toBeLessThanOrEqual(last.end);
       const history = await stack.history();
       expect(history[0]).toMatchObject({ kind: "update", result: "succeeded" });
-      expect(history[0].config["cutover:phase"].value).toBe("4");
+      expect(history[0].config["cutover:phase"].value).toBe(String(endsAt));
       expect(await stack.pendingOperations()).toEqual([]);
+      if (fault === "legacy-down") {
+        // The go-live that took the address without the legacy gateway is in the history as such.
+        expect(history[1].message).toMatch(/^phase 5: go-live \(legacy down: not drained\) by /);
+        expect(history[1].config["cutover:legacyDown"]?.value).toBe("true");
+        expect(history[0].config["cutover:legacyDown"]).toBeUndefined();
+      }
     }, 300_000);
   }
 });
