@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type Delivery, type SentMessage, tally, timeline } from "../../lab/stream";
+import { cumulativeSeries, longestGap, streamChartSpec } from "../../lab/stream-chart";
 
 const sent = (seq: number, t: number, to = "a@x.test", error?: string): SentMessage => ({
   seq,
@@ -46,5 +47,43 @@ describe("the timeline", () => {
       { t: 0.1, sent: 0, delivered: { legacy: 1 } },
       { t: 0.2, sent: 0, delivered: { new: 1 } },
     ]);
+  });
+});
+
+describe("the zero-loss chart", () => {
+  const buckets = [
+    { t: 0, sent: 2, delivered: { legacy: 1 } },
+    { t: 0.1, sent: 2, delivered: { legacy: 1, new: 1 } },
+    { t: 0.2, sent: 0, delivered: {} },
+    { t: 0.3, sent: 0, delivered: {} },
+    { t: 0.4, sent: 0, delivered: { new: 1 } },
+    { t: 0.5, sent: 0, delivered: {} },
+  ];
+  it("draws running totals: handed over and delivered meet when nothing was lost", () => {
+    const at = (series: string) =>
+      cumulativeSeries(buckets)
+        .filter((p) => p.series === series)
+        .map((p) => p.n);
+    expect(at("handed over")).toEqual([2, 4, 4, 4, 4, 4]);
+    expect(at("delivered, all systems")).toEqual([1, 3, 3, 3, 4, 4]);
+    expect(at("delivered on legacy")).toEqual([1, 2, 2, 2, 2, 2]);
+    expect(at("delivered on new")).toEqual([0, 1, 1, 1, 2, 2]);
+  });
+  it("shades the longest time without a delivery between the first and the last, nothing after the last", () => {
+    expect(longestGap(buckets)).toEqual({ from: 0.2, to: 0.4 });
+    expect(longestGap([{ t: 0, sent: 1, delivered: {} }])).toBeUndefined();
+  });
+  it("labels each command with its duration, and each server that began to answer", () => {
+    const spec = streamChartSpec({
+      title: "t",
+      buckets,
+      start: 1000,
+      events: [{ name: "go-live", start: 1100, end: 3600 }],
+      switches: [{ t: 2000, label: "new answers" }],
+    }) as { layer: { data: { values: Record<string, unknown>[] } }[] };
+    const values = spec.layer.flatMap((l) => l.data.values);
+    expect(values).toContainEqual(expect.objectContaining({ label: "go-live (2.5 s)", from: 0.1 }));
+    expect(values).toContainEqual(expect.objectContaining({ label: "new answers", t: 1 }));
+    expect(values).toContainEqual(expect.objectContaining({ label: "longest gap without a delivery: 0.2 s" }));
   });
 });
