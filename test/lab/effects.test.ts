@@ -621,6 +621,33 @@ describe("host identity effect", () => {
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
   }, 60_000);
 
+  it("puts the address back on the legacy gateway when the new server is lost between the release and the take", async () => {
+    const legacy = await session("legacy");
+    // A connection of its own, cut in the middle of the move (the pool's stays for the tests after).
+    const neu = await connect(lab.target("new"));
+    const move = applyGatewayIdentity(
+      [
+        {
+          session: legacy,
+          identity: { hostName: "legacy.api.test", ownName: "legacy.api.test", holdsServiceAddress: false, service: service("legacy") },
+        },
+        {
+          session: neu,
+          identity: { hostName: p3.gateway.hostName, ownName: "new.api.test", holdsServiceAddress: true, service: service("new") },
+        },
+      ],
+      { afterRelease: async () => neu.close() },
+    );
+    await expect(move).rejects.toThrow(/the gateway identity move failed: .*; what it had changed was put back/);
+    // The legacy gateway holds the address and the gateway's name again; the new server never took the address.
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true, hostName: p3.gateway.hostName });
+    const pooled = await session("new");
+    expect(await readIdentity(pooled, service("new"))).toMatchObject({ holdsServiceAddress: false });
+    expect(await waitFor(banner, (b) => /220 mail\.api\.test ESMTP/.test(b), 10_000)).toMatch(/220 mail\.api\.test ESMTP/);
+    // The new server had taken the gateway's name before it was lost: that is the next run's to undo.
+    await applyIdentity(pooled, { hostName: "new.api.test", ownName: "new.api.test", holdsServiceAddress: false, service: service("new") });
+  }, 60_000);
+
   it("drains the host giving the address up: a message in flight completes, a new one is refused at DATA, then the address moves", async () => {
     const legacy = await session("legacy");
     const neu = await session("new");
