@@ -9,7 +9,9 @@ import { CONFIG } from "../model/config-keys";
 import { InputError } from "../model/errors";
 import type { Phase } from "../model/inventory";
 import { mailboxFilePath, readMailboxFile } from "../model/mailbox-archive";
+import { plan } from "../model/plan";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
+import { restoreLostAddress } from "./address-restore";
 import { archivedMailboxFile, nextUpdateNumber, numbered } from "./history";
 import { operatorName } from "./hold";
 import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
@@ -134,6 +136,8 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
 
 export interface RollbackOutcome extends PhaseOutcome {
   plan: RollbackPlan;
+  /** The gateway's address was on no host after an interrupted move, and was put back before the engine ran. */
+  addressRestored?: boolean;
 }
 
 /**
@@ -174,6 +178,8 @@ async function heldRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"
   // The state may not be what the hosts have (a failed or interrupted update, a hand change): the
   // preview reads the live hosts first; the up again only when that found a change or after a failure.
   const recovering = rb.from.result !== "succeeded";
+  // An interrupted move can have left the gateway's address on no host: that goes back first.
+  const addressRestored = recovering && (await restoreLostAddress(stack, inv, plan(inv, phase), o.progress));
   const preview = await stack.preview({ refresh: true });
   o.progress(`preview of the rollback (after reading the live hosts):\n${describeSteps(preview)}`);
   const up = await stack.up({
@@ -181,5 +187,5 @@ async function heldRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"
     refresh: recovering || foundChanged(preview),
   });
   const outcome = await verifyAndRecord(stack, phase, inv, o, { status: "done", refusals: [], forced: false, preview, up }, rb.update);
-  return { ...outcome, plan: rb };
+  return { ...outcome, plan: rb, ...(addressRestored ? { addressRestored } : {}) };
 }
