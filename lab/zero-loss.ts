@@ -3,8 +3,8 @@
  * address while the go-live and the rollback happen mid-stream (phase and rollback commands'
  * functions, the real engine), optionally with a fault: the new server's MTA killed for 5 s, the
  * SSH connection cut in the middle of the go-live, the engine killed between the old gateway
- * releasing the address and the new server taking it, or the legacy gateway dead (powered off) when
- * the go-live starts. Every message handed over must end in exactly one mailbox, the right one.
+ * releasing the address and the new server taking it, the legacy gateway dead (powered off) when
+ * the go-live starts, or the new server's delivery agents SIGKILLed while they write mail. Every message handed over must end in exactly one mailbox, the right one.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,7 +35,7 @@ import {
 } from "./stream";
 import { renderStreamChart } from "./stream-chart";
 
-export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed" | "deferred" | "legacy-down";
+export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed" | "deferred" | "legacy-down" | "agent-killed";
 
 export interface ZeroLossOptions {
   stack: MigrationStack;
@@ -176,6 +176,37 @@ async function powerOn(lab: LabDescription, role: HostRole): Promise<void> {
   await inNamespace(h.namespace, ["postfix", "start"], { timeoutMs: 30_000 });
 }
 
+/** Files in the maildirs' tmp/ of a lab host: each one a message a delivery agent began to write and never finished. */
+async function unfinishedWrites(role: HostRole): Promise<number> {
+  const r = await run(["find", join(hostDir(role), "mail"), "-path", "*/tmp/*", "-type", "f"], { allowFailure: true });
+  return r.stdout.split("\n").filter(Boolean).length;
+}
+
+/**
+ * SIGKILLs every delivery agent (the `virtual` processes of the host's postfix master) as soon as
+ * one shows, every 50 ms for `ms`: the agents die in the middle of whatever they do, writing a
+ * message into a maildir included. Returns how many it killed.
+ */
+async function killDeliveryAgents(role: HostRole, ms: number): Promise<number> {
+  const master = pidOf(role, join("spool", "pid", "master.pid"));
+  const end = Date.now() + ms;
+  let killed = 0;
+  while (Date.now() < end) {
+    const r = await run(["ps", "-o", "pid=,comm=", "--ppid", String(master)], { allowFailure: true });
+    const agents = r.stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([, comm]) => comm === "virtual")
+      .map(([pid]) => pid);
+    if (agents.length) {
+      await run(["kill", "-9", ...agents], { allowFailure: true });
+      killed += agents.length;
+    }
+    await sleep(50);
+  }
+  return killed;
+}
+
 /** The `pulumi` CLI process running an operation on the stack, started by this process. */
 async function engineProcess(stack: string): Promise<number | undefined> {
   const mine = await descendants(process.pid);
@@ -276,6 +307,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       notes.push(
         `the rollback after the kill restored phase 4: ${told(back)}; pending operations left: ${(await stack.pendingOperations()).length}`,
       );
+      if (back.addressRestored) notes.push("the rollback found the gateway's address on no host and put it back before the engine ran");
     }
   } else if (o.cycles) {
     for (let i = 1; i <= o.cycles; i++) {
@@ -307,6 +339,14 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     await event("legacy gateway back", () => powerOn(lab, "legacy"));
     const again = await event("go-live re-run", () => runPhase(stack, 5, options));
     notes.push(`phase 5 run again with the legacy gateway back: ${told(again)}`);
+  } else if (o.fault === "agent-killed") {
+    // No go-live: at phase 4 the new server receives its users' mail from the gateway by split
+    // delivery, and its delivery agent writes each message into a maildir. Killed from 5 s to 10 s.
+    const before = await unfinishedWrites("new");
+    const killed = await event("new server's delivery agents SIGKILLed for 5 s", () => killDeliveryAgents("new", 5000));
+    notes.push(
+      `${killed} delivery agents (virtual) of the new server SIGKILLed over 5 s; ${(await unfinishedWrites("new")) - before} messages left half-written in a maildir's tmp/ (never counted as delivered: a maildir reader sees new/ and cur/ only)`,
+    );
   } else if (o.fault === "deferred") {
     // The new server unreachable from the legacy gateway from 2 s on: the mail the gateway splits off
     // to it waits in the gateway's deferred queue, and is still there when the go-live moves the address.
@@ -341,8 +381,8 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       notes.push(`the new server's postfix master (pid ${master}) was killed with SIGKILL and started again 5 s later`);
     }
   }
-  // The legacy-down run ends at phase 5: its rollback would be the plain run's.
-  if (o.fault !== "engine-killed" && o.fault !== "legacy-down" && !o.cycles) {
+  // The legacy-down run ends at phase 5: its rollback would be the plain run's. The agent-killed run never goes live.
+  if (!["engine-killed", "legacy-down", "agent-killed"].includes(o.fault) && !o.cycles) {
     await at(o.fault === "none" ? 15 : 20);
     const back = await event("rollback", () => runRollback(stack, options));
     notes.push(`rollback: ${told(back)}`);

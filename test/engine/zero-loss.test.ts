@@ -55,6 +55,11 @@ const RUNS: [Fault, string, [string, string][]][] = [
     ],
   ],
   [
+    "agent-killed",
+    "the new server's delivery agents SIGKILLed for 5 s while they write mail (no go-live)",
+    [["new server's delivery agents SIGKILLed for 5 s", "done"]],
+  ],
+  [
     "legacy-down",
     "the legacy gateway dead (powered off) when the go-live starts; the go-live with --legacy-down takes its address, and phase 5 again finishes once it is back",
     [
@@ -80,8 +85,14 @@ describe("zero loss under a steady stream of mail", () => {
       expect(r.tally.sent).toBe(RATE * SECONDS);
       expect(r.tally.refused).toBe(0);
       expect(r.queuedAtEnd).toBe(0);
-      expect(r.tally.problems).toEqual({ lost: [], duplicated: [], misdelivered: [] });
-      expect(r.tally.delivered).toBe(r.tally.sent);
+      expect(r.tally.problems.lost).toEqual([]);
+      expect(r.tally.problems.misdelivered).toEqual([]);
+      // A delivery agent killed after its message is in new/ but before it reports so to the queue
+      // manager makes postfix deliver that message again: no transaction spans the maildir and the
+      // queue. Only the agent-killed run kills agents; every other run must have no duplicate.
+      if (fault !== "agent-killed") expect(r.tally.problems.duplicated).toEqual([]);
+      // Every message arrived: once, or (a duplicate, above) more than once.
+      expect(r.tally.delivered + r.tally.duplicated).toBe(r.tally.sent);
       // The outside sender enforces DANE: no delivery of the run waited because the gateway's key did
       // not verify, through the switches. (A session cut mid-handshake by the switch is retried like
       // one cut at EHLO: the report counts those apart, as handshakeCuts.)
@@ -94,17 +105,21 @@ describe("zero loss under a steady stream of mail", () => {
       const own = (role: string) => stackPlan(stack.name, 4).hosts.find((h) => h.role === role)!.ownName;
       const greeters = r.greetings.map((g) => g.server);
       expect(greeters[0]).toBe(own("legacy"));
-      expect(greeters.includes(own("new"))).toBe(fault !== "engine-killed");
+      expect(greeters.includes(own("new"))).toBe(fault !== "engine-killed" && fault !== "agent-killed");
       // The stack ends cleanly (nothing pending, the last update succeeded): where it started, at
       // phase 4, after the rollback; the legacy-down run at phase 5, the legacy gateway back.
       const endsAt = fault === "legacy-down" ? 5 : 4;
       expect(greeters.at(-1)).toBe(own(endsAt === 5 ? "new" : "legacy"));
-      const last = r.events.find((e) => e.name.startsWith(endsAt === 5 ? "go-live re-run" : "rollback"))!;
+      const last = r.events.find((e) => e.name.startsWith(endsAt === 5 ? "go-live re-run" : "rollback")) ?? r.events.at(-1)!;
       expect(r.greetings.at(-1)!.t).toBeLessThanOrEqual(last.end);
       const history = await stack.history();
       expect(history[0]).toMatchObject({ kind: "update", result: "succeeded" });
       expect(history[0].config["cutover:phase"].value).toBe(String(endsAt));
       expect(await stack.pendingOperations()).toEqual([]);
+      // The engine died after the release: the rollback put the address back before its own engine run.
+      expect(r.notes.includes("the rollback found the gateway's address on no host and put it back before the engine ran")).toBe(
+        fault === "engine-killed",
+      );
       if (fault === "legacy-down") {
         // The go-live that took the address without the legacy gateway is in the history as such.
         expect(history[1].message).toMatch(/^phase 5: go-live \(legacy down: not drained\) by /);
