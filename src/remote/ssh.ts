@@ -46,6 +46,8 @@ export interface HostSession {
   /** Writes a file atomically: a temporary file beside it, then rename. */
   writeFile(path: string, content: string, mode?: number): Promise<void>;
   close(): void;
+  /** Whether the connection has ended (closed by either side): it runs nothing more. */
+  readonly closed?: boolean;
 }
 
 export class HostKeyMismatchError extends CutoverError {
@@ -203,14 +205,36 @@ function connectOnce(target: HostTarget, timeoutMs: number): Promise<HostSession
   });
 }
 
+/**
+ * Commands one connection runs at once, at most. Debian's sshd allows 10 sessions (channels) per
+ * connection (MaxSessions) and refuses the 11th ("open failed"); 8 leaves room for an SFTP channel.
+ */
+const MAX_CHANNELS = 8;
+
 class Session implements HostSession {
   private sftp: Promise<SFTPWrapper> | undefined;
+  private running = 0;
+  private readonly queued: (() => void)[] = [];
+  closed = false;
   constructor(
     private readonly client: Client,
     readonly target: HostTarget,
-  ) {}
+  ) {
+    client.on("close", () => (this.closed = true));
+  }
 
-  exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (this.running >= MAX_CHANNELS) await new Promise<void>((go) => this.queued.push(go));
+    this.running++;
+    try {
+      return await this.execNow(argv, opts);
+    } finally {
+      this.running--;
+      this.queued.shift()?.();
+    }
+  }
+
+  private execNow(argv: string[], opts: ExecOptions): Promise<ExecResult> {
     const command = argv.map(shellQuote).join(" ");
     return new Promise((resolve, reject) => {
       const cannot = (err: Error) =>

@@ -761,6 +761,23 @@ describe("SSH helper", () => {
     );
   });
 
+  it("runs at most 8 commands at once on one connection (a stock sshd refuses the 11th session), and every one of them", async () => {
+    const s = await session("internet");
+    const log = `/tmp/cutover-channels-${Date.now()}`;
+    // Each command marks its start and its end in one file; the marks' order shows how many overlapped.
+    await Promise.all(Array.from({ length: 20 }, () => s.exec(["sh", "-c", 'echo + >> "$1"; sleep 1; echo - >> "$1"', "sh", log])));
+    const marks = (await s.exec(["cat", log])).stdout.trim().split("\n");
+    await s.exec(["rm", "-f", log]);
+    let now = 0;
+    let most = 0;
+    for (const m of marks) {
+      now += m === "+" ? 1 : -1;
+      most = Math.max(most, now);
+    }
+    expect(marks.filter((m) => m === "+")).toHaveLength(20);
+    expect(most).toBe(8);
+  });
+
   it("passes arguments to the host exactly, whatever they contain", async () => {
     const s = await session("legacy");
     const tricky = ["a b", "it's", "$(touch /tmp/pwned)", "; rm -rf /", '"q"', "*"];

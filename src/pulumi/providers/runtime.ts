@@ -19,7 +19,7 @@ import { applyPolicies, readPolicies, removePolicies } from "../../remote/effect
 import { readBaseline } from "../../remote/effects/postfix-baseline";
 import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/routing";
 import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
-import { execSequence, type HostSession, SessionPool, withSession } from "../../remote/ssh";
+import { connect, execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../remote/ssh";
 import { hostTarget } from "../../remote/targets";
 import {
   type GatewayDrainState,
@@ -242,6 +242,32 @@ export const gatewayDrain: HostEffectProvider<GatewayDrainState> = {
 /** A zone state's record sets as a list (a map since record sets are keyed; a list in older states). */
 const recordsOf = (s: Pick<OnPremZoneState, "zone" | "records">) => recordSetList(s.zone, s.records);
 
+/**
+ * One SSH connection per DNS server for the provider process's life (one engine run), shared by
+ * every zone on it: an on-prem stack of 200 zones made 200 SSH handshakes per refresh, and as many
+ * connection attempts at once as the engine ran operations, which a stock sshd (MaxStartups 10)
+ * starts dropping. The connection's commands are limited per connection (ssh.ts, MAX_CHANNELS).
+ * (The provider loads this module once per process: tsx's require returns the cached module.)
+ */
+const dnsSessions = new Map<string, Promise<HostSession>>();
+
+async function withDnsServer<T>(target: HostTarget, fn: (s: HostSession) => Promise<T>): Promise<T> {
+  const sessions = dnsSessions;
+  const key = `${target.user}@${target.address}:${target.port} ${target.hostKey}`;
+  let pending = sessions.get(key);
+  if (!pending) {
+    pending = connect(target);
+    sessions.set(key, pending);
+    pending.catch(() => sessions.delete(key));
+  }
+  const session = await pending;
+  if (session.closed) {
+    if (sessions.get(key) === pending) sessions.delete(key);
+    return withDnsServer(target, fn);
+  }
+  return fn(session);
+}
+
 export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async diff(_id, olds, news) {
     const replaces = olds.zone !== news.zone || !sameConnection(olds.server, news.server) ? ["zone"] : [];
@@ -250,7 +276,7 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async create(inputs) {
     // What the managed names held before is kept, so delete can put it back.
     const desired = recordsOf(inputs);
-    const original = await withSession(hostTarget(inputs.server, inputs.privateKey), async (s) => {
+    const original = await withDnsServer(hostTarget(inputs.server, inputs.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(inputs));
       await applyZone(s, zoneTarget(inputs), desired, [], live);
       const managed = new Set(desired.map(recordSetKey));
@@ -260,7 +286,7 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   },
   async update(_id, olds, news) {
     const [was, want] = [recordsOf(olds), recordsOf(news)];
-    const original = await withSession(hostTarget(news.server, news.privateKey), async (s) => {
+    const original = await withDnsServer(hostTarget(news.server, news.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(news));
       const [before, now] = [new Set(was.map(recordSetKey)), new Set(want.map(recordSetKey))];
       const kept = olds.original ?? [];
@@ -285,7 +311,7 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async read(id, props) {
     const state = props!;
     const managed = new Set(recordsOf(state).map(recordSetKey));
-    const live = await withSession(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
+    const live = await withDnsServer(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
     const records = live.filter((r) => managed.has(recordSetKey(r)));
     const found = { records: recordSetMap(records), digest: recordsDigest(records) };
     // The live records become the inputs too, so the next preview diffs them against the plan's.
@@ -295,7 +321,7 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async delete(_id, props) {
     const records = recordsOf(props);
     const managed = new Set(records.map(recordSetKey));
-    await withSession(hostTarget(props.server, props.privateKey), (s) =>
+    await withDnsServer(hostTarget(props.server, props.privateKey), (s) =>
       clearZone(
         s,
         zoneTarget(props),
