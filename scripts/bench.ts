@@ -10,6 +10,7 @@ import { inOperatorNamespaceOutput } from "../lab/namespaces";
 import { loadConfig } from "../src/model/config";
 import type { Phase } from "../src/model/inventory";
 import { plan } from "../src/model/plan";
+import type { ScaleBench } from "./bench/scale";
 import type { StepsBench } from "./bench/steps";
 import { stepsTable } from "./bench/steps-table";
 import { syntheticInventory, syntheticMailboxes } from "./bench/synthetic";
@@ -23,16 +24,16 @@ const program = command(
   "bench",
   "Measure plan and program-under-mocks time and peak memory at 1k/10k/50k mailboxes and 200 domains, and the real engine's preview of a pilot-shaped stack with as many mailboxes.",
 )
-  .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift | steps | cycles | deferred) in this process")
+  .option("--case <kind>", "internal: run one case (plan | mocks | engine | drift | steps | cycles | deferred | scale) in this process")
   .option(
     "--only <kinds>",
-    "comma-separated cases to run (plan,mocks,engine,drift,steps,cycles,deferred; drift, steps, cycles and deferred need root: they build the lab; cycles streams mail for 5 minutes; deferred is the zero-loss run with mail deferred on the legacy gateway at the go-live)",
-    "plan,mocks,engine,drift,steps,cycles,deferred",
+    "comma-separated cases to run (plan,mocks,engine,drift,steps,cycles,deferred,scale; drift, steps, cycles, deferred and scale need root: they build the lab; cycles streams mail for 5 minutes; deferred is the zero-loss run with mail deferred on the legacy gateway at the go-live; scale takes an on-prem stack of 200 zones and 50,000 mailboxes through up, a no-change up and refresh)",
+    "plan,mocks,engine,drift,steps,cycles,deferred,scale",
   )
   .option("--mailboxes <n>", "internal: mailboxes for --case", Number)
   .option("--json", "print the results as JSON")
   .parse();
-type Kind = "plan" | "mocks" | "engine" | "drift" | "steps" | "cycles" | "deferred";
+type Kind = "plan" | "mocks" | "engine" | "drift" | "steps" | "cycles" | "deferred" | "scale";
 const opts = program.opts<{ case?: Kind; only: string; mailboxes?: number; json?: boolean }>();
 
 interface Result {
@@ -100,6 +101,11 @@ async function bench(): Promise<number> {
     process.stdout.write(`${JSON.stringify(await stepsBench(progress))}\n`);
     return EXIT.done;
   }
+  if (opts.case === "scale") {
+    const { scaleBench } = await import("./bench/scale");
+    process.stdout.write(`${JSON.stringify(await scaleBench(progress))}\n`);
+    return EXIT.done;
+  }
   if (opts.case === "cycles" || opts.case === "deferred") {
     const { zeroLossBench } = await import("./bench/zero-loss");
     process.stdout.write(`${JSON.stringify(await zeroLossBench(progress, opts.case))}\n`);
@@ -111,9 +117,10 @@ async function bench(): Promise<number> {
   }
   const results: Result[] = [];
   let steps: StepsBench | undefined;
+  let scale: ScaleBench | undefined;
   const zeroLoss: ZeroLossBench[] = [];
   for (const kind of opts.only.split(",") as Kind[]) {
-    if (kind === "drift" || kind === "steps" || kind === "cycles" || kind === "deferred") {
+    if (kind === "drift" || kind === "steps" || kind === "cycles" || kind === "deferred" || kind === "scale") {
       progress(
         {
           drift: "bench: drift check of 1,000 records in 200 zones on the lab's DNS server, plus the lab hosts...",
@@ -121,6 +128,7 @@ async function bench(): Promise<number> {
           cycles: "bench: ten go-live/rollback cycles in one 5-minute stream of 25 messages/s, on a lab stack...",
           deferred:
             "bench: a go-live with mail deferred in the legacy gateway's queue, in a 30 s stream of 25 messages/s, on a lab stack...",
+          scale: "bench: an on-prem lab stack of 200 zones and 50,000 mailboxes through up, a no-change up and refresh...",
         }[kind],
       );
       const healthy = await labHealthy();
@@ -129,6 +137,7 @@ async function bench(): Promise<number> {
         const out = await inOperatorNamespaceOutput([process.execPath, ...process.execArgv, __filename, "--case", kind]);
         const last = JSON.parse(out.trim().split("\n").pop()!);
         if (kind === "steps") steps = last;
+        else if (kind === "scale") scale = last;
         else if (kind === "cycles" || kind === "deferred") zeroLoss.push(last);
         else results.push(last);
       } finally {
@@ -145,7 +154,7 @@ async function bench(): Promise<number> {
     }
   }
   if (opts.json) {
-    printJson(steps || zeroLoss.length ? { results, steps, zeroLoss } : results);
+    printJson(steps || scale || zeroLoss.length ? { results, steps, scale, zeroLoss } : results);
     return EXIT.done;
   }
   const label: Record<Kind, string> = {
@@ -156,8 +165,13 @@ async function bench(): Promise<number> {
     steps: "",
     cycles: "",
     deferred: "",
+    scale: "",
   };
   if (steps) process.stdout.write(stepsTable(steps));
+  if (scale)
+    process.stdout.write(
+      `\n| zones | mailboxes | resources | first up | no-change up | refresh | state |\n|---|---|---|---|---|---|---|\n| ${scale.zones} (+3) | ${scale.mailboxes} | ${scale.resources} | ${scale.firstUpSeconds.toFixed(1)} s | ${scale.noChangeUpSeconds.toFixed(1)} s | ${scale.refreshSeconds.toFixed(1)} s | ${scale.stateMiB.toFixed(1)} MiB |\n`,
+    );
   for (const z of zeroLoss)
     process.stdout.write(
       `\n${z.summary}\n${z.commands.map((c) => `  ${c.name}: ${c.status}, ${c.seconds.toFixed(1)} s`).join("\n")}\n  ${z.notes.join("\n  ")}\nreport: ${z.report}\n`,

@@ -1,0 +1,67 @@
+/**
+ * Scale through the real engine (issue 23): an on-prem lab stack of 200 extra zones on the lab's
+ * DNS server and 50,000 mailboxes over their domains, taken to phase 4 by `up`, then a no-change
+ * `up` and a `refresh`, and the size of the state. Runs in the lab's operator namespace; the stack
+ * is destroyed afterwards (its hosts get back what they had) and the extra zones go.
+ */
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import { readLabDescription, serveExtraZones } from "../../lab/lab";
+import { labMailboxFile, openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { CONFIG } from "../../src/model/config-keys";
+import { STACKS_DIR } from "../../src/model/stack-file";
+import { obtainEngine } from "../../src/ops/engine";
+
+export interface ScaleBench {
+  zones: number;
+  mailboxes: number;
+  resources: number;
+  firstUpSeconds: number;
+  noChangeUpSeconds: number;
+  refreshSeconds: number;
+  stateMiB: number;
+}
+
+export async function scaleBench(progress: (m: string) => void, zones = 200, mailboxes = 50_000): Promise<ScaleBench> {
+  const lab = readLabDescription();
+  const engine = await obtainEngine(progress);
+  const name = `lab-scale-${Date.now().toString(36)}`;
+  const domains = Array.from({ length: zones }, (_, i) => `scale-${String(i).padStart(3, "0")}.test`);
+  const stack = await openLabStack(name, lab, engine, progress);
+  try {
+    // The organisation grows by 200 domains, each in a zone of its own on the lab's DNS server.
+    const file = join(STACKS_DIR, `Pulumi.${name}.yaml`);
+    const doc = parse(readFileSync(file, "utf8"));
+    const inv = doc.config[CONFIG.inventory];
+    // Their pilot domains lie in the pilot's zone (api.test), which phase 4 no longer serves.
+    inv.addressSpaces.push(...domains.map((domain) => ({ domain, pilotDomain: domain.replace(/\.test$/, ".api.test") })));
+    inv.zones.push(...domains.map((n) => ({ name: n, provider: "bind", server: "internet", tsigKey: { name: lab.tsig.name } })));
+    doc.config[CONFIG.phase] = 4;
+    writeFileSync(file, stringify(doc));
+    appendFileSync(
+      join(STACKS_DIR, labMailboxFile(name)),
+      Array.from({ length: mailboxes }, (_, i) => `user${i}@${domains[i % zones]},${i % 4 === 0 ? "new" : "legacy"},hq\n`).join(""),
+    );
+    progress(`bench: the lab's DNS server serves ${zones} more zones`);
+    await serveExtraZones(domains.map((n) => ({ name: n, records: [] })));
+
+    const first = await stack.up({ message: "scale bench: first up" });
+    const again = await stack.up({ message: "scale bench: no change", expectNoChanges: true });
+    const refreshed = await stack.refresh({ expectNoChanges: true });
+    const state = await stack.exportCheckpoint();
+    return {
+      zones,
+      mailboxes,
+      resources: first.steps.filter((s) => s.op !== "same").length,
+      firstUpSeconds: first.seconds,
+      noChangeUpSeconds: again.seconds,
+      refreshSeconds: refreshed.seconds,
+      stateMiB: Buffer.byteLength(state) / 2 ** 20,
+    };
+  } finally {
+    await stack.destroy().catch((e: Error) => progress(`bench: destroy: ${e.message.split("\n")[0]}`));
+    await removeLabStack(stack).catch(() => undefined);
+    await serveExtraZones([]);
+  }
+}
