@@ -4,7 +4,8 @@
  * functions, the real engine), optionally with a fault: the new server's MTA killed for 5 s, the
  * SSH connection cut in the middle of the go-live, the engine killed between the old gateway
  * releasing the address and the new server taking it, the legacy gateway dead (powered off) when
- * the go-live starts, or the new server's delivery agents SIGKILLed while they write mail. Every message handed over must end in exactly one mailbox, the right one.
+ * the go-live starts, or the new server's delivery agents SIGKILLed while they write mail. Every
+ * message handed over must end in exactly one mailbox, the right one.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -126,6 +127,9 @@ async function newUnreachableFromLegacy(lab: LabDescription, unreachable: boolea
 /** The lab host's process tree roots: its sshd (sessions are its children) and postfix master. */
 const pidOf = (role: HostRole, file: string) => Number(readFileSync(join(hostDir(role), file), "utf8").trim());
 
+/** The lab host's postfix master process. */
+const masterPid = (role: HostRole) => pidOf(role, join("spool", "pid", "master.pid"));
+
 /** Every process below pid (children first, so nothing re-parents before it is killed). */
 async function descendants(pid: number): Promise<number[]> {
   const r = await run(["ps", "-e", "-o", "pid=,ppid="]);
@@ -152,7 +156,7 @@ async function descendants(pid: number): Promise<number[]> {
  */
 async function powerOff(lab: LabDescription, role: HostRole): Promise<string> {
   const h = lab.hosts[role]!;
-  const master = pidOf(role, join("spool", "pid", "master.pid"));
+  const master = masterPid(role);
   const postfix = [...(await descendants(master)), master];
   const sessions = await descendants(pidOf(role, "sshd.pid"));
   await run(["kill", "-9", ...[...postfix, ...sessions].map(String)], { allowFailure: true });
@@ -188,7 +192,7 @@ async function unfinishedWrites(role: HostRole): Promise<number> {
  * message into a maildir included. Returns how many it killed.
  */
 async function killDeliveryAgents(role: HostRole, ms: number): Promise<number> {
-  const master = pidOf(role, join("spool", "pid", "master.pid"));
+  const master = masterPid(role);
   const end = Date.now() + ms;
   let killed = 0;
   while (Date.now() < end) {
@@ -372,7 +376,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     const live = await event("go-live", () => runPhase(stack, 5, options));
     notes.push(`go-live: ${told(live)}`);
     if (o.fault === "mta-killed") {
-      const master = pidOf("new", join("spool", "pid", "master.pid"));
+      const master = masterPid("new");
       await event("new server's MTA killed for 5 s", async () => {
         await run(["kill", "-9", String(master)]);
         await sleep(5000);

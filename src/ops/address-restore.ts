@@ -7,8 +7,6 @@
  * as planned and reconciles its state.
  */
 
-import { parseHostKeys } from "../model/config";
-import { CONFIG } from "../model/config-keys";
 import type { Inventory } from "../model/inventory";
 import type { Plan } from "../model/plan";
 import { readdressHosts } from "../pulumi/go-live/readdress";
@@ -28,9 +26,8 @@ export async function restoreLostAddress(stack: MigrationStack, inv: Inventory, 
   if (p.gateway.strategy === "eip" || p.gateway.strategy === "mx" || legacy.kind !== "existing" || neu.kind !== "existing") return false;
   const sessions = await stackSessions(stack, inv);
   try {
-    if (!sessions.session) return false;
-    const raw = sessions.config[CONFIG.hostKeys]?.value;
-    const hostKeys = parseHostKeys(raw ? JSON.parse(raw) : undefined, inv);
+    const { session, hostKeys } = sessions;
+    if (!session || !hostKeys) return false;
     const hosts = readdressHosts({
       plan: p,
       connections: { legacy: sshEndpoint(inv, "legacy", hostKeys), new: sshEndpoint(inv, "new", hostKeys) },
@@ -39,8 +36,8 @@ export async function restoreLostAddress(stack: MigrationStack, inv: Inventory, 
     const started = Date.now();
     const reached = await Promise.all(
       hosts.map(async (h) => {
-        const session = await sessions.session!(h.host.name as "legacy" | "new");
-        return { session, identity: h.identity, live: await readIdentity(session, h.identity.service) };
+        const s = await session(h.host.name as "legacy" | "new");
+        return { session: s, identity: h.identity, live: await readIdentity(s, h.identity.service) };
       }),
     ).catch(() => undefined);
     if (!reached || reached.some((h) => h.live.holdsServiceAddress)) return false;

@@ -11,7 +11,7 @@ import { assignmentDigest, readMailboxFile } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
 import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
-import { addressOnLink, cannotServe } from "../remote/effects/identity";
+import { cannotServe, takeOverFault } from "../remote/effects/identity";
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import { StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, TAGS } from "./guards";
@@ -138,23 +138,11 @@ async function goLiveRefusals(
     }
     const takerSession = await session(taker as HostRole);
     const host = inv.hosts[taker as HostRole];
-    const dev = legacyDown && host?.kind === "existing" ? host.interface : undefined;
-    // Side by side: the ARP question waits 2 s for an answer that should not come.
-    const [fault, onLink] = await Promise.all([
-      cannotServe(takerSession),
-      dev ? addressOnLink(takerSession, next.gateway.service.address, dev) : undefined,
-    ]);
-    if (fault) return [{ guard: "go-live pre-flight", message: fault }];
-    if (!onLink || onLink.verdict === "free") return [];
-    return [
-      {
-        guard: "go-live pre-flight",
-        message:
-          onLink.verdict === "in use"
-            ? `--legacy-down, but a host still answers ARP for ${next.gateway.service.address} (${onLink.detail}): the legacy gateway is not down, or still has the address; power it off or take the address off it, or go live without --legacy-down, which drains it`
-            : `--legacy-down, but whether a host still answers for ${next.gateway.service.address} could not be checked from ${taker} (${onLink.detail}); install iputils-arping there`,
-      },
-    ];
+    const fault =
+      legacyDown && host?.kind === "existing"
+        ? await takeOverFault(takerSession, next.gateway.service.address, host.interface, [deployed.gateway.holder])
+        : await cannotServe(takerSession);
+    return fault ? [{ guard: "go-live pre-flight", message: fault }] : [];
   } finally {
     await sessions.close();
   }

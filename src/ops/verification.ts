@@ -21,7 +21,14 @@ export type Verifier = (p: Plan) => Promise<Verification>;
 export async function stackSessions(
   stack: MigrationStack,
   inv: Inventory,
-): Promise<{ session?: (role: HostRole) => Promise<HostSession>; close: () => Promise<void>; unavailable?: string; config: ConfigMap }> {
+): Promise<{
+  session?: (role: HostRole) => Promise<HostSession>;
+  close: () => Promise<void>;
+  unavailable?: string;
+  config: ConfigMap;
+  /** The pinned host keys the sessions use (cutover:hostKeys). */
+  hostKeys?: ReturnType<typeof parseHostKeys>;
+}> {
   const config = await stack.config();
   const privateKey = config[CONFIG.sshPrivateKey]?.value;
   if (!privateKey) return { close: async () => {}, unavailable: "the stack has no cutover:sshPrivateKey secret", config };
@@ -32,6 +39,7 @@ export async function stackSessions(
     session: (role) => pool.session(hostTarget(sshEndpoint(inv, role, hostKeys), privateKey)),
     close: () => pool.closeAll(),
     config,
+    hostKeys,
   };
 }
 

@@ -252,17 +252,16 @@ const recordsOf = (s: Pick<OnPremZoneState, "zone" | "records">) => recordSetLis
 const dnsSessions = new Map<string, Promise<HostSession>>();
 
 async function withDnsServer<T>(target: HostTarget, fn: (s: HostSession) => Promise<T>): Promise<T> {
-  const sessions = dnsSessions;
   const key = `${target.user}@${target.address}:${target.port} ${target.hostKey}`;
-  let pending = sessions.get(key);
+  let pending = dnsSessions.get(key);
   if (!pending) {
     pending = connect(target);
-    sessions.set(key, pending);
-    pending.catch(() => sessions.delete(key));
+    dnsSessions.set(key, pending);
+    pending.catch(() => dnsSessions.delete(key));
   }
   const session = await pending;
   if (session.closed) {
-    if (sessions.get(key) === pending) sessions.delete(key);
+    if (dnsSessions.get(key) === pending) dnsSessions.delete(key);
     return withDnsServer(target, fn);
   }
   return fn(session);

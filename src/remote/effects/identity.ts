@@ -290,34 +290,44 @@ export async function addressOnLink(
 }
 
 /**
- * Before a host takes the address from a host declared down (the go-live with --legacy-down): the
- * taking host's postfix must serve, and no host may still answer ARP for the address. Two hosts with
- * one address would each get part of the mail and the sessions; a host that answers ARP is not down.
+ * Why `taker` cannot take `address` from hosts left out of the move (declared down, or lost in the
+ * middle of it), or undefined when it can: its postfix must serve (cannotServe), and no host may
+ * still answer ARP for the address. Two hosts with one address would each get part of the mail and
+ * the sessions; a host that answers ARP is not down. The phase command's guard and the identity
+ * effect both ask this.
  */
+export async function takeOverFault(
+  taker: HostSession,
+  address: string,
+  dev: string,
+  leftOut: string[],
+  context: "declared down" | "lost mid-move" = "declared down",
+): Promise<string | undefined> {
+  // Side by side: the ARP question waits 2 s for an answer that should not come.
+  const [fault, onLink] = await Promise.all([cannotServe(taker), addressOnLink(taker, address, dev)]);
+  if (fault) return fault;
+  const hosts = leftOut.join(", ");
+  if (onLink.verdict === "in use")
+    return context === "declared down"
+      ? `${hosts} was declared down, but a host still answers ARP for ${address} (${onLink.detail}); power it off or take the address off its interface, or run the go-live without --legacy-down so that it is drained`
+      : `${hosts} could not be read, and a host answers ARP for ${address} (${onLink.detail}), so it stays there; run the phase again once ${hosts} can be reached`;
+  if (onLink.verdict === "could not check")
+    return `whether a host still answers for ${address} could not be checked from ${taker.target.name} (${taker.target.address}) (${onLink.detail}); install iputils-arping there`;
+  return undefined;
+}
+
+/** takeOverFault, thrown, before the identity effect moves anything. */
 async function takeOverPreflight(
   taker: { session: HostSession; identity: HostIdentity },
-  downHosts: string[],
+  leftOut: string[],
   context: "declared down" | "lost mid-move" = "declared down",
 ): Promise<void> {
   const { address, interface: dev } = taker.identity.service;
   if (!dev) throw new CutoverError("a host declared down is skipped only by the readdress go-live (an address on an interface)");
-  // Side by side: the ARP question waits 2 s for an answer that should not come.
-  const [fault, onLink] = await Promise.all([cannotServe(taker.session), addressOnLink(taker.session, address, dev)]);
-  const refused =
-    context === "declared down"
-      ? "the go-live was refused before anything changed"
-      : `${taker.session.target.name} did not take the address back`;
-  if (fault) throw new CutoverError(`${refused}: ${fault}`);
-  const where = `${taker.session.target.name} (${taker.session.target.address})`;
-  if (onLink.verdict === "in use")
+  const fault = await takeOverFault(taker.session, address, dev, leftOut, context);
+  if (fault)
     throw new CutoverError(
-      context === "declared down"
-        ? `${refused}: ${downHosts.join(", ")} was declared down, but a host still answers ARP for ${address} (${onLink.detail}); power it off or take the address off its interface, or run the go-live without --legacy-down so that it is drained`
-        : `${refused}: ${downHosts.join(", ")} could not be read, and a host answers ARP for ${address} (${onLink.detail}), so it stays there; run the phase again once ${downHosts.join(", ")} can be reached`,
-    );
-  if (onLink.verdict === "could not check")
-    throw new CutoverError(
-      `${refused}: whether a host still answers for ${address} could not be checked from ${where} (${onLink.detail}); install iputils-arping there`,
+      `${context === "declared down" ? "the go-live was refused before anything changed" : `${taker.session.target.name} did not take the address back`}: ${fault}`,
     );
 }
 
