@@ -73,6 +73,13 @@ export interface ZeroLossReport {
   /** Fault "deferred": the run's messages in the legacy gateway's deferred queue when the new server took the address. */
   deferredAtSwitch?: number;
   /**
+   * Fault "legacy-down": the markers of the run's messages in the legacy gateway's queue files when
+   * its power went (whole or half-written). Only these may arrive twice: SMTP hands a message on at
+   * least once, and a host that dies between writing or sending a message and recording so sends it
+   * again when it is back.
+   */
+  heldAtPowerOff?: string[];
+  /**
    * Deliveries the outside sender (enforcing DANE) deferred because the gateway's TLS identity did
    * not verify during the run (a key matching no TLSA record, a TLSA lookup failing, no STARTTLS):
    * each line as its maillog has it.
@@ -117,6 +124,14 @@ async function holds(lab: LabDescription, role: HostRole): Promise<boolean> {
 async function deferredWith(role: HostRole, tag: string): Promise<number> {
   const r = await run(["grep", "-rlF", "-e", `${tag}-`, join(hostDir(role), "spool", "deferred")], { allowFailure: true });
   return r.stdout.split("\n").filter(Boolean).length;
+}
+
+/** The markers of the run's messages in any queue file of a lab host (read from the host's spool, not over SSH). */
+async function queuedMarkers(role: HostRole, tag: string): Promise<string[]> {
+  const spool = join(hostDir(role), "spool");
+  const dirs = ["maildrop", "incoming", "active", "deferred", "hold"].map((d) => join(spool, d));
+  const r = await run(["grep", "-rahoE", "-e", `${tag}-[0-9]+`, ...dirs], { allowFailure: true });
+  return [...new Set(r.stdout.split("\n").filter(Boolean))].sort();
 }
 
 /** Makes the new server unreachable from the legacy gateway (a "prohibit" route in its namespace), or reachable again. */
@@ -240,6 +255,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const options = { yes: true, progress: o.progress };
   const commands: ZeroLossReport["commands"] = [];
   let deferredAtSwitch: number | undefined;
+  let heldAtPowerOff: string[] | undefined;
   const event = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const start = Date.now();
     try {
@@ -323,7 +339,8 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     // The legacy gateway dies at 5 s; the go-live is told so. It comes back at 15 s, without the
     // address, and phase 5 run again gives it its own name and verifies every flow; the stack stays there.
     const killed = await event("legacy gateway powered off", () => powerOff(lab, "legacy"));
-    notes.push(`legacy gateway powered off: ${killed}`);
+    heldAtPowerOff = await queuedMarkers("legacy", tag);
+    notes.push(`legacy gateway powered off: ${killed}; ${heldAtPowerOff.length} messages of the run in its queue files`);
     const off = Date.now();
     const live = event("go-live (legacy down)", () => runPhase(stack, 5, { ...options, legacyDown: true }));
     live.catch(() => undefined);
@@ -406,6 +423,14 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   o.progress(`zero-loss: ${sent.length} handed over in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for every message`);
   const { deliveries, queuedAtEnd } = await collect(lab, stack.name, tag, sent);
   const result = tally(sent, deliveries, expected);
+  const start = Math.min(...sent.map((m) => m.t));
+  for (const m of result.problems.duplicated)
+    notes.push(
+      `${m}, handed over at ${(((sent.find((x) => x.marker === m)?.t ?? start) - start) / 1000).toFixed(2)} s, arrived more than once: ${deliveries
+        .filter((d) => d.marker === m)
+        .map((d) => `on ${d.host} at ${((d.t - start) / 1000).toFixed(2)} s (${d.path})`)
+        .join(", ")}`,
+    );
   const outsideLines = readFileSync(outsideLog).subarray(logFrom).toString("utf8").split("\n");
   const tlsDeferred = outsideLines.filter(tlsDeferral);
   notes.push(`the outside sender's deferrals during the run:\n    ${deferralReasons(outsideLines)}`);
@@ -417,13 +442,14 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     tally: result,
     events,
     timeline: timeline(sent, deliveries),
-    timelineStart: Math.min(...sent.map((m) => m.t)),
+    timelineStart: start,
     notes,
     commands,
     streamExitCode: stream.exitCode(),
     queuedAtEnd,
     greetings: greetingChanges(samples),
     ...(deferredAtSwitch === undefined ? {} : { deferredAtSwitch }),
+    ...(heldAtPowerOff === undefined ? {} : { heldAtPowerOff }),
     tlsDeferred,
     handshakeCuts: outsideLines.filter(handshakeCut).length,
   };

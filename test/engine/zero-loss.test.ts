@@ -89,8 +89,12 @@ describe("zero loss under a steady stream of mail", () => {
       expect(r.tally.problems.misdelivered).toEqual([]);
       // A delivery agent killed after its message is in new/ but before it reports so to the queue
       // manager makes postfix deliver that message again: no transaction spans the maildir and the
-      // queue. Only the agent-killed run kills agents; every other run must have no duplicate.
-      if (fault !== "agent-killed") expect(r.tally.problems.duplicated).toEqual([]);
+      // queue. Only the agent-killed run kills agents. Likewise a host that loses power between
+      // writing or handing on a message and recording so hands it on again when it is back: in the
+      // legacy-down run, only a message in the dead gateway's queue files may arrive twice. Every
+      // other run must have no duplicate.
+      if (fault === "legacy-down") expect(r.tally.problems.duplicated.filter((m) => !r.heldAtPowerOff!.includes(m))).toEqual([]);
+      else if (fault !== "agent-killed") expect(r.tally.problems.duplicated).toEqual([]);
       // Every message arrived: once, or (a duplicate, above) more than once.
       expect(r.tally.delivered + r.tally.duplicated).toBe(r.tally.sent);
       // The outside sender enforces DANE: no delivery of the run waited because the gateway's key did
