@@ -355,6 +355,26 @@ describe("gateway routing effect", () => {
     expect((await legacy.exec(["readlink", "-e", `${ROUTING_DIR}/current`])).stdout.trim()).toBe(`${ROUTING_DIR}/${after.version}`);
   });
 
+  it("writes main.cf only where a parameter differs: a change of the maps alone leaves it as it was, a hand edit is put right", async () => {
+    const legacy = await session("legacy");
+    const table = p3.routing.find((t) => t.host === "legacy")!;
+    await applyRouting(legacy, hostRouting(table));
+    const mainCf = async () =>
+      (await legacy.exec(["sh", "-c", 'stat -c %Y.%y "$(postconf -h config_directory)/main.cf"; postconf -n'])).stdout;
+    const before = await mainCf();
+    // A second's wait, so that a rewrite would show in the modification time.
+    await new Promise((r) => setTimeout(r, 1100));
+    const moved = { ...hostRouting(table), mailboxes: [...table.mailboxes, "extra@api.test"] };
+    expect((await applyRouting(legacy, moved)).changed).toBe(true);
+    expect((await readRouting(legacy)).reloaded).toBe(routingDigest(moved));
+    expect(await mainCf()).toBe(before);
+    // An owned parameter edited by hand is still written back.
+    await legacy.exec(["postconf", "-e", "relay_domains="]);
+    await applyRouting(legacy, hostRouting(table));
+    expect((await readRouting(legacy)).configured).toBe(true);
+    expect((await mainCf()).split("\n").slice(1).join("\n")).toBe(before.split("\n").slice(1).join("\n"));
+  });
+
   it("records routing as applied only once postfix reloaded it, and retries a failed reload", async () => {
     const legacy = await session("legacy");
     const table = p3.routing.find((t) => t.host === "legacy")!;

@@ -157,6 +157,32 @@ export function mainCfSetting(name: string, value: string): string {
   return `${refuseControl("the main.cf parameter", name)}=${refuseControl(`the value of ${name}`, value)}`;
 }
 
+/**
+ * Sets main.cf parameters ("name=value"), writing main.cf once, and only when a parameter's explicit
+ * value differs. postconf -e rewrites main.cf even for an equal value, and a postfix program that
+ * reads main.cf (postconf itself, the `postfix reload` that follows, the master, every daemon it
+ * starts) pauses until the file is two seconds old, re-reading it every 300 ms (Postfix's "pausing
+ * to let the file settle"). On the lab a reload after an unchanged postconf -e took 1.8 s, against
+ * 0.03 s; one postconf -e per parameter, each read after the last write, took 16 s. Pure.
+ */
+export const setChangedCommand = (settings: string[]): string[] => [
+  "sh",
+  "-c",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's parameter expansion, not a template
+  'n=$#; for kv do k=${kv%%=*}; [ "$(postconf -n "$k")" = "$k = ${kv#*=}" ] || set -- "$@" "$kv"; done; shift "$n"; [ "$#" -eq 0 ] || postconf -e "$@"',
+  "sh",
+  ...settings,
+];
+
+/** Removes main.cf parameters, touching main.cf once and only when one of them is set (see setChangedCommand). Pure. */
+export const unsetPresentCommand = (names: string[]): string[] => [
+  "sh",
+  "-c",
+  'n=$#; for k do [ -z "$(postconf -n "$k")" ] || set -- "$@" "$k"; done; shift "$n"; [ "$#" -eq 0 ] || postconf -X "$@"',
+  "sh",
+  ...names,
+];
+
 /** The map files of a routing table, as text (and its TLS identity, in the version as "tls"). Pure. */
 export function renderRouting(t: HostRouting): Record<(typeof HASH_MAPS)[number] | "trusted" | "tls", string> {
   const r = hostRouting(t);
@@ -394,7 +420,7 @@ async function parameterCommands(s: HostSession, live: LiveRouting, table: HostR
     if (v === null) unset.push(k);
     else set.push(mainCfSetting(k, v));
   }
-  return [["postconf", "-e", ...set], ...(unset.length ? [["postconf", "-X", ...unset]] : [])];
+  return [setChangedCommand(set), ...(unset.length ? [unsetPresentCommand(unset)] : [])];
 }
 
 /** The certificates of a chain file on the host, without its key (which never leaves the host); fails when unreadable. */
@@ -498,8 +524,8 @@ export async function restoreRouting(s: HostSession): Promise<void> {
     const unset = Object.entries(original)
       .filter(([, v]) => v === null)
       .map(([k]) => k);
-    if (set.length) await s.exec(["postconf", "-e", ...set.map(([k, v]) => mainCfSetting(k, v!))]);
-    if (unset.length) await s.exec(["postconf", "-X", ...unset]);
+    if (set.length) await s.exec(setChangedCommand(set.map(([k, v]) => mainCfSetting(k, v!))));
+    if (unset.length) await s.exec(unsetPresentCommand(unset));
   }
   await execSequence(s, [["rm", "-rf", ROUTING_DIR], POSTFIX_RELOAD]);
 }
