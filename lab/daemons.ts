@@ -176,8 +176,10 @@ function partnerSettings(): LabSetting[] {
 }
 
 /**
- * `kernelHostName`: the host name the host had (a restart keeps it, as a real host's sshd restart
- * does; the UTS namespace is sshd's own, so it goes with the process that is stopped).
+ * sshd as Debian configures it (its stock /etc/ssh/sshd_config, included last: sshd keeps a keyword's
+ * first value), with the lab-only settings before it. `kernelHostName`: the host name the host had
+ * (a restart keeps it, as a real host's sshd restart does; the UTS namespace is sshd's own, so it
+ * goes with the process that is stopped).
  */
 export async function startSshd(h: PlannedLabHost, kernelHostName?: string): Promise<void> {
   const dir = hostDir(h.role);
@@ -186,19 +188,12 @@ export async function startSshd(h: PlannedLabHost, kernelHostName?: string): Pro
   writeFileSync(
     config,
     [
-      `ListenAddress ${h.address}:22`,
-      // The three host keys of a stock Debian sshd, in its order.
+      "# The host's own host keys (pinned in the inventory), a stock Debian sshd's three in its order:",
+      "# /etc/ssh is this machine's, the same for every lab host.",
       ...["rsa", "ecdsa", "ed25519"].map((type) => `HostKey ${join(keysDir, `${h.role.toLowerCase()}_host_${type}`)}`),
+      "# The host's own pid file: /run is this machine's.",
       `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(keysDir, "authorized_keys")}`,
-      "PermitRootLogin prohibit-password",
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "StrictModes no",
-      "MaxStartups 100:30:200",
-      "MaxSessions 50",
-      "Subsystem sftp internal-sftp",
+      "Include /etc/ssh/sshd_config",
       "",
     ].join("\n"),
   );
@@ -210,16 +205,20 @@ export async function startSshd(h: PlannedLabHost, kernelHostName?: string): Pro
 }
 
 /**
- * A home for the lab host's root with Debian's stock dotfiles (base-files), as a real host's root
- * has. Without it every command cutover runs over SSH would start its shell with this machine's
- * /root/.bashrc (bash reads it for a command sshd runs), which here runs pyenv's set-up: 100 ms a
- * command, measured, that no gateway has.
+ * A home for the lab host's root, as a real host's root has: Debian's stock dotfiles (base-files)
+ * and the lab's admin key in .ssh/authorized_keys. Without it every command cutover runs over SSH
+ * would start its shell with this machine's /root/.bashrc (bash reads it for a command sshd runs),
+ * which here runs pyenv's set-up: 100 ms a command, measured, that no gateway has.
  */
 function rootHome(h: PlannedLabHost): string {
   const home = join(hostDir(h.role), "root");
-  mkdirSync(home, { recursive: true, mode: 0o700 });
+  mkdirSync(join(home, ".ssh"), { recursive: true, mode: 0o700 });
+  chmodSync(home, 0o700);
+  chmodSync(join(home, ".ssh"), 0o700);
   cpSync("/usr/share/base-files/dot.bashrc", join(home, ".bashrc"));
   cpSync("/usr/share/base-files/dot.profile", join(home, ".profile"));
+  cpSync(join(keysDir, "authorized_keys"), join(home, ".ssh", "authorized_keys"));
+  chmodSync(join(home, ".ssh", "authorized_keys"), 0o600);
   return home;
 }
 
