@@ -339,15 +339,22 @@ export class SessionPool {
   private readonly sessions = new Map<string, Promise<HostSession>>();
   constructor(private readonly opts: ConnectOptions = {}) {}
 
+  /** The pool's connection to target (by user, address, port and pinned key), made again once it has closed. */
   session(target: HostTarget): Promise<HostSession> {
-    const key = `${target.user}@${target.address}:${target.port}`;
+    const key = `${target.user}@${target.address}:${target.port} ${target.hostKey}`;
     let s = this.sessions.get(key);
     if (!s) {
-      s = connect(target, this.opts);
-      this.sessions.set(key, s);
-      s.catch(() => this.sessions.delete(key));
+      const made = connect(target, this.opts);
+      this.sessions.set(key, made);
+      made.catch(() => this.sessions.get(key) === made && this.sessions.delete(key));
+      s = made;
     }
-    return s;
+    const pending = s;
+    return pending.then((session) => {
+      if (!session.closed) return session;
+      if (this.sessions.get(key) === pending) this.sessions.delete(key);
+      return this.session(target);
+    });
   }
 
   async closeAll(): Promise<void> {

@@ -19,7 +19,7 @@ import { applyPolicies, readPolicies, removePolicies } from "../../remote/effect
 import { readBaseline } from "../../remote/effects/postfix-baseline";
 import { applyRouting, readRouting, restoreRouting } from "../../remote/effects/routing";
 import { applyZone, clearZone, readZone } from "../../remote/effects/zone";
-import { connect, execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../remote/ssh";
+import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../remote/ssh";
 import { hostTarget } from "../../remote/targets";
 import {
   type GatewayDrainState,
@@ -247,32 +247,16 @@ const recordsOf = (s: Pick<OnPremZoneState, "zone" | "records">) => recordSetLis
  * every zone on it, used in turn: an on-prem stack of 200 zones made 200 SSH handshakes per refresh,
  * and as many connection attempts at once as the engine ran operations, which a stock sshd
  * (MaxStartups 10) starts dropping. Each connection runs at most 5 commands at once (ssh.ts,
- * MAX_CHANNELS); with one connection the scale bench's first up took 72.6 s, with two it takes
- * what the README says. (The provider loads this module once per process: tsx's require returns
- * the cached module.)
+ * MAX_CHANNELS). The scale bench's first up took 72.6 s with one connection, and 38.9 s once but
+ * 67.4-69.6 s in four later runs with two: not what bounds it (see the README). (The provider loads
+ * this module once per process: tsx's require returns the cached module.)
  */
 const DNS_CONNECTIONS = 2;
-const dnsSessions = new Map<string, Promise<HostSession>[]>();
+const dnsPools = Array.from({ length: DNS_CONNECTIONS }, () => new SessionPool());
 let dnsTurn = 0;
 
-async function withDnsServer<T>(target: HostTarget, fn: (s: HostSession) => Promise<T>): Promise<T> {
-  const key = `${target.user}@${target.address}:${target.port} ${target.hostKey}`;
-  const slots = dnsSessions.get(key) ?? [];
-  dnsSessions.set(key, slots);
-  const i = dnsTurn++ % DNS_CONNECTIONS;
-  let pending = slots[i];
-  if (!pending) {
-    pending = connect(target);
-    slots[i] = pending;
-    pending.catch(() => slots[i] === pending && delete slots[i]);
-  }
-  const session = await pending;
-  if (session.closed) {
-    if (slots[i] === pending) delete slots[i];
-    return withDnsServer(target, fn);
-  }
-  return fn(session);
-}
+const withDnsServer = async <T>(target: HostTarget, fn: (s: HostSession) => Promise<T>): Promise<T> =>
+  fn(await dnsPools[dnsTurn++ % DNS_CONNECTIONS].session(target));
 
 export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async diff(_id, olds, news) {
