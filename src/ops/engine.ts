@@ -55,6 +55,8 @@ const compare = (a: string, b: string) => {
 };
 
 export const cacheRoot = () => join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "cutover", "pulumi");
+/** Loaded into the engine's Node.js processes: see the file. */
+const DEFERRED_SDK_IMPORTS = join(PROJECT_DIR, "src", "pulumi", "deferred-sdk-imports.cjs");
 const BINARIES = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"];
 
 /** A pulumi on PATH that is new enough, with a language host beside it. */
@@ -173,6 +175,9 @@ export function engineEnv(engine: Engine, extra: NodeJS.ProcessEnv = {}): Record
     PULUMI_SKIP_UPDATE_CHECK: "true",
     // npm test type-checks the program; the engine only needs it transpiled (1-2 s less per run).
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    // The program's and the provider's processes load @pulumi/pulumi without what cutover never uses
+    // (0.35 s less per process; see the file).
+    NODE_OPTIONS: [process.env.NODE_OPTIONS, "--require", JSON.stringify(DEFERRED_SDK_IMPORTS)].filter(Boolean).join(" "),
   };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
