@@ -76,6 +76,23 @@ async function fromPath(version: string): Promise<Engine | undefined> {
   return undefined;
 }
 
+/** Two cache stamps name the same Go build (CLI version and language host), whatever their launcher. Pure. */
+function sameBuild(a: string, b: string): boolean {
+  try {
+    const [x, y] = [JSON.parse(a), JSON.parse(b)];
+    return x.version === y.version && x.languageHost === y.languageHost;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes `file` whole under its name in one rename. */
+function replaceFile(file: string, content: string, mode: number): void {
+  const next = `${file}.${process.pid}.new`;
+  writeFileSync(next, content, { mode });
+  renameSync(next, file);
+}
+
 export async function obtainEngine(progress: Progress = () => {}, opts: { rebuild?: boolean } = {}): Promise<Engine> {
   const version = pinnedVersion();
   const mods = goModVersions();
@@ -89,13 +106,17 @@ export async function obtainEngine(progress: Progress = () => {}, opts: { rebuil
   }
   const binDir = join(cacheRoot(), `v${version}`, "bin");
   const stamp = join(binDir, ".complete");
-  const wanted = JSON.stringify({
-    version,
-    languageHost: mods.languageHost,
-    launcher: readFileSync(join(PROJECT_DIR, "engine", "pulumi-resource-pulumi-nodejs"), "utf8"),
-  });
-  if (!opts.rebuild && existsSync(stamp) && readFileSync(stamp, "utf8") === wanted && BINARIES.every((b) => existsSync(join(binDir, b))))
+  const launcher = readFileSync(join(PROJECT_DIR, "engine", "pulumi-resource-pulumi-nodejs"), "utf8");
+  const wanted = JSON.stringify({ version, languageHost: mods.languageHost, launcher });
+  const cached = existsSync(stamp) && BINARIES.every((b) => existsSync(join(binDir, b))) ? readFileSync(stamp, "utf8") : undefined;
+  if (!opts.rebuild && cached === wanted) return { binDir, version, source: "cache" };
+  // Only the launcher script changed: the Go binaries stand, the script and the stamp are replaced.
+  if (!opts.rebuild && cached && sameBuild(cached, wanted)) {
+    replaceFile(join(binDir, "pulumi-resource-pulumi-nodejs"), launcher, 0o755);
+    replaceFile(stamp, wanted, 0o644);
+    progress("engine: its dynamic-provider launcher script replaced (the binaries are unchanged)");
     return { binDir, version, source: "cache" };
+  }
 
   const started = Date.now();
   progress(
