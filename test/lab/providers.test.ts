@@ -12,11 +12,9 @@ import { type HostCredentials, readdressArgs } from "../../src/pulumi/program";
 import {
   type GatewayIdentityState,
   type GatewayRoutingState,
-  gatewayIdentityProvider,
-  gatewayRoutingProvider,
   identityDigest,
   type OnPremZoneState,
-  onPremZoneProvider,
+  providerInThisProcess,
 } from "../../src/pulumi/providers/host-effects";
 import { readIdentity } from "../../src/remote/effects/identity";
 import { readRouting } from "../../src/remote/effects/routing";
@@ -24,6 +22,11 @@ import { applyZone, readZone } from "../../src/remote/effects/zone";
 import { SessionPool } from "../../src/remote/ssh";
 import { sshEndpoint } from "../../src/remote/targets";
 import { testLab } from "./env";
+
+// The code each resource carries in the state, run in this process as the engine's provider host runs it.
+const gatewayRoutingProvider = providerInThisProcess("gatewayRouting");
+const gatewayIdentityProvider = providerInThisProcess("gatewayIdentity");
+const onPremZoneProvider = providerInThisProcess("onPremZone");
 
 const lab = testLab();
 const privateKey = readFileSync(lab.description.adminKeyPath, "utf8");

@@ -2,10 +2,13 @@
  * Dynamic providers: thin wrappers that let the Pulumi engine run the host effects. create and
  * update apply, read reads the live host (so `pulumi refresh` sees drift), diff compares content
  * digests, delete restores what was there before. The logic lives in runtime.ts; credentials
- * arrive as secret inputs, never through a closure.
+ * arrive as secret inputs, never in the provider's code.
  */
 
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { runInThisContext } from "node:vm";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostIdentity } from "../../remote/effects/identity";
 import type { PostfixBaseline } from "../../remote/effects/postfix-baseline";
@@ -21,19 +24,29 @@ import type { CompactRouting } from "../../model/routing";
 /** The methods every host-effect provider has. */
 export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvider<S, S>, "diff" | "create" | "update" | "read" | "delete">>;
 
-/**
- * A provider whose every method loads the project's provider code when it runs, with tsx, from the
- * project directory (the engine starts providers there). The engine serializes this closure into
- * the state: it captures no module, no library and no secret, only the name of what to call, so
- * the copy in an old state keeps working and keeps calling the current effects.
- */
 type ProviderKind = "gatewayRouting" | "gatewayIdentity" | "gatewayDrain" | "onPremZone" | "mailboxArchive" | "mtaStsPolicies";
-// biome-ignore lint/suspicious/noExplicitAny: one loader serves every provider, each with its own state type.
-function delegate(kind: ProviderKind): HostEffectProvider<any> {
-  const load = (): HostEffectProvider<unknown> => {
-    const { require: tsxRequire } = require("tsx/cjs/api");
-    // States written before the move to src/ name ./components/providers/runtime.ts: a shim keeps it.
-    return tsxRequire("./src/pulumi/providers/runtime.ts", `${process.cwd()}/index.ts`)[kind];
+
+/**
+ * The provider code a host-effect resource carries (its `__provider` input), in the form the Node.js
+ * dynamic-provider host runs: a CommonJS module whose `handler()` returns the provider. The engine
+ * keeps it in the state and runs it in the provider's process, which it starts in the project
+ * directory; every method loads the project's effects (src/pulumi/providers/runtime.ts, through
+ * tsx's hook for the whole process, so the effects share the host's packages) and calls them. It
+ * names only what to call, so the copy in an old state keeps calling the current effects. (States
+ * written before the move to src/ name ./components/providers/runtime.ts: a shim keeps it.)
+ *
+ * Written out here rather than serialized from a closure by @pulumi/pulumi's dynamic.Resource: that
+ * parses each provider's code with TypeScript and inspects it through V8's inspector, 0.3 s of every
+ * program run, for a text that is always this one.
+ */
+export function providerModule(kind: ProviderKind): string {
+  return `"use strict";
+// cutover's ${kind} provider: calls the project's effects.
+exports.handler = () => {
+  const load = () => {
+    const file = require("path").join(process.cwd(), "src", "pulumi", "providers", "runtime.ts");
+    globalThis[Symbol.for("cutover.tsx")] ??= require("tsx/cjs/api").register();
+    return require(file)[${JSON.stringify(kind)}];
   };
   return {
     diff: (id, olds, news) => load().diff(id, olds, news),
@@ -42,6 +55,46 @@ function delegate(kind: ProviderKind): HostEffectProvider<any> {
     read: (id, props) => load().read(id, props),
     delete: (id, props) => load().delete(id, props),
   };
+};
+`;
+}
+
+/** The provider of `providerModule(kind)` in this process, loaded at its first call (the lab's provider tests call it directly). */
+// biome-ignore lint/suspicious/noExplicitAny: one loader serves every provider, each with its own state type.
+export function providerInThisProcess(kind: ProviderKind): HostEffectProvider<any> {
+  let provider: HostEffectProvider<unknown> | undefined;
+  const load = () => {
+    if (!provider) {
+      const module = { exports: {} as { handler: () => HostEffectProvider<unknown> } };
+      runInThisContext(`(function (exports, require, module) {${providerModule(kind)}\n})`)(
+        module.exports,
+        createRequire(join(process.cwd(), "index.ts")),
+        module,
+      );
+      provider = module.exports.handler();
+    }
+    return provider;
+  };
+  return {
+    diff: (id, olds, news) => load().diff(id, olds, news),
+    create: (inputs) => load().create(inputs),
+    update: (id, olds, news) => load().update(id, olds, news),
+    read: (id, props) => load().read(id, props),
+    delete: (id, props) => load().delete(id, props),
+  };
+}
+
+/** A resource the host-effect provider of `kind` manages: the engine gives its methods to that provider's code. */
+abstract class HostEffectResource extends pulumi.CustomResource {
+  constructor(kind: ProviderKind, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions | undefined) {
+    // The type dynamic.Resource gives it: "cutover:GatewayRouting" under the dynamic provider's package.
+    super(
+      `pulumi-nodejs:dynamic/cutover:${kind[0].toUpperCase()}${kind.slice(1)}`,
+      name,
+      { ...props, __provider: providerModule(kind) },
+      opts,
+    );
+  }
 }
 
 /**
@@ -74,8 +127,6 @@ export interface GatewayRoutingState {
   chainDigest?: string;
 }
 
-export const gatewayRoutingProvider = delegate("gatewayRouting");
-
 export interface GatewayRoutingArgs {
   /** The postfix host, reached by SSH with its pinned host key. */
   host: SshEndpoint;
@@ -92,11 +143,11 @@ export interface GatewayRoutingArgs {
 }
 
 /** Postfix split delivery on one host, from the plan's routing table. */
-export class GatewayRouting extends pulumi.dynamic.Resource {
+export class GatewayRouting extends HostEffectResource {
   declare readonly digest: pulumi.Output<string>;
   constructor(name: string, args: GatewayRoutingArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      gatewayRoutingProvider,
+      "gatewayRouting",
       name,
       {
         ...args,
@@ -104,8 +155,6 @@ export class GatewayRouting extends pulumi.dynamic.Resource {
         ...(args.gatewayChain ? { gatewayChain: pulumi.secret(args.gatewayChain) } : {}),
       },
       { ...opts, additionalSecretOutputs: ["privateKey", "gatewayChain"] },
-      "cutover",
-      "GatewayRouting",
     );
   }
 }
@@ -156,8 +205,6 @@ export const identityDigest = (hosts: IdentityHost[]) =>
     )
     .digest("hex");
 
-export const gatewayIdentityProvider = delegate("gatewayIdentity");
-
 export interface GatewayIdentityArgs {
   /** Every host that can hold the gateway identity, each with the identity it must have now. */
   hosts: IdentityHost[];
@@ -167,16 +214,14 @@ export interface GatewayIdentityArgs {
 }
 
 /** The gateway's service address and host name, on whichever host holds them (readdress go-live). */
-export class GatewayIdentity extends pulumi.dynamic.Resource {
+export class GatewayIdentity extends HostEffectResource {
   declare readonly holder: pulumi.Output<string>;
   constructor(name: string, args: GatewayIdentityArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      gatewayIdentityProvider,
+      "gatewayIdentity",
       name,
       { ...args, privateKey: pulumi.secret(args.privateKey) },
       { ...opts, additionalSecretOutputs: ["privateKey"] },
-      "cutover",
-      "GatewayIdentity",
     );
   }
 }
@@ -193,25 +238,21 @@ export interface GatewayDrainState {
   digest: string;
 }
 
-export const gatewayDrainProvider = delegate("gatewayDrain");
-
 /**
  * The first step of an Elastic IP go-live (and of its rollback): the host giving the address up
  * drains its SMTP sessions, so the association's move cuts none. The association depends on it.
  */
-export class GatewayDrain extends pulumi.dynamic.Resource {
+export class GatewayDrain extends HostEffectResource {
   constructor(
     name: string,
     args: { host: SshEndpoint; privateKey: pulumi.Input<string>; address: string },
     opts?: pulumi.CustomResourceOptions,
   ) {
     super(
-      gatewayDrainProvider,
+      "gatewayDrain",
       name,
       { ...args, privateKey: pulumi.secret(args.privateKey), digest: `${args.host.name} ${args.address}` },
       { ...opts, additionalSecretOutputs: ["privateKey"] },
-      "cutover",
-      "GatewayDrain",
     );
   }
 }
@@ -234,8 +275,6 @@ export interface OnPremZoneState {
   original?: DnsRecord[];
 }
 
-export const onPremZoneProvider = delegate("onPremZone");
-
 export interface OnPremZoneArgs {
   server: SshEndpoint;
   privateKey: pulumi.Input<string>;
@@ -250,16 +289,14 @@ export interface OnPremZoneArgs {
 }
 
 /** The plan's records of one zone on an on-prem BIND or Knot server (RFC 2136 with TSIG over SSH). */
-export class OnPremZone extends pulumi.dynamic.Resource {
+export class OnPremZone extends HostEffectResource {
   declare readonly digest: pulumi.Output<string>;
   constructor(name: string, args: OnPremZoneArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      onPremZoneProvider,
+      "onPremZone",
       name,
       { ...args, privateKey: pulumi.secret(args.privateKey), tsigSecret: pulumi.secret(args.tsigSecret) },
       { ...opts, additionalSecretOutputs: ["privateKey", "tsigSecret"] },
-      "cutover",
-      "OnPremZone",
     );
   }
 }
@@ -276,22 +313,18 @@ export interface MtaStsPoliciesState {
   policies: Record<string, string>;
 }
 
-export const mtaStsPoliciesProvider = delegate("mtaStsPolicies");
-
 /** Each organisation domain's MTA-STS policy file, on the host that serves it. */
-export class MtaStsPolicies extends pulumi.dynamic.Resource {
+export class MtaStsPolicies extends HostEffectResource {
   constructor(
     name: string,
     args: { host: SshEndpoint; privateKey: pulumi.Input<string>; directory: string; policies: Record<string, string> },
     opts?: pulumi.CustomResourceOptions,
   ) {
     super(
-      mtaStsPoliciesProvider,
+      "mtaStsPolicies",
       name,
       { ...args, privateKey: pulumi.secret(args.privateKey) },
       { ...opts, additionalSecretOutputs: ["privateKey"] },
-      "cutover",
-      "MtaStsPolicies",
     );
   }
 }
@@ -307,25 +340,21 @@ export interface MailboxArchiveState {
   entries: ArchivedAssignment[];
 }
 
-export const mailboxArchiveProvider = delegate("mailboxArchive");
-
 export interface MailboxArchiveArgs {
   digest: string;
   packed: string;
 }
 
 /** The stack's content-addressed copies of the mailbox files its updates ran with. No host effect. */
-export class MailboxArchive extends pulumi.dynamic.Resource {
+export class MailboxArchive extends HostEffectResource {
   declare readonly digest: pulumi.Output<string>;
   declare readonly entries: pulumi.Output<ArchivedAssignment[]>;
   constructor(name: string, args: MailboxArchiveArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      mailboxArchiveProvider,
+      "mailboxArchive",
       name,
       { ...args, packed: pulumi.secret(args.packed), entries: undefined },
       { ...opts, additionalSecretOutputs: ["packed", "entries"] },
-      "cutover",
-      "MailboxArchive",
     );
   }
 }
