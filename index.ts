@@ -1,74 +1,15 @@
-/** The cutover program: stack config -> checked inventory -> plan of the phase -> resources. */
+/**
+ * The cutover program. The host-effects provider is registered first, and the program's modules load
+ * once its registration is on its way: the engine starts the provider's process (0.4 s) while they
+ * load and the plan is made, rather than after (src/pulumi/main.ts is the program proper).
+ */
 
-import { join } from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-import { loadConfig, parseHostKeys } from "./src/model/config";
-import { CONFIG, CONFIG_NAMESPACE, configName, instanceHostKeySetting } from "./src/model/config-keys";
-import { CutoverError, InputError } from "./src/model/errors";
-import { HOST_ROLES, type MailSystem } from "./src/model/inventory";
-import { assignmentDigest, digestMismatch, packAssignment, readMailboxFile } from "./src/model/mailbox-archive";
-import { plan } from "./src/model/plan";
-import { deploy, type HostCredentials, stackOutputs } from "./src/pulumi/program";
+import { HostEffectsProvider } from "./src/pulumi/providers/host-effects";
 
-const STACKS = join(__dirname, "stacks");
-
-function program() {
-  const config = new pulumi.Config(CONFIG_NAMESPACE);
-  // Read as plain text to be checked here; it reaches the hosts as a secret (deploy).
-  const gatewayTls = config.getObject<Partial<Record<MailSystem, string>>>(configName(CONFIG.gatewayTls));
-  const { inventory, phase } = loadConfig({
-    inventory: config.requireObject(configName(CONFIG.inventory)),
-    phase: config.require(configName(CONFIG.phase)),
-    baseDir: STACKS,
-    secrets: { gatewayTls },
-  });
-  // Every gateway is reached by SSH, whatever runs it: EC2 instances too.
-  const credentials: HostCredentials = {
-    hostKeys: parseHostKeys(config.getObject(configName(CONFIG.hostKeys)), inventory),
-    privateKey: config.requireSecret(configName(CONFIG.sshPrivateKey)),
-    tsigSecret: config.getSecret(configName(CONFIG.tsigSecret)),
-    ...(gatewayTls ? { gatewayChains: gatewayTls } : {}),
-    instanceHostKeys: Object.fromEntries(
-      HOST_ROLES.flatMap((role) => {
-        const key = config.getSecret(configName(instanceHostKeySetting(role)));
-        return key ? [[role, key]] : [];
-      }),
-    ),
-  };
-  // The mailbox file this update runs with: its digest must be the one the phase command recorded in
-  // the config (so the update history names it), and its content goes to the stack's archive.
-  const mailboxFile = readMailboxFile(inventory.mailboxes, STACKS);
-  const digest = assignmentDigest(mailboxFile.content);
-  const recorded = config.get(configName(CONFIG.mailboxesDigest));
-  if (recorded && recorded !== digest) throw new InputError(digestMismatch(mailboxFile.path, recorded, digest));
-
-  const desired = plan(inventory, phase);
-  return stackOutputs(
-    desired,
-    deploy(inventory, desired, credentials, {
-      assignment: { digest, packed: packAssignment(mailboxFile.content) },
-      listUnmanaged: config.getBoolean(configName(CONFIG.listUnmanaged)) ?? false,
-      legacyDown: config.getBoolean(configName(CONFIG.legacyDown)) ?? false,
-    }),
-  );
-}
-
-/** Errors meant for the user reach the CLI as RunErrors: it prints their message, not a trace. */
-function withoutTrace<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof CutoverError) throw new pulumi.RunError(e.message);
-    throw e;
-  }
-}
-
-const outputs = withoutTrace(program);
-export const phase = outputs.phase;
-export const stage = outputs.stage;
-export const gateway = outputs.gateway;
-export const zones = outputs.zones;
-export const routing = outputs.routing;
-export const mailboxes = outputs.mailboxes;
-export const delegations = outputs.delegations;
-export const mailboxAssignment = outputs.mailboxAssignment;
+export = async () => {
+  const hostEffects = new HostEffectsProvider("host-effects");
+  await new Promise((sent) => setTimeout(sent, 0));
+  // require, not import(): the program is CommonJS, whichever loader (ts-node, tsx) compiles it.
+  const { cutoverProgram } = require("./src/pulumi/main") as typeof import("./src/pulumi/main");
+  return cutoverProgram(hostEffects);
+};

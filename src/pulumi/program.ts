@@ -52,6 +52,8 @@ export interface DeployOptions {
   listUnmanaged?: boolean;
   /** The legacy gateway is dead: the readdress go-live leaves it out (cutover:legacyDown). */
   legacyDown?: boolean;
+  /** The host-effects provider, when the program registered it already (index.ts does, first). */
+  hostEffects?: HostEffectsProvider;
 }
 
 export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: DeployOptions = {}): Deployment {
@@ -60,7 +62,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
     if (!creds) throw new InputError(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
     return creds;
   };
-  const hostEffects = creds || assignment ? new HostEffectsProvider("host-effects") : undefined;
+  const hostEffects = o.hostEffects ?? (creds || assignment ? new HostEffectsProvider("host-effects") : undefined);
   const opts: pulumi.ComponentResourceOptions = hostEffects ? { providers: [hostEffects] } : {};
   const archive = assignment && hostEffects ? new MailboxArchive("mailbox-archive", assignment, { provider: hostEffects }) : undefined;
   // The policy files go up before the records announcing their id (see MailZoneArgs.after).
