@@ -2,9 +2,11 @@
  * The inventory: the stack's description of the organisation's mail, parsed once and validated
  * with a schema. Defaults are applied here and nowhere else; every later layer trusts its output.
  */
+
 import { isAbsolute, normalize } from "node:path";
 import { z } from "zod";
 import { InputError } from "./errors";
+import { DOMAIN_NAME, LOCAL_PART } from "./names";
 import { controlCharacter, shown } from "./text";
 
 export const PHASES = [1, 2, 3, 4, 5] as const;
@@ -20,14 +22,6 @@ export const TTL_MIN = 60;
 export const TTL_MAX = 86_400;
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-/**
- * A mailbox's local part as cutover accepts it: letters, digits, and . _ + - = (no leading,
- * trailing or double dot). Narrower than RFC 5322's dot-atom on purpose: the local part becomes a
- * maildir path (so no "/" and no ".."), a postfix map key (so no leading "#", a comment there) and
- * a shell argument; at most 64 octets (RFC 5321 section 4.5.3.1.1).
- */
-export const LOCAL_PART = /^(?=.{1,64}$)[a-z0-9_+=-]+(\.[a-z0-9_+=-]+)*$/;
-export const DOMAIN_NAME = /^(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]{0,62}(?<!-)$/;
 /**
  * A name inside a zone as records use it: labels of 1-63 letters, digits, hyphens and underscores
  * (service labels such as _25._tcp and _mta-sts), no hyphen at either end, 253 characters at most.

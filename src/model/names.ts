@@ -4,6 +4,17 @@
  */
 import type { HostRole, Phase } from "./inventory";
 
+/**
+ * A mailbox's local part as cutover accepts it: letters, digits, and . _ + - = (no leading,
+ * trailing or double dot). Narrower than RFC 5322's dot-atom on purpose: the local part becomes a
+ * maildir path (so no "/" and no ".."), a postfix map key (so no leading "#", a comment there) and
+ * a shell argument; at most 64 octets (RFC 5321 section 4.5.3.1.1). Here, not beside the inventory's
+ * schema, because the host effects check names with it too, and this file loads no schema library
+ * (the provider's process would load zod for two patterns: 87 ms).
+ */
+export const LOCAL_PART = /^(?=.{1,64}$)[a-z0-9_+=-]+(\.[a-z0-9_+=-]+)*$/;
+export const DOMAIN_NAME = /^(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z][a-z0-9-]{0,62}(?<!-)$/;
+
 /** Phases 1-3 rehearse on the pilot's fictitious address spaces; 4-5 use the production ones. */
 export type Stage = "pilot" | "production";
 export const stageOf = (phase: Phase): Stage => (phase <= 3 ? "pilot" : "production");

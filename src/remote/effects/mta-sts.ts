@@ -5,7 +5,7 @@
  * those directories and nothing else in <directory>: the web server's own configuration (which
  * name maps to which directory, its certificate) is the host's.
  */
-import { DOMAIN_NAME } from "../../model/inventory";
+import { DOMAIN_NAME } from "../../model/names";
 import { refuseControl } from "../../model/text";
 import type { HostSession } from "../ssh";
 

@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { readCertificate, readChain } from "../../model/certificate";
 import { CutoverError } from "../../model/errors";
-import { DOMAIN_NAME, LOCAL_PART } from "../../model/inventory";
+import { DOMAIN_NAME, LOCAL_PART } from "../../model/names";
 import type { GatewayTls } from "../../model/plan";
 import { type HostRouting, hostRouting, parseTlsLine, routingDigest, tlsLine } from "../../model/routing";
 import { refuseControl } from "../../model/text";
