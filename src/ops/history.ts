@@ -2,7 +2,7 @@
  * What the stack itself records, read for the guards and the rollback: the update history with
  * each update's configuration, the mailbox files in the stack's archive, pending operations.
  */
-import type { UpdateSummary } from "@pulumi/pulumi/automation";
+import type { ConfigMap, UpdateSummary } from "@pulumi/pulumi/automation";
 import { loadConfig } from "../model/config";
 import { CONFIG } from "../model/config-keys";
 import type { Phase } from "../model/inventory";
@@ -52,9 +52,13 @@ export function interrupted(f: StackFacts): string | undefined {
 
 /**
  * `pilotStack`: the stack the inventory names as its pilot, whose verification tag is read too. The
- * state is read once, for the pending operations and for deployedPlan's mailbox archive.
+ * state is read once, for the pending operations and for deployedPlan's mailbox archive; the config
+ * once, for the phase command's own use after it (its SSH key and pinned host keys).
  */
-export async function stackFacts(stack: MigrationStack, pilotStack?: string): Promise<StackFacts & { state: StackState }> {
+export async function stackFacts(
+  stack: MigrationStack,
+  pilotStack?: string,
+): Promise<StackFacts & { state: StackState; config: ConfigMap }> {
   const [history, tags, state, config, pilotTags] = await Promise.all([
     stack.history(),
     stack.tags(),
@@ -68,6 +72,7 @@ export async function stackFacts(stack: MigrationStack, pilotStack?: string): Pr
     tags,
     pendingOperations: state.pendingOperations,
     state,
+    config,
     now: new Date(),
     ...(configured ? { configuredPhase: configured } : {}),
     ...(pilotStack ? { pilot: { stack: pilotStack, verifiedPhase: parseVerifiedTag(pilotTags?.[TAGS.verified])?.phase } } : {}),

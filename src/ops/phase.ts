@@ -4,6 +4,7 @@
  * sharing a Pulumi Cloud, S3 or PostgreSQL backend shares the guards.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import type { ConfigMap } from "@pulumi/pulumi/automation";
 import { CONFIG, instanceHostKeySetting } from "../model/config-keys";
 import { InputError } from "../model/errors";
 import { HOST_ROLES, type HostRole, type Inventory, type Phase } from "../model/inventory";
@@ -34,7 +35,8 @@ async function recordConfiguration(
   phase: Phase,
   inv: Inventory,
   o: PhaseOptions,
-): Promise<{ restore(): void; keep(): void }> {
+  config: ConfigMap,
+): Promise<{ restore(): void; keep(): void; hostKeysMade: boolean }> {
   const before = readFileSync(stack.stackFile);
   const put = () => writeFileSync(stack.stackFile, before);
   const onSignal = (signal: NodeJS.Signals) => {
@@ -47,6 +49,7 @@ async function recordConfiguration(
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  let hostKeysMade = false;
   try {
     const digest = assignmentDigest(readMailboxFile(inv.mailboxes, STACKS_DIR).content);
     await stack.setConfig({
@@ -54,8 +57,8 @@ async function recordConfiguration(
       [CONFIG.mailboxesDigest]: { value: digest },
       ...(o.legacyDown ? { [CONFIG.legacyDown]: { value: "true" } } : {}),
     });
-    if (!o.legacyDown && (await stack.config())[CONFIG.legacyDown]) await stack.removeConfig(CONFIG.legacyDown);
-    await provideInstanceHostKeys(stack, inv, o.progress);
+    if (!o.legacyDown && config[CONFIG.legacyDown]) await stack.removeConfig(CONFIG.legacyDown);
+    hostKeysMade = await provideInstanceHostKeys(stack, inv, o.progress);
   } catch (e) {
     put();
     keep();
@@ -65,7 +68,7 @@ async function recordConfiguration(
     put();
     keep();
   };
-  return { restore, keep };
+  return { restore, keep, hostKeysMade };
 }
 
 /**
@@ -74,8 +77,9 @@ async function recordConfiguration(
  * private half is one the instance's AMI brings; a private half whose public key is not the pinned
  * one is bad input.
  */
-export async function provideInstanceHostKeys(stack: MigrationStack, inv: Inventory, progress: (line: string) => void): Promise<void> {
-  if (!HOST_ROLES.some((role) => inv.hosts[role]?.kind === "aws" && inv.hosts[role].instance)) return;
+export async function provideInstanceHostKeys(stack: MigrationStack, inv: Inventory, progress: (line: string) => void): Promise<boolean> {
+  if (!HOST_ROLES.some((role) => inv.hosts[role]?.kind === "aws" && inv.hosts[role].instance)) return false;
+  let made = false;
   const config = await stack.config();
   const raw = config[CONFIG.hostKeys]?.value;
   const pinned = (raw ? JSON.parse(raw) : {}) as Record<string, string | undefined>;
@@ -95,17 +99,22 @@ export async function provideInstanceHostKeys(stack: MigrationStack, inv: Invent
         throw new InputError(
           `hosts.${role}: cutover:hostKeys.${role} (${pin.slice(0, 40)}...) is not the public half of ${setting} (${own.slice(0, 40)}...): pin ${own}, or remove both to have a new key made`,
         );
-      if (!pin) await stack.setConfig({ [`${CONFIG.hostKeys}.${role}`]: { value: own } }, true);
+      if (!pin) {
+        await stack.setConfig({ [`${CONFIG.hostKeys}.${role}`]: { value: own } }, true);
+        made = true;
+      }
       continue;
     }
     if (pin) continue;
     const key = await newHostKey();
     await stack.setSecrets({ [setting]: key.privateKey });
     await stack.setConfig({ [`${CONFIG.hostKeys}.${role}`]: { value: key.publicKey } }, true);
+    made = true;
     progress(
       `hosts.${role}: the stack creates this instance, so it made its SSH host key: ${key.publicKey} pinned in cutover:hostKeys.${role}, the private half kept as the secret ${setting} and given to the instance by cloud-init`,
     );
   }
+  return made;
 }
 
 /**
@@ -120,10 +129,11 @@ async function goLiveRefusals(
   deployed: Plan | undefined,
   next: Plan,
   legacyDown: boolean,
+  config: ConfigMap,
 ): Promise<Refusal[]> {
   const taker = next.gateway.holder;
   if (!deployed || deployed.gateway.holder === taker || next.gateway.service.holder !== taker) return [];
-  const sessions = await stackSessions(stack, inv);
+  const sessions = await stackSessions(stack, inv, config);
   try {
     if (!sessions.session) return [];
     const session = sessions.session;
@@ -202,7 +212,7 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
   const refusals = [
     ...phaseRefusals(stack.name, target, inv, facts),
     ...(diff ? largeChangeRefusals(stack.name, target, diff) : []),
-    ...(await goLiveRefusals(stack, inv, deployed, next, Boolean(o.legacyDown))),
+    ...(await goLiveRefusals(stack, inv, deployed, next, Boolean(o.legacyDown), facts.config)),
   ];
   for (const r of refusals) o.progress(`${o.force ? "overridden" : "refused"} (${r.guard}): ${r.message}`);
   if (refusals.length && !o.force) return { status: "refused", refusals, forced: false };
@@ -219,7 +229,7 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
   const readHosts = !o.legacyDown;
   if (!readHosts) o.progress("legacy gateway declared down: the hosts are not read first (it cannot be), its drain is skipped");
   else if (recovering) o.progress(`the last update ${recovering}: what it left on the hosts is read first`);
-  const recorded = await recordConfiguration(stack, target, inv, o);
+  const recorded = await recordConfiguration(stack, target, inv, o, facts.config);
   let preview: OperationResult;
   try {
     preview = await stack.preview({ refresh: readHosts });
@@ -257,7 +267,8 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
     inv,
     o,
     { status: "done", refusals, forced, preview, up },
-    { number: nextUpdateNumber(facts.history), tags: facts.tags },
+    // The config read before: the phase's own writes leave the SSH key and host keys as they were, unless it made an instance's.
+    { number: nextUpdateNumber(facts.history), tags: facts.tags, ...(recorded.hostKeysMade ? {} : { config: facts.config }) },
   );
 }
 

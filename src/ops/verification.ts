@@ -17,10 +17,14 @@ import type { MigrationStack } from "./stack";
 /** Verification of a phase against the stack's own hosts, or why it cannot run. */
 export type Verifier = (p: Plan) => Promise<Verification>;
 
-/** SSH sessions to the stack's hosts with its pinned host keys and its secret SSH key, or why not. */
+/**
+ * SSH sessions to the stack's hosts with its pinned host keys and its secret SSH key, or why not.
+ * `known`: the stack's config as this command read it already (else it is read).
+ */
 export async function stackSessions(
   stack: MigrationStack,
   inv: Inventory,
+  known?: ConfigMap,
 ): Promise<{
   session?: (role: HostRole) => Promise<HostSession>;
   close: () => Promise<void>;
@@ -29,7 +33,7 @@ export async function stackSessions(
   /** The pinned host keys the sessions use (cutover:hostKeys). */
   hostKeys?: ReturnType<typeof parseHostKeys>;
 }> {
-  const config = await stack.config();
+  const config = known ?? (await stack.config());
   const privateKey = config[CONFIG.sshPrivateKey]?.value;
   if (!privateKey) return { close: async () => {}, unavailable: "the stack has no cutover:sshPrivateKey secret", config };
   const raw = config[CONFIG.hostKeys]?.value;
@@ -50,8 +54,9 @@ export async function stackSessions(
 export async function stackVerifier(
   stack: MigrationStack,
   inv: Inventory,
+  known?: ConfigMap,
 ): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
-  const s = await stackSessions(stack, inv);
+  const s = await stackSessions(stack, inv, known);
   if (!s.session) return { close: s.close, unavailable: `${s.unavailable}: verify the mail flows by hand` };
   const session = s.session;
   return { verify: (phasePlan) => verifyPhase(phasePlan, { session }), close: s.close };
@@ -62,6 +67,8 @@ export interface VerifiedUpdate {
   /** The update's number, as the history listing and `rollback --to` number it. */
   number: number;
   tags: Record<string, string>;
+  /** The stack's config as read before the update, when its SSH key and host keys stand unchanged (else it is read again). */
+  config?: ConfigMap;
 }
 
 /**
@@ -105,7 +112,7 @@ export async function verifyAndRecord(
     return { ...outcome, status: "unverified", unverifiedBecause: because };
   }
   const desired = plan(inv, phase);
-  const verifier = await stackVerifier(stack, inv);
+  const verifier = await stackVerifier(stack, inv, update.config);
   if (!verifier.verify) {
     await stack.removeTag(TAGS.verified);
     o.progress(`not verified: ${verifier.unavailable}`);
