@@ -5,9 +5,9 @@ const ms = (n: number) => `${Math.round(n)}`;
 
 const RUN_PARTS: [keyof Omit<EngineRunParts, "command" | "total">, string][] = [
   ["cliStart", "CLI start (backend, plugins, language host)"],
-  ["providerStart", "provider start (Node.js, @pulumi/pulumi, tsx, effects' code)"],
+  ["providerStart", "provider start (Node.js, @pulumi/pulumi, tsx, effects' code; the program's modules load beside it)"],
   ["refresh", "refresh: every resource read over SSH"],
-  ["programLoad", "program load (Node.js, @pulumi/pulumi, TypeScript, cutover)"],
+  ["programLoad", "program start (Node.js, @pulumi/pulumi, ts-node, index.ts registering the provider)"],
   ["resourceOperations", "resource operations (register, diff, apply over SSH)"],
   ["cliFinish", "CLI finish (last checkpoint)"],
 ];

@@ -46,7 +46,7 @@ export interface EngineRunParts {
   providerStart: number;
   /** --refresh: from the provider's code loaded to the program's start (every resource read over SSH). */
   refresh: number;
-  /** The program: Node.js, @pulumi/pulumi, TypeScript and cutover's modules, until index.ts is loaded. */
+  /** The program: Node.js, @pulumi/pulumi, ts-node and index.ts, which registers the provider before it loads cutover's modules. */
   programLoad: number;
   /** From the program loaded (and the provider ready) to the program's exit: registration, diffs, applies. */
   resourceOperations: number;
