@@ -3,8 +3,10 @@
  * events carry. The Node.js dynamic provider host drops a provider's `diffs` and detailed diff
  * (its DiffResult has neither), so the phase commands and the drift check work out the changed
  * properties themselves: a map's changed keys (a record set "name TYPE", a main.cf setting) and a
- * line set's added and removed lines (a routing map's entries). Pure.
+ * line set's added and removed lines (a routing map's entries, packed or not). Pure.
  */
+
+import { isPackedLines, unpackLines } from "../model/routing";
 
 export interface PropertyChange {
   /** `routing.relays`, `records["example.com MX"]`, `baseline["main.cf relayhost"]`. */
@@ -21,9 +23,11 @@ const DERIVED = new Set(["digest", "__provider"]);
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const key = (path: string, k: string) =>
   /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}${path ? "." : ""}${k}` : `${path}[${JSON.stringify(k)}]`;
-const lines = (v: unknown) => (typeof v === "string" ? v.split("\n").filter(Boolean) : []);
+const lines = (v: unknown) => (typeof v === "string" ? unpackLines(v).split("\n").filter(Boolean) : []);
 const isLineSet = (a: unknown, b: unknown) =>
-  (typeof a === "string" || a === undefined) && (typeof b === "string" || b === undefined) && `${a ?? ""}${b ?? ""}`.includes("\n");
+  (typeof a === "string" || a === undefined) &&
+  (typeof b === "string" || b === undefined) &&
+  (`${a ?? ""}${b ?? ""}`.includes("\n") || isPackedLines(a) || isPackedLines(b));
 
 function compare(a: unknown, b: unknown, path: string, depth: number, out: PropertyChange[]): void {
   if (JSON.stringify(a) === JSON.stringify(b)) return;
@@ -35,7 +39,9 @@ function compare(a: unknown, b: unknown, path: string, depth: number, out: Prope
   }
   if (isLineSet(a, b)) {
     const [was, now] = [new Set(lines(a)), new Set(lines(b))];
-    out.push({ path, added: [...now].filter((l) => !was.has(l)), removed: [...was].filter((l) => !now.has(l)) });
+    const [added, removed] = [[...now].filter((l) => !was.has(l)), [...was].filter((l) => !now.has(l))];
+    // The same lines, packed on one side or in another order: the same map.
+    if (added.length || removed.length) out.push({ path, added, removed });
     return;
   }
   out.push({ path, added: b === undefined ? [] : [JSON.stringify(b)], removed: a === undefined ? [] : [JSON.stringify(a)] });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { packLines } from "../../src/model/routing";
 import { changedProperties, describeChange, propertyChanges } from "../../src/ops/property-changes";
 
 describe("property changes from an event's old and new values", () => {
@@ -36,5 +37,16 @@ describe("property changes from an event's old and new values", () => {
     expect(describeChange(c, 2)).toBe("routing.mailboxes: + u0@x.test, u1@x.test (+3 more)");
     expect(changedProperties({ diffs: [], changes: [c] })).toBe(" (routing.mailboxes)");
     expect(changedProperties({ diffs: ["records"], changes: [] })).toBe(" (records)");
+  });
+
+  it("a packed line set (a long routing map) reports the lines that changed, and packing alone is no change", () => {
+    const users = Array.from({ length: 20_000 }, (_, i) => `user${i}@x.test`);
+    const before = users.join("\n");
+    const after = [...users.slice(1), "newcomer@x.test"].join("\n");
+    expect(packLines(before).startsWith("gzip:")).toBe(true);
+    const [c] = propertyChanges({ routing: { mailboxes: packLines(before) } }, { routing: { mailboxes: packLines(after) } });
+    expect(c).toEqual({ path: "routing.mailboxes", added: ["newcomer@x.test"], removed: ["user0@x.test"] });
+    // A state written before packing holds the lines plain: the same lines packed are the same map.
+    expect(propertyChanges({ routing: { mailboxes: before } }, { routing: { mailboxes: packLines(before) } })).toEqual([]);
   });
 });
