@@ -59,29 +59,20 @@ exports.handler = () => {
 `;
 }
 
-/** The provider of `providerModule(kind)` in this process, loaded at its first call (the lab's provider tests call it directly). */
+/**
+ * The provider of `providerModule(kind)` in this process (the lab's provider tests call it directly):
+ * the module text evaluated as the dynamic-provider host evaluates it; its methods load the effects
+ * at their first call.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: one loader serves every provider, each with its own state type.
 export function providerInThisProcess(kind: ProviderKind): HostEffectProvider<any> {
-  let provider: HostEffectProvider<unknown> | undefined;
-  const load = () => {
-    if (!provider) {
-      const module = { exports: {} as { handler: () => HostEffectProvider<unknown> } };
-      runInThisContext(`(function (exports, require, module) {${providerModule(kind)}\n})`)(
-        module.exports,
-        createRequire(join(process.cwd(), "index.ts")),
-        module,
-      );
-      provider = module.exports.handler();
-    }
-    return provider;
-  };
-  return {
-    diff: (id, olds, news) => load().diff(id, olds, news),
-    create: (inputs) => load().create(inputs),
-    update: (id, olds, news) => load().update(id, olds, news),
-    read: (id, props) => load().read(id, props),
-    delete: (id, props) => load().delete(id, props),
-  };
+  const module = { exports: {} as { handler: () => HostEffectProvider<unknown> } };
+  runInThisContext(`(function (exports, require, module) {${providerModule(kind)}\n})`)(
+    module.exports,
+    createRequire(join(process.cwd(), "index.ts")),
+    module,
+  );
+  return module.exports.handler();
 }
 
 /** A resource the host-effect provider of `kind` manages: the engine gives its methods to that provider's code. */
