@@ -19,12 +19,21 @@ import {
   drainHost,
   drainPolicyRemovalCommands,
   readIdentity,
+  releaseCommand,
   type ServiceAddress,
 } from "../../src/remote/effects/identity";
-import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR, readRouting, restoreRouting, SECRET_CHAIN } from "../../src/remote/effects/routing";
+import {
+  applyRouting,
+  mainCfEdit,
+  POSTFIX_RELOAD,
+  ROUTING_DIR,
+  readRouting,
+  restoreRouting,
+  SECRET_CHAIN,
+} from "../../src/remote/effects/routing";
 import { applyZone, readZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { run as runLocal } from "../../src/remote/local";
-import { connect, execSequence, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../src/remote/ssh";
+import { connect, detached, execSequence, fingerprintOf, HostKeyMismatchError, type HostSession, SessionPool } from "../../src/remote/ssh";
 import { digValues, testLab } from "./env";
 
 const lab = testLab();
@@ -102,6 +111,35 @@ describe("on-prem zone effect", () => {
     expect(await applyZone(dns, zoneTarget("api.test"), p3.zones.find((z) => z.name === "api.test")!.records)).toBe(false);
     const answer = await lab.inHost("new", ["dig", "+noall", "+answer", "MX", "api.test"]);
     expect(answer).toMatch(/^api\.test\.\s+300\s+IN\s+MX\s+10 mail\.api\.test\.$/m);
+  });
+});
+
+describe("main.cf as cutover writes it", () => {
+  // biff is set in Debian's stock main.cf; writing its own value again changes nothing but the file.
+  const reread = async (s: HostSession) => (await s.exec(["sh", "-c", "postconf -vv -n biff 2>&1"])).stdout;
+  const age = async (s: HostSession) =>
+    Number((await s.exec(["sh", "-c", 'echo $(( $(date +%s) - $(stat -c %Y "$(postconf -h config_directory)/main.cf") ))'])).stdout);
+
+  it("is read at once by the next postfix program, where a plain postconf -e makes it read twice", async () => {
+    const s = await session("new");
+    const biff = (await s.exec(["postconf", "-h", "biff"])).stdout.trim();
+    expect(biff).toMatch(/^(yes|no)$/);
+    // The fault this guards against: postfix reads a main.cf written a moment ago again, 300 ms later.
+    await s.exec(["postconf", "-e", `biff=${biff}`]);
+    expect(await reread(s)).toMatch(/pausing to let \S*main\.cf cool down/);
+    await s.exec(mainCfEdit(["-e", `biff=${biff}`]));
+    expect(await age(s)).toBeGreaterThanOrEqual(2);
+    const after = await reread(s);
+    expect(after).toContain(`biff = ${biff}`);
+    expect(after).not.toMatch(/pausing to let/);
+  });
+
+  it("is left alone when the write failed", async () => {
+    const s = await session("new");
+    const before = (await s.exec(["sh", "-c", 'stat -c %Y "$(postconf -h config_directory)/main.cf"'])).stdout;
+    const r = await s.exec(mainCfEdit(["-e", "not a setting"]), { allowFailure: true });
+    expect(r.code).not.toBe(0);
+    expect((await s.exec(["sh", "-c", 'stat -c %Y "$(postconf -h config_directory)/main.cf"'])).stdout).toBe(before);
   });
 });
 
@@ -617,10 +655,21 @@ describe("host identity effect", () => {
     expect(await readIdentity(neu, service("new"))).toEqual(before);
     // No such interface: arping cannot ask, which is never "free".
     expect((await addressOnLink(neu, address, "nosuch0")).verdict).toBe("could not check");
-    // The legacy gateway gone from the link (its address off, as after a power loss): the new server takes it.
-    await legacy.exec(["ip", "addr", "del", `${address}/${prefixLength}`, "dev", service("legacy").interface!]);
+    // A host announcing the address claims it as much as one answering: the legacy gateway announces
+    // it by gratuitous ARP (as a go-live's taker does) while it takes the address off.
+    const dev = service("legacy").interface!;
+    await legacy.exec(detached('setsid -f arping -q -U -c 3 -I "$1" "$2"', dev, address));
+    await legacy.exec(["ip", "addr", "del", `${address}/${prefixLength}`, "dev", dev]);
     try {
-      expect((await addressOnLink(neu, address, service("new").interface!)).verdict).toBe("free");
+      const announced = await addressOnLink(neu, address, service("new").interface!);
+      expect(announced.verdict, announced.detail).toBe("in use");
+      expect(announced.detail).toMatch(/request from/i);
+      // The legacy gateway gone from the link (its address off and silent, as after a power loss): the new server takes it.
+      const onLink = await waitFor(
+        () => addressOnLink(neu, address, service("new").interface!),
+        (a) => a.verdict === "free",
+      );
+      expect(onLink.verdict, onLink.detail).toBe("free");
       await applyGatewayIdentity(taking, {}, ["legacy"]);
       expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: true, hostName: p3.gateway.hostName });
       // The outside host reaches it at once: the taker announced the address by gratuitous ARP.
@@ -641,6 +690,23 @@ describe("host identity effect", () => {
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true });
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
   }, 60_000);
+
+  it("stops announcing the address when it gives it up, so that no neighbour is sent back to it", async () => {
+    const [legacy, neu] = [await session("legacy"), await session("new")];
+    const { address, prefixLength } = p3.gateway;
+    const dev = service("legacy").interface!;
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true });
+    // As right after it took the address: its three announcements, a second apart, have begun.
+    await legacy.exec(detached('setsid -f arping -q -U -c 3 -I "$1" "$2"', dev, address));
+    await legacy.exec(releaseCommand(address, prefixLength, dev));
+    try {
+      // arping -D listens 2 s: an announcement still going would be a claim ("in use").
+      const onLink = await addressOnLink(neu, address, service("new").interface!);
+      expect(onLink.verdict, onLink.detail).toBe("free");
+    } finally {
+      await legacy.exec(["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev]);
+    }
+  });
 
   it("puts the address back on the legacy gateway when the new server is lost between the release and the take", async () => {
     const legacy = await session("legacy");

@@ -7,6 +7,7 @@ import {
   type LiveIdentity,
   nameCommands,
 } from "../../src/remote/effects/identity";
+import { mainCfEdit } from "../../src/remote/effects/routing";
 
 const service = { address: "198.51.100.25", prefixLength: 24, interface: "eth0" };
 const live = (over: Partial<LiveIdentity> = {}): LiveIdentity => ({
@@ -68,7 +69,7 @@ describe("names", () => {
   it("sets the greeting and kernel name, never myhostname to the gateway's name", () => {
     const commands = nameCommands(live(), want(true, "mail.api.test"));
     expect(commands).toContainEqual(["hostname", "mail.api.test"]);
-    expect(commands).toContainEqual(["postconf", "-e", "smtpd_banner=mail.api.test ESMTP"]);
+    expect(commands).toContainEqual(mainCfEdit(["-e", "smtpd_banner=mail.api.test ESMTP"]));
     expect(commands.flat().some((a) => a.startsWith("myhostname="))).toBe(false);
   });
 
@@ -81,11 +82,9 @@ describe("the drain policy", () => {
   it("goes in before the host's own DATA restrictions, which are kept", () => {
     const commands = drainPolicyCommands(live({ drainPolicy: false, dataRestrictions: "reject_unauth_pipelining, permit" }));
     expect(commands[0].slice(-2)[0]).toBe(DRAIN_POLICY_FILE);
-    expect(commands).toContainEqual([
-      "postconf",
-      "-e",
-      "smtpd_data_restrictions=check_policy_service unix:private/cutover-drain, reject_unauth_pipelining permit",
-    ]);
+    expect(commands).toContainEqual(
+      mainCfEdit(["-e", "smtpd_data_restrictions=check_policy_service unix:private/cutover-drain, reject_unauth_pipelining permit"]),
+    );
   });
 
   it("is not installed twice", () => {

@@ -6,7 +6,7 @@
 import { CutoverError } from "../../model/errors";
 import { refuseControl } from "../../model/text";
 import { detached, execSequence, type HostSession, sectionMarker, sections } from "../ssh";
-import { mainCfSetting, POSTFIX_RELOAD } from "./routing";
+import { mainCfEdit, mainCfSetting, POSTFIX_RELOAD } from "./routing";
 
 export interface ServiceAddress {
   address: string;
@@ -142,7 +142,7 @@ export function drainPolicyCommands(live: LiveIdentity): string[][] {
       DRAIN_POLICY,
     ],
     ["postconf", "-M", `${DRAIN_SERVICE}/unix=${DRAIN_SERVICE} unix - n n - 0 spawn user=nobody argv=${DRAIN_POLICY_FILE}`],
-    ["postconf", "-e", mainCfSetting("smtpd_data_restrictions", [DRAIN_RESTRICTION, rest].filter(Boolean).join(", "))],
+    mainCfEdit(["-e", mainCfSetting("smtpd_data_restrictions", [DRAIN_RESTRICTION, rest].filter(Boolean).join(", "))]),
     POSTFIX_RELOAD,
   ];
 }
@@ -152,8 +152,8 @@ export function drainPolicyRemovalCommands(dataRestrictions: string): string[][]
   return [
     ["postconf", "-MX", `${DRAIN_SERVICE}/unix`],
     dataRestrictions
-      ? ["postconf", "-e", mainCfSetting("smtpd_data_restrictions", dataRestrictions)]
-      : ["postconf", "-X", "smtpd_data_restrictions"],
+      ? mainCfEdit(["-e", mainCfSetting("smtpd_data_restrictions", dataRestrictions)])
+      : mainCfEdit(["-X", "smtpd_data_restrictions"]),
     ["rm", "-rf", DRAIN_DIR],
     POSTFIX_RELOAD,
   ];
@@ -207,7 +207,7 @@ export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][
     return [
       undrainCommand(address),
       ["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev],
-      detached('setsid -f arping -q -U -c 3 -I "$1" "$2"', dev, address),
+      detached(`setsid -f ${ANNOUNCE}`, dev, address),
     ];
   if (id.holdsServiceAddress && live.draining) return [undrainCommand(address)];
   // Drained first, so that no session is cut mid-transaction when the address goes.
@@ -231,11 +231,24 @@ const RESET_SESSIONS = 'ss -K -Htn state connected "( sport = :25 and src $1 )" 
 
 export const resetSessionsCommand = (address: string): string[] => ["sh", "-c", RESET_SESSIONS, "sh", address];
 
-/** Resets the sessions left (see RESET_SESSIONS), then removes the address: one shell, a few milliseconds apart. */
+/** The gratuitous ARP a host taking the address sends: three announcements, a second apart ($1 the interface, $2 the address). */
+const ANNOUNCE = 'arping -q -U -c 3 -I "$1" "$2"';
+
+/**
+ * Stops this host's announcement of address $1 on interface $3 if it is still going: a host that
+ * gives the address up within 2 s of taking it (a rollback right after a go-live, an undone move)
+ * would otherwise go on telling its neighbours the address is here, after it has gone; the next
+ * holder's check for a host still claiming the address would see it too. Only processes in the
+ * shell's own network namespace: a container's neighbour is another host.
+ */
+const STOP_ANNOUNCING =
+  'for p in $(pgrep -x -f "arping -q -U -c 3 -I $3 $1"); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/$$/ns/net)" ] && kill "$p"; done 2>/dev/null';
+
+/** Resets the sessions left (see RESET_SESSIONS), stops announcing the address, then removes it: one shell, a few milliseconds apart. */
 export const releaseCommand = (address: string, prefixLength: number, dev: string): string[] => [
   "sh",
   "-c",
-  `${RESET_SESSIONS}; ip addr del "$1/$2" dev "$3"`,
+  `${RESET_SESSIONS}; ${STOP_ANNOUNCING}; ip addr del "$1/$2" dev "$3"`,
   "sh",
   address,
   String(prefixLength),
@@ -243,9 +256,8 @@ export const releaseCommand = (address: string, prefixLength: number, dev: strin
 ];
 
 /**
- * The commands that set the greeting, postfix's own name and the kernel's host name. Postfix waits
- * about two seconds before it reloads a main.cf changed in the same moment; `background` lets the
- * reload finish after the command returns. Pure.
+ * The commands that set the greeting, postfix's own name and the kernel's host name; `background`
+ * lets the reload finish after the command returns. Pure.
  */
 export function nameCommands(live: LiveIdentity, id: HostIdentity, background = false): string[][] {
   const commands: string[][] = [];
@@ -256,7 +268,7 @@ export function nameCommands(live: LiveIdentity, id: HostIdentity, background = 
     ...(live.banner !== banner ? [mainCfSetting("smtpd_banner", banner)] : []),
     ...(live.ownName !== id.ownName ? [mainCfSetting("myhostname", id.ownName)] : []),
   ];
-  if (settings.length) commands.push(["postconf", "-e", ...settings], background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
+  if (settings.length) commands.push(mainCfEdit(["-e", ...settings]), background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
   return commands;
 }
 
@@ -275,6 +287,8 @@ export interface GoLiveHooks {
  * Whether another host on the link still answers for the address, asked by ARP duplicate address
  * detection (iputils arping -D: exit 0 when no reply came in 2 s, 1 when one did): "free", "in use"
  * (with arping's words), or "could not check" (no arping, no such interface), which is never free.
+ * A host announcing the address by gratuitous ARP in those 2 s ("Broadcast request from") claims it
+ * as much as one answering.
  */
 export async function addressOnLink(
   s: HostSession,
@@ -284,8 +298,8 @@ export async function addressOnLink(
   const r = await s.exec(["arping", "-D", "-c", "2", "-w", "2", "-I", dev, address], { allowFailure: true });
   const said = `${r.stdout}${r.stderr}`.trim().split("\n").filter(Boolean);
   if (r.code === 0) return { verdict: "free", detail: `no host answered ARP for ${address} on ${dev} in 2 s` };
-  if (r.code === 1 && said.some((l) => /reply from/i.test(l)))
-    return { verdict: "in use", detail: said.find((l) => /reply from/i.test(l))!.trim() };
+  const claim = said.find((l) => /(reply|request) from/i.test(l));
+  if (r.code === 1 && claim) return { verdict: "in use", detail: claim.trim() };
   return { verdict: "could not check", detail: `arping -D on ${dev} ended with exit ${r.code}${said.length ? `: ${said.at(-1)}` : ""}` };
 }
 
@@ -333,10 +347,9 @@ async function takeOverPreflight(
 
 /**
  * Moves the gateway identity among hosts in the order that keeps the outage short and cuts no
- * session: the drain policy goes in where missing; the holder takes the gateway's name (postfix
- * needs up to 2 s to reload after main.cf changes, and it still answers only on its own address
- * then); the others drain their sessions to the address and give it up; the holder takes it; and
- * only then do the others take their own names. Every step reads nothing it did not read first, so
+ * session: the drain policy goes in where missing; the holder takes the gateway's name (its reload
+ * takes a moment, and it still answers only on its own address then); the others drain their
+ * sessions to the address and give it up; the holder takes it; and only then do the others take their own names. Every step reads nothing it did not read first, so
  * running it again after an interruption finishes the move. `downHosts` names the hosts left out
  * because they are dead (the go-live with --legacy-down): the taker then checks first that no host
  * still answers for the address. Returns what each host had before.
