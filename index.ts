@@ -5,8 +5,10 @@
  */
 
 import { HostEffectsProvider } from "./src/pulumi/providers/host-effects";
+import { plainBookkeepingStacks } from "./src/pulumi/stack-traces";
 
 export = async () => {
+  plainBookkeepingStacks();
   const hostEffects = new HostEffectsProvider("host-effects");
   await new Promise((sent) => setTimeout(sent, 0));
   // require, not import(): the program is CommonJS, whichever loader (ts-node, tsx) compiles it.
