@@ -134,6 +134,22 @@ describe("main.cf as cutover writes it", () => {
     expect(after).not.toMatch(/pausing to let/);
   });
 
+  it("is in force once the reload returns: no process of the old configuration that decides routing is left", async () => {
+    const s = await session("new");
+    const children =
+      'm=$(sed -n "1s/ //gp" "$(postconf -h queue_directory)/pid/master.pid"); pgrep -P "$m" -d " " -x "qmgr|pickup|cleanup|trivial-rewrite"';
+    // A message out and one in start the delivery processes, which stay a while when idle.
+    await s.exec(["sh", "-c", "echo reload test | sendmail spyros@aegean.test"]);
+    const old = await waitFor(
+      async () => (await s.exec(["sh", "-c", children], { allowFailure: true })).stdout.trim().split(" ").filter(Boolean),
+      (pids) => pids.length >= 3,
+    );
+    expect(old.length).toBeGreaterThanOrEqual(3);
+    // Asked in the reload's own shell, the moment it returns (an SSH round trip later they are gone anyway).
+    const reloadThenAsk = `${POSTFIX_RELOAD[2]}\nfor p in ${old.join(" ")}; do kill -0 "$p" 2>/dev/null && echo "$p"; done; :`;
+    expect((await s.exec(["sh", "-c", reloadThenAsk])).stdout.trim()).toBe("");
+  });
+
   it("is left alone when the write failed", async () => {
     const s = await session("new");
     const before = (await s.exec(["sh", "-c", 'stat -c %Y "$(postconf -h config_directory)/main.cf"'])).stdout;
