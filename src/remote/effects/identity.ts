@@ -349,7 +349,8 @@ async function takeOverPreflight(
  * Moves the gateway identity among hosts in the order that keeps the outage short and cuts no
  * session: the drain policy goes in where missing; the holder takes the gateway's name (its reload
  * takes a moment, and it still answers only on its own address then); the others drain their
- * sessions to the address and give it up; the holder takes it; and only then do the others take their own names. Every step reads nothing it did not read first, so
+ * sessions to the address and give it up; the holder takes it; and only then do the others take
+ * their own names. Every step reads nothing it did not read first, so
  * running it again after an interruption finishes the move. `downHosts` names the hosts left out
  * because they are dead (the go-live with --legacy-down): the taker then checks first that no host
  * still answers for the address. Returns what each host had before.
