@@ -78,6 +78,9 @@ const REQUIRED: [binary: string, pkg: string][] = [
   ["/usr/bin/dig", "bind9-dnsutils"],
   ["/usr/bin/nsupdate", "bind9-dnsutils"],
   ["/usr/bin/arping", "iputils-arping"],
+  // A host giving the service address up closes it to new sessions for that moment (nftables,
+  // which Debian installs by default: priority important).
+  ["/usr/sbin/nft", "nftables"],
   ["/usr/sbin/knotd", "knot"],
   // The outside host's validating resolver (DANE needs DNSSEC).
   ["/usr/sbin/unbound", "unbound"],

@@ -16,11 +16,13 @@ import {
   addressOnLink,
   applyGatewayIdentity,
   applyIdentity,
+  closeToNewSessionsCommand,
   drainHost,
   drainPolicyRemovalCommands,
   readIdentity,
   releaseCommand,
   type ServiceAddress,
+  undrainCommand,
 } from "../../src/remote/effects/identity";
 import {
   applyRouting,
@@ -719,9 +721,34 @@ describe("host identity effect", () => {
       // arping -D listens 2 s: an announcement still going would be a claim ("in use").
       const onLink = await addressOnLink(neu, address, service("new").interface!);
       expect(onLink.verdict, onLink.detail).toBe("free");
+      // The port it closed for the release is open again: no table of cutover's is left.
+      expect((await legacy.exec(["nft", "list", "tables"])).stdout).not.toContain("cutover_release");
     } finally {
       await legacy.exec(["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev]);
     }
+  });
+
+  it("closes the address to new SMTP sessions for a release, and the next taker opens it again", async () => {
+    const [legacy, outside] = [await session("legacy"), await session("internet")];
+    const { address } = p3.gateway;
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true });
+    // A new SMTP connection from outside, given 2 s: the greeting's first three bytes, or nothing.
+    const greets = async () =>
+      (
+        await outside.exec(["timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$1/25" && head -c 3 <&3', "bash", address], {
+          allowFailure: true,
+        })
+      ).stdout;
+    expect(await greets()).toBe("220");
+    // Closed as a release leaves it when it is cut between closing the port and opening it again.
+    await legacy.exec(closeToNewSessionsCommand(address));
+    try {
+      expect(await greets()).toBe("");
+    } finally {
+      // A taker's first command (it lets sessions through again) opens it.
+      await legacy.exec(undrainCommand(address));
+    }
+    expect(await greets()).toBe("220");
   });
 
   it("puts the address back on the legacy gateway when the new server is lost between the release and the take", async () => {

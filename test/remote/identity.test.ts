@@ -35,19 +35,19 @@ describe("moving the service address", () => {
       "taking it: let sessions through, add the address, announce it by gratuitous ARP",
       live(),
       want(true),
-      ["sh [", "ip addr add", "sh setsid"],
+      ["sh {", "ip addr add", "sh setsid"],
     ],
     [
       "giving it up: drain first, then reset the sessions left and remove it",
       live({ holdsServiceAddress: true }),
       want(false),
-      ["sh a=$1;", "sh ss"],
+      ["sh a=$1;", "sh for"],
     ],
     [
       "holding it while still marked draining: let sessions through again",
       live({ holdsServiceAddress: true, draining: true }),
       want(true),
-      ["sh ["],
+      ["sh {"],
     ],
     ["already right: nothing", live({ holdsServiceAddress: true }), want(true), []],
   ])("%s", (_what, now, id, expected) => {
@@ -62,6 +62,17 @@ describe("moving the service address", () => {
     const [, release] = addressCommands(live({ holdsServiceAddress: true }), want(false));
     expect(release.slice(-3)).toEqual(["198.51.100.25", "24", "eth0"]);
     expect(release[2]).not.toContain("198.51.100.25");
+  });
+
+  it("gives it up closed to new sessions: the port closed before the reset, opened again after the removal", () => {
+    const [, release] = addressCommands(live({ holdsServiceAddress: true }), want(false));
+    const order = ["nft -f -", "ss -K", 'ip addr del "$1/$2" dev "$3"; rc=$?', "nft delete table", "exit $rc"].map((step) =>
+      release[2].indexOf(step),
+    );
+    expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]))).toBe(true);
+    // The taker opens a port a release cut in the middle left closed, before it adds the address.
+    const [open] = addressCommands(live(), want(true));
+    expect(open[2]).toMatch(/^\{ command -v nft .*nft delete table ip cutover_release/);
   });
 });
 
