@@ -86,7 +86,8 @@ export async function findDeliveries(s: HostSession, host: HostRole, tag: string
       [
         "sh",
         "-c",
-        'base=$(postconf -h virtual_mailbox_base) && [ -d "$base" ] && find "$base" -type f \\( -path "*/new/*" -o -path "*/cur/*" \\) -printf "%T@ %p\\n" || true',
+        // The file's own directory: the lab's new server keeps its mail under hosts/new/, so "*/new/*" matched its tmp/ too.
+        'base=$(postconf -h virtual_mailbox_base) && [ -d "$base" ] && find "$base" -type f -regex ".*/\\(new\\|cur\\)/[^/]*" -printf "%T@ %p\\n" || true',
       ],
     ],
     { continueOnError: true },

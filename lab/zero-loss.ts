@@ -482,10 +482,10 @@ async function collect(
   const inv = loadStack(stackName, 4).inventory;
   const session = (role: HostRole): Promise<HostSession> => pool.session(hostTarget(sshEndpoint(inv, role, labHostKeys(lab)), privateKey));
   const roles: HostRole[] = ["legacy", "new", "internet"];
-  // A queue manager that finds a message still locked by the delivery agent that just deferred it
-  // (with the lab's 1 s retry, its next scan can come that soon) puts it back in the incoming queue
-  // for 60 s, and scans that queue again only when told new mail arrived ("skipped, still being
-  // delivered" in its log). A real sender is told all the time; the lab's, once the stream has
+  // A queue manager that finds a message still locked by a delivery agent (the one that just
+  // deferred it, when the lab's retry was 1 s: see lab/daemons.ts; one a killed master left) puts
+  // it back in the incoming queue for 60 s, and scans that queue again only when told new mail
+  // arrived ("skipped, still being delivered" in its log). A real sender is told all the time; the lab's, once the stream has
   // ended, never: seen once, a message of the run then sat there until counting gave up. So while
   // counting, each host is told what each new arrival tells it (postkick public qmgr I). postkick
   // dies of SIGPIPE now and then (the queue manager closes the socket first): a shell around it
