@@ -154,7 +154,8 @@ export function drainPolicyRemovalCommands(dataRestrictions: string): string[][]
     dataRestrictions
       ? mainCfEdit(["-e", mainCfSetting("smtpd_data_restrictions", dataRestrictions)])
       : mainCfEdit(["-X", "smtpd_data_restrictions"]),
-    ["rm", "-rf", DRAIN_DIR],
+    // A release guard a cut release left (CLOSE_TO_NEW_SESSIONS) goes with the drain's directory, its mark in it.
+    ["sh", "-c", `${OPEN_TO_NEW_SESSIONS}; rm -rf "$1"`, "sh", DRAIN_DIR],
     POSTFIX_RELOAD,
   ];
 }
@@ -258,23 +259,27 @@ const STOP_ANNOUNCING =
  * for four minutes (Postfix's queue manager gives a destination it has throttled no more
  * connections than are busy). A dropped SYN is sent again after a second, to the taker. Needs
  * nftables (Debian installs it: priority important); without nft the release runs as before.
+ * A mark beside the drain flag says the table may be there, so that a taker runs nft only then
+ * (the shell's own test: nothing on the go-live's path when there is none).
  */
 const RELEASE_GUARD = "cutover_release";
-const CLOSE_TO_NEW_SESSIONS = `command -v nft >/dev/null 2>&1 && printf 'table ip ${RELEASE_GUARD} { chain input { type filter hook input priority -300; policy accept; ip daddr %s tcp dport 25 tcp flags & (syn | ack) == syn drop; }; }\\n' "$1" | nft -f - 2>/dev/null`;
-const OPEN_TO_NEW_SESSIONS = `{ command -v nft >/dev/null 2>&1 && nft delete table ip ${RELEASE_GUARD} 2>/dev/null; }`;
+const RELEASE_GUARD_MARK = `${DRAIN_DIR}/closed-to-new-sessions`;
+const CLOSE_TO_NEW_SESSIONS = `{ true > ${RELEASE_GUARD_MARK}; } 2>/dev/null; command -v nft >/dev/null 2>&1 && printf 'table ip ${RELEASE_GUARD} { chain input { type filter hook input priority -300; policy accept; ip daddr %s tcp dport 25 tcp flags & (syn | ack) == syn drop; }; }\\n' "$1" | nft -f - 2>/dev/null`;
+const OPEN_TO_NEW_SESSIONS = `{ [ ! -e ${RELEASE_GUARD_MARK} ] || { command -v nft >/dev/null 2>&1 && nft delete table ip ${RELEASE_GUARD} 2>/dev/null; rm -f ${RELEASE_GUARD_MARK}; }; }`;
 
 /** Closes address $1 to new SMTP sessions until OPEN_TO_NEW_SESSIONS (a release does both). */
 export const closeToNewSessionsCommand = (address: string): string[] => ["sh", "-c", CLOSE_TO_NEW_SESSIONS, "sh", address];
 
 /**
  * Stops announcing the address, closes it to new sessions (CLOSE_TO_NEW_SESSIONS), resets the
- * sessions left (see RESET_SESSIONS), removes it and opens the port again: one shell, a few
- * milliseconds apart. Its exit status is the removal's.
+ * sessions left (see RESET_SESSIONS), removes it and opens the port again, that last in the
+ * background (an nft run, 10-20 ms, the taker need not wait for): one shell, a few milliseconds
+ * apart. Its exit status is the removal's.
  */
 export const releaseCommand = (address: string, prefixLength: number, dev: string): string[] => [
   "sh",
   "-c",
-  `${STOP_ANNOUNCING}; ${CLOSE_TO_NEW_SESSIONS}; ${RESET_SESSIONS}; ip addr del "$1/$2" dev "$3"; rc=$?; ${OPEN_TO_NEW_SESSIONS}; exit $rc`,
+  `${STOP_ANNOUNCING}; ${CLOSE_TO_NEW_SESSIONS}; ${RESET_SESSIONS}; ip addr del "$1/$2" dev "$3"; rc=$?; ${OPEN_TO_NEW_SESSIONS} </dev/null >/dev/null 2>&1 & exit $rc`,
   "sh",
   address,
   String(prefixLength),
