@@ -550,6 +550,14 @@ describe("host identity effect", () => {
       ).exec(["swaks", "--server", p3.gateway.address, "--quit-after", "BANNER", "--timeout", "10"], { allowFailure: true })
     ).stdout;
 
+  /** A new SMTP connection from outside to `address`, given 2 s: the greeting's first three bytes, or nothing. */
+  const greets = async (address: string) =>
+    (
+      await (
+        await session("internet")
+      ).exec(["timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$1/25" && head -c 3 <&3', "bash", address], { allowFailure: true })
+    ).stdout;
+
   it("Elastic IP go-live steps: drains a host on its own address, then lets sessions through and renames it", async () => {
     const legacy = await session("legacy");
     const own = lab.description.hosts.legacy!.address;
@@ -558,7 +566,18 @@ describe("host identity effect", () => {
     // that the association's move cannot leave it waiting for a reply no host sends.
     const lingering = await SmtpDialogue.open(own);
     await lingering.command("EHLO lingering.test");
-    await drainHost(legacy, own);
+    const drained = drainHost(legacy, own);
+    // While it waits for that session: a new transaction to the host's own address is refused before its message.
+    await waitFor(
+      () => readIdentity(legacy, { address: own, prefixLength: 32 }),
+      (l) => l.draining,
+      10_000,
+      50,
+    );
+    const refused = await SmtpDialogue.open(own);
+    for (const c of ["EHLO drain.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await refused.command(c);
+    expect((await refused.command("DATA")).lines.at(-1)).toMatch(/^421 4\.3\.2 .*moving to another server/);
+    await drained;
     expect(
       await waitFor(
         async () => lingering.ended,
@@ -567,10 +586,8 @@ describe("host identity effect", () => {
         50,
       ),
     ).toBe(true);
-    // Drained: a new transaction to the host's own address is refused before its message.
-    const refused = await SmtpDialogue.open(own);
-    for (const c of ["EHLO drain.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await refused.command(c);
-    expect((await refused.command("DATA")).lines.at(-1)).toMatch(/^421 4\.3\.2 .*moving to another server/);
+    // Drained: for the association's move the address takes no new session at all (a connection gets no answer).
+    expect(await greets(own)).toBe("");
     // After the association moved: the identity without an interface lets sessions in again and names the host.
     const identity = (hostName: string) => ({
       hostName,
@@ -580,6 +597,7 @@ describe("host identity effect", () => {
     });
     await applyGatewayIdentity([{ session: legacy, identity: identity("legacy.api.test") }]);
     expect(await readIdentity(legacy, { address: own, prefixLength: 32 })).toMatchObject({ draining: false, hostName: "legacy.api.test" });
+    expect(await greets(own)).toBe("220");
     const accepted = await SmtpDialogue.open(own);
     for (const c of ["EHLO drain.test", "MAIL FROM:<spyros@aegean.test>", "RCPT TO:<user2@api.test>"]) await accepted.command(c);
     expect((await accepted.command("DATA")).code).toBe("354");
@@ -729,26 +747,19 @@ describe("host identity effect", () => {
   });
 
   it("closes the address to new SMTP sessions for a release, and the next taker opens it again", async () => {
-    const [legacy, outside] = [await session("legacy"), await session("internet")];
+    const legacy = await session("legacy");
     const { address } = p3.gateway;
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true });
-    // A new SMTP connection from outside, given 2 s: the greeting's first three bytes, or nothing.
-    const greets = async () =>
-      (
-        await outside.exec(["timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$1/25" && head -c 3 <&3', "bash", address], {
-          allowFailure: true,
-        })
-      ).stdout;
-    expect(await greets()).toBe("220");
+    expect(await greets(address)).toBe("220");
     // Closed as a release leaves it when it is cut between closing the port and opening it again.
     await legacy.exec(closeToNewSessionsCommand(address));
     try {
-      expect(await greets()).toBe("");
+      expect(await greets(address)).toBe("");
     } finally {
       // A taker's first command (it lets sessions through again) opens it.
       await legacy.exec(undrainCommand(address));
     }
-    expect(await greets()).toBe("220");
+    expect(await greets(address)).toBe("220");
   });
 
   it("puts the address back on the legacy gateway when the new server is lost between the release and the take", async () => {

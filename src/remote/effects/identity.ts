@@ -233,8 +233,6 @@ export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][
  */
 const RESET_SESSIONS = 'ss -K -Htn state connected "( sport = :25 and src $1 )" >/dev/null 2>&1';
 
-export const resetSessionsCommand = (address: string): string[] => ["sh", "-c", RESET_SESSIONS, "sh", address];
-
 /** The gratuitous ARP a host taking the address sends: three announcements, a second apart ($1 the interface, $2 the address). */
 const ANNOUNCE = 'arping -q -U -c 3 -I "$1" "$2"';
 
@@ -503,11 +501,18 @@ async function runIdentitySteps(
  * IP's association): the drain policy goes in where missing, sessions to `address` are refused at
  * their next DATA, and this returns once none that was open when the drain began is left (at most
  * DRAIN_TIMEOUT_SECONDS), with the sessions opened since reset (RESET_SESSIONS: the association
- * that follows would strand them). The identity that follows the move lets sessions through again.
+ * that follows would strand them) and the address closed to new ones (CLOSE_TO_NEW_SESSIONS). The
+ * identity that follows the move lets sessions through again and opens it.
  */
 export async function drainHost(s: HostSession, address: string): Promise<void> {
   const live = await readIdentity(s, { address, prefixLength: 32 });
-  await execSequence(s, [...drainPolicyCommands(live), drainCommand(address), resetSessionsCommand(address)]);
+  // Closed to new sessions before the reset, until the identity after the move opens it (undrainCommand):
+  // the association's move takes seconds, and a session opened meanwhile would be stranded by it.
+  await execSequence(s, [
+    ...drainPolicyCommands(live),
+    drainCommand(address),
+    ["sh", "-c", `${CLOSE_TO_NEW_SESSIONS}; ${RESET_SESSIONS}`, "sh", address],
+  ]);
 }
 
 /** Makes one host's identity what it should be, in one round trip after reading it. Returns whether anything changed. */
