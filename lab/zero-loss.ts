@@ -485,11 +485,12 @@ async function collect(
   // A queue manager that finds a message still locked by a delivery agent (the one that just
   // deferred it, when the lab's retry was 1 s: see lab/daemons.ts; one a killed master left) puts
   // it back in the incoming queue for 60 s, and scans that queue again only when told new mail
-  // arrived ("skipped, still being delivered" in its log). A real sender is told all the time; the lab's, once the stream has
-  // ended, never: seen once, a message of the run then sat there until counting gave up. So while
-  // counting, each host is told what each new arrival tells it (postkick public qmgr I). postkick
-  // dies of SIGPIPE now and then (the queue manager closes the socket first): a shell around it
-  // reports an exit code (141) instead of a channel closed without one; the next look kicks again.
+  // arrived ("skipped, still being delivered" in its log). A real sender is told all the time; the
+  // lab's, once the stream has ended, never: seen once, a message of the run then sat there until
+  // counting gave up. So while counting, each host is told what each new arrival tells it
+  // (postkick public qmgr I). postkick dies of SIGPIPE now and then (the queue manager closes the
+  // socket first): a shell around it reports an exit code (141) instead of a channel closed without
+  // one; the next look kicks again.
   const kick = () =>
     Promise.all(
       roles.map(async (r) =>

@@ -16,7 +16,7 @@ import {
   addressOnLink,
   applyGatewayIdentity,
   applyIdentity,
-  closeToNewSessionsCommand,
+  closeAndResetCommand,
   drainHost,
   drainPolicyRemovalCommands,
   readIdentity,
@@ -752,7 +752,7 @@ describe("host identity effect", () => {
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true });
     expect(await greets(address)).toBe("220");
     // Closed as a release leaves it when it is cut between closing the port and opening it again.
-    await legacy.exec(closeToNewSessionsCommand(address));
+    await legacy.exec(closeAndResetCommand(address));
     try {
       expect(await greets(address)).toBe("");
     } finally {

@@ -265,8 +265,18 @@ const RELEASE_GUARD_MARK = `${DRAIN_DIR}/closed-to-new-sessions`;
 const CLOSE_TO_NEW_SESSIONS = `{ true > ${RELEASE_GUARD_MARK}; } 2>/dev/null; command -v nft >/dev/null 2>&1 && printf 'table ip ${RELEASE_GUARD} { chain input { type filter hook input priority -300; policy accept; ip daddr %s tcp dport 25 tcp flags & (syn | ack) == syn drop; }; }\\n' "$1" | nft -f - 2>/dev/null`;
 const OPEN_TO_NEW_SESSIONS = `{ [ ! -e ${RELEASE_GUARD_MARK} ] || { command -v nft >/dev/null 2>&1 && nft delete table ip ${RELEASE_GUARD} 2>/dev/null; rm -f ${RELEASE_GUARD_MARK}; }; }`;
 
-/** Closes address $1 to new SMTP sessions until OPEN_TO_NEW_SESSIONS (a release does both). */
-export const closeToNewSessionsCommand = (address: string): string[] => ["sh", "-c", CLOSE_TO_NEW_SESSIONS, "sh", address];
+/**
+ * Closes the address to new SMTP sessions (CLOSE_TO_NEW_SESSIONS), then resets the open ones
+ * (RESET_SESSIONS): what a release does before the address goes; it stays closed until the next
+ * OPEN_TO_NEW_SESSIONS (undrainCommand).
+ */
+export const closeAndResetCommand = (address: string): string[] => [
+  "sh",
+  "-c",
+  `${CLOSE_TO_NEW_SESSIONS}; ${RESET_SESSIONS}`,
+  "sh",
+  address,
+];
 
 /**
  * Stops announcing the address, closes it to new sessions (CLOSE_TO_NEW_SESSIONS), resets the
@@ -506,13 +516,9 @@ async function runIdentitySteps(
  */
 export async function drainHost(s: HostSession, address: string): Promise<void> {
   const live = await readIdentity(s, { address, prefixLength: 32 });
-  // Closed to new sessions before the reset, until the identity after the move opens it (undrainCommand):
-  // the association's move takes seconds, and a session opened meanwhile would be stranded by it.
-  await execSequence(s, [
-    ...drainPolicyCommands(live),
-    drainCommand(address),
-    ["sh", "-c", `${CLOSE_TO_NEW_SESSIONS}; ${RESET_SESSIONS}`, "sh", address],
-  ]);
+  // Closed until the identity after the move opens it: the association's move takes seconds, and a
+  // session opened meanwhile would be stranded by it.
+  await execSequence(s, [...drainPolicyCommands(live), drainCommand(address), closeAndResetCommand(address)]);
 }
 
 /** Makes one host's identity what it should be, in one round trip after reading it. Returns whether anything changed. */
