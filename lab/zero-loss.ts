@@ -134,9 +134,17 @@ async function queuedMarkers(role: HostRole, tag: string): Promise<string[]> {
   return [...new Set(r.stdout.split("\n").filter(Boolean))].sort();
 }
 
-/** Makes the new server unreachable from the legacy gateway (a "prohibit" route in its namespace), or reachable again. */
+/**
+ * Makes the new server unreachable from the legacy gateway (a "prohibit" route in its namespace), or
+ * reachable again. Its SMTP sessions open to the new server are reset, as a downstream that goes
+ * away resets them: one left open would wait on packets that cannot leave, holding its message in
+ * the active queue, not the deferred one.
+ */
 async function newUnreachableFromLegacy(lab: LabDescription, unreachable: boolean): Promise<void> {
-  await run(["ip", "-n", lab.hosts.legacy!.namespace, "route", unreachable ? "add" : "del", "prohibit", `${lab.hosts.new!.address}/32`]);
+  const [legacy, next] = [lab.hosts.legacy!, lab.hosts.new!];
+  await run(["ip", "-n", legacy.namespace, "route", unreachable ? "add" : "del", "prohibit", `${next.address}/32`]);
+  if (unreachable)
+    await inNamespace(legacy.namespace, ["ss", "-K", "-Htn", "state", "connected", `( dport = :25 and dst ${next.address} )`]);
 }
 
 /** The lab host's process tree roots: its sshd (sessions are its children) and postfix master. */
@@ -371,9 +379,21 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   } else if (o.fault === "deferred") {
     // The new server unreachable from the legacy gateway from 2 s on: the mail the gateway splits off
     // to it waits in the gateway's deferred queue, and is still there when the go-live moves the address.
+    // The go-live starts once mail of the run waits there: the fault has struck before the switch.
     await at(2);
     await newUnreachableFromLegacy(lab, true);
     const cut = Date.now();
+    const waiting = await waitFor(
+      () => deferredWith("legacy", tag),
+      (n) => n > 0,
+      15_000,
+      100,
+    );
+    notes.push(
+      waiting > 0
+        ? `${((Date.now() - cut) / 1000).toFixed(1)} s after the cut, ${waiting} messages of the run were in the legacy gateway's deferred queue: the go-live starts`
+        : "15 s after the cut, no message of the run was in the legacy gateway's deferred queue: the go-live starts anyway",
+    );
     const live = event("go-live", () => runPhase(stack, 5, options));
     live.catch(() => undefined); // awaited below, once the route is back
     const moved = await waitFor(
