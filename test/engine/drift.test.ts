@@ -23,7 +23,7 @@ import { describeSteps } from "../../src/ops/outcome";
 import { runPhase } from "../../src/ops/phase";
 import { enginePreview } from "../../src/ops/preview";
 import type { OperationResult } from "../../src/ops/stack";
-import { readIdentity } from "../../src/remote/effects/identity";
+import { closeAndResetCommand, readIdentity, undrainCommand } from "../../src/remote/effects/identity";
 import { policyPath } from "../../src/remote/effects/mta-sts";
 import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR, SECRET_CHAIN } from "../../src/remote/effects/routing";
 import { applyZone, type ZoneTarget } from "../../src/remote/effects/zone";
@@ -258,6 +258,35 @@ describe("drift check on the lab", () => {
       ]);
     }
   }, 120_000);
+
+  it("a release's guard left on the gateway that holds the address (new SMTP sessions dropped): the host check and the engine's refresh name it, and the phase run again removes it", async () => {
+    const legacy = await session("legacy");
+    await legacy.exec(closeAndResetCommand(service));
+    try {
+      const r = await stackDrift(current());
+      // The gateway's address takes no new connection: its SMTP checks could not be made, and the host check says why.
+      expect(notOk(r)).toEqual([
+        "drift engine gateway-identity-address refresh",
+        `drift host legacy new SMTP sessions to ${service}`,
+        `unreachable smtp ${service}:25 TLS key`,
+        `unreachable smtp ${service}:25 greeting`,
+      ]);
+      expect(r.findings.find((f) => f.subject === "legacy" && f.check.startsWith("new SMTP sessions"))?.actual).toMatch(
+        /^dropped by a release's guard left in place .*run the phase again/,
+      );
+      expect(r.exitCode).toBe(2);
+      const again = await runPhase(current(), 4, { yes: true, progress });
+      expect(again.status).toBe("done");
+      expect(await readIdentity(legacy, { ...p4().gateway.service, interface: lab.description.hosts.legacy!.interface })).toMatchObject({
+        holdsServiceAddress: true,
+        closedToNewSessions: false,
+      });
+      const after = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(after)).toEqual([]);
+    } finally {
+      await legacy.exec(undrainCommand(service));
+    }
+  }, 180_000);
 
   it("a relayhost set by hand on the new server: the routing names it, and the verification fails the outbound flows that missed the ISP's relay; exit 1", async () => {
     const neu = await session("new");

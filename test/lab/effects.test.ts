@@ -746,7 +746,7 @@ describe("host identity effect", () => {
     }
   });
 
-  it("closes the address to new SMTP sessions for a release, and the next taker opens it again", async () => {
+  it("closes the address to new SMTP sessions for a release, and the next taker opens it again; left closed on the holder, it is read so and its identity opens it", async () => {
     const legacy = await session("legacy");
     const { address } = p3.gateway;
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true });
@@ -760,6 +760,19 @@ describe("host identity effect", () => {
       await legacy.exec(undrainCommand(address));
     }
     expect(await greets(address)).toBe("220");
+    // Left closed on the host that holds the address: read so, and its identity applied again opens it.
+    const now = await readIdentity(legacy, service("legacy"));
+    expect(now.closedToNewSessions).toBe(false);
+    await legacy.exec(closeAndResetCommand(address));
+    try {
+      expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true, closedToNewSessions: true });
+      const same = { ...now, holdsServiceAddress: true, service: service("legacy") };
+      expect(await applyIdentity(legacy, same)).toBe(true);
+      expect(await greets(address)).toBe("220");
+      expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ closedToNewSessions: false, hostName: now.hostName });
+    } finally {
+      await legacy.exec(undrainCommand(address));
+    }
   });
 
   it("puts the address back on the legacy gateway when the new server is lost between the release and the take", async () => {

@@ -18,6 +18,7 @@ const live = (over: Partial<LiveIdentity> = {}): LiveIdentity => ({
   holdsServiceAddress: false,
   drainPolicy: true,
   draining: false,
+  closedToNewSessions: false,
   dataRestrictions: "",
   ...over,
 });
@@ -49,9 +50,27 @@ describe("moving the service address", () => {
       want(true),
       ["sh {"],
     ],
+    [
+      "holding it, closed to new sessions by a release cut in the middle: open it again",
+      live({ holdsServiceAddress: true, closedToNewSessions: true }),
+      want(true),
+      ["sh {"],
+    ],
     ["already right: nothing", live({ holdsServiceAddress: true }), want(true), []],
   ])("%s", (_what, now, id, expected) => {
     expect(verbs(addressCommands(now, id))).toEqual(expected);
+  });
+
+  it("with an Elastic IP, opens the host's own address where a drain closed it, and only there", () => {
+    const own = {
+      hostName: "legacy.api.test",
+      ownName: "legacy.api.test",
+      holdsServiceAddress: false,
+      service: { address: "10.0.0.5", prefixLength: 32 },
+    };
+    expect(verbs(addressCommands(live({ closedToNewSessions: true }), own))).toEqual(["sh {"]);
+    expect(verbs(addressCommands(live({ draining: true }), own))).toEqual(["sh {"]);
+    expect(addressCommands(live(), own)).toEqual([]);
   });
 
   it("passes the address and interface as arguments, never inside the shell text", () => {

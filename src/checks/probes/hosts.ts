@@ -75,9 +75,18 @@ export function identityProbes(o: DriftOptions): Probe[] {
         const holding = (holds: boolean) => (holds ? "holds it" : "does not hold it");
         const shouldHold = h.role === service.holder;
         const name = compared({ area: "host", subject: h.role, check: "host name" }, live.hostName === h.name, h.name, live.hostName);
-        if (spec.kind !== "existing") return [name];
+        // A host that is to take sessions on the address (with an Elastic IP, every host on its own)
+        // but drops new ones: a release's guard left in place, which the next apply of the identity removes.
+        const open = compared(
+          { area: "host", subject: h.role, check: `new SMTP sessions to ${address.address}` },
+          !live.closedToNewSessions,
+          "let in",
+          `dropped by a release's guard left in place (nftables table ip cutover_release); run the phase again to remove it`,
+        );
+        if (spec.kind !== "existing") return [name, open];
         return [
           name,
+          ...(shouldHold ? [open] : []),
           compared(
             { area: "host", subject: h.role, check: `holds ${service.address}` },
             live.holdsServiceAddress === shouldHold,

@@ -169,9 +169,14 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
       },
     }));
     const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
+    // A host that should take sessions but drops new ones (a release's guard left in place) is drift
+    // too: the digest says so, and the next up's identity opens the port (addressCommands).
+    const closed = hosts.filter((h, i) => live[i].closedToNewSessions && (h.identity.holdsServiceAddress || !h.identity.service.interface));
+    const digest =
+      identityDigest(hosts) + (closed.length ? ` closed to new SMTP sessions: ${closed.map((h) => h.host.name).join(", ")}` : "");
     return {
       id,
-      props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest: identityDigest(hosts) },
+      props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest },
     };
   },
   async delete(_id, props) {

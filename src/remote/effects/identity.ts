@@ -48,6 +48,12 @@ export interface LiveIdentity {
   drainPolicy: boolean;
   /** Whether sessions to the service address are being turned away (the host is giving it up). */
   draining: boolean;
+  /**
+   * Whether a release guard (CLOSE_TO_NEW_SESSIONS) drops new SMTP connections to the service
+   * address: one left by a release cut between closing the port and opening it again keeps every new
+   * sender out while the host holds the address.
+   */
+  closedToNewSessions: boolean;
   /** smtpd_data_restrictions as main.cf has it. */
   dataRestrictions: string;
 }
@@ -105,10 +111,13 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
       ["cat", DRAIN_POLICY_FILE],
       sectionMarker,
       ["cat", DRAIN_FLAG_FILE],
+      sectionMarker,
+      // The table is looked for only where the mark says a release may have left it (as OPEN_TO_NEW_SESSIONS does).
+      ["sh", "-c", `[ -e ${RELEASE_GUARD_MARK} ] && nft list table ip ${RELEASE_GUARD}`],
     ],
     { continueOnError: true },
   );
-  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag] = sections(stdout).map((x) =>
+  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag, guard] = sections(stdout).map((x) =>
     (x ?? "").trim(),
   );
   return {
@@ -119,6 +128,7 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
     holdsServiceAddress: addrs.split("\n").some((l) => l.includes(` ${service.address}/`)),
     drainPolicy: dataRestrictions.includes(DRAIN_RESTRICTION) && drainService.startsWith(DRAIN_SERVICE) && policy === DRAIN_POLICY.trim(),
     draining: flag.split("\n").includes(service.address),
+    closedToNewSessions: guard.includes(`ip daddr ${service.address} tcp dport 25 `),
     dataRestrictions,
   };
 }
@@ -205,15 +215,17 @@ export const undrainCommand = (address: string): string[] => [
  */
 export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][] {
   const { address, prefixLength, interface: dev } = id.service;
+  // Sessions let through, and the port opened, where a drain or a cut release left them turned away.
+  const turnedAway = live.draining || live.closedToNewSessions;
   // An Elastic IP: after the move, every host takes sessions on its own address again.
-  if (!dev) return live.draining ? [undrainCommand(address)] : [];
+  if (!dev) return turnedAway ? [undrainCommand(address)] : [];
   if (id.holdsServiceAddress && !live.holdsServiceAddress)
     return [
       undrainCommand(address),
       ["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev],
       detached(`setsid -f ${ANNOUNCE}`, dev, address),
     ];
-  if (id.holdsServiceAddress && live.draining) return [undrainCommand(address)];
+  if (id.holdsServiceAddress && turnedAway) return [undrainCommand(address)];
   // Drained first, so that no session is cut mid-transaction when the address goes.
   if (!id.holdsServiceAddress && live.holdsServiceAddress) return [drainCommand(address), releaseCommand(address, prefixLength, dev)];
   return [];
