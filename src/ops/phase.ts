@@ -12,7 +12,7 @@ import { assignmentDigest, readMailboxFile } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
 import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
-import { cannotServe, takeOverFault } from "../remote/effects/identity";
+import { cannotServe, releaseGuardMissing, takeOverFault } from "../remote/effects/identity";
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import { StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, TAGS } from "./guards";
@@ -130,6 +130,7 @@ async function goLiveRefusals(
   next: Plan,
   legacyDown: boolean,
   config: ConfigMap,
+  note: (line: string) => void,
 ): Promise<Refusal[]> {
   const taker = next.gateway.holder;
   if (!deployed || deployed.gateway.holder === taker || next.gateway.service.holder !== taker) return [];
@@ -148,10 +149,14 @@ async function goLiveRefusals(
     }
     const takerSession = await session(taker as HostRole);
     const host = inv.hosts[taker as HostRole];
-    const fault =
+    const [fault, missing] = await Promise.all([
       legacyDown && host?.kind === "existing"
-        ? await takeOverFault(takerSession, next.gateway.service.address, host.interface, [deployed.gateway.holder])
-        : await cannotServe(takerSession);
+        ? takeOverFault(takerSession, next.gateway.service.address, host.interface, [deployed.gateway.holder])
+        : cannotServe(takerSession),
+      // A note, not a refusal: a host giving the address up without nftables releases it as before.
+      legacyDown ? undefined : session(deployed.gateway.holder as HostRole).then(releaseGuardMissing),
+    ]);
+    if (missing) note(`note (go-live pre-flight): ${missing}`);
     return fault ? [{ guard: "go-live pre-flight", message: fault }] : [];
   } finally {
     await sessions.close();
@@ -212,7 +217,7 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
   const refusals = [
     ...phaseRefusals(stack.name, target, inv, facts),
     ...(diff ? largeChangeRefusals(stack.name, target, diff) : []),
-    ...(await goLiveRefusals(stack, inv, deployed, next, Boolean(o.legacyDown), facts.config)),
+    ...(await goLiveRefusals(stack, inv, deployed, next, Boolean(o.legacyDown), facts.config, o.progress)),
   ];
   for (const r of refusals) o.progress(`${o.force ? "overridden" : "refused"} (${r.guard}): ${r.message}`);
   if (refusals.length && !o.force) return { status: "refused", refusals, forced: false };

@@ -21,6 +21,7 @@ import {
   drainPolicyRemovalCommands,
   readIdentity,
   releaseCommand,
+  releaseGuardMissing,
   type ServiceAddress,
   undrainCommand,
 } from "../../src/remote/effects/identity";
@@ -542,6 +543,53 @@ describe("gateway routing effect", () => {
   });
 });
 
+/**
+ * A second sshd in a lab host's namespace, on port 2222 with the host's own keys: Debian's stock
+ * configuration after the `settings` given, started in a mount namespace of its own after `prepare`
+ * (shell text run as root there, before sshd). A session to it, and what stops it.
+ */
+async function secondSshd(role: HostRole, settings: string[], prepare = ":"): Promise<{ session: HostSession; stop(): void }> {
+  const h = lab.description.hosts[role]!;
+  const dir = `/tmp/cutover-sshd-2-${Date.now()}`;
+  mkdirSync(dir, { recursive: true });
+  const config = [
+    "Port 2222",
+    ...["rsa", "ecdsa", "ed25519"].map((t) => `HostKey ${join(keysDir, `${role}_host_${t}`)}`),
+    `PidFile ${dir}/sshd.pid`,
+    ...settings,
+    "Include /etc/ssh/sshd_config",
+    "",
+  ].join("\n");
+  writeFileSync(`${dir}/sshd_config`, config);
+  await runLocal([
+    "ip",
+    "netns",
+    "exec",
+    h.namespace,
+    "sh",
+    "-c",
+    `mount --bind "$1" /root && ${prepare} && exec /usr/sbin/sshd -f "$2"`,
+    "sh",
+    join(hostDir(role), "root"),
+    `${dir}/sshd_config`,
+  ]);
+  const stop = () => {
+    process.kill(Number(readFileSync(`${dir}/sshd.pid`, "utf8")));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const second = await connect({ ...lab.target(role), port: 2222 }, { attempts: 3 }).catch((e) => {
+    stop();
+    throw e;
+  });
+  return {
+    session: second,
+    stop() {
+      second.close();
+      stop();
+    },
+  };
+}
+
 describe("host identity effect", () => {
   const banner = async () =>
     (
@@ -775,6 +823,23 @@ describe("host identity effect", () => {
     }
   });
 
+  it("notes a host that cannot close the address for its release: none where nftables is installed, the cause where nft is missing", async () => {
+    expect(await releaseGuardMissing(await session("legacy"))).toBeUndefined();
+    // The legacy gateway as a host without nftables: a second sshd that finds no nft to run.
+    const second = await secondSshd(
+      "legacy",
+      [],
+      'touch /tmp/no-nft && chmod 644 /tmp/no-nft && mount --bind /tmp/no-nft "$(command -v nft)"',
+    );
+    try {
+      expect(await releaseGuardMissing(second.session)).toMatch(
+        /^legacy \(198\.51\.100\.10\) cannot close port 25 to new connections for its release \(nft: not installed\): .*apt install nftables/,
+      );
+    } finally {
+      second.stop();
+    }
+  });
+
   it("puts the address back on the legacy gateway when the new server is lost between the release and the take", async () => {
     const legacy = await session("legacy");
     // A connection of its own, cut in the middle of the move (the pool's stays for the tests after).
@@ -937,37 +1002,11 @@ describe("SSH helper", () => {
 
   it("runs every command on a host whose sshd allows 2 sessions per connection, 2 at once once the host refused a third", async () => {
     // A second sshd on the outside host: Debian's stock configuration, but MaxSessions 2.
-    const h = lab.description.hosts.internet!;
-    const dir = `/tmp/cutover-sshd-2-${Date.now()}`;
-    mkdirSync(dir, { recursive: true });
-    const config = [
-      "Port 2222",
-      ...["rsa", "ecdsa", "ed25519"].map((t) => `HostKey ${join(keysDir, `internet_host_${t}`)}`),
-      `PidFile ${dir}/sshd.pid`,
-      "MaxSessions 2",
-      "Include /etc/ssh/sshd_config",
-      "",
-    ].join("\n");
-    writeFileSync(`${dir}/sshd_config`, config);
-    await runLocal([
-      "ip",
-      "netns",
-      "exec",
-      h.namespace,
-      "sh",
-      "-c",
-      'mount --bind "$1" /root && exec /usr/sbin/sshd -f "$2"',
-      "sh",
-      join(hostDir("internet"), "root"),
-      `${dir}/sshd_config`,
-    ]);
-    const s = await connect({ ...lab.target("internet"), port: 2222 }, { attempts: 3 });
+    const second = await secondSshd("internet", ["MaxSessions 2"]);
     try {
-      expect(await overlap(s, 6)).toEqual({ ran: 6, most: 2 });
+      expect(await overlap(second.session, 6)).toEqual({ ran: 6, most: 2 });
     } finally {
-      s.close();
-      process.kill(Number(readFileSync(`${dir}/sshd.pid`, "utf8")));
-      rmSync(dir, { recursive: true, force: true });
+      second.stop();
     }
   });
 

@@ -381,6 +381,24 @@ export async function takeOverFault(
   return undefined;
 }
 
+/**
+ * What a host giving the address up lacks to close it to new sessions for its release
+ * (CLOSE_TO_NEW_SESSIONS runs nft): without, the release runs as before, and a sender that connects
+ * in its last milliseconds waits for its own timeout before it tries again. A note for the operator,
+ * not a refusal: nothing is lost.
+ */
+export async function releaseGuardMissing(s: HostSession): Promise<string | undefined> {
+  const r = await s.exec(
+    ["sh", "-c", 'command -v nft >/dev/null || { echo "nft: not installed" >&2; exit 127; }; nft list tables >/dev/null'],
+    {
+      allowFailure: true,
+    },
+  );
+  if (r.code === 0) return undefined;
+  const why = `${r.stderr}${r.stdout}`.trim().split("\n")[0] || `exit ${r.code}`;
+  return `${s.target.name} (${s.target.address}) cannot close port 25 to new connections for its release (${why}): a sender that connects in the milliseconds before the address goes waits for its own timeout (Postfix: 2 to 5 minutes) before it tries the new holder; install nftables there (Debian: apt install nftables) to close that window`;
+}
+
 /** takeOverFault, thrown, before the identity effect moves anything. */
 async function takeOverPreflight(
   taker: { session: HostSession; identity: HostIdentity },
