@@ -698,6 +698,7 @@ describe("host identity effect", () => {
       holdsServiceAddress: true,
       drainPolicy: true,
       draining: false,
+      closedToNewSessions: false,
       dataRestrictions: "check_policy_service unix:private/cutover-drain",
     });
     expect(await waitFor(banner, (b) => /220 mail\.api\.test ESMTP/.test(b))).toMatch(/220 mail\.api\.test/);
