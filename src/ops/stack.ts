@@ -403,11 +403,16 @@ export class MigrationStack {
     return c.finish(started);
   }
 
-  /** Every update, newest first, with the configuration each ran with (the CLI alone lists ten). */
+  /**
+   * Every update, newest first, with the configuration each ran with (the CLI alone lists ten).
+   * Its secrets stay encrypted: what reads the history (phase, inventory, mailbox digest) is plain
+   * text, and decrypting costs a CLI process the passphrase's key derivation (PBKDF2, 1,000,000
+   * rounds: 0.19 s of CPU on this machine).
+   */
   async history(): Promise<UpdateSummary[]> {
     const all: UpdateSummary[] = [];
     for (let page = 1; ; page++) {
-      const batch = await this.secretsCall(() => this.stack.history(100, page));
+      const batch = await this.stack.history(100, page, false);
       all.push(...batch);
       if (batch.length < 100) return all;
     }
@@ -465,7 +470,8 @@ export class MigrationStack {
 
   /**
    * The stack's state, read once (`pulumi stack export --show-secrets`, about 0.3 s): its pending
-   * operations and its resources' outputs, secrets decrypted in memory (never printed).
+   * operations and its resources' outputs, secrets decrypted in memory (never printed): the mailbox
+   * archive, which the large-change guard and the rollback read, is one.
    */
   async state(): Promise<StackState> {
     const exported = await this.secretsCall(() => this.stack.exportStack());
