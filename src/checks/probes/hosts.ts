@@ -1,6 +1,6 @@
 /** The hosts over SSH: each routing table, each gateway's name, and who holds the service address. */
 import { type HostRouting, hostRouting, routingDigest } from "../../model/routing";
-import { readIdentity } from "../../remote/effects/identity";
+import { readIdentity, takesSessions } from "../../remote/effects/identity";
 import { baselineDifferences, readBaseline } from "../../remote/effects/postfix-baseline";
 import { readRouting } from "../../remote/effects/routing";
 import { compared, type DriftOptions, type Probe, probe, timeoutOf, withTimeout } from "./common";
@@ -75,18 +75,22 @@ export function identityProbes(o: DriftOptions): Probe[] {
         const holding = (holds: boolean) => (holds ? "holds it" : "does not hold it");
         const shouldHold = h.role === service.holder;
         const name = compared({ area: "host", subject: h.role, check: "host name" }, live.hostName === h.name, h.name, live.hostName);
-        // A host that is to take sessions on the address (with an Elastic IP, every host on its own)
-        // but drops new ones: a release's guard left in place, which the next apply of the identity removes.
-        const open = compared(
-          { area: "host", subject: h.role, check: `new SMTP sessions to ${address.address}` },
-          !live.closedToNewSessions,
-          "let in",
-          `dropped by a release's guard left in place (nftables table ip cutover_release); run the phase again to remove it`,
-        );
-        if (spec.kind !== "existing") return [name, open];
+        // A host that is to take sessions on the address but drops new ones: a release's guard left
+        // in place, which the next apply of the identity removes.
+        const open = takesSessions({ holdsServiceAddress: shouldHold, service: address })
+          ? [
+              compared(
+                { area: "host", subject: h.role, check: `new SMTP sessions to ${address.address}` },
+                !live.closedToNewSessions,
+                "let in",
+                `dropped by a release's guard left in place (nftables table ip cutover_release); run the phase again to remove it`,
+              ),
+            ]
+          : [];
+        if (spec.kind !== "existing") return [name, ...open];
         return [
           name,
-          ...(shouldHold ? [open] : []),
+          ...open,
           compared(
             { area: "host", subject: h.role, check: `holds ${service.address}` },
             live.holdsServiceAddress === shouldHold,

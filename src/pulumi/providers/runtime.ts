@@ -14,6 +14,7 @@ import {
   type GoLiveHooks,
   type LiveIdentity,
   readIdentity,
+  takesSessions,
 } from "../../remote/effects/identity";
 import { applyPolicies, readPolicies, removePolicies } from "../../remote/effects/mta-sts";
 import { readBaseline } from "../../remote/effects/postfix-baseline";
@@ -171,7 +172,7 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
     // A host that should take sessions but drops new ones (a release's guard left in place) is drift
     // too: the digest says so, and the next up's identity opens the port (addressCommands).
-    const closed = hosts.filter((h, i) => live[i].closedToNewSessions && (h.identity.holdsServiceAddress || !h.identity.service.interface));
+    const closed = hosts.filter((h, i) => live[i].closedToNewSessions && takesSessions(h.identity));
     const digest =
       identityDigest(hosts) + (closed.length ? ` closed to new SMTP sessions: ${closed.map((h) => h.host.name).join(", ")}` : "");
     return {

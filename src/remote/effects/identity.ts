@@ -215,21 +215,27 @@ export const undrainCommand = (address: string): string[] => [
  */
 export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][] {
   const { address, prefixLength, interface: dev } = id.service;
-  // Sessions let through, and the port opened, where a drain or a cut release left them turned away.
-  const turnedAway = live.draining || live.closedToNewSessions;
-  // An Elastic IP: after the move, every host takes sessions on its own address again.
-  if (!dev) return turnedAway ? [undrainCommand(address)] : [];
-  if (id.holdsServiceAddress && !live.holdsServiceAddress)
+  if (dev && id.holdsServiceAddress && !live.holdsServiceAddress)
     return [
       undrainCommand(address),
       ["ip", "addr", "add", `${address}/${prefixLength}`, "dev", dev],
       detached(`setsid -f ${ANNOUNCE}`, dev, address),
     ];
-  if (id.holdsServiceAddress && turnedAway) return [undrainCommand(address)];
+  // Sessions let through, and the port opened, where a drain or a cut release left them turned away
+  // (with an Elastic IP, after the move, on every host's own address).
+  if (takesSessions(id) && (live.draining || live.closedToNewSessions)) return [undrainCommand(address)];
   // Drained first, so that no session is cut mid-transaction when the address goes.
-  if (!id.holdsServiceAddress && live.holdsServiceAddress) return [drainCommand(address), releaseCommand(address, prefixLength, dev)];
+  if (dev && !id.holdsServiceAddress && live.holdsServiceAddress)
+    return [drainCommand(address), releaseCommand(address, prefixLength, dev)];
   return [];
 }
+
+/**
+ * Whether a host is to take SMTP sessions on the address its identity names: the holder of the
+ * service address, or with an Elastic IP every host, on its own address. Pure.
+ */
+export const takesSessions = (id: Pick<HostIdentity, "holdsServiceAddress" | "service">): boolean =>
+  id.holdsServiceAddress || !id.service.interface;
 
 /**
  * Resets the SMTP sessions still open to the address. After a drain, those are sessions opened
