@@ -80,7 +80,18 @@ export function main(work: () => Promise<number>): void {
       report(e);
       return exitCodeOf(e);
     })
-    .then((code) => process.exit(code));
+    .then(exitWhenWritten);
+}
+
+/**
+ * Exits once stdout and stderr have handed everything written to them on: into a pipe or an SSH
+ * channel Node writes asynchronously, and process.exit() drops what is still queued (a plan's
+ * JSON through `| cat` arrived cut at 64 KiB). A write's callback runs after every earlier write.
+ */
+export async function exitWhenWritten(code: number): Promise<never> {
+  const written = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write("", () => resolve()));
+  await Promise.all([written(process.stdout), written(process.stderr)]);
+  process.exit(code);
 }
 
 const VERSION = (JSON.parse(readFileSync(join(PROJECT_DIR, "package.json"), "utf8")) as { version: string }).version;

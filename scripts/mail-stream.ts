@@ -4,7 +4,7 @@
  * Started by the zero-loss runs (lab/stream.ts).
  */
 import { spawn } from "node:child_process";
-import { command } from "./cli";
+import { command, exitWhenWritten } from "./cli";
 
 const program = command(
   "mail-stream",
@@ -51,4 +51,4 @@ async function main() {
   }
   await Promise.all(pending);
 }
-main().then(() => process.exit(0));
+main().then(() => exitWhenWritten(0));

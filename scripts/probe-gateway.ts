@@ -3,7 +3,7 @@
  * (or until SIGTERM) and prints one JSON sample per probe. Started by the rehearsal.
  */
 import { probeLoop } from "../lab/prober";
-import { command } from "./cli";
+import { command, exitWhenWritten } from "./cli";
 
 const program = command(
   "probe-gateway",
@@ -25,4 +25,4 @@ probeLoop(
   (s) => process.stdout.write(`${JSON.stringify(s)}\n`),
   () => stop,
   recipient,
-).then(() => process.exit(0));
+).then(() => exitWhenWritten(0));

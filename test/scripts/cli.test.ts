@@ -128,3 +128,19 @@ describe("the README's plugin install commands", () => {
     }
   });
 });
+
+describe("output through a pipe", () => {
+  it("arrives whole when it is larger than a pipe's buffer and the reader is slow", async () => {
+    // The production example's plan as JSON is about 110 KB; a shell pipe (an OS pipe, unlike the
+    // socket pair Node gives a child) holds 64 KiB, and its reader takes nothing for a second, so
+    // the command ends while most of its output is still queued.
+    const plan = `${JSON.stringify(process.execPath)} ${JSON.stringify(TSX)} scripts/plan.ts production --json`;
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile("bash", ["-c", `set -o pipefail; ${plan} | { sleep 1; cat; }`], { cwd: PROJECT_DIR, maxBuffer: 1 << 24 }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+    expect(output.length).toBeGreaterThan(65_536);
+    expect(() => JSON.parse(output)).not.toThrow();
+  }, 60_000);
+});
