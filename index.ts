@@ -4,7 +4,7 @@
  * load and the plan is made, rather than after (src/pulumi/main.ts is the program proper).
  */
 
-import { HostEffectsProvider } from "./src/pulumi/providers/host-effects";
+import { HostEffectsProvider } from "./components/providers/host-effects";
 import { plainBookkeepingStacks } from "./src/pulumi/stack-traces";
 
 export = async () => {

@@ -13,11 +13,11 @@ const ALLOWED: Record<string, string[]> = {
   "src/model": [],
   "src/remote": ["src/model"],
   "src/checks": ["src/model", "src/remote"],
-  "src/pulumi": ["src/model", "src/remote"],
-  "src/ops": ["src/model", "src/remote", "src/checks", "src/pulumi"],
-  lab: ["src/model", "src/remote", "src/checks", "src/pulumi", "src/ops"],
-  "index.ts": ["src/model", "src/pulumi"],
-  components: ["src/pulumi"],
+  components: ["src/model", "src/remote"],
+  "src/pulumi": ["src/model", "src/remote", "components"],
+  "src/ops": ["src/model", "src/remote", "src/checks", "components", "src/pulumi"],
+  lab: ["src/model", "src/remote", "src/checks", "components", "src/pulumi", "src/ops"],
+  "index.ts": ["src/model", "components", "src/pulumi"],
 };
 
 const layerOf = (file: string) => Object.keys(ALLOWED).find((l) => file === l || file.startsWith(`${l}/`));

@@ -1,6 +1,397 @@
 /**
- * Where the providers' logic lived before the move to src/. Engine states recorded then carry
- * provider code that loads this path on refresh, update and delete, so it must keep resolving
- * (test/engine/old-state.test.ts runs such a state). New states name src/pulumi/providers/runtime.ts.
+ * What the dynamic providers do, loaded by them at run time (see host-effects.ts): each method
+ * runs a host effect over one SSH session per host and returns the state the engine keeps.
  */
-export * from "../../src/pulumi/providers/runtime";
+
+import { CutoverError } from "../../src/model/errors";
+import { archiveWith } from "../../src/model/mailbox-archive";
+import { recordSetKey, recordSetList, recordSetMap, recordsDigest } from "../../src/model/records";
+import { compactRouting, expandRouting } from "../../src/model/routing";
+import {
+  applyGatewayIdentity,
+  drainHost,
+  drainPolicyRemovalCommands,
+  type GoLiveHooks,
+  type LiveIdentity,
+  readIdentity,
+  takesSessions,
+} from "../../src/remote/effects/identity";
+import { applyPolicies, readPolicies, removePolicies } from "../../src/remote/effects/mta-sts";
+import { readBaseline } from "../../src/remote/effects/postfix-baseline";
+import { applyRouting, readRouting, restoreRouting } from "../../src/remote/effects/routing";
+import { applyZone, clearZone, readZone } from "../../src/remote/effects/zone";
+import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../src/remote/ssh";
+import { hostTarget } from "../../src/remote/targets";
+import {
+  type GatewayDrainState,
+  type GatewayIdentityState,
+  type GatewayRoutingState,
+  type HostEffectProvider,
+  identityDigest,
+  type MailboxArchiveState,
+  type MtaStsPoliciesState,
+  type OnPremZoneState,
+  type SshEndpoint,
+} from "./host-effects";
+
+const sameConnection = (a: SshEndpoint, b: SshEndpoint) =>
+  a.address === b.address && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey;
+
+/** One session per host of the identity, for the length of fn. */
+async function withIdentityHosts<T>(state: GatewayIdentityState, fn: (sessions: HostSession[]) => Promise<T>): Promise<T> {
+  const pool = new SessionPool();
+  try {
+    return await fn(await Promise.all(state.hosts.map((h) => pool.session(hostTarget(h.host, state.privateKey)))));
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+/**
+ * Fault injection for the zero-loss and go-live tests: CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS holds a
+ * go-live for that long after the old holder released the address, so that a test can cut SSH or
+ * kill the engine at exactly that point; CUTOVER_FAULT_FAIL_AFTER_RELEASE makes the go-live fail
+ * there (what it changed must be put back). Unset in normal use.
+ */
+const faultHooks = (): GoLiveHooks => {
+  const ms = Number(process.env.CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS ?? 0);
+  const fail = Boolean(process.env.CUTOVER_FAULT_FAIL_AFTER_RELEASE);
+  if (!ms && !fail) return {};
+  return {
+    afterRelease: async () => {
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      if (fail) throw new Error("fault injected after the release (CUTOVER_FAULT_FAIL_AFTER_RELEASE)");
+    },
+  };
+};
+
+/** Applies the identity on every host that is up; a host declared down is left out (see IdentityHost.down). */
+const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> => {
+  const up = { ...state, hosts: state.hosts.filter((h) => !h.down) };
+  return withIdentityHosts(up, (sessions) =>
+    applyGatewayIdentity(
+      up.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })),
+      faultHooks(),
+      state.hosts.filter((h) => h.down).map((h) => h.host.name),
+    ),
+  );
+};
+
+export const gatewayRouting: HostEffectProvider<GatewayRoutingState> = {
+  async diff(_id, olds, news) {
+    const replaces = sameConnection(olds.host, news.host) ? [] : ["host"];
+    const renewed = (olds.chainDigest ?? "") !== (news.chainDigest ?? "");
+    return { changes: olds.digest !== news.digest || renewed || replaces.length > 0, replaces, deleteBeforeReplace: true };
+  },
+  async create(inputs) {
+    // Routing cutover set up earlier (another stack, a rehearsal) is kept, so delete can put it back.
+    const { applied, original, baseline } = await withSession(hostTarget(inputs.host, inputs.privateKey), async (s) => {
+      const live = await readRouting(s);
+      return {
+        applied: await applyRouting(s, expandRouting(inputs.routing), live, inputs.gatewayChain),
+        original: live.configured && live.routing ? compactRouting(live.routing) : undefined,
+        baseline: await readBaseline(s),
+      };
+    });
+    return {
+      id: `${inputs.host.name}@${inputs.host.address}`,
+      outs: { ...inputs, digest: applied.digest, baseline, ...(original ? { original } : {}) },
+    };
+  },
+  async update(_id, olds, news) {
+    const { applied, baseline } = await withSession(hostTarget(news.host, news.privateKey), async (s) => ({
+      applied: await applyRouting(s, expandRouting(news.routing), undefined, news.gatewayChain),
+      baseline: await readBaseline(s),
+    }));
+    return { outs: { ...news, digest: applied.digest, baseline, ...(olds.original ? { original: olds.original } : {}) } };
+  },
+  async read(id, props) {
+    const state = props!;
+    const [live, baseline] = await withSession(
+      hostTarget(state.host, state.privateKey),
+      async (s) => [await readRouting(s), await readBaseline(s)] as const,
+    );
+    const found = {
+      digest: live.configured && live.digest ? live.digest : "not-configured",
+      routing: live.routing ? compactRouting(live.routing) : state.routing,
+    };
+    // The live routing becomes the inputs too, so the next preview diffs it against the plan's.
+    const { original: _o, baseline: _b, ...inputs } = state;
+    return { id, props: { ...state, ...found, baseline }, inputs: { ...inputs, ...found } };
+  },
+  async delete(_id, props) {
+    const original = props.original;
+    await withSession(hostTarget(props.host, props.privateKey), (s) =>
+      original ? applyRouting(s, expandRouting(original)).then(() => undefined) : restoreRouting(s),
+    );
+  },
+};
+
+export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
+  async diff(_id, olds, news) {
+    return { changes: olds.digest !== news.digest };
+  },
+  async create(inputs) {
+    // What delete puts back is read from every host: the identity is first set up with all of them up.
+    const down = inputs.hosts.filter((h) => h.down).map((h) => h.host.name);
+    if (down.length)
+      throw new CutoverError(
+        `the gateway identity is set up for the first time, which needs every host, but ${down.join(", ")} was declared down: --legacy-down is for a go-live from phase 4`,
+      );
+    const before = await applyIdentities(inputs);
+    const original = inputs.hosts.map((h, i) => ({
+      role: h.host.name,
+      banner: before[i].banner,
+      ownName: before[i].ownName,
+      kernelHostName: before[i].kernelHostName,
+      holdsServiceAddress: before[i].holdsServiceAddress,
+      drainPolicy: before[i].drainPolicy,
+      dataRestrictions: before[i].dataRestrictions,
+    }));
+    return { id: "gateway-identity", outs: { ...inputs, original } };
+  },
+  async update(_id, olds, news) {
+    await applyIdentities(news);
+    return { outs: { ...news, ...(olds.original ? { original: olds.original } : {}) } };
+  },
+  async read(id, props) {
+    const state = props!;
+    const live = await withIdentityHosts(state, (sessions) =>
+      Promise.all(state.hosts.map((h, i) => readIdentity(sessions[i], h.identity.service))),
+    );
+    const hosts = state.hosts.map((h, i) => ({
+      ...h,
+      identity: {
+        ...h.identity,
+        hostName: live[i].hostName,
+        ownName: live[i].ownName,
+        // An Elastic IP's holder is the association's to say (the engine refreshes it), not the host's.
+        holdsServiceAddress: h.identity.service.interface ? live[i].holdsServiceAddress : h.identity.holdsServiceAddress,
+      },
+    }));
+    const holders = hosts.filter((h) => h.identity.holdsServiceAddress);
+    // A host that should take sessions but drops new ones (a release's guard left in place) is drift
+    // too: the digest says so, and the next up's identity opens the port (addressCommands).
+    const closed = hosts.filter((h, i) => live[i].closedToNewSessions && takesSessions(h.identity));
+    const digest =
+      identityDigest(hosts) + (closed.length ? ` closed to new SMTP sessions: ${closed.map((h) => h.host.name).join(", ")}` : "");
+    return {
+      id,
+      props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest },
+    };
+  },
+  async delete(_id, props) {
+    // Deleting the identity gives every host back the names and address it had before the stack;
+    // without that record, the address and the gateway's name go back to the legacy gateway.
+    const gatewayName = props.hosts.find((h) => h.identity.holdsServiceAddress)?.identity.hostName;
+    const hosts = props.hosts.map((h) => {
+      const before = props.original?.find((o) => o.role === h.host.name);
+      if (before)
+        return {
+          ...h,
+          identity: {
+            ...h.identity,
+            banner: before.banner,
+            ownName: before.ownName,
+            kernelHostName: before.kernelHostName,
+            holdsServiceAddress: before.holdsServiceAddress,
+          },
+        };
+      const legacy = h.host.name === "legacy";
+      return {
+        ...h,
+        identity: { ...h.identity, holdsServiceAddress: legacy, hostName: legacy && gatewayName ? gatewayName : h.identity.ownName },
+      };
+    });
+    await applyIdentities({ ...props, hosts });
+    // The drain policy goes where the stack brought it.
+    const without = props.hosts.filter((h) => props.original?.find((o) => o.role === h.host.name)?.drainPolicy === false);
+    if (without.length)
+      await withIdentityHosts({ ...props, hosts: without }, (sessions) =>
+        Promise.all(
+          without.map((h, i) =>
+            execSequence(
+              sessions[i],
+              drainPolicyRemovalCommands(props.original!.find((o) => o.role === h.host.name)!.dataRestrictions ?? ""),
+            ),
+          ),
+        ),
+      );
+  },
+};
+
+const zoneTarget = (s: OnPremZoneState) => ({
+  zone: s.zone,
+  server: s.serverAddress,
+  tsig: { name: s.tsigName, algorithm: s.tsigAlgorithm, secret: s.tsigSecret },
+});
+
+export const gatewayDrain: HostEffectProvider<GatewayDrainState> = {
+  async diff(_id, olds, news) {
+    return { changes: olds.digest !== news.digest };
+  },
+  async create(inputs) {
+    await withSession(hostTarget(inputs.host, inputs.privateKey), (s) => drainHost(s, inputs.address));
+    return { id: "gateway-drain", outs: inputs };
+  },
+  async update(_id, _olds, news) {
+    await withSession(hostTarget(news.host, news.privateKey), (s) => drainHost(s, news.address));
+    return { outs: news };
+  },
+  // A drain is a moment, not a state: what the hosts take afterwards is the identity's to read.
+  async read(id, props) {
+    return { id, props: props! };
+  },
+  async delete() {},
+};
+
+/** A zone state's record sets as a list (a map since record sets are keyed; a list in older states). */
+const recordsOf = (s: Pick<OnPremZoneState, "zone" | "records">) => recordSetList(s.zone, s.records);
+
+/**
+ * Two SSH connections per DNS server for the provider process's life (one engine run), shared by
+ * every zone on it, used in turn: an on-prem stack of 200 zones made 200 SSH handshakes per refresh,
+ * and as many connection attempts at once as the engine ran operations, which a stock sshd
+ * (MaxStartups 10) starts dropping. Each connection runs at most 5 commands at once (ssh.ts,
+ * MAX_CHANNELS). The scale bench's first up took 72.6 s with one connection, and 38.9 s once but
+ * 67.4-69.6 s in four later runs with two: not what bounds it (see the README). (The provider loads
+ * this module once per process: tsx's require returns the cached module.)
+ */
+const DNS_CONNECTIONS = 2;
+const dnsPools = Array.from({ length: DNS_CONNECTIONS }, () => new SessionPool());
+let dnsTurn = 0;
+
+const withDnsServer = async <T>(target: HostTarget, fn: (s: HostSession) => Promise<T>): Promise<T> =>
+  fn(await dnsPools[dnsTurn++ % DNS_CONNECTIONS].session(target));
+
+export const onPremZone: HostEffectProvider<OnPremZoneState> = {
+  async diff(_id, olds, news) {
+    const replaces = olds.zone !== news.zone || !sameConnection(olds.server, news.server) ? ["zone"] : [];
+    return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
+  },
+  async create(inputs) {
+    // What the managed names held before is kept, so delete can put it back.
+    const desired = recordsOf(inputs);
+    const original = await withDnsServer(hostTarget(inputs.server, inputs.privateKey), async (s) => {
+      const live = await readZone(s, zoneTarget(inputs));
+      await applyZone(s, zoneTarget(inputs), desired, [], live);
+      const managed = new Set(desired.map(recordSetKey));
+      return live.filter((r) => managed.has(recordSetKey(r)));
+    });
+    return { id: inputs.zone, outs: { ...inputs, original } };
+  },
+  async update(_id, olds, news) {
+    const [was, want] = [recordsOf(olds), recordsOf(news)];
+    const original = await withDnsServer(hostTarget(news.server, news.privateKey), async (s) => {
+      const live = await readZone(s, zoneTarget(news));
+      const [before, now] = [new Set(was.map(recordSetKey)), new Set(want.map(recordSetKey))];
+      const kept = olds.original ?? [];
+      const restored = [
+        ...kept,
+        ...live.filter(
+          (r) => now.has(recordSetKey(r)) && !before.has(recordSetKey(r)) && !kept.some((k) => recordSetKey(k) === recordSetKey(r)),
+        ),
+      ];
+      // Names the phase stops managing get back what they held before, or go.
+      await applyZone(
+        s,
+        zoneTarget(news),
+        [...want, ...restored.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))],
+        was,
+        live,
+      );
+      return restored;
+    });
+    return { outs: { ...news, original } };
+  },
+  async read(id, props) {
+    const state = props!;
+    const managed = new Set(recordsOf(state).map(recordSetKey));
+    const live = await withDnsServer(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
+    const records = live.filter((r) => managed.has(recordSetKey(r)));
+    const found = { records: recordSetMap(records), digest: recordsDigest(records) };
+    // The live records become the inputs too, so the next preview diffs them against the plan's.
+    const { original: _, ...inputs } = state;
+    return { id, props: { ...state, ...found }, inputs: { ...inputs, ...found } };
+  },
+  async delete(_id, props) {
+    const records = recordsOf(props);
+    const managed = new Set(records.map(recordSetKey));
+    await withDnsServer(hostTarget(props.server, props.privateKey), (s) =>
+      clearZone(
+        s,
+        zoneTarget(props),
+        records,
+        (props.original ?? []).filter((r) => managed.has(recordSetKey(r))),
+      ),
+    );
+  },
+};
+
+const samePolicies = (a: Record<string, string>, b: Record<string, string>) =>
+  JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+
+export const mtaStsPolicies: HostEffectProvider<MtaStsPoliciesState> = {
+  async diff(_id, olds, news) {
+    const replaces = !sameConnection(olds.host, news.host) || olds.directory !== news.directory ? ["host"] : [];
+    return { changes: replaces.length > 0 || !samePolicies(olds.policies, news.policies), replaces, deleteBeforeReplace: true };
+  },
+  async create(inputs) {
+    await withSession(hostTarget(inputs.host, inputs.privateKey), (s) =>
+      applyPolicies(
+        s,
+        inputs.directory,
+        Object.entries(inputs.policies).map(([domain, text]) => ({ domain, text })),
+      ),
+    );
+    return { id: "mta-sts-policies", outs: inputs };
+  },
+  async update(_id, olds, news) {
+    await withSession(hostTarget(news.host, news.privateKey), (s) =>
+      applyPolicies(
+        s,
+        news.directory,
+        Object.entries(news.policies).map(([domain, text]) => ({ domain, text })),
+        Object.keys(olds.policies),
+      ),
+    );
+    return { outs: news };
+  },
+  async read(id, props) {
+    const state = props!;
+    const live = await withSession(hostTarget(state.host, state.privateKey), (s) =>
+      readPolicies(s, state.directory, Object.keys(state.policies)),
+    );
+    const policies = Object.fromEntries(Object.keys(state.policies).map((d) => [d, live[d] ?? ""]));
+    // The files as found become the inputs too, so the next preview diffs them against the plan's.
+    return { id, props: { ...state, policies }, inputs: { ...state, policies } };
+  },
+  async delete(_id, props) {
+    await withSession(hostTarget(props.host, props.privateKey), (s) => removePolicies(s, props.directory, Object.keys(props.policies)));
+  },
+};
+
+export const mailboxArchive: HostEffectProvider<MailboxArchiveState> = {
+  async diff(_id, olds, news) {
+    return { changes: olds.digest !== news.digest };
+  },
+  async create(inputs) {
+    return {
+      id: "mailbox-archive",
+      outs: { digest: inputs.digest, packed: inputs.packed, entries: archiveWith([], { digest: inputs.digest, packed: inputs.packed }) },
+    };
+  },
+  async update(_id, olds, news) {
+    return {
+      outs: {
+        digest: news.digest,
+        packed: news.packed,
+        entries: archiveWith(olds.entries ?? [], { digest: news.digest, packed: news.packed }),
+      },
+    };
+  },
+  async read(id, props) {
+    return { id, props: props! };
+  },
+  async delete() {},
+};

@@ -7,9 +7,9 @@
  * as planned and reconciles its state.
  */
 
+import { readdressHosts } from "../../components/go-live/readdress";
 import type { Inventory } from "../model/inventory";
 import type { Plan } from "../model/plan";
-import { readdressHosts } from "../pulumi/go-live/readdress";
 import { applyGatewayIdentity, readIdentity } from "../remote/effects/identity";
 import { sshEndpoint } from "../remote/targets";
 import type { Progress } from "./engine";

@@ -5,6 +5,7 @@
 
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { HostEffectsProvider } from "../../components/providers/host-effects";
 import { loadConfig, parseHostKeys } from "../model/config";
 import { CONFIG, CONFIG_NAMESPACE, configName, instanceHostKeySetting } from "../model/config-keys";
 import { CutoverError, InputError } from "../model/errors";
@@ -12,7 +13,6 @@ import { HOST_ROLES, type MailSystem } from "../model/inventory";
 import { assignmentDigest, digestMismatch, packAssignment, readMailboxFile } from "../model/mailbox-archive";
 import { plan } from "../model/plan";
 import { deploy, type HostCredentials, stackOutputs } from "./program";
-import type { HostEffectsProvider } from "./providers/host-effects";
 
 const STACKS = join(__dirname, "..", "..", "stacks");
 

@@ -4,17 +4,10 @@
  */
 
 import * as pulumi from "@pulumi/pulumi";
-import { readChain } from "../model/certificate";
-import { InputError } from "../model/errors";
-import type { HostRole, Inventory, MailSystem } from "../model/inventory";
-import type { ArchivedAssignment } from "../model/mailbox-archive";
-import type { Plan } from "../model/plan";
-import { hostKeyUserData } from "../remote/instance-host-key";
-import { sshEndpoint } from "../remote/targets";
-import { MailZone } from "./dns/mail-zone";
-import { ElasticIpGoLive } from "./go-live/elastic-ip";
-import { ReaddressGoLive, type ReaddressGoLiveArgs } from "./go-live/readdress";
-import { GatewayHost } from "./hosts/gateway-host";
+import { MailZone } from "../../components/dns/mail-zone";
+import { ElasticIpGoLive } from "../../components/go-live/elastic-ip";
+import { ReaddressGoLive, type ReaddressGoLiveArgs } from "../../components/go-live/readdress";
+import { GatewayHost } from "../../components/hosts/gateway-host";
 import {
   GatewayDrain,
   GatewayIdentity,
@@ -22,7 +15,14 @@ import {
   identityDigest,
   MailboxArchive,
   MtaStsPolicies,
-} from "./providers/host-effects";
+} from "../../components/providers/host-effects";
+import { readChain } from "../model/certificate";
+import { InputError } from "../model/errors";
+import type { HostRole, Inventory, MailSystem } from "../model/inventory";
+import type { ArchivedAssignment } from "../model/mailbox-archive";
+import type { Plan } from "../model/plan";
+import { hostKeyUserData } from "../remote/instance-host-key";
+import { sshEndpoint } from "../remote/targets";
 
 /** What the engine needs to reach existing hosts and on-prem DNS: pinned keys and stack secrets. */
 export interface HostCredentials {

@@ -4,18 +4,18 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { plan } from "../../src/model/plan";
-import { recordSetMap, recordsDigest } from "../../src/model/records";
-import { compactRouting, hostRouting, routingDigest } from "../../src/model/routing";
-import { readdressHosts } from "../../src/pulumi/go-live/readdress";
-import { type HostCredentials, readdressArgs } from "../../src/pulumi/program";
+import { readdressHosts } from "../../components/go-live/readdress";
 import {
   type GatewayIdentityState,
   type GatewayRoutingState,
   identityDigest,
   type OnPremZoneState,
   providerInThisProcess,
-} from "../../src/pulumi/providers/host-effects";
+} from "../../components/providers/host-effects";
+import { plan } from "../../src/model/plan";
+import { recordSetMap, recordsDigest } from "../../src/model/records";
+import { compactRouting, hostRouting, routingDigest } from "../../src/model/routing";
+import { type HostCredentials, readdressArgs } from "../../src/pulumi/program";
 import { readIdentity } from "../../src/remote/effects/identity";
 import { readRouting } from "../../src/remote/effects/routing";
 import { applyZone, readZone } from "../../src/remote/effects/zone";

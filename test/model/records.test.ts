@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { cloudflareListed, cloudflareRecords, route53Listed, route53Values } from "../../components/dns/adapters";
 import {
   type DnsRecord,
   parseTxtPresentation,
@@ -8,7 +9,6 @@ import {
   txtStrings,
   unmanagedRecordSets,
 } from "../../src/model/records";
-import { cloudflareListed, cloudflareRecords, route53Listed, route53Values } from "../../src/pulumi/dns/adapters";
 import { zoneUpdate } from "../../src/remote/effects/zone";
 
 const txt = (value: string): DnsRecord => ({ zone: "example.com", name: "example.com", type: "TXT", ttl: 300, values: [value] });

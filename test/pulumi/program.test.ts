@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { servedZoneId } from "../../components/dns/mail-zone";
+import { ELASTIC_IP_MOVE_OPTIONS } from "../../components/go-live/elastic-ip";
 import { loadConfig, parseHostKeys } from "../../src/model/config";
 import type { Phase } from "../../src/model/inventory";
 import { assignmentDigest, packAssignment, unpackAssignment } from "../../src/model/mailbox-archive";
 import { plan } from "../../src/model/plan";
-import { servedZoneId } from "../../src/pulumi/dns/mail-zone";
-import { ELASTIC_IP_MOVE_OPTIONS } from "../../src/pulumi/go-live/elastic-ip";
 import { publicKeyOf } from "../../src/remote/instance-host-key";
 import { load, rawStack } from "../helpers";
 import { MOCK_CREDENTIALS, MOCK_INSTANCE_HOST_KEY, type MockResource, runUnderMocks } from "./mock-program";

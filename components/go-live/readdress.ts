@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { MailSystem } from "../../model/inventory";
-import type { Plan } from "../../model/plan";
+import type { MailSystem } from "../../src/model/inventory";
+import type { Plan } from "../../src/model/plan";
 import { GatewayIdentity, type IdentityHost, identityDigest, type SshEndpoint } from "../providers/host-effects";
 
 export interface ReaddressGoLiveArgs {

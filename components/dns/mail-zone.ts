@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { InputError } from "../../model/errors";
-import type { PlannedZone } from "../../model/plan";
-import { recordSetMap, recordsDigest, unmanagedRecordSets } from "../../model/records";
+import { InputError } from "../../src/model/errors";
+import type { PlannedZone } from "../../src/model/plan";
+import { recordSetMap, recordsDigest, unmanagedRecordSets } from "../../src/model/records";
 import { aws, cloudflare } from "../cloud-sdks";
 import { OnPremZone, type SshEndpoint } from "../providers/host-effects";
 import { cloudflareListed, cloudflareRecords, recordResourceName, route53Listed, route53Values } from "./adapters";

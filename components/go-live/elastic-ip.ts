@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { MailSystem } from "../../model/inventory";
+import type { MailSystem } from "../../src/model/inventory";
 import { type Aws, aws } from "../cloud-sdks";
 
 export interface ElasticIpGoLiveArgs {

@@ -2,7 +2,7 @@
  * Provider adapters: plain planned records to each DNS API's shape. Provider quirks live here,
  * never in the plan.
  */
-import { type DnsRecord, type ListedRecordSet, tlsaPresentation, txtPresentation } from "../../model/records";
+import { type DnsRecord, type ListedRecordSet, tlsaPresentation, txtPresentation } from "../../src/model/records";
 
 /** Route 53 keeps one record set per name and type; its TXT values are in presentation form. */
 export function route53Values(r: DnsRecord): string[] {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { HostRole, HostSpec } from "../../model/inventory";
-import type { RoutingTable } from "../../model/plan";
-import { compactRouting, routingDigest } from "../../model/routing";
+import type { HostRole, HostSpec } from "../../src/model/inventory";
+import type { RoutingTable } from "../../src/model/plan";
+import { compactRouting, routingDigest } from "../../src/model/routing";
 import { aws } from "../cloud-sdks";
 import { GatewayRouting, type SshEndpoint } from "../providers/host-effects";
 

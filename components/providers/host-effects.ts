@@ -10,16 +10,16 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { runInThisContext } from "node:vm";
 import * as pulumi from "@pulumi/pulumi";
-import type { HostIdentity } from "../../remote/effects/identity";
-import type { PostfixBaseline } from "../../remote/effects/postfix-baseline";
-import type { SshEndpoint } from "../../remote/ssh";
+import type { HostIdentity } from "../../src/remote/effects/identity";
+import type { PostfixBaseline } from "../../src/remote/effects/postfix-baseline";
+import type { SshEndpoint } from "../../src/remote/ssh";
 
-export type { SshEndpoint } from "../../remote/ssh";
+export type { SshEndpoint } from "../../src/remote/ssh";
 
-import type { ArchivedAssignment } from "../../model/mailbox-archive";
-import type { DnsRecord } from "../../model/plan";
-import type { RecordSetMap } from "../../model/records";
-import type { CompactRouting } from "../../model/routing";
+import type { ArchivedAssignment } from "../../src/model/mailbox-archive";
+import type { DnsRecord } from "../../src/model/plan";
+import type { RecordSetMap } from "../../src/model/records";
+import type { CompactRouting } from "../../src/model/routing";
 
 /** The methods every host-effect provider has. */
 export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvider<S, S>, "diff" | "create" | "update" | "read" | "delete">>;
@@ -30,10 +30,11 @@ type ProviderKind = "gatewayRouting" | "gatewayIdentity" | "gatewayDrain" | "onP
  * The provider code a host-effect resource carries (its `__provider` input), in the form the Node.js
  * dynamic-provider host runs: a CommonJS module whose `handler()` returns the provider. The engine
  * keeps it in the state and runs it in the provider's process, which it starts in the project
- * directory; every method loads the project's effects (src/pulumi/providers/runtime.ts, through
+ * directory; every method loads the project's effects (components/providers/runtime.ts, through
  * tsx's hook for the whole process, so the effects share the host's packages) and calls them. It
  * names only what to call, so the copy in an old state keeps calling the current effects. (States
- * written before the move to src/ name ./components/providers/runtime.ts: a shim keeps it.)
+ * written while the providers lived in src/pulumi/ name src/pulumi/providers/runtime.ts: a shim
+ * keeps it. A changed module text is no change to a resource: the provider's own diff decides.)
  *
  * Written out here rather than serialized from a closure by @pulumi/pulumi's dynamic.Resource: that
  * parses each provider's code with TypeScript and inspects it through V8's inspector, 0.3 s of every
@@ -44,7 +45,7 @@ export function providerModule(kind: ProviderKind): string {
 // cutover's ${kind} provider: calls the project's effects.
 exports.handler = () => {
   const load = () => {
-    const file = require("path").join(process.cwd(), "src", "pulumi", "providers", "runtime.ts");
+    const file = require("path").join(process.cwd(), "components", "providers", "runtime.ts");
     globalThis[Symbol.for("cutover.tsx")] ??= require("tsx/cjs/api").register();
     return require(file)[${JSON.stringify(kind)}];
   };
