@@ -190,7 +190,7 @@ async function powerOff(lab: LabDescription, role: HostRole): Promise<string> {
 
 /**
  * The host back from the power loss, without the service address (a restart loses an address added
- * at run time; the README says to keep it out of the host's network configuration): link up, sshd
+ * at run time; the runbook says to keep it out of the host's network configuration): link up, sshd
  * and postfix started, its queue as the kill left it.
  */
 async function powerOn(lab: LabDescription, role: HostRole): Promise<void> {

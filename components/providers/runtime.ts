@@ -254,7 +254,7 @@ const recordsOf = (s: Pick<OnPremZoneState, "zone" | "records">) => recordSetLis
  * and as many connection attempts at once as the engine ran operations, which a stock sshd
  * (MaxStartups 10) starts dropping. Each connection runs at most 5 commands at once (ssh.ts,
  * MAX_CHANNELS). The scale bench's first up took 72.6 s with one connection, and 38.9 s once but
- * 67.4-69.6 s in four later runs with two: not what bounds it (see the README). (The provider loads
+ * 67.4-69.6 s in four later runs with two: not what bounds it (see docs/benchmarks.md). (The provider loads
  * this module once per process: tsx's require returns the cached module.)
  */
 const DNS_CONNECTIONS = 2;

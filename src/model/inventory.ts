@@ -516,7 +516,7 @@ export function describeIssues(root: string, issues: readonly z.core.$ZodIssue[]
       case "unrecognized_keys":
         return {
           path,
-          message: `unknown key${iss.keys.length > 1 ? "s" : ""} ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}: remove ${iss.keys.length > 1 ? "them" : "it"} or check the spelling against the config reference in README.md`,
+          message: `unknown key${iss.keys.length > 1 ? "s" : ""} ${iss.keys.map((k) => JSON.stringify(k)).join(", ")}: remove ${iss.keys.length > 1 ? "them" : "it"} or check the spelling against docs/configuration.md`,
         };
       case "invalid_type":
         if (iss.input === undefined)

@@ -538,7 +538,7 @@ function configCopy(stackFile: string, settings: Record<string, unknown>): { pat
 export class NoBackendError extends InputError {
   constructor(stack: string) {
     super(
-      `stack ${stack}: no state backend is chosen, so its state, guards and history would be seen by no one else. Choose one: pulumi login (Pulumi Cloud), or PULUMI_BACKEND_URL=postgres://user:password@host/db, s3://bucket or file:///shared/dir (see README, "A team sharing a stack")`,
+      `stack ${stack}: no state backend is chosen, so its state, guards and history would be seen by no one else. Choose one: pulumi login (Pulumi Cloud), or PULUMI_BACKEND_URL=postgres://user:password@host/db, s3://bucket or file:///shared/dir (see docs/production.md, "A team sharing a stack")`,
     );
   }
 }

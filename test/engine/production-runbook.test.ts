@@ -1,5 +1,5 @@
 /**
- * The README's production runbook, word for word, on the lab's production-shaped stack: production
+ * The production runbook (docs/runbook.md), word for word, on the lab's production-shaped stack: production
  * domains that do not end in .test (paradigms.com, served by the lab's DNS), hosts reached by SSH, a
  * fresh stack that starts at phase 4 after its pilot, the go-live, a wave, both rolled back, and a
  * clean drift check. Every line runs as the real command (with --yes: no terminal here) and must
@@ -22,9 +22,9 @@ const id = randomBytes(3).toString("hex");
 const names = { pilot: `lab-rb-pilot-${id}`, production: `lab-rb-prod-${id}` };
 const stacks: MigrationStack[] = [];
 
-/** The runbook's lines, as the README writes them between its markers. */
+/** The runbook's lines, as docs/runbook.md writes them between its markers. */
 function runbook(): string[] {
-  const readme = readFileSync(join(PROJECT_DIR, "README.md"), "utf8");
+  const readme = readFileSync(join(PROJECT_DIR, "docs", "runbook.md"), "utf8");
   const block = readme.slice(readme.indexOf("<!-- runbook:production -->"), readme.indexOf("<!-- /runbook:production -->"));
   return block
     .split("\n")
@@ -60,7 +60,7 @@ afterAll(async () => {
   }
 }, 300_000);
 
-describe("the README's production runbook on the lab's production-shaped stack", () => {
+describe("the production runbook on the lab's production-shaped stack", () => {
   it("goes from a fresh stack to the go-live, a wave and back, every command exiting 0", async () => {
     const lines = runbook();
     expect(lines.filter((l) => l.startsWith("npm run")).length).toBeGreaterThanOrEqual(9);

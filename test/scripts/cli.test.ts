@@ -118,9 +118,9 @@ describe("a stack with no backend chosen", () => {
   }, 120_000);
 });
 
-describe("the README's plugin install commands", () => {
+describe("the production page's plugin install commands", () => {
   it("name the versions of the provider packages package.json installs", () => {
-    const readme = readFileSync(join(PROJECT_DIR, "README.md"), "utf8");
+    const readme = readFileSync(join(PROJECT_DIR, "docs", "production.md"), "utf8");
     for (const provider of ["aws", "cloudflare"]) {
       const pinned = JSON.parse(readFileSync(join(PROJECT_DIR, "node_modules", "@pulumi", provider, "package.json"), "utf8")).pulumi
         .version;
