@@ -297,17 +297,36 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   if (o.fault === "ssh-cut" || o.fault === "engine-killed") {
     // Hold the go-live for 4 s once the legacy gateway has released the address, and strike then.
     await stack.setEngineEnv("CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS", "4000");
+    let ended: PhaseOutcome | Error | undefined;
     const goLive = event("go-live (interrupted)", () => runPhase(stack, 5, options)).then(
-      () => undefined,
-      (e: Error) => e,
+      (outcome) => {
+        ended = outcome;
+        return undefined;
+      },
+      (e: Error) => {
+        ended = e;
+        return e;
+      },
     );
+    // The release comes after the preview, the pre-flight and the drain (up to 10 s) of the update:
+    // on a loaded machine well over 30 s. Wait for it or for the go-live's end, whichever is first.
+    const start = Date.now();
     const released = await waitFor(
-      () => holds(lab, "legacy"),
-      (h) => !h,
-      30_000,
+      async () => !(await holds(lab, "legacy")),
+      (r) => r || ended !== undefined,
+      RELEASE_WAIT_MS,
       50,
     );
-    if (released) throw new Error("the go-live never released the address on the legacy gateway");
+    if (!released) {
+      const after = `${((Date.now() - start) / 1000).toFixed(1)} s`;
+      const why =
+        ended === undefined
+          ? `the go-live was still running after ${after}`
+          : ended instanceof Error
+            ? `the go-live failed first, after ${after}: ${ended.message.replace(/\s+/g, " ").slice(0, 300)}`
+            : `the go-live ended first, after ${after}: ${told(ended)}${ended.refusals.length ? `: ${ended.refusals.map((r) => r.message).join("; ")}` : ""}`;
+      throw new Error(`the go-live never released the address on the legacy gateway: ${why}`);
+    }
     const struck = Date.now();
     if (o.fault === "ssh-cut") {
       const sessions = await descendants(pidOf("new", "sshd.pid"));
@@ -481,6 +500,8 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
  * plain run's longest gap went from 0.2 to 1.4 s).
  */
 const PROBE_INTERVAL_MS = 500;
+/** How long a fault run waits for the go-live to release the address before it strikes. */
+const RELEASE_WAIT_MS = 120_000;
 
 /** How long counting waits, at most, for every queue to empty; what is still queued then counts as lost. */
 const QUEUE_BOUND_MS = 90_000;
