@@ -146,6 +146,15 @@ function legacyGatewaySettings(): LabSetting[] {
     [`${own}: an office subnet relays through it`, "mynetworks", `127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128 ${OFFICE_SUBNET}`],
     [`${own}: a partner without MX`, "transport_maps", "hash:/etc/postfix/transport"],
     [`${own}: header checks`, "header_checks", "regexp:/etc/postfix/header_checks"],
+    // Debian's stock defer_unauth_destination answers a stranger 454 ("try later"), which no check
+    // can count as a refusal; an Internet-facing gateway refuses outright, as Postfix's
+    // SMTPD_ACCESS_README sets it. Cutover's routing keeps what it finds (and adds the same rule
+    // where it is missing: the new server keeps Debian's stock line).
+    [
+      `${own}: a stranger may not relay (5xx)`,
+      "smtpd_relay_restrictions",
+      "permit_mynetworks permit_sasl_authenticated reject_unauth_destination",
+    ],
     [`${own}: SASL for the submission service`, "smtpd_sasl_type", "dovecot"],
     [`${own}: SASL for the submission service`, "smtpd_sasl_path", "private/auth"],
     [`${own}: all outbound mail through the ISP's relay`, "relayhost", `[${ISP_RELAY.host}]:${ISP_RELAY.port}`],

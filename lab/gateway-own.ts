@@ -134,11 +134,7 @@ export async function checkGatewayOwnServices(lab: LabDescription, internet: Hos
       detail: `${o.detail}${o.copy === undefined ? "" : stripped ? `, ${STRIPPED_HEADER} stripped` : `, ${STRIPPED_HEADER} NOT stripped`}`,
     },
     { service: "SASL submission", ok: r.copy !== undefined, detail: r.detail },
-    // Refused at RCPT: 5xx (cutover's reject_unauth_destination) or Debian's own 4xx deferral.
-    {
-      service: "stranger refused",
-      ok: stranger.verdict === "refused" || /^RCPT answered 4\d\d/.test(stranger.detail),
-      detail: stranger.detail,
-    },
+    // Refused at RCPT with 5xx: a 4xx ("try later") is no refusal, whatever its text.
+    { service: "stranger refused", ok: stranger.verdict === "refused", detail: stranger.detail },
   ];
 }
