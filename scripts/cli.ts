@@ -44,6 +44,16 @@ Exit codes:
   1  drift: the live world differs from the plan
   2  could not check everything (a server unreachable, a probe timed out, bad input): never clean`;
 
+/** verify changes nothing: its codes say what it found (the table's 0, 4 and 6), or why it could not look. */
+export const VERIFY_EXIT_HELP = `
+Exit codes:
+  0  verified: every mail flow in its right mailbox, entered at the planned host; the gateway address
+     answered by its planned holder; every server refusing to relay; every TLS key published
+  1  the engine or a host failed
+  2  bad input (an unknown stack, a stack that has deployed nothing)
+  4  the verification failed: the live world is not the phase the stack recorded
+  6  could not check everything (a check had no clear answer, no SSH key in the stack): not verified`;
+
 /** Progress and errors on stderr; control characters from input or hosts written as \uXXXX, never sent to the terminal. */
 export const progress = (m: string) => process.stderr.write(`${terminalSafe(m)}\n`);
 

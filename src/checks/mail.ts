@@ -43,15 +43,31 @@ export interface RelayVerdict {
   verdict: "refused" | "open" | "unknown";
   /** The reply or failure that decided it. */
   detail: string;
+  /** The name the server gave in its EHLO reply (its myhostname), when it answered EHLO. */
+  answeredAs?: string;
+  /** The server's reply to the control recipient, when one was asked. */
+  controlReply?: string;
+}
+
+/** An outside address that exists nowhere: what an open relay would accept. */
+export const OUTSIDE_RECIPIENT = "relay-probe@elsewhere.invalid";
+
+/** The recipients of a relay test's one session. */
+export interface RelayRecipients {
+  /** A mailbox the server serves, asked first: its 2xx shows the server takes mail from this client at all. */
+  control?: string;
+  /** The recipient it must not take (default OUTSIDE_RECIPIENT). */
+  to?: string;
 }
 
 /**
  * Reads swaks's transcript of a relay test (its replies start `<-` or `<**`, its commands ` ->`,
  * its own errors `***`). Only a 220 greeting and a 5xx at RCPT mean "refuses to relay"; a 2xx at
  * RCPT is an open relay; a 4xx ("try later"), no greeting, a refused MAIL or no answer at all
- * cannot tell either way. Pure.
+ * cannot tell either way. `asked`: the recipients of the dialogue (see RelayRecipients). Pure.
  */
-export function relayVerdict(transcript: string, exitCode: number): RelayVerdict {
+export function relayVerdict(transcript: string, exitCode: number, asked: RelayRecipients = {}): RelayVerdict {
+  const { control, to = OUTSIDE_RECIPIENT } = asked;
   // Only the shell's own words: "No such file" also comes from a connect that failed oddly (an errno
   // left over), which is the server's doing, not a missing tool (a CI run said "not installed" so).
   if (exitCode === 127 || /\bswaks: (command )?not found/.test(transcript))
@@ -71,19 +87,49 @@ export function relayVerdict(transcript: string, exitCode: number): RelayVerdict
       .filter((l) => l.startsWith("***"))
       .map((l) => l.replace(/^\*+\s*/, ""))
       .join(" ") || undefined;
-  return relayReplies({ greeting, mail: replyAfter(/MAIL FROM/i), rcpt: replyAfter(/RCPT TO/i), failure });
+  const rcptTo = (address: string) => new RegExp(`RCPT TO:<${address.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}>`, "i");
+  const answeredAs = replyAfter(/\b[EH]HLO\b/i)
+    ?.match(/^250[ -](\S+)/)?.[1]
+    ?.toLowerCase();
+  const controlReply = control ? (replyAfter(rcptTo(control)) ?? "no answer") : undefined;
+  return {
+    ...relayReplies({
+      greeting,
+      mail: replyAfter(/MAIL FROM/i),
+      ...(controlReply ? { control: controlReply } : {}),
+      rcpt: replyAfter(rcptTo(to)) ?? replyAfter(/RCPT TO/i),
+      failure,
+    }),
+    ...(answeredAs ? { answeredAs } : {}),
+    ...(controlReply ? { controlReply } : {}),
+  };
 }
 
 /**
- * The relay rule, whatever the client: only a 220 greeting, an accepted MAIL and a 5xx at RCPT
- * mean "refuses"; a 2xx at RCPT is an open relay; anything else (a missing reply included) cannot
- * tell. Each reply is its last line, code first. Pure.
+ * The relay rule, whatever the client: a 2xx at RCPT for the outside recipient is an open relay. A
+ * 5xx there is a refusal to relay only when it says so ("Relay access denied", Postfix's
+ * reject_unauth_destination) or when the control recipient, a mailbox the server serves, was
+ * accepted in the same session: Postfix delays client, HELO and sender rejections to RCPT, so an
+ * RBL listing of the testing host (554 5.7.1 ... blocked using ...), a HELO it rejects (504) or a
+ * sender it rejects (550 5.1.8) also answer 5xx there while saying nothing of relaying. No 220
+ * greeting, a refused MAIL, a 4xx ("try later") or no answer cannot tell either. Each reply is its
+ * last line, code first. Pure.
  */
-export function relayReplies(r: { greeting?: string; mail?: string; rcpt?: string; failure?: string }): RelayVerdict {
+export function relayReplies(r: { greeting?: string; mail?: string; control?: string; rcpt?: string; failure?: string }): RelayVerdict {
   if (!r.greeting?.startsWith("220")) return { verdict: "unknown", detail: `no greeting: ${r.greeting ?? r.failure ?? "no answer"}` };
   if (!r.mail?.startsWith("2")) return { verdict: "unknown", detail: `MAIL FROM not accepted: ${r.mail ?? r.failure ?? "no answer"}` };
-  if (r.rcpt?.startsWith("5")) return { verdict: "refused", detail: r.rcpt };
   if (r.rcpt?.startsWith("2")) return { verdict: "open", detail: r.rcpt };
+  if (r.rcpt?.startsWith("5")) {
+    if (/relay access denied/i.test(r.rcpt) || r.control?.startsWith("2")) return { verdict: "refused", detail: r.rcpt };
+    return {
+      verdict: "unknown",
+      detail: `RCPT refused with ${r.rcpt}, which is no refusal to relay (not "Relay access denied"), and ${
+        r.control === undefined
+          ? "no control recipient was asked"
+          : `the control recipient, a mailbox it serves, was refused too (${r.control})`
+      }: the refusal may be of the testing host, its HELO name or its sender`,
+    };
+  }
   return { verdict: "unknown", detail: `RCPT answered ${r.rcpt ?? r.failure ?? "nothing"}` };
 }
 
@@ -91,8 +137,9 @@ export function relayReplies(r: { greeting?: string; mail?: string; rcpt?: strin
  * Asks an SMTP server, from this host, to relay to an outside recipient; never sends a message. A
  * dialogue still going after `limitMs` is no answer ("unknown").
  */
-export async function relayTest(s: HostSession, server: string, to: string, limitMs = 60_000): Promise<RelayVerdict> {
+export async function relayTest(s: HostSession, server: string, asked: RelayRecipients = {}, limitMs = 60_000): Promise<RelayVerdict> {
   try {
+    const to = [asked.control, asked.to ?? OUTSIDE_RECIPIENT].filter(Boolean).join(",");
     const r = await s.exec(
       // 30 s for each answer, the greeting included: a loaded postfix can take over 10 s to greet (seen
       // on the lab's legacy gateway right after a go-live under 25 messages/s: the connection was logged
@@ -100,7 +147,7 @@ export async function relayTest(s: HostSession, server: string, to: string, limi
       ["swaks", "--server", server, "--from", "probe@relay-test.invalid", "--to", to, "--quit-after", "RCPT", "--timeout", "30"],
       { allowFailure: true, timeoutMs: limitMs },
     );
-    return relayVerdict(`${r.stdout}\n${r.stderr}`, r.code);
+    return relayVerdict(`${r.stdout}\n${r.stderr}`, r.code, asked);
   } catch (e) {
     // A dialogue that never ends is no answer, not a failure of the check's host.
     if (e instanceof Error && e.message.includes("did not finish in"))
@@ -173,6 +220,23 @@ export function receivedThrough(received: string[], host: string): boolean {
   if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return received.some((r) => r.includes(`[${host}]`));
   const name = new RegExp(`\\b(from|by) ${host.replace(/\./g, "\\.")}(?![\\w.-])`, "i");
   return received.some((r) => name.test(r));
+}
+
+/** The name a Received header's writer gives itself (its "by" clause), lower-case. Pure. */
+export function receivedBy(header: string): string | undefined {
+  return /(?:^received:|[\s)])by\s+([a-z0-9][a-z0-9.-]*)/i.exec(header)?.[1].toLowerCase();
+}
+
+/**
+ * The host that took a message in from its sender: the writer of its earliest Received header that
+ * the sending host did not write itself (headers stand newest first). Pure.
+ */
+export function enteredAt(received: string[], senderName: string): string | undefined {
+  for (const header of [...received].reverse()) {
+    const by = receivedBy(header);
+    if (by && by !== senderName.toLowerCase()) return by;
+  }
+  return undefined;
 }
 
 /** A message of ours still in a postfix queue: its queue id and why each recipient left waits, as postfix says. */

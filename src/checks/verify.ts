@@ -8,8 +8,10 @@ import type { HostRole } from "../model/inventory";
 import type { MailFlow, Plan } from "../model/plan";
 import type { HostSession } from "../remote/ssh";
 import {
+  enteredAt,
   findMarkers,
   newMarker,
+  OUTSIDE_RECIPIENT,
   type QueuedMessage,
   type RelayVerdict,
   receivedHeaders,
@@ -33,9 +35,9 @@ export interface FlowResult {
 
 export interface RelayResult {
   server: string;
-  /** refused: 5xx at RCPT; open: 2xx; unknown: anything else (4xx, no answer, no tool). */
+  /** refused: a refusal to relay at RCPT; open: 2xx; unknown: anything else (4xx, no answer, no tool, an unread answerer). */
   verdict: RelayVerdict["verdict"];
-  /** Only a refusal passes. */
+  /** Only a refusal passes, and at the gateway address only the planned holder's. */
   passed: boolean;
   detail: string;
 }
@@ -83,9 +85,6 @@ const QUEUE_BOUND_MS = 15_000;
 /** After the queues are empty: time for a message being handed over between queues to land. */
 const SETTLE_MS = 500;
 
-/** An outside address that exists nowhere: what an open relay would accept. */
-const OUTSIDE_RECIPIENT = "relay-probe@elsewhere.invalid";
-
 function senderAddress(p: Plan, from: MailFlow["from"]): string {
   if (from === "outside") return p.flows.find((f) => f.mailboxHost === "internet")?.recipient ?? "probe@outside.invalid";
   return p.flows.find((f) => f.from === "outside" && f.mailboxHost === from)?.recipient ?? `postmaster@${p.gateway.hostName}`;
@@ -109,6 +108,8 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
       ...p.hosts.map((h) => h.role).filter((r) => MAIL_HOSTS.includes(r)),
     ]),
   ];
+  // Each mail host's own name, which its Received headers and its EHLO reply carry.
+  const namesRead = hostNames(hosts, opts);
   const sent = p.flows.map((flow) => ({ flow, marker: newMarker(), error: undefined as string | undefined, sentAt: 0 }));
   await Promise.all(
     [...new Set(sent.map((x) => sendingHost(x.flow.from)))].map(async (host) => {
@@ -143,7 +144,7 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     return sent.every((x) => x.error || arrivedAt.has(x.marker));
   };
   // The open-relay and TLS tests run while the messages travel.
-  const relaysChecked = checkRelays(p, opts);
+  const relaysChecked = checkRelays(p, opts, namesRead);
   const tlsChecked = checkTls(p, opts);
   const sentAll = Date.now();
   await waitFor(search, arrived, opts.timeoutMs ?? 30_000, 100);
@@ -156,21 +157,33 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   const leftQueued = await waitFor(queued, (q) => q.length === 0, QUEUE_BOUND_MS, 200);
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const final = await search();
-  const paths = await receivedPaths(
-    sent.filter((x) => x.flow.via && !x.error).map((x) => final.get(x.marker) ?? []),
-    opts,
-  );
+  // The Received path shows where a message entered: a message from outside must have entered at
+  // the host the plan names (the gateway's holder, the smart host), not merely reached its mailbox,
+  // which the other system's split delivery would do too.
+  const proven = (f: MailFlow) => f.via !== undefined || entersFromOutside(f);
+  const [paths, names] = await Promise.all([
+    receivedPaths(
+      sent.filter((x) => proven(x.flow) && !x.error).map((x) => final.get(x.marker) ?? []),
+      opts,
+    ),
+    namesRead,
+  ]);
   const flows = sent.map(({ flow, marker, error, sentAt }): FlowResult => {
     if (error) return { flow, passed: false, foundIn: [], detail: `${where(flow)}: not sent: ${error}` };
     const foundIn = final.get(marker) ?? [];
     const delivered = foundIn.length === 1 && right(flow, foundIn[0]);
-    const received = delivered && flow.via ? (paths.get(foundIn[0]) ?? []) : [];
-    const passed = delivered && (!flow.via || receivedThrough(received, flow.via));
+    const received = delivered && proven(flow) ? (paths.get(foundIn[0]) ?? []) : [];
+    const through = !flow.via || receivedThrough(received, flow.via);
+    const entry = entersFromOutside(flow) ? entryProblem(flow, received, names) : undefined;
+    const passed = delivered && through && !entry;
+    const shown = () => (received.length ? received.map((r) => `"${r}"`).join(", ") : "empty");
     const detail = passed
-      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox${flow.via ? `, through ${flow.via}` : ""}`
-      : delivered
-        ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but not through ${flow.via}: its Received path is ${received.length ? received.map((r) => `"${r}"`).join(", ") : "empty"}`
-        : `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}`;
+      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox${entersFromOutside(flow) ? `, entered at ${flow.entry}` : ""}${flow.via ? `, through ${flow.via}` : ""}`
+      : !delivered
+        ? `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}`
+        : !through
+          ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but not through ${flow.via}: its Received path is ${shown()}`
+          : `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but ${entry}: its Received path is ${shown()}`;
     const at = arrivedAt.get(marker);
     return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
   });
@@ -194,6 +207,39 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     sendSeconds: (sentAll - started) / 1000,
     waitSeconds: waited / 1000,
   };
+}
+
+/** A message from outside to one of the organisation's hosts (not the outside host's own users). */
+const entersFromOutside = (f: MailFlow) => f.from === "outside" && f.entry !== sendingHost(f.from);
+
+/** Each mail host's own name as its postfix writes it in Received headers (myhostname), by role. */
+async function hostNames(hosts: HostRole[], opts: VerifyOptions): Promise<Map<HostRole, string>> {
+  const names = new Map<HostRole, string>();
+  await Promise.all(
+    hosts.map(async (host) => {
+      // A host that cannot be asked has no name here: what needs it says "could not be read".
+      try {
+        const r = await (await opts.session(host)).exec(["postconf", "-h", "myhostname"], { allowFailure: true });
+        if (r.code === 0 && r.stdout.trim()) names.set(host, r.stdout.trim().toLowerCase());
+      } catch {}
+    }),
+  );
+  return names;
+}
+
+/**
+ * Why a message from outside did not provably enter at the flow's entry host: the host that took it
+ * from the outside sender (by the Received path) is another, or none shows; undefined when it did. Pure.
+ */
+export function entryProblem(flow: MailFlow, received: string[], names: Map<HostRole, string>): string | undefined {
+  const planned = names.get(flow.entry);
+  const sender = names.get("internet");
+  if (!planned || !sender) return `where it entered could not be read: no name for ${planned ? "the outside host" : flow.entry}`;
+  const at = enteredAt(received, sender);
+  if (at === planned) return undefined;
+  if (!at) return `no Received header shows where it entered (planned: ${flow.entry}, ${planned})`;
+  const role = [...names].find(([, n]) => n === at)?.[0];
+  return `it entered at ${role ? `${role} (${at})` : `${at}, none of the stack's hosts`}, not at ${flow.entry} (${planned}) as planned`;
 }
 
 /** Why queued messages wait, each distinct reason once with how many recipients it holds. Pure. */
@@ -255,34 +301,65 @@ const RELAY_RETRY_MS = 2000;
  * (the mx strategy's rollback: the gateway address answered no greeting, with every other check of
  * the same verification passing). Two answers that cannot tell stay "unknown", both named.
  */
-async function relayTestTwice(outside: HostSession, server: string) {
-  const first = await relayTest(outside, server, OUTSIDE_RECIPIENT);
+async function relayTestTwice(outside: HostSession, server: string, control: string | undefined) {
+  const asked = control ? { control } : {};
+  const first = await relayTest(outside, server, asked);
   if (first.verdict !== "unknown") return first;
   await new Promise((r) => setTimeout(r, RELAY_RETRY_MS));
-  const again = await relayTest(outside, server, OUTSIDE_RECIPIENT);
+  const again = await relayTest(outside, server, asked);
   return again.verdict === "unknown"
     ? { ...again, detail: `${again.detail} (and ${RELAY_RETRY_MS / 1000} s before: ${first.detail})` }
     : again;
 }
 
-/** No organisation host, and not the gateway address, relays for an outside recipient from outside. */
-async function checkRelays(p: Plan, opts: VerifyOptions): Promise<RelayResult[]> {
+/**
+ * No organisation host, and not the gateway address, relays for an outside recipient from outside;
+ * each is asked first for a mailbox it serves (the control), so a refusal of the testing host itself
+ * is no pass. The gateway address must be answered by the planned holder, by the name it greets with.
+ */
+async function checkRelays(p: Plan, opts: VerifyOptions, names: Promise<Map<HostRole, string>>): Promise<RelayResult[]> {
   if (!p.hosts.some((h) => h.role === "internet")) return [];
   const outside = await opts.session("internet");
   // The hosts whose relay policy the phase sets (those with a routing table: cutover makes them
   // answer 5xx); a host cutover does not configure yet keeps its own (Debian's answers 454, "try later").
   const routed = new Set(p.routing.map((t) => t.host));
   const hosts = p.hosts.filter((h) => h.role !== "internet" && routed.has(h.role));
-  const servers = [...new Set([...(routed.has(p.gateway.service.holder) ? [p.gateway.address] : []), ...hosts.map((h) => h.address)])];
+  // The host the MX leads to at the gateway address (with the mx strategy at phase 5, the new server's own address).
+  const holder = p.gateway.holder;
+  const servers = [
+    ...new Map([...(routed.has(holder) ? [[p.gateway.address, holder] as const] : []), ...hosts.map((h) => [h.address, h.role] as const)]),
+  ];
+  const organisation = p.flows.filter((f) => entersFromOutside(f));
+  const controlFor = (role: HostRole) => (organisation.find((f) => f.entry === role) ?? organisation[0])?.recipient;
   return Promise.all(
-    servers.map(async (server): Promise<RelayResult> => {
-      const { verdict, detail } = await relayTestTwice(outside, server);
+    servers.map(async ([server, role]): Promise<RelayResult> => {
+      const { verdict, detail, answeredAs } = await relayTestTwice(outside, server, controlFor(role));
       const said = {
         refused: `${server} refuses to relay (${detail})`,
         open: `${server} accepted mail for ${OUTSIDE_RECIPIENT} from outside: an open relay (${detail})`,
         unknown: `${server}: could not check whether it relays: ${detail}`,
       }[verdict];
-      return { server, verdict, passed: verdict === "refused", detail: said };
+      if (server !== p.gateway.address || verdict === "unknown") return { server, verdict, passed: verdict === "refused", detail: said };
+      const known = await names;
+      const answered = answererProblem(holder, answeredAs, known);
+      if (!answered) return { server, verdict, passed: verdict === "refused", detail: `${said}, answered by ${holder} (${answeredAs})` };
+      // The holder's own name unread (its host unreachable) cannot tell who answered: no verdict, not a failure.
+      return known.has(holder)
+        ? { server, verdict, passed: false, detail: `${said}; but ${answered}` }
+        : { server, verdict: "unknown", passed: false, detail: `${server}: could not check who answers it: ${answered}` };
     }),
   );
+}
+
+/**
+ * Why the gateway address was not answered by its planned holder: the name the server gave in its
+ * EHLO reply is another host's, or none; undefined when it is the holder's own. Pure.
+ */
+export function answererProblem(holder: HostRole, answeredAs: string | undefined, names: Map<HostRole, string>): string | undefined {
+  const planned = names.get(holder);
+  if (!planned) return `who answers the gateway address could not be read: no name for ${holder}`;
+  if (answeredAs === planned) return undefined;
+  if (!answeredAs) return `the gateway address gave no name in its EHLO reply (planned: ${holder}, ${planned})`;
+  const role = [...names].find(([, n]) => n === answeredAs)?.[0];
+  return `the gateway address is answered by ${role ? `${role} (${answeredAs})` : `${answeredAs}, none of the stack's hosts`}, not by ${holder} (${planned}) as planned`;
 }

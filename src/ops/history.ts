@@ -3,7 +3,7 @@
  * each update's configuration, the mailbox files in the stack's archive, pending operations.
  */
 import type { ConfigMap, UpdateSummary } from "@pulumi/pulumi/automation";
-import { loadConfig } from "../model/config";
+import { loadConfig, type StackConfig } from "../model/config";
 import { CONFIG } from "../model/config-keys";
 import type { Phase } from "../model/inventory";
 import { type ArchivedAssignment, unpackAssignment } from "../model/mailbox-archive";
@@ -13,14 +13,14 @@ import { parseVerifications, parseVerifiedTag, type StackFacts, TAGS, type Verif
 import type { MigrationStack, StackState } from "./stack";
 
 /**
- * The plan the newest successful update deployed: its inventory and phase from the history, its
+ * The inventory and phase the newest successful update deployed, from the history, with its
  * mailbox file from the stack's archive (the current file when the archive no longer has it), read
  * from the facts' state when they carry it.
  */
-export async function deployedPlan(
+export async function deployedConfig(
   stack: MigrationStack,
   facts: Pick<StackFacts, "history"> & { state?: StackState },
-): Promise<Plan | undefined> {
+): Promise<(StackConfig & { update: UpdateSummary }) | undefined> {
   const last = facts.history.find((h) => h.kind === "update" && h.result === "succeeded");
   const raw = last?.config[CONFIG.inventory]?.value;
   if (!last || !raw) return undefined;
@@ -33,7 +33,16 @@ export async function deployedPlan(
     baseDir: STACKS_DIR,
     ...(archived !== undefined ? { readText: () => archived } : {}),
   });
-  return plan(deployed.inventory, deployed.phase);
+  return { ...deployed, update: last };
+}
+
+/** The plan the newest successful update deployed (see deployedConfig). */
+export async function deployedPlan(
+  stack: MigrationStack,
+  facts: Pick<StackFacts, "history"> & { state?: StackState },
+): Promise<Plan | undefined> {
+  const deployed = await deployedConfig(stack, facts);
+  return deployed && plan(deployed.inventory, deployed.phase);
 }
 
 /** The mailbox file with this digest from the stack's archive, and how many files the archive keeps. */

@@ -6,11 +6,13 @@ import type { ConfigMap } from "@pulumi/pulumi/automation";
 import { type Verification, verifyPhase } from "../checks/verify";
 import { parseHostKeys } from "../model/config";
 import { CONFIG } from "../model/config-keys";
+import { InputError } from "../model/errors";
 import type { HostRole, Inventory, Phase } from "../model/inventory";
 import { type Plan, plan } from "../model/plan";
 import { type HostSession, SessionPool } from "../remote/ssh";
 import { hostTarget, sshEndpoint } from "../remote/targets";
 import { TAGS, verificationsTag, verifiedTag } from "./guards";
+import { deployedConfig, numbered } from "./history";
 import type { PhaseOptions, PhaseOutcome } from "./outcome";
 import type { MigrationStack } from "./stack";
 
@@ -83,7 +85,6 @@ async function recordVerification(
   update: VerifiedUpdate,
 ): Promise<void> {
   if (v.passed) await stack.setTag(TAGS.verified, verifiedTag(phase, inv));
-  else if (TAGS.verified in update.tags) await stack.removeTag(TAGS.verified);
   const result = verificationStatus(v).status;
   await stack.setTag(
     TAGS.verifications,
@@ -119,23 +120,62 @@ export async function verifyAndRecord(
     return { ...outcome, status: "unverified", unverifiedBecause: verifier.unavailable! };
   }
   try {
-    o.progress(
-      `verifying phase ${phase}: a real message per mail flow, the open-relay test${desired.routing.some((t) => t.tls) ? " and the gateways' TLS keys" : ""}`,
-    );
-    const v = await verifier.verify(desired);
+    // The last pass goes before this verification starts: one that crashes leaves none behind for the go-live guard.
+    if (TAGS.verified in update.tags) await stack.removeTag(TAGS.verified);
+    const v = await runVerification(verifier.verify, desired, o.progress);
     await recordVerification(stack, phase, inv, v, update);
-    const failed = [
-      ...v.flows.filter((x) => !x.passed),
-      ...v.relays.filter((x) => x.verdict === "open"),
-      ...(v.tls ?? []).filter((t) => t.verdict === "mismatch"),
-    ];
-    for (const f of failed) o.progress(`  FAIL ${f.detail}`);
-    for (const u of v.undecided) o.progress(`  COULD NOT CHECK ${u}`);
-    const verdict = v.passed ? "passed" : failed.length ? "FAILED" : "could not check everything";
-    o.progress(
-      `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks${v.tls ? `, ${v.tls.filter((t) => t.passed).length}/${v.tls.length} TLS keys` : ""}, ${v.seconds.toFixed(1)} s`,
-    );
     return { ...outcome, ...verificationStatus(v), verification: v };
+  } finally {
+    await verifier.close();
+  }
+}
+
+/** Runs a verification of `desired`, telling each check that failed or could not be decided, and the verdict. */
+async function runVerification(verify: Verifier, desired: Plan, progress: (m: string) => void): Promise<Verification> {
+  progress(
+    `verifying phase ${desired.phase}: a real message per mail flow, the open-relay test${desired.routing.some((t) => t.tls) ? " and the gateways' TLS keys" : ""}`,
+  );
+  const v = await verify(desired);
+  const failed = [
+    ...v.flows.filter((x) => !x.passed),
+    ...v.relays.filter((x) => !x.passed && x.verdict !== "unknown"),
+    ...(v.tls ?? []).filter((t) => t.verdict === "mismatch"),
+  ];
+  for (const f of failed) progress(`  FAIL ${f.detail}`);
+  for (const u of v.undecided) progress(`  COULD NOT CHECK ${u}`);
+  const verdict = v.passed ? "passed" : failed.length ? "FAILED" : "could not check everything";
+  progress(
+    `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks${v.tls ? `, ${v.tls.filter((t) => t.passed).length}/${v.tls.length} TLS keys` : ""}, ${v.seconds.toFixed(1)} s`,
+  );
+  return v;
+}
+
+/** What `npm run verify` found: the phase the stack's newest successful update deployed, and its verification. */
+export interface DeployedVerification extends Pick<PhaseOutcome, "status" | "unverifiedBecause"> {
+  stack: string;
+  phase: Phase;
+  /** The update verified, numbered as the history listing numbers it. */
+  update: number;
+  verification?: Verification;
+}
+
+/**
+ * The verification of the phase the stack's newest successful update deployed (its inventory and
+ * mailbox file as that update recorded them), changing nothing: no config, no tag, no update. What
+ * an administrator runs the morning after a go-live. Refuses a stack that has deployed nothing.
+ */
+export async function verifyDeployed(stack: MigrationStack, progress: (m: string) => void): Promise<DeployedVerification> {
+  const history = await stack.history();
+  const deployed = await deployedConfig(stack, { history });
+  if (!deployed) throw new InputError(`${stack.name} has no successful update to verify: run npm run phase -- ${stack.name} <phase> first`);
+  const number = numbered(history)[history.indexOf(deployed.update)].number;
+  const head = { stack: stack.name, phase: deployed.phase, update: number };
+  progress(`${stack.name}: update ${number} deployed phase ${deployed.phase}`);
+  const verifier = await stackVerifier(stack, deployed.inventory);
+  if (!verifier.verify) return { ...head, status: "unverified", unverifiedBecause: verifier.unavailable! };
+  try {
+    const v = await runVerification(verifier.verify, plan(deployed.inventory, deployed.phase), progress);
+    return { ...head, ...verificationStatus(v), verification: v };
   } finally {
     await verifier.close();
   }
@@ -148,7 +188,11 @@ export async function verifyAndRecord(
  */
 export function verificationStatus(v: Verification): Pick<PhaseOutcome, "status" | "unverifiedBecause"> {
   if (v.passed) return { status: "done" };
-  if (v.flows.some((f) => !f.passed) || v.relays.some((r) => r.verdict === "open") || v.tls?.some((t) => t.verdict === "mismatch"))
+  if (
+    v.flows.some((f) => !f.passed) ||
+    v.relays.some((r) => !r.passed && r.verdict !== "unknown") ||
+    v.tls?.some((t) => t.verdict === "mismatch")
+  )
     return { status: "verification-failed" };
   return { status: "unverified", unverifiedBecause: `could not check: ${v.undecided.join("; ")}` };
 }

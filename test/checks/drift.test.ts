@@ -121,6 +121,13 @@ describe("the drift check's open-relay probe", () => {
     ["a 5xx is ok: relay refused", "554 5.7.1 Relay access denied", undefined, "ok"],
     ["a 2xx is drift: an open relay", "250 2.1.5 Ok", undefined, "drift"],
     ["a 4xx could not check", "450 4.7.1 Try later", undefined, "unreachable"],
+    // Postfix delays client rejections to RCPT: a blocklisted checking host is refused there too.
+    [
+      "a 5xx of the client, not of relaying, could not check",
+      "554 5.7.1 Client host blocked using zen.spamhaus.org",
+      undefined,
+      "unreachable",
+    ],
     ["a refused MAIL FROM could not check", "554 no", "451 4.3.0 Busy", "unreachable"],
   ])("%s", async (_what, rcptReply, mailReply, status) => {
     const { SmtpDialogue } = await import("../../src/checks/smtp-dialogue");
@@ -129,7 +136,7 @@ describe("the drift check's open-relay probe", () => {
     try {
       const d = await SmtpDialogue.open("127.0.0.1", server.port, 2000);
       await d.command("EHLO t.invalid");
-      const f = await relayFinding(d, { area: "smtp", subject: "x", check: "open relay" });
+      const f = await relayFinding(d, { area: "smtp", subject: "x", check: "open relay" }, "user1@api.test");
       await d.close();
       expect(f.status).toBe(status);
     } finally {

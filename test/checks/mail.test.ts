@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { queuedWithRecipients, receivedThrough, relayVerdict } from "../../src/checks/mail";
-import { waitingReasons } from "../../src/checks/verify";
+import { enteredAt, queuedWithRecipients, receivedBy, receivedThrough, relayVerdict } from "../../src/checks/mail";
+import { answererProblem, entryProblem, waitingReasons } from "../../src/checks/verify";
+import type { HostRole } from "../../src/model/inventory";
+import type { MailFlow } from "../../src/model/plan";
 
 /** A swaks transcript: the server's replies, its error replies, the client's commands. */
 const transcript = (...lines: string[]) => ["=== Trying 192.0.2.25:25...", ...lines].join("\n");
@@ -61,7 +63,83 @@ describe("the open-relay verdict", () => {
       "no greeting: Error connecting to 198.51.100.25:25: IO::Socket::INET: connect: No such file or directory",
     ],
   ])("%s", (_what, text, code, verdict, detail) => {
-    expect(relayVerdict(text, code)).toEqual({ verdict, detail });
+    const v = relayVerdict(text, code);
+    expect({ verdict: v.verdict, detail: v.detail }).toEqual({ verdict, detail });
+  });
+
+  it("names the server by its EHLO reply", () => {
+    expect(relayVerdict(transcript(greeting, ...ehlo, ...mail, rcpt, "<** 554 5.7.1 Relay access denied"), 24).answeredAs).toBe(
+      "mail.api.test",
+    );
+    expect(relayVerdict(transcript(greeting, " -> EHLO probe.invalid", "<-  250-Legacy.API.test", "<-  250 8BITMIME"), 24).answeredAs).toBe(
+      "legacy.api.test",
+    );
+  });
+
+  // Postfix delays client, HELO and sender rejections to RCPT (smtpd_delay_reject): a 5xx there says
+  // nothing of relaying unless it says so, or a mailbox the server serves was taken in the same session.
+  const control = "user1@api.test";
+  const controlRcpt = ` -> RCPT TO:<${control}>`;
+  it.each<[string, string[], "refused" | "unknown", string]>([
+    [
+      "an RBL listing of the testing host",
+      [rcpt, "<** 554 5.7.1 Service unavailable; Client host [192.0.2.9] blocked using zen.spamhaus.org"],
+      "unknown",
+      "RCPT refused with 554 5.7.1 Service unavailable",
+    ],
+    [
+      "a HELO name it rejects",
+      [rcpt, "<** 504 5.5.2 <probe>: Helo command rejected: need fully-qualified hostname"],
+      "unknown",
+      "RCPT refused with 504 5.5.2",
+    ],
+    [
+      "a sender it rejects",
+      [rcpt, "<** 550 5.1.8 <probe@relay-test.invalid>: Sender address rejected: Domain not found"],
+      "unknown",
+      "no control recipient was asked",
+    ],
+    [
+      "a refusal after the control was taken",
+      [controlRcpt, "<-  250 2.1.5 Ok", rcpt, "<** 554 5.7.1 <relay-probe@elsewhere.invalid>: Recipient address rejected: Access denied"],
+      "refused",
+      "554 5.7.1",
+    ],
+    [
+      "a refusal of the control too",
+      [controlRcpt, "<** 550 5.1.8 Sender address rejected", rcpt, "<** 550 5.1.8 Sender address rejected"],
+      "unknown",
+      "the control recipient, a mailbox it serves, was refused too (550 5.1.8",
+    ],
+    [
+      "relay access denied, whatever the control",
+      [controlRcpt, "<** 550 5.1.1 User unknown", rcpt, "<** 554 5.7.1 <relay-probe@elsewhere.invalid>: Relay access denied"],
+      "refused",
+      "Relay access denied",
+    ],
+  ])("%s", (_what, lines, verdict, detail) => {
+    const asked = lines[0] === controlRcpt ? { control } : {};
+    const v = relayVerdict(transcript(greeting, ...ehlo, ...mail, ...lines), 24, asked);
+    expect(v.verdict).toBe(verdict);
+    expect(v.detail).toContain(detail);
+    if (asked.control) expect(v.controlReply).toBe(lines[1].replace(/^<(-|\*\*)\s+/, ""));
+  });
+});
+
+describe("who answers the gateway address", () => {
+  const names = new Map<HostRole, string>([
+    ["legacy", "legacy.api.test"],
+    ["new", "new.api.test"],
+    ["internet", "mx.aegean.test"],
+  ]);
+  it("passes only for the planned holder's own name", () => {
+    expect(answererProblem("new", "new.api.test", names)).toBeUndefined();
+    expect(answererProblem("new", "legacy.api.test", names)).toBe(
+      "the gateway address is answered by legacy (legacy.api.test), not by new (new.api.test) as planned",
+    );
+    expect(answererProblem("legacy", "mail.elsewhere.test", names)).toContain("mail.elsewhere.test, none of the stack's hosts");
+    expect(answererProblem("new", undefined, names)).toContain("gave no name in its EHLO reply");
+    expect(answererProblem("smartHost", "new.api.test", names)).toContain("could not be read");
   });
 });
 
@@ -130,5 +208,68 @@ describe("a message of ours still queued", () => {
   it("does not count a matched file the queue report no longer lists (delivered in between), nor other mail", () => {
     expect(queuedWithRecipients(["5F492D4655", "--", entry("9C11AD4661", ["x@y.test"])].join("\n"))).toEqual([]);
     expect(queuedWithRecipients("")).toEqual([]);
+  });
+});
+
+describe("where a message entered the organisation", () => {
+  // From outside through the legacy gateway to the new server, as postfix writes them: newest first.
+  const throughLegacy = [
+    "Received: from legacy.paradigms.com (legacy.paradigms.com [198.51.100.10]) by new.paradigms.com (Postfix) with ESMTP id 7G8H",
+    "Received: from mx.aegean.test (mx.aegean.test [198.51.100.53]) by legacy.paradigms.com (Postfix) with ESMTPS id 3C4D",
+    "Received: by mx.aegean.test (Postfix, from userid 0) id 5E6F",
+  ];
+
+  it("is the writer of the earliest header the sending host did not write", () => {
+    expect(enteredAt(throughLegacy, "mx.aegean.test")).toBe("legacy.paradigms.com");
+    expect(enteredAt(throughLegacy.slice(0, 1), "mx.aegean.test")).toBe("new.paradigms.com");
+  });
+
+  it("is the last hop's writer when the mailbox host took it in itself, and unknown without a header", () => {
+    const direct = [
+      "Received: from mx.aegean.test (mx.aegean.test [198.51.100.53]) by new.paradigms.com (Postfix) with ESMTPS id 1A2B",
+      "Received: by mx.aegean.test (Postfix, from userid 0) id 5E6F",
+    ];
+    expect(enteredAt(direct, "MX.aegean.test")).toBe("new.paradigms.com");
+    expect(enteredAt(["Received: by mx.aegean.test (Postfix, from userid 0) id 5E6F"], "mx.aegean.test")).toBeUndefined();
+    expect(enteredAt([], "mx.aegean.test")).toBeUndefined();
+  });
+
+  it("reads the by clause, not a name that only contains 'by'", () => {
+    expect(receivedBy("Received: from nearby.example (nearby.example [192.0.2.1]) by mail.example.com (Postfix) id 1")).toBe(
+      "mail.example.com",
+    );
+    expect(receivedBy("Received: by mx.aegean.test (Postfix, from userid 0) id 5E6F")).toBe("mx.aegean.test");
+    expect(receivedBy("Received: from x (y [192.0.2.1])")).toBeUndefined();
+  });
+});
+
+describe("a message from outside proves its entry host", () => {
+  const names = new Map<HostRole, string>([
+    ["internet", "mx.aegean.test"],
+    ["legacy", "legacy.paradigms.com"],
+    ["new", "new.paradigms.com"],
+  ]);
+  const flow: MailFlow = { recipient: "user1@paradigms.com", from: "outside", entry: "new", mailboxHost: "new" };
+  const pickup = "Received: by mx.aegean.test (Postfix, from userid 0) id 5E6F";
+  const takenBy = (host: string) =>
+    `Received: from mx.aegean.test (mx.aegean.test [198.51.100.53]) by ${host} (Postfix) with ESMTPS id 3C4D`;
+
+  it("passes when the planned holder took it from the outside sender", () => {
+    expect(entryProblem(flow, [takenBy("new.paradigms.com"), pickup], names)).toBeUndefined();
+  });
+
+  it("names the host that took it when the go-live did not happen (the legacy gateway split-delivered it)", () => {
+    const split = [
+      "Received: from legacy.paradigms.com (...) by new.paradigms.com (Postfix) id 7G8H",
+      takenBy("legacy.paradigms.com"),
+      pickup,
+    ];
+    expect(entryProblem(flow, split, names)).toBe("it entered at legacy (legacy.paradigms.com), not at new (new.paradigms.com) as planned");
+  });
+
+  it("fails when no header shows the entry, or the writer is none of the stack's hosts", () => {
+    expect(entryProblem(flow, [pickup], names)).toMatch(/^no Received header shows where it entered/);
+    expect(entryProblem(flow, [takenBy("mx.evil.test"), pickup], names)).toMatch(/entered at mx\.evil\.test, none of the stack's hosts/);
+    expect(entryProblem(flow, [takenBy("new.paradigms.com")], new Map())).toMatch(/could not be read/);
   });
 });

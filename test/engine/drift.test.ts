@@ -23,6 +23,7 @@ import { describeSteps } from "../../src/ops/outcome";
 import { runPhase } from "../../src/ops/phase";
 import { enginePreview } from "../../src/ops/preview";
 import type { OperationResult } from "../../src/ops/stack";
+import { verifyDeployed } from "../../src/ops/verification";
 import { closeAndResetCommand, readIdentity, undrainCommand } from "../../src/remote/effects/identity";
 import { policyPath } from "../../src/remote/effects/mta-sts";
 import { applyRouting, POSTFIX_RELOAD, ROUTING_DIR, SECRET_CHAIN } from "../../src/remote/effects/routing";
@@ -245,6 +246,14 @@ describe("drift check on the lab", () => {
         `drift smtp ${service}:25 banner`,
       ]);
       expect(r.exitCode).toBe(1);
+      // A rollback that left the address on the new server is no rollback: every message from outside
+      // still reaches its mailbox (split delivery), but the verification names the host that took it.
+      const v = await verifyDeployed(current(), progress);
+      expect(v).toMatchObject({ phase: 4, status: "verification-failed" });
+      const fromOutside = v.verification!.flows.filter((f) => f.flow.from === "outside" && f.flow.entry !== "internet");
+      expect(fromOutside.length).toBeGreaterThan(0);
+      for (const f of fromOutside) expect(f.detail).toMatch(/it entered at new \(\S+\), not at legacy \(/);
+      expect(v.verification!.relays.find((x) => x.server === service)?.detail).toMatch(/answered by new \(\S+\), not by legacy \(/);
     } finally {
       await neu.exec(["ip", "addr", "del", `${service}/24`, "dev", dev("new")]);
       await legacy.exec([

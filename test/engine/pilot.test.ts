@@ -11,16 +11,19 @@ import { openLabStack, removeLabStack } from "../../lab/lab-stack";
 import { askStsResolver } from "../../lab/mta-sts";
 import { findInMailbox, newMarker, sendMail, waitFor } from "../../src/checks/mail";
 import { postfixFingerprint } from "../../src/checks/tls";
+import { verifyPhase } from "../../src/checks/verify";
 import type { HostRole, Phase } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
 import { routingDigest } from "../../src/model/routing";
 import { type Engine, obtainEngine } from "../../src/ops/engine";
 import { changedSteps, LOCAL_BACKEND_DIR, type MigrationStack } from "../../src/ops/stack";
+import { verifyDeployed } from "../../src/ops/verification";
 import { readIdentity } from "../../src/remote/effects/identity";
 import { ROUTING_DIR, readRouting } from "../../src/remote/effects/routing";
 import { readZone } from "../../src/remote/effects/zone";
 import { SessionPool } from "../../src/remote/ssh";
 import { digValues, testLab } from "../lab/env";
+import { progress } from "./phase-4-stack";
 import { pulumiCli } from "./pulumi-cli";
 
 const lab = testLab();
@@ -146,6 +149,47 @@ describe("the pilot stack under the real engine", () => {
     await upTo(5);
     await expectLabToShow(plan(lab.inventory(5), 5));
   }, 180_000);
+
+  it("verifies a go-live only where it happened: each phase's mail from outside must have entered at its planned holder", async () => {
+    // Phases 4 and 5 differ only in who holds the gateway identity, and either way every message
+    // from outside reaches its mailbox (the other system split-delivers it): only the host that took
+    // it in tells a go-live that happened from one that did not.
+    const fromOutside = (v: Awaited<ReturnType<typeof verifyPhase>>) =>
+      v.flows.filter((f) => f.flow.from === "outside" && f.flow.entry !== "internet");
+    for (const [live, claimed, answered] of [
+      [5, 4, "new"],
+      [4, 5, "legacy"],
+    ] as const) {
+      if (live === 4) await upTo(4);
+      const right = await verifyPhase(plan(lab.inventory(live), live), { session });
+      expect(right.flows.filter((f) => !f.passed).map((f) => f.detail)).toEqual([]);
+      const wrong = await verifyPhase(plan(lab.inventory(claimed), claimed), { session });
+      expect(wrong.passed, `phase ${claimed} verified while phase ${live} is live`).toBe(false);
+      expect(fromOutside(wrong).length).toBeGreaterThan(0);
+      for (const f of fromOutside(wrong)) {
+        expect(f.passed).toBe(false);
+        expect(f.detail).toContain(`it entered at ${answered} (`);
+      }
+      expect(wrong.flows.filter((f) => !f.passed && !fromOutside(wrong).includes(f))).toEqual([]);
+    }
+    await upTo(5);
+    await expectLabToShow(plan(lab.inventory(5), 5));
+    // The stack says phase 5, but the address went back to the legacy gateway by hand: not verified,
+    // naming the host that answered.
+    expect((await verifyDeployed(stack, progress)).status).toBe("done");
+    await lab.moveAddressByHand("new", "legacy");
+    try {
+      const v = await verifyDeployed(stack, progress);
+      expect(v).toMatchObject({ phase: 5, status: "verification-failed" });
+      // No message from outside passes (the legacy gateway, drained since the go-live, defers them with 421 at DATA).
+      expect(fromOutside(v.verification!).filter((f) => f.passed)).toEqual([]);
+      expect(v.verification!.relays.find((x) => x.server === lab.description.serviceAddress)?.detail).toMatch(
+        /answered by legacy \(\S+\), not by new \(/,
+      );
+    } finally {
+      await lab.moveAddressByHand("legacy", "new");
+    }
+  }, 240_000);
 
   it("reports no change for a second up and touches no host", async () => {
     const stamps = async () => {

@@ -182,12 +182,12 @@ describe("gateway routing effect", () => {
 
   it("never relays for an outside recipient from an outside client", async () => {
     const outside = await session("internet");
-    expect(await relayTest(outside, p3.gateway.address, "victim@elsewhere.invalid")).toMatchObject({
+    expect(await relayTest(outside, p3.gateway.address)).toMatchObject({
       verdict: "refused",
       detail: expect.stringMatching(/^554 /),
     });
-    expect((await relayTest(outside, lab.description.hosts.new!.address, "victim@elsewhere.invalid")).verdict).toBe("refused");
-    expect((await relayTest(outside, p3.gateway.address, "user4@api.test")).verdict).toBe("open");
+    expect((await relayTest(outside, lab.description.hosts.new!.address)).verdict).toBe("refused");
+    expect((await relayTest(outside, p3.gateway.address, { to: "user4@api.test" })).verdict).toBe("open");
   });
 
   it("sees a message of ours waiting in a queue while the next hop is down, and not once it is delivered", async () => {
@@ -277,6 +277,60 @@ describe("gateway routing effect", () => {
     }
   }, 60_000);
 
+  it.each([
+    ["rejects the testing host's HELO", "smtpd_helo_restrictions", "check_helo_access", "504 5.5.2 need fully-qualified hostname"],
+    ["rejects its sender", "smtpd_sender_restrictions", "check_sender_access", "550 5.1.8 Sender address rejected: Domain not found"],
+    [
+      "lists the testing host in a blocklist",
+      "smtpd_client_restrictions",
+      "check_client_access",
+      "554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org",
+    ],
+  ])(
+    "calls a gateway that %s 'could not check', never 'refuses to relay': Postfix delays that rejection to RCPT",
+    async (_, setting, check, reply) => {
+      const [outside, neu] = [await session("internet"), await session("new")];
+      const address = lab.description.hosts.new!.address;
+      // A mailbox the new server takes from outside, asked first in the same session.
+      const control = "user4@api.test";
+      const refused = await relayTest(outside, address, { control });
+      expect(refused, "before: the control is taken and the outside recipient refused").toMatchObject({
+        verdict: "refused",
+        controlReply: expect.stringMatching(/^250 /),
+      });
+      const before = (await neu.exec(["postconf", "-h", setting])).stdout.trim();
+      await neu.exec(["sh", "-c", 'printf "/./ %s\\n" "$1" > /etc/postfix/lab-reject', "sh", reply]);
+      await neu.exec(["postconf", "-e", `${setting}=${check} regexp:/etc/postfix/lab-reject`]);
+      await neu.exec(POSTFIX_RELOAD);
+      try {
+        const v = await waitFor(
+          () => relayTest(outside, address, { control }),
+          (x) => x.verdict !== "refused",
+          10_000,
+          500,
+        );
+        // The rejection struck: the outside recipient got it, and so did the control.
+        expect(v.verdict).toBe("unknown");
+        // Postfix puts the client, HELO name or sender before an access table's text.
+        const [code, , ...text] = reply.split(" ");
+        expect(v.detail).toMatch(new RegExp(`^RCPT refused with ${code} `));
+        expect(v.detail).toContain(text.join(" "));
+        expect(v.controlReply).toMatch(new RegExp(`^${code} `));
+      } finally {
+        await neu.exec(["postconf", "-e", `${setting}=${before}`]);
+        await neu.exec(["rm", "-f", "/etc/postfix/lab-reject"]);
+        await neu.exec(POSTFIX_RELOAD);
+      }
+      await waitFor(
+        () => relayTest(outside, address, { control }),
+        (v) => v.verdict === "refused",
+        15_000,
+        500,
+      );
+    },
+    60_000,
+  );
+
   it("calls a server that defers (4xx at RCPT) or does not answer 'could not check', never 'refuses'", async () => {
     const [outside, neu] = [await session("internet"), await session("new")];
     const address = lab.description.hosts.new!.address;
@@ -285,12 +339,12 @@ describe("gateway routing effect", () => {
     await neu.exec(POSTFIX_RELOAD);
     try {
       await waitFor(
-        () => relayTest(outside, address, "victim@elsewhere.invalid"),
+        () => relayTest(outside, address),
         (v) => v.verdict !== "refused",
         10_000,
         500,
       );
-      expect(await relayTest(outside, address, "victim@elsewhere.invalid")).toMatchObject({
+      expect(await relayTest(outside, address)).toMatchObject({
         verdict: "unknown",
         detail: expect.stringMatching(/^RCPT answered 4\d\d /),
       });
@@ -300,7 +354,7 @@ describe("gateway routing effect", () => {
     }
     await neu.exec(["postfix", "stop"]);
     try {
-      expect(await relayTest(outside, address, "victim@elsewhere.invalid")).toMatchObject({
+      expect(await relayTest(outside, address)).toMatchObject({
         verdict: "unknown",
         detail: expect.stringMatching(/^no greeting: /),
       });
@@ -315,7 +369,7 @@ describe("gateway routing effect", () => {
       ]);
       try {
         await new Promise((resolve) => silent.stdout.once("data", resolve));
-        expect(await relayTest(outside, address, "victim@elsewhere.invalid", 3000)).toEqual({
+        expect(await relayTest(outside, address, {}, 3000)).toEqual({
           verdict: "unknown",
           detail: "no answer: the SMTP dialogue did not end within 3 s",
         });
@@ -326,7 +380,7 @@ describe("gateway routing effect", () => {
       await neu.exec(POSTFIX_START);
     }
     await waitFor(
-      () => relayTest(outside, address, "victim@elsewhere.invalid"),
+      () => relayTest(outside, address),
       (v) => v.verdict === "refused",
       15_000,
       500,
@@ -459,8 +513,11 @@ describe("gateway routing effect", () => {
     await applyRouting(legacy, hostRouting(p2.routing.find((t) => t.host === "legacy")!));
     try {
       const outside = await session("internet");
-      const known = await relayTest(outside, lab.description.hosts.legacy!.address, "user4@new.api.test");
-      const unknown = await relayTest(outside, lab.description.hosts.legacy!.address, "nobody@new.api.test");
+      const known = await relayTest(outside, lab.description.hosts.legacy!.address, { to: "user4@new.api.test" });
+      const unknown = await relayTest(outside, lab.description.hosts.legacy!.address, {
+        control: "user4@new.api.test",
+        to: "nobody@new.api.test",
+      });
       expect(known.verdict, known.detail).not.toBe("refused");
       expect(unknown.verdict, unknown.detail).toBe("refused");
       expect(unknown.detail).toMatch(/5\d\d.*(Recipient address rejected|User unknown)/i);

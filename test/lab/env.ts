@@ -15,6 +15,11 @@ export interface TestLab {
   target(role: HostRole): HostTarget;
   /** Runs a client inside a lab host's namespace (dig, for instance). */
   inHost(role: HostRole, argv: string[]): Promise<string>;
+  /**
+   * Moves the gateway's service address from one host to the other by hand, as an administrator's
+   * `ip addr` would (announced by gratuitous ARP), past cutover and its stack.
+   */
+  moveAddressByHand(from: HostRole, to: HostRole): Promise<void>;
 }
 
 export function testLab(): TestLab {
@@ -36,6 +41,13 @@ export function testLab(): TestLab {
     },
     target: (role) => hostTarget(sshEndpoint(loadStack("pilot", 1).inventory, role, labHostKeys(description)), privateKey),
     inHost: async (role, argv) => (await run(["ip", "netns", "exec", description.hosts[role]!.namespace, ...argv])).stdout,
+    moveAddressByHand: async (from, to) => {
+      const address = description.serviceAddress;
+      const inNs = (role: HostRole, argv: string[]) => run(["ip", "netns", "exec", description.hosts[role]!.namespace, ...argv]);
+      await inNs(from, ["ip", "addr", "del", `${address}/24`, "dev", description.hosts[from]!.interface]);
+      await inNs(to, ["ip", "addr", "add", `${address}/24`, "dev", description.hosts[to]!.interface]);
+      await inNs(to, ["arping", "-q", "-U", "-c", "2", "-I", description.hosts[to]!.interface, address]);
+    },
   };
 }
 

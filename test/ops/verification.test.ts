@@ -36,6 +36,11 @@ describe("what a verification makes of a phase", () => {
       "verification-failed",
     ],
     [
+      "the gateway address refusing to relay, but answered by another host than the planned holder: failed",
+      verification([flow(true)], [{ ...relay("refused"), passed: false }]),
+      "verification-failed",
+    ],
+    [
       "a relay test with no clear answer: applied but not verified",
       verification([flow(true)], [relay("refused"), relay("unknown")]),
       "unverified",

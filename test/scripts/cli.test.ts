@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DRIFT_EXIT_HELP, EXIT_HELP, exitCodeOf } from "../../scripts/cli";
+import { DRIFT_EXIT_HELP, EXIT_HELP, exitCodeOf, VERIFY_EXIT_HELP } from "../../scripts/cli";
 import { CutoverError, InputError } from "../../src/model/errors";
 import { InventoryError } from "../../src/model/inventory";
 import { PROJECT_DIR } from "../../src/model/stack-file";
@@ -18,6 +18,7 @@ const COMMANDS = [
   "preview",
   "drift",
   "plan",
+  "verify",
   "lab",
   "engine",
   "rehearse",
@@ -62,10 +63,11 @@ describe("every command", () => {
     for (const { c, help, version } of results) {
       expect(help.code, c).toBe(0);
       expect(help.stdout, c).toContain("Exit codes:");
-      if (!["drift", "test", "probe-gateway", "mail-stream"].includes(c)) expect(help.stdout, c).toContain(EXIT_HELP.trim());
+      if (!["drift", "verify", "test", "probe-gateway", "mail-stream"].includes(c)) expect(help.stdout, c).toContain(EXIT_HELP.trim());
       expect(version.stdout.trim(), c).toBe(JSON.parse(readFileSync(join(PROJECT_DIR, "package.json"), "utf8")).version);
     }
     expect(results.find((r) => r.c === "drift")!.help.stdout).toContain(DRIFT_EXIT_HELP.trim());
+    expect(results.find((r) => r.c === "verify")!.help.stdout).toContain(VERIFY_EXIT_HELP.trim());
   }, 120_000);
 
   it("documents the same exit-code tables in the README", () => {

@@ -3,7 +3,7 @@
  * open-relay test; with gateway.tls, the key and certificate each gateway serves.
  */
 import { spkiDigest } from "../../model/certificate";
-import { relayReplies } from "../mail";
+import { OUTSIDE_RECIPIENT, relayReplies } from "../mail";
 import { SmtpDialogue } from "../smtp-dialogue";
 import { tlsTargets } from "../tls";
 import { compared, type DriftOptions, type Finding, type Probe, probe, timeoutOf } from "./common";
@@ -25,7 +25,9 @@ export function smtpProbes(o: DriftOptions): Probe[] {
         if (answering) findings.push(compared(at("answering server"), server === answering.ownName, answering.ownName, server));
         const tls = ehlo.lines.some((l) => /^250[ -]STARTTLS/i.test(l));
         if (o.starttls) findings.push(compared(at("STARTTLS"), tls, "offered", tls ? "offered" : "not offered"));
-        findings.push(await relayFinding(d, at("open relay")));
+        // A mailbox the holder takes from outside, asked first: a refusal of the checking host is no pass.
+        const control = p.flows.find((f) => f.from === "outside" && f.entry === p.gateway.holder)?.recipient;
+        findings.push(await relayFinding(d, at("open relay"), control));
         return findings;
       } finally {
         await d.close();
@@ -77,17 +79,25 @@ function tlsProbes(o: DriftOptions): Probe[] {
 }
 
 /**
- * MAIL and RCPT for an outside recipient, then QUIT: no message is ever sent. Only a 5xx at RCPT
- * is a refusal and a 2xx an open relay; a refused MAIL, a 4xx ("try later") or no answer cannot
- * tell, and is reported as such, never as clean.
+ * MAIL, RCPT for `control` (a mailbox the server serves, when given) and for an outside recipient,
+ * then QUIT: no message is ever sent. The verdict is relayReplies': a 2xx for the outside recipient
+ * is an open relay, a 5xx a refusal only when it says "Relay access denied" or the control was
+ * taken; a refused MAIL, a 4xx or no answer cannot tell, and is reported as such, never as clean.
  */
-export async function relayFinding(d: SmtpDialogue, where: Pick<Finding, "area" | "subject" | "check">): Promise<Finding> {
+export async function relayFinding(
+  d: SmtpDialogue,
+  where: Pick<Finding, "area" | "subject" | "check">,
+  control?: string,
+): Promise<Finding> {
   const mail = await d.command("MAIL FROM:<drift-check@relay-test.invalid>");
-  const rcpt = mail.code.startsWith("2") ? await d.command("RCPT TO:<relay-probe@elsewhere.invalid>") : undefined;
+  const accepted = mail.code.startsWith("2");
+  const asked = accepted && control ? await d.command(`RCPT TO:<${control}>`) : undefined;
+  const rcpt = accepted ? await d.command(`RCPT TO:<${OUTSIDE_RECIPIENT}>`) : undefined;
   const last = (r: { lines: string[]; code: string }) => r.lines.at(-1) ?? r.code;
   const { verdict, detail } = relayReplies({
     greeting: d.greeting.replace(/^220-/, "220 "),
     mail: last(mail),
+    ...(asked ? { control: last(asked) } : {}),
     ...(rcpt ? { rcpt: last(rcpt) } : {}),
   });
   if (verdict === "unknown") return { ...where, status: "unreachable", expected: "relay refused", actual: `could not check: ${detail}` };
