@@ -10,7 +10,7 @@ import type { DriftOptions, Finding, Probe } from "./probes/common";
 import { cloudUnmanagedProbes, plannedRecordProbes, resolverProbes, unmanagedRecordProbes } from "./probes/dns";
 import { engineProbes } from "./probes/engine";
 import { flowProbes } from "./probes/flows";
-import { baselineProbes, identityProbes, routingProbes } from "./probes/hosts";
+import { baselineProbes, hostAccessProbes, identityProbes, routingProbes } from "./probes/hosts";
 import { mtaStsProbes } from "./probes/mta-sts";
 import { smtpProbes } from "./probes/smtp";
 
@@ -56,6 +56,7 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
     ...unmanagedRecordProbes(o),
     ...cloudUnmanagedProbes(o),
     ...resolverProbes(o),
+    ...hostAccessProbes(o),
     ...routingProbes(o),
     ...baselineProbes(o),
     ...identityProbes(o),

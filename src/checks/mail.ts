@@ -161,6 +161,8 @@ export async function findInMailbox(s: HostSession, address: string, marker: str
   const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
   const [user, domain] = [address.slice(0, address.indexOf("@")), address.slice(address.indexOf("@") + 1)];
   const r = await s.exec(["grep", "-rlF", "--", marker, `${base}/${domain}/${user}/`], { allowFailure: true });
+  const failure = searchFailure(r);
+  if (failure) throw new Error(`searching ${address}'s mailbox failed: ${failure}`);
   return r.stdout.split("\n").filter(Boolean);
 }
 
@@ -168,7 +170,25 @@ export async function findInMailbox(s: HostSession, address: string, marker: str
 export async function findAnywhere(s: HostSession, marker: string): Promise<string[]> {
   const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
   const r = await s.exec(["grep", "-rlF", "--", marker, `${base}/`], { allowFailure: true });
+  const failure = searchFailure(r);
+  if (failure) throw new Error(`searching the mail store failed: ${failure}`);
   return r.stdout.split("\n").filter(Boolean);
+}
+
+/**
+ * Why a grep over a live mail store failed, or undefined when it did not: exit 1 is "none found";
+ * exit 2 is an error (an unreadable directory or file, an I/O error), except for what does not
+ * exist: a file that vanished while grep walked the store (a delivery renames tmp/ into new/), or a
+ * mailbox or store that has had no mail yet. Pure.
+ */
+export function searchFailure(r: { code: number; stderr: string }): string | undefined {
+  if (r.code <= 1) return undefined;
+  const complaints = r.stderr
+    .split("\n")
+    .filter(Boolean)
+    .filter((l) => !l.endsWith(": No such file or directory"));
+  if (!complaints.length && r.code === 2) return undefined;
+  return `grep exited ${r.code}: ${complaints.slice(0, 3).join("; ") || "no message"}`;
 }
 
 /** Which maildir files on this host hold each of the markers, in one pass over the mail store. */
@@ -177,6 +197,8 @@ export async function findMarkers(s: HostSession, markers: string[]): Promise<Ma
   if (!markers.length) return found;
   const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
   const r = await s.exec(["grep", "-rHoF", ...markers.flatMap((m) => ["-e", m]), "--", `${base}/`], { allowFailure: true });
+  const failure = searchFailure(r);
+  if (failure) throw new Error(`searching the mail store ${base} failed: ${failure}`);
   for (const line of r.stdout.split("\n").filter(Boolean)) {
     const i = line.lastIndexOf(":");
     const [path, marker] = [line.slice(0, i), line.slice(i + 1)];

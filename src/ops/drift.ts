@@ -38,7 +38,7 @@ export async function stackDrift(stack: MigrationStack, o: StackDriftOptions = {
       stack: stack.name,
       plan: p,
       inventory: inv,
-      ...(sessions.session ? { session: sessions.session } : {}),
+      ...(sessions.session ? { session: sessions.session } : { sessionUnavailable: sessions.unavailable }),
       baselines: async () => {
         const routing = await stack.resourcesOutputs("pulumi-nodejs:dynamic/cutover:GatewayRouting");
         return Object.fromEntries(routing.map((r) => [(r.host as SshEndpoint).name, r.baseline as PostfixBaseline | undefined]));

@@ -3,6 +3,7 @@ import { bounded, driftExitCode, type Finding, renderDriftMarkdown, renderDriftT
 import { probe, withTimeout } from "../../src/checks/probes/common";
 import { cloudUnmanagedProbes } from "../../src/checks/probes/dns";
 import { flowFindings } from "../../src/checks/probes/flows";
+import { hostAccessProbes } from "../../src/checks/probes/hosts";
 import { plan } from "../../src/model/plan";
 import { load } from "../helpers";
 
@@ -196,14 +197,14 @@ describe("records of existing cloud zones the stack leaves alone", () => {
 
 describe("the drift check's mail flows (--flows)", () => {
   const flow = (from: "legacy" | "new", recipient: string) => ({ from, recipient, mailboxHost: "internet" as const }) as never;
-  it("a flow that did not arrive is mail-flow drift; an open relay is drift; a relay test with no clear answer could not be checked", () => {
+  it("a flow that did not arrive is mail-flow drift; an open relay or a refusal by the wrong host is drift; whatever the verification could not decide could not be checked", () => {
     const findings = flowFindings({
       phase: 4,
       sendSeconds: 1,
       waitSeconds: 1,
       seconds: 2,
       passed: false,
-      undecided: [],
+      undecided: ["451 try later", "posttls-finger: no answer", "2 message(s) still queued on legacy after 15 s"],
       flows: [
         { flow: flow("legacy", "a@x.test"), passed: true, foundIn: ["internet:/m/a"], detail: "in internet's mailbox" },
         { flow: flow("new", "b@x.test"), passed: false, foundIn: [], detail: "nowhere after 20 s" },
@@ -212,6 +213,12 @@ describe("the drift check's mail flows (--flows)", () => {
         { server: "198.51.100.25:25", verdict: "refused", passed: true, detail: "554" },
         { server: "198.51.100.10:25", verdict: "open", passed: false, detail: "250" },
         { server: "198.51.100.20:25", verdict: "unknown", passed: false, detail: "451 try later" },
+        { server: "198.51.100.26:25", verdict: "refused", passed: false, detail: "554; but answered by legacy, not by new" },
+      ],
+      tls: [
+        { server: "198.51.100.25", name: "mail.x.test", verdict: "verified", passed: true, detail: "published" },
+        { server: "198.51.100.20", name: "new.x.test", verdict: "mismatch", passed: false, detail: "other key" },
+        { server: "198.51.100.10", name: "legacy.x.test", verdict: "unknown", passed: false, detail: "posttls-finger: no answer" },
       ],
     });
     expect(findings.map((f) => `${f.status} ${f.subject} ${f.severity ?? "-"}`)).toEqual([
@@ -220,8 +227,26 @@ describe("the drift check's mail flows (--flows)", () => {
       "ok 198.51.100.25:25 -",
       "drift 198.51.100.10:25 mail flow",
       "unreachable 198.51.100.20:25 -",
+      "drift 198.51.100.26:25 mail flow",
+      "ok 198.51.100.25 -",
+      "drift 198.51.100.20 mail flow",
+      "unreachable 198.51.100.10 -",
+      "unreachable probe messages -",
     ]);
     expect(driftExitCode(findings)).toBe(2);
     expect(driftExitCode(findings.filter((f) => f.status !== "unreachable"))).toBe(1);
+  });
+});
+
+describe("the host checks without SSH", () => {
+  it("are one finding that could not check, naming why, never absent from a clean report", async () => {
+    const inventory = load("pilot", 4);
+    const o = { stack: "pilot", plan: plan(inventory, 4), inventory, sessionUnavailable: "the stack has no cutover:sshPrivateKey secret" };
+    const findings = (await Promise.all(hostAccessProbes(o).map((x) => x()))).flat();
+    expect(findings.map((f) => `${f.status} ${f.area} ${f.check}: ${f.actual}`)).toEqual([
+      "unreachable host hosts over SSH: could not check: the stack has no cutover:sshPrivateKey secret",
+    ]);
+    expect(driftExitCode(findings)).toBe(2);
+    expect(hostAccessProbes({ ...o, session: async () => ({}) as never })).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { enteredAt, queuedWithRecipients, receivedBy, receivedThrough, relayVerdict } from "../../src/checks/mail";
+import { enteredAt, queuedWithRecipients, receivedBy, receivedThrough, relayVerdict, searchFailure } from "../../src/checks/mail";
 import { answererProblem, entryProblem, waitingReasons } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
 import type { MailFlow } from "../../src/model/plan";
@@ -271,5 +271,30 @@ describe("a message from outside proves its entry host", () => {
     expect(entryProblem(flow, [pickup], names)).toMatch(/^no Received header shows where it entered/);
     expect(entryProblem(flow, [takenBy("mx.evil.test"), pickup], names)).toMatch(/entered at mx\.evil\.test, none of the stack's hosts/);
     expect(entryProblem(flow, [takenBy("new.paradigms.com")], new Map())).toMatch(/could not be read/);
+  });
+});
+
+describe("a search of a live mail store", () => {
+  it.each<[string, { code: number; stderr: string }, string | undefined]>([
+    ["found: no failure", { code: 0, stderr: "" }, undefined],
+    ["none found: no failure", { code: 1, stderr: "" }, undefined],
+    [
+      "a file renamed from tmp/ into new/ while grep walked: no failure",
+      { code: 2, stderr: "grep: /var/mail/vhosts/x.test/a/tmp/1.M1: No such file or directory\n" },
+      undefined,
+    ],
+    [
+      "a mailbox that has had no mail: no failure",
+      { code: 2, stderr: "grep: /var/mail/vhosts/x.test/b/: No such file or directory\n" },
+      undefined,
+    ],
+    [
+      "a directory it cannot read: a failure, never 'not here'",
+      { code: 2, stderr: "grep: /var/mail/vhosts/x.test/a/new: Permission denied\n" },
+      "grep exited 2: grep: /var/mail/vhosts/x.test/a/new: Permission denied",
+    ],
+    ["grep killed: a failure", { code: 137, stderr: "" }, "grep exited 137: no message"],
+  ])("%s", (_what, r, failure) => {
+    expect(searchFailure(r)).toBe(failure);
   });
 });

@@ -795,8 +795,11 @@ describe("host identity effect", () => {
       new RegExp(`legacy was declared down, but a host still answers ARP for ${address.replace(/\./g, "\\.")} \\(Unicast reply from`),
     );
     expect(await readIdentity(neu, service("new"))).toEqual(before);
-    // No such interface: arping cannot ask, which is never "free".
+    // No such interface: arping cannot ask, which is never "free"; nor can the identity's read say the address is not there.
     expect((await addressOnLink(neu, address, "nosuch0")).verdict).toBe("could not check");
+    await expect(readIdentity(neu, { ...service("new"), interface: "nosuch0" })).rejects.toThrow(
+      /reading the addresses of nosuch0 failed: Device "nosuch0" does not exist\. ip exited 1/,
+    );
     // A host announcing the address claims it as much as one answering: the legacy gateway announces
     // it by gratuitous ARP (as a go-live's taker does) while it takes the address off.
     const dev = service("legacy").interface!;

@@ -28,6 +28,8 @@ export interface DriftOptions {
   inventory: Inventory;
   /** SSH sessions to the stack's hosts reached by SSH (routing, names, AXFR of on-prem zones). */
   session?: (role: HostRole) => Promise<HostSession>;
+  /** Why there are no SSH sessions (no SSH key in the stack): the host checks could not run. */
+  sessionUnavailable?: string;
   /** TSIG key of the on-prem DNS server, for the zone transfer that finds unmanaged records. */
   tsig?: Tsig;
   /**

@@ -1,7 +1,8 @@
 /**
  * With --flows: the verification's probe messages, one per mail flow of the plan, and its open-relay
- * test. A flow that did not arrive where the plan says is drift in mail flow; a relay test with no
- * clear answer could not be checked (never clean).
+ * test. A flow that did not arrive where the plan says is drift in mail flow; whatever the
+ * verification could not decide (a relay or TLS test with no clear answer, messages still queued)
+ * could not be checked (never clean).
  */
 import type { Verification } from "../verify";
 import type { DriftOptions, Finding, Probe } from "./common";
@@ -9,6 +10,7 @@ import { probe } from "./common";
 
 /** The verification's results as findings. Pure. */
 export function flowFindings(v: Verification): Finding[] {
+  const checked = new Set([...v.relays, ...(v.tls ?? [])].map((x) => x.detail));
   return [
     ...v.flows.map(
       (f): Finding => ({
@@ -26,14 +28,41 @@ export function flowFindings(v: Verification): Finding[] {
         area: "flow",
         subject: r.server,
         check: "refuses to relay",
-        status: r.verdict === "refused" ? "ok" : r.verdict === "open" ? "drift" : "unreachable",
-        ...(r.verdict === "open" ? { severity: "mail flow" as const } : {}),
+        // A refusal by another host than the gateway's planned holder is no pass.
+        ...judged(r.passed, r.verdict === "unknown"),
         expected: "refused (5xx)",
         actual: r.detail,
       }),
     ),
+    ...(v.tls ?? []).map(
+      (t): Finding => ({
+        area: "flow",
+        subject: t.server,
+        check: "presents a published TLS key",
+        ...judged(t.passed, t.verdict === "unknown"),
+        expected: `a key the TLSA record of ${t.name} publishes`,
+        actual: t.detail,
+      }),
+    ),
+    // What else the verification could not decide (messages still queued when it judged): never clean.
+    ...v.undecided
+      .filter((u) => !checked.has(u))
+      .map(
+        (u): Finding => ({
+          area: "flow",
+          subject: "probe messages",
+          check: "all judged",
+          status: "unreachable",
+          expected: "every probe message out of the queues",
+          actual: u,
+        }),
+      ),
   ];
 }
+
+/** ok, drift in mail flow, or could not check. Pure. */
+const judged = (passed: boolean, undecided: boolean): Pick<Finding, "status" | "severity"> =>
+  passed ? { status: "ok" } : undecided ? { status: "unreachable" } : { status: "drift", severity: "mail flow" };
 
 export function flowProbes(o: DriftOptions): Probe[] {
   const flows = o.flows;

@@ -27,6 +27,24 @@ export function routingDifferences(want: HostRouting, have: HostRouting, limit =
   return out;
 }
 
+/** Without SSH sessions the host checks cannot run: one finding says so, never a clean report without them. */
+export function hostAccessProbes(o: DriftOptions): Probe[] {
+  if (o.session || !o.plan.routing.length) return [];
+  const why = o.sessionUnavailable ?? "no SSH session to the stack's hosts";
+  return [
+    async () => [
+      {
+        area: "host",
+        subject: o.stack,
+        check: "hosts over SSH",
+        status: "unreachable",
+        expected: "routing, names, the service address and postfix read on each host",
+        actual: `could not check: ${why}`,
+      },
+    ],
+  ];
+}
+
 /** Each routing table of a host reached by SSH, against the plan's (content digest, then the differences). */
 export function routingProbes(o: DriftOptions): Probe[] {
   const session = o.session;

@@ -90,6 +90,9 @@ done
 /** How long a host giving up the address waits for its sessions to end, at most. */
 export const DRAIN_TIMEOUT_SECONDS = 10;
 
+/** What the identity read's ip command prints when it fails, before its exit code. */
+const IP_FAILED = "cutover-ip-failed:";
+
 export async function readIdentity(s: HostSession, service: ServiceAddress): Promise<LiveIdentity> {
   const { stdout } = await execSequence(
     s,
@@ -102,7 +105,8 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
       sectionMarker,
       ["hostname"],
       sectionMarker,
-      service.interface ? ["ip", "-o", "-4", "addr", "show", "dev", service.interface] : ["true"],
+      // An ip that fails (no such interface) is an error, never "the address is not here".
+      service.interface ? ["sh", "-c", `ip -o -4 addr show dev "$1" 2>&1 || echo "${IP_FAILED} $?"`, "sh", service.interface] : ["true"],
       sectionMarker,
       ["postconf", "-h", "smtpd_data_restrictions"],
       sectionMarker,
@@ -120,6 +124,8 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
   const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag, guard] = sections(stdout).map((x) =>
     (x ?? "").trim(),
   );
+  if (addrs.includes(IP_FAILED))
+    throw new Error(`reading the addresses of ${service.interface} failed: ${addrs.replace(IP_FAILED, "ip exited").replace(/\s+/g, " ")}`);
   return {
     hostName: expanded.split(/\s+/)[0] ?? "",
     banner,
