@@ -161,9 +161,10 @@ export function tally(sent: SentMessage[], deliveries: Delivery[], expected: Exp
     const found = copies.get(m.marker) ?? [];
     const want = expected(m.to);
     const right = found.filter((d) => d.host === want.host && d.path.includes(want.pathPart));
+    // A copy in a wrong mailbox is a misdelivery even beside a right one: it reached someone it must not.
     if (!found.length) problems.lost.push(m.marker);
+    else if (right.length < found.length) problems.misdelivered.push(m.marker);
     else if (found.length > 1) problems.duplicated.push(m.marker);
-    else if (!right.length) problems.misdelivered.push(m.marker);
     else {
       delivered++;
       slowestMs = Math.max(slowestMs, right[0].t - m.t);

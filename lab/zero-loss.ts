@@ -79,6 +79,8 @@ export interface ZeroLossReport {
    * again when it is back.
    */
   heldAtPowerOff?: string[];
+  /** Fault "agent-killed": how many delivery agents were SIGKILLed. */
+  agentsKilled?: number;
   /**
    * Deliveries the outside sender (enforcing DANE) deferred because the gateway's TLS identity did
    * not verify during the run (a key matching no TLSA record, a TLSA lookup failing, no STARTTLS):
@@ -264,6 +266,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const commands: ZeroLossReport["commands"] = [];
   let deferredAtSwitch: number | undefined;
   let heldAtPowerOff: string[] | undefined;
+  let agentsKilled: number | undefined;
   const event = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const start = Date.now();
     try {
@@ -392,6 +395,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     // delivery, and its delivery agent writes each message into a maildir. Killed from 5 s to 10 s.
     const before = await unfinishedWrites("new");
     const killed = await event("new server's delivery agents SIGKILLed for 5 s", () => killDeliveryAgents("new", 5000));
+    agentsKilled = killed;
     notes.push(
       `${killed} delivery agents (virtual) of the new server SIGKILLed over 5 s; ${(await unfinishedWrites("new")) - before} messages left half-written in a maildir's tmp/ (never counted as delivered: a maildir reader sees new/ and cur/ only)`,
     );
@@ -489,6 +493,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     greetings: greetingChanges(samples),
     ...(deferredAtSwitch === undefined ? {} : { deferredAtSwitch }),
     ...(heldAtPowerOff === undefined ? {} : { heldAtPowerOff }),
+    ...(agentsKilled === undefined ? {} : { agentsKilled }),
     tlsDeferred,
     handshakeCuts: outsideLines.filter(handshakeCut).length,
   };

@@ -18,17 +18,24 @@ const delivery = (seq: number, t: number, host: Delivery["host"] = "legacy", pat
 const expected = () => ({ host: "legacy" as const, pathPart: "/x.test/a/" });
 
 describe("what became of each message handed over", () => {
-  it("counts delivered, lost, duplicated, misdelivered and refused apart", () => {
-    const messages = [sent(0, 0), sent(1, 10), sent(2, 20), sent(3, 30), sent(4, 40, "a@x.test", "sendmail exited 75")];
-    const deliveries = [delivery(0, 100), delivery(2, 120), delivery(2, 130, "new"), delivery(3, 140, "new", "/mail/x.test/b/new/2")];
+  it("counts delivered, lost, duplicated, misdelivered and refused apart; one copy in a wrong mailbox is misdelivered, whatever else arrived", () => {
+    const messages = [sent(0, 0), sent(1, 10), sent(2, 20), sent(3, 30), sent(4, 40, "a@x.test", "sendmail exited 75"), sent(5, 50)];
+    const deliveries = [
+      delivery(0, 100),
+      delivery(2, 120),
+      delivery(2, 130, "legacy", "/mail/x.test/a/cur/1"),
+      delivery(3, 140, "new", "/mail/x.test/b/new/2"),
+      delivery(5, 150),
+      delivery(5, 160, "new"),
+    ];
     expect(tally(messages, deliveries, expected)).toMatchObject({
-      sent: 4,
+      sent: 5,
       refused: 1,
       delivered: 1,
       lost: 1,
       duplicated: 1,
-      misdelivered: 1,
-      problems: { lost: ["m-1"], duplicated: ["m-2"], misdelivered: ["m-3"] },
+      misdelivered: 2,
+      problems: { lost: ["m-1"], duplicated: ["m-2"], misdelivered: ["m-3", "m-5"] },
       slowestMs: 100,
     });
   });
