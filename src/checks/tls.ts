@@ -6,6 +6,7 @@
  */
 import type { HostRole } from "../model/inventory";
 import type { Plan } from "../model/plan";
+import { tlsaPresentation } from "../model/records";
 import type { HostSession } from "../remote/ssh";
 
 /** A server that presents the gateway's TLS identity in a phase, and the keys it may present. */
@@ -36,6 +37,43 @@ export function tlsTargets(p: Plan): TlsTarget[] {
       .filter((t) => t.tls)
       .map((t) => ({ address: p.hosts.find((h) => h.role === t.host)!.address, name: t.tls!.name, keys: [t.tls!.spki], role: t.host })),
   ];
+}
+
+/** The TLSA record of a name as a sender's validating resolver returns it. */
+export interface PublishedTlsa {
+  /** The SPKI sha256 of each DANE-EE key (usage 3, selector 1, type 1) it holds, lower-case hex. */
+  keys: string[];
+  /** The resolver set the AD bit: it validated the answer. Without it a DANE sender ignores the record. */
+  validated: boolean;
+  /** The resolver's status (NOERROR, NXDOMAIN, SERVFAIL: a bogus signature), or why it gave none. */
+  status: string;
+}
+
+/**
+ * Reads `dig +dnssec` output for a TLSA query: the header's status and AD flag, and the keys of
+ * the answer's TLSA records (dig splits long hex into groups). Pure.
+ */
+export function publishedTlsaOf(output: string): PublishedTlsa {
+  const status = /status: ([A-Z]+)/.exec(output)?.[1] ?? "no answer";
+  const validated = /;; flags:[^;]*\bad\b/.test(output);
+  // An answer line: name, TTL, class, type, then the data (an RRSIG line's type is RRSIG).
+  const keys = output
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => !f[0]?.startsWith(";") && f[3] === "TLSA")
+    .map((f) => tlsaPresentation(f.slice(4).join(" ")))
+    .filter((v) => v.startsWith("3 1 1 "))
+    .map((v) => v.slice(6));
+  return { keys, validated, status };
+}
+
+/** The TLSA record of `name`'s port 25 as the resolver of the host of `s` returns it (dig from bind9-dnsutils). */
+export async function publishedTlsa(s: HostSession, name: string): Promise<PublishedTlsa> {
+  const r = await s.exec(["dig", "+dnssec", "+time=2", "+tries=2", "TLSA", `_25._tcp.${name}`], { allowFailure: true });
+  if (r.code === 127) return { keys: [], validated: false, status: "dig (from bind9-dnsutils) is not installed on the sending host" };
+  if (r.code !== 0)
+    return { keys: [], validated: false, status: `dig exited ${r.code}: ${(r.stdout + r.stderr).trim().split("\n").at(-1)}` };
+  return publishedTlsaOf(r.stdout);
 }
 
 export interface TlsVerdict {

@@ -21,7 +21,7 @@ import {
   stillQueued,
   waitFor,
 } from "./mail";
-import { type TlsVerdict, tlsTargets, tlsTest } from "./tls";
+import { type PublishedTlsa, publishedTlsa, type TlsVerdict, tlsTargets, tlsTest } from "./tls";
 
 export interface FlowResult {
   flow: MailFlow;
@@ -270,21 +270,53 @@ async function receivedPaths(found: string[][], opts: VerifyOptions): Promise<Ma
 
 /**
  * The gateway's address presents a key its name's TLSA record publishes, and each gateway that
- * serves the identity in this phase presents its own, as seen from outside (the sending host).
+ * serves the identity in this phase presents its own, as seen from outside (the sending host): the
+ * TLSA record as the sending host's validating resolver returns it, not as the plan writes it. A
+ * record the resolver does not validate (no AD bit) or that lacks the planned key is what a DANE
+ * sender sees too: a failure, before the handshake is even tried.
  */
 async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
   const targets = tlsTargets(p);
   if (!targets.length || !p.hosts.some((h) => h.role === "internet")) return [];
   const outside = await opts.session("internet");
+  const asked = new Map<string, Promise<PublishedTlsa>>();
+  const published = (name: string) => {
+    if (!asked.has(name)) asked.set(name, publishedTlsa(outside, name));
+    return asked.get(name)!;
+  };
+  const short = (keys: string[]) => keys.map((k) => `${k.slice(0, 16)}...`).join(", ") || "none";
   return Promise.all(
     targets.map(async ({ address: server, name, keys, role }): Promise<TlsResult> => {
       const what = role ?? "the gateway address";
-      if (!keys.length)
-        return { server, name, verdict: "mismatch", passed: false, detail: `${server} (${what}): no TLSA record published for ${name}` };
-      const v = await tlsTest(outside, server, keys);
+      const failed = (why: string): TlsResult => ({
+        server,
+        name,
+        verdict: "mismatch",
+        passed: false,
+        detail: `${server} (${what}): ${why}`,
+      });
+      if (!keys.length) return failed(`no TLSA record planned for ${name}`);
+      const dns = await published(name);
+      if (dns.status !== "NOERROR" && dns.status !== "NXDOMAIN")
+        return {
+          server,
+          name,
+          verdict: "unknown",
+          passed: false,
+          detail: `${server} (${what}): could not read the TLSA record of ${name} through the sending host's resolver: ${dns.status}`,
+        };
+      if (!dns.keys.length) return failed(`the sending host's resolver finds no TLSA record for ${name} (${dns.status})`);
+      if (!dns.validated)
+        return failed(`the TLSA record of ${name} is not validated by the sending host's resolver (no AD bit): DANE senders ignore it`);
+      const allowed = keys.filter((k) => dns.keys.includes(k));
+      if (!allowed.length)
+        return failed(
+          `its key ${short(keys)} is not in the TLSA record of ${name} as the resolver returns it (published: ${short(dns.keys)})`,
+        );
+      const v = await tlsTest(outside, server, allowed);
       const detail = {
         verified: `${server} (${what}) presents a key published for ${name}`,
-        mismatch: `${server} (${what}) as ${name}: ${v.detail}${v.served ? ` (served key ${v.served.slice(0, 16)}..., published ${keys.map((k) => `${k.slice(0, 16)}...`).join(", ")})` : ""}`,
+        mismatch: `${server} (${what}) as ${name}: ${v.detail}${v.served ? ` (served key ${v.served.slice(0, 16)}..., published ${short(allowed)})` : ""}`,
         unknown: `${server} (${what}): could not check its TLS key: ${v.detail}`,
       }[v.verdict];
       return { server, name, verdict: v.verdict, passed: v.verdict === "verified", detail, ...(v.served ? { served: v.served } : {}) };

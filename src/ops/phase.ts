@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
+import { type PublishedTlsa, publishedTlsa } from "../checks/tls";
 import { CONFIG, instanceHostKeySetting } from "../model/config-keys";
 import { InputError } from "../model/errors";
 import { HOST_ROLES, type HostRole, type Inventory, type Phase } from "../model/inventory";
@@ -14,6 +15,7 @@ import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { cannotServe, releaseGuardMissing, takeOverFault } from "../remote/effects/identity";
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
+import type { HostSession } from "../remote/ssh";
 import { StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, TAGS } from "./guards";
 import { deployedPlan, interrupted, nextUpdateNumber, stackFacts } from "./history";
@@ -157,10 +159,34 @@ async function goLiveRefusals(
       legacyDown ? undefined : session(deployed.gateway.holder as HostRole).then(releaseGuardMissing),
     ]);
     if (missing) note(`note (go-live pre-flight): ${missing}`);
-    return fault ? [{ guard: "go-live pre-flight", message: fault }] : [];
+    const unpublished = await takerKeyUnpublished(next, session);
+    return [fault, unpublished].filter((m): m is string => Boolean(m)).map((message) => ({ guard: "go-live pre-flight", message }));
   } finally {
     await sessions.close();
   }
+}
+
+/**
+ * With gateway.tls, a DANE sender takes the taker's key at the gateway address only when the
+ * gateway name's TLSA record holds it and its resolver validates the record: read from the plan's
+ * outside host, through its validating resolver; why not, or undefined. A stack without an outside
+ * host is not checked here.
+ */
+async function takerKeyUnpublished(next: Plan, session: (role: HostRole) => Promise<HostSession>): Promise<string | undefined> {
+  const tls = next.routing.find((t) => t.host === next.gateway.holder)?.tls;
+  if (!tls || !next.hosts.some((h) => h.role === "internet")) return undefined;
+  const dns: PublishedTlsa = await session("internet").then(
+    (s) => publishedTlsa(s, tls.name),
+    (e: Error) => ({ keys: [], validated: false, status: `the outside host could not be reached: ${e.message.split("\n")[0]}` }),
+  );
+  if (dns.validated && dns.keys.includes(tls.spki)) return undefined;
+  const seen =
+    dns.status !== "NOERROR"
+      ? dns.status
+      : dns.validated
+        ? `published: ${dns.keys.map((k) => `${k.slice(0, 16)}...`).join(", ") || "none"}`
+        : "not validated (no AD bit)";
+  return `the ${next.gateway.holder} server's key ${tls.spki.slice(0, 16)}... is not in the TLSA record of ${tls.name} as the outside host's validating resolver returns it (${seen}): every sender that enforces DANE would defer its mail after the go-live; publish it (run phase 4 again) and wait for the record's TTL`;
 }
 
 /**

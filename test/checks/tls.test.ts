@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { postfixFingerprint, tlsVerdict } from "../../src/checks/tls";
+import { postfixFingerprint, publishedTlsaOf, tlsVerdict } from "../../src/checks/tls";
 
 // posttls-finger's own output, as the lab's postfix 3.7 prints it.
 const SERVED = "5D:B4:3C:5D:D0:E2:F6:7E:B5:28:85:C8:C4:D1:4B:45:B7:F7:DA:76:87:75:BF:C6:FD:AA:24:08:51:6D:D6:46";
@@ -44,5 +44,48 @@ describe("a TLS key test's verdict", () => {
 
   it("writes a key's digest as postfix prints fingerprints", () => {
     expect(postfixFingerprint(SERVED.replace(/:/g, "").toLowerCase())).toBe(SERVED);
+  });
+});
+
+describe("the TLSA record as a validating resolver returns it", () => {
+  const answer = (flags: string, status = "NOERROR") =>
+    [
+      "; <<>> DiG 9.18.41-1~deb12u1-Debian <<>> +dnssec TLSA _25._tcp.mail.paradigms.test",
+      ";; global options: +cmd",
+      ";; Got answer:",
+      `;; ->>HEADER<<- opcode: QUERY, status: ${status}, id: 4242`,
+      `;; flags: ${flags}; QUERY: 1, ANSWER: 3, AUTHORITY: 0, ADDITIONAL: 1`,
+      "",
+      ";; QUESTION SECTION:",
+      ";_25._tcp.mail.paradigms.test.\tIN\tTLSA",
+      "",
+      ";; ANSWER SECTION:",
+      "_25._tcp.mail.paradigms.test. 300 IN\tTLSA\t3 1 1 AABBCCDDEEFF00112233445566778899AABBCCDDEEFF00112233445566 778899",
+      "_25._tcp.mail.paradigms.test. 300 IN\tTLSA\t3 1 1 00112233445566778899AABBCCDDEEFF00112233445566778899AABB CCDDEEFF",
+      "_25._tcp.mail.paradigms.test. 300 IN\tRRSIG\tTLSA 13 5 300 20261221000000 20261207000000 12345 paradigms.test. c2lnbmF0dXJl",
+      "",
+    ].join("\n");
+
+  it("reads each DANE-EE key whole (dig splits the hex), the AD bit and the status; the signature is no key", () => {
+    expect(publishedTlsaOf(answer("qr rd ra ad"))).toEqual({
+      keys: [
+        "aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899",
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+      ],
+      validated: true,
+      status: "NOERROR",
+    });
+  });
+
+  it("without the AD bit the record is not validated: a DANE sender ignores it", () => {
+    expect(publishedTlsaOf(answer("qr rd ra")).validated).toBe(false);
+  });
+
+  it("a bogus signature is the resolver's SERVFAIL, with no key", () => {
+    expect(publishedTlsaOf(";; ->>HEADER<<- opcode: QUERY, status: SERVFAIL, id: 1\n;; flags: qr rd ra; QUERY: 1, ANSWER: 0\n")).toEqual({
+      keys: [],
+      validated: false,
+      status: "SERVFAIL",
+    });
   });
 });

@@ -268,6 +268,44 @@ describe("drift check on the lab", () => {
     }
   }, 120_000);
 
+  it("the TLSA record of the gateway name holding only the legacy key (edited by hand): the verification reads it as a sender's validating resolver does and fails the new server's key", async () => {
+    const p = p4();
+    const zone = p.zones.find((z) => z.records.some((r) => r.type === "TLSA" && r.name === `_25._tcp.${p.gateway.hostName}`))!;
+    const legacyKey = p.routing.find((t) => t.host === "legacy")!.tls!.spki;
+    const newKey = p.routing.find((t) => t.host === "new")!.tls!.spki;
+    const edited = zone.records.map((r) =>
+      r.type === "TLSA" && r.name === `_25._tcp.${p.gateway.hostName}`
+        ? { ...r, values: r.values.filter((v) => v.endsWith(legacyKey)) }
+        : r,
+    );
+    expect(edited.flatMap((r) => r.values).some((v) => v.endsWith(newKey))).toBe(false);
+    await applyZone(await session("internet"), zoneTarget(zone.name), edited);
+    try {
+      const v = await verifyDeployed(current(), progress);
+      expect(v.status).toBe("verification-failed");
+      const failed = v.verification!.tls!.filter((t) => !t.passed);
+      expect(failed.map((t) => `${t.server} ${t.verdict}`)).toEqual([`${lab.description.hosts.new!.address} mismatch`]);
+      expect(failed[0].detail).toMatch(
+        new RegExp(
+          `its key ${newKey.slice(0, 16)}\\.\\.\\. is not in the TLSA record of ${p.gateway.hostName.replace(/\./g, "\\.")} as the resolver returns it`,
+        ),
+      );
+      // And the go-live is refused before anything changes: DANE senders would defer every message.
+      const live = await runPhase(current(), 5, { yes: true, progress });
+      expect(live.status).toBe("refused");
+      expect(live.refusals.filter((r) => r.guard === "go-live pre-flight").map((r) => r.message)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^the new server's key ${newKey.slice(0, 16)}\\.\\.\\. is not in the TLSA record of \\S+ as the outside host's validating resolver returns it \\(published: `,
+          ),
+        ),
+      ]);
+      expect((await current().history())[0].config["cutover:phase"].value).toBe("4");
+    } finally {
+      await applyZone(await session("internet"), zoneTarget(zone.name), zone.records);
+    }
+  }, 120_000);
+
   it("a release's guard left on the gateway that holds the address (new SMTP sessions dropped): the host check and the engine's refresh name it, and the phase run again removes it", async () => {
     const legacy = await session("legacy");
     await legacy.exec(closeAndResetCommand(service));

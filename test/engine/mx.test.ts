@@ -10,6 +10,9 @@ import { loadStack, stackPlan } from "../../src/model/stack-file";
 import { TAGS } from "../../src/ops/guards";
 import { runPhase } from "../../src/ops/phase";
 import { runRollback } from "../../src/ops/rollback";
+import { verifyDeployed } from "../../src/ops/verification";
+import { applyZone } from "../../src/remote/effects/zone";
+import { SessionPool } from "../../src/remote/ssh";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
 
@@ -58,6 +61,30 @@ describe("the mx go-live strategy", () => {
     const at5 = await mxAnswers(5);
     expect(at5.live).toEqual(at5.planned);
     expect(at5.live.every((a) => a.endsWith(plan(inv, 5).hosts.find((h) => h.role === "new")!.ownName))).toBe(true);
+
+    // The stack says phase 5, but the MX was put back to the legacy gateway by hand: the mail from
+    // outside still reaches every mailbox (split delivery), and the verification names where it entered.
+    const mxZones = stackPlan(stack.name, 5).zones.filter((z) => z.records.some((r) => r.type === "MX" && r.name !== "aegean.test"));
+    const p4Mx = (zone: string) =>
+      stackPlan(stack.name, 4)
+        .zones.find((z) => z.name === zone)!
+        .records.filter((r) => r.type === "MX");
+    const pool = new SessionPool();
+    const dns = await pool.session(lab.target("internet"));
+    const target = (zone: string) => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
+    try {
+      for (const z of mxZones) await applyZone(dns, target(z.name), [...z.records.filter((r) => r.type !== "MX"), ...p4Mx(z.name)]);
+      expect((await mxAnswers(4)).live).toEqual(at4.live);
+      const v = await verifyDeployed(stack, progress);
+      expect(v).toMatchObject({ phase: 5, status: "verification-failed" });
+      const fromOutside = v.verification!.flows.filter((f) => f.flow.from === "outside" && f.flow.entry !== "internet");
+      expect(fromOutside.length).toBeGreaterThan(0);
+      for (const f of fromOutside) expect(f.detail).toMatch(/it entered at legacy \(\S+\), not at new \(/);
+    } finally {
+      for (const z of mxZones) await applyZone(dns, target(z.name), z.records);
+      await pool.closeAll();
+    }
+    expect((await mxAnswers(5)).live).toEqual(at5.live);
 
     const back = await runRollback(stack, { yes: true, progress });
     expect(back.status).toBe("done");
