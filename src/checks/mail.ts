@@ -158,20 +158,21 @@ export async function relayTest(s: HostSession, server: string, asked: RelayReci
 
 /** The maildir files on this host that hold the marker, for one recipient. */
 export async function findInMailbox(s: HostSession, address: string, marker: string): Promise<string[]> {
-  const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
   const [user, domain] = [address.slice(0, address.indexOf("@")), address.slice(address.indexOf("@") + 1)];
-  const r = await s.exec(["grep", "-rlF", "--", marker, `${base}/${domain}/${user}/`], { allowFailure: true });
-  const failure = searchFailure(r);
-  if (failure) throw new Error(`searching ${address}'s mailbox failed: ${failure}`);
-  return r.stdout.split("\n").filter(Boolean);
+  return grepMailStore(s, (base) => ["-rlF", "--", marker, `${base}/${domain}/${user}/`], `${address}'s mailbox`);
 }
 
 /** Every maildir file on this host holding the marker, whoever it was for. */
 export async function findAnywhere(s: HostSession, marker: string): Promise<string[]> {
+  return grepMailStore(s, (base) => ["-rlF", "--", marker, `${base}/`], "the mail store");
+}
+
+/** grep's output lines over the host's mail store (virtual_mailbox_base), or an error naming `what` when grep failed. */
+async function grepMailStore(s: HostSession, args: (base: string) => string[], what: string): Promise<string[]> {
   const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
-  const r = await s.exec(["grep", "-rlF", "--", marker, `${base}/`], { allowFailure: true });
+  const r = await s.exec(["grep", ...args(base)], { allowFailure: true });
   const failure = searchFailure(r);
-  if (failure) throw new Error(`searching the mail store failed: ${failure}`);
+  if (failure) throw new Error(`searching ${what} (${base}) failed: ${failure}`);
   return r.stdout.split("\n").filter(Boolean);
 }
 
@@ -195,11 +196,8 @@ export function searchFailure(r: { code: number; stderr: string }): string | und
 export async function findMarkers(s: HostSession, markers: string[]): Promise<Map<string, string[]>> {
   const found = new Map<string, string[]>();
   if (!markers.length) return found;
-  const base = (await s.exec(["postconf", "-h", "virtual_mailbox_base"])).stdout.trim();
-  const r = await s.exec(["grep", "-rHoF", ...markers.flatMap((m) => ["-e", m]), "--", `${base}/`], { allowFailure: true });
-  const failure = searchFailure(r);
-  if (failure) throw new Error(`searching the mail store ${base} failed: ${failure}`);
-  for (const line of r.stdout.split("\n").filter(Boolean)) {
+  const lines = await grepMailStore(s, (base) => ["-rHoF", ...markers.flatMap((m) => ["-e", m]), "--", `${base}/`], "the mail store");
+  for (const line of lines) {
     const i = line.lastIndexOf(":");
     const [path, marker] = [line.slice(0, i), line.slice(i + 1)];
     const paths = found.get(marker) ?? [];

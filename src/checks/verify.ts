@@ -66,8 +66,10 @@ export interface Verification {
   tls?: TlsResult[];
   /** Every flow in its mailbox, every server refusing to relay and presenting a published key. */
   passed: boolean;
-  /** What could not be judged either way (a relay test with no clear answer): not a pass. */
+  /** What could not be judged either way (a relay or TLS test with no clear answer, stillQueued): not a pass. */
   undecided: string[];
+  /** Messages still queued on a host when the verification judged, one line per host: a copy elsewhere is not ruled out. */
+  stillQueued: string[];
   seconds: number;
 }
 
@@ -189,6 +191,10 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   });
   const relays = await relaysChecked;
   const tls = await tlsChecked;
+  const queuedLeft = leftQueued.map(
+    ([h, q]) =>
+      `${q.length} message(s) still queued on ${h} after ${QUEUE_BOUND_MS / 1000} s: no copy elsewhere is not shown; ${h}'s queue says ${waitingReasons(q)}`,
+  );
   return {
     phase: p.phase,
     flows,
@@ -198,11 +204,9 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     undecided: [
       ...relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
       ...tls.filter((t) => t.verdict === "unknown").map((t) => t.detail),
-      ...leftQueued.map(
-        ([h, q]) =>
-          `${q.length} message(s) still queued on ${h} after ${QUEUE_BOUND_MS / 1000} s: no copy elsewhere is not shown; ${h}'s queue says ${waitingReasons(q)}`,
-      ),
+      ...queuedLeft,
     ],
+    stillQueued: queuedLeft,
     seconds: (Date.now() - started) / 1000,
     sendSeconds: (sentAll - started) / 1000,
     waitSeconds: waited / 1000,

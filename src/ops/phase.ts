@@ -151,15 +151,15 @@ async function goLiveRefusals(
     }
     const takerSession = await session(taker as HostRole);
     const host = inv.hosts[taker as HostRole];
-    const [fault, missing] = await Promise.all([
+    const [fault, missing, unpublished] = await Promise.all([
       legacyDown && host?.kind === "existing"
         ? takeOverFault(takerSession, next.gateway.service.address, host.interface, [deployed.gateway.holder])
         : cannotServe(takerSession),
       // A note, not a refusal: a host giving the address up without nftables releases it as before.
       legacyDown ? undefined : session(deployed.gateway.holder as HostRole).then(releaseGuardMissing),
+      takerKeyUnpublished(next, session),
     ]);
     if (missing) note(`note (go-live pre-flight): ${missing}`);
-    const unpublished = await takerKeyUnpublished(next, session);
     return [fault, unpublished].filter((m): m is string => Boolean(m)).map((message) => ({ guard: "go-live pre-flight", message }));
   } finally {
     await sessions.close();

@@ -205,6 +205,7 @@ describe("the drift check's mail flows (--flows)", () => {
       seconds: 2,
       passed: false,
       undecided: ["451 try later", "posttls-finger: no answer", "2 message(s) still queued on legacy after 15 s"],
+      stillQueued: ["2 message(s) still queued on legacy after 15 s"],
       flows: [
         { flow: flow("legacy", "a@x.test"), passed: true, foundIn: ["internet:/m/a"], detail: "in internet's mailbox" },
         { flow: flow("new", "b@x.test"), passed: false, foundIn: [], detail: "nowhere after 20 s" },

@@ -24,6 +24,7 @@ const verification = (flows: FlowResult[], relays: RelayResult[]): Verification 
   relays,
   passed: flows.every((f) => f.passed) && relays.every((r) => r.passed),
   undecided: relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
+  stillQueued: [],
 });
 
 describe("what a verification makes of a phase", () => {

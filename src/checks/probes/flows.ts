@@ -10,7 +10,6 @@ import { probe } from "./common";
 
 /** The verification's results as findings. Pure. */
 export function flowFindings(v: Verification): Finding[] {
-  const checked = new Set([...v.relays, ...(v.tls ?? [])].map((x) => x.detail));
   return [
     ...v.flows.map(
       (f): Finding => ({
@@ -45,18 +44,16 @@ export function flowFindings(v: Verification): Finding[] {
       }),
     ),
     // What else the verification could not decide (messages still queued when it judged): never clean.
-    ...v.undecided
-      .filter((u) => !checked.has(u))
-      .map(
-        (u): Finding => ({
-          area: "flow",
-          subject: "probe messages",
-          check: "all judged",
-          status: "unreachable",
-          expected: "every probe message out of the queues",
-          actual: u,
-        }),
-      ),
+    ...v.stillQueued.map(
+      (u): Finding => ({
+        area: "flow",
+        subject: "probe messages",
+        check: "all judged",
+        status: "unreachable",
+        expected: "every probe message out of the queues",
+        actual: u,
+      }),
+    ),
   ];
 }
 
