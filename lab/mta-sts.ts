@@ -8,8 +8,9 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { run } from "../src/remote/local";
 import { hostDir, type PlannedLabHost } from "./layout";
-import { inNamespace, startDaemon } from "./namespaces";
+import { inNamespace, startDaemon, waitListening } from "./namespaces";
 
 /** The outside user whose mail goes through the MTA-STS-enforcing transport (inventory.internet.mtaStsSender of every lab stack). */
 export const MTA_STS_SENDER = "sts-probe";
@@ -85,7 +86,7 @@ export async function startPolicyWeb(h: PlannedLabHost, chainFile: string): Prom
  * Lab-only: `cache_grace: 0` asks for the policy id at every message (its default, 60 s, would
  * keep a policy a test has just changed for a minute; a real sender's grace is about that).
  */
-export async function startStsResolver(h: PlannedLabHost, caFile: string): Promise<void> {
+export async function startStsResolver(h: Pick<PlannedLabHost, "role" | "namespace">, caFile: string): Promise<void> {
   const dir = join(hostDir(h.role), "mta-sts");
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, "mta-sts-daemon.yml");
@@ -114,6 +115,19 @@ export async function startStsResolver(h: PlannedLabHost, caFile: string): Promi
     "-l",
     join(dir, "mta-sts-daemon.log"),
   ]);
+}
+
+/**
+ * Stops the outside host's MTA-STS resolver and starts it again with an empty cache: a sender that
+ * has never fetched a domain's policy, as every sender is before its first message to the domain.
+ */
+export async function restartStsResolver(h: Pick<PlannedLabHost, "role" | "namespace">, caFile: string): Promise<void> {
+  const conf = join(hostDir(h.role), "mta-sts", "mta-sts-daemon.yml");
+  await run(["pkill", "-f", conf], { allowFailure: true });
+  for (let i = 0; i < 50 && (await run(["pgrep", "-f", conf], { allowFailure: true })).code === 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  await startStsResolver(h, caFile);
+  await waitListening(h.namespace, [RESOLVER.port]);
 }
 
 /** What the outside host's MTA-STS resolver answers postfix for a domain, as postmap shows it ("secure match=..."; nothing when it has no policy). */

@@ -320,3 +320,63 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (v: T) => boolea
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** The TLS policy a sending host's postfix applies to mail from one sender to one domain. */
+export interface SenderTlsPolicy {
+  /** The transport postfix picks for the sender (sender_dependent_default_transport_maps, else default_transport). */
+  transport: string;
+  /** That transport's smtp_tls_policy_maps (its own master.cf override, else main.cf's); "" when none. */
+  map: string;
+  /** The map's answer for the domain ("secure match=..." from an MTA-STS resolver); "" when it has none. */
+  policy: string;
+}
+
+/**
+ * Asks the sending host's postfix what it applies to mail from `sender` to `domain`, as its smtp
+ * client would: the transport for the sender, that transport's TLS policy map, and the map's answer
+ * for the domain, asked at once (an MTA-STS resolver answers from the policy it fetched). A map that
+ * cannot answer (a resolver down) is an error, not "no policy".
+ */
+export async function senderTlsPolicy(s: HostSession, sender: string, domain: string): Promise<SenderTlsPolicy> {
+  const setting = async (name: string) => (await s.exec(["postconf", "-hx", name])).stdout.trim();
+  const lookup = async (key: string, table: string) => {
+    const r = await s.exec(["postmap", "-q", key, table], { allowFailure: true });
+    if (r.code === 0) return r.stdout.trim();
+    // Exit 1 with nothing said is "not found"; a fatal or warning line is a map that could not answer.
+    if (r.code === 1 && !r.stderr.trim()) return "";
+    throw new Error(
+      `on ${s.target.name}: postmap -q ${key} ${table} failed: ${r.stderr.trim().split("\n").slice(-1)[0] || `exit ${r.code}`}`,
+    );
+  };
+  const senderMaps = await setting("sender_dependent_default_transport_maps");
+  const chosen = (senderMaps && (await lookup(sender, senderMaps))) || (await setting("default_transport"));
+  const transport = chosen.split(":")[0];
+  // A service's own -o setting; postconf warns "unmatched request" (exit 0, nothing out) when it has none.
+  const own = (await s.exec(["postconf", "-hxP", `${transport}/unix/smtp_tls_policy_maps`], { allowFailure: true })).stdout.trim();
+  const map = own || (await setting("smtp_tls_policy_maps"));
+  return { transport, map, policy: map ? await lookup(domain, map) : "" };
+}
+
+/**
+ * Whether a sender applies a domain's enforced MTA-STS policy: its policy map must answer "secure"
+ * with a match list holding every MX name the policy names (a "*.example.com" pattern as the
+ * resolver writes it, ".example.com"). The problem in words, or undefined when it applies. Pure.
+ */
+export function stsNotApplied(found: SenderTlsPolicy, domain: string, mx: string[]): string | undefined {
+  const how = `transport ${found.transport}${found.map ? `, policy map ${found.map}` : ", no TLS policy map"}`;
+  if (!found.policy)
+    return `the sender applied no MTA-STS policy for ${domain} (${how}${found.map ? " has none for it" : ""}): the message came by the sender's default TLS, so MTA-STS is not shown`;
+  const [level, ...attributes] = found.policy.split(/\s+/);
+  if (level !== "secure") return `the sender's policy for ${domain} is "${found.policy}" (${how}), not "secure": MTA-STS is not enforced`;
+  const match = new Set(
+    attributes
+      .find((a) => a.startsWith("match="))
+      ?.slice("match=".length)
+      .split(":")
+      .map((n) => n.toLowerCase()) ?? [],
+  );
+  const missing = mx.map((m) => m.toLowerCase().replace(/^\*\./, ".")).filter((m) => !match.has(m));
+  if (missing.length)
+    return `the sender's policy for ${domain} is "${found.policy}" (${how}): it misses ${missing.join(", ")} of the published policy`;
+  return undefined;
+}

@@ -17,8 +17,11 @@ import {
   receivedHeaders,
   receivedThrough,
   relayTest,
+  type SenderTlsPolicy,
+  senderTlsPolicy,
   sendMessages,
   stillQueued,
+  stsNotApplied,
   waitFor,
 } from "./mail";
 import { type PublishedTlsa, publishedTlsa, type TlsVerdict, tlsTargets, tlsTest } from "./tls";
@@ -28,6 +31,8 @@ export interface FlowResult {
   passed: boolean;
   /** From handing the message over to seeing it in the right mailbox. */
   deliverySeconds?: number;
+  /** Could not be judged either way (an enforcing sender whose policy could not be read): not a pass, not a failure. */
+  undecided?: boolean;
   /** Where the message was found: "host:path" per copy. */
   foundIn: string[];
   detail: string;
@@ -163,12 +168,14 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   // the host the plan names (the gateway's holder, the smart host), not merely reached its mailbox,
   // which the other system's split delivery would do too.
   const proven = (f: MailFlow) => f.via !== undefined || entersFromOutside(f);
-  const [paths, names] = await Promise.all([
+  const [paths, names, stsPolicies] = await Promise.all([
     receivedPaths(
       sent.filter((x) => proven(x.flow) && !x.error).map((x) => final.get(x.marker) ?? []),
       opts,
     ),
     namesRead,
+    // An MTA-STS-enforcing sender's mail proves MTA-STS only if its resolver found and applied the policy.
+    stsPoliciesApplied(p, opts),
   ]);
   const flows = sent.map(({ flow, marker, error, sentAt }): FlowResult => {
     if (error) return { flow, passed: false, foundIn: [], detail: `${where(flow)}: not sent: ${error}` };
@@ -177,15 +184,26 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     const received = delivered && proven(flow) ? (paths.get(foundIn[0]) ?? []) : [];
     const through = !flow.via || receivedThrough(received, flow.via);
     const entry = entersFromOutside(flow) ? entryProblem(flow, received, names) : undefined;
-    const passed = delivered && through && !entry;
+    const sts = flow.enforcing === "mta-sts" ? stsPolicies.get(flow.recipient.slice(flow.recipient.indexOf("@") + 1)) : undefined;
+    if (delivered && through && !entry && sts?.undecided)
+      return {
+        flow,
+        passed: false,
+        undecided: true,
+        foundIn,
+        detail: `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but could not check the sender's MTA-STS policy: ${sts.undecided}`,
+      };
+    const passed = delivered && through && !entry && !sts?.problem;
     const shown = () => (received.length ? received.map((r) => `"${r}"`).join(", ") : "empty");
     const detail = passed
-      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox${entersFromOutside(flow) ? `, entered at ${flow.entry}` : ""}${flow.via ? `, through ${flow.via}` : ""}`
+      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox${entersFromOutside(flow) ? `, entered at ${flow.entry}` : ""}${flow.via ? `, through ${flow.via}` : ""}${sts?.applied ? `, the sender applying "${sts.applied}"` : ""}`
       : !delivered
         ? `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}`
         : !through
           ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but not through ${flow.via}: its Received path is ${shown()}`
-          : `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but ${entry}: its Received path is ${shown()}`;
+          : entry
+            ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but ${entry}: its Received path is ${shown()}`
+            : `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but ${sts!.problem}`;
     const at = arrivedAt.get(marker);
     return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
   });
@@ -202,6 +220,7 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     ...(p.routing.some((t) => t.tls) ? { tls } : {}),
     passed: flows.every((f) => f.passed) && relays.every((r) => r.passed) && tls.every((t) => t.passed) && leftQueued.length === 0,
     undecided: [
+      ...flows.filter((f) => f.undecided).map((f) => f.detail),
       ...relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
       ...tls.filter((t) => t.verdict === "unknown").map((t) => t.detail),
       ...queuedLeft,
@@ -211,6 +230,41 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     sendSeconds: (sentAll - started) / 1000,
     waitSeconds: waited / 1000,
   };
+}
+
+/** An enforcing sender's policy for a domain: applied (its answer), a problem, or could not be read. */
+interface StsJudgement {
+  applied?: string;
+  problem?: string;
+  undecided?: string;
+}
+
+/**
+ * For each domain an enforcing sender sends to under an enforced policy: what keeps the sender
+ * from applying the published policy (its problem), or why that could not be read (undecided);
+ * nothing when it applies. A policy in testing mode is not enforced by anyone: not judged.
+ */
+async function stsPoliciesApplied(p: Plan, opts: VerifyOptions): Promise<Map<string, StsJudgement>> {
+  const judged = new Map<string, StsJudgement>();
+  await Promise.all(
+    p.flows
+      .filter((f) => f.enforcing === "mta-sts" && f.sender)
+      .map(async (f) => {
+        const domain = f.recipient.slice(f.recipient.indexOf("@") + 1);
+        const policy = p.mtaSts?.policies.find((x) => x.domain === domain);
+        if (policy?.mode !== "enforce") return;
+        let found: SenderTlsPolicy;
+        try {
+          found = await senderTlsPolicy(await opts.session(sendingHost(f.from)), f.sender!, domain);
+        } catch (e) {
+          judged.set(domain, { undecided: (e as Error).message });
+          return;
+        }
+        const problem = stsNotApplied(found, domain, policy.mx);
+        judged.set(domain, problem ? { problem } : { applied: found.policy });
+      }),
+  );
+  return judged;
 }
 
 /** A message from outside to one of the organisation's hosts (not the outside host's own users). */
@@ -301,6 +355,10 @@ async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
       });
       if (!keys.length) return failed(`no TLSA record planned for ${name}`);
       const dns = await published(name);
+      if (dns.status === "BOGUS")
+        return failed(
+          `the TLSA record of ${name} fails validation at the sending host's resolver (SERVFAIL, answered with checking disabled): a DS matching no key or a broken signature; every DANE sender defers`,
+        );
       if (dns.status !== "NOERROR" && dns.status !== "NXDOMAIN")
         return {
           server,

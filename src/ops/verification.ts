@@ -137,7 +137,7 @@ async function runVerification(verify: Verifier, desired: Plan, progress: (m: st
   );
   const v = await verify(desired);
   const failed = [
-    ...v.flows.filter((x) => !x.passed),
+    ...v.flows.filter((x) => !x.passed && !x.undecided),
     ...v.relays.filter((x) => !x.passed && x.verdict !== "unknown"),
     ...(v.tls ?? []).filter((t) => t.verdict === "mismatch"),
   ];
@@ -189,7 +189,7 @@ export async function verifyDeployed(stack: MigrationStack, progress: (m: string
 export function verificationStatus(v: Verification): Pick<PhaseOutcome, "status" | "unverifiedBecause"> {
   if (v.passed) return { status: "done" };
   if (
-    v.flows.some((f) => !f.passed) ||
+    v.flows.some((f) => !f.passed && !f.undecided) ||
     v.relays.some((r) => !r.passed && r.verdict !== "unknown") ||
     v.tls?.some((t) => t.verdict === "mismatch")
   )

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { enteredAt, queuedWithRecipients, receivedBy, receivedThrough, relayVerdict, searchFailure } from "../../src/checks/mail";
+import {
+  enteredAt,
+  queuedWithRecipients,
+  receivedBy,
+  receivedThrough,
+  relayVerdict,
+  searchFailure,
+  stsNotApplied,
+} from "../../src/checks/mail";
 import { answererProblem, entryProblem, waitingReasons } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
 import type { MailFlow } from "../../src/model/plan";
@@ -296,5 +304,32 @@ describe("a search of a live mail store", () => {
     ["grep killed: a failure", { code: 137, stderr: "" }, "grep exited 137: no message"],
   ])("%s", (_what, r, failure) => {
     expect(searchFailure(r)).toBe(failure);
+  });
+});
+
+describe("whether an enforcing sender applied a domain's MTA-STS policy", () => {
+  const at = { transport: "smtp-sts", map: "socketmap:inet:127.0.0.1:8461:postfix" };
+  const mx = ["mail.paradigms.test", "*.backup.paradigms.test"];
+
+  it("applies it when its map answers secure with every MX the policy names", () => {
+    expect(
+      stsNotApplied({ ...at, policy: "secure match=mail.paradigms.test:.backup.paradigms.test servername=hostname" }, "paradigms.test", mx),
+    ).toBeUndefined();
+  });
+
+  it("does not when the map has no policy for the domain: the message came by the default TLS", () => {
+    expect(stsNotApplied({ ...at, policy: "" }, "paradigms.test", mx)).toBe(
+      "the sender applied no MTA-STS policy for paradigms.test (transport smtp-sts, policy map socketmap:inet:127.0.0.1:8461:postfix has none for it): the message came by the sender's default TLS, so MTA-STS is not shown",
+    );
+    expect(stsNotApplied({ transport: "smtp", map: "", policy: "" }, "paradigms.test", mx)).toContain(
+      "(transport smtp, no TLS policy map)",
+    );
+  });
+
+  it("does not when the answer is no secure level, or misses an MX of the published policy", () => {
+    expect(stsNotApplied({ ...at, policy: "dane" }, "paradigms.test", mx)).toContain('is "dane"');
+    expect(stsNotApplied({ ...at, policy: "secure match=mail.paradigms.test servername=hostname" }, "paradigms.test", mx)).toContain(
+      "it misses .backup.paradigms.test of the published policy",
+    );
   });
 });
