@@ -5,6 +5,7 @@
 
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { dsRecord } from "../src/checks/dnssec";
 import { CutoverError } from "../src/model/errors";
 import type { Inventory } from "../src/model/inventory";
 import { run } from "../src/remote/local";
@@ -45,6 +46,24 @@ export const PARTNER_MAILBOX = `orders@${PARTNER_DOMAIN}`;
  */
 export const ISP_RELAY = { host: "relay.isp.test", port: 2525 };
 export const ISP_ZONE = "isp.test";
+/**
+ * The lab zones' parents ("test", "com"), as a TLD is a real zone's: each signed on the lab's DNS
+ * server, delegating its lab zones and publishing their DS (publishDelegations), so that validating
+ * resolvers chain from its key to the lab zones' as from the root to a real organisation's, and a
+ * DS missing or wrong strikes as it does on the Internet. Pure.
+ */
+export function parentZones(zones: string[]): string[] {
+  const parents = [...new Set(zones.map(parentOf))].sort();
+  const nested = zones.filter((z) => zones.includes(parentOf(z)) || parents.includes(z));
+  if (nested.length || parents.includes(""))
+    throw new CutoverError(
+      `lab: a lab zone's parent must be a zone the lab adds, not a lab zone or the root: ${nested.join(", ") || zones.join(", ")}`,
+    );
+  return parents;
+}
+
+/** The zone a zone is delegated from: its name without the first label. Pure. */
+export const parentOf = (zone: string) => zone.split(".").slice(1).join(".");
 /** The legacy gateway's own chain for the gateway name (key, certificate, the lab CA's), in its /etc/postfix. */
 export const LEGACY_CHAIN = "/etc/postfix/tls/gateway.pem";
 /** The header the legacy gateway's own header_checks strip from what it relays. */
@@ -329,7 +348,9 @@ export async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDes
   const storage = join(dir, "knot");
   mkdirSync(storage, { recursive: true });
   const nsName = `ns.${inv.internet?.domain ?? zones[0]}`;
-  for (const z of zones) {
+  const parents = parentZones(zones);
+  // A zone file: its SOA and NS, the name server's address when it is inside, then `records`.
+  const zoneFile = (z: string, records: string[]) =>
     writeFileSync(
       join(storage, `${z}.zone`),
       [
@@ -338,12 +359,19 @@ export async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDes
         `@ SOA ${nsName}. hostmaster.${z}. 1 3600 600 86400 60`,
         `@ NS ${nsName}.`,
         ...(nsName.endsWith(`.${z}`) ? [`${nsName}. A ${h.address}`] : []),
-        // The ISP's relay runs on the model Internet's host, which serves the DNS too.
-        ...(ISP_RELAY.host.endsWith(`.${z}`) ? [`${ISP_RELAY.host}. A ${h.address}`] : []),
+        ...records,
         "",
       ].join("\n"),
     );
-  }
+  // The ISP's relay runs on the model Internet's host, which serves the DNS too.
+  for (const z of zones) zoneFile(z, ISP_RELAY.host.endsWith(`.${z}`) ? [`${ISP_RELAY.host}. A ${h.address}`] : []);
+  // Each parent delegates its lab zones to the lab's name server (the glue above); the DS records
+  // come once Knot has made each zone's keys.
+  for (const parent of parents)
+    zoneFile(
+      parent,
+      zones.filter((z) => parentOf(z) === parent).map((z) => `${z}. NS ${nsName}.`),
+    );
   const conf = [
     "server:",
     `    rundir: "${storage}"`,
@@ -378,7 +406,7 @@ export async function startKnot(h: PlannedLabHost, zones: string[], tsig: LabDes
     // its default policy (ECDSA P-256, a KSK and a ZSK), re-signing every update it takes.
     "    dnssec-signing: on",
     "zone:",
-    ...zones.map((z) => `  - domain: ${z}`),
+    ...[...parents, ...zones].map((z) => `  - domain: ${z}`),
     "",
   ].join("\n");
   const etc = join(etcDir(h.namespace), "knot");
@@ -468,31 +496,65 @@ function passwdEntry(user: string): { uid: number; gid: number } {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+/** A zone's key-signing keys (DNSKEY flags 257) once Knot has signed it, as zone files write them; waits up to 20 s. */
+async function signingKeys(namespace: string, zone: string, dnsAddress: string): Promise<string[]> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { stdout } = await inNamespace(namespace, ["dig", "+short", "+time=1", "DNSKEY", zone, `@${dnsAddress}`], { allowFailure: true });
+    const keys = stdout.split("\n").filter((l) => l.startsWith("257 "));
+    if (keys.length) return keys;
+    if (Date.now() > deadline) throw new CutoverError(`lab: zone ${zone} is not signed after 20 s (no DNSKEY 257)`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Each lab zone's DS records in its parent, once Knot has signed the zone: one transaction per parent. */
+export async function publishDelegations(dns: Pick<PlannedLabHost, "namespace" | "address">, zones: string[]): Promise<void> {
+  const ds = await Promise.all(zones.map(async (z) => ({ z, keys: await signingKeys(dns.namespace, z, dns.address) })));
+  for (const parent of parentZones(zones))
+    await registrarChange(
+      dns.namespace,
+      parent,
+      ds
+        .filter((x) => parentOf(x.z) === parent)
+        .flatMap((x) => x.keys.map((k) => ["zone-set", `${x.z}.`, "300", "DS", ...dsRecord(x.z, k).split(" ")])),
+    );
+}
+
+/**
+ * Changes a parent zone as a registrar does at an organisation's request: one knotc transaction on
+ * the lab's DNS server, each change a knotc command without its zone (["zone-unset", "x.test.",
+ * "DS"]). Knot signs the change at commit.
+ */
+export async function registrarChange(namespace: string, parent: string, changes: string[][]): Promise<void> {
+  const knotc = (...args: string[]) => inNamespace(namespace, ["knotc", "-c", "/etc/knot/knot.conf", ...args], { timeoutMs: 30_000 });
+  await knotc("zone-begin", parent);
+  try {
+    for (const [command, ...args] of changes) await knotc(command, parent, ...args);
+    await knotc("zone-commit", parent);
+  } catch (e) {
+    await knotc("zone-abort", parent).catch(() => undefined);
+    throw e;
+  }
+}
+
 /** Where the outside host's validating resolver listens: its own loopback address, beside Knot's 127.0.0.1. */
 export const RESOLVER_ADDRESS = "127.0.0.54";
 
 /**
- * The outside host's validating resolver (unbound from Debian): the lab's zones from the lab's DNS
- * server, each validated with its own key as trust anchor (the lab has no root to chain to).
- * Returns once it answers a lab zone with AD (validated).
+ * The outside host's validating resolver (unbound from Debian): the lab's zones and their parents
+ * from the lab's DNS server, validated from the parents' keys as trust anchors (the lab has no root
+ * to chain to) through each zone's DS. Returns once it answers a lab zone with AD (validated).
  */
 export async function startResolver(h: PlannedLabHost, zones: string[], dnsAddress: string): Promise<void> {
   const dir = hostDir(h.role);
-  const anchors: string[] = [];
-  for (const z of zones) {
-    // Knot signs a zone as it loads it: its KSK (flags 257) is the anchor.
-    const deadline = Date.now() + 20_000;
-    let keys: string[] = [];
-    while (!keys.length) {
-      const { stdout } = await inNamespace(h.namespace, ["dig", "+short", "+time=1", "DNSKEY", z, `@${dnsAddress}`], {
-        allowFailure: true,
-      });
-      keys = stdout.split("\n").filter((l) => l.startsWith("257 "));
-      if (!keys.length && Date.now() > deadline) throw new CutoverError(`lab: zone ${z} is not signed after 20 s (no DNSKEY 257)`);
-      if (!keys.length) await new Promise((r) => setTimeout(r, 200));
-    }
-    anchors.push(...keys.map((k) => `    trust-anchor: "${z}. DNSKEY ${k}"`));
-  }
+  // The parents' key-signing keys are the only anchors: each lab zone validates through its DS.
+  const parents = parentZones(zones);
+  const anchors = (
+    await Promise.all(
+      parents.map(async (p) => (await signingKeys(h.namespace, p, dnsAddress)).map((k) => `    trust-anchor: "${p}. DNSKEY ${k}"`)),
+    )
+  ).flat();
   const conf = join(dir, "unbound.conf");
   writeFileSync(
     conf,
@@ -521,7 +583,7 @@ export async function startResolver(h: PlannedLabHost, zones: string[], dnsAddre
       // Lab-only: the lab's domains are under .test, which unbound answers itself by default (RFC 6761).
       '    local-zone: "test." nodefault',
       ...anchors,
-      ...zones.flatMap((z) => ["stub-zone:", `    name: "${z}"`, `    stub-addr: ${dnsAddress}`]),
+      ...[...parents, ...zones].flatMap((z) => ["stub-zone:", `    name: "${z}"`, `    stub-addr: ${dnsAddress}`]),
       "",
     ].join("\n"),
   );

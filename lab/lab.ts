@@ -19,6 +19,7 @@ import {
   ISP_RELAY,
   ISP_ZONE,
   LEGACY_CHAIN,
+  publishDelegations,
   startDovecot,
   startKnot,
   startLegacySasl,
@@ -231,7 +232,9 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
         ]),
       ),
     );
-    // Once Knot has signed the zones: the outside host's validating resolver, their keys its anchors.
+    // Once Knot has signed the zones: their DS records in the parent, then the outside host's
+    // validating resolver, the parent's key its anchor.
+    await publishDelegations(dns, zones);
     await startResolver(internet, zones, dns.address);
     progress("lab: MTA-STS: the policies' web server (nginx) and the enforcing sender's resolver");
     await startPolicyWeb(internet, await mtaStsChain());

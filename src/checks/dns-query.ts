@@ -15,7 +15,10 @@ export interface DnsAnswer {
   /** Whether the server answered with authority (AA). */
   authoritative: boolean;
   ttl?: number;
-  /** In the plan's terms: A address, "preference target" for MX, unquoted text for TXT, target for CNAME, "3 1 1 hex" for TLSA. */
+  /**
+   * In the plan's terms: A address, "preference target" for MX, unquoted text for TXT, target for
+   * CNAME, "3 1 1 hex" for TLSA; as zone files write them for DNSKEY ("257 3 13 base64") and DS ("tag 13 2 hex").
+   */
   values: string[];
   /** Asked with `dnssec`: whether a signature (RRSIG) over the record set came with it. */
   signed?: boolean;
@@ -25,6 +28,8 @@ export interface QueryOptions {
   port?: number;
   /** Ask for the record set's DNSSEC signatures too (EDNS0 with the DO bit). */
   dnssec?: boolean;
+  /** Ask a recursive resolver to find the answer (the RD bit), not only what it holds itself. */
+  recursive?: boolean;
 }
 
 export class DnsUnreachableError extends Error {
@@ -53,6 +58,14 @@ function answerValue(a: packet.Answer): string | undefined {
       return lower(a.data as string);
     case "TXT":
       return (a.data as Buffer[]).map((b) => b.toString("utf8")).join("");
+    case "DNSKEY": {
+      const k = a.data as { flags: number; algorithm: number; key: Buffer };
+      return `${k.flags} 3 ${k.algorithm} ${k.key.toString("base64")}`;
+    }
+    case "DS": {
+      const d = a.data as { keyTag: number; algorithm: number; digestType: number; digest: Buffer };
+      return `${d.keyTag} ${d.algorithm} ${d.digestType} ${d.digest.toString("hex")}`;
+    }
     case "TLSA": {
       const t = a.data as { usage: number; selector: number; matchingType: number; certificate: Buffer };
       return `${t.usage} ${t.selector} ${t.matchingType} ${t.certificate.toString("hex")}`;
@@ -65,15 +78,15 @@ function answerValue(a: packet.Answer): string | undefined {
 export function queryRecord(
   server: string,
   name: string,
-  type: RecordType | "NS",
+  type: RecordType | "NS" | "DNSKEY" | "DS",
   timeoutMs = 2000,
-  { port = 53, dnssec = false }: QueryOptions = {},
+  { port = 53, dnssec = false, recursive = false }: QueryOptions = {},
 ): Promise<DnsAnswer> {
   const id = randomInt(0, 65536);
   const question = packet.encode({
     type: "query",
     id,
-    flags: 0,
+    flags: recursive ? packet.RECURSION_DESIRED : 0,
     questions: [{ type, name, class: "IN" }],
     ...(dnssec ? { additionals: [{ type: "OPT", name: ".", udpPayloadSize: 4096, flags: packet.DNSSEC_OK }] } : {}),
   } as packet.Packet);

@@ -7,7 +7,7 @@
  * parallelism; a probe that cannot reach its server is reported as such, never as clean.
  */
 import type { DriftOptions, Finding, Probe } from "./probes/common";
-import { cloudUnmanagedProbes, plannedRecordProbes, resolverProbes, unmanagedRecordProbes } from "./probes/dns";
+import { cloudUnmanagedProbes, delegationProbes, plannedRecordProbes, resolverProbes, unmanagedRecordProbes } from "./probes/dns";
 import { engineProbes } from "./probes/engine";
 import { flowProbes } from "./probes/flows";
 import { baselineProbes, hostAccessProbes, identityProbes, routingProbes } from "./probes/hosts";
@@ -53,6 +53,7 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
   const probes: Probe[] = [
     ...engineProbes(o),
     ...(await plannedRecordProbes(o)),
+    ...(await delegationProbes(o)),
     ...unmanagedRecordProbes(o),
     ...cloudUnmanagedProbes(o),
     ...resolverProbes(o),

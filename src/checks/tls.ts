@@ -45,7 +45,7 @@ export interface PublishedTlsa {
   keys: string[];
   /** The resolver set the AD bit: it validated the answer. Without it a DANE sender ignores the record. */
   validated: boolean;
-  /** The resolver's status (NOERROR, NXDOMAIN, SERVFAIL: a bogus signature), or why it gave none. */
+  /** The resolver's status (NOERROR, NXDOMAIN, SERVFAIL), BOGUS when it failed validation, or why it gave none. */
   status: string;
 }
 
@@ -67,13 +67,23 @@ export function publishedTlsaOf(output: string): PublishedTlsa {
   return { keys, validated, status };
 }
 
-/** The TLSA record of `name`'s port 25 as the resolver of the host of `s` returns it (dig from bind9-dnsutils). */
+/**
+ * The TLSA record of `name`'s port 25 as the resolver of the host of `s` returns it (dig from
+ * bind9-dnsutils). A SERVFAIL that the same question with checking disabled (+cd) answers is a
+ * validation failure, status BOGUS (a DS matching no key, a broken signature): what a DANE sender
+ * gets, not a resolver that is down.
+ */
 export async function publishedTlsa(s: HostSession, name: string): Promise<PublishedTlsa> {
-  const r = await s.exec(["dig", "+dnssec", "+time=2", "+tries=2", "TLSA", `_25._tcp.${name}`], { allowFailure: true });
+  const ask = (...flags: string[]) =>
+    s.exec(["dig", "+dnssec", ...flags, "+time=2", "+tries=2", "TLSA", `_25._tcp.${name}`], { allowFailure: true });
+  const r = await ask();
   if (r.code === 127) return { keys: [], validated: false, status: "dig (from bind9-dnsutils) is not installed on the sending host" };
   if (r.code !== 0)
     return { keys: [], validated: false, status: `dig exited ${r.code}: ${(r.stdout + r.stderr).trim().split("\n").at(-1)}` };
-  return publishedTlsaOf(r.stdout);
+  const answer = publishedTlsaOf(r.stdout);
+  if (answer.status !== "SERVFAIL") return answer;
+  const unchecked = await ask("+cd");
+  return unchecked.code === 0 && publishedTlsaOf(unchecked.stdout).status === "NOERROR" ? { ...answer, status: "BOGUS" } : answer;
 }
 
 export interface TlsVerdict {

@@ -7,13 +7,16 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parentOf, registrarChange } from "../../lab/daemons";
 import { setSshd } from "../../lab/lab";
 import { labMailboxFile } from "../../lab/lab-stack";
 import { keysDir } from "../../lab/layout";
+import { askStsResolver, restartStsResolver } from "../../lab/mta-sts";
 import { startDaemon } from "../../lab/namespaces";
 import { queryRecord } from "../../src/checks/dns-query";
 import { checkDrift, type DriftReport, renderDriftTable } from "../../src/checks/drift";
 import { waitFor } from "../../src/checks/mail";
+import { publishedTlsa } from "../../src/checks/tls";
 import { verifyPhase } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
 import { hostRouting } from "../../src/model/routing";
@@ -39,6 +42,35 @@ const session = (role: HostRole) => pool.session(lab.target(role));
 const p4 = () => stackPlan(current().name, 4);
 const zoneTarget = (zone: string): ZoneTarget => ({ zone, server: "127.0.0.1", tsig: lab.description.tsig });
 const service = lab.description.serviceAddress;
+/** The zones that publish a TLSA record: their delegation decides whether DANE senders use it. */
+const daneZones = () =>
+  p4()
+    .zones.filter((z) => z.records.some((r) => r.type === "TLSA"))
+    .map((z) => z.name);
+/** The zone of the gateway's name, whose TLSA record DANE senders check at the gateway address. */
+const gatewayZone = () => daneZones().find((z) => p4().gateway.hostName.endsWith(`.${z}`))!;
+/** The lab's DNS server's namespace, where its parents' registrar changes are made. */
+const dnsNamespace = () => Object.values(lab.description.hosts).find((h) => h?.address === lab.description.dnsServer)!.namespace;
+
+/** Runs `fn` with the zone's DS records at its parent replaced by `ds` (none: removed), then puts the originals back. */
+async function withParentDs(zone: string, ds: string[], fn: () => Promise<void>) {
+  const asked = async () => (await queryRecord(lab.description.dnsServer, zone, "DS")).values;
+  const replace = async (values: string[]) =>
+    registrarChange(dnsNamespace(), parentOf(zone), [
+      ...((await asked()).length ? [["zone-unset", `${zone}.`, "DS"]] : []),
+      ...values.map((v) => ["zone-set", `${zone}.`, "300", "DS", ...v.split(" ")]),
+    ]);
+  const original = await asked();
+  expect(original.length).toBeGreaterThan(0);
+  await replace(ds);
+  try {
+    // The fault struck: the parent answers what the test set.
+    expect(await asked()).toEqual([...ds].sort());
+    await fn();
+  } finally {
+    await replace(original);
+  }
+}
 
 /**
  * One of the project's commands as an operator runs it: from a root shell in the machine's own
@@ -97,6 +129,10 @@ describe("drift check on the lab", () => {
     const signatures = r.findings.filter((f) => f.check.endsWith("TLSA signature"));
     expect(tlsa.length).toBeGreaterThan(0);
     expect(signatures.map((f) => f.status)).toEqual(tlsa.map(() => "ok"));
+    // Each zone publishing a TLSA record is delegated with a DS matching its key: validating resolvers reach it.
+    expect(r.findings.filter((f) => f.check === "DS at the parent").map((f) => `${f.subject} ${f.status}`)).toEqual(
+      daneZones().map((z) => `${z} ok`),
+    );
     // Each domain's MTA-STS policy, fetched over HTTPS as a sender fetches it: as planned, naming the MX.
     const policies = p4().mtaSts!.policies.map((x) => `https://mta-sts.${x.domain}/.well-known/mta-sts.txt`);
     expect(policies.length).toBeGreaterThan(0);
@@ -128,6 +164,81 @@ describe("drift check on the lab", () => {
     }
     expect(notOk(await stackDrift(current(), { skipEngine: true }))).toEqual([]);
   }, 120_000);
+
+  it("an enforcing sender that finds no MTA-STS policy (the policy file gone, its resolver fresh): its mail still arrives by DANE, and the flow fails naming MTA-STS", async () => {
+    const sts = p4().mtaSts!;
+    const [policy] = sts.policies;
+    const file = policyPath(sts.directory, policy.domain);
+    const web = await session(sts.policyHost);
+    const outside = lab.description.hosts.internet!;
+    await web.exec(["rm", "-f", file]);
+    try {
+      await restartStsResolver(outside, lab.description.tls!.caFile);
+      // The fault struck: the sender's resolver has no policy for the domain.
+      expect(await askStsResolver(outside, policy.domain)).toBe("");
+      const r = await stackDrift(current(), { flows: true, skipEngine: true });
+      const enforcing = r.findings.filter((f) => f.area === "flow" && f.subject.includes("enforcing MTA-STS"));
+      const failed = enforcing.find((f) => f.status !== "ok" && f.subject.endsWith(`@${policy.domain}`));
+      const url = `https://mta-sts.${policy.domain}/.well-known/mta-sts.txt`;
+      // The flow is drift; the policy a sender can no longer fetch could not be checked (a 404 is no verdict).
+      expect(notOk(r)).toEqual([`drift flow ${failed?.subject} delivered as planned`, `unreachable smtp ${url} MTA-STS policy`].sort());
+      expect(failed?.actual).toContain(`but the sender applied no MTA-STS policy for ${policy.domain}`);
+      // The message itself arrived where planned: only the policy is missing.
+      expect(failed?.actual).toMatch(/: in \w+'s mailbox, but /);
+      expect(enforcing.length).toBe(sts.policies.filter((x) => x.mode === "enforce").length);
+      expect(r.exitCode).toBe(2);
+    } finally {
+      await web.writeFile(file, policy.text, 0o644);
+    }
+    expect(await askStsResolver(outside, policy.domain)).toBe(`secure match=${policy.mx.join(":")} servername=hostname`);
+  }, 120_000);
+
+  it("the gateway zone's DS removed at its parent: DANE silently off, named with the DS to publish; the verification's TLS checks fail (no AD); exit 1", async () => {
+    const zone = gatewayZone();
+    await withParentDs(zone, [], async () => {
+      const r = await stackDrift(current(), { flows: true, skipEngine: true });
+      const tlsChecks = r.findings.filter((f) => f.check === "presents a published TLS key");
+      expect(notOk(r)).toEqual(
+        [`drift dns ${zone} DS at the parent`, ...tlsChecks.map((f) => `drift flow ${f.subject} presents a published TLS key`)].sort(),
+      );
+      expect(tlsChecks.length).toBe(3);
+      expect(r.findings.find((f) => f.check === "DS at the parent" && f.subject === zone)?.actual).toMatch(
+        new RegExp(
+          `^signed, but the parent publishes no DS record: validating resolvers treat ${zone} as unsigned, so DANE is silently off; publish \\d+ 13 2 [0-9a-f]{64} at the registrar$`,
+        ),
+      );
+      for (const t of tlsChecks) expect(t.actual).toContain("is not validated by the sending host's resolver (no AD bit)");
+      expect(r.exitCode).toBe(1);
+    });
+    expect(notOk(await stackDrift(current(), { skipEngine: true }))).toEqual([]);
+  }, 180_000);
+
+  it("a wrong DS at the gateway zone's parent: the zone is bogus, named; the sending host's resolver fails it (BOGUS, not a resolver down); exit 1", async () => {
+    const zone = gatewayZone();
+    const wrong = `${(await queryRecord(lab.description.dnsServer, zone, "DS")).values[0].split(" ").slice(0, 3).join(" ")} ${"0".repeat(64)}`;
+    await withParentDs(zone, [wrong], async () => {
+      const r = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(r)).toEqual([`drift dns ${zone} DS at the parent`]);
+      expect(r.findings.find((f) => f.check === "DS at the parent")?.actual).toMatch(
+        new RegExp(
+          `^the parent's DS \\(key tag \\d+\\) matches none of the zone's key-signing keys \\(tag \\d+\\): validating resolvers fail ${zone} \\(SERVFAIL\\) and every DANE sender defers its mail`,
+        ),
+      );
+      expect(r.exitCode).toBe(1);
+      // What the verification's TLS check and the go-live pre-flight read: a validation failure.
+      expect(await publishedTlsa(await session("internet"), p4().gateway.hostName)).toMatchObject({ status: "BOGUS", validated: false });
+    });
+    // Put back, the resolver validates the zone again once the bad key it holds has expired: unbound
+    // keeps a key it found bogus for 60 s whatever val-bogus-ttl says (measured: 61 s), as real
+    // resolvers do after a registrar's fix.
+    const back = await waitFor(
+      async () => publishedTlsa(await session("internet"), p4().gateway.hostName),
+      (t) => t.validated,
+      120_000,
+      2_000,
+    );
+    expect(back).toMatchObject({ status: "NOERROR", validated: true });
+  }, 240_000);
 
   it("the new server's chain replaced by hand with another key: its key no longer matches its TLSA record; a certificate nearer its end than the warning is named; exit 1", async () => {
     const neu = await session("new");
@@ -555,15 +666,18 @@ describe("drift check on the lab", () => {
     const inventory = loadStack(current().name, 4).inventory;
     const r = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: [knot] });
     const dns = r.findings.filter((f) => f.area === "dns" && f.subject.startsWith("paradigms.test"));
-    // One finding a record, and a TLSA record's signature besides.
+    // One finding a record, and a TLSA record's signature besides;
     expect(dns.map((f) => `${f.status} ${f.subject}`)).toEqual(
       p.zones
         .find((z) => z.name === "paradigms.test")!
-        .records.flatMap((rec) => (rec.type === "TLSA" ? [1, 2] : [1]).map(() => `ok paradigms.test @${knot}`)),
+        .records.flatMap((rec) => (rec.type === "TLSA" ? [1, 2] : [1]).map(() => `ok paradigms.test @${knot}`))
+        // and the zone's delegation: the DS at its parent against its keys.
+        .concat("ok paradigms.test"),
     );
     const dead = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: ["198.51.100.99"], timeoutMs: 1500 });
     // No SSH session was given: the host checks could not run, and say so.
     expect(notOk(dead)).toEqual([
+      "unreachable dns paradigms.test DS at the parent",
       "unreachable dns paradigms.test authoritative servers",
       `unreachable host ${current().name} hosts over SSH`,
     ]);

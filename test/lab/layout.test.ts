@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { parentZones } from "../../lab/daemons";
 import { labShapeInventories } from "../../lab/lab-stack";
 import { labLayout, OPERATOR_ADDRESS } from "../../lab/layout";
 import { InputError } from "../../src/model/errors";
@@ -60,5 +61,18 @@ describe("the lab's layout, from the lab stacks' shapes", () => {
   ])("refuses %s", (_what, change, message) => {
     expect(() => labLayout([change(load("pilot", 1))])).toThrow(InputError);
     expect(() => labLayout([change(load("pilot", 1))])).toThrow(message);
+  });
+});
+
+describe("the lab zones' parents, signed as a TLD is", () => {
+  it("are each lab zone's name without its first label, once each: every shape's zones chain from them", () => {
+    const zones = labLayout(labShapeInventories()).zones;
+    expect(parentZones(zones)).toEqual([...new Set(zones.map((z) => z.split(".").slice(1).join(".")))].sort());
+    expect(parentZones(["paradigms.test", "isp.test", "paradigms.com"])).toEqual(["com", "test"]);
+  });
+
+  it("refuse a lab zone that is another's parent or a top-level name: the lab would have to delegate inside its own zones", () => {
+    expect(() => parentZones(["paradigms.test", "mail.paradigms.test"])).toThrow(/mail\.paradigms\.test/);
+    expect(() => parentZones(["test", "paradigms.test"])).toThrow(/a lab zone's parent must be/);
   });
 });

@@ -8,6 +8,7 @@ import type { PlannedZone } from "../../model/plan";
 import { recordSetKey } from "../../model/records";
 import { readZones } from "../../remote/effects/zone";
 import { queryRecord } from "../dns-query";
+import { delegationProblem } from "../dnssec";
 import { compared, type DriftOptions, type Finding, type Probe, probe, recordText, timeoutOf, withTimeout } from "./common";
 
 /**
@@ -61,6 +62,36 @@ export async function plannedRecordProbes(o: DriftOptions): Promise<Probe[]> {
     }),
   );
   return perZone.flat();
+}
+
+/**
+ * Each zone that publishes a TLSA record: the DS its parent publishes (as a resolver finds it,
+ * `nsLookup` or the system's) against the zone's keys (as its first authoritative server answers).
+ * A signed zone without DS has DANE silently off; a DS matching no key fails every DANE sender.
+ */
+export async function delegationProbes(o: DriftOptions): Promise<Probe[]> {
+  const timeoutMs = timeoutOf(o);
+  const resolver = o.nsLookup?.[0] ?? new Resolver().getServers()[0];
+  return o.plan.zones
+    .filter((z) => z.records.some((r) => r.type === "TLSA"))
+    .map((z) => {
+      const at = { area: "dns" as const, subject: z.name, check: "DS at the parent" };
+      return probe(at, async () => {
+        const [server] = await withTimeout(authoritativeServers(z, o.inventory, o.nsLookup), timeoutMs, `name servers of ${z.name}`);
+        const [keys, ds] = await Promise.all([
+          queryRecord(server, z.name, "DNSKEY", timeoutMs),
+          queryRecord(resolver, z.name, "DS", timeoutMs, { recursive: true }),
+        ]);
+        for (const [a, what] of [
+          [keys, `DNSKEY at ${server}`],
+          [ds, `DS at ${resolver}`],
+        ] as const)
+          if (a.status !== "answer" && a.status !== "nodata") throw new Error(`${z.name} ${what}: ${a.status}`);
+        const problem = delegationProblem(z.name, keys.values, ds.values);
+        const expected = keys.values.length ? "a DS matching the zone's key-signing key" : "no DS (the zone is not signed)";
+        return [compared(at, !problem, expected, problem ?? `DS ${ds.values.map((d) => d.split(" ")[0]).join(", ") || "none"}`)];
+      });
+    });
 }
 
 /** Records in on-prem zones that the plan does not know: per DNS server, one zone transfer per zone, in one round trip. */
