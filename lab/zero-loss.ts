@@ -81,6 +81,8 @@ export interface ZeroLossReport {
   heldAtPowerOff?: string[];
   /** Fault "agent-killed": how many delivery agents were SIGKILLed. */
   agentsKilled?: number;
+  /** Fault "mta-killed": messages the stream handed over after the kill (none: the fault met no mail). */
+  sentAfterFault?: number;
   /**
    * Deliveries the outside sender (enforcing DANE) deferred because the gateway's TLS identity did
    * not verify during the run (a key matching no TLSA record, a TLSA lookup failing, no STARTTLS):
@@ -267,6 +269,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   let deferredAtSwitch: number | undefined;
   let heldAtPowerOff: string[] | undefined;
   let agentsKilled: number | undefined;
+  let faultAt: number | undefined;
   const event = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const start = Date.now();
     try {
@@ -439,6 +442,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
       const master = masterPid("new");
       await event("new server's MTA killed for 5 s", async () => {
         await run(["kill", "-9", String(master)]);
+        faultAt = Date.now();
         await sleep(5000);
         await inNamespace(lab.hosts.new!.namespace, ["postfix", "start"], { timeoutMs: 30_000 });
       });
@@ -494,6 +498,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     ...(deferredAtSwitch === undefined ? {} : { deferredAtSwitch }),
     ...(heldAtPowerOff === undefined ? {} : { heldAtPowerOff }),
     ...(agentsKilled === undefined ? {} : { agentsKilled }),
+    ...(faultAt === undefined ? {} : { sentAfterFault: sent.filter((m) => m.t > faultAt!).length }),
     tlsDeferred,
     handshakeCuts: outsideLines.filter(handshakeCut).length,
   };
