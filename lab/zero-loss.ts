@@ -79,6 +79,12 @@ export interface ZeroLossReport {
    * again when it is back.
    */
   heldAtPowerOff?: string[];
+  /**
+   * Fault "legacy-down": the hosts that answered ARP for the gateway address, asked from the outside
+   * host, once the new server had taken it and again at the end (the legacy gateway back): one
+   * each time, or two hosts were taking each a part of the mail.
+   */
+  arpAnswerers?: { atTake: string[]; atEnd: string[] };
   /** Fault "agent-killed": how many delivery agents were SIGKILLed. */
   agentsKilled?: number;
   /** Fault "mta-killed": messages the stream handed over after the kill (none: the fault met no mail). */
@@ -207,6 +213,29 @@ async function powerOn(lab: LabDescription, role: HostRole): Promise<void> {
   await inNamespace(h.namespace, ["postfix", "start"], { timeoutMs: 30_000 });
 }
 
+/**
+ * The lab hosts that answer ARP for the gateway address, asked from the outside host on the lab's
+ * link (iputils arping, 3 broadcast requests: every host answering replies to each, with its MAC), by role; a MAC of no lab
+ * host is given as it is.
+ */
+async function arpAnswerers(lab: LabDescription): Promise<string[]> {
+  const from = lab.hosts.internet!;
+  const r = await run(
+    ["ip", "netns", "exec", from.namespace, "arping", "-b", "-c", "3", "-w", "4", "-I", from.interface, lab.serviceAddress],
+    {
+      allowFailure: true,
+    },
+  );
+  const macs = new Set([...r.stdout.matchAll(/reply from \S+ \[([0-9a-f:]+)\]/gi)].map((m) => m[1].toLowerCase()));
+  const owners = await Promise.all(
+    Object.values(lab.hosts).map(async (h) => {
+      const [link] = JSON.parse((await run(["ip", "-n", h!.namespace, "-j", "link", "show", "dev", h!.interface])).stdout);
+      return [String(link.address).toLowerCase(), h!.role] as const;
+    }),
+  );
+  return [...macs].map((m) => owners.find(([mac]) => mac === m)?.[1] ?? m).sort();
+}
+
 /** Files in the maildirs' tmp/ of a lab host: each one a message a delivery agent began to write and never finished. */
 async function unfinishedWrites(role: HostRole): Promise<number> {
   const r = await run(["find", join(hostDir(role), "mail"), "-path", "*/tmp/*", "-type", "f"], { allowFailure: true });
@@ -268,6 +297,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
   const commands: ZeroLossReport["commands"] = [];
   let deferredAtSwitch: number | undefined;
   let heldAtPowerOff: string[] | undefined;
+  let arpAtTake: string[] | undefined;
   let agentsKilled: number | undefined;
   let faultAt: number | undefined;
   const event = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -388,6 +418,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
         ? `the new server held the address ${((Date.now() - off) / 1000).toFixed(1)} s after the power-off`
         : "the new server never took the address",
     );
+    arpAtTake = await arpAnswerers(lab);
     notes.push(`go-live with --legacy-down: ${told(await live)}`);
     await at(15);
     await event("legacy gateway back", () => powerOn(lab, "legacy"));
@@ -497,6 +528,7 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
     greetings: greetingChanges(samples),
     ...(deferredAtSwitch === undefined ? {} : { deferredAtSwitch }),
     ...(heldAtPowerOff === undefined ? {} : { heldAtPowerOff }),
+    ...(arpAtTake === undefined ? {} : { arpAnswerers: { atTake: arpAtTake, atEnd: await arpAnswerers(lab) } }),
     ...(agentsKilled === undefined ? {} : { agentsKilled }),
     ...(faultAt === undefined ? {} : { sentAfterFault: sent.filter((m) => m.t > faultAt!).length }),
     tlsDeferred,

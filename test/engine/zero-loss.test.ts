@@ -109,8 +109,12 @@ describe("zero loss under a steady stream of mail", () => {
         expect(r.tally.duplicated).toBeLessThanOrEqual(r.agentsKilled!);
       } else expect(r.tally.problems.duplicated).toEqual([]);
       // The go-live with the legacy gateway dead took its address (its "unverified" is the flag's own word).
-      if (fault === "legacy-down")
+      if (fault === "legacy-down") {
         expect(r.notes).toContainEqual(expect.stringMatching(/^the new server held the address [\d.]+ s after the power-off$/));
+        // One host answered ARP for the address once the new server took it, and still one once the
+        // legacy gateway was back: never two hosts each taking a part of the mail.
+        expect(r.arpAnswerers).toEqual({ atTake: ["new"], atEnd: ["new"] });
+      }
       // The interrupted go-live failed because of the cut: on the new server, whose SSH sessions died.
       if (fault === "ssh-cut") expect(r.notes.find((n) => n.startsWith("the go-live update failed:"))).toMatch(/ on new \(/);
       // Every message arrived: once, or (a duplicate, above) more than once.
