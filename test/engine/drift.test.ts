@@ -19,6 +19,7 @@ import { waitFor } from "../../src/checks/mail";
 import { publishedTlsa } from "../../src/checks/tls";
 import { verifyPhase } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
+import { recordSetKey } from "../../src/model/records";
 import { hostRouting } from "../../src/model/routing";
 import { loadStack, STACKS_DIR, stackPlan } from "../../src/model/stack-file";
 import { stackDrift } from "../../src/ops/drift";
@@ -123,7 +124,7 @@ describe("drift check on the lab", () => {
     // The TLS identity: at the gateway address and at each gateway serving it (both in phase 4), key, name and expiry.
     const tlsChecked = (check: string) => r.findings.filter((f) => f.check === check && f.status === "ok").map((f) => f.subject);
     const served = [service, lab.description.hosts.legacy!.address, lab.description.hosts.new!.address].map((a) => `${a}:25`);
-    for (const check of ["TLS key", "TLS name", "TLS expiry"]) expect(tlsChecked(check), check).toEqual(served);
+    for (const check of ["TLS key", "TLS key published", "TLS name", "TLS expiry"]) expect(tlsChecked(check), check).toEqual(served);
     // Each TLSA record came signed (the lab's Knot signs every zone): a DANE sender uses it.
     const tlsa = p4().zones.flatMap((z) => z.records.filter((rec) => rec.type === "TLSA"));
     const signatures = r.findings.filter((f) => f.check.endsWith("TLSA signature"));
@@ -392,6 +393,16 @@ describe("drift check on the lab", () => {
     expect(edited.flatMap((r) => r.values).some((v) => v.endsWith(newKey))).toBe(false);
     await applyZone(await session("internet"), zoneTarget(zone.name), edited);
     try {
+      // The drift check reads the record as the zone serves it: the record differs from the plan, and
+      // the new server's key is in no published record.
+      const tlsa = zone.records.find((r) => r.type === "TLSA" && r.name === `_25._tcp.${p.gateway.hostName}`)!;
+      const drift = await stackDrift(current(), { skipEngine: true });
+      expect(notOk(drift)).toEqual(
+        [
+          `drift dns ${zone.name} @${lab.description.dnsServer} ${recordSetKey(tlsa)}`,
+          `drift smtp ${lab.description.hosts.new!.address}:25 TLS key published`,
+        ].sort(),
+      );
       const v = await verifyDeployed(current(), progress);
       expect(v.status).toBe("verification-failed");
       const failed = v.verification!.tls!.filter((t) => !t.passed);

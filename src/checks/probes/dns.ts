@@ -16,7 +16,7 @@ import { compared, type DriftOptions, type Finding, type Probe, probe, recordTex
  * inventory says; for Route 53 and Cloudflare zones, the zone's NS records and their addresses as
  * the resolvers (`lookup`, default the system's) see them.
  */
-async function authoritativeServers(z: PlannedZone, inv: Inventory, lookup: string[] | undefined): Promise<string[]> {
+export async function authoritativeServers(z: PlannedZone, inv: Inventory, lookup: string[] | undefined): Promise<string[]> {
   if (z.provider === "bind" && z.server) return [inv.hosts[z.server]!.address];
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
   if (lookup?.length) resolver.setServers(lookup);

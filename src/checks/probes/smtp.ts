@@ -3,10 +3,12 @@
  * open-relay test; with gateway.tls, the key and certificate each gateway serves.
  */
 import { spkiDigest } from "../../model/certificate";
+import { queryRecord } from "../dns-query";
 import { OUTSIDE_RECIPIENT, relayReplies } from "../mail";
 import { SmtpDialogue } from "../smtp-dialogue";
 import { tlsTargets } from "../tls";
 import { compared, type DriftOptions, type Finding, type Probe, probe, timeoutOf } from "./common";
+import { authoritativeServers } from "./dns";
 
 export function smtpProbes(o: DriftOptions): Probe[] {
   const p = o.plan;
@@ -39,6 +41,17 @@ export function smtpProbes(o: DriftOptions): Probe[] {
 
 const DAY_MS = 86_400_000;
 
+/** The DANE-EE keys (3 1 1) of `name`'s port-25 TLSA record at the first authoritative server of its zone in the plan. */
+async function publishedKeys(o: DriftOptions, name: string): Promise<string[]> {
+  const zone = o.plan.zones.filter((z) => name === z.name || name.endsWith(`.${z.name}`)).sort((a, b) => b.name.length - a.name.length)[0];
+  if (!zone) throw new Error(`no zone of the plan holds ${name}: its TLSA record cannot be read`);
+  const [server] = await authoritativeServers(zone, o.inventory, o.nsLookup);
+  const answer = await queryRecord(server, `_25._tcp.${name}`, "TLSA", timeoutOf(o));
+  if (answer.status !== "answer" && answer.status !== "nodata" && answer.status !== "nxdomain")
+    throw new Error(`_25._tcp.${name} TLSA at ${server}: ${answer.status}`);
+  return answer.values.filter((v) => v.startsWith("3 1 1 ")).map((v) => v.slice(6));
+}
+
 /**
  * The TLS identity served, over STARTTLS: at the gateway address, a key the TLSA record of its name
  * publishes; at each gateway serving the identity in this phase, its own key (so a TLSA record
@@ -64,8 +77,19 @@ function tlsProbes(o: DriftOptions): Probe[] {
       const cert = await d.startTls(name);
       const served = spkiDigest(cert.publicKey);
       const daysLeft = Math.floor((new Date(cert.validTo).getTime() - Date.now()) / DAY_MS);
+      // What DANE senders match: the TLSA record as the name's zone publishes it (its signature and
+      // the zone's DS are the DNS probes'), not as the plan writes it.
+      const published = await publishedKeys(o, name).catch((e: Error) => e);
       return [
         compared(at("TLS key"), keys.includes(served), `the key ${whose} (${keys.map(short).join(", ") || "none"})`, short(served)),
+        published instanceof Error
+          ? { ...at("TLS key published"), status: "unreachable", actual: published.message }
+          : compared(
+              at("TLS key published"),
+              published.includes(served),
+              `a key of the TLSA record of ${name} as its zone serves it`,
+              `${short(served)}; published: ${published.map(short).join(", ") || "none"}`,
+            ),
         compared(at("TLS name"), cert.checkHost(name) !== undefined, `a certificate for ${name}`, cert.subjectAltName ?? cert.subject),
         compared(
           at("TLS expiry"),
