@@ -15,6 +15,7 @@ import {
   type Phase,
   type Problem,
   parseStructure,
+  probeProblems,
   textProblems,
 } from "./inventory";
 import { mailboxFilePath } from "./mailbox-archive";
@@ -78,6 +79,7 @@ export function loadConfig(input: StackConfigInput): StackConfig {
     });
     problems.push(...parsed.problems);
     mailboxList = parsed.mailboxes;
+    if (!parsed.problems.length) problems.push(...probeProblems(inventory, mailboxList));
   }
   if (inventory.gateway.tls && input.secrets)
     problems.push(...gatewayChainProblems(inventory, phase, input.secrets.gatewayTls, input.now ?? new Date()));

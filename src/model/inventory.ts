@@ -455,6 +455,28 @@ export const inventorySchema = z.strictObject({
     .regex(/^[A-Za-z0-9_.-]{1,100}$/, { error: (iss) => `${shown(iss.input)} is not a stack name such as pilot` })
     .optional(),
   /**
+   * The verification's test mail: `probes` are the mailboxes that receive it, real mailboxes the
+   * organisation sets up for this: each system, each domain and each post office that holds
+   * mailboxes has one at least. Each probe message is removed from its probe mailbox once found. Every other user's
+   * route is checked without a message. Absent: every mailbox receives the verification's messages
+   * (the pilot, whose users are all test users).
+   */
+  verification: z
+    .strictObject({
+      probes: z
+        .array(
+          z
+            .string()
+            .transform((s) => s.trim().toLowerCase())
+            .check((ctx) => {
+              const problem = addressProblem(ctx.value);
+              if (problem) ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
+            }),
+        )
+        .min(1, { error: "name at least one probe mailbox, such as probe-hq@example.com" }),
+    })
+    .optional(),
+  /**
    * Path of the mailbox file (CSV or JSON lines), relative to the stacks/ directory and inside it:
    * a rollback writes the file back there. A file kept elsewhere is linked in by the operator.
    */
@@ -487,6 +509,44 @@ export interface Mailbox {
 
 export interface Inventory extends ParsedInventory {
   mailboxList: Mailbox[];
+}
+
+/**
+ * What is wrong with the verification's probe mailboxes: each must be a mailbox of the mailbox
+ * file, named once, and every system, every domain and every post office that holds mailboxes must
+ * have one (else the routes through it get no real message). Pure.
+ */
+export function probeProblems(inv: Pick<ParsedInventory, "verification" | "mailboxes">, mailboxes: Mailbox[]): Problem[] {
+  const probes = inv.verification?.probes;
+  if (!probes) return [];
+  const byAddress = new Map(mailboxes.map((m) => [m.address, m] as const));
+  const problems: Problem[] = [];
+  probes.forEach((probe, i) => {
+    const path = `inventory.verification.probes[${i}]`;
+    if (probes.indexOf(probe) !== i) problems.push({ path, message: `${probe} is named twice: remove one` });
+    else if (!byAddress.has(probe))
+      problems.push({
+        path,
+        message: `${probe} is not a mailbox of ${inv.mailboxes}: add it there (a mailbox the organisation sets up for test mail, with its home and post office) or name one that is`,
+      });
+  });
+  // Each system, each domain and each post office that holds mailboxes gets one real message at least.
+  const named = probes.filter((p) => byAddress.has(p)).map((p) => byAddress.get(p)!);
+  const sides: [string, (m: Mailbox) => string][] = [
+    ["system", (m) => m.home],
+    ["domain", (m) => m.address.slice(m.address.indexOf("@") + 1)],
+    ["post office", (m) => m.postOffice],
+  ];
+  for (const [what, of] of sides) {
+    const covered = new Set(named.map(of));
+    for (const value of [...new Set(mailboxes.map(of))].sort())
+      if (!covered.has(value))
+        problems.push({
+          path: "inventory.verification.probes",
+          message: `no probe mailbox in ${what} ${value}, which holds mailboxes: name one there (its routes get no real message otherwise)`,
+        });
+  }
+  return problems;
 }
 
 /** One thing wrong with the input: where, and what to do about it. */

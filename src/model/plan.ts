@@ -138,6 +138,8 @@ export interface Plan {
   hosts: PlannedHost[];
   flows: MailFlow[];
   mtaSts?: PlannedMtaSts;
+  /** With inventory.verification: the probe mailboxes (this phase's addresses), the only ones that get test mail; each copy found is removed. */
+  probes?: string[];
 }
 
 const MX_PREFERENCE = 10;
@@ -152,6 +154,9 @@ export function plan(inv: Inventory, phase: Phase): Plan {
     address: inv.hosts[role]!.address,
   }));
   const mailboxes = phase === 1 ? [] : inv.mailboxList.map((m) => ({ ...m, address: stageAddress(inv, m.address, m.home, phase, stage) }));
+  // With probe mailboxes, real messages go to those only; every mailbox is routed either way.
+  const probes = inv.verification && new Set(inv.verification.probes);
+  const probed = probes ? mailboxes.filter((_, i) => probes.has(inv.mailboxList[i].address)) : mailboxes;
 
   return {
     phase,
@@ -160,7 +165,8 @@ export function plan(inv: Inventory, phase: Phase): Plan {
     routing: planRouting(inv, phase, stage, gateway, mailboxes),
     gateway,
     hosts,
-    flows: planFlows(inv, phase, gateway, mailboxes),
+    flows: planFlows(inv, phase, gateway, probed),
+    ...(probes ? { probes: probed.map((m) => m.address).sort() } : {}),
     ...(inv.gateway.mtaSts && phase >= 2
       ? {
           mtaSts: {

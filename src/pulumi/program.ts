@@ -229,7 +229,8 @@ export function stackOutputs(p: Plan, d: Deployment): Record<string, pulumi.Inpu
     // Hosted zones the stack created: the domain must be delegated to these name servers.
     delegations: Object.fromEntries(d.zones.filter((z) => z.nameServers).map((z) => [z.zoneName, z.nameServers!])),
     routing: Object.fromEntries(d.hosts.filter((h) => h.routingDigest).map((h) => [h.role, h.routingDigest])),
-    mailboxes: new Set(p.flows.filter((f) => f.from === "outside").map((f) => f.recipient)).size,
+    // Every mailbox of the organisation the phase routes (the probes alone get test mail; every one is routed).
+    mailboxes: new Set(p.routing.filter((t) => t.host !== "internet").flatMap((t) => t.mailboxes)).size,
     ...(d.archive ? { mailboxAssignment: d.archive.digest } : {}),
   };
 }

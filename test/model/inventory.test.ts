@@ -30,6 +30,39 @@ function problemsOf(bad: BadInput): Problem[] {
 
 const BAD_INPUTS: BadInput[] = [
   {
+    name: "a probe mailbox that is not in the mailbox file",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => (i.verification.probes = ["probe-legacy@example.com", "probe-new@example.org", "probe-gone@example.com"]),
+    path: "inventory.verification.probes[2]",
+    message:
+      /^probe-gone@example\.com is not a mailbox of mailboxes\.production\.csv: add it there \(a mailbox the organisation sets up for test mail/,
+  },
+  {
+    name: "probe mailboxes that leave a system without test mail",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => (i.verification.probes = ["probe-legacy@example.com", "user003@example.org"]),
+    path: "inventory.verification.probes",
+    message: /^no probe mailbox in system new, which holds mailboxes: name one there/,
+  },
+  {
+    name: "a probe mailbox named twice",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => i.verification.probes.push("probe-new@example.org"),
+    path: "inventory.verification.probes[2]",
+    message: /^probe-new@example\.org is named twice: remove one$/,
+  },
+  {
+    name: "an empty list of probe mailboxes",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => (i.verification.probes = []),
+    path: "inventory.verification.probes",
+    message: /name at least one probe mailbox/,
+  },
+  {
     name: "an unknown top-level key",
     inventory: (i) => (i.organization = "x"),
     path: "inventory",

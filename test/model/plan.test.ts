@@ -309,3 +309,32 @@ describe("plan of the other layouts", () => {
     expect(p5.gateway.service.address).toBe(p4.gateway.service.address);
   });
 });
+
+describe("probe mailboxes (inventory.verification.probes)", () => {
+  it("get every real message of the verification, while every mailbox is routed: the count of messages does not grow with the organisation", () => {
+    const inv = load("production", 4);
+    const p = plan(inv, 4);
+    expect(p.probes).toEqual(["probe-legacy@example.com", "probe-new@example.org"]);
+    expect([...new Set(p.flows.map((f) => f.recipient))].sort()).toEqual(p.probes);
+    expect(p.routing.flatMap((t) => t.mailboxes).length).toBe(inv.mailboxList.length);
+    // A thousand more mailboxes: the same messages, a thousand more routes.
+    const more = {
+      ...inv,
+      mailboxList: [
+        ...inv.mailboxList,
+        ...Array.from({ length: 1000 }, (_, i) => ({ address: `staff${i}@example.com`, home: "legacy" as const, postOffice: "hq" })),
+      ],
+    };
+    const bigger = plan(more, 4);
+    expect(bigger.flows).toEqual(p.flows);
+    expect(bigger.routing.flatMap((t) => t.mailboxes).length).toBe(inv.mailboxList.length + 1000);
+  });
+
+  it("are absent from a stack without them (the pilot): every mailbox gets the verification's messages", () => {
+    const p = plan(load("pilot", 4), 4);
+    expect(p.probes).toBeUndefined();
+    expect(new Set(p.flows.filter((f) => f.mailboxHost !== "internet").map((f) => f.recipient)).size).toBe(
+      load("pilot", 4).mailboxList.length,
+    );
+  });
+});

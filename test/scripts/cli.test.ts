@@ -1,13 +1,13 @@
 /** The commands as a user meets them: --help, --version, the exit-code table, bad input. */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DRIFT_EXIT_HELP, EXIT_HELP, exitCodeOf, VERIFY_EXIT_HELP } from "../../scripts/cli";
 import { CutoverError, InputError } from "../../src/model/errors";
 import { InventoryError } from "../../src/model/inventory";
-import { PROJECT_DIR } from "../../src/model/stack-file";
+import { PROJECT_DIR, STACKS_DIR } from "../../src/model/stack-file";
 import { EngineError, StackBusyError } from "../../src/ops/errors";
 
 const TSX = require.resolve("tsx/cli");
@@ -133,15 +133,30 @@ describe("the production page's plugin install commands", () => {
 
 describe("output through a pipe", () => {
   it("arrives whole when it is larger than a pipe's buffer and the reader is slow", async () => {
-    // The production example's plan as JSON is about 110 KB; a shell pipe (an OS pipe, unlike the
-    // socket pair Node gives a child) holds 64 KiB, and its reader takes nothing for a second, so
-    // the command ends while most of its output is still queued.
-    const plan = `${JSON.stringify(process.execPath)} ${JSON.stringify(TSX)} scripts/plan.ts production --json`;
+    // The plans of a production-shaped stack of 1,000 mailboxes as JSON take about 300 KB; a shell
+    // pipe (an OS pipe, unlike the socket pair Node gives a child) holds 64 KiB, and its reader
+    // takes nothing for a second, so the command ends while most of its output is still queued.
+    const name = `cli-pipe-${process.pid}`;
+    const mailboxFile = `mailboxes.${name}.csv`;
+    const stackFile = join(STACKS_DIR, `Pulumi.${name}.yaml`);
+    writeFileSync(
+      join(STACKS_DIR, mailboxFile),
+      readFileSync(join(STACKS_DIR, "mailboxes.production.csv"), "utf8") +
+        Array.from({ length: 1000 }, (_, i) => `staff${i}@example.com,${i % 2 ? "new" : "legacy"},hq\n`).join(""),
+    );
+    writeFileSync(
+      stackFile,
+      readFileSync(join(STACKS_DIR, "Pulumi.production.yaml"), "utf8").replace("mailboxes.production.csv", mailboxFile),
+    );
+    const plan = `${JSON.stringify(process.execPath)} ${JSON.stringify(TSX)} scripts/plan.ts ${name} --json`;
     const output = await new Promise<string>((resolve, reject) =>
       execFile("bash", ["-c", `set -o pipefail; ${plan} | { sleep 1; cat; }`], { cwd: PROJECT_DIR, maxBuffer: 1 << 24 }, (err, stdout) =>
         err ? reject(err) : resolve(stdout),
       ),
-    );
+    ).finally(() => {
+      rmSync(stackFile, { force: true });
+      rmSync(join(STACKS_DIR, mailboxFile), { force: true });
+    });
     expect(output.length).toBeGreaterThan(65_536);
     expect(() => JSON.parse(output)).not.toThrow();
   }, 60_000);
