@@ -170,7 +170,7 @@ async function bench(): Promise<number> {
   if (steps) process.stdout.write(stepsTable(steps));
   if (scale)
     process.stdout.write(
-      `\n| zones | mailboxes | resources | first up | no-change up | refresh | state |\n|---|---|---|---|---|---|---|\n| ${scale.zones} (+3) | ${scale.mailboxes} | ${scale.resources} | ${scale.firstUpSeconds.toFixed(1)} s | ${scale.noChangeUpSeconds.toFixed(1)} s | ${scale.refreshSeconds.toFixed(1)} s | ${scale.stateMiB.toFixed(1)} MiB |\n`,
+      `\n| zones | mailboxes | resources | first up | no-change up | refresh | state | route check |\n|---|---|---|---|---|---|---|---|\n| ${scale.zones} (+3) | ${scale.mailboxes} | ${scale.resources} | ${scale.firstUpSeconds.toFixed(1)} s | ${scale.noChangeUpSeconds.toFixed(1)} s | ${scale.refreshSeconds.toFixed(1)} s | ${scale.stateMiB.toFixed(1)} MiB | ${scale.routesChecked} routes, ${scale.routesDiffering} differing, ${scale.routeCheckSeconds.toFixed(1)} s |\n`,
     );
   for (const z of zeroLoss)
     process.stdout.write(

@@ -7,11 +7,15 @@
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { readLabDescription, serveExtraZones } from "../../lab/lab";
+import { labHostKeys, readLabDescription, serveExtraZones } from "../../lab/lab";
 import { labMailboxFile, openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { checkRoutes } from "../../src/checks/routes";
 import { CONFIG } from "../../src/model/config-keys";
-import { STACKS_DIR } from "../../src/model/stack-file";
+import type { HostRole } from "../../src/model/inventory";
+import { loadStack, STACKS_DIR, stackPlan } from "../../src/model/stack-file";
 import { obtainEngine } from "../../src/ops/engine";
+import { SessionPool } from "../../src/remote/ssh";
+import { hostTarget, sshEndpoint } from "../../src/remote/targets";
 
 export interface ScaleBench {
   zones: number;
@@ -21,6 +25,10 @@ export interface ScaleBench {
   noChangeUpSeconds: number;
   refreshSeconds: number;
   stateMiB: number;
+  /** The route check of every address on every routed host, after the first up: seconds, routes read, routes differing. */
+  routeCheckSeconds: number;
+  routesChecked: number;
+  routesDiffering: number;
 }
 
 export async function scaleBench(progress: (m: string) => void, zones = 200, mailboxes = 50_000): Promise<ScaleBench> {
@@ -47,6 +55,17 @@ export async function scaleBench(progress: (m: string) => void, zones = 200, mai
     await serveExtraZones(domains.map((n) => ({ name: n, records: [] })));
 
     const first = await stack.up({ message: "scale bench: first up" });
+    // Every user's route on every routed host, from their live tables: what a verification reads.
+    const pool = new SessionPool();
+    const key = readFileSync(lab.adminKeyPath, "utf8");
+    const hosts = loadStack(name, 4).inventory;
+    const session = (role: HostRole) => pool.session(hostTarget(sshEndpoint(hosts, role, labHostKeys(lab)), key));
+    const routeStart = Date.now();
+    const routes = await checkRoutes(stackPlan(name, 4), session).finally(() => pool.closeAll());
+    const routeCheckSeconds = (Date.now() - routeStart) / 1000;
+    progress(
+      `bench: route check: ${routes.map((r) => `${r.host} ${r.checked} (${r.differing.length} differ)`).join(", ")} in ${routeCheckSeconds.toFixed(1)} s`,
+    );
     const again = await stack.up({ message: "scale bench: no change", expectNoChanges: true });
     const refreshed = await stack.refresh({ expectNoChanges: true });
     const state = await stack.exportCheckpoint();
@@ -58,6 +77,9 @@ export async function scaleBench(progress: (m: string) => void, zones = 200, mai
       noChangeUpSeconds: again.seconds,
       refreshSeconds: refreshed.seconds,
       stateMiB: Buffer.byteLength(state) / 2 ** 20,
+      routeCheckSeconds,
+      routesChecked: routes.reduce((n, r) => n + r.checked, 0),
+      routesDiffering: routes.reduce((n, r) => n + r.differing.length, 0),
     };
   } finally {
     await stack.destroy().catch((e: Error) => progress(`bench: destroy: ${e.message.split("\n")[0]}`));

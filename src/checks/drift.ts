@@ -10,7 +10,7 @@ import type { DriftOptions, Finding, Probe } from "./probes/common";
 import { cloudUnmanagedProbes, delegationProbes, plannedRecordProbes, resolverProbes, unmanagedRecordProbes } from "./probes/dns";
 import { engineProbes } from "./probes/engine";
 import { flowProbes } from "./probes/flows";
-import { baselineProbes, hostAccessProbes, identityProbes, routingProbes } from "./probes/hosts";
+import { baselineProbes, hostAccessProbes, identityProbes, routeProbes, routingProbes } from "./probes/hosts";
 import { mtaStsProbes } from "./probes/mta-sts";
 import { smtpProbes } from "./probes/smtp";
 
@@ -59,6 +59,7 @@ export async function checkDrift(o: DriftOptions): Promise<DriftReport> {
     ...resolverProbes(o),
     ...hostAccessProbes(o),
     ...routingProbes(o),
+    ...routeProbes(o),
     ...baselineProbes(o),
     ...identityProbes(o),
     ...smtpProbes(o),

@@ -192,6 +192,20 @@ export function searchFailure(r: { code: number; stderr: string }): string | und
   return `grep exited ${r.code}: ${complaints.slice(0, 3).join("; ") || "no message"}`;
 }
 
+/**
+ * Removes maildir files (the verification's own messages, found in probe mailboxes) and returns
+ * those still there afterwards, with why: a copy that could not be removed is reported, never
+ * left silently.
+ */
+export async function removeMessages(s: HostSession, paths: string[]): Promise<string[]> {
+  if (!paths.length) return [];
+  const r = await s.exec(["sh", "-c", 'rm -f -- "$@"; for f do [ ! -e "$f" ] || echo "$f"; done', "sh", ...paths], { allowFailure: true });
+  const left = r.stdout.split("\n").filter(Boolean);
+  if (r.code !== 0 && !left.length) return paths.map((f) => `${f} (${r.stderr.trim().split("\n").at(-1) || `exit ${r.code}`})`);
+  const why = r.stderr.trim().split("\n").at(-1);
+  return left.map((f) => (why ? `${f} (${why})` : f));
+}
+
 /** Which maildir files on this host hold each of the markers, in one pass over the mail store. */
 export async function findMarkers(s: HostSession, markers: string[]): Promise<Map<string, string[]>> {
   const found = new Map<string, string[]>();

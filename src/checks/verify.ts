@@ -17,6 +17,7 @@ import {
   receivedHeaders,
   receivedThrough,
   relayTest,
+  removeMessages,
   type SenderTlsPolicy,
   senderTlsPolicy,
   sendMessages,
@@ -24,6 +25,7 @@ import {
   stsNotApplied,
   waitFor,
 } from "./mail";
+import { checkRoutes, type RouteCheck } from "./routes";
 import { type PublishedTlsa, publishedTlsa, type TlsVerdict, tlsTargets, tlsTest } from "./tls";
 
 export interface FlowResult {
@@ -69,10 +71,14 @@ export interface Verification {
   relays: RelayResult[];
   /** With gateway.tls: the gateway address and each gateway serving the identity, by key (absent in older records). */
   tls?: TlsResult[];
+  /** Every address's route on each routed host, read from its live lookup tables, no message sent (absent in older records). */
+  routes?: RouteCheck[];
   /** Every flow in its mailbox, every server refusing to relay and presenting a published key. */
   passed: boolean;
   /** What could not be judged either way (a relay or TLS test with no clear answer, stillQueued): not a pass. */
   undecided: string[];
+  /** With probe mailboxes: the verification's messages that could not be removed from them once found, "host:path (why)". */
+  leftInProbes?: string[];
   /** Messages still queued on a host when the verification judged, one line per host: a copy elsewhere is not ruled out. */
   stillQueued: string[];
   seconds: number;
@@ -153,6 +159,10 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   // The open-relay and TLS tests run while the messages travel.
   const relaysChecked = checkRelays(p, opts, namesRead);
   const tlsChecked = checkTls(p, opts);
+  const routesChecked = checkRoutes(p, opts.session).then(
+    (r) => ({ routes: r }),
+    (e: Error) => ({ routes: undefined, error: `could not read every route: ${e.message}` }),
+  );
   const sentAll = Date.now();
   await waitFor(search, arrived, opts.timeoutMs ?? 30_000, 100);
   const waited = Date.now() - sentAll;
@@ -207,8 +217,12 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     const at = arrivedAt.get(marker);
     return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
   });
+  // Each message found in a probe mailbox goes once judged: only there, never from anyone else's.
+  const leftInProbes = p.probes ? await removeFromProbes(p.probes, flows, opts) : undefined;
   const relays = await relaysChecked;
   const tls = await tlsChecked;
+  const routed = await routesChecked;
+  const routes = routed.routes ?? [];
   const queuedLeft = leftQueued.map(
     ([h, q]) =>
       `${q.length} message(s) still queued on ${h} after ${QUEUE_BOUND_MS / 1000} s: no copy elsewhere is not shown; ${h}'s queue says ${waitingReasons(q)}`,
@@ -218,8 +232,17 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     flows,
     relays,
     ...(p.routing.some((t) => t.tls) ? { tls } : {}),
-    passed: flows.every((f) => f.passed) && relays.every((r) => r.passed) && tls.every((t) => t.passed) && leftQueued.length === 0,
+    routes,
+    ...(leftInProbes ? { leftInProbes } : {}),
+    passed:
+      flows.every((f) => f.passed) &&
+      relays.every((r) => r.passed) &&
+      tls.every((t) => t.passed) &&
+      leftQueued.length === 0 &&
+      !("error" in routed) &&
+      routes.every((r) => r.differing.length === 0),
     undecided: [
+      ...("error" in routed && routed.error ? [routed.error] : []),
       ...flows.filter((f) => f.undecided).map((f) => f.detail),
       ...relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
       ...tls.filter((t) => t.verdict === "unknown").map((t) => t.detail),
@@ -230,6 +253,26 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     sendSeconds: (sentAll - started) / 1000,
     waitSeconds: waited / 1000,
   };
+}
+
+/** Removes each copy found in a probe mailbox (its own maildir only), host by host; returns what stayed, "host:path (why)". */
+async function removeFromProbes(probes: string[], flows: FlowResult[], opts: VerifyOptions): Promise<string[]> {
+  const inProbe = (f: string) => probes.some((a) => f.includes(`/${a.slice(a.indexOf("@") + 1)}/${a.slice(0, a.indexOf("@"))}/`));
+  const byHost = new Map<HostRole, string[]>();
+  for (const f of flows.filter((x) => probes.includes(x.flow.recipient)).flatMap((x) => x.foundIn)) {
+    const host = f.slice(0, f.indexOf(":")) as HostRole;
+    if (inProbe(f)) byHost.set(host, [...(byHost.get(host) ?? []), f.slice(f.indexOf(":") + 1)]);
+  }
+  const left = await Promise.all(
+    [...byHost].map(async ([host, paths]) => {
+      try {
+        return (await removeMessages(await opts.session(host), paths)).map((x) => `${host}:${x}`);
+      } catch (e) {
+        return paths.map((x) => `${host}:${x} (${(e as Error).message.split("\n")[0]})`);
+      }
+    }),
+  );
+  return left.flat();
 }
 
 /** An enforcing sender's policy for a domain: applied (its answer), a problem, or could not be read. */

@@ -130,6 +130,12 @@ export async function verifyAndRecord(
   }
 }
 
+/** How many differing routes a host's verification prints before it counts the rest. */
+const ROUTES_SHOWN = 10;
+
+/** Whether a routed host's live tables send an address elsewhere than the plan. Pure. */
+const routesDiffer = (v: Verification) => (v.routes ?? []).some((r) => r.differing.length > 0);
+
 /** Runs a verification of `desired`, telling each check that failed or could not be decided, and the verdict. */
 async function runVerification(verify: Verifier, desired: Plan, progress: (m: string) => void): Promise<Verification> {
   progress(
@@ -142,10 +148,20 @@ async function runVerification(verify: Verifier, desired: Plan, progress: (m: st
     ...(v.tls ?? []).filter((t) => t.verdict === "mismatch"),
   ];
   for (const f of failed) progress(`  FAIL ${f.detail}`);
+  // Routes: a line per address that differs, the first ROUTES_SHOWN of each host and the count of the rest.
+  for (const r of v.routes ?? []) {
+    for (const line of r.differing.slice(0, ROUTES_SHOWN)) progress(`  FAIL route: ${line}`);
+    if (r.differing.length > ROUTES_SHOWN)
+      progress(`  FAIL route: ... and ${r.differing.length - ROUTES_SHOWN} more addresses on ${r.host}`);
+  }
   for (const u of v.undecided) progress(`  COULD NOT CHECK ${u}`);
-  const verdict = v.passed ? "passed" : failed.length ? "FAILED" : "could not check everything";
+  for (const left of v.leftInProbes ?? []) progress(`  NOT REMOVED from its probe mailbox: ${left}; remove it by hand`);
+  const verdict = v.passed ? "passed" : failed.length || routesDiffer(v) ? "FAILED" : "could not check everything";
+  const routes = v.routes ?? [];
+  const checked = routes.reduce((n, r) => n + r.checked, 0);
+  const differing = routes.reduce((n, r) => n + r.differing.length, 0);
   progress(
-    `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks${v.tls ? `, ${v.tls.filter((t) => t.passed).length}/${v.tls.length} TLS keys` : ""}, ${v.seconds.toFixed(1)} s`,
+    `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows (${v.flows.length} messages), ${checked - differing}/${checked} routes on ${routes.length} hosts, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks${v.tls ? `, ${v.tls.filter((t) => t.passed).length}/${v.tls.length} TLS keys` : ""}, ${v.seconds.toFixed(1)} s`,
   );
   return v;
 }
@@ -189,6 +205,7 @@ export async function verifyDeployed(stack: MigrationStack, progress: (m: string
 export function verificationStatus(v: Verification): Pick<PhaseOutcome, "status" | "unverifiedBecause"> {
   if (v.passed) return { status: "done" };
   if (
+    routesDiffer(v) ||
     v.flows.some((f) => !f.passed && !f.undecided) ||
     v.relays.some((r) => !r.passed && r.verdict !== "unknown") ||
     v.tls?.some((t) => t.verdict === "mismatch")

@@ -16,6 +16,7 @@ import { startDaemon } from "../../lab/namespaces";
 import { queryRecord } from "../../src/checks/dns-query";
 import { checkDrift, type DriftReport, renderDriftTable } from "../../src/checks/drift";
 import { waitFor } from "../../src/checks/mail";
+import { plannedAddresses, plannedRoutes } from "../../src/checks/routes";
 import { publishedTlsa } from "../../src/checks/tls";
 import { verifyPhase } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
@@ -119,6 +120,10 @@ describe("drift check on the lab", () => {
     expect(r.findings.filter((f) => f.area === "flow" && f.check === "delivered as planned")).toHaveLength(p4().flows.length);
     expect(r.findings.filter((f) => f.check === "postfix since the last update").map((f) => `${f.subject} ${f.status}`)).toEqual(
       p4().routing.map((t) => `${t.host} ok`),
+    );
+    // Every address's route on each routed host, read from its live tables, as planned.
+    expect(r.findings.filter((f) => f.check === "every user's route").map((f) => `${f.subject} ${f.status} ${f.actual}`)).toEqual(
+      p4().routing.map((t) => `${t.host} ok ${plannedRoutes(t, plannedAddresses(p4())).size} addresses routed as planned`),
     );
     expect(r.findings.filter((f) => f.area === "dns").length).toBeGreaterThanOrEqual(p4().zones.reduce((n, z) => n + z.records.length, 0));
     // The TLS identity: at the gateway address and at each gateway serving it (both in phase 4), key, name and expiry.
@@ -329,11 +334,22 @@ describe("drift check on the lab", () => {
     ]);
     try {
       const r = await stackDrift(current(), { skipEngine: true });
-      expect(notOk(r)).toEqual(["drift host legacy routing"]);
+      expect(notOk(r)).toEqual(["drift host legacy every user's route", "drift host legacy routing"]);
       expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain(
         "mailboxes missing: user1@paradigms.test",
       );
+      // The route check asks the host's postfix itself: it no longer accepts user1, and names only that user.
+      expect(r.findings.find((f) => f.check === "every user's route" && f.subject === "legacy")).toMatchObject({
+        actual: "user1@paradigms.test on legacy: not accepted; planned: local",
+        severity: "mail flow",
+      });
       expect(r.exitCode).toBe(1);
+      // The verification, which sends no message for this, fails naming the same user.
+      const v = await verifyDeployed(current(), progress);
+      expect(v.status).toBe("verification-failed");
+      expect(v.verification!.routes!.find((x) => x.host === "legacy")!.differing).toEqual([
+        "user1@paradigms.test on legacy: not accepted; planned: local",
+      ]);
     } finally {
       await applyRouting(legacy, hostRouting(p4().routing.find((t) => t.host === "legacy")!));
     }
@@ -575,9 +591,12 @@ describe("drift check on the lab", () => {
     });
     try {
       const r = await stackDrift(current(), { skipEngine: true });
-      expect(notOk(r)).toEqual(["drift host legacy routing"]);
+      expect(notOk(r)).toEqual(["drift host legacy every user's route", "drift host legacy routing"]);
       expect(r.findings.find((f) => f.check === "routing" && f.subject === "legacy")?.actual).toContain(
         `mailboxes missing: ${moved}; relays not planned: ${moved}->${neu}`,
+      );
+      expect(r.findings.find((f) => f.check === "every user's route" && f.subject === "legacy")?.actual).toBe(
+        `${moved} on legacy: relay to ${neu}; planned: local`,
       );
       expect(r.exitCode).toBe(1);
       const preview = await current().preview({ refresh: true });
@@ -687,10 +706,13 @@ describe("drift check on the lab", () => {
     );
     const dead = await checkDrift({ stack: current().name, plan: asCloud, inventory, nsLookup: ["198.51.100.99"], timeoutMs: 1500 });
     // No SSH session was given: the host checks could not run, and say so.
+    // Nor could the TLSA record the served keys are matched against be read.
+    const served = [lab.description.hosts.legacy!.address, lab.description.hosts.new!.address, service].sort();
     expect(notOk(dead)).toEqual([
       "unreachable dns paradigms.test DS at the parent",
       "unreachable dns paradigms.test authoritative servers",
       `unreachable host ${current().name} hosts over SSH`,
+      ...served.map((a) => `unreachable smtp ${a}:25 TLS key published`),
     ]);
     expect(dead.exitCode).toBe(2);
   }, 60_000);

@@ -108,6 +108,16 @@ describe("the production runbook on the lab's production-shaped stack", () => {
       "1 phase 4 passed -",
     ]);
     expect(rows.every((r) => /^\S+@\S+$/.test(r.by))).toBe(true);
+    // Test mail went to the probe mailboxes only, and none of it stayed there: no mailbox of the
+    // production domain, on any host, holds a verification message.
+    for (const role of ["legacy", "new"] as const) {
+      const held = await lab.inHost(role, [
+        "sh",
+        "-c",
+        'd="$(postconf -h virtual_mailbox_base)/paradigms.com"; [ ! -d "$d" ] || grep -rlE "^Subject: cutover-[a-z0-9]+-[0-9a-f]{8}$" "$d" || true',
+      ]);
+      expect(held.trim(), `verification messages in paradigms.com mailboxes on ${role}`).toBe("");
+    }
     const table = await run("history", [names.production]);
     expect(table.stdout.split("\n")[0]).toMatch(/^#\s+time\s+phase\s+kind\s+result\s+verified\s+moved\s+by$/);
   }, 900_000);

@@ -3,6 +3,7 @@ import { type HostRouting, hostRouting, routingDigest } from "../../model/routin
 import { readIdentity, takesSessions } from "../../remote/effects/identity";
 import { baselineDifferences, readBaseline } from "../../remote/effects/postfix-baseline";
 import { readRouting } from "../../remote/effects/routing";
+import { liveRoutes, plannedAddresses, plannedRoutes, routeDifferences } from "../routes";
 import { compared, type DriftOptions, type Probe, probe, timeoutOf, withTimeout } from "./common";
 
 /** The differing entries of two routing tables, the first few of each kind. Pure. */
@@ -63,6 +64,42 @@ export function routingProbes(o: DriftOptions): Probe[] {
         {
           ...compared(at, false, want.slice(0, 16), `${(live.digest ?? "none").slice(0, 16)}: ${[...diffs, ...params].join("; ")}`),
           severity: "mail flow" as const,
+        },
+      ];
+    });
+  });
+}
+
+/**
+ * Every address's route on each routed host, as its live postfix would take it (its own lookup
+ * tables, no message sent), against the plan's table: a finding per host naming the addresses that
+ * differ. The routing digest above says that a table differs; this says for whom, and where their
+ * mail goes instead.
+ */
+export function routeProbes(o: DriftOptions): Probe[] {
+  const session = o.session;
+  if (!session) return [];
+  const addresses = plannedAddresses(o.plan);
+  return o.plan.routing.map((t) => {
+    const at = { area: "host" as const, subject: t.host, check: "every user's route" };
+    return probe(at, async () => {
+      const planned = plannedRoutes(t, addresses);
+      const live = await withTimeout(
+        session(t.host).then((s) => liveRoutes(s, [...planned.keys()])),
+        timeoutOf(o) * 4,
+        `routes on ${t.host}`,
+      );
+      const differing = routeDifferences(t.host, planned, live);
+      const shown = differing.slice(0, 5).join("; ") + (differing.length > 5 ? `; and ${differing.length - 5} more` : "");
+      return [
+        {
+          ...compared(
+            at,
+            differing.length === 0,
+            `${planned.size} addresses routed as planned`,
+            differing.length ? shown : `${planned.size} addresses routed as planned`,
+          ),
+          ...(differing.length ? { severity: "mail flow" as const } : {}),
         },
       ];
     });
