@@ -1,6 +1,7 @@
 /**
  * Every user's route, checked without a message: for each address of the plan, where a host's live
- * postfix would deliver it, read from the host's own lookup tables in postfix's order (the
+ * postfix would deliver it, read from the host's own lookup tables in postfix's order (virtual
+ * aliases first, then the
  * maps main.cf names, several in one parameter searched first-match as postfix does), every
  * address of one host in one batched postmap per parameter. Compared with the plan's routing table
  * of that host: one line per address whose live route differs.
@@ -9,11 +10,18 @@ import type { HostRole } from "../model/inventory";
 import type { Plan, RoutingTable } from "../model/plan";
 import type { HostSession } from "../remote/ssh";
 
-/** Where a host sends mail for an address: "local" (a mailbox there), "relay to <next hop>", "relay by MX", or "not accepted". */
+/** Where a host sends mail for an address: "local" (a mailbox there), "relay to <next hop>", "relay by MX", "rewritten to <addresses>", or "not accepted". */
 export type Route = string;
 
 /** The parameters whose maps decide a recipient's route, in the order postfix consults them for it. */
-const PARAMETERS = ["virtual_mailbox_domains", "virtual_mailbox_maps", "relay_domains", "relay_recipient_maps", "transport_maps"] as const;
+const PARAMETERS = [
+  "virtual_alias_maps",
+  "virtual_mailbox_domains",
+  "virtual_mailbox_maps",
+  "relay_domains",
+  "relay_recipient_maps",
+  "transport_maps",
+] as const;
 type Parameter = (typeof PARAMETERS)[number];
 
 /** A parameter's value as postfix reads it: "type:name" maps, searched in order, and bare domain names. Pure. */
@@ -45,7 +53,8 @@ const nextHopOf = (transport: string) =>
     .replace(/:\d+$/, "");
 
 /**
- * The route of each address by the host's live postfix: its domain must be a virtual mailbox domain
+ * The route of each address by the host's live postfix: a virtual alias rewrites it to somewhere
+ * else (named as such: where the rewritten address goes is not followed); else its domain must be a virtual mailbox domain
  * (and the address in virtual_mailbox_maps) or a relay domain (and, when relay_recipient_maps is
  * set, the address in it), else it is not accepted; an accepted address goes where transport_maps
  * sends it (the address's entry, else its domain's), else to its mailbox (a virtual domain) or by
@@ -54,7 +63,9 @@ const nextHopOf = (transport: string) =>
 export async function liveRoutes(s: HostSession, addresses: string[]): Promise<Map<string, Route>> {
   const values = (await s.exec(["postconf", "-hx", ...PARAMETERS])).stdout.split("\n");
   const setting = new Map(PARAMETERS.map((p, i) => [p, lookups(values[i] ?? "")] as const));
-  const keys = [...new Set([...addresses.map((a) => a.toLowerCase()), ...addresses.map(domainOf)])];
+  const keys = [
+    ...new Set([...addresses.map((a) => a.toLowerCase()), ...addresses.map(domainOf), ...addresses.map((a) => `@${domainOf(a)}`)]),
+  ];
   const ask = async (p: Parameter): Promise<Map<string, string>> => {
     const { maps, names } = setting.get(p)!;
     const answers = new Map<string, string>(names.map((n) => [n, "listed"]));
@@ -68,12 +79,15 @@ export async function liveRoutes(s: HostSession, addresses: string[]): Promise<M
     for (const [k, v] of found(r.stdout)) answers.set(k, v);
     return answers;
   };
-  const [virtualDomains, mailboxes, relayDomains, relayRecipients, transports] = await Promise.all(PARAMETERS.map(ask));
+  const [aliases, virtualDomains, mailboxes, relayDomains, relayRecipients, transports] = await Promise.all(PARAMETERS.map(ask));
   const checksRelayRecipients = setting.get("relay_recipient_maps")!.maps.length > 0;
   return new Map(
     addresses.map((address) => {
       const a = address.toLowerCase();
       const d = domainOf(a);
+      // A virtual alias rewrites the recipient before anything else (the address's entry, else its domain's catch-all).
+      const alias = aliases.get(a) ?? aliases.get(`@${d}`);
+      if (alias !== undefined && alias.toLowerCase() !== a) return [address, `rewritten to ${alias}`] as const;
       const virtual = virtualDomains.has(d);
       const accepted = virtual ? mailboxes.has(a) : relayDomains.has(d) && (!checksRelayRecipients || relayRecipients.has(a));
       if (!accepted) return [address, "not accepted"] as const;

@@ -52,9 +52,12 @@ beforeAll(async () => {
   await map("transport", ["user4@paradigms.test smtp:[198.51.100.20]:25", "partner.test smtp:[198.51.100.77]:25"]);
   await map("relay_domains", ["partner.test OK"]);
   await map("relay_recipients", ["bob@partner.test OK"]);
+  // A hand-made alias that sends user3's mail elsewhere, and one that names the address itself (no rewrite).
+  await map("aliases", ["user3@paradigms.test someone@elsewhere.test", "user1@paradigms.test user1@paradigms.test"]);
   writeFileSync(
     join(dir, "main.cf"),
     [
+      `virtual_alias_maps = hash:${dir}/aliases`,
       `virtual_mailbox_domains = hash:${dir}/domains`,
       `virtual_mailbox_maps = hash:${dir}/mailboxes, hash:${dir}/relayed`,
       `transport_maps = hash:${dir}/transport`,
@@ -68,10 +71,11 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("every user's route, from the host's own lookup tables", () => {
-  it("reads each address's route as postfix would take it: mailbox, per-user relay, relayed domain, not accepted", async () => {
+  it("reads each address's route as postfix would take it: mailbox, per-user relay, relayed domain, alias, not accepted", async () => {
     const live = await liveRoutes(here, [
       "user1@paradigms.test",
       "user2@paradigms.test",
+      "user3@paradigms.test",
       "User4@Paradigms.test",
       "bob@partner.test",
       "eve@partner.test",
@@ -79,6 +83,7 @@ describe("every user's route, from the host's own lookup tables", () => {
     expect(Object.fromEntries(live)).toEqual({
       "user1@paradigms.test": "local",
       "user2@paradigms.test": "not accepted",
+      "user3@paradigms.test": "rewritten to someone@elsewhere.test",
       "User4@Paradigms.test": "relay to 198.51.100.20",
       "bob@partner.test": "relay to 198.51.100.77",
       "eve@partner.test": "not accepted",
