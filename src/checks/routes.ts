@@ -1,9 +1,8 @@
 /**
  * Every user's route, checked without a message: for each address of the plan, where a host's live
  * postfix would deliver it, read from the host's own lookup tables in postfix's order (virtual
- * aliases first, then the
- * maps main.cf names, several in one parameter searched first-match as postfix does), every
- * address of one host in one batched postmap per parameter. Compared with the plan's routing table
+ * aliases first, then the maps main.cf names, several in one parameter searched first-match as
+ * postfix does), every address of one host in one batched postmap per parameter. Compared with the plan's routing table
  * of that host: one line per address whose live route differs.
  */
 import type { HostRole } from "../model/inventory";
@@ -54,8 +53,8 @@ const nextHopOf = (transport: string) =>
 
 /**
  * The route of each address by the host's live postfix: a virtual alias rewrites it to somewhere
- * else (named as such: where the rewritten address goes is not followed); else its domain must be a virtual mailbox domain
- * (and the address in virtual_mailbox_maps) or a relay domain (and, when relay_recipient_maps is
+ * else (named as such: where the rewritten address goes is not followed); else its domain must be
+ * a virtual mailbox domain (and the address in virtual_mailbox_maps) or a relay domain (and, when relay_recipient_maps is
  * set, the address in it), else it is not accepted; an accepted address goes where transport_maps
  * sends it (the address's entry, else its domain's), else to its mailbox (a virtual domain) or by
  * MX (a relay domain). Every lookup is one postmap over all the addresses.

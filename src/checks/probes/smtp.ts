@@ -3,6 +3,7 @@
  * open-relay test; with gateway.tls, the key and certificate each gateway serves.
  */
 import { spkiDigest } from "../../model/certificate";
+import { zoneFor } from "../../model/names";
 import { queryRecord } from "../dns-query";
 import { OUTSIDE_RECIPIENT, relayReplies } from "../mail";
 import { SmtpDialogue } from "../smtp-dialogue";
@@ -43,7 +44,11 @@ const DAY_MS = 86_400_000;
 
 /** The DANE-EE keys (3 1 1) of `name`'s port-25 TLSA record at the first authoritative server of its zone in the plan. */
 async function publishedKeys(o: DriftOptions, name: string): Promise<string[]> {
-  const zone = o.plan.zones.filter((z) => name === z.name || name.endsWith(`.${z.name}`)).sort((a, b) => b.name.length - a.name.length)[0];
+  const zoneName = zoneFor(
+    name,
+    o.plan.zones.map((z) => z.name),
+  );
+  const zone = o.plan.zones.find((z) => z.name === zoneName);
   if (!zone) throw new Error(`no zone of the plan holds ${name}: its TLSA record cannot be read`);
   const [server] = await authoritativeServers(zone, o.inventory, o.nsLookup);
   const answer = await queryRecord(server, `_25._tcp.${name}`, "TLSA", timeoutOf(o));
@@ -63,6 +68,16 @@ function tlsProbes(o: DriftOptions): Probe[] {
   const tls = o.inventory.gateway.tls;
   if (!tls) return [];
   const short = (k: string) => `${k.slice(0, 16)}...`;
+  // The targets share names (the gateway name at the address and at each gateway): each TLSA once.
+  const asked = new Map<string, Promise<string[] | Error>>();
+  const published = (name: string) => {
+    if (!asked.has(name))
+      asked.set(
+        name,
+        publishedKeys(o, name).catch((e: Error) => e),
+      );
+    return asked.get(name)!;
+  };
   return tlsTargets(p).map(({ address, name, keys, role }) => {
     const whose = role ? `${role}'s` : `published in _25._tcp.${name}`;
     const subject = `${address}:25`;
@@ -79,16 +94,16 @@ function tlsProbes(o: DriftOptions): Probe[] {
       const daysLeft = Math.floor((new Date(cert.validTo).getTime() - Date.now()) / DAY_MS);
       // What DANE senders match: the TLSA record as the name's zone publishes it (its signature and
       // the zone's DS are the DNS probes'), not as the plan writes it.
-      const published = await publishedKeys(o, name).catch((e: Error) => e);
+      const publishedNow = await published(name);
       return [
         compared(at("TLS key"), keys.includes(served), `the key ${whose} (${keys.map(short).join(", ") || "none"})`, short(served)),
-        published instanceof Error
-          ? { ...at("TLS key published"), status: "unreachable", actual: published.message }
+        publishedNow instanceof Error
+          ? { ...at("TLS key published"), status: "unreachable", actual: publishedNow.message }
           : compared(
               at("TLS key published"),
-              published.includes(served),
+              publishedNow.includes(served),
               `a key of the TLSA record of ${name} as its zone serves it`,
-              `${short(served)}; published: ${published.map(short).join(", ") || "none"}`,
+              `${short(served)}; published: ${publishedNow.map(short).join(", ") || "none"}`,
             ),
         compared(at("TLS name"), cert.checkHost(name) !== undefined, `a certificate for ${name}`, cert.subjectAltName ?? cert.subject),
         compared(
