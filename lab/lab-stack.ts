@@ -8,7 +8,7 @@
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONFIG } from "../src/model/config-keys";
-import { type ParsedInventory, parseStructure } from "../src/model/inventory";
+import { type HostRole, type ParsedInventory, parseStructure } from "../src/model/inventory";
 import { loadStack, readStackFile, STACKS_DIR } from "../src/model/stack-file";
 import type { Engine, Progress } from "../src/ops/engine";
 import { localBackendUrl, MigrationStack } from "../src/ops/stack";
@@ -89,13 +89,10 @@ export async function openLabStack(
   }
   if (pilotStack) await stack.setConfig({ [`${CONFIG.inventory}.pilotStack`]: { value: pilotStack } }, true);
   // Only the stack's own hosts: the lab also runs those of the other shapes.
-  const roles = Object.keys(loadStack(name, 1).inventory.hosts);
+  // A role another role's host plays (lab.aliases) has that host's key.
+  const roles = Object.keys(loadStack(name, 1).inventory.hosts) as HostRole[];
   await stack.setConfig(
-    Object.fromEntries(
-      Object.entries(lab.hosts)
-        .filter(([role]) => roles.includes(role))
-        .map(([role, h]) => [`${CONFIG.hostKeys}.${role}`, { value: h!.hostKey }]),
-    ),
+    Object.fromEntries(roles.map((role) => [`${CONFIG.hostKeys}.${role}`, { value: lab.hosts[lab.aliases?.[role] ?? role]!.hostKey }])),
     true,
   );
   await stack.setSecrets({ [CONFIG.sshPrivateKey]: readFileSync(lab.adminKeyPath, "utf8"), [CONFIG.tsigSecret]: lab.tsig.secret });
@@ -112,11 +109,14 @@ export async function openLabStack(
     await stack.setSecrets({ [`${CONFIG.gatewayTls}.new`]: readFileSync(lab.tls.new.chainFile, "utf8") }, true);
   }
   const sts = labMtaSts(lab);
-  if (sts && loadStack(name, 1).inventory.layout !== "smart-host")
+  // The policies' web server is the model Internet's host, under the role the stack gives it (a
+  // production stack lists it as its dnsServer); the enforcing sender is the model Internet's, if listed.
+  const policyHost = sts && roles.find((r) => (lab.aliases?.[r] ?? r) === sts.mtaSts.policyHost);
+  if (sts && policyHost && loadStack(name, 1).inventory.layout !== "smart-host")
     await stack.setConfig(
       Object.fromEntries([
-        ...Object.entries(sts.mtaSts).map(([k, v]) => [`${CONFIG.inventory}.gateway.mtaSts.${k}`, { value: String(v) }]),
-        [`${CONFIG.inventory}.internet.mtaStsSender`, { value: sts.sender }],
+        ...Object.entries({ ...sts.mtaSts, policyHost }).map(([k, v]) => [`${CONFIG.inventory}.gateway.mtaSts.${k}`, { value: String(v) }]),
+        ...(roles.includes("internet") ? [[`${CONFIG.inventory}.internet.mtaStsSender`, { value: sts.sender }]] : []),
       ]),
       true,
     );

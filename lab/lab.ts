@@ -249,6 +249,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
       prefixLength: inv.gateway.prefixLength,
       zones,
       dnsServer: dns.address,
+      ...(Object.keys(layout.aliases).length ? { aliases: layout.aliases } : {}),
       tls,
       mtaSts: { policyHost: "internet", address: internet.address, directory: policyDirectory(internet), sender: MTA_STS_SENDER },
       ...(opts.team ? { team: await teamUp(progress) } : {}),

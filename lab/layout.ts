@@ -43,6 +43,11 @@ export interface LabHost {
 
 export interface LabDescription {
   hosts: Partial<Record<HostRole, LabHost>>;
+  /**
+   * Roles a shape gives to a host of another role (the same address): the production shape's
+   * dnsServer is the model Internet's host, whose Knot serves every lab zone.
+   */
+  aliases?: Partial<Record<HostRole, HostRole>>;
   /** Namespace where lab clients (tests, rehearsal, engine) run. */
   operatorNamespace: string;
   /** Private key (OpenSSH format) that the lab's sshd accepts for root. */
@@ -81,8 +86,14 @@ export interface PlannedLabHost {
  * pilot's first). A role has one address in all of them; the lab runs every shape's hosts and
  * serves every shape's bind zones, so any shape's stack can run on one lab.
  */
-export function labLayout(shapes: LabInventory[]): { hosts: PlannedLabHost[]; zones: string[]; dnsRole: HostRole } {
+export function labLayout(shapes: LabInventory[]): {
+  hosts: PlannedLabHost[];
+  zones: string[];
+  dnsRole: HostRole;
+  aliases: Partial<Record<HostRole, HostRole>>;
+} {
   const hosts: PlannedLabHost[] = [];
+  const aliases: Partial<Record<HostRole, HostRole>> = {};
   const [pilot] = shapes;
   for (const inv of shapes) {
     if (inv.gateway.address !== pilot.gateway.address)
@@ -92,10 +103,20 @@ export function labLayout(shapes: LabInventory[]): { hosts: PlannedLabHost[]; zo
       if (!h) continue;
       if (h.kind !== "existing")
         throw new InputError(`lab: hosts.${role} of a lab stack is kind ${h.kind}; the lab builds only existing hosts`);
-      const known = hosts.find((x) => x.role === role);
+      const known = hosts.find((x) => x.role === (aliases[role] ?? role));
       if (known) {
         if (known.address !== h.address || known.interface !== h.interface)
           throw new InputError(`lab: hosts.${role} is ${h.address} (${h.interface}) in one lab stack and ${known.address} in another`);
+        continue;
+      }
+      // Another role's address: the same lab host under a second role (one namespace, one sshd).
+      const same = hosts.find((x) => x.address === h.address);
+      if (same) {
+        if (same.interface !== h.interface)
+          throw new InputError(
+            `lab: hosts.${role} is ${h.address} (${h.interface}), the address of hosts.${same.role} (${same.interface})`,
+          );
+        aliases[role] = same.role;
         continue;
       }
       if (!RFC5737.some((r) => r.test(h.address)))
@@ -114,9 +135,9 @@ export function labLayout(shapes: LabInventory[]): { hosts: PlannedLabHost[]; zo
   if ([pilot.gateway.address, ...hosts.map((h) => h.address)].includes(OPERATOR_ADDRESS))
     throw new InputError(`lab: ${OPERATOR_ADDRESS} is the operator's address in the lab; give the pilot's hosts other addresses`);
   const bind = shapes.flatMap((inv) => inv.zones.filter((z) => z.provider === "bind"));
-  const servers = new Set(bind.map((z) => z.server!));
+  const servers = new Set(bind.map((z) => aliases[z.server!] ?? z.server!));
   if (servers.size > 1) throw new InputError(`lab: the lab stacks' bind zones must share one DNS server, found ${[...servers].join(", ")}`);
-  return { hosts, zones: [...new Set(bind.map((z) => z.name))], dnsRole: [...servers][0] ?? "internet" };
+  return { hosts, zones: [...new Set(bind.map((z) => z.name))], dnsRole: [...servers][0] ?? "internet", aliases };
 }
 
 /** What the lab reads of a lab stack's inventory. */

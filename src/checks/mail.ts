@@ -12,6 +12,8 @@ export interface SendOptions {
   to: string;
   /** Unique text in the subject and body, to find the message by. */
   marker: string;
+  /** Its Message-ID header (without angle brackets), to follow it in the sending host's log; default: postfix makes one. */
+  messageId?: string;
 }
 
 /**
@@ -27,7 +29,7 @@ export async function sendMessages(s: HostSession, messages: SendOptions[]): Pro
     "sh",
     m.from,
     m.to,
-    `From: <${m.from}>\nTo: <${m.to}>\nSubject: ${m.marker}\n\n${m.marker}\n`,
+    `From: <${m.from}>\nTo: <${m.to}>\nSubject: ${m.marker}\n${m.messageId ? `Message-ID: <${m.messageId}>\n` : ""}\n${m.marker}\n`,
   ]);
   const r = await execSequence(s, commands, { allowFailure: true, timeoutMs: 60_000 });
   if (r.code !== 0)

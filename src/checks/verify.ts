@@ -25,6 +25,15 @@ import {
   stsNotApplied,
   waitFor,
 } from "./mail";
+import { checkOutbound, type OutboundResult } from "./outbound";
+import {
+  type OutsideDelivery,
+  type OutsideOptions,
+  publishedTlsaFromHere,
+  relayTestFromHere,
+  sendFromOutside,
+  tlsTestFromHere,
+} from "./outside";
 import { checkRoutes, type RouteCheck } from "./routes";
 import { type PublishedTlsa, publishedTlsa, type TlsVerdict, tlsTargets, tlsTest } from "./tls";
 
@@ -73,6 +82,8 @@ export interface Verification {
   tls?: TlsResult[];
   /** Every address's route on each routed host, read from its live lookup tables, no message sent (absent in older records). */
   routes?: RouteCheck[];
+  /** With an outside probe mailbox: a message from each system to it, followed in the sending host's log to the next hop's reply. */
+  outbound?: OutboundResult[];
   /** Every flow in its mailbox, every server refusing to relay and presenting a published key. */
   passed: boolean;
   /** What could not be judged either way (a relay or TLS test with no clear answer, stillQueued): not a pass. */
@@ -89,6 +100,11 @@ export interface VerifyOptions {
   session: (role: HostRole) => Promise<HostSession>;
   /** How long one message may take to arrive. */
   timeoutMs?: number;
+  /**
+   * Without a model-Internet host (production): how mail from outside is sent from here, as a remote
+   * MTA would (the resolvers to find MX hosts with, the EHLO name).
+   */
+  outside?: OutsideOptions;
 }
 
 /** The hosts that run a mail server and keep mailboxes or queues (a DNS server does not). */
@@ -99,11 +115,23 @@ const QUEUE_BOUND_MS = 15_000;
 const SETTLE_MS = 500;
 
 function senderAddress(p: Plan, from: MailFlow["from"]): string {
-  if (from === "outside") return p.flows.find((f) => f.mailboxHost === "internet")?.recipient ?? "probe@outside.invalid";
+  // From here, the null sender: every MTA takes it (RFC 5321 4.5.5), and no domain's SPF is claimed for this machine.
+  if (from === "outside")
+    return hasOutsideHost(p) ? (p.flows.find((f) => f.mailboxHost === "internet")?.recipient ?? "probe@outside.invalid") : "";
   return p.flows.find((f) => f.from === "outside" && f.mailboxHost === from)?.recipient ?? `postmaster@${p.gateway.hostName}`;
 }
 
+/** Whether the stack has a model-Internet host, the pilot's outside sender; without one, mail from outside is sent from here. */
+const hasOutsideHost = (p: Pick<Plan, "hosts">) => p.hosts.some((h) => h.role === "internet");
+
+/** The host a flow's message is handed to; "here" for mail from outside on a stack without a model-Internet host. */
 const sendingHost = (from: MailFlow["from"]): HostRole => (from === "outside" ? "internet" : from);
+const sentFrom = (p: Plan, from: MailFlow["from"]): HostRole | "here" =>
+  from === "outside" && !hasOutsideHost(p) ? "here" : sendingHost(from);
+
+/** How a message from here went: the MX and address that took it, TLS, its reply. Pure. */
+const deliveredFromHere = (d: OutsideDelivery) =>
+  `sent from here to ${d.mx} [${d.address}]${d.tls ? " over STARTTLS" : " without TLS (none offered)"}, "${d.reply}"`;
 
 const where = (f: MailFlow) =>
   `${f.recipient} from ${f.from}${f.enforcing ? ` (${f.sender}, enforcing ${f.enforcing.toUpperCase()})` : ""}`;
@@ -117,16 +145,34 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   // Every mail host of the plan is searched, not only those the flows name: "nowhere else" means it.
   const hosts = [
     ...new Set([
-      ...p.flows.flatMap((f) => [f.mailboxHost, sendingHost(f.from)]),
+      ...p.flows.flatMap((f) => [f.mailboxHost, sentFrom(p, f.from)]).filter((h): h is HostRole => h !== "here"),
       ...p.hosts.map((h) => h.role).filter((r) => MAIL_HOSTS.includes(r)),
     ]),
   ];
   // Each mail host's own name, which its Received headers and its EHLO reply carry.
   const namesRead = hostNames(hosts, opts);
-  const sent = p.flows.map((flow) => ({ flow, marker: newMarker(), error: undefined as string | undefined, sentAt: 0 }));
+  const sent = p.flows.map((flow) => ({
+    flow,
+    marker: newMarker(),
+    error: undefined as string | undefined,
+    sentAt: 0,
+    fromHere: undefined as OutsideDelivery | undefined,
+  }));
   await Promise.all(
-    [...new Set(sent.map((x) => sendingHost(x.flow.from)))].map(async (host) => {
-      const batch = sent.filter((x) => sendingHost(x.flow.from) === host);
+    [...new Set(sent.map((x) => sentFrom(p, x.flow.from)))].map(async (host) => {
+      const batch = sent.filter((x) => sentFrom(p, x.flow.from) === host);
+      if (host === "here") {
+        // One SMTP session a message, as a remote MTA's, all at once.
+        await Promise.all(
+          batch.map(async (x) => {
+            const d = await sendFromOutside(p, { from: senderAddress(p, "outside"), to: x.flow.recipient, marker: x.marker }, opts.outside);
+            x.sentAt = Date.now();
+            if (d.error) x.error = `from here: ${d.error}`;
+            else x.fromHere = d;
+          }),
+        );
+        return;
+      }
       try {
         await sendMessages(
           await opts.session(host),
@@ -158,6 +204,9 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   };
   // The open-relay and TLS tests run while the messages travel.
   const relaysChecked = checkRelays(p, opts, namesRead);
+  const outboundChecked = p.outbound?.length
+    ? checkOutbound(p.outbound, opts.session, (from) => senderAddress(p, from), opts.timeoutMs ?? 30_000)
+    : undefined;
   const tlsChecked = checkTls(p, opts);
   const routesChecked = checkRoutes(p, opts.session).then(
     (r) => ({ routes: r }),
@@ -187,13 +236,13 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     // An MTA-STS-enforcing sender's mail proves MTA-STS only if its resolver found and applied the policy.
     stsPoliciesApplied(p, opts),
   ]);
-  const flows = sent.map(({ flow, marker, error, sentAt }): FlowResult => {
+  const flows = sent.map(({ flow, marker, error, sentAt, fromHere }): FlowResult => {
     if (error) return { flow, passed: false, foundIn: [], detail: `${where(flow)}: not sent: ${error}` };
     const foundIn = final.get(marker) ?? [];
     const delivered = foundIn.length === 1 && right(flow, foundIn[0]);
     const received = delivered && proven(flow) ? (paths.get(foundIn[0]) ?? []) : [];
     const through = !flow.via || receivedThrough(received, flow.via);
-    const entry = entersFromOutside(flow) ? entryProblem(flow, received, names) : undefined;
+    const entry = entersFromOutside(flow) ? entryProblem(flow, received, names, fromHere ? "" : names.get("internet")) : undefined;
     const sts = flow.enforcing === "mta-sts" ? stsPolicies.get(flow.recipient.slice(flow.recipient.indexOf("@") + 1)) : undefined;
     if (delivered && through && !entry && sts?.undecided)
       return {
@@ -206,9 +255,9 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     const passed = delivered && through && !entry && !sts?.problem;
     const shown = () => (received.length ? received.map((r) => `"${r}"`).join(", ") : "empty");
     const detail = passed
-      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox${entersFromOutside(flow) ? `, entered at ${flow.entry}` : ""}${flow.via ? `, through ${flow.via}` : ""}${sts?.applied ? `, the sender applying "${sts.applied}"` : ""}`
+      ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox${entersFromOutside(flow) ? `, entered at ${flow.entry}` : ""}${flow.via ? `, through ${flow.via}` : ""}${sts?.applied ? `, the sender applying "${sts.applied}"` : ""}${fromHere ? `; ${deliveredFromHere(fromHere)}` : ""}`
       : !delivered
-        ? `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}`
+        ? `${where(flow)}: expected in ${flow.mailboxHost}'s mailbox of ${flow.recipient}, found ${foundIn.length ? foundIn.join(", ") : "nowhere"}${fromHere ? ` (${deliveredFromHere(fromHere)})` : ""}`
         : !through
           ? `${where(flow)}: in ${flow.mailboxHost}'s mailbox, but not through ${flow.via}: its Received path is ${shown()}`
           : entry
@@ -222,6 +271,7 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   const relays = await relaysChecked;
   const tls = await tlsChecked;
   const routed = await routesChecked;
+  const outbound = await outboundChecked;
   const routes = routed.routes ?? [];
   const queuedLeft = leftQueued.map(
     ([h, q]) =>
@@ -234,11 +284,13 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     ...(p.routing.some((t) => t.tls) ? { tls } : {}),
     routes,
     ...(leftInProbes ? { leftInProbes } : {}),
+    ...(outbound ? { outbound } : {}),
     passed:
       flows.every((f) => f.passed) &&
       relays.every((r) => r.passed) &&
       tls.every((t) => t.passed) &&
       leftQueued.length === 0 &&
+      (outbound ?? []).every((o) => o.passed) &&
       !("error" in routed) &&
       routes.every((r) => r.differing.length === 0),
     undecided: [
@@ -246,6 +298,7 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
       ...flows.filter((f) => f.undecided).map((f) => f.detail),
       ...relays.filter((r) => r.verdict === "unknown").map((r) => r.detail),
       ...tls.filter((t) => t.verdict === "unknown").map((t) => t.detail),
+      ...(outbound ?? []).filter((o) => o.undecided).map((o) => o.detail),
       ...queuedLeft,
     ],
     stillQueued: queuedLeft,
@@ -330,12 +383,19 @@ async function hostNames(hosts: HostRole[], opts: VerifyOptions): Promise<Map<Ho
 
 /**
  * Why a message from outside did not provably enter at the flow's entry host: the host that took it
- * from the outside sender (by the Received path) is another, or none shows; undefined when it did. Pure.
+ * from the outside sender (by the Received path) is another, or none shows; undefined when it did.
+ * `sender`: the outside sender's own name, as its Received headers carry it ("" when it writes
+ * none: a message sent from here over SMTP). Pure.
  */
-export function entryProblem(flow: MailFlow, received: string[], names: Map<HostRole, string>): string | undefined {
+export function entryProblem(
+  flow: MailFlow,
+  received: string[],
+  names: Map<HostRole, string>,
+  sender: string | undefined,
+): string | undefined {
   const planned = names.get(flow.entry);
-  const sender = names.get("internet");
-  if (!planned || !sender) return `where it entered could not be read: no name for ${planned ? "the outside host" : flow.entry}`;
+  if (!planned || sender === undefined)
+    return `where it entered could not be read: no name for ${planned ? "the outside host" : flow.entry}`;
   const at = enteredAt(received, sender);
   if (at === planned) return undefined;
   if (!at) return `no Received header shows where it entered (planned: ${flow.entry}, ${planned})`;
@@ -378,11 +438,13 @@ async function receivedPaths(found: string[][], opts: VerifyOptions): Promise<Ma
  */
 async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
   const targets = tlsTargets(p);
-  if (!targets.length || !p.hosts.some((h) => h.role === "internet")) return [];
-  const outside = await opts.session("internet");
+  if (!targets.length) return [];
+  const outside = hasOutsideHost(p) ? await opts.session("internet") : undefined;
+  // From here: the record as the zone serves it, signed (no validating resolver at hand), and the key over STARTTLS.
+  const resolver = outside ? "the sending host's resolver" : "the zone's authoritative server";
   const asked = new Map<string, Promise<PublishedTlsa>>();
   const published = (name: string) => {
-    if (!asked.has(name)) asked.set(name, publishedTlsa(outside, name));
+    if (!asked.has(name)) asked.set(name, outside ? publishedTlsa(outside, name) : publishedTlsaFromHere(p, name, opts.outside));
     return asked.get(name)!;
   };
   const short = (keys: string[]) => keys.map((k) => `${k.slice(0, 16)}...`).join(", ") || "none";
@@ -400,7 +462,7 @@ async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
       const dns = await published(name);
       if (dns.status === "BOGUS")
         return failed(
-          `the TLSA record of ${name} fails validation at the sending host's resolver (SERVFAIL, answered with checking disabled): a DS matching no key or a broken signature; every DANE sender defers`,
+          `the TLSA record of ${name} fails validation at ${resolver} (SERVFAIL, answered with checking disabled): a DS matching no key or a broken signature; every DANE sender defers`,
         );
       if (dns.status !== "NOERROR" && dns.status !== "NXDOMAIN")
         return {
@@ -408,17 +470,21 @@ async function checkTls(p: Plan, opts: VerifyOptions): Promise<TlsResult[]> {
           name,
           verdict: "unknown",
           passed: false,
-          detail: `${server} (${what}): could not read the TLSA record of ${name} through the sending host's resolver: ${dns.status}`,
+          detail: `${server} (${what}): could not read the TLSA record of ${name} through ${resolver}: ${dns.status}`,
         };
-      if (!dns.keys.length) return failed(`the sending host's resolver finds no TLSA record for ${name} (${dns.status})`);
+      if (!dns.keys.length) return failed(`${resolver} has no TLSA record for ${name} (${dns.status})`);
       if (!dns.validated)
-        return failed(`the TLSA record of ${name} is not validated by the sending host's resolver (no AD bit): DANE senders ignore it`);
+        return failed(
+          outside
+            ? `the TLSA record of ${name} is not validated by ${resolver} (no AD bit): DANE senders ignore it`
+            : `the TLSA record of ${name} comes unsigned from ${resolver}: DANE senders ignore it`,
+        );
       const allowed = keys.filter((k) => dns.keys.includes(k));
       if (!allowed.length)
         return failed(
           `its key ${short(keys)} is not in the TLSA record of ${name} as the resolver returns it (published: ${short(dns.keys)})`,
         );
-      const v = await tlsTest(outside, server, allowed);
+      const v = outside ? await tlsTest(outside, server, allowed) : await tlsTestFromHere(server, name, allowed, opts.outside);
       const detail = {
         verified: `${server} (${what}) presents a key published for ${name}`,
         mismatch: `${server} (${what}) as ${name}: ${v.detail}${v.served ? ` (served key ${v.served.slice(0, 16)}..., published ${short(allowed)})` : ""}`,
@@ -438,25 +504,28 @@ const RELAY_RETRY_MS = 2000;
  * (the mx strategy's rollback: the gateway address answered no greeting, with every other check of
  * the same verification passing). Two answers that cannot tell stay "unknown", both named.
  */
-async function relayTestTwice(outside: HostSession, server: string, control: string | undefined) {
-  const asked = control ? { control } : {};
-  const first = await relayTest(outside, server, asked);
+async function relayTestTwice(test: () => Promise<RelayVerdict>) {
+  const first = await test();
   if (first.verdict !== "unknown") return first;
   await new Promise((r) => setTimeout(r, RELAY_RETRY_MS));
-  const again = await relayTest(outside, server, asked);
+  const again = await test();
   return again.verdict === "unknown"
     ? { ...again, detail: `${again.detail} (and ${RELAY_RETRY_MS / 1000} s before: ${first.detail})` }
     : again;
 }
 
 /**
- * No organisation host, and not the gateway address, relays for an outside recipient from outside;
- * each is asked first for a mailbox it serves (the control), so a refusal of the testing host itself
- * is no pass. The gateway address must be answered by the planned holder, by the name it greets with.
+ * No organisation host, and not the gateway address, relays for an outside recipient from outside
+ * (the model-Internet host, else here); each is asked first for a mailbox it serves (the control),
+ * so a refusal of the testing host itself is no pass. The gateway address must be answered by the
+ * planned holder, by the name it greets with.
  */
 async function checkRelays(p: Plan, opts: VerifyOptions, names: Promise<Map<HostRole, string>>): Promise<RelayResult[]> {
-  if (!p.hosts.some((h) => h.role === "internet")) return [];
-  const outside = await opts.session("internet");
+  const outside = hasOutsideHost(p) ? await opts.session("internet") : undefined;
+  const relayFromOutside = (server: string, control: string | undefined) =>
+    relayTestTwice(() =>
+      outside ? relayTest(outside, server, control ? { control } : {}) : relayTestFromHere(server, control, opts.outside),
+    );
   // The hosts whose relay policy the phase sets (those with a routing table: cutover makes them
   // answer 5xx); a host cutover does not configure yet keeps its own (Debian's answers 454, "try later").
   const routed = new Set(p.routing.map((t) => t.host));
@@ -470,7 +539,7 @@ async function checkRelays(p: Plan, opts: VerifyOptions, names: Promise<Map<Host
   const controlFor = (role: HostRole) => (organisation.find((f) => f.entry === role) ?? organisation[0])?.recipient;
   return Promise.all(
     servers.map(async ([server, role]): Promise<RelayResult> => {
-      const { verdict, detail, answeredAs } = await relayTestTwice(outside, server, controlFor(role));
+      const { verdict, detail, answeredAs } = await relayFromOutside(server, controlFor(role));
       const said = {
         refused: `${server} refuses to relay (${detail})`,
         open: `${server} accepted mail for ${OUTSIDE_RECIPIENT} from outside: an open relay (${detail})`,

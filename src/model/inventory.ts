@@ -474,6 +474,19 @@ export const inventorySchema = z.strictObject({
             }),
         )
         .min(1, { error: "name at least one probe mailbox, such as probe-hq@example.com" }),
+      /**
+       * A mailbox outside the organisation (at another provider) that receives one message from each
+       * system: the verification checks in the sending host's mail log that the next hop (the
+       * outbound relay, else the recipient domain's MX) took it with a 250 and a queue id.
+       */
+      outsideProbe: z
+        .string()
+        .transform((s) => s.trim().toLowerCase())
+        .check((ctx) => {
+          const problem = addressProblem(ctx.value);
+          if (problem) ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
+        })
+        .optional(),
     })
     .optional(),
   /**
@@ -516,11 +529,21 @@ export interface Inventory extends ParsedInventory {
  * file, named once, and every system, every domain and every post office that holds mailboxes must
  * have one (else the routes through it get no real message). Pure.
  */
-export function probeProblems(inv: Pick<ParsedInventory, "verification" | "mailboxes">, mailboxes: Mailbox[]): Problem[] {
+export function probeProblems(inv: Pick<ParsedInventory, "verification" | "mailboxes" | "addressSpaces">, mailboxes: Mailbox[]): Problem[] {
   const probes = inv.verification?.probes;
   if (!probes) return [];
   const byAddress = new Map(mailboxes.map((m) => [m.address, m] as const));
   const problems: Problem[] = [];
+  // The outside probe is outside: mail to it must leave the organisation.
+  const outside = inv.verification?.outsideProbe;
+  const own =
+    outside &&
+    inv.addressSpaces.flatMap((a) => [a.domain, a.pilotDomain]).find((d) => outside.endsWith(`@${d}`) || outside.endsWith(`.${d}`));
+  if (own)
+    problems.push({
+      path: "inventory.verification.outsideProbe",
+      message: `${outside} is in the organisation's own domain ${own}: its mail never leaves; name a mailbox at another provider`,
+    });
   probes.forEach((probe, i) => {
     const path = `inventory.verification.probes[${i}]`;
     if (probes.indexOf(probe) !== i) problems.push({ path, message: `${probe} is named twice: remove one` });

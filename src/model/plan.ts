@@ -110,6 +110,17 @@ export interface MailFlow {
   enforcing?: "mta-sts";
 }
 
+/**
+ * A message from one system to the organisation's outside probe mailbox (inventory
+ * verification.outsideProbe): it must leave through `via` (the outbound relay), else to the MX of
+ * the recipient's domain; the sending host's mail log shows who took it.
+ */
+export interface OutboundProbe {
+  from: MailSystem;
+  recipient: string;
+  via?: { host: string; port: number };
+}
+
 export interface PlannedHost {
   role: HostRole;
   /** The host's name in this phase: the gateway's name if it holds the gateway identity. */
@@ -140,6 +151,8 @@ export interface Plan {
   mtaSts?: PlannedMtaSts;
   /** With inventory.verification: the probe mailboxes (this phase's addresses), the only ones that get test mail; each copy found is removed. */
   probes?: string[];
+  /** With verification.outsideProbe, from phase 2: a message from each system to it. */
+  outbound?: OutboundProbe[];
 }
 
 const MX_PREFERENCE = 10;
@@ -167,6 +180,15 @@ export function plan(inv: Inventory, phase: Phase): Plan {
     hosts,
     flows: planFlows(inv, phase, gateway, probed),
     ...(probes ? { probes: probed.map((m) => m.address).sort() } : {}),
+    ...(inv.verification?.outsideProbe && phase >= 2
+      ? {
+          outbound: (["legacy", "new"] as const).map((from) => ({
+            from,
+            recipient: inv.verification!.outsideProbe!,
+            ...(inv.outboundRelay ? { via: { host: inv.outboundRelay.host, port: inv.outboundRelay.port } } : {}),
+          })),
+        }
+      : {}),
     ...(inv.gateway.mtaSts && phase >= 2
       ? {
           mtaSts: {

@@ -139,13 +139,14 @@ const routesDiffer = (v: Verification) => (v.routes ?? []).some((r) => r.differi
 /** Runs a verification of `desired`, telling each check that failed or could not be decided, and the verdict. */
 async function runVerification(verify: Verifier, desired: Plan, progress: (m: string) => void): Promise<Verification> {
   progress(
-    `verifying phase ${desired.phase}: a real message per mail flow, the open-relay test${desired.routing.some((t) => t.tls) ? " and the gateways' TLS keys" : ""}`,
+    `verifying phase ${desired.phase}: a real message per mail flow${desired.hosts.some((h) => h.role === "internet") ? "" : " (mail from outside sent from here over SMTP to the published MX, as a remote MTA sends it)"}${desired.outbound?.length ? `, one from each system to ${desired.outbound[0].recipient}` : ""}, the open-relay test${desired.routing.some((t) => t.tls) ? " and the gateways' TLS keys" : ""}`,
   );
   const v = await verify(desired);
   const failed = [
     ...v.flows.filter((x) => !x.passed && !x.undecided),
     ...v.relays.filter((x) => !x.passed && x.verdict !== "unknown"),
     ...(v.tls ?? []).filter((t) => t.verdict === "mismatch"),
+    ...(v.outbound ?? []).filter((o) => !o.passed && !o.undecided),
   ];
   for (const f of failed) progress(`  FAIL ${f.detail}`);
   // Routes: a line per address that differs, the first ROUTES_SHOWN of each host and the count of the rest.
@@ -161,7 +162,7 @@ async function runVerification(verify: Verifier, desired: Plan, progress: (m: st
   const checked = routes.reduce((n, r) => n + r.checked, 0);
   const differing = routes.reduce((n, r) => n + r.differing.length, 0);
   progress(
-    `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows (${v.flows.length} messages), ${checked - differing}/${checked} routes on ${routes.length} hosts, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks${v.tls ? `, ${v.tls.filter((t) => t.passed).length}/${v.tls.length} TLS keys` : ""}, ${v.seconds.toFixed(1)} s`,
+    `verification ${verdict}: ${v.flows.filter((f) => f.passed).length}/${v.flows.length} flows (${v.flows.length} messages), ${checked - differing}/${checked} routes on ${routes.length} hosts, ${v.relays.filter((r) => r.passed).length}/${v.relays.length} relay checks${v.tls ? `, ${v.tls.filter((t) => t.passed).length}/${v.tls.length} TLS keys` : ""}${v.outbound ? `, ${v.outbound.filter((o) => o.passed).length}/${v.outbound.length} outbound to ${v.outbound[0]?.probe.recipient}` : ""}, ${v.seconds.toFixed(1)} s`,
   );
   return v;
 }
@@ -208,7 +209,8 @@ export function verificationStatus(v: Verification): Pick<PhaseOutcome, "status"
     routesDiffer(v) ||
     v.flows.some((f) => !f.passed && !f.undecided) ||
     v.relays.some((r) => !r.passed && r.verdict !== "unknown") ||
-    v.tls?.some((t) => t.verdict === "mismatch")
+    v.tls?.some((t) => t.verdict === "mismatch") ||
+    v.outbound?.some((o) => !o.passed && !o.undecided)
   )
     return { status: "verification-failed" };
   return { status: "unverified", unverifiedBecause: `could not check: ${v.undecided.join("; ")}` };

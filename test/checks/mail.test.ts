@@ -263,7 +263,7 @@ describe("a message from outside proves its entry host", () => {
     `Received: from mx.aegean.test (mx.aegean.test [198.51.100.53]) by ${host} (Postfix) with ESMTPS id 3C4D`;
 
   it("passes when the planned holder took it from the outside sender", () => {
-    expect(entryProblem(flow, [takenBy("new.paradigms.com"), pickup], names)).toBeUndefined();
+    expect(entryProblem(flow, [takenBy("new.paradigms.com"), pickup], names, "mx.aegean.test")).toBeUndefined();
   });
 
   it("names the host that took it when the go-live did not happen (the legacy gateway split-delivered it)", () => {
@@ -272,13 +272,30 @@ describe("a message from outside proves its entry host", () => {
       takenBy("legacy.paradigms.com"),
       pickup,
     ];
-    expect(entryProblem(flow, split, names)).toBe("it entered at legacy (legacy.paradigms.com), not at new (new.paradigms.com) as planned");
+    expect(entryProblem(flow, split, names, "mx.aegean.test")).toBe(
+      "it entered at legacy (legacy.paradigms.com), not at new (new.paradigms.com) as planned",
+    );
   });
 
   it("fails when no header shows the entry, or the writer is none of the stack's hosts", () => {
-    expect(entryProblem(flow, [pickup], names)).toMatch(/^no Received header shows where it entered/);
-    expect(entryProblem(flow, [takenBy("mx.evil.test"), pickup], names)).toMatch(/entered at mx\.evil\.test, none of the stack's hosts/);
-    expect(entryProblem(flow, [takenBy("new.paradigms.com")], new Map())).toMatch(/could not be read/);
+    expect(entryProblem(flow, [pickup], names, "mx.aegean.test")).toMatch(/^no Received header shows where it entered/);
+    expect(entryProblem(flow, [takenBy("mx.evil.test"), pickup], names, "mx.aegean.test")).toMatch(
+      /entered at mx\.evil\.test, none of the stack's hosts/,
+    );
+    expect(entryProblem(flow, [takenBy("new.paradigms.com")], new Map(), "mx.aegean.test")).toMatch(/could not be read/);
+    expect(entryProblem(flow, [takenBy("new.paradigms.com")], names, undefined)).toMatch(/no name for the outside host/);
+  });
+
+  it("takes the first organisation host as the entry of a message sent over SMTP from here (no header of its sender)", () => {
+    const fromHere = "Received: from operator.example (unknown [198.51.100.2]) by new.paradigms.com (Postfix) with ESMTPS id 9A0B";
+    expect(entryProblem(flow, [fromHere], names, "")).toBeUndefined();
+    const split = [
+      "Received: from legacy.paradigms.com (...) by new.paradigms.com (Postfix) id 7G8H",
+      fromHere.replace("by new", "by legacy"),
+    ];
+    expect(entryProblem(flow, split, names, "")).toBe(
+      "it entered at legacy (legacy.paradigms.com), not at new (new.paradigms.com) as planned",
+    );
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect } from "vitest";
-import { openLabStack, removeLabStack } from "../../lab/lab-stack";
+import { type LabStackShape, openLabStack, removeLabStack } from "../../lab/lab-stack";
 import { obtainEngine } from "../../src/ops/engine";
 import { runPhase } from "../../src/ops/phase";
 import type { MigrationStack } from "../../src/ops/stack";
@@ -20,11 +20,14 @@ export function labStackAtPhase4(
   prefix: string,
   configure?: (stack: MigrationStack) => Promise<void>,
   backendUrl?: () => Promise<string>,
+  shape: LabStackShape["shape"] = "pilot",
 ): () => MigrationStack {
   let stack: MigrationStack | undefined;
   beforeAll(async () => {
     const name = `${prefix}-${randomBytes(3).toString("hex")}`;
-    stack = await openLabStack(name, lab.description, await obtainEngine(), progress, ...(backendUrl ? [await backendUrl()] : []));
+    stack = await openLabStack(name, lab.description, await obtainEngine(), progress, backendUrl ? await backendUrl() : undefined, {
+      shape,
+    });
     await configure?.(stack);
     const start = await runPhase(stack, 4, { yes: true, force: true, progress });
     expect(start).toMatchObject({ status: "done", forced: true });

@@ -81,6 +81,21 @@ describe("the production runbook on the lab's production-shaped stack", () => {
       const args = [names[stack as "pilot" | "production"], ...rest.split(/\s+/).filter(Boolean), ...(confirms ? ["--yes"] : [])];
       const r = await run(script, args);
       expect(r.code, `${line}\n${r.stderr.trim().split("\n").slice(-12).join("\n")}`).toBe(0);
+      // Verified the production way: no model-Internet host, mail from outside sent from here, probes only, every route read.
+      if (confirms && stack === "production") {
+        const verified =
+          /verification passed: 6\/6 flows \(6 messages\), (\d+)\/\1 routes on 2 hosts, 3\/3 relay checks, (\d)\/\2 TLS keys, 2\/2 outbound to spyros@aegean\.test, [\d.]+ s/.exec(
+            `${r.stdout}\n${r.stderr}`,
+          );
+        expect(
+          verified,
+          `${line}: ${r.stdout
+            .split("\n")
+            .filter((l) => l.includes("verification"))
+            .join(" | ")}`,
+        ).not.toBeNull();
+        progress(`${line}: ${verified![0]}`);
+      }
     }
     // Where it ends: phase 4 again, the wave undone, the production domain served by the lab's DNS.
     const history = await production.history();

@@ -36,6 +36,17 @@ describe("the lab's layout, from the lab stacks' shapes", () => {
     );
   });
 
+  it("takes a role at another role's address as that host under a second name: the production shape's DNS server is the model Internet's host", () => {
+    const layout = labLayout(labShapeInventories());
+    expect(layout.aliases).toEqual({ dnsServer: "internet" });
+    expect(layout.dnsRole).toBe("internet");
+    const pilot = load("pilot", 1);
+    const other = { ...pilot, hosts: { ...pilot.hosts, dnsServer: { ...pilot.hosts.internet!, interface: "eth1" } } };
+    expect(() => labLayout([pilot, other])).toThrow(
+      /hosts.dnsServer is 198.51.100.53 \(eth1\), the address of hosts.internet \(cutover0\)/,
+    );
+  });
+
   it("refuses two shapes that put one role on two addresses", () => {
     const pilot = load("pilot", 1);
     const other = { ...pilot, hosts: { ...pilot.hosts, new: { ...pilot.hosts.new, address: "198.51.100.21" } } };

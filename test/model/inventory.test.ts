@@ -55,6 +55,23 @@ const BAD_INPUTS: BadInput[] = [
     message: /^probe-new@example\.org is named twice: remove one$/,
   },
   {
+    name: "an outside probe mailbox in the organisation's own domain",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => (i.verification.outsideProbe = "someone@example-pilot.org"),
+    path: "inventory.verification.outsideProbe",
+    message:
+      /^someone@example-pilot\.org is in the organisation's own domain example-pilot\.org: its mail never leaves; name a mailbox at another provider$/,
+  },
+  {
+    name: "an outside probe that is no address",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => (i.verification.outsideProbe = "probe at example.net"),
+    path: "inventory.verification.outsideProbe",
+    message: /is not an address: write it as user@domain/,
+  },
+  {
     name: "an empty list of probe mailboxes",
     stack: "production",
     phase: 4,

@@ -330,6 +330,21 @@ describe("probe mailboxes (inventory.verification.probes)", () => {
     expect(bigger.routing.flatMap((t) => t.mailboxes).length).toBe(inv.mailboxList.length + 1000);
   });
 
+  it("with an outside probe mailbox: one message from each system to it, from phase 2, through the outbound relay when there is one", () => {
+    const inv = load("production", 4);
+    expect(plan(inv, 4).outbound).toEqual([
+      { from: "legacy", recipient: "cutover-probe@example.net" },
+      { from: "new", recipient: "cutover-probe@example.net" },
+    ]);
+    const relayed = { ...inv, outboundRelay: { host: "smtp.isp.example", port: 587 } };
+    expect(plan(relayed, 5).outbound?.map((o) => o.via)).toEqual([
+      { host: "smtp.isp.example", port: 587 },
+      { host: "smtp.isp.example", port: 587 },
+    ]);
+    expect(plan(inv, 1).outbound).toBeUndefined();
+    expect(plan(load("pilot", 4), 4).outbound).toBeUndefined();
+  });
+
   it("are absent from a stack without them (the pilot): every mailbox gets the verification's messages", () => {
     const p = plan(load("pilot", 4), 4);
     expect(p.probes).toBeUndefined();

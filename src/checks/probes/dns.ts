@@ -3,8 +3,7 @@
  * zones that the plan does not manage (listed, left alone), and (mx strategy) what resolvers still hold.
  */
 import { Resolver } from "node:dns/promises";
-import type { Inventory } from "../../model/inventory";
-import type { PlannedZone } from "../../model/plan";
+import type { PlannedHost, PlannedZone } from "../../model/plan";
 import { recordSetKey } from "../../model/records";
 import { readZones } from "../../remote/effects/zone";
 import { queryRecord } from "../dns-query";
@@ -16,8 +15,13 @@ import { compared, type DriftOptions, type Finding, type Probe, probe, recordTex
  * inventory says; for Route 53 and Cloudflare zones, the zone's NS records and their addresses as
  * the resolvers (`lookup`, default the system's) see them.
  */
-export async function authoritativeServers(z: PlannedZone, inv: Inventory, lookup: string[] | undefined): Promise<string[]> {
-  if (z.provider === "bind" && z.server) return [inv.hosts[z.server]!.address];
+export async function authoritativeServers(
+  z: PlannedZone,
+  hosts: Pick<PlannedHost, "role" | "address">[],
+  lookup: string[] | undefined,
+): Promise<string[]> {
+  const server = z.provider === "bind" && z.server ? hosts.find((h) => h.role === z.server) : undefined;
+  if (server) return [server.address];
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
   if (lookup?.length) resolver.setServers(lookup);
   const names = await resolver.resolveNs(z.name);
@@ -39,7 +43,7 @@ export async function plannedRecordProbes(o: DriftOptions): Promise<Probe[]> {
       const where = { area: "dns" as const, subject: z.name, check: "authoritative servers" };
       let servers: string[];
       try {
-        servers = await withTimeout(authoritativeServers(z, o.inventory, o.nsLookup), timeoutMs, `name servers of ${z.name}`);
+        servers = await withTimeout(authoritativeServers(z, o.plan.hosts, o.nsLookup), timeoutMs, `name servers of ${z.name}`);
       } catch (e) {
         return [probe(where, () => Promise.reject(e))];
       }
@@ -77,7 +81,7 @@ export async function delegationProbes(o: DriftOptions): Promise<Probe[]> {
     .map((z) => {
       const at = { area: "dns" as const, subject: z.name, check: "DS at the parent" };
       return probe(at, async () => {
-        const [server] = await withTimeout(authoritativeServers(z, o.inventory, o.nsLookup), timeoutMs, `name servers of ${z.name}`);
+        const [server] = await withTimeout(authoritativeServers(z, o.plan.hosts, o.nsLookup), timeoutMs, `name servers of ${z.name}`);
         const [keys, ds] = await Promise.all([
           queryRecord(server, z.name, "DNSKEY", timeoutMs),
           queryRecord(resolver, z.name, "DS", timeoutMs, { recursive: true }),

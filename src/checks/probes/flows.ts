@@ -42,6 +42,18 @@ export function flowFindings(v: Verification): Finding[] {
         actual: t.detail,
       }),
     ),
+    ...(v.outbound ?? []).map(
+      (o): Finding => ({
+        area: "flow",
+        subject: `${o.probe.from} -> ${o.probe.recipient}`,
+        check: "leaves as planned",
+        ...judged(o.passed, o.undecided === true),
+        expected: o.probe.via
+          ? `taken by the outbound relay ${o.probe.via.host}:${o.probe.via.port} (2xx)`
+          : "taken by the MX of its domain (2xx)",
+        actual: o.detail,
+      }),
+    ),
     // What else the verification could not decide (messages still queued when it judged): never clean.
     ...v.stillQueued.map(
       (u): Finding => ({

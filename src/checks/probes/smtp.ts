@@ -5,7 +5,7 @@
 import { spkiDigest } from "../../model/certificate";
 import { zoneFor } from "../../model/names";
 import { queryRecord } from "../dns-query";
-import { OUTSIDE_RECIPIENT, relayReplies } from "../mail";
+import { relayOver } from "../outside";
 import { SmtpDialogue } from "../smtp-dialogue";
 import { tlsTargets } from "../tls";
 import { compared, type DriftOptions, type Finding, type Probe, probe, timeoutOf } from "./common";
@@ -50,7 +50,7 @@ async function publishedKeys(o: DriftOptions, name: string): Promise<string[]> {
   );
   const zone = o.plan.zones.find((z) => z.name === zoneName);
   if (!zone) throw new Error(`no zone of the plan holds ${name}: its TLSA record cannot be read`);
-  const [server] = await authoritativeServers(zone, o.inventory, o.nsLookup);
+  const [server] = await authoritativeServers(zone, o.plan.hosts, o.nsLookup);
   const answer = await queryRecord(server, `_25._tcp.${name}`, "TLSA", timeoutOf(o));
   if (answer.status !== "answer" && answer.status !== "nodata" && answer.status !== "nxdomain")
     throw new Error(`_25._tcp.${name} TLSA at ${server}: ${answer.status}`);
@@ -128,17 +128,7 @@ export async function relayFinding(
   where: Pick<Finding, "area" | "subject" | "check">,
   control?: string,
 ): Promise<Finding> {
-  const mail = await d.command("MAIL FROM:<drift-check@relay-test.invalid>");
-  const accepted = mail.code.startsWith("2");
-  const asked = accepted && control ? await d.command(`RCPT TO:<${control}>`) : undefined;
-  const rcpt = accepted ? await d.command(`RCPT TO:<${OUTSIDE_RECIPIENT}>`) : undefined;
-  const last = (r: { lines: string[]; code: string }) => r.lines.at(-1) ?? r.code;
-  const { verdict, detail } = relayReplies({
-    greeting: d.greeting.replace(/^220-/, "220 "),
-    mail: last(mail),
-    ...(asked ? { control: last(asked) } : {}),
-    ...(rcpt ? { rcpt: last(rcpt) } : {}),
-  });
+  const { verdict, detail } = await relayOver(d, control, "drift-check@relay-test.invalid");
   if (verdict === "unknown") return { ...where, status: "unreachable", expected: "relay refused", actual: `could not check: ${detail}` };
   return compared(where, verdict === "refused", "relay refused", `${verdict === "refused" ? "refused" : "accepted"}: ${detail}`);
 }
