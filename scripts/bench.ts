@@ -170,7 +170,7 @@ async function bench(): Promise<number> {
   if (steps) process.stdout.write(stepsTable(steps));
   if (scale)
     process.stdout.write(
-      `\n| zones | mailboxes | resources | first up | no-change up | refresh | state | route check |\n|---|---|---|---|---|---|---|---|\n| ${scale.zones} (+3) | ${scale.mailboxes} | ${scale.resources} | ${scale.firstUpSeconds.toFixed(1)} s | ${scale.noChangeUpSeconds.toFixed(1)} s | ${scale.refreshSeconds.toFixed(1)} s | ${scale.stateMiB.toFixed(1)} MiB | ${scale.routesChecked} routes, ${scale.routesDiffering} differing, ${scale.routeCheckSeconds.toFixed(1)} s |\n`,
+      `\n| zones | mailboxes | resources | first up | no-change up | refresh | state | route check |\n|---|---|---|---|---|---|---|---|\n| ${scale.zones} (+3) | ${scale.mailboxes} | ${scale.resources} | ${scale.firstUpSeconds.toFixed(1)} s | ${scale.noChangeUpSeconds.toFixed(1)} s | ${scale.refreshSeconds.toFixed(1)} s | ${scale.stateMiB.toFixed(1)} MiB | ${scale.routesChecked} routes, ${scale.routesDiffering} differing, ${scale.routeCheckSeconds.toFixed(1)} s |\n\nverification with ${scale.verification.probes} probe mailboxes: ${scale.verification.messages} messages, ${scale.verification.routes} routes, ${scale.verification.passed ? "passed" : "NOT passed"}, ${scale.verification.seconds.toFixed(1)} s\n`,
     );
   for (const z of zeroLoss)
     process.stdout.write(

@@ -22,7 +22,10 @@ import type { RecordSetMap } from "../../src/model/records";
 import type { CompactRouting } from "../../src/model/routing";
 
 /** The methods every host-effect provider has. */
-export type HostEffectProvider<S> = Required<Pick<pulumi.dynamic.ResourceProvider<S, S>, "diff" | "create" | "update" | "read" | "delete">>;
+export type HostEffectProvider<S> = Required<
+  Pick<pulumi.dynamic.ResourceProvider<S, S>, "diff" | "create" | "update" | "read" | "delete">
+> &
+  Pick<pulumi.dynamic.ResourceProvider<S, S>, "check">;
 
 type ProviderKind = "gatewayRouting" | "gatewayIdentity" | "gatewayDrain" | "onPremZone" | "mailboxArchive" | "mtaStsPolicies";
 
@@ -50,6 +53,10 @@ exports.handler = () => {
     return require(file)[${JSON.stringify(kind)}];
   };
   return {
+    check: (olds, news) => {
+      const provider = load();
+      return provider.check ? provider.check(olds, news) : Promise.resolve({ inputs: news });
+    },
     diff: (id, olds, news) => load().diff(id, olds, news),
     create: (inputs) => load().create(inputs),
     update: (id, olds, news) => load().update(id, olds, news),

@@ -5,7 +5,7 @@
 
 import { CutoverError } from "../../src/model/errors";
 import { archiveWith } from "../../src/model/mailbox-archive";
-import { recordSetKey, recordSetList, recordSetMap, recordsDigest } from "../../src/model/records";
+import { type DnsRecord, recordSetKey, recordSetList, recordSetMap, recordsDigest } from "../../src/model/records";
 import { compactRouting, expandRouting } from "../../src/model/routing";
 import {
   applyGatewayIdentity,
@@ -19,7 +19,7 @@ import {
 import { applyPolicies, readPolicies, removePolicies } from "../../src/remote/effects/mta-sts";
 import { readBaseline } from "../../src/remote/effects/postfix-baseline";
 import { applyRouting, readRouting, restoreRouting } from "../../src/remote/effects/routing";
-import { applyZone, clearZone, readZone } from "../../src/remote/effects/zone";
+import { adoptedSets, adoptionConflicts, applyZone, managedPart, readZone, restoredSets } from "../../src/remote/effects/zone";
 import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../src/remote/ssh";
 import { hostTarget } from "../../src/remote/targets";
 import {
@@ -264,7 +264,36 @@ let dnsTurn = 0;
 const withDnsServer = async <T>(target: HostTarget, fn: (s: HostSession) => Promise<T>): Promise<T> =>
   fn(await dnsPools[dnsTurn++ % DNS_CONNECTIONS].session(target));
 
+/** Stops before anything is written when the live zone cannot take the planned sets (see adoptionConflicts). */
+function refuseConflicts(zone: string, desired: DnsRecord[], live: DnsRecord[]): void {
+  const conflicts = adoptionConflicts(zone, desired, live);
+  if (conflicts.length) throw new CutoverError(conflicts.join("\n"));
+}
+
+/**
+ * The organisation's records are adopted, not overwritten: what a managed name held before cutover
+ * first wrote it (its original) is kept in the state; a TXT name keeps the values others hold there
+ * and one merged SPF record (adoptedSets); a name that leaves management, or the whole zone on
+ * delete, gets its original back (restoredSets).
+ */
 export const onPremZone: HostEffectProvider<OnPremZoneState> = {
+  // At the preview too: a zone that cannot take the plan (two SPF records, a CNAME at a planned
+  // name) stops the phase before anything is written. Only sets not managed yet are read for it.
+  async check(olds: Partial<OnPremZoneState>, news: OnPremZoneState) {
+    const state = news;
+    const before = new Set(olds?.records && olds.zone ? recordsOf({ zone: olds.zone, records: olds.records }).map(recordSetKey) : []);
+    const fresh = recordsOf(state).filter((r) => !before.has(recordSetKey(r)));
+    if (!fresh.length) return { inputs: news };
+    let live: DnsRecord[];
+    try {
+      live = await withDnsServer(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
+    } catch {
+      // Unread here, the update reads it again before writing anything.
+      return { inputs: news };
+    }
+    const conflicts = adoptionConflicts(state.zone, fresh, live);
+    return { inputs: news, failures: conflicts.map((reason) => ({ property: "records", reason })) };
+  },
   async diff(_id, olds, news) {
     const replaces = olds.zone !== news.zone || !sameConnection(olds.server, news.server) ? ["zone"] : [];
     return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
@@ -274,9 +303,11 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
     const desired = recordsOf(inputs);
     const original = await withDnsServer(hostTarget(inputs.server, inputs.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(inputs));
-      await applyZone(s, zoneTarget(inputs), desired, [], live);
+      refuseConflicts(inputs.zone, desired, live);
       const managed = new Set(desired.map(recordSetKey));
-      return live.filter((r) => managed.has(recordSetKey(r)));
+      const held = live.filter((r) => managed.has(recordSetKey(r)));
+      await applyZone(s, zoneTarget(inputs), adoptedSets(desired, live, held), [], live);
+      return held;
     });
     return { id: inputs.zone, outs: { ...inputs, original } };
   },
@@ -285,6 +316,11 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
     const original = await withDnsServer(hostTarget(news.server, news.privateKey), async (s) => {
       const live = await readZone(s, zoneTarget(news));
       const [before, now] = [new Set(was.map(recordSetKey)), new Set(want.map(recordSetKey))];
+      refuseConflicts(
+        news.zone,
+        want.filter((r) => !before.has(recordSetKey(r))),
+        live,
+      );
       const kept = olds.original ?? [];
       const restored = [
         ...kept,
@@ -292,11 +328,18 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
           (r) => now.has(recordSetKey(r)) && !before.has(recordSetKey(r)) && !kept.some((k) => recordSetKey(k) === recordSetKey(r)),
         ),
       ];
-      // Names the phase stops managing get back what they held before, or go.
+      // Names the phase stops managing get back what they held before (and what others added since), or go.
       await applyZone(
         s,
         zoneTarget(news),
-        [...want, ...restored.filter((r) => !now.has(recordSetKey(r)) && before.has(recordSetKey(r)))],
+        [
+          ...adoptedSets(want, live, restored, was),
+          ...restoredSets(
+            was.filter((r) => !now.has(recordSetKey(r))),
+            live,
+            restored,
+          ),
+        ],
         was,
         live,
       );
@@ -308,7 +351,12 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
     const state = props!;
     const managed = new Set(recordsOf(state).map(recordSetKey));
     const live = await withDnsServer(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
-    const records = live.filter((r) => managed.has(recordSetKey(r)));
+    // cutover's part only: values others keep at a shared TXT name are theirs, never drift.
+    const records = managedPart(
+      live.filter((r) => managed.has(recordSetKey(r))),
+      recordsOf(state),
+      state.original ?? [],
+    );
     const found = { records: recordSetMap(records), digest: recordsDigest(records) };
     // The live records become the inputs too, so the next preview diffs them against the plan's.
     const { original: _, ...inputs } = state;
@@ -317,14 +365,11 @@ export const onPremZone: HostEffectProvider<OnPremZoneState> = {
   async delete(_id, props) {
     const records = recordsOf(props);
     const managed = new Set(records.map(recordSetKey));
-    await withDnsServer(hostTarget(props.server, props.privateKey), (s) =>
-      clearZone(
-        s,
-        zoneTarget(props),
-        records,
-        (props.original ?? []).filter((r) => managed.has(recordSetKey(r))),
-      ),
-    );
+    const original = (props.original ?? []).filter((r) => managed.has(recordSetKey(r)));
+    await withDnsServer(hostTarget(props.server, props.privateKey), async (s) => {
+      const live = await readZone(s, zoneTarget(props));
+      await applyZone(s, zoneTarget(props), restoredSets(records, live, original), records, live);
+    });
   },
 };
 

@@ -10,6 +10,7 @@ import { parse, stringify } from "yaml";
 import { labHostKeys, readLabDescription, serveExtraZones } from "../../lab/lab";
 import { labMailboxFile, openLabStack, removeLabStack } from "../../lab/lab-stack";
 import { checkRoutes } from "../../src/checks/routes";
+import { verifyPhase } from "../../src/checks/verify";
 import { CONFIG } from "../../src/model/config-keys";
 import type { HostRole } from "../../src/model/inventory";
 import { loadStack, STACKS_DIR, stackPlan } from "../../src/model/stack-file";
@@ -29,6 +30,11 @@ export interface ScaleBench {
   routeCheckSeconds: number;
   routesChecked: number;
   routesDiffering: number;
+  /**
+   * The whole verification with probe mailboxes (the first mailbox of each domain, which covers
+   * each system and post office): its messages, its routes, whether it passed, its seconds.
+   */
+  verification: { probes: number; messages: number; routes: number; passed: boolean; seconds: number };
 }
 
 export async function scaleBench(progress: (m: string) => void, zones = 200, mailboxes = 50_000): Promise<ScaleBench> {
@@ -61,10 +67,27 @@ export async function scaleBench(progress: (m: string) => void, zones = 200, mai
     const hosts = loadStack(name, 4).inventory;
     const session = (role: HostRole) => pool.session(hostTarget(sshEndpoint(hosts, role, labHostKeys(lab)), key));
     const routeStart = Date.now();
-    const routes = await checkRoutes(stackPlan(name, 4), session).finally(() => pool.closeAll());
+    const routes = await checkRoutes(stackPlan(name, 4), session);
     const routeCheckSeconds = (Date.now() - routeStart) / 1000;
     progress(
       `bench: route check: ${routes.map((r) => `${r.host} ${r.checked} (${r.differing.length} differ)`).join(", ")} in ${routeCheckSeconds.toFixed(1)} s`,
+    );
+    // The verification as a production stack runs it: probe mailboxes only (one per domain), every route read.
+    const probes = [...new Map(loadStack(name, 4).inventory.mailboxList.map((m) => [m.address.split("@")[1], m.address])).values()];
+    const withProbes = parse(readFileSync(file, "utf8"));
+    withProbes.config[CONFIG.inventory].verification = { probes };
+    writeFileSync(file, stringify(withProbes));
+    const v = await verifyPhase(stackPlan(name, 4), { session, timeoutMs: 120_000 }).finally(() => pool.closeAll());
+    writeFileSync(file, stringify(doc));
+    const verification = {
+      probes: probes.length,
+      messages: v.flows.length,
+      routes: (v.routes ?? []).reduce((n, r) => n + r.checked, 0),
+      passed: v.passed,
+      seconds: v.seconds,
+    };
+    progress(
+      `bench: verification with ${verification.probes} probe mailboxes: ${verification.messages} messages, ${verification.routes} routes, ${v.passed ? "passed" : `NOT passed: ${[...v.flows.filter((f) => !f.passed).map((f) => f.detail), ...v.undecided].slice(0, 3).join("; ")}`}, ${v.seconds.toFixed(1)} s`,
     );
     const again = await stack.up({ message: "scale bench: no change", expectNoChanges: true });
     const refreshed = await stack.refresh({ expectNoChanges: true });
@@ -80,6 +103,7 @@ export async function scaleBench(progress: (m: string) => void, zones = 200, mai
       routeCheckSeconds,
       routesChecked: routes.reduce((n, r) => n + r.checked, 0),
       routesDiffering: routes.reduce((n, r) => n + r.differing.length, 0),
+      verification,
     };
   } finally {
     await stack.destroy().catch((e: Error) => progress(`bench: destroy: ${e.message.split("\n")[0]}`));

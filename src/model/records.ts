@@ -127,18 +127,45 @@ export const TLSA_VALUE = /^[0-3] [01] [0-2] (?:[0-9a-f]{2})+$/;
 /** Whether TXT text is an SPF record (RFC 7208 section 4.5: "v=spf1" then a space or the end). */
 export const isSpf = (text: string) => /^v=spf1( |$)/i.test(text);
 
+const spfEnding = (t: string) => /^[-+~?]?all$/i.test(t) || /^redirect=/i.test(t);
+
 /**
  * The organisation's SPF record with the plan's senders added: its own terms kept in order, the
- * plan's ip4 terms it lacks added before its "all" (or redirect=), which ends the record as it
- * did; without either, the plan's "-all" does. Pure.
+ * plan's terms it lacks (the gateways' ip4, and whatever else the plan's record holds) added before
+ * its "all" (or redirect=), which ends the record as it did; without either, the plan's ending (or
+ * "-all") does. Pure.
  */
 export function mergeSpf(planned: string, own: string): string {
   const terms = own.split(/\s+/).slice(1).filter(Boolean);
-  const ending = terms.filter((t) => /^[-+~?]?all$/i.test(t) || /^redirect=/i.test(t));
+  const ending = terms.filter(spfEnding);
   const kept = terms.filter((t) => !ending.includes(t));
   const have = new Set(kept.map((t) => t.toLowerCase()));
-  const added = planned.split(/\s+/).filter((t) => /^ip4:/i.test(t) && !have.has(t.toLowerCase()));
-  return ["v=spf1", ...kept, ...added, ...(ending.length ? ending : ["-all"])].join(" ");
+  const plannedTerms = planned.split(/\s+/).slice(1).filter(Boolean);
+  const added = plannedTerms.filter((t) => !spfEnding(t) && !have.has(t.toLowerCase()));
+  const plannedEnding = plannedTerms.filter(spfEnding);
+  return ["v=spf1", ...kept, ...added, ...(ending.length ? ending : plannedEnding.length ? plannedEnding : ["-all"])].join(" ");
+}
+
+/**
+ * How a live TXT set at a name cutover shares with others compares with the plan's: every planned
+ * value but the SPF must be there, and exactly one SPF record holding every term of the planned one
+ * (the organisation's own terms beside them are its business); `others` are the values beside the
+ * plan's, kept for whoever put them there. Pure.
+ */
+export function sharedTxt(planned: string[], live: string[]): { holds: boolean; others: string[] } {
+  const plannedSpf = planned.find(isSpf);
+  const liveSpf = live.filter(isSpf);
+  const terms = (spf: string) =>
+    new Set(
+      spf
+        .split(/\s+/)
+        .slice(1)
+        .map((t) => t.toLowerCase()),
+    );
+  const spfHolds =
+    !plannedSpf || (liveSpf.length === 1 && [...terms(plannedSpf)].filter((t) => !spfEnding(t)).every((t) => terms(liveSpf[0]).has(t)));
+  const holds = spfHolds && planned.filter((v) => !isSpf(v)).every((v) => live.includes(v));
+  return { holds, others: live.filter((v) => !planned.includes(v) && !(plannedSpf && isSpf(v))) };
 }
 
 /** A record set as a DNS provider's listing gives it: any type, the name as the provider spells it. */

@@ -124,23 +124,25 @@ describe("gateway identity provider", () => {
 });
 
 describe("on-prem zone provider", () => {
-  it("sets the plan's records, removes the ones a phase drops, and on delete gives back what was there before", async () => {
-    const server = sshEndpoint(inv3, "internet", creds.hostKeys);
-    const zone = (phase: 2 | 3): OnPremZoneState => {
-      const z = plan(lab.inventory(phase), phase).zones.find((x) => x.name === "api.test")!;
-      return {
-        server,
-        privateKey,
-        zone: z.name,
-        serverAddress: z.serverAddress!,
-        tsigName: z.tsigKey!.name,
-        tsigAlgorithm: z.tsigKey!.algorithm,
-        tsigSecret: lab.description.tsig.secret,
-        // Phase 2 as a state written before record sets were keyed (a list), phase 3 as today (a map).
-        records: phase === 2 ? z.records : recordSetMap(z.records),
-        digest: recordsDigest(z.records),
-      };
+  const server = sshEndpoint(inv3, "internet", creds.hostKeys);
+  /** The api.test zone's state as the program gives it in a phase. */
+  const zone = (phase: 2 | 3): OnPremZoneState => {
+    const z = plan(lab.inventory(phase), phase).zones.find((x) => x.name === "api.test")!;
+    return {
+      server,
+      privateKey,
+      zone: z.name,
+      serverAddress: z.serverAddress!,
+      tsigName: z.tsigKey!.name,
+      tsigAlgorithm: z.tsigKey!.algorithm,
+      tsigSecret: lab.description.tsig.secret,
+      // Phase 2 as a state written before record sets were keyed (a list), phase 3 as today (a map).
+      records: phase === 2 ? z.records : recordSetMap(z.records),
+      digest: recordsDigest(z.records),
     };
+  };
+
+  it("sets the plan's records, removes the ones a phase drops, and on delete gives back what was there before", async () => {
     const [z2, z3] = [zone(2), zone(3)];
     const s = await pool.session({ ...server, privateKey });
     const target = { zone: "api.test", server: "127.0.0.1", tsig: lab.description.tsig };
@@ -168,5 +170,26 @@ describe("on-prem zone provider", () => {
     await onPremZoneProvider.delete(created.id, updated.outs!);
     expect(await readZone(s, target)).toEqual(before);
     await applyZone(s, target, [], [theirs[1]]);
+  });
+
+  it("refuses a zone with two SPF records at a planned name, at the preview's check and at create, writing nothing", async () => {
+    const state = zone(3);
+    const s = await pool.session({ ...server, privateKey });
+    const target = { zone: "api.test", server: "127.0.0.1", tsig: lab.description.tsig };
+    const twoSpf = { zone: "api.test", name: "api.test", type: "TXT" as const, ttl: 600, values: ["v=spf1 mx -all", "v=spf1 a -all"] };
+    await applyZone(s, target, [twoSpf]);
+    try {
+      const before = await readZone(s, target);
+      const checked = await onPremZoneProvider.check!({}, state);
+      expect(checked.failures).toEqual([
+        { property: "records", reason: expect.stringMatching(/^zone api\.test: api\.test holds 2 SPF records .*keep one in the zone/) },
+      ]);
+      await expect(onPremZoneProvider.create(state)).rejects.toThrow(/holds 2 SPF records/);
+      expect(await readZone(s, target)).toEqual(before);
+      // A resource that manages the name already is not read again at each check.
+      expect((await onPremZoneProvider.check!(state, state)).failures).toBeUndefined();
+    } finally {
+      await applyZone(s, target, [], [twoSpf]);
+    }
   });
 });

@@ -2,9 +2,11 @@ import { describe, expect, it } from "vitest";
 import { cloudflareListed, cloudflareRecords, route53Listed, route53Values } from "../../components/dns/adapters";
 import {
   type DnsRecord,
+  mergeSpf,
   parseTxtPresentation,
   recordSetKey,
   recordsDigest,
+  sharedTxt,
   txtPresentation,
   txtStrings,
   unmanagedRecordSets,
@@ -106,5 +108,30 @@ describe("records a zone holds that the plan does not manage", () => {
     expect(
       unmanagedRecordSets(zone, [cloudflareListed({ name: "mail.example.com", type: "A", ttl: 300, content: "203.0.113.10" })]),
     ).toEqual([]);
+  });
+});
+
+describe("a TXT name shared with the organisation (issue 39)", () => {
+  const planned = ["v=spf1 ip4:198.51.100.25 ip4:198.51.100.10 -all"];
+  const merged = "v=spf1 mx include:_spf.partner.example ip4:198.51.100.25 ip4:198.51.100.10 -all";
+
+  it("holds when one SPF record carries every planned term, the organisation's beside them, and names the others' values", () => {
+    expect(sharedTxt(planned, [merged, "site-verification=abc"])).toEqual({ holds: true, others: ["site-verification=abc"] });
+    expect(sharedTxt(["v=STSv1; id=1"], ["v=STSv1; id=1"])).toEqual({ holds: true, others: [] });
+  });
+
+  it("fails a missing planned sender, a second SPF record, a missing planned value", () => {
+    expect(sharedTxt(planned, ["v=spf1 mx ip4:198.51.100.25 -all"]).holds).toBe(false);
+    expect(sharedTxt(planned, [merged, "v=spf1 -all"]).holds).toBe(false);
+    expect(sharedTxt([...planned, "v=STSv1; id=1"], [merged]).holds).toBe(false);
+  });
+
+  it("merges the plan's terms into the organisation's record, its ending kept", () => {
+    expect(mergeSpf(planned[0], "v=spf1 mx include:_spf.partner.example ~all")).toBe(
+      "v=spf1 mx include:_spf.partner.example ip4:198.51.100.25 ip4:198.51.100.10 ~all",
+    );
+    expect(mergeSpf("v=spf1 include:_spf.mail.example ip4:198.51.100.25 -all", "v=spf1 mx")).toBe(
+      "v=spf1 mx include:_spf.mail.example ip4:198.51.100.25 -all",
+    );
   });
 });

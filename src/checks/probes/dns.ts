@@ -4,7 +4,7 @@
  */
 import { Resolver } from "node:dns/promises";
 import type { PlannedHost, PlannedZone } from "../../model/plan";
-import { recordSetKey } from "../../model/records";
+import { recordSetKey, sharedTxt } from "../../model/records";
 import { readZones } from "../../remote/effects/zone";
 import { queryRecord } from "../dns-query";
 import { delegationProblem } from "../dnssec";
@@ -57,6 +57,22 @@ export async function plannedRecordProbes(o: DriftOptions): Promise<Probe[]> {
             const want = recordText(r.ttl, [...r.values].sort());
             const have = recordText(a.ttl, a.values);
             const actual = a.status === "answer" ? `${have}${a.authoritative ? "" : " (not authoritative)"}` : a.status;
+            if (r.type === "TXT" && a.status === "answer") {
+              // A TXT name is shared: the plan's values, one SPF holding the plan's terms, others' values beside them.
+              const { holds, others } = sharedTxt(r.values, a.values);
+              const value = compared(at, a.authoritative && a.ttl === r.ttl && holds, want, actual);
+              return others.length && value.status === "ok"
+                ? [
+                    value,
+                    {
+                      ...at,
+                      check: `${at.check} beside the plan's`,
+                      status: "note" as const,
+                      actual: `kept as others set them: ${others.join(", ")}`,
+                    },
+                  ]
+                : [value];
+            }
             const value = compared(at, a.status === "answer" && a.authoritative && want === have, want, actual);
             if (!dane || a.status !== "answer") return [value];
             return [value, compared({ ...at, check: `${at.check} signature` }, a.signed === true, SIGNED, a.signed ? SIGNED : UNSIGNED)];
