@@ -3,6 +3,7 @@
  * runs a host effect over one SSH session per host and returns the state the engine keeps.
  */
 
+import { adoptedSets, adoptionConflicts, managedPart, restoredSets } from "../../src/model/adoption";
 import { CutoverError } from "../../src/model/errors";
 import { archiveWith } from "../../src/model/mailbox-archive";
 import { type DnsRecord, recordSetKey, recordSetList, recordSetMap, recordsDigest } from "../../src/model/records";
@@ -19,7 +20,7 @@ import {
 import { applyPolicies, readPolicies, removePolicies } from "../../src/remote/effects/mta-sts";
 import { readBaseline } from "../../src/remote/effects/postfix-baseline";
 import { applyRouting, readRouting, restoreRouting } from "../../src/remote/effects/routing";
-import { adoptedSets, adoptionConflicts, applyZone, managedPart, readZone, restoredSets } from "../../src/remote/effects/zone";
+import { applyZone, readZone } from "../../src/remote/effects/zone";
 import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../src/remote/ssh";
 import { hostTarget } from "../../src/remote/targets";
 import {
