@@ -76,8 +76,18 @@ export async function scaleBench(progress: (m: string) => void, zones = 200, mai
     const probes = [...new Map(loadStack(name, 4).inventory.mailboxList.map((m) => [m.address.split("@")[1], m.address])).values()];
     const withProbes = parse(readFileSync(file, "utf8"));
     withProbes.config[CONFIG.inventory].verification = { probes };
+    // The lab's MTA-STS web server has certificates for the lab shapes' domains only: the enforcing
+    // sender could not fetch the 200 more domains' policies. Not what this measures.
+    delete withProbes.config[CONFIG.inventory].gateway.mtaSts;
+    delete withProbes.config[CONFIG.inventory].internet.mtaStsSender;
     writeFileSync(file, stringify(withProbes));
-    const v = await verifyPhase(stackPlan(name, 4), { session, timeoutMs: 120_000 }).finally(() => pool.closeAll());
+    // Mail from outside sent from here, as a production stack's is: the lab's outside host resolves the
+    // lab shapes' zones only, and the 200 more are served by the lab's DNS server, asked directly.
+    const p = stackPlan(name, 4);
+    const production = { ...p, hosts: p.hosts.filter((h) => h.role !== "internet") };
+    const v = await verifyPhase(production, { session, timeoutMs: 120_000, outside: { resolvers: [lab.dnsServer] } }).finally(() =>
+      pool.closeAll(),
+    );
     writeFileSync(file, stringify(doc));
     const verification = {
       probes: probes.length,

@@ -157,6 +157,18 @@ export const temporaryFailure = (error: string) => !/\b5\d\d\b/.test(error.split
  * one (5xx) ends it. Never throws: what went wrong is in `error`.
  */
 export async function sendFromOutside(p: Plan, m: OutsideMessage, o: OutsideOptions = {}): Promise<OutsideDelivery> {
+  const first = await deliverOnce(p, m, o);
+  if (!first.error || !first.temporary) return first;
+  // Every MX answered "try later" (a 421 when busy, a refused connection): once more a little later, as an MTA retries.
+  await new Promise((r) => setTimeout(r, RETRY_MS));
+  const again = await deliverOnce(p, m, o);
+  return again.error ? { ...again, error: `${again.error} (and ${RETRY_MS / 1000} s before: ${first.error})` } : again;
+}
+
+/** How long a delivery that failed temporarily waits before its one retry. */
+const RETRY_MS = 2000;
+
+async function deliverOnce(p: Plan, m: OutsideMessage, o: OutsideOptions): Promise<OutsideDelivery & { temporary?: boolean }> {
   const domain = m.to.slice(m.to.lastIndexOf("@") + 1);
   let exchangers: MailExchanger[];
   try {
@@ -174,7 +186,7 @@ export async function sendFromOutside(p: Plan, m: OutsideMessage, o: OutsideOpti
       if (!temporaryFailure(r.error)) return { ...r, error: failures.join("; ") };
     }
   }
-  return { error: failures.join("; ") || `${domain} has no MX host` };
+  return { error: failures.join("; ") || `${domain} has no MX host`, temporary: failures.length > 0 };
 }
 
 /**

@@ -7,6 +7,7 @@
 import type { HostRole } from "../model/inventory";
 import type { MailFlow, Plan } from "../model/plan";
 import type { HostSession } from "../remote/ssh";
+import { bounded } from "./drift";
 import {
   enteredAt,
   findMarkers,
@@ -109,6 +110,11 @@ export interface VerifyOptions {
 
 /** The hosts that run a mail server and keep mailboxes or queues (a DNS server does not). */
 const MAIL_HOSTS: HostRole[] = ["legacy", "new", "internet", "smartHost"];
+/**
+ * Sessions at once when mail from outside is sent from here: postfix's own default for one
+ * destination (default_destination_concurrency_limit), well under its smtpd's limit per client (50).
+ */
+const OUTSIDE_SESSIONS = 20;
 /** How long the verification waits, at most, for every queue to empty before it judges. */
 const QUEUE_BOUND_MS = 15_000;
 /** After the queues are empty: time for a message being handed over between queues to land. */
@@ -162,14 +168,16 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     [...new Set(sent.map((x) => sentFrom(p, x.flow.from)))].map(async (host) => {
       const batch = sent.filter((x) => sentFrom(p, x.flow.from) === host);
       if (host === "here") {
-        // One SMTP session a message, as a remote MTA's, all at once.
-        await Promise.all(
-          batch.map(async (x) => {
+        // One SMTP session a message, at most OUTSIDE_SESSIONS at once, as a remote MTA limits its
+        // sessions to one destination (a gateway answers 421 "too many connections" past its own limit).
+        await bounded(
+          batch.map((x) => async () => {
             const d = await sendFromOutside(p, { from: senderAddress(p, "outside"), to: x.flow.recipient, marker: x.marker }, opts.outside);
             x.sentAt = Date.now();
             if (d.error) x.error = `from here: ${d.error}`;
             else x.fromHere = d;
           }),
+          OUTSIDE_SESSIONS,
         );
         return;
       }
