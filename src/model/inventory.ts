@@ -53,6 +53,15 @@ export function addressProblem(address: string): string | undefined {
 
 const lower = (s: string) => s.trim().toLowerCase().replace(/\.$/, "");
 
+/** An IPv4 network in CIDR form with its host bits cleared ("198.51.100.70/28" -> "198.51.100.64/28"). Pure. */
+export function networkOf(cidr: string): string {
+  const [address, bits] = cidr.split("/");
+  const n = address.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits));
+  const first = Math.floor(n / size) * size;
+  return `${[24, 16, 8, 0].map((shift) => Math.floor(first / 2 ** shift) % 256).join(".")}/${bits}`;
+}
+
 const domain = (what: string) =>
   z
     .string({ error: `${what} is missing: give a domain name such as example.com` })
@@ -378,6 +387,28 @@ export const inventorySchema = z.strictObject({
         error: (iss) => `${shown(iss.input)} is not an Elastic IP allocation id: it looks like eipalloc-0123456789abcdef0`,
       })
       .optional(),
+    /**
+     * Networks whose clients relay through the gateway (office workstations, printers, monitoring),
+     * by its name or address: trusted by both systems from phase 2, so whichever holds the service
+     * address trusts them, before and after the go-live.
+     */
+    relayClients: z
+      .array(
+        z
+          .cidrv4({
+            error: (iss) => `${shown(iss.input)} is not an IPv4 network: give one such as 192.0.2.0/24 (a single client: 192.0.2.7/32)`,
+          })
+          .check((ctx) => {
+            const network = networkOf(ctx.value);
+            if (network !== ctx.value)
+              ctx.issues.push({
+                code: "custom",
+                message: `${ctx.value} has host bits set: postfix reads a network by its first address; write ${network}`,
+                input: ctx.value,
+              });
+          }),
+      )
+      .default([]),
     /** Whether the gateway must offer STARTTLS: the drift check reports it when it does not. */
     starttls: z.boolean({ error: "must be true or false" }).default(false),
     /**

@@ -425,12 +425,15 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
       .sort();
   const other = (sys: MailSystem): MailSystem => (sys === "legacy" ? "new" : "legacy");
   const mgmt = (sys: MailSystem) => inv.hosts[sys].address;
+  // The gateway's relay clients are trusted by both systems: whichever holds the service address
+  // trusts them already, so they keep relaying through the go-live, which changes no routing.
   const trusted = [
     ...new Set([
       inv.hosts.legacy.address,
       inv.hosts.new.address,
       inv.gateway.address,
       ...(inv.hosts.smartHost ? [inv.hosts.smartHost.address] : []),
+      ...inv.gateway.relayClients,
     ]),
   ].sort();
 
@@ -459,6 +462,7 @@ function planRouting(inv: Inventory, phase: Phase, stage: Stage, gateway: Gatewa
         relayRecipients: [],
       });
     }
+
     if (inv.outboundRelay) tables[tables.length - 1].relayHost = `[${inv.outboundRelay.host}]:${inv.outboundRelay.port}`;
     const tlsName = gatewayTlsNames(inv, phase)[sys];
     const source = inv.gateway.tls?.[sys];

@@ -7,14 +7,18 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { keysDir } from "../../lab/layout";
+import { keysDir, OFFICE_NS } from "../../lab/layout";
+import { relayVerdict } from "../../src/checks/mail";
+import { relayTestFromHere } from "../../src/checks/outside";
 import { type Verification, verifyPhase } from "../../src/checks/verify";
 import type { HostRole } from "../../src/model/inventory";
 import { stackPlan } from "../../src/model/stack-file";
+import { runPhase } from "../../src/ops/phase";
 import { POSTFIX_RELOAD, SECRET_CHAIN } from "../../src/remote/effects/routing";
+import { run } from "../../src/remote/local";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
 import { testLab } from "../lab/env";
-import { labStackAtPhase4 } from "./phase-4-stack";
+import { labStackAtPhase4, progress } from "./phase-4-stack";
 
 const lab = testLab();
 const current = labStackAtPhase4(lab, "lab-outside", undefined, undefined, "production");
@@ -118,4 +122,33 @@ describe("a production stack's verification, without a model-Internet host", () 
     expect(v.flows[0].passed).toBe(false);
     expect(v.flows[0].detail).toMatch(/not sent: from here: .*mail\.paradigms\.com \[198\.51\.100\.25\]: .*55\d/);
   }, 120_000);
+
+  it("after the go-live the office subnet (gateway.relayClients) still relays through the gateway address, now the new server's", async () => {
+    expect((await runPhase(current(), 5, { yes: true, progress })).status).toBe("done");
+    const office = await run(
+      [
+        "ip",
+        "netns",
+        "exec",
+        OFFICE_NS,
+        "swaks",
+        "--server",
+        "198.51.100.25",
+        "--from",
+        "printer@paradigms.com",
+        "--to",
+        "spyros@aegean.test",
+        "--quit-after",
+        "RCPT",
+        "--timeout",
+        "10",
+      ],
+      { allowFailure: true },
+    );
+    const said = `${office.stdout}\n${office.stderr}`;
+    // The new server answered, and took the outside recipient from the office client.
+    expect(relayVerdict(said, office.code)).toMatchObject({ verdict: "open", answeredAs: "new.paradigms.com" });
+    // A stranger (here) is still refused by the same server.
+    expect(await relayTestFromHere("198.51.100.25", "user2@paradigms.com")).toMatchObject({ verdict: "refused" });
+  }, 240_000);
 });

@@ -55,6 +55,22 @@ const BAD_INPUTS: BadInput[] = [
     message: /^probe-new@example\.org is named twice: remove one$/,
   },
   {
+    name: "a relay client network with host bits set",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => (i.gateway.relayClients = ["192.0.2.0/24", "198.51.100.70/28"]),
+    path: "inventory.gateway.relayClients[1]",
+    message: /^198\.51\.100\.70\/28 has host bits set: postfix reads a network by its first address; write 198\.51\.100\.64\/28$/,
+  },
+  {
+    name: "a relay client that is no network",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => (i.gateway.relayClients = ["office"]),
+    path: "inventory.gateway.relayClients[0]",
+    message: /^"office" is not an IPv4 network: give one such as 192\.0\.2\.0\/24/,
+  },
+  {
     name: "an outside probe mailbox in the organisation's own domain",
     stack: "production",
     phase: 4,

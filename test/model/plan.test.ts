@@ -310,6 +310,16 @@ describe("plan of the other layouts", () => {
   });
 });
 
+describe("the gateway's relay clients (gateway.relayClients)", () => {
+  it("are trusted by both systems from phase 2: whichever holds the service address trusts them, and the go-live changes no routing", () => {
+    const inv = load("production", 4);
+    for (const phase of [2, 3, 4, 5] as const)
+      for (const host of ["legacy", "new"])
+        expect(plan(inv, phase).routing.find((t) => t.host === host)!.trusted, `${host} in phase ${phase}`).toContain("192.0.2.0/24");
+    expect(plan(inv, 4).routing).toEqual(plan(inv, 5).routing);
+  });
+});
+
 describe("probe mailboxes (inventory.verification.probes)", () => {
   it("get every real message of the verification, while every mailbox is routed: the count of messages does not grow with the organisation", () => {
     const inv = load("production", 4);

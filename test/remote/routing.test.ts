@@ -49,6 +49,12 @@ describe("postfix maps of a routing table", () => {
     expect(renderRouting(table)).toEqual(maps);
   });
 
+  it("trusts a relay client network as written and a host as its /32", () => {
+    expect(renderRouting({ domains: [], mailboxes: [], relays: [], trusted: ["192.0.2.0/24", "198.51.100.10"] }).trusted).toBe(
+      "192.0.2.0/24 OK\n198.51.100.10/32 OK\n",
+    );
+  });
+
   it("serves the gateway's chain while the table has a TLS identity, and the host's own TLS settings otherwise", () => {
     const spki = "ab".repeat(32);
     const fromFile = { name: "mail.paradigms.com", spki, chain: "/etc/ssl/private/mail.pem" };

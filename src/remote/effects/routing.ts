@@ -219,7 +219,8 @@ export function renderRouting(t: HostRouting): Record<(typeof HASH_MAPS)[number]
     relay_domains: lines(domainRelays.map((x) => `${key(x.recipient)} OK`)),
     // Who exists in the domains relayed whole: anyone else is refused at RCPT, not bounced later.
     relay_recipients: lines(r.relayRecipients.map((a) => `${key(a)} OK`)),
-    trusted: lines(r.trusted.map((a) => `${key(a)}/32 OK`)),
+    // An address is one client (/32); a network (the gateway's relay clients) stays as written.
+    trusted: lines(r.trusted.map((a) => `${key(a)}${a.includes("/") ? "" : "/32"} OK`)),
     tls: r.tls ? `${refuseControl("the TLS identity", tlsLine(r.tls))}\n` : "",
   };
 }
