@@ -3,6 +3,8 @@
  * deployed, changing nothing (no config, no tag, no update): what an administrator runs the morning
  * after a go-live.
  */
+import { isIPv4 } from "node:net";
+import { InputError } from "../src/model/errors";
 import { verifyDeployed } from "../src/ops/verification";
 import { command, EXIT, exitForStatus, main, printJson, printText, progress, stackOption, VERIFY_EXIT_HELP } from "./cli";
 import { inLabNamespace, openStack, stackAndArguments } from "./stack-cli";
@@ -16,14 +18,20 @@ const program = command(
   .argument("[stack]", "stack name")
   .addOption(stackOption())
   .option("--json", "print the verification as JSON on stdout (progress stays on stderr)")
+  .option(
+    "--resolver <address...>",
+    "without a model-Internet host: find the MX of mail from outside through these resolvers instead of each zone's authoritative servers",
+  )
   .parse();
-const o = program.opts<{ json?: boolean }>();
+const o = program.opts<{ json?: boolean; resolver?: string[] }>();
 
 main(async () => {
   const { stack: stackName } = stackAndArguments(program, 0);
   const there = await inLabNamespace(stackName);
   if (there !== undefined) return there;
-  const r = await verifyDeployed(await openStack(stackName), progress);
+  const bad = o.resolver?.find((a) => !isIPv4(a));
+  if (bad) throw new InputError(`--resolver ${bad}: give a resolver's IPv4 address, such as 192.0.2.53`);
+  const r = await verifyDeployed(await openStack(stackName), progress, o.resolver ? { resolvers: o.resolver } : undefined);
   if (o.json) printJson(r);
   else
     printText(

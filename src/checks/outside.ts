@@ -137,7 +137,8 @@ function deliverTo(mx: MailExchanger, address: string, m: OutsideMessage, o: Out
       else c.quit();
       resolve({ mx: mx.name, address, ...r });
     };
-    c.once("error", (e: Error) => finish({ error: e.message }));
+    // Every error, also one after the end (a reset after QUIT): an unheard "error" event would end the process.
+    c.on("error", (e: Error) => finish({ error: e.message }));
     c.connect((e) => {
       if (e) return finish({ error: e.message });
       c.send({ from: m.from || false, to: m.to }, text, (err, info) => {

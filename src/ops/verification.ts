@@ -3,6 +3,7 @@
  * SSH key), and its result recorded in the stack's tags, where the go-live guard reads it.
  */
 import type { ConfigMap } from "@pulumi/pulumi/automation";
+import type { OutsideOptions } from "../checks/outside";
 import { type Verification, verifyPhase } from "../checks/verify";
 import { parseHostKeys } from "../model/config";
 import { CONFIG } from "../model/config-keys";
@@ -57,11 +58,12 @@ export async function stackVerifier(
   stack: MigrationStack,
   inv: Inventory,
   known?: ConfigMap,
+  outside?: OutsideOptions,
 ): Promise<{ verify?: Verifier; close: () => Promise<void>; unavailable?: string }> {
   const s = await stackSessions(stack, inv, known);
   if (!s.session) return { close: s.close, unavailable: `${s.unavailable}: verify the mail flows by hand` };
   const session = s.session;
-  return { verify: (phasePlan) => verifyPhase(phasePlan, { session }), close: s.close };
+  return { verify: (phasePlan) => verifyPhase(phasePlan, { session, ...(outside ? { outside } : {}) }), close: s.close };
 }
 
 /** The update a verification checks, and the stack's tags as read before it (under the command's hold). */
@@ -181,14 +183,18 @@ export interface DeployedVerification extends Pick<PhaseOutcome, "status" | "unv
  * mailbox file as that update recorded them), changing nothing: no config, no tag, no update. What
  * an administrator runs the morning after a go-live. Refuses a stack that has deployed nothing.
  */
-export async function verifyDeployed(stack: MigrationStack, progress: (m: string) => void): Promise<DeployedVerification> {
+export async function verifyDeployed(
+  stack: MigrationStack,
+  progress: (m: string) => void,
+  outside?: OutsideOptions,
+): Promise<DeployedVerification> {
   const history = await stack.history();
   const deployed = await deployedConfig(stack, { history });
   if (!deployed) throw new InputError(`${stack.name} has no successful update to verify: run npm run phase -- ${stack.name} <phase> first`);
   const number = numbered(history)[history.indexOf(deployed.update)].number;
   const head = { stack: stack.name, phase: deployed.phase, update: number };
   progress(`${stack.name}: update ${number} deployed phase ${deployed.phase}`);
-  const verifier = await stackVerifier(stack, deployed.inventory);
+  const verifier = await stackVerifier(stack, deployed.inventory, undefined, outside);
   if (!verifier.verify) return { ...head, status: "unverified", unverifiedBecause: verifier.unavailable! };
   try {
     const v = await runVerification(verifier.verify, plan(deployed.inventory, deployed.phase), progress);

@@ -88,6 +88,9 @@ describe("every command", () => {
       "no stack no-such-stack: stacks/Pulumi.no-such-stack.yaml does not exist. Stacks here: pilot, production",
     );
     expect(stack.stderr).not.toMatch(/^\s+at /m);
+    const resolver = await runScript("verify", ["production", "--resolver", "ns1.example.com"]);
+    expect(resolver.code).toBe(2);
+    expect(resolver.stderr).toContain("--resolver ns1.example.com: give a resolver's IPv4 address, such as 192.0.2.53");
   }, 60_000);
 });
 
