@@ -55,10 +55,14 @@ export class GatewayHost extends pulumi.ComponentResource {
           subnetId: h.instance.subnetId,
           privateIp: h.address,
           ...(args.userData ? { userData: args.userData } : {}),
+          // IMDSv2 only, one hop: the user data (the instance's SSH host key) is not served to a
+          // request without a session token, nor to a container or a forwarded request behind it.
+          metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
           // Named by role, not host name: the name moves at the go-live, the instance does not.
           tags: { Name: `cutover-${args.role}`, "cutover:role": args.role },
         },
-        { parent: this },
+        // What the provider reads back of the user data stays a secret in the state too.
+        { parent: this, additionalSecretOutputs: ["userData", "userDataBase64"] },
       );
       this.instanceId = instance.id;
     } else if (h.kind === "aws" && h.instanceId) {

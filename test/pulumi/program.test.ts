@@ -75,6 +75,9 @@ describe("the program under mocks: production stack", () => {
     const { resources } = await run("production", 4);
     const instance = byName(resources).get("aws:ec2/instance:Instance new-instance")!;
     expect(await pulumi.isSecret(instance.props.userData)).toBe(true);
+    // Its metadata service answers IMDSv2 sessions only, one hop away; what is read back of the user data is secret too.
+    expect(instance.inputs.metadataOptions).toEqual({ httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 });
+    expect(instance.options.additionalSecretOutputs).toEqual(["userData", "userDataBase64"]);
     // Under mocks a secret input arrives wrapped: {<secret signature>, value}.
     const userData = parse(instance.inputs.userData.value);
     expect(userData.ssh_keys.ed25519_public).toBe(MOCK_INSTANCE_HOST_KEY.publicKey);
