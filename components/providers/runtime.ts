@@ -48,31 +48,45 @@ async function withIdentityHosts<T>(state: GatewayIdentityState, fn: (sessions: 
   }
 }
 
+/** The documentation ranges (RFC 5737), where the lab's hosts live and no real gateway does. */
+const DOCUMENTATION = [/^192\.0\.2\./, /^198\.51\.100\./, /^203\.0\.113\./];
+
 /**
  * Fault injection for the zero-loss and go-live tests: CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS holds a
  * go-live for that long after the old holder released the address, so that a test can cut SSH or
  * kill the engine at exactly that point; CUTOVER_FAULT_FAIL_AFTER_RELEASE makes the go-live fail
- * there (what it changed must be put back). Unset in normal use.
+ * there (what it changed must be put back). Honoured only for hosts in the documentation ranges
+ * (the lab's): a switch left set in an operator's environment is refused before anything moves,
+ * never obeyed on real gateways.
  */
-const faultHooks = (): GoLiveHooks => {
-  const ms = Number(process.env.CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS ?? 0);
-  const fail = Boolean(process.env.CUTOVER_FAULT_FAIL_AFTER_RELEASE);
+export function faultHooks(env: NodeJS.ProcessEnv, addresses: string[]): GoLiveHooks {
+  const ms = Number(env.CUTOVER_FAULT_PAUSE_AFTER_RELEASE_MS ?? 0);
+  const fail = Boolean(env.CUTOVER_FAULT_FAIL_AFTER_RELEASE);
   if (!ms && !fail) return {};
+  const real = addresses.filter((a) => !DOCUMENTATION.some((r) => r.test(a)));
+  if (real.length)
+    throw new CutoverError(
+      `CUTOVER_FAULT_${ms ? "PAUSE_AFTER_RELEASE_MS" : "FAIL_AFTER_RELEASE"} is set, and ${real.join(", ")} is no lab host: fault injection is for the lab only; unset it and run again (nothing was moved)`,
+    );
   return {
     afterRelease: async () => {
       if (ms > 0) await new Promise((r) => setTimeout(r, ms));
       if (fail) throw new Error("fault injected after the release (CUTOVER_FAULT_FAIL_AFTER_RELEASE)");
     },
   };
-};
+}
 
 /** Applies the identity on every host that is up; a host declared down is left out (see IdentityHost.down). */
 const applyIdentities = (state: GatewayIdentityState): Promise<LiveIdentity[]> => {
   const up = { ...state, hosts: state.hosts.filter((h) => !h.down) };
+  const hooks = faultHooks(
+    process.env,
+    state.hosts.flatMap((h) => [h.host.address, h.identity.service.address]),
+  );
   return withIdentityHosts(up, (sessions) =>
     applyGatewayIdentity(
       up.hosts.map((h, i) => ({ session: sessions[i], identity: h.identity })),
-      faultHooks(),
+      hooks,
       state.hosts.filter((h) => h.down).map((h) => h.host.name),
     ),
   );
