@@ -23,8 +23,32 @@ export function policyDirectory(directory: string, domain: string): string {
 
 export const policyPath = (directory: string, domain: string) => `${policyDirectory(directory, domain)}/.well-known/mta-sts.txt`;
 
+/**
+ * Refuses to go on when a path cutover writes or reads under <directory> (a domain's directory, its
+ * .well-known, the policy file) is a symbolic link: as root, cutover would write or read wherever it
+ * points (a link to /etc would have it write there, or read a file into the stack's state).
+ */
+async function refuseLinks(s: HostSession, directory: string, domains: string[]): Promise<void> {
+  const paths = domains.flatMap((d) => {
+    const dir = policyDirectory(directory, d);
+    return [dir, `${dir}/.well-known`, `${dir}/.well-known/mta-sts.txt`];
+  });
+  if (!paths.length) return;
+  const { stdout } = await s.exec(["sh", "-c", 'for p; do [ ! -L "$p" ] || echo "$p"; done', "sh", ...paths]);
+  const links = stdout.split("\n").filter(Boolean);
+  if (links.length)
+    throw new Error(
+      `on ${s.target.name}: refusing to write or read MTA-STS policies through symbolic links (${links.join(", ")}): as root that reaches wherever they point; make each a plain directory or file`,
+    );
+}
+
 /** Writes each domain's policy, and removes the directories of the domains in `previous` that no longer have one. */
 export async function applyPolicies(s: HostSession, directory: string, policies: PolicyFile[], previous: string[] = []): Promise<void> {
+  await refuseLinks(
+    s,
+    directory,
+    policies.map((p) => p.domain),
+  );
   const dirs = policies.map((p) => `${policyDirectory(directory, p.domain)}/.well-known`);
   if (dirs.length) await s.exec(["mkdir", "-p", "--", ...dirs]);
   for (const p of policies) await s.writeFile(policyPath(directory, p.domain), p.text, 0o644);
@@ -35,6 +59,7 @@ export async function applyPolicies(s: HostSession, directory: string, policies:
 /** Each domain's policy file as it is on the host (undefined: none there), all in one round trip. */
 export async function readPolicies(s: HostSession, directory: string, domains: string[]): Promise<Record<string, string | undefined>> {
   if (!domains.length) return {};
+  await refuseLinks(s, directory, domains);
   const { stdout } = await s.exec([
     "sh",
     "-c",
