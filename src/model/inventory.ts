@@ -53,6 +53,10 @@ export function addressProblem(address: string): string | undefined {
 
 const lower = (s: string) => s.trim().toLowerCase().replace(/\.$/, "");
 
+/** One SPF mechanism that authorizes senders (RFC 7208 5): not "all", not a modifier. */
+const SPF_TERM =
+  /^[+~?-]?(ip4:[0-9./]+|ip6:[0-9a-f:./]+|a(:[a-z0-9._-]+)?(\/\d+)?|mx(:[a-z0-9._-]+)?(\/\d+)?|include:[a-z0-9._-]+|exists:[a-z0-9._%{}-]+)$/i;
+
 /** An IPv4 network in CIDR form with its host bits cleared ("198.51.100.70/28" -> "198.51.100.64/28"). Pure. */
 export function networkOf(cidr: string): string {
   const [address, bits] = cidr.split("/");
@@ -121,6 +125,8 @@ const existingHost = z.strictObject({
   user: sshUser,
   /** Host name label; the host's name is label.<primary domain of the stage>. */
   label: label("label").optional(),
+  /** Where the host's outbound connections come from, when not `address` (a NAT): what the SPF record names. */
+  egressAddress: ipv4.optional(),
   /** Network interface that carries the gateway's service address after the go-live. */
   interface: z
     .string()
@@ -139,6 +145,12 @@ const awsHost = z.strictObject({
   sshAddress: hostNameOrAddress("give where SSH reaches the instance").optional(),
   port: sshPort,
   user: sshUser,
+  /**
+   * The public address the instance's outbound connections come from (its public IP, or the NAT
+   * gateway's): what the SPF record names. `address` is private and no receiver sees it; the
+   * Elastic IP, while the instance holds it, is the gateway address, named anyway.
+   */
+  egressAddress: ipv4.optional(),
   /** An instance that exists already (the legacy gateway usually does). */
   instanceId: z
     .string()
@@ -475,6 +487,18 @@ export const inventorySchema = z.strictObject({
         .transform(lower)
         .pipe(hostNameOrAddress("name the relay, such as smtp.isp.example")),
       port: tcpPort(25, ", such as 25 or 587"),
+      /**
+       * The SPF terms that authorize the relay's senders, as its operator publishes them
+       * ("include:_spf.isp.example"); default: the relay's address (ip4:) or name (a:).
+       */
+      spf: z
+        .string()
+        .trim()
+        .refine((t) => t.split(/\s+/).every((term) => SPF_TERM.test(term)), {
+          error: (iss) =>
+            `${shown(iss.input)} is not a list of SPF terms that authorize senders: give mechanisms such as include:_spf.isp.example or ip4:203.0.113.0/24 (no "all" and no redirect: the record's ending is the organisation's)`,
+        })
+        .optional(),
     })
     .optional(),
   /**

@@ -279,6 +279,25 @@ export function organisationDomains(inv: Pick<Planned, "addressSpaces" | "layout
   });
 }
 
+/**
+ * The SPF terms of everything that delivers the organisation's mail to the Internet from phase 2:
+ * the gateway address, each system's egress address (an EC2 instance's private address is seen by
+ * no receiver: its egressAddress, or nothing), and the outbound relay, which from phase 2 both
+ * systems send through (its own terms, else its address or name). Pure.
+ */
+export function spfSenders(inv: Pick<Planned, "gateway" | "hosts" | "outboundRelay">): string[] {
+  const egress = (role: MailSystem) => {
+    const h = inv.hosts[role];
+    return h.egressAddress ?? (h.kind === "existing" ? h.address : undefined);
+  };
+  const addresses = [inv.gateway.address, egress("legacy"), egress("new")].filter((a): a is string => a !== undefined);
+  const relay = inv.outboundRelay;
+  const relayTerms = relay
+    ? (relay.spf?.split(/\s+/) ?? [/^\d+\.\d+\.\d+\.\d+$/.test(relay.host) ? `ip4:${relay.host}` : `a:${relay.host}`])
+    : [];
+  return [...new Set([...addresses.map((a) => `ip4:${a}`), ...relayTerms])];
+}
+
 /** A record the plan writes, with what it is for (so a collision names it). */
 export interface MailRecord extends Omit<DnsRecord, "zone"> {
   purpose: string;
@@ -304,8 +323,7 @@ export function mailRecords(inv: Planned, phase: Phase): MailRecord[] {
   }
   if (phase >= 2) {
     const entry = inv.layout === "smart-host" ? hostName(inv, "smartHost", stage) : gateway.hostName;
-    const senders = [...new Set([inv.gateway.address, inv.hosts.legacy.address, inv.hosts.new.address])];
-    const spf = `v=spf1 ${senders.map((a) => `ip4:${a}`).join(" ")} -all`;
+    const spf = `v=spf1 ${spfSenders(inv).join(" ")} -all`;
     for (const d of organisationDomains(inv, stage)) {
       add(`the MX of the mail domain ${d}`, d, "MX", [`${MX_PREFERENCE} ${entry}`], mxTtl);
       add(`the SPF of the mail domain ${d}`, d, "TXT", [spf]);

@@ -146,6 +146,16 @@ export function mergeSpf(planned: string, own: string): string {
   return ["v=spf1", ...kept, ...added, ...(ending.length ? ending : plannedEnding.length ? plannedEnding : ["-all"])].join(" ");
 }
 
+/** The terms of an SPF record that cost a receiver a DNS lookup (RFC 7208 4.6.4: at most 10 in all). Pure. */
+export const spfLookups = (spf: string) =>
+  spf
+    .split(/\s+/)
+    .slice(1)
+    .filter((t) => /^[+~?-]?(include:|a($|[:/])|mx($|[:/])|ptr($|:)|exists:)/i.test(t) || /^redirect=/i.test(t));
+
+/** At most this many lookups per SPF evaluation, or receivers answer permerror (RFC 7208 4.6.4). */
+export const SPF_LOOKUP_LIMIT = 10;
+
 /**
  * How a live TXT set at a name cutover shares with others compares with the plan's: every planned
  * value but the SPF must be there, and exactly one SPF record holding every term of the planned one

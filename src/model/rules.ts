@@ -6,6 +6,7 @@ import type { HostRole, Inventory, Phase, Problem } from "./inventory";
 import { HOST_ROLES, PHASES } from "./inventory";
 import { DEFAULT_LABELS, qualify, zoneFor } from "./names";
 import { mailRecords } from "./plan";
+import { isSpf, mergeSpf, SPF_LOOKUP_LIMIT, spfLookups } from "./records";
 
 type Checked = Omit<Inventory, "mailboxList">;
 
@@ -499,6 +500,54 @@ export const RULES: Rule[] = [
     },
   },
 ];
+
+/** The rules of SPF: every direct sender named, one record under the lookup limit. */
+RULES.push(
+  {
+    name: "direct-senders-have-a-public-address",
+    check: (inv) =>
+      inv.outboundRelay
+        ? []
+        : (["legacy", "new"] as const)
+            .filter((r) => inv.hosts[r].kind === "aws" && !inv.hosts[r].egressAddress)
+            .map((r) =>
+              problem(
+                `inventory.hosts.${r}.egressAddress`,
+                `hosts.${r} is an EC2 instance that sends mail to the Internet itself (no outboundRelay), and its address ${inv.hosts[r].address} is private: give egressAddress, the public address its connections leave from (its public IP or the NAT gateway's), so the SPF record names it, or send through outboundRelay`,
+              ),
+            ),
+  },
+  {
+    name: "spf-under-the-lookup-limit",
+    check: (inv, phase) => {
+      if (phase < 2) return [];
+      const planned = mailRecords(inv, phase).filter((r) => r.type === "TXT" && r.values.some(isSpf));
+      return planned.flatMap((r) => {
+        const zone = inv.zones.find(
+          (z) =>
+            z.name ===
+            zoneFor(
+              r.name,
+              inv.zones.map((x) => x.name),
+            ),
+        );
+        const i = zone?.records.findIndex((o) => o.type === "TXT" && qualify(o.name, zone.name) === r.name) ?? -1;
+        const own = i >= 0 ? zone!.records[i].values.find(isSpf) : undefined;
+        const ours = r.values.find(isSpf)!;
+        const merged = own ? mergeSpf(ours, own) : ours;
+        const lookups = spfLookups(merged);
+        if (lookups.length <= SPF_LOOKUP_LIMIT) return [];
+        const path = own ? `inventory.zones[${inv.zones.indexOf(zone!)}].records[${i}]` : "inventory.outboundRelay.spf";
+        return [
+          problem(
+            path,
+            `the SPF record of ${r.name} would need ${lookups.length} DNS lookups (${lookups.join(" ")}), more than the ${SPF_LOOKUP_LIMIT} receivers allow (RFC 7208 4.6.4: every message then fails SPF): replace includes by the addresses they name (ip4:), or drop senders that no longer send`,
+          ),
+        ];
+      });
+    },
+  },
+);
 
 export function checkRules(inv: Checked, phase: Phase): Problem[] {
   return RULES.flatMap((r) => r.check(inv, phase));

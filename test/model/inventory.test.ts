@@ -55,6 +55,39 @@ const BAD_INPUTS: BadInput[] = [
     message: /^probe-new@example\.org is named twice: remove one$/,
   },
   {
+    name: "an EC2 instance that sends mail itself with no public address for SPF",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => delete i.hosts.new.egressAddress,
+    path: "inventory.hosts.new.egressAddress",
+    message:
+      /^hosts\.new is an EC2 instance that sends mail to the Internet itself \(no outboundRelay\), and its address 203\.0\.113\.20 is private: give egressAddress/,
+  },
+  {
+    name: "an SPF record over the lookup limit",
+    stack: "production",
+    phase: 4,
+    inventory: (i) =>
+      (i.zones[0].records = [
+        {
+          name: "@",
+          type: "TXT",
+          values: [`v=spf1 ${Array.from({ length: 11 }, (_, n) => `include:_spf${n}.example.net`).join(" ")} -all`],
+        },
+      ]),
+    path: "inventory.zones[0].records[0]",
+    message:
+      /^the SPF record of example\.com would need 11 DNS lookups \(include:_spf0\.example\.net .*\), more than the 10 receivers allow/,
+  },
+  {
+    name: "relay SPF terms that are no sender mechanisms",
+    stack: "production",
+    phase: 4,
+    inventory: (i) => (i.outboundRelay = { host: "smtp.isp.example", spf: "include:_spf.isp.example ~all" }),
+    path: "inventory.outboundRelay.spf",
+    message: /is not a list of SPF terms that authorize senders/,
+  },
+  {
     name: "a relay client network with host bits set",
     stack: "production",
     phase: 4,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/model/config";
 import { PHASES, type Phase } from "../../src/model/inventory";
-import { type DnsRecord, type Plan, plan } from "../../src/model/plan";
+import { type DnsRecord, type Plan, plan, spfSenders } from "../../src/model/plan";
 import { load, rawStack } from "../helpers";
 
 const planOf = (name: string, phase: Phase) => plan(load(name, phase), phase);
@@ -177,7 +177,7 @@ describe("plan of the production stack", () => {
     expect(p.zones[2].zoneId).toBe("0123456789abcdef0123456789abcdef");
     expect(record(p, "www.example.com", "CNAME")?.values).toEqual(["example.github.io"]);
     expect(record(p, "example.org", "MX")?.values).toEqual(["10 mail.example.com"]);
-    expect(record(p, "example.com", "TXT")?.values).toEqual(["v=spf1 ip4:203.0.113.25 ip4:203.0.113.10 ip4:203.0.113.20 -all"]);
+    expect(record(p, "example.com", "TXT")?.values).toEqual(["v=spf1 ip4:203.0.113.25 ip4:198.51.100.110 ip4:198.51.100.120 -all"]);
   });
 
   it("rehearses phases 1-3 under the pilot domains, in zones of their own: no production zone is touched", () => {
@@ -212,7 +212,7 @@ describe("the organisation's own records", () => {
     ]);
     const txt = record(p, "api.test", "TXT")!;
     expect(txt.values.filter((v) => v.startsWith("v=spf1"))).toEqual([
-      "v=spf1 include:_spf.example.net ip4:198.51.100.10 ip4:198.51.100.25 ip4:198.51.100.20 ~all",
+      "v=spf1 include:_spf.example.net ip4:198.51.100.10 ip4:198.51.100.25 ip4:198.51.100.20 a:relay.isp.test ~all",
     ]);
     expect(txt.values).toContain("site-verification=abc");
     expect(records(p).filter((r) => r.name === "api.test" && r.type === "TXT")).toHaveLength(1);
@@ -220,7 +220,25 @@ describe("the organisation's own records", () => {
 
   it("keeps a TXT beside the plan's SPF when the organisation has no SPF of its own", () => {
     const txt = record(withOwn([{ name: "@", type: "TXT", values: ["site-verification=abc"] }]), "api.test", "TXT")!;
-    expect(txt.values).toEqual(["site-verification=abc", "v=spf1 ip4:198.51.100.25 ip4:198.51.100.10 ip4:198.51.100.20 -all"].sort());
+    expect(txt.values).toEqual(
+      ["site-verification=abc", "v=spf1 ip4:198.51.100.25 ip4:198.51.100.10 ip4:198.51.100.20 a:relay.isp.test -all"].sort(),
+    );
+  });
+
+  it("names in SPF what really sends: the gateway address, each system's egress (an instance's public one, never its private), the outbound relay", () => {
+    const prod = load("production", 4);
+    expect(spfSenders(prod)).toEqual(["ip4:203.0.113.25", "ip4:198.51.100.110", "ip4:198.51.100.120"]);
+    const { egressAddress: _, ...noEgress } = prod.hosts.new as typeof prod.hosts.new & { egressAddress?: string };
+    const relayed = {
+      ...prod,
+      hosts: { ...prod.hosts, new: noEgress as typeof prod.hosts.new },
+      outboundRelay: { host: "203.0.113.5", port: 25 },
+    };
+    expect(spfSenders(relayed)).toEqual(["ip4:203.0.113.25", "ip4:198.51.100.110", "ip4:203.0.113.5"]);
+    expect(spfSenders({ ...relayed, outboundRelay: { host: "smtp.isp.example", port: 587 } }).at(-1)).toBe("a:smtp.isp.example");
+    expect(spfSenders({ ...relayed, outboundRelay: { host: "smtp.isp.example", port: 587, spf: "include:_spf.isp.example" } }).at(-1)).toBe(
+      "include:_spf.isp.example",
+    );
   });
 
   it("gives a record without a TTL of its own ttl.records, not 3600", () => {

@@ -57,7 +57,7 @@ describe("the program under mocks: production stack", () => {
       tags: { "cutover:role": "new" },
     });
     expect(r.get("aws:route53/record:Record zone-example-com-txt-apex")!.inputs.records).toEqual([
-      '"v=spf1 ip4:203.0.113.25 ip4:203.0.113.10 ip4:203.0.113.20 -all"',
+      '"v=spf1 ip4:203.0.113.25 ip4:198.51.100.110 ip4:198.51.100.120 -all"',
     ]);
     expect(r.get("cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex")!.inputs).toMatchObject({
       content: "mail.example.com",
