@@ -1,13 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
   addressCommands,
+  DRAIN_DIR,
   DRAIN_POLICY_FILE,
   drainPolicyCommands,
+  drainPolicyRemovalCommands,
   type HostIdentity,
   type LiveIdentity,
   nameCommands,
 } from "../../src/remote/effects/identity";
-import { mainCfEdit } from "../../src/remote/effects/routing";
+import { mainCfEdit, POSTFIX_RELOAD } from "../../src/remote/effects/routing";
 
 const service = { address: "198.51.100.25", prefixLength: 24, interface: "eth0" };
 const live = (over: Partial<LiveIdentity> = {}): LiveIdentity => ({
@@ -121,5 +123,13 @@ describe("the drain policy", () => {
 
   it("is not installed twice", () => {
     expect(drainPolicyCommands(live())).toEqual([]);
+  });
+
+  it("leaves postfix's configuration before its directory goes: the reload first, then the policy program removed", () => {
+    const commands = drainPolicyRemovalCommands("reject_unauth_pipelining");
+    const reload = commands.findIndex((c) => JSON.stringify(c) === JSON.stringify(POSTFIX_RELOAD));
+    const removal = commands.findIndex((c) => c.includes(DRAIN_DIR));
+    expect(reload).toBeGreaterThanOrEqual(0);
+    expect(removal).toBeGreaterThan(reload);
   });
 });

@@ -170,9 +170,11 @@ export function drainPolicyRemovalCommands(dataRestrictions: string): string[][]
     dataRestrictions
       ? mainCfEdit(["-e", mainCfSetting("smtpd_data_restrictions", dataRestrictions)])
       : mainCfEdit(["-X", "smtpd_data_restrictions"]),
+    // The reload first: until it has taken effect a session may still ask the policy, and a missing
+    // policy program answers DATA with a temporary failure (451) instead of letting it through.
+    POSTFIX_RELOAD,
     // A release guard a cut release left (CLOSE_TO_NEW_SESSIONS) goes with the drain's directory, its mark in it.
     ["sh", "-c", `${OPEN_TO_NEW_SESSIONS}; rm -rf "$1"`, "sh", DRAIN_DIR],
-    POSTFIX_RELOAD,
   ];
 }
 
