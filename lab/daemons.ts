@@ -38,6 +38,12 @@ export const OFFICE_SUBNET = "198.51.100.64/28";
 export const PARTNER_DOMAIN = "partner.test";
 export const PARTNER_MAILBOX = `orders@${PARTNER_DOMAIN}`;
 /**
+ * A mailbox at another provider, which the model Internet also hosts whatever stacks run: the
+ * production shape's outside probe (verification.outsideProbe), reached through the ISP's relay.
+ */
+export const OUTSIDE_PROVIDER_DOMAIN = "outside-provider.test";
+export const OUTSIDE_PROBE_MAILBOX = `cutover-probe@${OUTSIDE_PROVIDER_DOMAIN}`;
+/**
  * The ISP's relay, through which the legacy gateway sends all outbound mail (as the seed's did): a
  * second SMTP service of the model Internet's host, on a port of its own and under a name of its
  * own, so a message that took it shows "by relay.isp.test" in its Received path. Every lab
@@ -198,11 +204,14 @@ function outsideSenderSettings(): LabSetting[] {
   ];
 }
 
-/** The model Internet also hosts the partner: a mailbox domain of its own, beside what cutover gives it. */
+/**
+ * The model Internet also hosts the partner and another provider's probe mailbox: mailbox domains of
+ * its own, beside what cutover gives it.
+ */
 function partnerSettings(): LabSetting[] {
-  const own = "the partner's mail, hosted here before cutover came";
+  const own = "the partner's mail and another provider's, hosted here before cutover came";
   return [
-    [own, "virtual_mailbox_domains", PARTNER_DOMAIN],
+    [own, "virtual_mailbox_domains", `${PARTNER_DOMAIN} ${OUTSIDE_PROVIDER_DOMAIN}`],
     [own, "virtual_mailbox_maps", "hash:/etc/postfix/partner_mailboxes"],
   ];
 }
@@ -306,7 +315,10 @@ export async function startPostfix(
     ]);
   }
   if (h.role === "internet") {
-    writeFileSync(join(etc, "partner_mailboxes"), `${PARTNER_MAILBOX} ${PARTNER_DOMAIN}/orders/\n`);
+    writeFileSync(
+      join(etc, "partner_mailboxes"),
+      `${PARTNER_MAILBOX} ${PARTNER_DOMAIN}/orders/\n${OUTSIDE_PROBE_MAILBOX} ${OUTSIDE_PROVIDER_DOMAIN}/cutover-probe/\n`,
+    );
     maps.push("partner_mailboxes");
     // The ISP's relay: relays for the lab's hosts (its customers), for nobody else.
     const relay = `${ISP_RELAY.port}/inet`;

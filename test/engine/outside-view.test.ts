@@ -48,7 +48,7 @@ describe("a production stack's verification, without a model-Internet host", () 
       ["legacy", "new"].map((from) =>
         expect.stringMatching(
           new RegExp(
-            `^${from} -> spyros@aegean\\.test: relay\\.isp\\.test\\[198\\.51\\.100\\.53\\]:2525 took it: "250 2\\.0\\.0 Ok: queued as \\w+"$`,
+            `^${from} -> cutover-probe@outside-provider\\.test: relay\\.isp\\.test\\[198\\.51\\.100\\.53\\]:2525 took it: "250 2\\.0\\.0 Ok: queued as \\w+"$`,
           ),
         ),
       ),
@@ -151,4 +151,17 @@ describe("a production stack's verification, without a model-Internet host", () 
     // A stranger (here) is still refused by the same server.
     expect(await relayTestFromHere("198.51.100.25", "user2@paradigms.com")).toMatchObject({ verdict: "refused" });
   }, 240_000);
+});
+
+describe("after every verification above", () => {
+  it("no verification message stays in a probe mailbox", async () => {
+    for (const role of ["legacy", "new"] as const) {
+      const held = await lab.inHost(role, [
+        "sh",
+        "-c",
+        'd="$(postconf -h virtual_mailbox_base)/paradigms.com"; [ ! -d "$d" ] || for f in $(grep -rlE "^Subject: cutover-[a-z0-9]+-[0-9a-f]{8}$" "$d"); do echo "== $f"; sed -n "1,/^$/p" "$f"; done',
+      ]);
+      expect(held.trim(), `verification messages in paradigms.com mailboxes on ${role}`).toBe("");
+    }
+  });
 });

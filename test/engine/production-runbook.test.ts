@@ -84,7 +84,7 @@ describe("the production runbook on the lab's production-shaped stack", () => {
       // Verified the production way: no model-Internet host, mail from outside sent from here, probes only, every route read.
       if (confirms && stack === "production") {
         const verified =
-          /verification passed: 6\/6 flows \(6 messages\), (\d+)\/\1 routes on 2 hosts, 3\/3 relay checks, (\d)\/\2 TLS keys, 2\/2 outbound to spyros@aegean\.test, [\d.]+ s/.exec(
+          /verification passed: 6\/6 flows \(6 messages\), (\d+)\/\1 routes on 2 hosts, 3\/3 relay checks, (\d)\/\2 TLS keys, 2\/2 outbound to cutover-probe@outside-provider\.test, [\d.]+ s/.exec(
             `${r.stdout}\n${r.stderr}`,
           );
         expect(
