@@ -3,7 +3,6 @@
  * updates signed with TSIG (one update message, so one atomic change), read back by AXFR. Both run
  * on the DNS server itself, with the key given on standard input or in a 0600 file, never in argv.
  */
-import { randomBytes } from "node:crypto";
 import {
   type DnsRecord,
   parseTxtPresentation,
@@ -14,7 +13,7 @@ import {
   txtPresentation,
 } from "../../model/records";
 import { refuseControl } from "../../model/text";
-import { execSequence, type HostSession } from "../ssh";
+import type { HostSession } from "../ssh";
 
 export interface Tsig {
   name: string;
@@ -135,12 +134,15 @@ export async function readZone(s: HostSession, target: ZoneTarget): Promise<DnsR
 export async function readZones(s: HostSession, targets: ZoneTarget[]): Promise<DnsRecord[][]> {
   if (!targets.length) return [];
   const { tsig, server } = targets[0];
-  const keyFile = `/tmp/cutover-tsig-${randomBytes(8).toString("hex")}.key`;
-  await s.writeFile(keyFile, `key "${tsig.name}" { algorithm ${tsig.algorithm}; secret "${tsig.secret}"; };\n`, 0o600);
+  if (!/^[A-Za-z0-9._-]+$/.test(`${tsig.algorithm}${tsig.name}`) || !/^[A-Za-z0-9+/=]+$/.test(tsig.secret) || !/^[0-9.]+$/.test(server))
+    throw new Error(`refusing to read zones from ${server}: the server address or the TSIG key is not plain text`);
+  // The key arrives on standard input into a 0600 file that the shell's trap removes however dig
+  // ends, a timeout included (a separate rm after it never ran when the round trip was cut short).
   const transfers = [
-    "dig",
-    "-k",
-    keyFile,
+    "sh",
+    "-c",
+    'k=$(mktemp /tmp/cutover-tsig-XXXXXXXX) || exit 1; trap \'rm -f "$k"\' EXIT HUP INT TERM; cat > "$k"; dig -k "$k" "$@"',
+    "sh",
     `@${server}`,
     "+noall",
     "+answer",
@@ -149,8 +151,9 @@ export async function readZones(s: HostSession, targets: ZoneTarget[]): Promise<
     "+tries=2",
     ...targets.flatMap((t) => [t.zone, "AXFR"]),
   ];
-  const { stdout } = await execSequence(s, [transfers, ["rm", "-f", keyFile]], {
-    continueOnError: true,
+  const { stdout } = await s.exec(transfers, {
+    stdin: `key "${tsig.name}" { algorithm ${tsig.algorithm}; secret "${tsig.secret}"; };\n`,
+    allowFailure: true,
     timeoutMs: 15_000 + 100 * targets.length,
   });
   const byZone = new Map<string, string[]>(targets.map((t) => [t.zone, []]));
