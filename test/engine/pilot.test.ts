@@ -256,7 +256,7 @@ describe("the pilot stack under the real engine", () => {
     await expectLabToShow(plan(lab.inventory(5), 5));
   }, 120_000);
 
-  it("keeps the SSH key and the TSIG secret out of the checkpoint and the engine's logs of refresh and up at the highest safe log level", async () => {
+  it("keeps the SSH key, the TSIG secret and the gateway chain's key out of the checkpoint and the engine's logs of refresh and up at the highest safe log level", async () => {
     const key = readFileSync(lab.description.adminKeyPath, "utf8");
     const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----"))[1];
     const exported = await stack.exportCheckpoint();
@@ -265,9 +265,14 @@ describe("the pilot stack under the real engine", () => {
     // An up that reads every host first: Read and Diff calls carry the secrets to the providers.
     const upLogged = await stack.up({ refresh: true, verboseLog: true });
     expect(upLogged.log?.length ?? 0).toBeGreaterThan(1000);
+    // The new server's chain is a stack secret too (cutover:gatewayTls.new): its private key first.
+    const chain = readFileSync(lab.description.tls!.new.chainFile, "utf8");
+    const chainKeyBody = chain.slice(chain.indexOf("PRIVATE KEY-----")).split("\n")[1];
+    expect(chainKeyBody).toMatch(/^[A-Za-z0-9+/=]{40,}$/);
     for (const text of [exported, stored, logged.log ?? "", upLogged.log ?? ""]) {
       expect(text).not.toContain(keyBody);
       expect(text).not.toContain(lab.description.tsig.secret);
+      expect(text).not.toContain(chainKeyBody);
     }
     expect(logged.log?.length ?? 0).toBeGreaterThan(1000);
     // They are there, encrypted: the engine can still reach the hosts on refresh and destroy.
