@@ -18,6 +18,18 @@ export class StackBusyError extends CutoverError {
   }
 }
 
+/**
+ * The command's hold of the stack ended before its update started (the PostgreSQL session was
+ * terminated, the server restarted or failed over, idle_session_timeout): another operator may have
+ * taken the stack since, so this command changes nothing. Exits as a busy stack does.
+ */
+export class HoldLostError extends StackBusyError {
+  constructor(stack: string, why: string) {
+    super(stack, "nobody now");
+    this.message = `stack ${stack}: this command's hold of it was lost before its update started (${why}): another operator may hold it now. Nothing was changed; run the command again.`;
+  }
+}
+
 /** Who holds the engine's lock, from the DIY backend's message ("created by user@host (pid N) at TIME"). Pure. */
 export function engineLockHolder(message: string): string | undefined {
   const m = /created by (\S+) \(pid (\d+)\) at (\S+)/.exec(message);

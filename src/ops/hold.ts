@@ -18,6 +18,8 @@ import { StackBusyError } from "./errors";
 export interface StackHold {
   /** Where the hold lives, for progress output. */
   where: string;
+  /** Why the hold ended before release (its session was terminated), or undefined while it holds. */
+  lost?(): string | undefined;
   release(): Promise<void>;
 }
 
@@ -62,6 +64,17 @@ async function holdInPostgres(backendUrl: string, project: string, stack: string
     connectionString: connectionString(backendUrl),
     application_name: `cutover ${command} ${operator()}`.slice(0, 63),
   });
+  // The session can end under the command (pg_terminate_backend, a restart, a failover,
+  // idle_session_timeout): the client then emits "error", which would end the process unheard. Kept
+  // as why the hold was lost; the command asks before its update, and changes nothing if so.
+  let lost: string | undefined;
+  let released = false;
+  client.on("error", (e) => {
+    lost ??= e.message;
+  });
+  client.on("end", () => {
+    if (!released) lost ??= "its PostgreSQL session ended";
+  });
   await client.connect();
   const [k1, k2] = advisoryKeys(project, stack);
   try {
@@ -87,8 +100,10 @@ async function holdInPostgres(backendUrl: string, project: string, stack: string
   }
   return {
     where: `PostgreSQL advisory lock ${k1}/${k2}`,
+    lost: () => lost,
     release: async () => {
-      await client.query("select pg_advisory_unlock($1, $2)", [k1, k2]).catch(() => undefined);
+      released = true;
+      if (!lost) await client.query("select pg_advisory_unlock($1, $2)", [k1, k2]).catch(() => undefined);
       await client.end().catch(() => undefined);
     },
   };

@@ -16,10 +16,10 @@ import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { cannotServe, releaseGuardMissing, takeOverFault } from "../remote/effects/identity";
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import type { HostSession } from "../remote/ssh";
-import { StackBusyError } from "./errors";
+import { HoldLostError, StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, TAGS } from "./guards";
 import { deployedPlan, interrupted, nextUpdateNumber, stackFacts } from "./history";
-import { operatorName } from "./hold";
+import { operatorName, type StackHold } from "./hold";
 import { changeSummary, describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
 import { foundChanged, type MigrationStack, type OperationResult } from "./stack";
 import { stackSessions, verifyAndRecord } from "./verification";
@@ -226,13 +226,19 @@ export async function runPhase(stack: MigrationStack, target: Phase, o: PhaseOpt
   const inv = loadStack(stack.name, target).inventory;
   const hold = await stack.hold(`phase ${target}`);
   try {
-    return await guardedPhase(stack, target, inv, o);
+    return await guardedPhase(stack, target, inv, o, hold);
   } finally {
     await hold?.release();
   }
 }
 
-async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory, o: PhaseOptions): Promise<PhaseOutcome> {
+async function guardedPhase(
+  stack: MigrationStack,
+  target: Phase,
+  inv: Inventory,
+  o: PhaseOptions,
+  hold: StackHold | undefined,
+): Promise<PhaseOutcome> {
   const next = plan(inv, target);
   const misuse = o.legacyDown ? legacyDownMisuse(target, inv, next) : undefined;
   if (misuse) throw new InputError(misuse);
@@ -271,6 +277,9 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
       recorded.restore();
       return { status: "declined", refusals, forced: false, preview };
     }
+    // The guards passed under the hold: without it now, another operator may have passed theirs since.
+    const lost = hold?.lost?.();
+    if (lost) throw new HoldLostError(stack.name, lost);
   } catch (e) {
     recorded.restore();
     throw e;
@@ -292,6 +301,9 @@ async function guardedPhase(stack: MigrationStack, target: Phase, inv: Inventory
     throw e;
   }
   reportDelegations(up, o);
+  const lostDuring = hold?.lost?.();
+  if (lostDuring)
+    o.progress(`this command's hold of ${stack.name} was lost during the update (${lostDuring}): the engine's own lock guarded the update`);
   return verifyAndRecord(
     stack,
     target,

@@ -12,8 +12,9 @@ import { mailboxFilePath, readMailboxFile } from "../model/mailbox-archive";
 import { plan } from "../model/plan";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { restoreLostAddress } from "./address-restore";
+import { HoldLostError } from "./errors";
 import { archivedMailboxFile, nextUpdateNumber, numbered } from "./history";
-import { operatorName } from "./hold";
+import { operatorName, type StackHold } from "./hold";
 import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
 import { foundChanged, type MigrationStack } from "./stack";
 import { type VerifiedUpdate, verifyAndRecord } from "./verification";
@@ -149,13 +150,17 @@ export async function runRollback(stack: MigrationStack, o: Omit<PhaseOptions, "
   // Held from reading the history to the verification: no other operator's phase or rollback runs between.
   const hold = await stack.hold("rollback");
   try {
-    return await heldRollback(stack, o);
+    return await heldRollback(stack, o, hold);
   } finally {
     await hold?.release();
   }
 }
 
-async function heldRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"> & { to?: number }): Promise<RollbackOutcome> {
+async function heldRollback(
+  stack: MigrationStack,
+  o: Omit<PhaseOptions, "force"> & { to?: number },
+  hold: StackHold | undefined,
+): Promise<RollbackOutcome> {
   const rb = await planRollback(stack, o.to);
   o.progress(
     `rollback of ${stack.name}: from update ${rb.from.number} (phase ${rb.from.phase}${rb.from.result === "succeeded" ? "" : `, ${rb.from.result}`}) to the configuration of update ${rb.to.number} (phase ${rb.to.phase})` +
@@ -170,6 +175,9 @@ async function heldRollback(stack: MigrationStack, o: Omit<PhaseOptions, "force"
   );
   if (!o.yes && !(await (o.confirm ?? (async () => false))(`Roll ${stack.name} back to update ${rb.to.number}?`)))
     return { status: "declined", refusals: [], forced: false, plan: rb };
+  // Nothing is written yet: without the hold now, another operator may have taken the stack since.
+  const lost = hold?.lost?.();
+  if (lost) throw new HoldLostError(stack.name, lost);
 
   if (rb.mailboxFile) writeFileSync(rb.mailboxFile.path, rb.mailboxFile.content);
   await stack.setConfig(rb.restore);

@@ -10,8 +10,10 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CONFIG } from "../../src/model/config-keys";
 import { PROJECT_DIR } from "../../src/model/stack-file";
+import { HoldLostError } from "../../src/ops/errors";
+import { runPhase } from "../../src/ops/phase";
 import { testLab } from "../lab/env";
-import { labStackAtPhase4 } from "./phase-4-stack";
+import { labStackAtPhase4, progress } from "./phase-4-stack";
 
 const lab = testLab();
 let backendUrl = "";
@@ -33,15 +35,18 @@ interface Run {
   stderr: string;
 }
 
-/** Runs an npm command script from an operator's workstation (a namespace), as that operator would. */
-function runAs(operator: string, script: string, args: string[]): Promise<Run> {
+/** Runs an npm command script from an operator's workstation (a namespace), as that operator would; `onStderr` sees its progress as it comes. */
+function runAs(operator: string, script: string, args: string[], onStderr?: (text: string) => void): Promise<Run> {
   const child = spawn("ip", ["netns", "exec", operator, process.execPath, require.resolve("tsx/cli"), `scripts/${script}.ts`, ...args], {
     cwd: PROJECT_DIR,
     env: { ...process.env, CUTOVER_IN_LAB: "1", PULUMI_BACKEND_URL: backendUrl },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
+  child.stderr.on("data", (d) => {
+    stderr += d;
+    onStderr?.(stderr);
+  });
   return new Promise((resolve) =>
     child.on("exit", (code) => resolve({ operator, command: `${script} ${args.join(" ")}`, code: code ?? -1, stderr })),
   );
@@ -86,5 +91,64 @@ describe("two operators sharing a stack on PostgreSQL", () => {
   it("race phase 5 against rollback: exactly one applies", async () => {
     const { winner, update } = await race(["phase", ["5", "--yes"]], ["rollback", ["--yes"]]);
     expect(update.message).toMatch(winner.command.startsWith("rollback") ? /^rollback to update/ : /^phase 5/);
+  }, 300_000);
+});
+
+/** Ends the PostgreSQL sessions of cutover's holds (as an administrator, a restart or a failover would); how many it ended. */
+async function terminateHolds(): Promise<number> {
+  const { Client } = await import("pg");
+  const admin = new Client({ connectionString: backendUrl.replace(/[?&]table=[^&]*/, "") });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ ended: boolean }>(
+      "select pg_terminate_backend(pid) as ended from pg_stat_activity where application_name like 'cutover %' and pid <> pg_backend_pid()",
+    );
+    return rows.filter((r) => r.ended).length;
+  } finally {
+    await admin.end();
+  }
+}
+
+describe("a hold whose PostgreSQL session ends under the command", () => {
+  it("before the update: the phase stops with nothing changed, saying why (no crash on the session's error)", async () => {
+    const stack = stackOf();
+    const before = await stack.history();
+    const phase = phaseInFile(stack.name);
+    let ended = 0;
+    const run = runPhase(stack, 5, {
+      progress,
+      // Asked after the preview, before the update: the session is ended there.
+      confirm: async () => {
+        ended = await terminateHolds();
+        await new Promise((r) => setTimeout(r, 500));
+        return true;
+      },
+    });
+    await expect(run).rejects.toThrow(HoldLostError);
+    await expect(run).rejects.toThrow(
+      /this command's hold of it was lost before its update started \(terminating connection due to administrator command\).*Nothing was changed/,
+    );
+    // The fault struck: one hold's session was ended.
+    expect(ended).toBe(1);
+    expect((await stack.history()).length).toBe(before.length);
+    expect(phaseInFile(stack.name)).toBe(phase);
+  }, 300_000);
+
+  it("during the update: the engine's own lock lets the update finish, and the phase is verified", async () => {
+    const stack = stackOf();
+    const before = await stack.history();
+    const [first] = team().operators;
+    let ended: Promise<number> | undefined;
+    const target = phaseInFile(stack.name) === "5" ? "4" : "5";
+    const r = await runAs(first, "phase", [stack.name, target, "--yes"], (stderr) => {
+      if (!ended && /engine: up /.test(stderr)) ended = terminateHolds();
+    });
+    expect(await ended, r.stderr).toBe(1);
+    expect(r.code, r.stderr.split("\n").slice(-8).join("\n")).toBe(0);
+    expect(r.stderr).toMatch(/hold of \S+ was lost during the update \(.*\): the engine's own lock guarded the update/);
+    expect(r.stderr).toMatch(/verification passed/);
+    const after = await stack.history();
+    expect(after.length).toBe(before.length + 1);
+    expect(after[0]).toMatchObject({ kind: "update", result: "succeeded" });
   }, 300_000);
 });

@@ -8,7 +8,7 @@ import { DRIFT_EXIT_HELP, EXIT_HELP, exitCodeOf, VERIFY_EXIT_HELP } from "../../
 import { CutoverError, InputError } from "../../src/model/errors";
 import { InventoryError } from "../../src/model/inventory";
 import { PROJECT_DIR, STACKS_DIR } from "../../src/model/stack-file";
-import { EngineError, StackBusyError } from "../../src/ops/errors";
+import { EngineError, HoldLostError, StackBusyError } from "../../src/ops/errors";
 
 const TSX = require.resolve("tsx/cli");
 const COMMANDS = [
@@ -99,6 +99,7 @@ describe("exit codes by error class", () => {
     ["bad inventory", new InventoryError([{ path: "inventory.x", message: "m" }]), 2],
     ["other bad input", new InputError("m"), 2],
     ["a busy stack", new StackBusyError("s"), 7],
+    ["a hold lost before the update", new HoldLostError("s", "terminating connection due to administrator command"), 7],
     ["the engine failed", new EngineError("up", "s", ["error: x"]), 1],
     ["a host failed", new CutoverError("m"), 1],
     ["a bug", new TypeError("x is undefined"), 1],
