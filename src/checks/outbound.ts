@@ -10,6 +10,8 @@ import { newMarker, sendMessages, waitFor } from "./mail";
 
 export interface OutboundResult {
   probe: OutboundProbe;
+  /** The text in the message's subject and body, which a bounce of it quotes. */
+  marker: string;
   /** The next hop took it as planned (a 2xx at the end of DATA). */
   passed: boolean;
   /** Could not be judged: the log shows no delivery yet (deferred, or no line), or could not be read. */
@@ -60,7 +62,7 @@ export function outboundVerdict(
   probe: OutboundProbe,
   log: string,
   found: { queueId?: string; deliveries: LoggedDelivery[] },
-): OutboundResult {
+): Omit<OutboundResult, "marker"> {
   const what = `${probe.from} -> ${probe.recipient}`;
   if (!found.queueId) return { probe, passed: false, undecided: true, detail: `${what}: ${log} has no line for the message (no queue id)` };
   const final = found.deliveries.find((d) => d.status !== "deferred");
@@ -98,6 +100,21 @@ export async function mailLogLines(s: HostSession, texts: string[]): Promise<{ l
 }
 
 /**
+ * A probe message the next hop took, then bounced (the outside probe unknown further on): its
+ * bounce came back into one of the organisation's mailboxes, quoting it. Fails the result, naming
+ * where the bounce is. Pure.
+ */
+export function withBounce(r: OutboundResult, bounces: string[]): OutboundResult {
+  if (!bounces.length) return r;
+  return {
+    ...r,
+    passed: false,
+    undecided: false,
+    detail: `${r.detail}; but a bounce of it came back (${bounces.join(", ")}): ${r.probe.recipient} does not take it further on`,
+  };
+}
+
+/**
  * Sends each outbound probe's message from its system, then reads each sending host's log until
  * every message was delivered or bounced, or the time is up (a deferral may still turn into a
  * delivery: until then it is undecided, never a pass).
@@ -118,7 +135,7 @@ export async function checkOutbound(
         s = await session(probe.from);
         await sendMessages(s, [{ from: sender(probe.from), to: probe.recipient, marker, messageId }]);
       } catch (e) {
-        return { probe, passed: false, detail: `${what}: not sent: ${(e as Error).message}` };
+        return { probe, marker, passed: false, detail: `${what}: not sent: ${(e as Error).message}` };
       }
       try {
         const read = async () => {
@@ -129,9 +146,9 @@ export async function checkOutbound(
           return { log, found: loggedDeliveries([...lines, ...more.lines], messageId, probe.recipient) };
         };
         const { log, found } = await waitFor(read, (x) => x.found.deliveries.some((d) => d.status !== "deferred"), timeoutMs, 300);
-        return outboundVerdict(probe, log, found);
+        return { ...outboundVerdict(probe, log, found), marker };
       } catch (e) {
-        return { probe, passed: false, undecided: true, detail: `${what}: could not read where it went: ${(e as Error).message}` };
+        return { probe, marker, passed: false, undecided: true, detail: `${what}: could not read where it went: ${(e as Error).message}` };
       }
     }),
   );

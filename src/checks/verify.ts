@@ -26,7 +26,7 @@ import {
   stsNotApplied,
   waitFor,
 } from "./mail";
-import { checkOutbound, type OutboundResult } from "./outbound";
+import { checkOutbound, type OutboundResult, withBounce } from "./outbound";
 import {
   type OutsideDelivery,
   type OutsideOptions,
@@ -117,6 +117,8 @@ const MAIL_HOSTS: HostRole[] = ["legacy", "new", "internet", "smartHost"];
 const OUTSIDE_SESSIONS = 20;
 /** How long the verification waits, at most, for every queue to empty before it judges. */
 const QUEUE_BOUND_MS = 15_000;
+/** How long after the outside probe's messages were delivered a bounce of them is waited for. */
+const BOUNCE_WAIT_MS = 2000;
 /** After the queues are empty: time for a message being handed over between queues to land. */
 const SETTLE_MS = 500;
 
@@ -193,10 +195,10 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     }),
   );
   const markers = sent.filter((x) => !x.error).map((x) => x.marker);
-  const search = async () => {
+  const search = async (texts = markers) => {
     const all = new Map<string, string[]>();
     for (const [h, found] of await Promise.all(
-      hosts.map(async (host) => [host, await findMarkers(await opts.session(host), markers)] as const),
+      hosts.map(async (host) => [host, await findMarkers(await opts.session(host), texts)] as const),
     ))
       for (const [m, paths] of found) all.set(m, [...(all.get(m) ?? []), ...paths.map((path) => `${h}:${path}`)]);
     return all;
@@ -212,8 +214,18 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   };
   // The open-relay and TLS tests run while the messages travel.
   const relaysChecked = checkRelays(p, opts, namesRead);
+  // A next hop that takes a message and cannot deliver it further bounces it at once (a recipient
+  // unknown there): watched for BOUNCE_WAIT_MS after the delivery lines, while the flows travel.
   const outboundChecked = p.outbound?.length
-    ? checkOutbound(p.outbound, opts.session, (from) => senderAddress(p, from), opts.timeoutMs ?? 30_000)
+    ? checkOutbound(p.outbound, opts.session, (from) => senderAddress(p, from), opts.timeoutMs ?? 30_000).then(async (results) => ({
+        results,
+        bounced: await waitFor(
+          () => search(results.map((o) => o.marker)).catch(() => new Map<string, string[]>()),
+          (found) => found.size > 0,
+          BOUNCE_WAIT_MS,
+          250,
+        ),
+      }))
     : undefined;
   const tlsChecked = checkTls(p, opts);
   const routesChecked = checkRoutes(p, opts.session).then(
@@ -275,11 +287,22 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
     return { flow, passed, foundIn, detail, ...(at ? { deliverySeconds: (at - sentAt) / 1000 } : {}) };
   });
   // Each message found in a probe mailbox goes once judged: only there, never from anyone else's.
-  const leftInProbes = p.probes ? await removeFromProbes(p.probes, flows, opts) : undefined;
+  const leftInProbes = p.probes
+    ? await removeFromProbes(
+        p.probes,
+        flows.filter((x) => p.probes!.includes(x.flow.recipient)).flatMap((x) => x.foundIn),
+        opts,
+      )
+    : undefined;
   const relays = await relaysChecked;
   const tls = await tlsChecked;
   const routed = await routesChecked;
-  const outbound = await outboundChecked;
+  // A bounce quoting a probe message that came back by now fails it, and goes from the probe mailbox like any copy.
+  const outbound = await outboundChecked?.then(async ({ results, bounced }) => {
+    const bounces = results.flatMap((o) => bounced.get(o.marker) ?? []);
+    if (p.probes && bounces.length) leftInProbes!.push(...(await removeFromProbes(p.probes, bounces, opts)));
+    return results.map((o) => withBounce(o, bounced.get(o.marker) ?? []));
+  });
   const routes = routed.routes ?? [];
   const queuedLeft = leftQueued.map(
     ([h, q]) =>
@@ -316,11 +339,14 @@ export async function verifyPhase(p: Plan, opts: VerifyOptions): Promise<Verific
   };
 }
 
-/** Removes each copy found in a probe mailbox (its own maildir only), host by host; returns what stayed, "host:path (why)". */
-async function removeFromProbes(probes: string[], flows: FlowResult[], opts: VerifyOptions): Promise<string[]> {
+/**
+ * Removes each copy found ("host:path") that lies in a probe mailbox (its own maildir only), host by
+ * host; returns what stayed, "host:path (why)". A copy anywhere else is never touched.
+ */
+async function removeFromProbes(probes: string[], found: string[], opts: VerifyOptions): Promise<string[]> {
   const inProbe = (f: string) => probes.some((a) => f.includes(`/${a.slice(a.indexOf("@") + 1)}/${a.slice(0, a.indexOf("@"))}/`));
   const byHost = new Map<HostRole, string[]>();
-  for (const f of flows.filter((x) => probes.includes(x.flow.recipient)).flatMap((x) => x.foundIn)) {
+  for (const f of found) {
     const host = f.slice(0, f.indexOf(":")) as HostRole;
     if (inProbe(f)) byHost.set(host, [...(byHost.get(host) ?? []), f.slice(f.indexOf(":") + 1)]);
   }

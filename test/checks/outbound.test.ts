@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loggedDeliveries, outboundVerdict, throughRelay } from "../../src/checks/outbound";
+import { loggedDeliveries, outboundVerdict, throughRelay, withBounce } from "../../src/checks/outbound";
 import type { OutboundProbe } from "../../src/model/plan";
 
 const id = "cutover-abc-0123abcd@cutover.invalid";
@@ -70,6 +70,17 @@ describe("an outbound message followed in the sending host's log", () => {
       passed: false,
       undecided: true,
       detail: expect.stringMatching(/has no line for the message/),
+    });
+  });
+
+  it("fails a delivery whose bounce came back, naming where it is; passes it untouched without one", () => {
+    const took = { ...outboundVerdict(probe, "legacy's maillog", loggedDeliveries([cleanup, sent], id, to)), marker: "m" };
+    expect(withBounce(took, [])).toBe(took);
+    expect(withBounce(took, ["legacy:/mail/example.com/probe/new/1"])).toMatchObject({
+      passed: false,
+      detail: expect.stringMatching(
+        /took it: "250 2\.0\.0 Ok: queued as 5DEF456"; but a bounce of it came back \(legacy:\/mail\/example\.com\/probe\/new\/1\): probe@outside\.example does not take it further on$/,
+      ),
     });
   });
 });

@@ -96,6 +96,20 @@ describe("a production stack's verification, without a model-Internet host", () 
     for (const role of ["legacy", "new"] as const) await lab.inHost(role, ["postqueue", "-f"]);
   }, 120_000);
 
+  it("fails mail to an outside probe that bounces after the relay took it: the bounce that came back is named, and goes from the probe mailbox", async () => {
+    const p = stackPlan(current().name, 4);
+    // aegean.test's users exist only while a pilot stack configures the model Internet: none does here.
+    const gone = { ...p, outbound: p.outbound!.map((o) => ({ ...o, recipient: "nobody@aegean.test" })) };
+    const v = await verifyPhase(gone, { session });
+    expect(v.passed).toBe(false);
+    expect(v.outbound!.map((o) => o.passed)).toEqual([false, false]);
+    for (const o of v.outbound!)
+      expect(o.detail).toMatch(
+        /took it: "250 [^"]*"; but a bounce of it came back \((legacy|new):\S+\/paradigms\.com\/user[24]\/\S+\): nobody@aegean\.test does not take it further on$/,
+      );
+    expect(v.leftInProbes).toEqual([]);
+  }, 120_000);
+
   it("fails a gateway key that its TLSA record does not publish, asked from here: the new server's chain replaced by hand", async () => {
     const neu = await session("new");
     const tls = lab.description.tls!;
