@@ -17,7 +17,7 @@ import { runPhase } from "../../src/ops/phase";
 import { POSTFIX_RELOAD, SECRET_CHAIN } from "../../src/remote/effects/routing";
 import { run } from "../../src/remote/local";
 import { execSequence, SessionPool } from "../../src/remote/ssh";
-import { testLab } from "../lab/env";
+import { testLab, verificationMessagesIn } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
 
 const lab = testLab();
@@ -170,11 +170,7 @@ describe("a production stack's verification, without a model-Internet host", () 
 describe("after every verification above", () => {
   it("no verification message stays in a probe mailbox", async () => {
     for (const role of ["legacy", "new"] as const) {
-      const held = await lab.inHost(role, [
-        "sh",
-        "-c",
-        'd="$(postconf -h virtual_mailbox_base)/paradigms.com"; [ ! -d "$d" ] || for f in $(grep -rlE "^Subject: cutover-[a-z0-9]+-[0-9a-f]{8}$" "$d"); do echo "== $f"; sed -n "1,/^$/p" "$f"; done',
-      ]);
+      const held = await verificationMessagesIn(lab, role, "paradigms.com");
       expect(held.trim(), `verification messages in paradigms.com mailboxes on ${role}`).toBe("");
     }
   });

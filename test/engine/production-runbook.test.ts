@@ -14,7 +14,7 @@ import { labMailboxFile, openLabStack, removeLabStack } from "../../lab/lab-stac
 import { PROJECT_DIR, STACKS_DIR } from "../../src/model/stack-file";
 import { obtainEngine } from "../../src/ops/engine";
 import type { MigrationStack } from "../../src/ops/stack";
-import { testLab } from "../lab/env";
+import { testLab, verificationMessagesIn } from "../lab/env";
 import { progress } from "./phase-4-stack";
 
 const lab = testLab();
@@ -126,11 +126,7 @@ describe("the production runbook on the lab's production-shaped stack", () => {
     // Test mail went to the probe mailboxes only, and none of it stayed there: no mailbox of the
     // production domain, on any host, holds a verification message.
     for (const role of ["legacy", "new"] as const) {
-      const held = await lab.inHost(role, [
-        "sh",
-        "-c",
-        'd="$(postconf -h virtual_mailbox_base)/paradigms.com"; [ ! -d "$d" ] || grep -rlE "^Subject: cutover-[a-z0-9]+-[0-9a-f]{8}$" "$d" || true',
-      ]);
+      const held = await verificationMessagesIn(lab, role, "paradigms.com");
       expect(held.trim(), `verification messages in paradigms.com mailboxes on ${role}`).toBe("");
     }
     const table = await run("history", [names.production]);

@@ -58,3 +58,16 @@ export const digValues = (answer: string, type: RecordType): string[] =>
     .split("\n")
     .map((v) => (type === "TLSA" ? tlsaPresentation(v) : v.replace(/\.$/, "").replace(/^"(.*)"$/, "$1")))
     .sort();
+
+/**
+ * The verification's messages (subject cutover-<time>-<hex>) in a domain's mailboxes on a lab host,
+ * each file's path and headers: what must be empty once probe copies are removed.
+ */
+export const verificationMessagesIn = (lab: TestLab, role: HostRole, domain: string): Promise<string> =>
+  lab.inHost(role, [
+    "sh",
+    "-c",
+    'd="$(postconf -h virtual_mailbox_base)/$1"; [ ! -d "$d" ] || for f in $(grep -rlE "^Subject: cutover-[a-z0-9]+-[0-9a-f]{8}$" "$d"); do echo "== $f"; sed -n "1,/^$/p" "$f"; done',
+    "sh",
+    domain,
+  ]);
