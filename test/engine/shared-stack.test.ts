@@ -139,8 +139,8 @@ describe("a hold whose PostgreSQL session ends under the command", () => {
     const before = await stack.history();
     const [first] = team().operators;
     let ended: Promise<number> | undefined;
-    const target = phaseInFile(stack.name) === "5" ? "4" : "5";
-    const r = await runAs(first, "phase", [stack.name, target, "--yes"], (stderr) => {
+    // Phase 5 whichever way the race before it went: from 4 it goes live, at 5 it runs the go-live again (an update all the same).
+    const r = await runAs(first, "phase", [stack.name, "5", "--yes"], (stderr) => {
       if (!ended && /engine: up /.test(stderr)) ended = terminateHolds();
     });
     expect(await ended, r.stderr).toBe(1);
