@@ -9,37 +9,6 @@ export function route53Values(r: DnsRecord): string[] {
   return r.type === "TXT" ? r.values.map(txtPresentation) : r.values;
 }
 
-export interface CloudflareRecord {
-  name: string;
-  type: string;
-  ttl: number;
-  content: string;
-  /** Cloudflare takes the MX preference apart from the target. */
-  priority?: number;
-  /** Cloudflare takes a TLSA record's fields apart, in data rather than content. */
-  data?: { usage: number; selector: number; matchingType: number; certificate: string };
-}
-
-/** Cloudflare keeps one record per value; its TXT content is quoted character-strings too. */
-export function cloudflareRecords(r: DnsRecord): CloudflareRecord[] {
-  return r.values.map((v) => {
-    if (r.type === "TXT") return { name: r.name, type: r.type, ttl: r.ttl, content: txtPresentation(v) };
-    if (r.type === "TLSA") {
-      const [usage, selector, matchingType, certificate] = v.split(" ");
-      return {
-        name: r.name,
-        type: r.type,
-        ttl: r.ttl,
-        content: v,
-        data: { usage: Number(usage), selector: Number(selector), matchingType: Number(matchingType), certificate },
-      };
-    }
-    if (r.type !== "MX") return { name: r.name, type: r.type, ttl: r.ttl, content: v };
-    const [pref, target] = v.split(/\s+/);
-    return { name: r.name, type: "MX", ttl: r.ttl, content: target, priority: Number(pref) };
-  });
-}
-
 /** A stable, readable Pulumi resource name for a record set: "<type>-<name relative to the zone>". */
 export function recordResourceName(r: DnsRecord): string {
   const rel = r.name === r.zone ? "apex" : r.name.slice(0, -(r.zone.length + 1));

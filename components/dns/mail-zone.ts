@@ -3,14 +3,16 @@ import { InputError } from "../../src/model/errors";
 import type { PlannedZone } from "../../src/model/plan";
 import { recordSetMap, recordsDigest, unmanagedRecordSets } from "../../src/model/records";
 import { aws, cloudflare } from "../cloud-sdks";
-import { OnPremZone, type SshEndpoint } from "../providers/host-effects";
-import { cloudflareListed, cloudflareRecords, recordResourceName, route53Listed, route53Values } from "./adapters";
+import { CloudZone, OnPremZone, type SshEndpoint } from "../providers/host-effects";
+import { cloudflareListed, recordResourceName, route53Listed, route53Values } from "./adapters";
 
 export interface MailZoneArgs {
   /** The zone as planned for this phase: name, DNS provider and every record it must hold. */
   zone: PlannedZone;
   /** bind: how to reach the DNS server's host, and the TSIG secret (both Pulumi secrets). */
   onPrem?: { server: SshEndpoint; privateKey: pulumi.Input<string>; tsigSecret: pulumi.Input<string> };
+  /** cloudflare: the stack's cloudflare:apiToken, when it has one (else CLOUDFLARE_API_TOKEN where the engine runs). */
+  cloudflareApiToken?: pulumi.Input<string>;
   /**
    * List the records of an existing Route 53 or Cloudflare zone that the stack does not manage
    * (the drift check's preview asks for it; a phase's update does not spend the API calls).
@@ -44,9 +46,19 @@ export function servedZoneId(zone: Pick<PlannedZone, "name" | "zoneId">, found: 
 }
 
 /**
- * A DNS zone's mail records on its provider: one record set per name and type in an existing
- * Route 53 hosted zone (or one the stack creates when asked), records in an existing Cloudflare
- * zone, or RFC 2136 updates to an on-prem server. Records the stack does not manage are left alone.
+ * Whether the zone already exists with the organisation's records in it (an on-prem zone, an existing
+ * Route 53 hosted zone, a Cloudflare zone): its records are adopted and given back by cutover's own
+ * zone provider. Only a hosted zone the stack creates starts empty.
+ */
+export const adoptsRecords = (zone: PlannedZone) => !(zone.provider === "route53" && zone.create);
+
+/**
+ * A DNS zone's mail records on its provider. In a zone that exists (on-prem, Route 53, Cloudflare)
+ * cutover's zone provider writes them: it reads the names before the first write, keeps what they
+ * held (the original), merges a shared TXT name, and gives the original back when a name leaves
+ * management or the stack is destroyed (components/providers/runtime.ts, adoptingZone). A hosted
+ * zone the stack creates holds nothing of anyone's: aws provider records. Records the stack does
+ * not manage are left alone.
  */
 export class MailZone extends pulumi.ComponentResource {
   /** The zone's name, such as example.com. */
@@ -73,13 +85,20 @@ export class MailZone extends pulumi.ComponentResource {
           ? new route53.Zone(`${name}-zone`, { name: zone.name, comment: "Managed by cutover" }, { parent: this })
           : undefined;
         const zoneId = hosted ? hosted.zoneId : existingRoute53Zone(zone, this);
-        for (const r of zone.records) {
-          new route53.Record(
-            `${name}-${recordResourceName(r)}`,
-            { zoneId, name: r.name, type: r.type, ttl: r.ttl, records: route53Values(r) },
+        if (hosted)
+          for (const r of zone.records) {
+            new route53.Record(
+              `${name}-${recordResourceName(r)}`,
+              { zoneId, name: r.name, type: r.type, ttl: r.ttl, records: route53Values(r) },
+              child,
+            );
+          }
+        else
+          new CloudZone(
+            `${name}-records`,
+            { dnsProvider: "route53", zone: zone.name, zoneId, records: recordSetMap(zone.records), digest: recordsDigest(zone.records) },
             child,
           );
-        }
         this.nameServers = hosted?.nameServers;
         this.unmanagedRecords =
           args.listUnmanaged && !hosted
@@ -91,22 +110,18 @@ export class MailZone extends pulumi.ComponentResource {
       }
       case "cloudflare": {
         const sdk = cloudflare();
-        for (const r of zone.records) {
-          cloudflareRecords(r).forEach((c, i) => {
-            new sdk.DnsRecord(
-              `${name}-${recordResourceName(r)}${i ? `-${i}` : ""}`,
-              {
-                zoneId: zone.zoneId!,
-                name: c.name,
-                type: c.type,
-                ttl: c.ttl,
-                ...(c.data ? { data: c.data } : { content: c.content }),
-                ...(c.priority !== undefined ? { priority: c.priority } : {}),
-              },
-              child,
-            );
-          });
-        }
+        new CloudZone(
+          `${name}-records`,
+          {
+            dnsProvider: "cloudflare",
+            zone: zone.name,
+            zoneId: zone.zoneId!,
+            ...(args.cloudflareApiToken ? { apiToken: args.cloudflareApiToken } : {}),
+            records: recordSetMap(zone.records),
+            digest: recordsDigest(zone.records),
+          },
+          child,
+        );
         this.nameServers = undefined;
         // maxItems: the provider lists 1,000 records unless told otherwise, fewer than a large zone holds.
         this.unmanagedRecords = args.listUnmanaged

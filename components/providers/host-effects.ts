@@ -27,7 +27,14 @@ export type HostEffectProvider<S> = Required<
 > &
   Pick<pulumi.dynamic.ResourceProvider<S, S>, "check">;
 
-type ProviderKind = "gatewayRouting" | "gatewayIdentity" | "gatewayDrain" | "onPremZone" | "mailboxArchive" | "mtaStsPolicies";
+type ProviderKind =
+  | "gatewayRouting"
+  | "gatewayIdentity"
+  | "gatewayDrain"
+  | "onPremZone"
+  | "cloudZone"
+  | "mailboxArchive"
+  | "mtaStsPolicies";
 
 /**
  * The provider code a host-effect resource carries (its `__provider` input), in the form the Node.js
@@ -296,6 +303,49 @@ export class OnPremZone extends HostEffectResource {
       name,
       { ...args, privateKey: pulumi.secret(args.privateKey), tsigSecret: pulumi.secret(args.tsigSecret) },
       { ...opts, additionalSecretOutputs: ["privateKey", "tsigSecret"] },
+    );
+  }
+}
+
+// ---------------------------------------------------------------- cloud zone
+
+export interface CloudZoneState {
+  dnsProvider: "route53" | "cloudflare";
+  zone: string;
+  /** The Route 53 hosted zone id, or the Cloudflare zone id. */
+  zoneId: string;
+  /** Cloudflare: the stack's cloudflare:apiToken when it has one (CLOUDFLARE_API_TOKEN in the environment wins). */
+  apiToken?: string;
+  /** The managed record sets by "name TYPE". */
+  records: RecordSetMap;
+  digest: string;
+  /** What the managed names held before the stack set them: what delete puts back. */
+  original?: DnsRecord[];
+}
+
+export interface CloudZoneArgs {
+  dnsProvider: "route53" | "cloudflare";
+  zone: string;
+  zoneId: pulumi.Input<string>;
+  apiToken?: pulumi.Input<string>;
+  records: RecordSetMap;
+  digest: string;
+}
+
+/**
+ * The plan's records in an existing Route 53 or Cloudflare zone, written through the provider's API
+ * by cutover itself, so that what the organisation had at those names is adopted, kept and given
+ * back as in an on-prem zone: the aws provider's record cannot give a set back on delete, and
+ * Cloudflare's record resource cannot take over an existing record and change it in one update.
+ */
+export class CloudZone extends HostEffectResource {
+  declare readonly digest: pulumi.Output<string>;
+  constructor(name: string, args: CloudZoneArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      "cloudZone",
+      name,
+      { ...args, ...(args.apiToken ? { apiToken: pulumi.secret(args.apiToken) } : {}) },
+      { ...opts, additionalSecretOutputs: ["apiToken"] },
     );
   }
 }

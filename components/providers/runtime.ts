@@ -3,11 +3,12 @@
  * runs a host effect over one SSH session per host and returns the state the engine keeps.
  */
 
-import { adoptedSets, adoptionConflicts, managedPart, restoredSets } from "../../src/model/adoption";
+import { adoptedSets, adoptionConflicts, adoptionLines, managedPart, restoredSets } from "../../src/model/adoption";
 import { CutoverError } from "../../src/model/errors";
 import { archiveWith } from "../../src/model/mailbox-archive";
-import { type DnsRecord, recordSetKey, recordSetList, recordSetMap, recordsDigest } from "../../src/model/records";
+import { type DnsRecord, type RecordSetMap, recordSetKey, recordSetList, recordSetMap, recordsDigest } from "../../src/model/records";
 import { compactRouting, expandRouting } from "../../src/model/routing";
+import { cloudflareZone, route53Zone, type ZoneRecords } from "../../src/remote/effects/cloud-zone";
 import {
   applyGatewayIdentity,
   drainHost,
@@ -20,10 +21,11 @@ import {
 import { applyPolicies, readPolicies, removePolicies } from "../../src/remote/effects/mta-sts";
 import { readBaseline } from "../../src/remote/effects/postfix-baseline";
 import { applyRouting, readRouting, restoreRouting } from "../../src/remote/effects/routing";
-import { applyZone, readZone } from "../../src/remote/effects/zone";
+import { applyZone, readZone, type ZoneTarget } from "../../src/remote/effects/zone";
 import { execSequence, type HostSession, type HostTarget, SessionPool, withSession } from "../../src/remote/ssh";
 import { hostTarget } from "../../src/remote/targets";
 import {
+  type CloudZoneState,
   type GatewayDrainState,
   type GatewayIdentityState,
   type GatewayRoutingState,
@@ -261,7 +263,7 @@ export const gatewayDrain: HostEffectProvider<GatewayDrainState> = {
 };
 
 /** A zone state's record sets as a list (a map since record sets are keyed; a list in older states). */
-const recordsOf = (s: Pick<OnPremZoneState, "zone" | "records">) => recordSetList(s.zone, s.records);
+const recordsOf = (s: { zone: string; records: RecordSetMap | DnsRecord[] }) => recordSetList(s.zone, s.records);
 
 /**
  * Two SSH connections per DNS server for the provider process's life (one engine run), shared by
@@ -280,113 +282,173 @@ const withDnsServer = async <T>(target: HostTarget, fn: (s: HostSession) => Prom
   fn(await dnsPools[dnsTurn++ % DNS_CONNECTIONS].session(target));
 
 /** Stops before anything is written when the live zone cannot take the planned sets (see adoptionConflicts). */
-function refuseConflicts(zone: string, desired: DnsRecord[], live: DnsRecord[]): void {
-  const conflicts = adoptionConflicts(zone, desired, live);
+function refuseConflicts(zone: string, z: ZoneRecords, desired: DnsRecord[], live: DnsRecord[]): void {
+  const conflicts = [...adoptionConflicts(zone, desired, live), ...(z.conflicts?.(desired) ?? [])];
   if (conflicts.length) throw new CutoverError(conflicts.join("\n"));
 }
 
+/** What every zone provider's state holds: the managed sets, their digest, and what they held before. */
+interface AdoptingZoneState {
+  zone: string;
+  /** The managed record sets by "name TYPE" (a list in on-prem states written before the map). */
+  records: RecordSetMap | DnsRecord[];
+  digest: string;
+  /** What the managed names held before the stack set them: what delete puts back. */
+  original?: DnsRecord[];
+}
+
 /**
- * The organisation's records are adopted, not overwritten: what a managed name held before cutover
- * first wrote it (its original) is kept in the state; a TXT name keeps the values others hold there
- * and one merged SPF record (adoptedSets); a name that leaves management, or the whole zone on
- * delete, gets its original back (restoredSets).
+ * The organisation's records are adopted, not overwritten, on every DNS provider alike: what a
+ * managed name held before cutover first wrote it (its original) is kept in the state; a TXT name
+ * keeps the values others hold there and one merged SPF record (adoptedSets); a name that leaves
+ * management, or the whole zone on delete, gets its original back (restoredSets). `withZone` reaches
+ * the zone (SSH to an on-prem server, or a cloud provider's API); `replaced` says when the state
+ * names another zone.
  */
-export const onPremZone: HostEffectProvider<OnPremZoneState> = {
-  // At the preview too: a zone that cannot take the plan (two SPF records, a CNAME at a planned
-  // name) stops the phase before anything is written. Only sets not managed yet are read for it.
-  async check(olds: Partial<OnPremZoneState>, news: OnPremZoneState) {
-    const state = news;
-    const before = new Set(olds?.records && olds.zone ? recordsOf({ zone: olds.zone, records: olds.records }).map(recordSetKey) : []);
-    const fresh = recordsOf(state).filter((r) => !before.has(recordSetKey(r)));
-    if (!fresh.length) return { inputs: news };
-    let live: DnsRecord[];
-    try {
-      live = await withDnsServer(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
-    } catch {
-      // Unread here, the update reads it again before writing anything.
-      return { inputs: news };
-    }
-    const conflicts = adoptionConflicts(state.zone, fresh, live);
-    return { inputs: news, failures: conflicts.map((reason) => ({ property: "records", reason })) };
-  },
-  async diff(_id, olds, news) {
-    const replaces = olds.zone !== news.zone || !sameConnection(olds.server, news.server) ? ["zone"] : [];
-    return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
-  },
-  async create(inputs) {
-    // What the managed names held before is kept, so delete can put it back.
-    const desired = recordsOf(inputs);
-    const original = await withDnsServer(hostTarget(inputs.server, inputs.privateKey), async (s) => {
-      const live = await readZone(s, zoneTarget(inputs));
-      refuseConflicts(inputs.zone, desired, live);
-      const managed = new Set(desired.map(recordSetKey));
-      const held = live.filter((r) => managed.has(recordSetKey(r)));
-      await applyZone(s, zoneTarget(inputs), adoptedSets(desired, live, held), [], live);
-      return held;
-    });
-    return { id: inputs.zone, outs: { ...inputs, original } };
-  },
-  async update(_id, olds, news) {
-    const [was, want] = [recordsOf(olds), recordsOf(news)];
-    const original = await withDnsServer(hostTarget(news.server, news.privateKey), async (s) => {
-      const live = await readZone(s, zoneTarget(news));
-      const [before, now] = [new Set(was.map(recordSetKey)), new Set(want.map(recordSetKey))];
-      refuseConflicts(
-        news.zone,
-        want.filter((r) => !before.has(recordSetKey(r))),
-        live,
-      );
-      const kept = olds.original ?? [];
-      const restored = [
-        ...kept,
-        ...live.filter(
-          (r) => now.has(recordSetKey(r)) && !before.has(recordSetKey(r)) && !kept.some((k) => recordSetKey(k) === recordSetKey(r)),
-        ),
-      ];
-      // Names the phase stops managing get back what they held before (and what others added since), or go.
-      await applyZone(
-        s,
-        zoneTarget(news),
-        [
-          ...adoptedSets(want, live, restored, was),
-          ...restoredSets(
-            was.filter((r) => !now.has(recordSetKey(r))),
-            live,
-            restored,
+function adoptingZone<S extends AdoptingZoneState>(
+  withZone: <T>(state: S, fn: (z: ZoneRecords) => Promise<T>) => Promise<T>,
+  replaced: (olds: S, news: S) => boolean,
+): HostEffectProvider<S> {
+  return {
+    // At the preview too: a zone that cannot take the plan (two SPF records, a CNAME at a planned
+    // name) stops the phase before anything is written. Only sets not managed yet are read for it.
+    async check(olds: Partial<S>, news: S) {
+      const before = new Set(olds?.records && olds.zone ? recordsOf({ zone: olds.zone, records: olds.records }).map(recordSetKey) : []);
+      const fresh = recordsOf(news).filter((r) => !before.has(recordSetKey(r)));
+      if (!fresh.length) return { inputs: news };
+      let found: { conflicts: string[]; adoption: string[] };
+      try {
+        found = await withZone(news, async (z) => {
+          const live = await z.read();
+          return {
+            conflicts: [...adoptionConflicts(news.zone, fresh, live), ...(z.conflicts?.(fresh) ?? [])],
+            adoption: adoptionLines(fresh, live),
+          };
+        });
+      } catch {
+        // Unread here, the update reads it again before writing anything.
+        return { inputs: news };
+      }
+      // What the first write does to the organisation's records: the preview prints it (ops/outcome.ts).
+      const inputs = found.adoption.length ? { ...news, adoption: found.adoption } : news;
+      return { inputs, failures: found.conflicts.map((reason) => ({ property: "records", reason })) };
+    },
+    async diff(_id, olds, news) {
+      const replaces = replaced(olds, news) ? ["zone"] : [];
+      return { changes: olds.digest !== news.digest || replaces.length > 0, replaces, deleteBeforeReplace: true };
+    },
+    async create(inputs) {
+      // What the managed names held before is kept, so delete can put it back.
+      const desired = recordsOf(inputs);
+      const original = await withZone(inputs, async (z) => {
+        const live = await z.read();
+        refuseConflicts(inputs.zone, z, desired, live);
+        const managed = new Set(desired.map(recordSetKey));
+        const held = live.filter((r) => managed.has(recordSetKey(r)));
+        await z.write(adoptedSets(desired, live, held), [], live);
+        return held;
+      });
+      return { id: inputs.zone, outs: { ...inputs, original } };
+    },
+    async update(_id, olds, news) {
+      const [was, want] = [recordsOf(olds), recordsOf(news)];
+      const original = await withZone(news, async (z) => {
+        const live = await z.read();
+        const [before, now] = [new Set(was.map(recordSetKey)), new Set(want.map(recordSetKey))];
+        refuseConflicts(
+          news.zone,
+          z,
+          want.filter((r) => !before.has(recordSetKey(r))),
+          live,
+        );
+        const kept = olds.original ?? [];
+        const restored = [
+          ...kept,
+          ...live.filter(
+            (r) => now.has(recordSetKey(r)) && !before.has(recordSetKey(r)) && !kept.some((k) => recordSetKey(k) === recordSetKey(r)),
           ),
-        ],
-        was,
-        live,
+        ];
+        // Names the phase stops managing get back what they held before (and what others added since), or go.
+        await z.write(
+          [
+            ...adoptedSets(want, live, restored, was),
+            ...restoredSets(
+              was.filter((r) => !now.has(recordSetKey(r))),
+              live,
+              restored,
+            ),
+          ],
+          was,
+          live,
+        );
+        return restored;
+      });
+      return { outs: { ...news, original } };
+    },
+    async read(id, props) {
+      const state = props!;
+      const managed = new Set(recordsOf(state).map(recordSetKey));
+      const live = await withZone(state, (z) => z.read());
+      // cutover's part only: values others keep at a shared TXT name are theirs, never drift.
+      const records = managedPart(
+        live.filter((r) => managed.has(recordSetKey(r))),
+        recordsOf(state),
+        state.original ?? [],
       );
-      return restored;
-    });
-    return { outs: { ...news, original } };
-  },
-  async read(id, props) {
-    const state = props!;
-    const managed = new Set(recordsOf(state).map(recordSetKey));
-    const live = await withDnsServer(hostTarget(state.server, state.privateKey), (s) => readZone(s, zoneTarget(state)));
-    // cutover's part only: values others keep at a shared TXT name are theirs, never drift.
-    const records = managedPart(
-      live.filter((r) => managed.has(recordSetKey(r))),
-      recordsOf(state),
-      state.original ?? [],
+      const found = { records: recordSetMap(records), digest: recordsDigest(records) };
+      // The live records become the inputs too, so the next preview diffs them against the plan's.
+      const { original: _, ...inputs } = state;
+      return { id, props: { ...state, ...found }, inputs: { ...inputs, ...found } as S };
+    },
+    async delete(_id, props) {
+      const records = recordsOf(props);
+      const managed = new Set(records.map(recordSetKey));
+      const original = (props.original ?? []).filter((r) => managed.has(recordSetKey(r)));
+      await withZone(props, async (z) => {
+        const live = await z.read();
+        await z.write(restoredSets(records, live, original), records, live);
+      });
+    },
+  };
+}
+
+/** An on-prem zone's records over SSH: AXFR to read, one RFC 2136 update to write (zone.ts). */
+const onPremRecords = (s: HostSession, target: ZoneTarget): ZoneRecords => ({
+  read: () => readZone(s, target),
+  write: (desired, previouslyManaged, live) => applyZone(s, target, desired, previouslyManaged, live),
+});
+
+/** The plan's records in an on-prem zone, on a BIND or Knot server reached by SSH. */
+export const onPremZone = adoptingZone<OnPremZoneState>(
+  (state, fn) => withDnsServer(hostTarget(state.server, state.privateKey), (s) => fn(onPremRecords(s, zoneTarget(state)))),
+  (olds, news) => olds.zone !== news.zone || !sameConnection(olds.server, news.server),
+);
+
+/**
+ * The plan's records in an existing Route 53 hosted zone or Cloudflare zone, through the provider's
+ * API. Cloudflare's token: CLOUDFLARE_API_TOKEN in the environment, else the stack's
+ * cloudflare:apiToken as the program passed it.
+ */
+export const cloudZone = cloudZoneWith(cloudZoneRecords);
+
+/** A cloud zone's records through its provider's API, with the credentials where the engine runs. */
+function cloudZoneRecords(state: CloudZoneState): ZoneRecords {
+  if (state.dnsProvider === "route53") return route53Zone(state.zone, state.zoneId);
+  const token = process.env.CLOUDFLARE_API_TOKEN || state.apiToken;
+  if (!token)
+    throw new CutoverError(
+      `Cloudflare zone ${state.zone}: no API token: set CLOUDFLARE_API_TOKEN, or pulumi config set --secret cloudflare:apiToken (Zone DNS Edit on this zone)`,
     );
-    const found = { records: recordSetMap(records), digest: recordsDigest(records) };
-    // The live records become the inputs too, so the next preview diffs them against the plan's.
-    const { original: _, ...inputs } = state;
-    return { id, props: { ...state, ...found }, inputs: { ...inputs, ...found } };
-  },
-  async delete(_id, props) {
-    const records = recordsOf(props);
-    const managed = new Set(records.map(recordSetKey));
-    const original = (props.original ?? []).filter((r) => managed.has(recordSetKey(r)));
-    await withDnsServer(hostTarget(props.server, props.privateKey), async (s) => {
-      const live = await readZone(s, zoneTarget(props));
-      await applyZone(s, zoneTarget(props), restoredSets(records, live, original), records, live);
-    });
-  },
-};
+  return cloudflareZone(state.zone, state.zoneId, token);
+}
+
+/** The cloud zone provider over the given way to reach a zone's records (the tests give the APIs' answers). */
+export function cloudZoneWith(open: (state: CloudZoneState) => ZoneRecords): HostEffectProvider<CloudZoneState> {
+  return adoptingZone<CloudZoneState>(
+    (state, fn) => fn(open(state)),
+    (olds, news) => olds.zone !== news.zone || olds.zoneId !== news.zoneId || olds.dnsProvider !== news.dnsProvider,
+  );
+}
 
 const samePolicies = (a: Record<string, string>, b: Record<string, string>) =>
   JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());

@@ -5,7 +5,7 @@
  * there, with one SPF record merged; leaving, a name gets its original back. Every DNS provider
  * applies the same rules: the on-prem zone effect and the cloud zones of the program. Pure.
  */
-import { type DnsRecord, isSpf, mergeSpf, recordSetKey } from "./records";
+import { type DnsRecord, isSpf, mergeSpf, recordSetKey, sameSet } from "./records";
 
 /**
  * Why the live zone cannot take the planned sets without breaking or losing something, one line
@@ -94,5 +94,34 @@ export function restoredSets(leaving: DnsRecord[], live: DnsRecord[], original: 
     );
     const values = [...new Set([...(was?.values ?? []), ...added])].sort();
     return values.length ? [{ ...r, ttl: was?.ttl ?? r.ttl, values }] : [];
+  });
+}
+
+const shown = (values: string[]) => values.map((v) => (/\s/.test(v) && !/^\d+ \S+$/.test(v) ? JSON.stringify(v) : v)).join(", ");
+
+/**
+ * What the first write of each planned set does to what the zone holds there, one line each, for the
+ * preview: "adopt" (the zone holds the planned set: nothing is written), "replace" (a set of a type
+ * one owner holds, the original kept for rollback) or "merge" (a shared TXT name: the values that
+ * change, and how many others stay). A set the zone does not hold yet is a plain creation: no line.
+ * Pure.
+ */
+export function adoptionLines(fresh: DnsRecord[], live: DnsRecord[]): string[] {
+  return fresh.flatMap((r) => {
+    const was = live.find((l) => recordSetKey(l) === recordSetKey(r));
+    if (!was) return [];
+    const [written] = adoptedSets([r], live, [was]);
+    const label = `${r.name} ${r.type}`;
+    if (sameSet(written, was)) return [`adopt: ${label} ${shown(was.values)} (as it is)`];
+    const ttl = written.ttl === was.ttl ? "" : `; TTL ${was.ttl} -> ${written.ttl}`;
+    if (sameSet({ ...written, ttl: was.ttl }, was))
+      return [`replace: ${label} ${shown(was.values)}${ttl} (the original is kept for rollback)`];
+    if (r.type !== "TXT")
+      return [`replace: ${label} ${shown(was.values)} -> ${shown(written.values)}${ttl} (the original is kept for rollback)`];
+    const [gone, added] = [was.values.filter((v) => !written.values.includes(v)), written.values.filter((v) => !was.values.includes(v))];
+    const kept = was.values.length - gone.length;
+    return [
+      `merge: ${label} ${shown(gone) || "(nothing)"} -> ${shown(added) || "(nothing)"}; ${kept} other value${kept === 1 ? "" : "s"} kept${ttl} (the original is kept for rollback)`,
+    ];
   });
 }

@@ -20,6 +20,12 @@ export interface DnsRecord {
 /** The key of a record set, "name TYPE": what diffs, drift checks and zone updates compare by. */
 export const recordSetKey = (r: Pick<DnsRecord, "name" | "type">) => `${r.name} ${r.type}`;
 
+/** Whether two sets hold the same values with the same TTL. Pure. */
+export function sameSet(a: DnsRecord | undefined, b: DnsRecord | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.ttl === b.ttl && [...a.values].sort().join("\n") === [...b.values].sort().join("\n");
+}
+
 /**
  * A zone's record sets keyed by "name TYPE", values sorted: how an on-prem zone's records sit in the
  * stack's state, so that the engine's diff of one hand-added MX is one changed key, not a list

@@ -191,3 +191,29 @@ export function largeChangeRefusals(stack: string, target: Phase, diff: PlanDiff
     message: `large change in ${l.scope}: ${l.reason}; read npm run preview -- ${stack} --phase ${target}, then run the phase with --force if it is intended`,
   }));
 }
+
+/** The provider record types an update of a stack from before adoption may hold for an existing zone. */
+const PROVIDER_RECORD_TYPES = new Set(["aws:route53/record:Record", "cloudflare:index/dnsRecord:DnsRecord"]);
+
+/**
+ * Records of an existing Route 53 or Cloudflare zone that the preview would delete because the
+ * stack's state still holds them as the aws or cloudflare provider's resources (stacks updated
+ * before cutover adopted records itself): deleting them deletes the live records, the
+ * organisation's MX among them. What to run instead, or nothing when there are none. A hosted zone
+ * the stack created keeps its provider records. Pure.
+ */
+export function providerRecordsOfAdoptedZones(
+  stack: string,
+  steps: { op: string; type: string; urn: string; inputs: Record<string, unknown> }[],
+  inv: Pick<Inventory, "zones">,
+): string | undefined {
+  const adopted = new Set(inv.zones.filter((z) => z.zoneId).map((z) => z.zoneId));
+  const leaving = steps.filter(
+    (s) => s.op.startsWith("delete") && PROVIDER_RECORD_TYPES.has(s.type) && adopted.has(String(s.inputs.zoneId ?? "")),
+  );
+  if (!leaving.length) return undefined;
+  return [
+    `${stack}'s state holds ${leaving.length} record(s) of existing zones as the cloud provider's resources (written before cutover adopted records itself); this update would delete them, and with them the live records. Forget them in the state (the live records stay), then run the phase again: cutover's zone provider adopts them as they are:`,
+    ...leaving.map((s) => `  pulumi state delete --stack ${stack} --yes '${s.urn}'`),
+  ].join("\n");
+}

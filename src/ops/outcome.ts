@@ -3,7 +3,7 @@ import type { Verification } from "../checks/verify";
 import type { Progress } from "./engine";
 import type { Refusal } from "./guards";
 import { describeChange } from "./property-changes";
-import type { OperationResult } from "./stack";
+import type { OperationResult, Step } from "./stack";
 
 export interface PhaseOptions {
   /** Apply without asking. */
@@ -43,6 +43,10 @@ const changingSteps = (r: OperationResult) =>
   r.steps.filter((s) => (s.op === "refresh" ? s.refreshChanged : !["same", "read"].includes(s.op)));
 
 /** The steps that change something, one line each. */
+/** The adoption lines a zone provider's check gave the step (components/providers/runtime.ts). */
+const adoptionOf = (s: Step): string[] =>
+  Array.isArray(s.inputs.adoption) ? s.inputs.adoption.filter((l): l is string => typeof l === "string") : [];
+
 export const describeSteps = (r: OperationResult) => {
   const changed = changingSteps(r);
   return changed.length
@@ -51,6 +55,8 @@ export const describeSteps = (r: OperationResult) => {
           [
             `  ${s.op.padEnd(8)} ${s.type.replace(/^pulumi-nodejs:dynamic\//, "")} ${s.name}${s.op === "refresh" ? " (changed on the host since the last update)" : ""}`,
             ...s.changes.map((c) => `             ${describeChange(c)}`),
+            // A zone's first write over the organisation's records: adopt, replace or merge, each named.
+            ...(s.op === "create" || s.op === "update" ? adoptionOf(s) : []).map((l) => `             ${l}`),
           ].join("\n"),
         )
         .join("\n")

@@ -17,7 +17,7 @@ import { cannotServe, releaseGuardMissing, takeOverFault } from "../remote/effec
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import type { HostSession } from "../remote/ssh";
 import { HoldLostError, StackBusyError } from "./errors";
-import { currentPhase, largeChangeRefusals, phaseRefusals, type Refusal, TAGS } from "./guards";
+import { currentPhase, largeChangeRefusals, phaseRefusals, providerRecordsOfAdoptedZones, type Refusal, TAGS } from "./guards";
 import { deployedPlan, interrupted, nextUpdateNumber, stackFacts } from "./history";
 import { operatorName, type StackHold } from "./hold";
 import { changeSummary, describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
@@ -271,6 +271,8 @@ async function guardedPhase(
   try {
     preview = await stack.preview({ refresh: readHosts });
     o.progress(`preview of phase ${target} on ${stack.name} (now ${current ? `phase ${current}` : "new"}):\n${describeSteps(preview)}`);
+    const orphaned = providerRecordsOfAdoptedZones(stack.name, preview.steps, inv);
+    if (orphaned) throw new InputError(orphaned);
     const confirmed =
       o.yes || (await (o.confirm ?? (async () => false))(`Apply phase ${target} to ${stack.name} (${changeSummary(preview)})?`));
     if (!confirmed) {

@@ -17,8 +17,11 @@ export interface PropertyChange {
   removed: string[];
 }
 
-/** Properties that only restate others (content digests) or that the engine masks. */
-const DERIVED = new Set(["digest", "__provider"]);
+/**
+ * Properties that only restate others (content digests), that the engine masks, or that say what
+ * a step does rather than what it sets (a zone's adoption lines, printed apart: outcome.ts).
+ */
+const DERIVED = new Set(["digest", "__provider", "adoption"]);
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const key = (path: string, k: string) =>

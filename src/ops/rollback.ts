@@ -13,6 +13,7 @@ import { plan } from "../model/plan";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
 import { restoreLostAddress } from "./address-restore";
 import { HoldLostError } from "./errors";
+import { providerRecordsOfAdoptedZones } from "./guards";
 import { archivedMailboxFile, nextUpdateNumber, numbered } from "./history";
 import { operatorName, type StackHold } from "./hold";
 import { describeSteps, type PhaseOptions, type PhaseOutcome } from "./outcome";
@@ -190,6 +191,9 @@ async function heldRollback(
   const addressRestored = recovering && (await restoreLostAddress(stack, inv, plan(inv, phase), o.progress));
   const preview = await stack.preview({ refresh: true });
   o.progress(`preview of the rollback (after reading the live hosts):\n${describeSteps(preview)}`);
+  // Nothing is applied yet; once the state forgets them, the same rollback runs again.
+  const orphaned = providerRecordsOfAdoptedZones(stack.name, preview.steps, inv);
+  if (orphaned) throw new InputError(orphaned);
   const up = await stack.up({
     message: `rollback to update ${rb.to.number} (phase ${phase}) by ${operatorName()}`,
     refresh: recovering || foundChanged(preview),

@@ -76,7 +76,7 @@ export interface Step {
   diffs: string[];
   /** What changed, property by property, worked out from the event's old and new values (see property-changes.ts). */
   changes: PropertyChange[];
-  /** The resource's inputs after the step (secrets masked by the engine). */
+  /** The resource's inputs after the step, for a delete before it (secrets masked by the engine). */
   inputs: Record<string, unknown>;
   /** Refresh steps: whether what the provider read differs from the state. */
   refreshChanged?: boolean;
@@ -238,7 +238,7 @@ export class MigrationStack {
           name: nameOf(pre.urn),
           diffs: pre.diffs ?? [],
           changes: pre.op === "update" ? propertyChanges(pre.old?.inputs, pre.new?.inputs) : [],
-          inputs: (pre.new?.inputs ?? {}) as Record<string, unknown>,
+          inputs: (pre.new?.inputs ?? pre.old?.inputs ?? {}) as Record<string, unknown>,
         };
         steps.push(step);
         if (stream && !["same", "read", "refresh"].includes(pre.op))

@@ -32,6 +32,7 @@ function program(hostEffects: HostEffectsProvider) {
     privateKey: config.requireSecret(configName(CONFIG.sshPrivateKey)),
     tsigSecret: config.getSecret(configName(CONFIG.tsigSecret)),
     ...(gatewayTls ? { gatewayChains: gatewayTls } : {}),
+    cloudflareApiToken: new pulumi.Config("cloudflare").getSecret("apiToken"),
     instanceHostKeys: Object.fromEntries(
       HOST_ROLES.flatMap((role) => {
         const key = config.getSecret(configName(instanceHostKeySetting(role)));

@@ -4,7 +4,7 @@
  */
 
 import * as pulumi from "@pulumi/pulumi";
-import { MailZone } from "../../components/dns/mail-zone";
+import { adoptsRecords, MailZone } from "../../components/dns/mail-zone";
 import { ElasticIpGoLive } from "../../components/go-live/elastic-ip";
 import { ReaddressGoLive, type ReaddressGoLiveArgs } from "../../components/go-live/readdress";
 import { GatewayHost } from "../../components/hosts/gateway-host";
@@ -33,6 +33,8 @@ export interface HostCredentials {
   instanceHostKeys?: Partial<Record<HostRole, pulumi.Input<string>>>;
   /** By system, the chain for the gateway name from the stack secret cutover:gatewayTls (checked by loadConfig). */
   gatewayChains?: Partial<Record<MailSystem, string>>;
+  /** The stack's cloudflare:apiToken (a secret), for the records cutover writes into Cloudflare zones itself. */
+  cloudflareApiToken?: pulumi.Input<string>;
 }
 
 export interface Deployment {
@@ -62,7 +64,9 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
     if (!creds) throw new InputError(`${what} is reached by SSH: the program needs cutover:hostKeys and the secret cutover:sshPrivateKey`);
     return creds;
   };
-  const hostEffects = o.hostEffects ?? (creds || assignment ? new HostEffectsProvider("host-effects") : undefined);
+  // Existing cloud zones' records are written by cutover's own provider too (components/dns/mail-zone.ts).
+  const hostEffects =
+    o.hostEffects ?? (creds || assignment || p.zones.some(adoptsRecords) ? new HostEffectsProvider("host-effects") : undefined);
   const opts: pulumi.ComponentResourceOptions = hostEffects ? { providers: [hostEffects] } : {};
   const archive = assignment && hostEffects ? new MailboxArchive("mailbox-archive", assignment, { provider: hostEffects }) : undefined;
   // The policy files go up before the records announcing their id (see MailZoneArgs.after).
@@ -96,6 +100,7 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
       {
         zone: z,
         ...(onPrem ? { onPrem } : {}),
+        ...(creds?.cloudflareApiToken && z.provider === "cloudflare" ? { cloudflareApiToken: creds.cloudflareApiToken } : {}),
         ...(o.listUnmanaged ? { listUnmanaged: true } : {}),
         ...(mtaSts ? { after: [mtaSts] } : {}),
       },

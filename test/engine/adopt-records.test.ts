@@ -27,7 +27,7 @@ afterAll(() => pool.closeAll());
 const dns = () => pool.session(lab.target("internet" as HostRole));
 const zone = "paradigms.com";
 const target = { zone, server: "127.0.0.1", tsig: lab.description.tsig };
-const set = (name: string, type: DnsRecord["type"], values: string[]): DnsRecord => ({ zone, name, type, ttl: 3600, values });
+const set = (name: string, type: DnsRecord["type"], values: string[], ttl = 3600): DnsRecord => ({ zone, name, type, ttl, values });
 
 const orgSpf = "v=spf1 mx include:_spf.partner.example -all";
 const token = "google-site-verification=Vx1aZ0o8mGk3Qp7Tc2hY5sR9wLbN4dEfJuK6iMqWyXs";
@@ -36,8 +36,9 @@ const dkim = set("sel1._domainkey.paradigms.com", "TXT", [
   "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvredZiKRkgwlL9xNAwxXFg0x/XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC+9aGVd+Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmwIDAQAB",
 ]);
 const organisation = [
-  set(zone, "MX", ["10 mail.paradigms.com"]),
-  set("mail.paradigms.com", "A", ["198.51.100.25"]),
+  // As the plan has them (its TTL too): adopted without a write.
+  set(zone, "MX", ["10 mail.paradigms.com"], 300),
+  set("mail.paradigms.com", "A", ["198.51.100.25"], 300),
   set(zone, "TXT", [orgSpf, token]),
   dmarc,
   dkim,
@@ -78,6 +79,28 @@ function expectAdopted(records: DnsRecord[]) {
 }
 
 describe("the organisation's records in an on-prem zone, adopted as they are", () => {
+  it("the preview of phase 4 said what its first write does to each of the organisation's sets", () => {
+    const preview = current.startLog.find((l) => l.startsWith("preview of phase 4"))!;
+    const said = preview
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => /^(adopt|replace|merge):/.test(l));
+    expect(said).toHaveLength(3);
+    expect(said).toEqual(
+      expect.arrayContaining([
+        `adopt: ${zone} MX 10 mail.paradigms.com (as it is)`,
+        "adopt: mail.paradigms.com A 198.51.100.25 (as it is)",
+        expect.stringMatching(
+          new RegExp(
+            `^merge: ${zone} TXT "${orgSpf}" -> "v=spf1 mx include:_spf\\.partner\\.example ip4:.* -all"; 1 other value kept; TTL 3600 -> 300 \\(the original is kept for rollback\\)$`,
+          ),
+        ),
+      ]),
+    );
+    // Sets the zone did not hold are plain creations: no line. DMARC and DKIM are not cutover's: no line.
+    expect(said.filter((l) => l.includes("_dmarc") || l.includes("_domainkey"))).toEqual([]);
+  });
+
   it("phase 4 keeps the site verification, DMARC and DKIM as they were and merges one SPF; the drift check calls it clean, the others' value a note", async () => {
     expectAdopted(await live());
     const r = await stackDrift(current(), { skipEngine: true });

@@ -14,22 +14,33 @@ import type { TestLab } from "../lab/env";
 
 export const progress = (m: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${m}\n`);
 
-/** Registers the hooks; the returned function gives the stack once beforeAll has run. */
+/**
+ * Registers the hooks; the returned function gives the stack once beforeAll has run, and its
+ * `startLog` what the phase command printed bringing it to phase 4 (its preview included).
+ */
 export function labStackAtPhase4(
   lab: TestLab,
   prefix: string,
   configure?: (stack: MigrationStack) => Promise<void>,
   backendUrl?: () => Promise<string>,
   shape: LabStackShape["shape"] = "pilot",
-): () => MigrationStack {
+): (() => MigrationStack) & { startLog: string[] } {
   let stack: MigrationStack | undefined;
+  const startLog: string[] = [];
   beforeAll(async () => {
     const name = `${prefix}-${randomBytes(3).toString("hex")}`;
     stack = await openLabStack(name, lab.description, await obtainEngine(), progress, backendUrl ? await backendUrl() : undefined, {
       shape,
     });
     await configure?.(stack);
-    const start = await runPhase(stack, 4, { yes: true, force: true, progress });
+    const start = await runPhase(stack, 4, {
+      yes: true,
+      force: true,
+      progress: (m) => {
+        startLog.push(m);
+        progress(m);
+      },
+    });
     expect(start).toMatchObject({ status: "done", forced: true });
     expect(start.refusals.map((r) => r.guard)).toEqual(["skip"]);
   }, 240_000);
@@ -38,5 +49,5 @@ export function labStackAtPhase4(
     await stack.destroy().catch((e) => progress(`destroy: ${e.message}`));
     await removeLabStack(stack).catch(() => undefined);
   }, 120_000);
-  return () => stack!;
+  return Object.assign(() => stack!, { startLog });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { adoptedSets, adoptionConflicts, managedPart, restoredSets } from "../../src/model/adoption";
+import { adoptedSets, adoptionConflicts, adoptionLines, managedPart, restoredSets } from "../../src/model/adoption";
 import type { DnsRecord } from "../../src/model/records";
 import { zoneUpdate } from "../../src/remote/effects/zone";
 
@@ -65,5 +65,40 @@ describe("adopting the organisation's records", () => {
       "zone paradigms.com: mail.paradigms.com is a CNAME to gw.isp.example, and cutover plans a A record there (a name with a CNAME holds nothing else, RFC 1034 3.6.2): remove the CNAME, or give the gateway another label",
     ]);
     expect(adoptionConflicts(z, desired, live)).toEqual([]);
+  });
+});
+
+describe("what the preview says of a zone's first write", () => {
+  const r = (name: string, type: DnsRecord["type"], values: string[], ttl = 300): DnsRecord => ({
+    zone: "example.com",
+    name,
+    type,
+    ttl,
+    values,
+  });
+  it("adopt, replace (values or TTL) or merge, and nothing for a set the zone did not hold", () => {
+    const live = [
+      r("example.com", "MX", ["10 mail.example.com"]),
+      r("mail.example.com", "A", ["192.0.2.1"], 3600),
+      r("old.example.com", "A", ["192.0.2.9"]),
+      r("example.com", "TXT", ["v=spf1 mx -all", "ms=ms1"]),
+    ];
+    expect(
+      adoptionLines(
+        [
+          r("example.com", "MX", ["10 mail.example.com"]),
+          r("mail.example.com", "A", ["192.0.2.1"]),
+          r("old.example.com", "A", ["192.0.2.25"]),
+          r("example.com", "TXT", ["v=spf1 ip4:192.0.2.25 -all"]),
+          r("_25._tcp.mail.example.com", "TLSA", [`3 1 1 ${"ab".repeat(32)}`]),
+        ],
+        live,
+      ),
+    ).toEqual([
+      "adopt: example.com MX 10 mail.example.com (as it is)",
+      "replace: mail.example.com A 192.0.2.1; TTL 3600 -> 300 (the original is kept for rollback)",
+      "replace: old.example.com A 192.0.2.9 -> 192.0.2.25 (the original is kept for rollback)",
+      'merge: example.com TXT "v=spf1 mx -all" -> "v=spf1 mx ip4:192.0.2.25 -all"; 1 other value kept (the original is kept for rollback)',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cloudflareListed, cloudflareRecords, route53Listed, route53Values } from "../../components/dns/adapters";
+import { cloudflareListed, route53Listed, route53Values } from "../../components/dns/adapters";
 import {
   type DnsRecord,
   mergeSpf,
@@ -11,6 +11,7 @@ import {
   txtStrings,
   unmanagedRecordSets,
 } from "../../src/model/records";
+import { cloudflareRecords } from "../../src/remote/effects/cloud-zone";
 import { zoneUpdate } from "../../src/remote/effects/zone";
 
 const txt = (value: string): DnsRecord => ({ zone: "example.com", name: "example.com", type: "TXT", ttl: 300, values: [value] });

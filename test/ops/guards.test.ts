@@ -11,6 +11,7 @@ import {
   mxSwitchReadyAt,
   parseVerifications,
   phaseRefusals,
+  providerRecordsOfAdoptedZones,
   type StackFacts,
   TAGS,
   verificationsTag,
@@ -193,5 +194,50 @@ describe("--legacy-down", () => {
     expect(legacyDownMisuse(5, production, plan(production, 5))).toMatch(
       /^--legacy-down is for the readdress go-live .*; this stack's go-live is eip: go live without it$/,
     );
+  });
+});
+
+describe("records of existing zones that a stack's state holds as the cloud provider's resources", () => {
+  const inv = {
+    zones: [
+      { name: "example.com", provider: "route53", zoneId: "Z0123456789EXAMPLECOM" },
+      { name: "example.org", provider: "cloudflare", zoneId: "0123456789abcdef0123456789abcdef" },
+      { name: "example-pilot.com", provider: "route53", create: true },
+    ],
+  } as unknown as Pick<Inventory, "zones">;
+  const step = (op: string, type: string, name: string, zoneId: string) => ({
+    op,
+    type,
+    urn: `urn:pulumi:production::cutover::cutover:dns:MailZone$${type}::${name}`,
+    inputs: { zoneId },
+  });
+  it("stops an update that would delete them, naming each with the command that forgets it", () => {
+    const message = providerRecordsOfAdoptedZones(
+      "production",
+      [
+        step("delete", "aws:route53/record:Record", "zone-example-com-mx-apex", "Z0123456789EXAMPLECOM"),
+        step("delete", "cloudflare:index/dnsRecord:DnsRecord", "zone-example-org-mx-apex", "0123456789abcdef0123456789abcdef"),
+        step("create", "pulumi-nodejs:dynamic/cutover:CloudZone", "zone-example-com-records", "Z0123456789EXAMPLECOM"),
+        // The hosted zone the stack created: its records go as planned.
+        step("delete", "aws:route53/record:Record", "zone-example-pilot-com-mx-apex", "Z27MOCK"),
+      ],
+      inv,
+    );
+    expect(message).toMatch(/^production's state holds 2 record\(s\) of existing zones/);
+    expect(message).toContain(
+      "pulumi state delete --stack production --yes 'urn:pulumi:production::cutover::cutover:dns:MailZone$aws:route53/record:Record::zone-example-com-mx-apex'",
+    );
+    expect(message).toContain("zone-example-org-mx-apex");
+    expect(message).not.toContain("pilot");
+  });
+
+  it("has nothing to say of a stack without them", () => {
+    expect(
+      providerRecordsOfAdoptedZones(
+        "production",
+        [step("delete", "aws:route53/record:Record", "zone-example-pilot-com-a-new", "Z27MOCK")],
+        inv,
+      ),
+    ).toBeUndefined();
   });
 });

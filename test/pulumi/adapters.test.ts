@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { cloudflareRecords, recordResourceName, route53Values } from "../../components/dns/adapters";
+import { recordResourceName, route53Values } from "../../components/dns/adapters";
 import type { DnsRecord } from "../../src/model/records";
+import { cloudflareRecords } from "../../src/remote/effects/cloud-zone";
 
 const rec = (name: string, type: DnsRecord["type"], values: string[]): DnsRecord => ({ zone: "example.com", name, type, ttl: 300, values });
 

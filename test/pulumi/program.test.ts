@@ -38,14 +38,9 @@ describe("the program under mocks: production stack", () => {
       "pulumi-nodejs:dynamic/cutover:GatewayRouting legacy-routing",
       "aws:ec2/instance:Instance new-instance",
       "pulumi-nodejs:dynamic/cutover:GatewayRouting new-routing",
-      "aws:route53/record:Record zone-example-com-a-legacy",
-      "aws:route53/record:Record zone-example-com-a-mail",
-      "aws:route53/record:Record zone-example-com-a-new",
-      "aws:route53/record:Record zone-example-com-cname-www",
-      "aws:route53/record:Record zone-example-com-mx-apex",
-      "aws:route53/record:Record zone-example-com-txt-apex",
-      "cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex",
-      "cloudflare:index/dnsRecord:DnsRecord zone-example-org-txt-apex",
+      // The existing zones' records are adopted by cutover's zone provider, one resource per zone.
+      "pulumi-nodejs:dynamic/cutover:CloudZone zone-example-com-records",
+      "pulumi-nodejs:dynamic/cutover:CloudZone zone-example-org-records",
       // The pilot's own hosted zone, created by the stack in phase 1, stays; example.com's is never created.
       "aws:route53/zone:Zone zone-example-pilot-com-zone",
     ]);
@@ -56,13 +51,24 @@ describe("the program under mocks: production stack", () => {
       privateIp: "203.0.113.20",
       tags: { "cutover:role": "new" },
     });
-    expect(r.get("aws:route53/record:Record zone-example-com-txt-apex")!.inputs.records).toEqual([
-      '"v=spf1 ip4:203.0.113.25 ip4:198.51.100.110 ip4:198.51.100.120 -all"',
+    const route53 = r.get("pulumi-nodejs:dynamic/cutover:CloudZone zone-example-com-records")!;
+    expect(route53.inputs).toMatchObject({ dnsProvider: "route53", zone: "example.com", zoneId: "Z0123456789EXAMPLECOM" });
+    expect(route53.inputs.records["example.com TXT"]).toEqual({
+      ttl: 3600,
+      values: ["v=spf1 ip4:203.0.113.25 ip4:198.51.100.110 ip4:198.51.100.120 -all"],
+    });
+    expect(Object.keys(route53.inputs.records)).toEqual([
+      "example.com MX",
+      "example.com TXT",
+      "legacy.example.com A",
+      "mail.example.com A",
+      "new.example.com A",
+      "www.example.com CNAME",
     ]);
-    expect(r.get("cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex")!.inputs).toMatchObject({
-      content: "mail.example.com",
-      priority: 10,
+    expect(r.get("pulumi-nodejs:dynamic/cutover:CloudZone zone-example-org-records")!.inputs).toMatchObject({
+      dnsProvider: "cloudflare",
       zoneId: "0123456789abcdef0123456789abcdef",
+      records: { "example.org MX": { ttl: 3600, values: ["10 mail.example.com"] } },
     });
     expect(r.get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!.inputs).toEqual({
       allocationId: "eipalloc-0123456789abcdef0",
@@ -153,7 +159,7 @@ describe("the program under mocks: production stack", () => {
     expect(policies.inputs.policies["example.com"]).toBe(plan(inv, 4).mtaSts!.policies[0].text);
     expect(pulumi.Output.isInstance(policies.props.privateKey)).toBe(true);
     // Every record of every zone waits for the policy files (a new id must find its new policy).
-    const records = resources.filter((r) => r.type === "aws:route53/record:Record" || r.type === "cloudflare:index/dnsRecord:DnsRecord");
+    const records = resources.filter((r) => r.type === "pulumi-nodejs:dynamic/cutover:CloudZone");
     expect(records.length).toBeGreaterThan(0);
     for (const r of records)
       expect(
@@ -163,7 +169,7 @@ describe("the program under mocks: production stack", () => {
     // Without MTA-STS there is no such resource, and the records wait for nothing.
     const plain = (await run("production", 4)).resources;
     expect(plain.some((r) => r.type.endsWith("MtaStsPolicies"))).toBe(false);
-    expect(plain.filter((r) => r.type === "aws:route53/record:Record").every((r) => !r.options.dependsOn)).toBe(true);
+    expect(plain.filter((r) => r.type === "pulumi-nodejs:dynamic/cutover:CloudZone").every((r) => !r.options.dependsOn)).toBe(true);
   });
 
   it("moves the Elastic IP by deleting the old association before creating the new one", async () => {
@@ -183,11 +189,10 @@ describe("the program under mocks: production stack", () => {
       "aws:route53/record:Record zone-example-pilot-com-a-new",
       "aws:route53/record:Record zone-example-pilot-com-mx-apex",
       "aws:route53/record:Record zone-example-pilot-com-txt-apex",
-      "cloudflare:index/dnsRecord:DnsRecord zone-example-pilot-org-mx-apex",
-      "cloudflare:index/dnsRecord:DnsRecord zone-example-pilot-org-txt-apex",
+      "pulumi-nodejs:dynamic/cutover:CloudZone zone-example-pilot-org-records",
     ]);
-    expect(d.added).toContain("cloudflare:index/dnsRecord:DnsRecord zone-example-org-mx-apex");
-    expect(d.added).toContain("aws:route53/record:Record zone-example-com-mx-apex");
+    expect(d.added).toContain("pulumi-nodejs:dynamic/cutover:CloudZone zone-example-org-records");
+    expect(d.added).toContain("pulumi-nodejs:dynamic/cutover:CloudZone zone-example-com-records");
   });
 
   it("reports the phase, the gateway and the routing digests as stack outputs", async () => {
@@ -203,11 +208,13 @@ describe("existing zones under mocks", () => {
     const lookups = resources.filter((r) => r.type === "aws:route53/zone:Zone");
     expect(lookups.map((r) => r.name)).toEqual(["zone-example-pilot-com-zone"]);
     expect(outputs.delegations).toEqual({ "example-pilot.com": ["ns-1.awsdns-01.org"] });
-    const records = resources.filter((r) => r.type === "aws:route53/record:Record" && r.name.startsWith("zone-example-com"));
+    const records = resources.filter((r) => r.name.startsWith("zone-example-com"));
     expect(records).toEqual([]);
     const p4 = await run("production", 4);
-    const apex = p4.resources.find((r) => r.name === "zone-example-com-mx-apex")!;
-    expect(apex.inputs.zoneId).toBe("Z0123456789EXAMPLECOM");
+    const zone = p4.resources.find((r) => r.name === "zone-example-com-records")!;
+    expect(zone.inputs.zoneId).toBe("Z0123456789EXAMPLECOM");
+    // The zone the stack created holds only its records: the aws provider's, one per set.
+    expect((await run("production", 3)).resources.filter((r) => r.type === "aws:route53/record:Record").length).toBe(5);
   });
 
   it("the drift check's preview lists the records of existing zones the stack leaves alone: Route 53 and Cloudflare listings", async () => {
@@ -324,9 +331,14 @@ describe("the program under mocks: pilot stack and layouts", () => {
       removed: [],
       changed: [
         "pulumi-nodejs:dynamic/cutover:GatewayIdentity gateway-identity-address",
-        "aws:route53/record:Record zone-example-com-mx-apex",
+        "pulumi-nodejs:dynamic/cutover:CloudZone zone-example-com-records",
       ],
     });
+    const records = (phase: Phase) =>
+      runUnderMocks(load("mx", phase), phase).then((r) => r.resources.find((x) => x.name === "zone-example-com-records")!.inputs.records);
+    const [before, after] = [await records(4), await records(5)];
+    // Of the zone's record sets, only the MX.
+    expect(Object.keys(after).filter((k) => JSON.stringify(after[k]) !== JSON.stringify(before[k]))).toEqual(["example.com MX"]);
   });
 
   it("archives the mailbox file in the stack: its digest as an output, its content a secret, through the explicit provider", async () => {

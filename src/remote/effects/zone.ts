@@ -8,6 +8,7 @@ import {
   parseTxtPresentation,
   type RecordType,
   recordSetKey,
+  sameSet,
   TLSA_VALUE,
   tlsaPresentation,
   txtPresentation,
@@ -60,11 +61,6 @@ function rdata(r: DnsRecord, value: string): string {
         throw new Error(`refusing to write the A value ${JSON.stringify(value)} of ${r.name} into a zone update`);
       return value;
   }
-}
-
-function sameSet(a: DnsRecord | undefined, b: DnsRecord | undefined): boolean {
-  if (!a || !b) return a === b;
-  return a.ttl === b.ttl && [...a.values].sort().join("\n") === [...b.values].sort().join("\n");
 }
 
 /** The RFC 2136 update that turns `live` into `desired` for the managed names. Pure. */
