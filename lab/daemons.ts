@@ -3,7 +3,7 @@
  * DNS) and dovecot (its POP3). Each lab-only setting says why it is there.
  */
 
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dsRecord } from "../src/checks/dnssec";
 import { CutoverError } from "../src/model/errors";
@@ -13,10 +13,46 @@ import { etcDir, hostDir, keysDir, LAB_DIR, type LabDescription, MAIL_UID, type 
 import { stsTransportSettings } from "./mta-sts";
 import { inNamespace, startDaemon } from "./namespaces";
 
+/**
+ * The host's own network configuration, as Debian's ifupdown reads it at boot (lab/namespaces.ts,
+ * bootNetwork): its address, and on the legacy gateway the gateway's service address as a second
+ * stanza, as a real gateway has it in its static configuration. Debian's stock /etc/network (its
+ * hook directories, postfix's if-up hook among them) is copied beside it.
+ */
+function writeNetwork(etc: string, h: PlannedLabHost, prefixLength: number, serviceAddress?: string): void {
+  const network = join(etc, "network");
+  cpSync("/etc/network", network, { recursive: true, verbatimSymlinks: true });
+  rmSync(join(network, "interfaces.d"), { recursive: true, force: true });
+  mkdirSync(join(network, "interfaces.d"), { recursive: true });
+  writeFileSync(
+    join(network, "interfaces"),
+    [
+      "# This file describes the network interfaces available on your system",
+      "# and how to activate them. For more information, see interfaces(5).",
+      "",
+      "source /etc/network/interfaces.d/*",
+      "",
+      "# The loopback network interface",
+      "auto lo",
+      "iface lo inet loopback",
+      "",
+      "# The primary network interface",
+      `auto ${h.interface}`,
+      `iface ${h.interface} inet static`,
+      `    address ${h.address}/${prefixLength}`,
+      ...(serviceAddress
+        ? ["", "# The mail gateway's service address", `iface ${h.interface} inet static`, `    address ${serviceAddress}/${prefixLength}`]
+        : []),
+      "",
+    ].join("\n"),
+  );
+}
+
 /** Files that `ip netns exec` mounts over /etc for this host's processes only (lab-notes 5, 9). */
-export function writeEtc(h: PlannedLabHost, dnsAddress: string): void {
+export function writeEtc(h: PlannedLabHost, dnsAddress: string, network: { prefixLength: number; serviceAddress: string }): void {
   const etc = etcDir(h.namespace);
   mkdirSync(etc, { recursive: true });
+  writeNetwork(etc, h, network.prefixLength, h.role === "legacy" ? network.serviceAddress : undefined);
   // The outside host asks its own validating resolver, and trusts its AD bit (glibc drops it otherwise).
   writeFileSync(
     join(etc, "resolv.conf"),
@@ -238,9 +274,10 @@ export async function startSshd(h: PlannedLabHost, kernelHostName?: string): Pro
       "",
     ].join("\n"),
   );
-  // Its own UTS namespace, so the host-name effect renames this host and not the machine; and root's
-  // own home (see rootHome), mounted over /root for sshd and every session it starts.
-  const script = `mount --bind "$1" /root && shift && ${kernelHostName ? 'hostname "$1" && shift && ' : ""}exec "$@"`;
+  // Its own UTS namespace, so the host-name effect renames this host and not the machine, named as
+  // its boot names it (from its own /etc/hostname) unless a restart keeps the name it had; and
+  // root's own home (see rootHome), mounted over /root for sshd and every session it starts.
+  const script = `mount --bind "$1" /root && shift && ${kernelHostName ? 'hostname "$1" && shift' : "hostname -F /etc/hostname"} && exec "$@"`;
   const args = [rootHome(h), ...(kernelHostName ? [kernelHostName] : []), "/usr/sbin/sshd", "-f", config];
   await startDaemon(h.namespace, ["sh", "-c", script, "sh", ...args], { uts: true });
 }
@@ -344,6 +381,12 @@ export async function startPostfix(
   for (const m of maps) await inNamespace(h.namespace, ["postmap", `/etc/postfix/${m}`]);
   // No chroot: in a namespace the chroot has no resolv.conf and MX lookups fail (lab-notes 4).
   await run(["postconf", "-c", etc, "-F", "*/*/chroot = n"]);
+  await bootPostfix(h);
+}
+
+/** Starts the host's postfix with the configuration it has, as its boot does. */
+export async function bootPostfix(h: PlannedLabHost): Promise<void> {
+  const dir = hostDir(h.role);
   // Under `script`, postfix start reports why it failed; without a terminal it is silent (lab-notes 1).
   try {
     await inNamespace(h.namespace, ["script", "-qec", "postfix start", "/dev/null"], { timeoutMs: 30_000 });

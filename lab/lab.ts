@@ -16,6 +16,7 @@ import { loadStack } from "../src/model/stack-file";
 import { run } from "../src/remote/local";
 import { ensureCa, ensureChain } from "./certificates";
 import {
+  bootPostfix,
   ISP_RELAY,
   ISP_ZONE,
   LEGACY_CHAIN,
@@ -42,7 +43,7 @@ import {
   SWITCH_NS,
 } from "./layout";
 import { MTA_STS_SENDER, policyDirectory, startPolicyWeb, startStsResolver } from "./mta-sts";
-import { buildNetwork, inNamespace, killNamespace, labNamespaces, waitListening } from "./namespaces";
+import { bootNetwork, buildNetwork, inNamespace, killNamespace, labNamespaces, waitListening } from "./namespaces";
 
 export { hostDir, type LabDescription } from "./layout";
 
@@ -89,6 +90,8 @@ const REQUIRED: [binary: string, pkg: string][] = [
   ["/usr/sbin/nginx", "nginx"],
   ["/usr/bin/mta-sts-daemon", "postfix-mta-sts-resolver"],
   ["/usr/sbin/ip", "iproute2"],
+  // Each host's addresses come from its own /etc/network/interfaces at its boot, as on a Debian gateway.
+  ["/usr/sbin/ifup", "ifupdown"],
   // The team's state backend (lab/team.ts).
   ["/usr/bin/pg_lsclusters", "postgresql"],
 ];
@@ -177,13 +180,20 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
     writeFileSync(join(keysDir, "authorized_keys"), `${adminPublicKey}\n`, { mode: 0o600 });
     const tsig = ensureTsig();
 
+    // Each host's own /etc first: its network configuration is what brings its addresses up.
+    for (const h of layout.hosts) {
+      mkdirSync(hostDir(h.role), { recursive: true });
+      writeEtc(h, layout.hosts.find((x) => x.role === layout.dnsRole)?.address ?? h.address, {
+        prefixLength: inv.gateway.prefixLength,
+        serviceAddress: inv.gateway.address,
+      });
+    }
     progress(`lab: network ${SWITCH_NS} with ${layout.hosts.map((h) => h.namespace).join(", ")}`);
-    await buildNetwork(layout.hosts, inv.gateway.address, inv.gateway.prefixLength);
+    await buildNetwork(layout.hosts, inv.gateway.prefixLength);
 
     const hosts: Partial<Record<HostRole, LabHost>> = {};
     for (const h of layout.hosts) {
       const dir = hostDir(h.role);
-      mkdirSync(dir, { recursive: true });
       hosts[h.role] = {
         role: h.role,
         namespace: h.namespace,
@@ -195,7 +205,6 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
       // A Debian host offers RSA, ECDSA and ed25519 host keys (openssh-server makes all three).
       for (const type of ["rsa", "ecdsa"] as const)
         await ensureKey(join(keysDir, `${h.role.toLowerCase()}_host_${type}`), `cutover-lab-${h.role}`, type);
-      writeEtc(h, layout.hosts.find((x) => x.role === layout.dnsRole)?.address ?? h.address);
     }
     const dns = hosts[layout.dnsRole]!;
     const operatorEtc = etcDir(OPERATOR_NS);
@@ -289,6 +298,30 @@ export async function setSshd(role: HostRole, running: boolean): Promise<void> {
     await startSshd(h, existsSync(nameFile) ? readFileSync(nameFile, "utf8").trim() : undefined);
     await waitListening(h.namespace, [22]);
   }
+}
+
+/**
+ * Reboots a gateway of the lab as a host reboots: every process of its namespace killed, its
+ * addresses and kernel name gone; then its boot as Debian runs it: `ifup -a` from its own
+ * /etc/network/interfaces, its name from its own /etc/hostname, sshd and postfix started with the
+ * configuration they have. Whatever the last phase did not write to the host's files is gone.
+ */
+export async function rebootHost(role: HostRole, progress: Progress = () => {}): Promise<void> {
+  if (role !== "legacy" && role !== "new") throw new InputError(`lab: reboot is for the gateways (legacy, new), not ${role}`);
+  const h = labLayout(labShapeInventories()).hosts.find((x) => x.role === role)!;
+  const started = Date.now();
+  progress(`lab: ${role} goes down: its processes killed, its addresses and its name gone`);
+  await killNamespace(h.namespace);
+  await run(["ip", "-n", h.namespace, "addr", "flush", "dev", h.interface]);
+  await run(["ip", "-n", h.namespace, "link", "set", h.interface, "down"]);
+  for (const f of ["sshd.pid", "kernel-hostname"]) rmSync(join(hostDir(role), f), { force: true });
+  progress(`lab: ${role} boots: ifup -a from its /etc/network/interfaces, its name from /etc/hostname, sshd and postfix`);
+  await bootNetwork(h, join(hostDir(role), "run-network"));
+  await startSshd(h);
+  await bootPostfix(h);
+  if (role === "legacy") await startLegacySasl(h);
+  await waitListening(h.namespace, [22, 25, ...(role === "legacy" ? [587] : [])]);
+  progress(`lab: ${role} up again in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 /** Whether the lab's namespaces are there (its hosts exist), whatever their daemons do. */

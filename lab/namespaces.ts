@@ -4,11 +4,13 @@
  */
 
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { CutoverError } from "../src/model/errors";
 import { type RunOptions, run } from "../src/remote/local";
 import {
   BRIDGE,
+  hostDir,
   LAB_CA_FILE,
   LAB_PREFIX,
   OFFICE_ADDRESS,
@@ -65,7 +67,19 @@ export async function killNamespace(ns: string): Promise<void> {
   }
 }
 
-export async function buildNetwork(hosts: PlannedLabHost[], serviceAddress: string, prefixLength: number): Promise<void> {
+/**
+ * A host's network as its boot brings it up: Debian's ifupdown (`ifup -a`) against the host's own
+ * /etc/network/interfaces (mounted over /etc/network by ip netns exec), with its state in a
+ * /run/network of the host's own (ifupdown's state would otherwise be shared by every lab host).
+ */
+export async function bootNetwork(h: PlannedLabHost, runDir: string): Promise<void> {
+  mkdirSync("/run/network", { recursive: true });
+  rmSync(runDir, { recursive: true, force: true });
+  mkdirSync(runDir, { recursive: true });
+  await inNamespace(h.namespace, ["sh", "-c", 'mount --bind "$1" /run/network && ifup -a', "sh", runDir]);
+}
+
+export async function buildNetwork(hosts: PlannedLabHost[], prefixLength: number): Promise<void> {
   await run(["ip", "netns", "add", SWITCH_NS]);
   await run(["ip", "-n", SWITCH_NS, "link", "add", BRIDGE, "type", "bridge"]);
   await run(["ip", "-n", SWITCH_NS, "link", "set", BRIDGE, "up"]);
@@ -78,8 +92,7 @@ export async function buildNetwork(hosts: PlannedLabHost[], serviceAddress: stri
     // Deleting a primary address deletes its secondaries unless they are promoted (lab-notes 7).
     for (const key of ["net.ipv4.conf.all.promote_secondaries=1", `net.ipv4.conf.${h.interface}.promote_secondaries=1`])
       await inNamespace(h.namespace, ["sysctl", "-q", "-w", key]);
-    await run(["ip", "-n", h.namespace, "addr", "add", `${h.address}/${prefixLength}`, "dev", h.interface]);
-    await run(["ip", "-n", h.namespace, "link", "set", h.interface, "up"]);
+    await bootNetwork(h, join(hostDir(h.role), "run-network"));
   }
   // Workstations on the bridge: the operator's, and an office client of the legacy gateway.
   for (const [ns, link, address] of [
@@ -93,9 +106,6 @@ export async function buildNetwork(hosts: PlannedLabHost[], serviceAddress: stri
     await run(["ip", "-n", ns, "addr", "add", `${address}/${prefixLength}`, "dev", `${LAB_PREFIX}0`]);
     await run(["ip", "-n", ns, "link", "set", `${LAB_PREFIX}0`, "up"]);
   }
-  // The gateway's service address starts on the legacy gateway, as in the world before the go-live.
-  const legacy = hosts.find((h) => h.role === "legacy")!;
-  await run(["ip", "-n", legacy.namespace, "addr", "add", `${serviceAddress}/${prefixLength}`, "dev", legacy.interface]);
 }
 
 /** Waits until every port listens inside the namespace. */

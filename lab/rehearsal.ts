@@ -2,7 +2,7 @@
  * The rehearsal: the whole cutover on the lab through the real engine, with the commands an
  * administrator runs on the real stacks (the phase and rollback commands' own functions, guards
  * included). Phases 1 to 5, the go-live, a rollback read from the stack's history, the go-live
- * again, a wave of users and its rollback (the mailbox file restored from the stack's archive);
+ * again, a reboot of each gateway, a wave of users and its rollback (the mailbox file restored from the stack's archive);
  * every expected mail flow checked with real messages after each step, and each switch timed by
  * an outside prober.
  */
@@ -14,10 +14,11 @@ import type { Engine } from "../src/ops/engine";
 import { type PhaseOutcome, runPhase } from "../src/ops/phase";
 import { runRollback } from "../src/ops/rollback";
 import type { MigrationStack } from "../src/ops/stack";
+import { verifyDeployed } from "../src/ops/verification";
 import { SessionPool } from "../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../src/remote/targets";
 import { checkGatewayOwnServices, type OwnServiceCheck } from "./gateway-own";
-import { type LabDescription, labHostKeys } from "./lab";
+import { type LabDescription, labHostKeys, rebootHost } from "./lab";
 import { labMailboxFile, openLabStack, removeLabStack } from "./lab-stack";
 import { outageWindow, type Switch, startProber } from "./prober";
 
@@ -215,6 +216,20 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
   await timed("rollback", () => timedSwitch("rollback", "new", "legacy", () => runRollback(stack, options)));
   if (o.short) return { report: await finish(), stack };
   await timed("go-live again", () => timedSwitch("go-live again", "legacy", "new", () => runPhase(stack, 5, options)));
+  // Each gateway rebooted (lab/lab.ts, rebootHost): what the go-live wrote to the hosts' own
+  // configuration brings them back as it left them, with no cutover command; verified as the morning after.
+  for (const role of ["new", "legacy"] as const)
+    await timed(`reboot of ${role} after the go-live`, async () => {
+      await rebootHost(role, o.progress);
+      const v = await verifyDeployed(stack, o.progress);
+      return {
+        status: v.status,
+        refusals: [],
+        forced: false,
+        ...(v.verification ? { verification: v.verification } : {}),
+        ...(v.unverifiedBecause ? { unverifiedBecause: v.unverifiedBecause } : {}),
+      } satisfies PhaseOutcome;
+    });
 
   const mailboxFile = join(STACKS_DIR, labMailboxFile(o.stackName));
   const moved = moveWave(mailboxFile, o.waveSize ?? 2);

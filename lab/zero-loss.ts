@@ -18,7 +18,7 @@ import type { MigrationStack } from "../src/ops/stack";
 import { run } from "../src/remote/local";
 import { type HostSession, SessionPool } from "../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../src/remote/targets";
-import { hostDir, type LabDescription, labHostKeys, setSshd } from "./lab";
+import { hostDir, type LabDescription, labHostKeys, rebootHost, setSshd } from "./lab";
 import { inNamespace } from "./namespaces";
 import { type Sample, startProber } from "./prober";
 import { REPORTS_DIR } from "./rehearsal";
@@ -36,7 +36,7 @@ import {
 } from "./stream";
 import { renderStreamChart } from "./stream-chart";
 
-export type Fault = "none" | "mta-killed" | "ssh-cut" | "engine-killed" | "deferred" | "legacy-down" | "agent-killed";
+export type Fault = "none" | "mta-killed" | "new-rebooted" | "ssh-cut" | "engine-killed" | "deferred" | "legacy-down" | "agent-killed";
 
 export interface ZeroLossOptions {
   stack: MigrationStack;
@@ -218,7 +218,7 @@ async function powerOn(lab: LabDescription, role: HostRole): Promise<void> {
  * link (iputils arping, 3 broadcast requests: every host answering replies to each, with its MAC), by role; a MAC of no lab
  * host is given as it is.
  */
-async function arpAnswerers(lab: LabDescription): Promise<string[]> {
+export async function arpAnswerers(lab: LabDescription): Promise<string[]> {
   const from = lab.hosts.internet!;
   const r = await run(
     ["ip", "netns", "exec", from.namespace, "arping", "-b", "-c", "3", "-w", "4", "-I", from.interface, lab.serviceAddress],
@@ -478,6 +478,15 @@ export async function zeroLossRun(o: ZeroLossOptions): Promise<ZeroLossReport> {
         await inNamespace(lab.hosts.new!.namespace, ["postfix", "start"], { timeoutMs: 30_000 });
       });
       notes.push(`the new server's postfix master (pid ${master}) was killed with SIGKILL and started again 5 s later`);
+    }
+    if (o.fault === "new-rebooted") {
+      await event("new server rebooted", async () => {
+        faultAt = Date.now();
+        await rebootHost("new");
+      });
+      notes.push(
+        "the new server was rebooted after the go-live (lab reboot: every process killed, addresses flushed, then ifup -a, its /etc/hostname, sshd and postfix): it came back holding the gateway address from its own configuration",
+      );
     }
   }
   // The legacy-down run ends at phase 5: its rollback would be the plain run's. The agent-killed run never goes live.

@@ -1,9 +1,10 @@
-/** npm run lab -- up | down | status: the pilot's model Internet and local systems on this machine. */
+/** npm run lab -- up | down | status | reboot: the pilot's model Internet and local systems on this machine. */
 
 import { Option } from "commander";
-import { labAccessLines, labDaemonFaults, labDown, labStatus, labUp, readLabDescription } from "../lab/lab";
+import { labAccessLines, labDaemonFaults, labDown, labStatus, labUp, readLabDescription, rebootHost } from "../lab/lab";
 import { isLabStack, LAB_PASSPHRASE, LAB_SHAPES, type LabShape, openLabStack } from "../lab/lab-stack";
 import { InputError } from "../src/model/errors";
+import type { HostRole } from "../src/model/inventory";
 import { obtainEngine } from "../src/ops/engine";
 import { currentPhase } from "../src/ops/guards";
 import { command, EXIT, main, printJson, progress } from "./cli";
@@ -55,6 +56,18 @@ program
       }
       if (o.json) printJson(lab);
       else process.stdout.write(`${labAccessLines(lab).join("\n")}\n`);
+      return EXIT.done;
+    }),
+  );
+program
+  .command("reboot")
+  .description(
+    "Reboot a gateway of the lab (legacy or new) as a host reboots: its processes killed, its addresses and name gone, then ifup -a from its own /etc/network/interfaces, its name from its own /etc/hostname, sshd and postfix started. What a phase wrote only at run time is gone after it.",
+  )
+  .argument("<role>", "legacy or new")
+  .action((role: string) =>
+    main(async () => {
+      await rebootHost(role as HostRole, progress);
       return EXIT.done;
     }),
   );

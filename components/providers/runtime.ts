@@ -15,6 +15,7 @@ import {
   drainPolicyRemovalCommands,
   type GoLiveHooks,
   type LiveIdentity,
+  persistedDifferences,
   readIdentity,
   takesSessions,
 } from "../../src/remote/effects/identity";
@@ -190,8 +191,16 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
     // A host that should take sessions but drops new ones (a release's guard left in place) is drift
     // too: the digest says so, and the next up's identity opens the port (addressCommands).
     const closed = hosts.filter((h, i) => live[i].closedToNewSessions && takesSessions(h.identity));
+    // A host whose own configuration would bring back something else at its next boot is drift too:
+    // the next up writes it (persistenceCommands).
+    const unpersisted = state.hosts.flatMap((h, i) => {
+      const differ = persistedDifferences(live[i], h.identity.service.interface ? h.identity.holdsServiceAddress : undefined);
+      return differ.length ? [`${h.host.name} (${differ.join("; ")})`] : [];
+    });
     const digest =
-      identityDigest(hosts) + (closed.length ? ` closed to new SMTP sessions: ${closed.map((h) => h.host.name).join(", ")}` : "");
+      identityDigest(hosts) +
+      (closed.length ? ` closed to new SMTP sessions: ${closed.map((h) => h.host.name).join(", ")}` : "") +
+      (unpersisted.length ? ` runtime and persisted configuration differ: ${unpersisted.join(", ")}` : "");
     return {
       id,
       props: { ...state, hosts, holder: holders.length === 1 ? holders[0].host.name : "unknown", digest },

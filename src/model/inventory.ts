@@ -14,6 +14,12 @@ export type Phase = (typeof PHASES)[number];
 
 /** Hosts the migration knows by role. */
 export const HOST_ROLES = ["legacy", "new", "internet", "smartHost", "dnsServer"] as const;
+
+/**
+ * What a gateway name may offer beside inbound mail (port 25): submission with SASL (587), SMTP
+ * over TLS (465), and mail reading (IMAP 143, IMAPS 993, POP3 110, POP3S 995).
+ */
+export const GATEWAY_SERVICES = ["submission", "smtps", "imap", "imaps", "pop3", "pop3s"] as const;
 export type HostRole = (typeof HOST_ROLES)[number];
 /** The two systems that hold mailboxes. */
 export type MailSystem = "legacy" | "new";
@@ -419,6 +425,18 @@ export const inventorySchema = z.strictObject({
                 input: ctx.value,
               });
           }),
+      )
+      .default([]),
+    /**
+     * What the gateway name offers beyond inbound mail on port 25, which its clients keep using
+     * after the go-live (roaming users' submission with SASL, mail reading): the go-live pre-flight
+     * refuses a taking host that does not offer each of them.
+     */
+    services: z
+      .array(
+        z.enum(GATEWAY_SERVICES, {
+          error: (iss) => `${shown(iss.input)} is not a gateway service: use ${GATEWAY_SERVICES.join(", ")}`,
+        }),
       )
       .default([]),
     /** Whether the gateway must offer STARTTLS: the drift check reports it when it does not. */

@@ -13,7 +13,15 @@ import { assignmentDigest, readMailboxFile } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
 import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
-import { cannotServe, releaseGuardMissing, takeOverFault } from "../remote/effects/identity";
+import {
+  cannotServe,
+  readIdentity,
+  releaseGuardMissing,
+  serviceGaps,
+  takeOverFault,
+  takerMissing,
+  unpersistable,
+} from "../remote/effects/identity";
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import type { HostSession } from "../remote/ssh";
 import { HoldLostError, StackBusyError } from "./errors";
@@ -160,7 +168,33 @@ async function goLiveRefusals(
       takerKeyUnpublished(next, session),
     ]);
     if (missing) note(`note (go-live pre-flight): ${missing}`);
-    return [fault, unpublished].filter((m): m is string => Boolean(m)).map((message) => ({ guard: "go-live pre-flight", message }));
+    // Each host the address moves between must keep the move across a reboot: its network stack recognised.
+    const unkept = await Promise.all(
+      needed.map(async (role) => {
+        const spec = inv.hosts[role];
+        if (spec?.kind !== "existing") return undefined;
+        const s = await session(role);
+        const service = {
+          address: next.gateway.service.address,
+          prefixLength: next.gateway.service.prefixLength,
+          interface: spec.interface,
+        };
+        return unpersistable(s, await readIdentity(s, service));
+      }),
+    );
+    const releaser = inv.hosts[deployed.gateway.holder as HostRole];
+    const lacking =
+      host?.kind === "existing"
+        ? await takerMissing(
+            takerSession,
+            { address: next.gateway.service.address, prefixLength: next.gateway.service.prefixLength, interface: host.interface },
+            legacyDown ? undefined : releaser?.address,
+          )
+        : [];
+    const gaps = await serviceGaps(takerSession, inv.gateway.services);
+    return [fault, unpublished, ...unkept, ...lacking, ...gaps]
+      .filter((m): m is string => Boolean(m))
+      .map((message) => ({ guard: "go-live pre-flight", message }));
   } finally {
     await sessions.close();
   }

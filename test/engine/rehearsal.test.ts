@@ -31,6 +31,8 @@ describe("the rehearsal", () => {
         "phase 5: go-live",
         "rollback",
         "go-live again",
+        "reboot of new after the go-live",
+        "reboot of legacy after the go-live",
         "wave (2 users)",
         "wave rolled back",
       ]);

@@ -38,6 +38,15 @@ const RUNS: [Fault, string, [string, string][]][] = [
     ],
   ],
   [
+    "new-rebooted",
+    "the new server rebooted after the go-live: it comes back holding the address from its own configuration",
+    [
+      ["go-live", "done"],
+      ["new server rebooted", "done"],
+      ["rollback", "done"],
+    ],
+  ],
+  [
     "ssh-cut",
     "the SSH connection cut between release and take; re-running the go-live finishes it",
     [
@@ -147,7 +156,7 @@ describe("zero loss under a steady stream of mail", () => {
         fault === "engine-killed",
       );
       // The fault struck while the stream ran: mail was handed over after the new server's MTA died.
-      if (fault === "mta-killed") expect(r.sentAfterFault).toBeGreaterThan(0);
+      if (fault === "mta-killed" || fault === "new-rebooted") expect(r.sentAfterFault).toBeGreaterThan(0);
       // The fault struck: mail of the run waited in the legacy gateway's deferred queue when the address moved.
       if (fault === "deferred") expect(r.deferredAtSwitch).toBeGreaterThan(0);
       if (fault === "legacy-down") {

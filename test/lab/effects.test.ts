@@ -757,7 +757,10 @@ describe("host identity effect", () => {
       draining: false,
       closedToNewSessions: false,
       dataRestrictions: "check_policy_service unix:private/cutover-drain",
+      // Written to its own configuration, for its next boot; the legacy gateway's taken out of its own.
+      persisted: { stack: "ifupdown", detail: "ifupdown: /etc/network/interfaces", address: true, hostnameFile: "mail.api.test" },
     });
+    expect((await readIdentity(legacy, service("legacy"))).persisted).toMatchObject({ address: false, hostnameFile: "legacy.api.test" });
     expect(await waitFor(banner, (b) => /220 mail\.api\.test ESMTP/.test(b))).toMatch(/220 mail\.api\.test/);
     // Mail to the gateway address now lands through the new server's routing, on the right system.
     expect((await deliver("internet", "spyros@aegean.test", "user2@api.test", "legacy")).found).toHaveLength(1);
@@ -774,8 +777,12 @@ describe("host identity effect", () => {
     ];
     expect((await applyGatewayIdentity(back)).map((l) => l.holdsServiceAddress)).toEqual([true, false]);
     expect((await applyGatewayIdentity(back)).map((l) => l.holdsServiceAddress)).toEqual([false, true]);
-    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ hostName: "mail.api.test", holdsServiceAddress: true });
-    expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
+    expect(await readIdentity(legacy, service("legacy"))).toMatchObject({
+      hostName: "mail.api.test",
+      holdsServiceAddress: true,
+      persisted: { address: true, hostnameFile: "mail.api.test" },
+    });
+    expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false, persisted: { address: false } });
     await applyRouting(neu, newTable);
   });
 

@@ -8,8 +8,12 @@ import {
   type HostIdentity,
   type LiveIdentity,
   nameCommands,
+  persistedDifferences,
+  persistenceCommands,
+  unpersistable,
 } from "../../src/remote/effects/identity";
 import { mainCfEdit, POSTFIX_RELOAD } from "../../src/remote/effects/routing";
+import type { HostSession } from "../../src/remote/ssh";
 
 const service = { address: "198.51.100.25", prefixLength: 24, interface: "eth0" };
 const live = (over: Partial<LiveIdentity> = {}): LiveIdentity => ({
@@ -22,6 +26,7 @@ const live = (over: Partial<LiveIdentity> = {}): LiveIdentity => ({
   draining: false,
   closedToNewSessions: false,
   dataRestrictions: "",
+  persisted: { stack: "ifupdown", detail: "ifupdown: /etc/network/interfaces", address: false, hostnameFile: "legacy.api.test" },
   ...over,
 });
 const want = (holds: boolean, hostName = "legacy.api.test"): HostIdentity => ({
@@ -131,5 +136,64 @@ describe("the drain policy", () => {
     const removal = commands.findIndex((c) => c.includes(DRAIN_DIR));
     expect(reload).toBeGreaterThanOrEqual(0);
     expect(removal).toBeGreaterThan(reload);
+  });
+});
+
+describe("making the identity last across a reboot", () => {
+  const persisted = (address: boolean, hostnameFile = "legacy.api.test") => ({
+    persisted: { stack: "ifupdown" as const, detail: "ifupdown: /etc/network/interfaces", address, hostnameFile },
+  });
+  const ops = (commands: string[][]) =>
+    commands.map((c) => (c[2].includes("persist)") ? `address ${c[4]}` : `hostname ${c[4]} -> ${c[5]}`));
+  it("the taker writes the address and the gateway's name; the releaser takes the address out and its own name back", () => {
+    expect(
+      ops(persistenceCommands(live({ kernelHostName: "new.api.test", ...persisted(false, "new.api.test") }), want(true, "mail.api.test"))),
+    ).toEqual(["address persist", "hostname new.api.test -> mail.api.test"]);
+    expect(
+      ops(
+        persistenceCommands(live({ kernelHostName: "mail.api.test", holdsServiceAddress: true, ...persisted(true, "mail.api.test") }), {
+          ...want(false),
+          kernelHostName: "legacy.api.test",
+        }),
+      ),
+    ).toEqual(["address release", "hostname mail.api.test -> legacy.api.test"]);
+  });
+
+  it("writes nothing where the host's configuration already holds what it runs", () => {
+    expect(persistenceCommands(live({ holdsServiceAddress: true, ...persisted(true) }), want(true))).toEqual([]);
+    // An Elastic IP's address is the cloud's: only the name is the host's to keep.
+    expect(
+      persistenceCommands(live(persisted(false, "other")), { ...want(true), service: { address: "10.0.0.5", prefixLength: 32 } }).length,
+    ).toBe(1);
+  });
+
+  it("names how the running host and its configuration differ", () => {
+    expect(persistedDifferences(live({ holdsServiceAddress: true, ...persisted(false, "legacy.api.test") }), true)).toEqual([
+      "its network configuration (ifupdown: /etc/network/interfaces) does not bring up the service address at boot",
+    ]);
+    expect(persistedDifferences(live(persisted(false, "old.api.test")), undefined)).toEqual([
+      "/etc/hostname says old.api.test, the kernel legacy.api.test",
+    ]);
+    expect(persistedDifferences(live(persisted(false)), false)).toEqual([]);
+  });
+
+  it("refuses a go-live onto a host whose network stack it cannot write, naming what it saw and what it writes", () => {
+    const s = { target: { name: "new", address: "198.51.100.20" } } as Pick<HostSession, "target">;
+    expect(unpersistable(s, live(persisted(true)))).toBeUndefined();
+    expect(
+      unpersistable(
+        s,
+        live({
+          persisted: {
+            stack: "unknown",
+            detail: "no netplan, NetworkManager, systemd-networkd or ifupdown configuration for eth0",
+            address: false,
+            hostnameFile: "",
+          },
+        }),
+      ),
+    ).toMatch(
+      /^the network configuration of new \(198\.51\.100\.20\) is not one cutover can write the service address to \(no netplan.*\): a reboot would undo the go-live there/,
+    );
   });
 });

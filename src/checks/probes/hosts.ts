@@ -1,6 +1,6 @@
 /** The hosts over SSH: each routing table, each gateway's name, and who holds the service address. */
 import { type HostRouting, hostRouting, routingDigest } from "../../model/routing";
-import { readIdentity, takesSessions } from "../../remote/effects/identity";
+import { persistedDifferences, readIdentity, takesSessions } from "../../remote/effects/identity";
 import { baselineDifferences, readBaseline } from "../../remote/effects/postfix-baseline";
 import { readRouting } from "../../remote/effects/routing";
 import { liveRoutes, plannedAddresses, plannedRoutes, routeDifferences } from "../routes";
@@ -142,10 +142,19 @@ export function identityProbes(o: DriftOptions): Probe[] {
               ),
             ]
           : [];
-        if (spec.kind !== "existing") return [name, ...open];
+        // What the host would come back with after a reboot: its own configuration, not only what it runs.
+        const differ = persistedDifferences(live, spec.kind === "existing" ? shouldHold : undefined);
+        const persisted = compared(
+          { area: "host", subject: h.role, check: "persisted configuration (after a reboot)" },
+          differ.length === 0,
+          "as it runs",
+          `runtime and persisted configuration differ: ${differ.join("; ")}; run the phase again to write it`,
+        );
+        if (spec.kind !== "existing") return [name, ...open, persisted];
         return [
           name,
           ...open,
+          persisted,
           compared(
             { area: "host", subject: h.role, check: `holds ${service.address}` },
             live.holdsServiceAddress === shouldHold,

@@ -6,6 +6,7 @@
 import { CutoverError } from "../../model/errors";
 import { refuseControl } from "../../model/text";
 import { detached, execSequence, type HostSession, sectionMarker, sections } from "../ssh";
+import { type PersistedIdentity, parsePersisted, persistenceCommand, persistHostNameCommand } from "./persistence";
 import { mainCfEdit, mainCfSetting, POSTFIX_RELOAD } from "./routing";
 
 export interface ServiceAddress {
@@ -56,6 +57,8 @@ export interface LiveIdentity {
   closedToNewSessions: boolean;
   /** smtpd_data_restrictions as main.cf has it. */
   dataRestrictions: string;
+  /** What the host's own configuration brings back at its next boot (persistence.ts). */
+  persisted: PersistedIdentity;
 }
 
 /** Where the drain policy lives, and the file that switches it on for the addresses it lists. */
@@ -118,10 +121,12 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
       sectionMarker,
       // The table is looked for only where the mark says a release may have left it (as OPEN_TO_NEW_SESSIONS does).
       ["sh", "-c", `[ -e ${RELEASE_GUARD_MARK} ] && nft list table ip ${RELEASE_GUARD}`],
+      sectionMarker,
+      persistenceCommand("read", service.interface ?? "", service.address, service.prefixLength),
     ],
     { continueOnError: true },
   );
-  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag, guard] = sections(stdout).map((x) =>
+  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag, guard, persisted] = sections(stdout).map((x) =>
     (x ?? "").trim(),
   );
   if (addrs.includes(IP_FAILED))
@@ -136,7 +141,39 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
     draining: flag.split("\n").includes(service.address),
     closedToNewSessions: guard.includes(`ip daddr ${service.address} tcp dport 25 `),
     dataRestrictions,
+    persisted: parsePersisted(persisted),
   };
+}
+
+/**
+ * What makes the host come back from a reboot as the identity has it now: the service address
+ * written to its network configuration on the holder and taken out of it elsewhere (an interface's
+ * address only: an Elastic IP is the cloud's), and its kernel name to /etc/hostname. Pure.
+ */
+export function persistenceCommands(live: LiveIdentity, id: HostIdentity): string[][] {
+  const { address, prefixLength, interface: dev } = id.service;
+  const kernel = id.kernelHostName ?? id.hostName;
+  return [
+    ...(dev && id.holdsServiceAddress !== live.persisted.address
+      ? [persistenceCommand(id.holdsServiceAddress ? "persist" : "release", dev, address, prefixLength)]
+      : []),
+    ...(live.persisted.hostnameFile !== kernel
+      ? [persistHostNameCommand(live.persisted.hostnameFile || live.kernelHostName, refuseControl("the host name", kernel))]
+      : []),
+  ];
+}
+
+/** How a host's persisted configuration differs from what it runs with, one phrase each; empty when they agree. Pure. */
+export function persistedDifferences(live: LiveIdentity, holdsAddress: boolean | undefined): string[] {
+  const p = live.persisted;
+  return [
+    ...(holdsAddress !== undefined && p.address !== holdsAddress
+      ? [`its network configuration (${p.detail || p.stack}) ${p.address ? "brings up" : "does not bring up"} the service address at boot`]
+      : []),
+    ...(p.hostnameFile !== live.kernelHostName
+      ? [`/etc/hostname says ${p.hostnameFile || "nothing"}, the kernel ${live.kernelHostName}`]
+      : []),
+  ];
 }
 
 /** Installs the drain policy where it is missing, keeping the host's own DATA restrictions after it. Pure. */
@@ -341,6 +378,7 @@ export const identityCommands = (live: LiveIdentity, id: HostIdentity) => [
   ...drainPolicyCommands(live),
   ...addressCommands(live, id),
   ...nameCommands(live, id),
+  ...persistenceCommands(live, id),
 ];
 
 export interface GoLiveHooks {
@@ -523,10 +561,89 @@ async function goLivePreflight(hosts: { session: HostSession; identity: HostIden
   const moving = hosts.some((h, i) => live[i].holdsServiceAddress && !h.identity.holdsServiceAddress);
   const takers = hosts.filter((h, i) => h.identity.holdsServiceAddress && !live[i].holdsServiceAddress);
   if (!moving) return;
+  hosts.forEach((h, i) => {
+    const fault = h.identity.service.interface ? unpersistable(h.session, live[i]) : undefined;
+    if (fault) throw new CutoverError(`the go-live was refused before anything changed: ${fault}`);
+  });
   for (const t of takers) {
     const fault = await cannotServe(t.session);
     if (fault) throw new CutoverError(`the go-live was refused before anything changed: ${fault}`);
   }
+}
+
+/**
+ * What a host taking the gateway's address over a link needs before anything moves, checked in one
+ * round trip, each missing one a line naming the cause and the fix: arping (its gratuitous ARP
+ * tells routers at once; without, they keep the old holder's MAC until their ARP entry expires),
+ * postfix listening on every address (`inet_interfaces`), the address on no other interface, the
+ * releasing host's own address answering ARP on the interface (the same link: an address cannot
+ * move between links), and a firewall (nftables, iptables, ufw, firewalld) that admits port 25.
+ * $1 the address, $2 the interface, $3 the releasing host's own address (may be empty).
+ */
+const TAKER_PREREQUISITES = String.raw`a=$1 dev=$2 rel=$3
+command -v arping >/dev/null 2>&1 || echo "arping is not installed (Debian: apt install iputils-arping): without its gratuitous ARP, routers go on sending the gateway's mail to the old holder until their ARP entry expires (minutes to hours)"
+ii=$(postconf -h inet_interfaces 2>/dev/null)
+case " $(printf '%s' "$ii" | tr ',' ' ') " in *" all "*|*" $a "*) ;; *) echo "postfix listens on inet_interfaces = $ii only, not on $a: set inet_interfaces = all (postconf -e inet_interfaces=all, then postfix stop and start)" ;; esac
+other=$(ip -o -4 addr show to "$a/32" 2>/dev/null | awk -v d="$dev" '$2 != d { print $2 }' | sort -u | tr '\n' ' ')
+[ -z "$other" ] || echo "$a is already on $other: take it off there first"
+if [ -n "$rel" ] && command -v arping >/dev/null 2>&1; then arping -q -c 2 -w 3 -I "$dev" "$rel" >/dev/null 2>&1 || echo "the releasing host's own address $rel does not answer ARP on $dev: it is not on this link, and the address cannot move between links"; fi
+if command -v nft >/dev/null 2>&1 && nft list ruleset 2>/dev/null | grep -Eq 'hook input .*policy drop'; then nft list ruleset | grep -Eq 'dport (25|smtp|\{[^}]*(25|smtp)[^}]*\})[^;]* accept' || echo "nftables drops incoming connections by policy and no rule accepts tcp port 25: accept it (for $a at least)"; fi
+if command -v iptables >/dev/null 2>&1 && iptables -S INPUT 2>/dev/null | grep -q '^-P INPUT DROP'; then iptables -S INPUT | grep -Eq -- '--dport (25|smtp)( |$).*-j ACCEPT' || echo "iptables drops incoming connections by policy and no rule accepts tcp port 25: add one (iptables -A INPUT -p tcp --dport 25 -j ACCEPT)"; fi
+if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q 'Status: active'; then ufw status | grep -Eq '^(25(/tcp)?|Postfix|SMTP)[[:space:]].*ALLOW' || echo "ufw is active and does not allow port 25: ufw allow 25/tcp"; fi
+if command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then { firewall-cmd --list-services; firewall-cmd --list-ports; } | grep -Eqw 'smtp|25/tcp' || echo "firewalld does not admit smtp: firewall-cmd --permanent --add-service=smtp and firewall-cmd --reload"; fi
+exit 0`;
+
+/** What the taking host lacks to take the address (see TAKER_PREREQUISITES), one line each, naming the host. */
+export async function takerMissing(s: HostSession, service: ServiceAddress, releaser?: string): Promise<string[]> {
+  if (!service.interface) return [];
+  const { stdout } = await s.exec(["sh", "-c", TAKER_PREREQUISITES, "sh", service.address, service.interface, releaser ?? ""], {
+    timeoutMs: 20_000,
+  });
+  return stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => `${s.target.name} (${s.target.address}), which is to take the gateway's address: ${l}`);
+}
+
+/**
+ * Which of the gateway's services (inventory gateway.services) a host does not offer, one line each
+ * with what is missing: submission needs postfix's submission service with SASL, smtps its
+ * wrapper-mode service on 465, and mail reading a listener on its port. $@: the services.
+ */
+const SERVICE_GAPS = `for svc in "$@"; do
+  case $svc in
+  submission)
+    if [ -z "$(postconf -M submission/inet 2>/dev/null)" ]; then echo "submission: postfix has no submission service (587) in master.cf"
+    elif [ "$(postconf -h smtpd_sasl_auth_enable 2>/dev/null)" != yes ] && ! postconf -P 2>/dev/null | grep -q '^submission/inet/smtpd_sasl_auth_enable = yes$'; then echo "submission: the submission service (587) does not authenticate with SASL (smtpd_sasl_auth_enable = yes)"; fi ;;
+  smtps) { postconf -M smtps/inet; postconf -M submissions/inet; } 2>/dev/null | grep -q . || echo "smtps: postfix has no smtps (465) service in master.cf" ;;
+  *)
+    case $svc in imap) p=143 ;; imaps) p=993 ;; pop3) p=110 ;; pop3s) p=995 ;; esac
+    [ -n "$(ss -Hltn "( sport = :$p )" 2>/dev/null)" ] || echo "$svc: nothing listens on port $p" ;;
+  esac
+done`;
+
+/** The gateway's services `s` does not offer, each naming the host and the gap. */
+export async function serviceGaps(s: HostSession, services: readonly string[]): Promise<string[]> {
+  if (!services.length) return [];
+  const { stdout } = await s.exec(["sh", "-c", SERVICE_GAPS, "sh", ...services]);
+  return stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map(
+      (l) =>
+        `${s.target.name} (${s.target.address}), which is to take the gateway's name, does not offer what the gateway offers its clients (gateway.services): ${l}; set it up there first, or the clients that use it stop working at the go-live`,
+    );
+}
+
+/**
+ * Why the move could not be written to a host's network configuration (its stack not recognised),
+ * naming the host, what was seen and the fix; undefined when it can. Pure over the read.
+ */
+export function unpersistable(s: Pick<HostSession, "target">, live: LiveIdentity): string | undefined {
+  if (live.persisted.stack !== "unknown") return undefined;
+  return `the network configuration of ${s.target.name} (${s.target.address}) is not one cutover can write the service address to (${live.persisted.detail}): a reboot would undo the go-live there; cutover writes netplan, NetworkManager, systemd-networkd and ifupdown configuration`;
 }
 
 /** The move itself, step by step (see applyGatewayIdentity). */
@@ -535,7 +652,7 @@ async function runIdentitySteps(
   live: LiveIdentity[],
   hooks: GoLiveHooks,
 ): Promise<void> {
-  const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], [], []];
+  const steps: { session: HostSession; commands: string[][] }[][] = [[], [], [], [], [], []];
   hosts.forEach((h, i) => {
     // The hosts that give the gateway up rename last, when nothing waits on them any more.
     const [rename, move] = [nameCommands(live[i], h.identity, !h.identity.holdsServiceAddress), addressCommands(live[i], h.identity)];
@@ -543,6 +660,8 @@ async function runIdentitySteps(
     steps[0].push({ session: h.session, commands: drainPolicyCommands(live[i]) });
     steps[renameStep].push({ session: h.session, commands: rename });
     steps[moveStep].push({ session: h.session, commands: move });
+    // Written to the hosts' own configuration once the move is done: nothing on its path waits for it.
+    steps[5].push({ session: h.session, commands: persistenceCommands(live[i], h.identity) });
   });
   for (const [i, step] of steps.entries()) {
     if (i === 3 && steps[2].some((x) => x.commands.length)) await hooks.afterRelease?.();
