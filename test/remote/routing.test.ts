@@ -154,14 +154,20 @@ describe("a host's own settings kept beside cutover's", () => {
   });
 
   it.each([
-    ["reject_unauth_destination", "permit_mynetworks, reject_unauth_destination"],
-    ["permit_sasl_authenticated reject_unauth_destination", "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"],
+    // Left out on purpose: cutover's clients alone are trusted to relay, never the host's whole mynetworks.
+    ["reject_unauth_destination", "check_client_access, cidr:/etc/postfix/cutover/current/trusted, reject_unauth_destination"],
+    [
+      "permit_sasl_authenticated reject_unauth_destination",
+      "check_client_access, cidr:/etc/postfix/cutover/current/trusted, permit_sasl_authenticated, reject_unauth_destination",
+    ],
     [
       "permit_mynetworks, check_client_access hash:/etc/postfix/clients",
       "permit_mynetworks, check_client_access, hash:/etc/postfix/clients, reject_unauth_destination",
     ],
   ])("relay restrictions %s become %s", (own, merged) => {
     expect(mergedParameters({ smtpd_relay_restrictions: own }).smtpd_relay_restrictions).toBe(merged);
+    // Merged again, the same: cutover's rule is in once.
+    expect(mergedParameters({ smtpd_relay_restrictions: merged }).smtpd_relay_restrictions).toBe(merged);
   });
 
   it("mydestination loses only the domains cutover routes, in the host's own spelling", () => {

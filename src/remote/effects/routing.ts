@@ -101,13 +101,18 @@ export function mergedParameters(original: OriginalParameters): Record<string, s
 }
 
 /**
- * The host's relay restrictions with cutover's rule in them: its trusted clients (mynetworks) may
- * relay, and relaying anywhere else is refused with 5xx. Debian's stock `defer_unauth_destination`
- * (4xx: the client retries) stays after `reject_unauth_destination`, so nothing the host permitted
- * before is refused, and an open-relay test gets an answer it can judge. Pure.
+ * The host's relay restrictions with cutover's rule in them, in the host's own order: cutover's
+ * trusted clients (the other system, the office networks) may relay, and relaying anywhere else is
+ * refused with 5xx. A host that relays for its mynetworks already trusts them there (they join its
+ * mynetworks); a host that left permit_mynetworks out on purpose gets cutover's clients alone, by
+ * their own table (check_client_access), never its whole mynetworks. Debian's stock
+ * `defer_unauth_destination` (4xx: the client retries) stays after `reject_unauth_destination`, so
+ * nothing the host permitted before is refused, and an open-relay test gets an answer it can
+ * judge. Pure.
  */
 function relayRestrictions(own: string[]): string[] {
-  const list = own.includes("permit_mynetworks") ? [...own] : ["permit_mynetworks", ...own];
+  const trusted = own.includes("permit_mynetworks") || own.includes(`cidr:${CURRENT}/trusted`);
+  const list = trusted ? [...own] : ["check_client_access", `cidr:${CURRENT}/trusted`, ...own];
   if (list.includes("reject_unauth_destination")) return list;
   const defer = list.indexOf("defer_unauth_destination");
   if (defer < 0) return [...list, "reject_unauth_destination"];
