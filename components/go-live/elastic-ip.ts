@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { InputError } from "../../src/model/errors";
 import type { MailSystem } from "../../src/model/inventory";
 import { type Aws, aws } from "../cloud-sdks";
 
@@ -52,3 +53,72 @@ export const ELASTIC_IP_MOVE_OPTIONS = {
   deleteBeforeReplace: true,
   replaceOnChanges: ["instanceId"],
 } as const satisfies pulumi.CustomResourceOptions;
+
+/** A security group rule as the aws provider's vpc.getSecurityGroupRule gives it (the fields cutover reads). */
+export interface SecurityGroupRule {
+  isEgress: boolean;
+  /** "tcp", "6", or "-1" for every protocol. */
+  ipProtocol: string;
+  fromPort: number;
+  toPort: number;
+  cidrIpv4?: string;
+  cidrIpv6?: string;
+  prefixListId?: string;
+  referencedSecurityGroupId?: string;
+}
+
+/** The sources a set of security group rules admits SMTP (tcp 25) from: CIDRs, prefix lists, groups. Pure. */
+export function smtpSources(rules: SecurityGroupRule[]): Set<string> {
+  const smtp = (r: SecurityGroupRule) =>
+    !r.isEgress && (r.ipProtocol === "-1" || ((r.ipProtocol === "tcp" || r.ipProtocol === "6") && r.fromPort <= 25 && r.toPort >= 25));
+  return new Set(
+    rules
+      .filter(smtp)
+      .flatMap((r) => [r.cidrIpv4, r.cidrIpv6, r.prefixListId, r.referencedSecurityGroupId])
+      .filter((x): x is string => Boolean(x)),
+  );
+}
+
+/**
+ * Why the instance taking the Elastic IP would not be reached by the senders the other gateway is
+ * reached by: the SMTP sources its security groups admit, against the other's (0.0.0.0/0 covers
+ * every IPv4 network, ::/0 every IPv6 one). Undefined when every one is admitted. Pure.
+ */
+export function smtpClosedToSenders(
+  taker: { role: MailSystem; groups: string[]; rules: SecurityGroupRule[] },
+  other: { role: MailSystem; groups: string[]; rules: SecurityGroupRule[] },
+): string | undefined {
+  const [admits, needed] = [smtpSources(taker.rules), smtpSources(other.rules)];
+  const covered = (source: string) =>
+    // 0.0.0.0/0 covers every IPv4 source (a network, a prefix list's, a group's), ::/0 every IPv6 one.
+    admits.has(source) || (admits.has("0.0.0.0/0") && !source.includes(":")) || (admits.has("::/0") && source.includes(":"));
+  // The other gateway admitting nothing (an empty rule set read) asks for at least the Internet.
+  const missing = needed.size ? [...needed].filter((s) => !covered(s)) : admits.has("0.0.0.0/0") ? [] : ["0.0.0.0/0"];
+  if (!missing.length) return undefined;
+  return `hosts.${taker.role}: its security groups (${taker.groups.join(", ")}) do not admit SMTP (tcp 25) from ${missing.join(", ")}, which ${other.role}'s (${other.groups.join(", ")}) ${needed.size ? "admit" : "must"}: the go-live would move the Elastic IP to an instance those senders cannot reach; add an inbound rule for tcp 25 from ${missing.join(", ")} to one of them (hosts.${taker.role}.instance.securityGroupIds)`;
+}
+
+/**
+ * The taking instance's id once its security groups are known to admit every SMTP sender the other
+ * gateway admits (smtpClosedToSenders); the program stops naming the gap otherwise, before the
+ * association moves.
+ */
+export function openToSenders(
+  taker: { role: MailSystem; instanceId: pulumi.Input<string>; securityGroupIds: pulumi.Input<string[]> },
+  other: { role: MailSystem; securityGroupIds: pulumi.Input<string[]> },
+  parent: pulumi.Resource,
+): pulumi.Output<string> {
+  const { vpc } = aws();
+  const rules = async (ids: string[]): Promise<SecurityGroupRule[]> => {
+    const listed = await vpc.getSecurityGroupRules({ filters: [{ name: "group-id", values: ids }] }, { parent });
+    return Promise.all(listed.ids.map((securityGroupRuleId) => vpc.getSecurityGroupRule({ securityGroupRuleId }, { parent })));
+  };
+  return pulumi.all([taker.instanceId, taker.securityGroupIds, other.securityGroupIds]).apply(async ([id, takerGroups, otherGroups]) => {
+    const why = smtpClosedToSenders(
+      { role: taker.role, groups: takerGroups, rules: await rules(takerGroups) },
+      { role: other.role, groups: otherGroups, rules: await rules(otherGroups) },
+    );
+    if (why) throw new InputError(why);
+    return id;
+  });
+}

@@ -34,6 +34,8 @@ export class GatewayHost extends pulumi.ComponentResource {
   readonly hostName: string;
   /** The EC2 instance id (aws hosts only). */
   readonly instanceId: pulumi.Output<string> | undefined;
+  /** The EC2 instance's security groups (aws hosts only). */
+  readonly securityGroupIds: pulumi.Output<string[]> | undefined;
   /** sha256 of the routing table, so a preview shows when routing changes. */
   readonly routingDigest: string | undefined;
 
@@ -53,6 +55,7 @@ export class GatewayHost extends pulumi.ComponentResource {
           ami: h.instance.ami,
           instanceType: h.instance.instanceType,
           subnetId: h.instance.subnetId,
+          vpcSecurityGroupIds: h.instance.securityGroupIds,
           privateIp: h.address,
           ...(args.userData ? { userData: args.userData } : {}),
           // IMDSv2 only, one hop: the user data (the instance's SSH host key) is not served to a
@@ -65,11 +68,15 @@ export class GatewayHost extends pulumi.ComponentResource {
         { parent: this, additionalSecretOutputs: ["userData", "userDataBase64"] },
       );
       this.instanceId = instance.id;
+      this.securityGroupIds = instance.vpcSecurityGroupIds;
     } else if (h.kind === "aws" && h.instanceId) {
       // The legacy gateway usually predates the stack: read it, never manage (or destroy) it.
-      this.instanceId = aws().ec2.Instance.get(`${name}-instance`, h.instanceId, undefined, { parent: this }).id;
+      const instance = aws().ec2.Instance.get(`${name}-instance`, h.instanceId, undefined, { parent: this });
+      this.instanceId = instance.id;
+      this.securityGroupIds = instance.vpcSecurityGroupIds;
     } else {
       this.instanceId = undefined;
+      this.securityGroupIds = undefined;
     }
     if (args.routing && args.ssh) {
       new GatewayRouting(

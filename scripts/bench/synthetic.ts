@@ -21,7 +21,12 @@ export function syntheticInventory(domains: number): RawInventory {
       new: {
         kind: "aws" as const,
         address: "203.0.113.20",
-        instance: { ami: "ami-0123456789abcdef0", instanceType: "t3.medium", subnetId: "subnet-0123456789abcdef0" },
+        instance: {
+          ami: "ami-0123456789abcdef0",
+          instanceType: "t3.medium",
+          subnetId: "subnet-0123456789abcdef0",
+          securityGroupIds: ["sg-0123456789abcdef0"],
+        },
       },
     },
     gateway: { address: "203.0.113.25", allocationId: "eipalloc-0123456789abcdef0" },

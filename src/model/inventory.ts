@@ -176,6 +176,19 @@ const awsHost = z.strictObject({
       subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, {
         error: (iss) => `${shown(iss.input)} is not a subnet id: it looks like subnet-0123456789abcdef0`,
       }),
+      /**
+       * The instance's security groups: they must admit SMTP (tcp 25) from every source the other
+       * gateway's groups admit, or the go-live would move the Elastic IP to an instance senders
+       * cannot reach (the subnet's default group admits nothing from outside).
+       */
+      securityGroupIds: z
+        .array(
+          z.string().regex(/^sg-[0-9a-f]{8,17}$/, {
+            error: (iss) => `${shown(iss.input)} is not a security group id: it looks like sg-0123456789abcdef0`,
+          }),
+          { error: "must list the instance's security groups (sg-...): one at least admits SMTP from the Internet" },
+        )
+        .min(1, { error: "must list one security group at least: the one that admits SMTP (tcp 25) from the Internet" }),
     })
     .optional(),
   label: label("label").optional(),

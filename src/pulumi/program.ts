@@ -5,7 +5,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { adoptsRecords, MailZone } from "../../components/dns/mail-zone";
-import { ElasticIpGoLive } from "../../components/go-live/elastic-ip";
+import { ElasticIpGoLive, openToSenders } from "../../components/go-live/elastic-ip";
 import { ReaddressGoLive, type ReaddressGoLiveArgs } from "../../components/go-live/readdress";
 import { GatewayHost } from "../../components/hosts/gateway-host";
 import {
@@ -167,10 +167,18 @@ function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: H
     { host: sshEndpoint(inv, releasing, creds.hostKeys), privateKey: creds.privateKey, address: inv.hosts[releasing].address },
     { provider },
   );
+  const [taker, other] = [p.gateway.holder, p.gateway.holder === "legacy" ? "new" : "legacy"].map(
+    (role) => hosts.find((h) => h.role === role)!,
+  );
   const goLive = new ElasticIpGoLive("gateway-address", {
     allocationId: inv.gateway.allocationId!,
     holder: p.gateway.holder,
-    instanceId: hosts.find((h) => h.role === p.gateway.holder)!.instanceId!,
+    // Only once the taking instance admits every SMTP sender the other one does.
+    instanceId: openToSenders(
+      { role: p.gateway.holder, instanceId: taker.instanceId!, securityGroupIds: taker.securityGroupIds! },
+      { role: other.role as MailSystem, securityGroupIds: other.securityGroupIds! },
+      taker,
+    ),
     after: [drain],
   });
   const identityHosts = (["legacy", "new"] as const).map((role) => {

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { SecurityGroupRule } from "../../components/go-live/elastic-ip";
 import type { Inventory, Phase } from "../../src/model/inventory";
 import type { ArchivedAssignment } from "../../src/model/mailbox-archive";
 import { plan } from "../../src/model/plan";
@@ -69,7 +70,13 @@ export interface MockOptions {
   legacyDown?: boolean;
   /** By zone id, the records the provider's listing answers, in its own shape (getRecords, getDnsRecords). */
   listings?: Map<string, Record<string, unknown>[]>;
+  /** By security group id, its rules (vpc.getSecurityGroupRule); by default each admits tcp 25 from 0.0.0.0/0. */
+  securityGroups?: Map<string, SecurityGroupRule[]>;
 }
+
+/** The security group an EC2 instance the stack reads (Instance.get) is in, under mocks. */
+export const MOCK_READ_INSTANCE_GROUP = "sg-0aaaaaaaaaaaaaaaa";
+const SMTP_FROM_ANYWHERE: SecurityGroupRule[] = [{ isEgress: false, ipProtocol: "tcp", fromPort: 25, toPort: 25, cidrIpv4: "0.0.0.0/0" }];
 
 export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions = {}): Promise<MockRun> {
   const { assignment } = o;
@@ -92,7 +99,12 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions
             ...(a.id ? { readId: a.id } : {}),
             ...(a.provider ? { provider: a.provider } : {}),
           });
-        const extra = a.type === "aws:route53/zone:Zone" ? { zoneId: `Z${a.name.length}MOCK`, nameServers: ["ns-1.awsdns-01.org"] } : {};
+        const extra =
+          a.type === "aws:route53/zone:Zone"
+            ? { zoneId: `Z${a.name.length}MOCK`, nameServers: ["ns-1.awsdns-01.org"] }
+            : a.type === "aws:ec2/instance:Instance" && a.id
+              ? { vpcSecurityGroupIds: [MOCK_READ_INSTANCE_GROUP] }
+              : {};
         return { id: a.id || `${a.name}-id`, state: { ...a.inputs, ...extra } };
       },
       // Route 53 answers a hosted zone's lookup by id with its name: the zones the inventory names by id.
@@ -103,6 +115,17 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions
           return { ...a.inputs, name: `${route53Zones.get(a.inputs.zoneId) ?? "not-this-account.invalid"}.` };
         if (a.token === "aws:route53/getRecords:getRecords") return { ...a.inputs, resourceRecordSets: listing(a.inputs.zoneId) };
         if (a.token === "cloudflare:index/getDnsRecords:getDnsRecords") return { ...a.inputs, results: listing(a.inputs.zoneId) };
+        // Security group rules: listed by group (rule id "<group>/<n>"), then read one by one.
+        const groupRules = (id: string) => o.securityGroups?.get(id) ?? SMTP_FROM_ANYWHERE;
+        if (a.token === "aws:vpc/getSecurityGroupRules:getSecurityGroupRules")
+          return {
+            ...a.inputs,
+            ids: (a.inputs.filters[0].values as string[]).flatMap((g) => groupRules(g).map((_, i) => `${g}/${i}`)),
+          };
+        if (a.token === "aws:vpc/getSecurityGroupRule:getSecurityGroupRule") {
+          const [group, n] = String(a.inputs.securityGroupRuleId).split("/");
+          return { ...a.inputs, ...groupRules(group)[Number(n)] };
+        }
         return a.inputs;
       },
     },

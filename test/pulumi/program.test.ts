@@ -2,14 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { servedZoneId } from "../../components/dns/mail-zone";
-import { ELASTIC_IP_MOVE_OPTIONS } from "../../components/go-live/elastic-ip";
+import { ELASTIC_IP_MOVE_OPTIONS, type SecurityGroupRule, smtpClosedToSenders } from "../../components/go-live/elastic-ip";
 import { loadConfig, parseHostKeys } from "../../src/model/config";
 import type { Phase } from "../../src/model/inventory";
 import { assignmentDigest, packAssignment, unpackAssignment } from "../../src/model/mailbox-archive";
 import { plan } from "../../src/model/plan";
 import { publicKeyOf } from "../../src/remote/instance-host-key";
 import { load, rawStack } from "../helpers";
-import { MOCK_CREDENTIALS, MOCK_INSTANCE_HOST_KEY, type MockResource, runUnderMocks } from "./mock-program";
+import { MOCK_CREDENTIALS, MOCK_INSTANCE_HOST_KEY, MOCK_READ_INSTANCE_GROUP, type MockResource, runUnderMocks } from "./mock-program";
 
 const run = (stack: string, phase: Phase) => runUnderMocks(load(stack, phase), phase);
 const summary = (rs: MockResource[]) => rs.map((r) => `${r.type} ${r.name}`);
@@ -353,5 +353,62 @@ describe("the program under mocks: pilot stack and layouts", () => {
     expect(archive.options.additionalSecretOutputs).toEqual(["packed", "entries"]);
     expect(archive.provider).toMatch(/pulumi:providers:pulumi-nodejs::host-effects::/);
     expect(outputs.mailboxAssignment).toBe(assignment.digest);
+  });
+});
+
+describe("the Elastic IP's taker open to every SMTP sender", () => {
+  const rule = (source: Partial<SecurityGroupRule>): SecurityGroupRule => ({
+    isEgress: false,
+    ipProtocol: "tcp",
+    fromPort: 25,
+    toPort: 25,
+    ...source,
+  });
+  it("names the sources the other gateway admits and the taker does not", () => {
+    const legacy = {
+      role: "legacy" as const,
+      groups: ["sg-0aaaaaaaaaaaaaaaa"],
+      rules: [rule({ cidrIpv4: "0.0.0.0/0" }), rule({ cidrIpv6: "::/0" })],
+    };
+    expect(smtpClosedToSenders({ role: "new", groups: ["sg-0123456789abcdef0"], rules: [rule({ cidrIpv4: "10.0.0.0/8" })] }, legacy)).toBe(
+      "hosts.new: its security groups (sg-0123456789abcdef0) do not admit SMTP (tcp 25) from 0.0.0.0/0, ::/0, which legacy's (sg-0aaaaaaaaaaaaaaaa) admit: the go-live would move the Elastic IP to an instance those senders cannot reach; add an inbound rule for tcp 25 from 0.0.0.0/0, ::/0 to one of them (hosts.new.instance.securityGroupIds)",
+    );
+    // A filtering service's prefix list on the legacy side: the Internet on the taker covers it; a port range and all-traffic rules count.
+    const filtered = { role: "legacy" as const, groups: ["sg-0aaaaaaaaaaaaaaaa"], rules: [rule({ prefixListId: "pl-0123456789abcdef0" })] };
+    expect(
+      smtpClosedToSenders({ role: "new", groups: ["sg-1"], rules: [rule({ fromPort: 0, toPort: 1024, cidrIpv4: "0.0.0.0/0" })] }, filtered),
+    ).toBeUndefined();
+    expect(
+      smtpClosedToSenders(
+        {
+          role: "new",
+          groups: ["sg-1"],
+          rules: [rule({ ipProtocol: "-1", fromPort: 0, toPort: 0, prefixListId: "pl-0123456789abcdef0" })],
+        },
+        filtered,
+      ),
+    ).toBeUndefined();
+    // Port 587 only, or an egress rule, admits nothing on 25.
+    expect(
+      smtpClosedToSenders(
+        {
+          role: "new",
+          groups: ["sg-1"],
+          rules: [rule({ fromPort: 587, toPort: 587, cidrIpv4: "0.0.0.0/0" }), rule({ isEgress: true, cidrIpv4: "0.0.0.0/0" })],
+        },
+        filtered,
+      ),
+    ).toMatch(/do not admit SMTP \(tcp 25\) from pl-0123456789abcdef0/);
+  });
+
+  it("reads both instances' security group rules before the association moves, and gives the new instance its groups", async () => {
+    const { resources, invokes } = await runUnderMocks(load("production", 5), 5);
+    const listed = invokes
+      .filter((i) => i.token === "aws:vpc/getSecurityGroupRules:getSecurityGroupRules")
+      .map((i) => i.inputs.filters[0].values);
+    expect(listed).toEqual(expect.arrayContaining([["sg-0123456789abcdef0"], [MOCK_READ_INSTANCE_GROUP]]));
+    expect(invokes.filter((i) => i.token === "aws:vpc/getSecurityGroupRule:getSecurityGroupRule").length).toBe(2);
+    expect(resources.find((r) => r.type === "aws:ec2/eipAssociation:EipAssociation")!.inputs.instanceId).toBe("new-instance-id");
+    expect(resources.find((r) => r.name === "new-instance")!.inputs.vpcSecurityGroupIds).toEqual(["sg-0123456789abcdef0"]);
   });
 });
