@@ -642,6 +642,9 @@ export async function serviceGaps(s: HostSession, services: readonly string[]): 
  * naming the host, what was seen and the fix; undefined when it can. Pure over the read.
  */
 export function unpersistable(s: Pick<HostSession, "target">, live: LiveIdentity): string | undefined {
+  // A host giving the address up whose own stanza for it carries more (its default route, its DNS).
+  if (live.holdsServiceAddress && live.persisted.problem)
+    return `${s.target.name} (${s.target.address}) cannot give the service address up for good: ${live.persisted.problem}`;
   if (live.persisted.stack !== "unknown") return undefined;
   return `the network configuration of ${s.target.name} (${s.target.address}) is not one cutover can write the service address to (${live.persisted.detail}): a reboot would undo the go-live there; cutover writes netplan, NetworkManager, systemd-networkd and ifupdown configuration`;
 }

@@ -24,6 +24,8 @@ export interface PersistedIdentity {
   address: boolean;
   /** /etc/hostname's name ("" when the file is missing). */
   hostnameFile: string;
+  /** Why the host's own lines for the address cannot be taken out for a release, when they cannot. */
+  problem?: string;
 }
 
 /** The prefix a released host's own lines for the address get; taking the address back removes exactly it. */
@@ -76,7 +78,13 @@ case $op in
 read)
   echo "stack=$stack"; echo "detail=$detail"
   if has; then echo address=yes; else echo address=no; fi
-  echo "hostname=$(head -n1 /etc/hostname 2>/dev/null)" ;;
+  echo "hostname=$(head -n1 /etc/hostname 2>/dev/null)"
+  if [ "$stack" = ifupdown ]; then for f in $(ifupdown_files); do awk -v a="$addr" -v f="$f" '
+    function check() { if (hit && extra != "") printf "problem=%s: the stanza that configures %s also sets%s, which commenting it out for the release would take from the host at its next boot; move those to the stanza of the host'"'"'s own address\n", f, a, extra; hit = 0; extra = "" }
+    /^[[:space:]]*(iface|mapping|auto|allow-[^[:space:]]+|source|source-directory|rename)([[:space:]]|$)/ { check(); inside = ($1 == "iface"); next }
+    inside && $1 == "address" && ($2 == a || index($2, a "/") == 1) { hit = 1; next }
+    inside && $1 !~ /^(address|netmask|broadcast|network|label|scope|#.*)$/ && NF && !(($1 == "up" || $1 == "post-up" || $1 == "down" || $1 == "pre-down") && index($0, " " a "/")) { extra = extra " " $1 }
+    END { check() }' "$f"; done; fi ;;
 persist)
   has && exit 0
   case $stack in
@@ -133,6 +141,7 @@ export function parsePersisted(text: string): PersistedIdentity {
     detail: field("detail"),
     address: field("address") === "yes",
     hostnameFile: field("hostname"),
+    ...(field("problem") ? { problem: field("problem") } : {}),
   };
 }
 
