@@ -168,30 +168,29 @@ async function goLiveRefusals(
       takerKeyUnpublished(next, session),
     ]);
     if (missing) note(`note (go-live pre-flight): ${missing}`);
-    // Each host the address moves between must keep the move across a reboot: its network stack recognised.
-    const unkept = await Promise.all(
-      needed.map(async (role) => {
-        const spec = inv.hosts[role];
-        if (spec?.kind !== "existing") return undefined;
-        const s = await session(role);
-        const service = {
-          address: next.gateway.service.address,
-          prefixLength: next.gateway.service.prefixLength,
-          interface: spec.interface,
-        };
-        return unpersistable(s, await readIdentity(s, service));
-      }),
-    );
+    // The gateway address as each host would carry it on its interface.
+    const serviceOn = (dev: string) => ({
+      address: next.gateway.service.address,
+      prefixLength: next.gateway.service.prefixLength,
+      interface: dev,
+    });
     const releaser = inv.hosts[deployed.gateway.holder as HostRole];
-    const lacking =
+    // Side by side, each one round trip: the move kept across a reboot on each host (its network
+    // stack recognised), what the taker needs to take the address, and the gateway's services.
+    const [unkept, lacking, gaps] = await Promise.all([
+      Promise.all(
+        needed.map(async (role) => {
+          const spec = inv.hosts[role];
+          if (spec?.kind !== "existing") return undefined;
+          const s = await session(role);
+          return unpersistable(s, await readIdentity(s, serviceOn(spec.interface)));
+        }),
+      ),
       host?.kind === "existing"
-        ? await takerMissing(
-            takerSession,
-            { address: next.gateway.service.address, prefixLength: next.gateway.service.prefixLength, interface: host.interface },
-            legacyDown ? undefined : releaser?.address,
-          )
-        : [];
-    const gaps = await serviceGaps(takerSession, inv.gateway.services);
+        ? takerMissing(takerSession, serviceOn(host.interface), legacyDown ? undefined : releaser?.address)
+        : Promise.resolve([]),
+      serviceGaps(takerSession, inv.gateway.services),
+    ]);
     return [fault, unpublished, ...unkept, ...lacking, ...gaps]
       .filter((m): m is string => Boolean(m))
       .map((message) => ({ guard: "go-live pre-flight", message }));

@@ -173,8 +173,10 @@ export function cloudflareZone(
       }
       const ours = all.filter((r) => TYPES.has(r.type)).map((r) => ({ ...r, name: withoutDot(r.name) }));
       listed = new Map();
-      for (const r of ours)
-        listed.set(recordSetKey({ name: r.name, type: r.type as RecordType }), [...(listed.get(`${r.name} ${r.type}`) ?? []), r]);
+      for (const r of ours) {
+        const key = recordSetKey({ name: r.name, type: r.type as RecordType });
+        listed.set(key, [...(listed.get(key) ?? []), r]);
+      }
       return groupSets(
         zone,
         ours.map((r) => ({ name: r.name, type: r.type as RecordType, ttl: r.ttl, value: cloudflareValue(r) })),

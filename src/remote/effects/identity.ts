@@ -599,12 +599,15 @@ export async function takerMissing(s: HostSession, service: ServiceAddress, rele
   const { stdout } = await s.exec(["sh", "-c", TAKER_PREREQUISITES, "sh", service.address, service.interface, releaser ?? ""], {
     timeoutMs: 20_000,
   });
-  return stdout
+  return linesOf(stdout).map((l) => `${s.target.name} (${s.target.address}), which is to take the gateway's address: ${l}`);
+}
+
+/** A check script's findings: its non-empty output lines. Pure. */
+const linesOf = (stdout: string) =>
+  stdout
     .split("\n")
     .map((l) => l.trim())
-    .filter(Boolean)
-    .map((l) => `${s.target.name} (${s.target.address}), which is to take the gateway's address: ${l}`);
-}
+    .filter(Boolean);
 
 /**
  * Which of the gateway's services (inventory gateway.services) a host does not offer, one line each
@@ -627,14 +630,10 @@ done`;
 export async function serviceGaps(s: HostSession, services: readonly string[]): Promise<string[]> {
   if (!services.length) return [];
   const { stdout } = await s.exec(["sh", "-c", SERVICE_GAPS, "sh", ...services]);
-  return stdout
-    .split("\n")
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .map(
-      (l) =>
-        `${s.target.name} (${s.target.address}), which is to take the gateway's name, does not offer what the gateway offers its clients (gateway.services): ${l}; set it up there first, or the clients that use it stop working at the go-live`,
-    );
+  return linesOf(stdout).map(
+    (l) =>
+      `${s.target.name} (${s.target.address}), which is to take the gateway's name, does not offer what the gateway offers its clients (gateway.services): ${l}; set it up there first, or the clients that use it stop working at the go-live`,
+  );
 }
 
 /**
