@@ -47,7 +47,12 @@ export function readdressHosts(args: Pick<ReaddressGoLiveArgs, "plan" | "connect
       hostName: args.plan.hosts.find((h) => h.role === role)!.name,
       ownName: args.plan.hosts.find((h) => h.role === role)!.ownName,
       holdsServiceAddress: role === gateway.service.holder,
-      service: { address: gateway.service.address, prefixLength: gateway.service.prefixLength, interface: args.interfaces[role] },
+      service: {
+        address: gateway.service.address,
+        prefixLength: gateway.service.prefixLength,
+        interface: args.interfaces[role],
+        ...(gateway.service.ports ? { ports: gateway.service.ports } : {}),
+      },
     },
     ...(role === "legacy" && args.legacyDown ? { down: true } : {}),
   }));

@@ -240,6 +240,8 @@ export interface GatewayDrainState {
   privateKey: string;
   /** Its own private address, where the Elastic IP's sessions arrive. */
   address: string;
+  /** The gateway's ports beyond 25 (gateway.services), drained and reset with it. */
+  ports?: number[];
   /** "role address": a new host to drain is a change. */
   digest: string;
 }
@@ -251,7 +253,7 @@ export interface GatewayDrainState {
 export class GatewayDrain extends HostEffectResource {
   constructor(
     name: string,
-    args: { host: SshEndpoint; privateKey: pulumi.Input<string>; address: string },
+    args: { host: SshEndpoint; privateKey: pulumi.Input<string>; address: string; ports?: number[] },
     opts?: pulumi.CustomResourceOptions,
   ) {
     super(

@@ -257,11 +257,11 @@ export const gatewayDrain: HostEffectProvider<GatewayDrainState> = {
     return { changes: olds.digest !== news.digest };
   },
   async create(inputs) {
-    await withSession(hostTarget(inputs.host, inputs.privateKey), (s) => drainHost(s, inputs.address));
+    await withSession(hostTarget(inputs.host, inputs.privateKey), (s) => drainHost(s, inputs.address, inputs.ports));
     return { id: "gateway-drain", outs: inputs };
   },
   async update(_id, _olds, news) {
-    await withSession(hostTarget(news.host, news.privateKey), (s) => drainHost(s, news.address));
+    await withSession(hostTarget(news.host, news.privateKey), (s) => drainHost(s, news.address, news.ports));
     return { outs: news };
   },
   // A drain is a moment, not a state: what the hosts take afterwards is the identity's to read.

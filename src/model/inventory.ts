@@ -20,6 +20,15 @@ export const HOST_ROLES = ["legacy", "new", "internet", "smartHost", "dnsServer"
  * over TLS (465), and mail reading (IMAP 143, IMAPS 993, POP3 110, POP3S 995).
  */
 export const GATEWAY_SERVICES = ["submission", "smtps", "imap", "imaps", "pop3", "pop3s"] as const;
+/** The TCP port each gateway service listens on. */
+export const GATEWAY_SERVICE_PORTS: Record<(typeof GATEWAY_SERVICES)[number], number> = {
+  submission: 587,
+  smtps: 465,
+  imap: 143,
+  imaps: 993,
+  pop3: 110,
+  pop3s: 995,
+};
 export type HostRole = (typeof HOST_ROLES)[number];
 /** The two systems that hold mailboxes. */
 export type MailSystem = "legacy" | "new";

@@ -4,7 +4,7 @@
  */
 import { tlsaValue } from "./certificate";
 import type { ChainSource, GoLiveStrategy, HostRole, Inventory, MailSystem, Phase, ZoneSpec } from "./inventory";
-import { HOST_ROLES } from "./inventory";
+import { GATEWAY_SERVICE_PORTS, HOST_ROLES } from "./inventory";
 import { type MtaStsPolicy, policyRecord, policyText } from "./mta-sts";
 import { addressInStage, domainOf, gatewayName, hostName, qualify, type Stage, stageOf, zoneFor } from "./names";
 import { type DnsRecord, isSpf, mergeSpf, type RecordType, recordSetKey } from "./records";
@@ -81,8 +81,10 @@ export interface GatewayIdentity {
   /**
    * The gateway's floating service address and the system that carries it. It moves with the
    * holder, except with the mx strategy, where it stays on the legacy gateway and the MX moves.
+   * `ports`: what the gateway name offers beyond port 25 (gateway.services), whose sessions move
+   * with the address as port 25's do; absent when it offers nothing more.
    */
-  service: { address: string; prefixLength: number; holder: MailSystem };
+  service: { address: string; prefixLength: number; holder: MailSystem; ports?: number[] };
   /**
    * With gateway.tls: each system's chain for the gateway name and its key's digest. The system that
    * holds the identity serves its chain; the TLSA records cover every key that may answer.
@@ -226,7 +228,12 @@ function gatewayIdentity(inv: Planned, phase: Phase, stage: Stage): GatewayIdent
     address: mxMoved ? inv.hosts.new.address : inv.gateway.address,
     prefixLength: inv.gateway.prefixLength,
     strategy,
-    service: { address: inv.gateway.address, prefixLength: inv.gateway.prefixLength, holder: strategy === "mx" ? "legacy" : holder },
+    service: {
+      address: inv.gateway.address,
+      prefixLength: inv.gateway.prefixLength,
+      holder: strategy === "mx" ? "legacy" : holder,
+      ...(inv.gateway.services.length ? { ports: inv.gateway.services.map((x) => GATEWAY_SERVICE_PORTS[x]) } : {}),
+    },
     ...(inv.gateway.tls ? { tls: { legacy: inv.gateway.tls.legacy, new: inv.gateway.tls.new } } : {}),
   };
 }

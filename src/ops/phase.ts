@@ -173,6 +173,7 @@ async function goLiveRefusals(
       address: next.gateway.service.address,
       prefixLength: next.gateway.service.prefixLength,
       interface: dev,
+      ...(next.gateway.service.ports ? { ports: next.gateway.service.ports } : {}),
     });
     const releaser = inv.hosts[deployed.gateway.holder as HostRole];
     // Side by side, each one round trip: the move kept across a reboot on each host (its network

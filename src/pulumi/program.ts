@@ -164,7 +164,12 @@ function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: H
   const releasing: MailSystem = p.gateway.holder === "new" ? "legacy" : "new";
   const drain = new GatewayDrain(
     "gateway-drain",
-    { host: sshEndpoint(inv, releasing, creds.hostKeys), privateKey: creds.privateKey, address: inv.hosts[releasing].address },
+    {
+      host: sshEndpoint(inv, releasing, creds.hostKeys),
+      privateKey: creds.privateKey,
+      address: inv.hosts[releasing].address,
+      ...(p.gateway.service.ports ? { ports: p.gateway.service.ports } : {}),
+    },
     { provider },
   );
   const [taker, other] = [p.gateway.holder, p.gateway.holder === "legacy" ? "new" : "legacy"].map(
@@ -190,7 +195,11 @@ function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: H
         ownName: planned.ownName,
         holdsServiceAddress: role === p.gateway.holder,
         // No interface: the Elastic IP maps to the host's own private address.
-        service: { address: inv.hosts[role].address, prefixLength: 32 },
+        service: {
+          address: inv.hosts[role].address,
+          prefixLength: 32,
+          ...(p.gateway.service.ports ? { ports: p.gateway.service.ports } : {}),
+        },
       },
     };
   });

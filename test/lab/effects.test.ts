@@ -23,6 +23,7 @@ import {
   releaseCommand,
   releaseGuardMissing,
   type ServiceAddress,
+  takerMissing,
   undrainCommand,
 } from "../../src/remote/effects/identity";
 import {
@@ -888,6 +889,55 @@ describe("host identity effect", () => {
       expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ closedToNewSessions: false, hostName: now.hostName });
     } finally {
       await legacy.exec(undrainCommand(address));
+    }
+  });
+
+  it("closes and resets the gateway's other services with port 25 (gateway.services), and asks the taker's firewall for each", async () => {
+    const [legacy, internet, neu] = [await session("legacy"), await session("internet"), await session("new")];
+    const { address } = p3.gateway;
+    /** A new connection from outside to `address`:`port`, given 2 s: the greeting's first three bytes, or nothing. */
+    const greetsOn = async (port: number) =>
+      (
+        await internet.exec(["timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2" && head -c 3 <&3', "bash", address, String(port)], {
+          allowFailure: true,
+        })
+      ).stdout;
+    expect(await greetsOn(587)).toBe("220");
+    // A roaming user's idle submission session, open when the release comes: it waits for its server until it ends.
+    const idle = internet.exec(
+      ["timeout", "30", "bash", "-c", 'exec 3<>"/dev/tcp/$1/587" && head -c 3 <&3 && cat <&3 >/dev/null; echo " ended"', "bash", address],
+      { allowFailure: true },
+    );
+    const open = () =>
+      legacy.exec(["ss", "-Htn", "state", "established", `( sport = :587 and src ${address} )`]).then((r) => r.stdout.trim());
+    expect(await waitFor(open, (x) => x !== "", 10_000)).not.toBe("");
+    await legacy.exec(closeAndResetCommand(address, [25, 587]));
+    try {
+      // Reset, not left to postfix's 300 s timeout (the 30 s `timeout` would have ended it with 124).
+      const ended = await idle;
+      expect(ended.code).not.toBe(124);
+      expect(ended.stdout).toBe("220 ended\n");
+      // Both ports closed to new sessions while the release runs.
+      expect([await greetsOn(25), await greetsOn(587)]).toEqual(["", ""]);
+    } finally {
+      await legacy.exec(undrainCommand(address));
+    }
+    expect([await greetsOn(25), await greetsOn(587)]).toEqual(["220", "220"]);
+
+    // The taker's firewall must admit each port: nftables dropping by policy, port 25 (and SSH) admitted, 587 not.
+    const taking = { ...service("new"), ports: [587] };
+    expect(await takerMissing(neu, taking, lab.description.hosts.legacy!.address)).toEqual([]);
+    await neu.exec([
+      "sh",
+      "-c",
+      "printf 'table inet labfw { chain input { type filter hook input priority 0; policy drop; ct state established,related accept; iif lo accept; tcp dport { 22, 25 } accept; }; }\\n' | nft -f -",
+    ]);
+    try {
+      expect(await takerMissing(neu, taking)).toEqual([
+        "new (198.51.100.20), which is to take the gateway's address: nftables drops incoming connections by policy and no rule accepts tcp port 587: accept it (for 198.51.100.25 at least)",
+      ]);
+    } finally {
+      await neu.exec(["nft", "delete", "table", "inet", "labfw"]);
     }
   });
 

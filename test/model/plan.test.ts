@@ -338,6 +338,16 @@ describe("the gateway's relay clients (gateway.relayClients)", () => {
   });
 });
 
+describe("the gateway's services (gateway.services)", () => {
+  it("move their sessions with the address: the ports go with the service address, none when the gateway offers port 25 only", () => {
+    const inv = load("production", 4);
+    expect(plan(inv, 5).gateway.service.ports).toBeUndefined();
+    const offering = { ...inv, gateway: { ...inv.gateway, services: ["submission", "imaps"] as ("submission" | "imaps")[] } };
+    expect(plan(offering, 5).gateway.service.ports).toEqual([587, 993]);
+    expect(plan(offering, 4).gateway.service.ports).toEqual([587, 993]);
+  });
+});
+
 describe("probe mailboxes (inventory.verification.probes)", () => {
   it("get every real message of the verification, while every mailbox is routed: the count of messages does not grow with the organisation", () => {
     const inv = load("production", 4);

@@ -10,6 +10,7 @@ import {
   nameCommands,
   persistedDifferences,
   persistenceCommands,
+  sessionPorts,
   unpersistable,
 } from "../../src/remote/effects/identity";
 import { mainCfEdit, POSTFIX_RELOAD } from "../../src/remote/effects/routing";
@@ -101,6 +102,22 @@ describe("moving the service address", () => {
     expect(open[2]).toMatch(
       /^\{ \[ ! -e \/etc\/postfix\/cutover-drain\/closed-to-new-sessions \] \|\| .*nft delete table ip cutover_release/,
     );
+  });
+
+  it("drains, closes and resets the gateway's other services' sessions with port 25's (gateway.services)", () => {
+    const withServices = { ...want(false), service: { ...service, ports: [587, 993] } };
+    const [drain, release] = addressCommands(live({ holdsServiceAddress: true }), withServices);
+    // The drain waits on what smtpd serves (25, submission); mail reading is reset, not waited for.
+    expect(drain[2]).toContain('"( ( sport = :25 or sport = :587 ) and src $a )"');
+    expect(release[2]).toContain("tcp dport { 25, 587, 993 } tcp flags");
+    expect(release[2]).toContain('ss -K -Htn state connected "( ( sport = :25 or sport = :587 or sport = :993 ) and src $1 )"');
+    // Without services, port 25 alone, as before.
+    const [, plain] = addressCommands(live({ holdsServiceAddress: true }), want(false));
+    expect(plain[2]).toContain("tcp dport 25 tcp flags");
+    expect(sessionPorts({ ports: [25, 587] })).toEqual([25, 587]);
+    // Ports are written into shell and nft text: anything but a port number is refused.
+    expect(() => sessionPorts({ ports: ["25; reboot" as unknown as number] })).toThrow(/"25; reboot" is not a TCP port/);
+    expect(() => sessionPorts({ ports: [70_000] })).toThrow(/70000 is not a TCP port/);
   });
 });
 

@@ -18,7 +18,28 @@ export interface ServiceAddress {
    * again around the association's move; nothing is added to or removed from an interface.
    */
   interface?: string;
+  /**
+   * The ports the gateway offers on the address beyond 25 (gateway.services: submission, mail
+   * reading): a release drains, closes and resets their sessions as it does port 25's.
+   */
+  ports?: number[];
 }
+
+/**
+ * The TCP ports whose sessions move with the address: 25 and the gateway's other services, each
+ * checked to be a port number (they are written into shell and nft text). Pure.
+ */
+export function sessionPorts(service: Pick<ServiceAddress, "ports">): number[] {
+  const ports = [...new Set([25, ...(service.ports ?? [])])];
+  for (const p of ports) if (!Number.isInteger(p) || p < 1 || p > 65_535) throw new CutoverError(`${JSON.stringify(p)} is not a TCP port`);
+  return ports;
+}
+
+/** The ports of `ports` that smtpd serves (25, submission 587, smtps 465): those the drain waits on. */
+const smtpPorts = (ports: number[]) => ports.filter((p) => [25, 465, 587].includes(p));
+
+/** An ss filter for sessions on any of `ports` at the address in shell variable `address`. Pure. */
+const sessionsAt = (ports: number[], address = "$1") => `"( ( ${ports.map((p) => `sport = :${p}`).join(" or ")} ) and src ${address} )"`;
 
 export interface HostIdentity {
   /** The name the host presents: its SMTP greeting and kernel host name (the gateway's, when it holds it). */
@@ -50,7 +71,7 @@ export interface LiveIdentity {
   /** Whether sessions to the service address are being turned away (the host is giving it up). */
   draining: boolean;
   /**
-   * Whether a release guard (CLOSE_TO_NEW_SESSIONS) drops new SMTP connections to the service
+   * Whether a release guard (closeToNewSessions) drops new SMTP connections to the service
    * address: one left by a release cut between closing the port and opening it again keeps every new
    * sender out while the host holds the address.
    */
@@ -139,7 +160,7 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
     holdsServiceAddress: addrs.split("\n").some((l) => l.includes(` ${service.address}/`)),
     drainPolicy: dataRestrictions.includes(DRAIN_RESTRICTION) && drainService.startsWith(DRAIN_SERVICE) && policy === DRAIN_POLICY.trim(),
     draining: flag.split("\n").includes(service.address),
-    closedToNewSessions: guard.includes(`ip daddr ${service.address} tcp dport 25 `),
+    closedToNewSessions: guard.includes(`ip daddr ${service.address} tcp dport `),
     dataRestrictions,
     persisted: parsePersisted(persisted),
   };
@@ -210,7 +231,7 @@ export function drainPolicyRemovalCommands(dataRestrictions: string): string[][]
     // The reload first: until it has taken effect a session may still ask the policy, and a missing
     // policy program answers DATA with a temporary failure (451) instead of letting it through.
     POSTFIX_RELOAD,
-    // A release guard a cut release left (CLOSE_TO_NEW_SESSIONS) goes with the drain's directory, its mark in it.
+    // A release guard a cut release left (closeToNewSessions) goes with the drain's directory, its mark in it.
     ["sh", "-c", `${OPEN_TO_NEW_SESSIONS}; rm -rf "$1"`, "sh", DRAIN_DIR],
   ];
 }
@@ -224,12 +245,12 @@ export function drainPolicyRemovalCommands(dataRestrictions: string): string[][]
  * each session lasts long enough that some always overlap (measured on the stock lab: the drain
  * ran into its 10 s limit at 25 messages a second).
  */
-export const drainCommand = (address: string): string[] => [
+export const drainCommand = (address: string, ports: number[] = [25]): string[] => [
   "sh",
   "-c",
   [
     'a=$1; f=$2; grep -qxF -- "$a" "$f" 2>/dev/null || printf "%s\\n" "$a" >> "$f"',
-    "peers() { ss -Htn state established \"( sport = :25 and src $a )\" | awk '{print $4}'; }",
+    `peers() { ss -Htn state established ${sessionsAt(smtpPorts(sessionPorts({ ports })), "$a")} | awk '{print $4}'; }`,
     // Bounded by the clock, not by a count of rounds: on a loaded host a round takes far longer than its sleep.
     "left=$(peers); end=$(( $(date +%s) + $3 ))",
     'while [ -n "$left" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.1; now=" $(peers | tr \'\\n\' \' \') "; still=; for p in $left; do case "$now" in *" $p "*) still="$still $p" ;; esac; done; left=$still; done',
@@ -242,7 +263,7 @@ export const drainCommand = (address: string): string[] => [
 
 /**
  * Lets sessions to the service address through again (on the host taking it), a release guard
- * (CLOSE_TO_NEW_SESSIONS) left behind by a release cut in the middle included.
+ * (closeToNewSessions) left behind by a release cut in the middle included.
  */
 export const undrainCommand = (address: string): string[] => [
   "sh",
@@ -271,7 +292,7 @@ export function addressCommands(live: LiveIdentity, id: HostIdentity): string[][
   if (takesSessions(id) && (live.draining || live.closedToNewSessions)) return [undrainCommand(address)];
   // Drained first, so that no session is cut mid-transaction when the address goes.
   if (dev && !id.holdsServiceAddress && live.holdsServiceAddress)
-    return [drainCommand(address), releaseCommand(address, prefixLength, dev)];
+    return [drainCommand(address, sessionPorts(id.service)), releaseCommand(address, prefixLength, dev, sessionPorts(id.service))];
   return [];
 }
 
@@ -294,7 +315,7 @@ export const takesSessions = (id: Pick<HostIdentity, "holdsServiceAddress" | "se
  * holder). `ss -K` needs the kernel's socket-destroy support (CONFIG_INET_DIAG_DESTROY, on in
  * Debian's kernels); without it nothing is reset and the address moves as before.
  */
-const RESET_SESSIONS = 'ss -K -Htn state connected "( sport = :25 and src $1 )" >/dev/null 2>&1';
+const resetSessions = (ports: number[]) => `ss -K -Htn state connected ${sessionsAt(ports)} >/dev/null 2>&1`;
 
 /** The gratuitous ARP a host taking the address sends: three announcements, a second apart ($1 the interface, $2 the address). */
 const ANNOUNCE = 'arping -q -U -c 3 -I "$1" "$2"';
@@ -313,7 +334,7 @@ const STOP_ANNOUNCING =
  * The table of cutover's own that, for the few milliseconds of a release, drops new SMTP
  * connections to address $1 (a SYN without ACK to port 25; sessions already open are untouched):
  * between the reset of the sessions and the address's removal the host would otherwise still
- * accept one, and that session is stranded as RESET_SESSIONS describes, the sender waiting for a
+ * accept one, and that session is stranded as resetSessions describes, the sender waiting for a
  * greeting the host can no longer send. Measured on the lab at 25 messages a second: a sender's
  * connection made 22 ms before the taker's announcement got its greeting 26 s later, when the
  * address came back, and in a ten-cycle run such sessions held the sender's mail to the gateway
@@ -325,32 +346,33 @@ const STOP_ANNOUNCING =
  */
 const RELEASE_GUARD = "cutover_release";
 const RELEASE_GUARD_MARK = `${DRAIN_DIR}/closed-to-new-sessions`;
-const CLOSE_TO_NEW_SESSIONS = `{ true > ${RELEASE_GUARD_MARK}; } 2>/dev/null; command -v nft >/dev/null 2>&1 && printf 'table ip ${RELEASE_GUARD} { chain input { type filter hook input priority -300; policy accept; ip daddr %s tcp dport 25 tcp flags & (syn | ack) == syn drop; }; }\\n' "$1" | nft -f - 2>/dev/null`;
+const closeToNewSessions = (ports: number[]) =>
+  `{ true > ${RELEASE_GUARD_MARK}; } 2>/dev/null; command -v nft >/dev/null 2>&1 && printf 'table ip ${RELEASE_GUARD} { chain input { type filter hook input priority -300; policy accept; ip daddr %s tcp dport ${ports.length > 1 ? `{ ${ports.join(", ")} }` : ports[0]} tcp flags & (syn | ack) == syn drop; }; }\\n' "$1" | nft -f - 2>/dev/null`;
 const OPEN_TO_NEW_SESSIONS = `{ [ ! -e ${RELEASE_GUARD_MARK} ] || { command -v nft >/dev/null 2>&1 && nft delete table ip ${RELEASE_GUARD} 2>/dev/null; rm -f ${RELEASE_GUARD_MARK}; }; }`;
 
 /**
- * Closes the address to new SMTP sessions (CLOSE_TO_NEW_SESSIONS), then resets the open ones
- * (RESET_SESSIONS): what a release does before the address goes; it stays closed until the next
+ * Closes the address to new SMTP sessions (closeToNewSessions), then resets the open ones
+ * (resetSessions): what a release does before the address goes; it stays closed until the next
  * OPEN_TO_NEW_SESSIONS (undrainCommand).
  */
-export const closeAndResetCommand = (address: string): string[] => [
+export const closeAndResetCommand = (address: string, ports: number[] = [25]): string[] => [
   "sh",
   "-c",
-  `${CLOSE_TO_NEW_SESSIONS}; ${RESET_SESSIONS}`,
+  `${closeToNewSessions(sessionPorts({ ports }))}; ${resetSessions(sessionPorts({ ports }))}`,
   "sh",
   address,
 ];
 
 /**
- * Stops announcing the address, closes it to new sessions (CLOSE_TO_NEW_SESSIONS), resets the
- * sessions left (see RESET_SESSIONS), removes it and opens the port again, that last in the
+ * Stops announcing the address, closes it to new sessions (closeToNewSessions), resets the
+ * sessions left (see resetSessions), removes it and opens the port again, that last in the
  * background (an nft run, 10-20 ms, the taker need not wait for): one shell, a few milliseconds
  * apart. Its exit status is the removal's.
  */
-export const releaseCommand = (address: string, prefixLength: number, dev: string): string[] => [
+export const releaseCommand = (address: string, prefixLength: number, dev: string, ports: number[] = [25]): string[] => [
   "sh",
   "-c",
-  `${STOP_ANNOUNCING}; ${CLOSE_TO_NEW_SESSIONS}; ${RESET_SESSIONS}; ip addr del "$1/$2" dev "$3"; rc=$?; ${OPEN_TO_NEW_SESSIONS} </dev/null >/dev/null 2>&1 & exit $rc`,
+  `${STOP_ANNOUNCING}; ${closeToNewSessions(sessionPorts({ ports }))}; ${resetSessions(sessionPorts({ ports }))}; ip addr del "$1/$2" dev "$3"; rc=$?; ${OPEN_TO_NEW_SESSIONS} </dev/null >/dev/null 2>&1 & exit $rc`,
   "sh",
   address,
   String(prefixLength),
@@ -435,7 +457,7 @@ export async function takeOverFault(
 
 /**
  * What a host giving the address up lacks to close it to new sessions for its release
- * (CLOSE_TO_NEW_SESSIONS runs nft): without, the release runs as before, and a sender that connects
+ * (closeToNewSessions runs nft): without, the release runs as before, and a sender that connects
  * in its last milliseconds waits for its own timeout before it tries again. A note for the operator,
  * not a refusal: nothing is lost.
  */
@@ -577,26 +599,32 @@ async function goLivePreflight(hosts: { session: HostSession; identity: HostIden
  * tells routers at once; without, they keep the old holder's MAC until their ARP entry expires),
  * postfix listening on every address (`inet_interfaces`), the address on no other interface, the
  * releasing host's own address answering ARP on the interface (the same link: an address cannot
- * move between links), and a firewall (nftables, iptables, ufw, firewalld) that admits port 25.
- * $1 the address, $2 the interface, $3 the releasing host's own address (may be empty).
+ * move between links), and a firewall (nftables, iptables, ufw, firewalld) that admits port 25 and
+ * the gateway's other services' ports. $1 the address, $2 the interface, $3 the releasing host's
+ * own address (may be empty), $4 the ports.
  */
-const TAKER_PREREQUISITES = String.raw`a=$1 dev=$2 rel=$3
+const TAKER_PREREQUISITES = String.raw`a=$1 dev=$2 rel=$3 ports=$4
 command -v arping >/dev/null 2>&1 || echo "arping is not installed (Debian: apt install iputils-arping): without its gratuitous ARP, routers go on sending the gateway's mail to the old holder until their ARP entry expires (minutes to hours)"
 ii=$(postconf -h inet_interfaces 2>/dev/null)
 case " $(printf '%s' "$ii" | tr ',' ' ') " in *" all "*|*" $a "*) ;; *) echo "postfix listens on inet_interfaces = $ii only, not on $a: set inet_interfaces = all (postconf -e inet_interfaces=all, then postfix stop and start)" ;; esac
 other=$(ip -o -4 addr show to "$a/32" 2>/dev/null | awk -v d="$dev" '$2 != d { print $2 }' | sort -u | tr '\n' ' ')
 [ -z "$other" ] || echo "$a is already on $other: take it off there first"
 if [ -n "$rel" ] && command -v arping >/dev/null 2>&1; then arping -q -c 2 -w 3 -I "$dev" "$rel" >/dev/null 2>&1 || echo "the releasing host's own address $rel does not answer ARP on $dev: it is not on this link, and the address cannot move between links"; fi
-if command -v nft >/dev/null 2>&1 && nft list ruleset 2>/dev/null | grep -Eq 'hook input .*policy drop'; then nft list ruleset | grep -Eq 'dport (25|smtp|\{[^}]*(25|smtp)[^}]*\})[^;]* accept' || echo "nftables drops incoming connections by policy and no rule accepts tcp port 25: accept it (for $a at least)"; fi
-if command -v iptables >/dev/null 2>&1 && iptables -S INPUT 2>/dev/null | grep -q '^-P INPUT DROP'; then iptables -S INPUT | grep -Eq -- '--dport (25|smtp)( |$).*-j ACCEPT' || echo "iptables drops incoming connections by policy and no rule accepts tcp port 25: add one (iptables -A INPUT -p tcp --dport 25 -j ACCEPT)"; fi
-if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q 'Status: active'; then ufw status | grep -Eq '^(25(/tcp)?|Postfix|SMTP)[[:space:]].*ALLOW' || echo "ufw is active and does not allow port 25: ufw allow 25/tcp"; fi
-if command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then { firewall-cmd --list-services; firewall-cmd --list-ports; } | grep -Eqw 'smtp|25/tcp' || echo "firewalld does not admit smtp: firewall-cmd --permanent --add-service=smtp and firewall-cmd --reload"; fi
+for p in $ports; do
+case $p in 25) n=smtp u='Postfix|SMTP' ;; 587) n=submission u='Postfix Submission' ;; 465) n=submissions u='Postfix SMTPS' ;; 143) n=imap u='Dovecot IMAP' ;; 993) n=imaps u='Dovecot Secure IMAP' ;; 110) n=pop3 u='Dovecot POP3' ;; 995) n=pop3s u='Dovecot Secure POP3' ;; *) n=$p u=$p ;; esac
+f=$n; [ "$p" != 465 ] || f=smtps
+if command -v nft >/dev/null 2>&1 && nft list ruleset 2>/dev/null | grep -Eq 'hook input .*policy drop'; then nft list ruleset | grep -Eq "dport ($p|$n|\{[^}]*\b($p|$n)\b[^}]*\})[^;]* accept" || echo "nftables drops incoming connections by policy and no rule accepts tcp port $p: accept it (for $a at least)"; fi
+if command -v iptables >/dev/null 2>&1 && iptables -S INPUT 2>/dev/null | grep -q '^-P INPUT DROP'; then iptables -S INPUT | grep -Eq -- "--dports? ([0-9,:]*,)?($p|$n)(,[0-9,:]*)?( |$).*-j ACCEPT" || echo "iptables drops incoming connections by policy and no rule accepts tcp port $p: add one (iptables -A INPUT -p tcp --dport $p -j ACCEPT)"; fi
+if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q 'Status: active'; then ufw status | grep -Eq "^($p(/tcp)?|$u)[[:space:]]{2,}.*ALLOW" || echo "ufw is active and does not allow port $p: ufw allow $p/tcp"; fi
+if command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then { firewall-cmd --list-services; firewall-cmd --list-ports; } | grep -Eqw "$f|$p/tcp" || echo "firewalld does not admit port $p: firewall-cmd --permanent --add-port=$p/tcp and firewall-cmd --reload"; fi
+done
 exit 0`;
 
 /** What the taking host lacks to take the address (see TAKER_PREREQUISITES), one line each, naming the host. */
 export async function takerMissing(s: HostSession, service: ServiceAddress, releaser?: string): Promise<string[]> {
   if (!service.interface) return [];
-  const { stdout } = await s.exec(["sh", "-c", TAKER_PREREQUISITES, "sh", service.address, service.interface, releaser ?? ""], {
+  const ports = sessionPorts(service).join(" ");
+  const { stdout } = await s.exec(["sh", "-c", TAKER_PREREQUISITES, "sh", service.address, service.interface, releaser ?? "", ports], {
     timeoutMs: 20_000,
   });
   return linesOf(stdout).map((l) => `${s.target.name} (${s.target.address}), which is to take the gateway's address: ${l}`);
@@ -675,15 +703,15 @@ async function runIdentitySteps(
  * Drains a host before the address it answers on moves away from it outside the host (an Elastic
  * IP's association): the drain policy goes in where missing, sessions to `address` are refused at
  * their next DATA, and this returns once none that was open when the drain began is left (at most
- * DRAIN_TIMEOUT_SECONDS), with the sessions opened since reset (RESET_SESSIONS: the association
- * that follows would strand them) and the address closed to new ones (CLOSE_TO_NEW_SESSIONS). The
+ * DRAIN_TIMEOUT_SECONDS), with the sessions opened since reset (resetSessions: the association
+ * that follows would strand them) and the address closed to new ones (closeToNewSessions). The
  * identity that follows the move lets sessions through again and opens it.
  */
-export async function drainHost(s: HostSession, address: string): Promise<void> {
+export async function drainHost(s: HostSession, address: string, ports: number[] = [25]): Promise<void> {
   const live = await readIdentity(s, { address, prefixLength: 32 });
   // Closed until the identity after the move opens it: the association's move takes seconds, and a
   // session opened meanwhile would be stranded by it.
-  await execSequence(s, [...drainPolicyCommands(live), drainCommand(address), closeAndResetCommand(address)]);
+  await execSequence(s, [...drainPolicyCommands(live), drainCommand(address, ports), closeAndResetCommand(address, ports)]);
 }
 
 /** Makes one host's identity what it should be, in one round trip after reading it. Returns whether anything changed. */
