@@ -223,6 +223,37 @@ function legacyGatewaySettings(): LabSetting[] {
 }
 
 /**
+ * What the organisation set up on the new server before its go-live, as the gateway's clients
+ * need it there once the gateway's name is the new server's (the go-live pre-flight checks the
+ * services: gateway.services): SASL for the roaming users' submission (dovecot SASL, as on the
+ * legacy gateway) and its header checks. Its trust of the office subnet is cutover's
+ * (gateway.relayClients); its outbound mail goes through the ISP's relay by cutover's routing.
+ */
+function newServerSettings(): LabSetting[] {
+  const prepared = "the organisation's own, set up on the new server for the gateway's clients before its go-live";
+  return [
+    [`${prepared}: header checks`, "header_checks", "regexp:/etc/postfix/header_checks"],
+    [`${prepared}: SASL for the submission service`, "smtpd_sasl_type", "dovecot"],
+    [`${prepared}: SASL for the submission service`, "smtpd_sasl_path", "private/auth"],
+  ];
+}
+
+/** Submission with SASL, as Debian's master.cf has it commented out, enabled (postfix's config directory `etc`). */
+async function enableSubmission(etc: string): Promise<void> {
+  await run(["postconf", "-c", etc, "-M", "submission/inet=submission inet n - n - - smtpd"]);
+  await run([
+    "postconf",
+    "-c",
+    etc,
+    "-P",
+    "submission/inet/syslog_name=postfix/submission",
+    "submission/inet/smtpd_sasl_auth_enable=yes",
+    "submission/inet/smtpd_tls_security_level=encrypt",
+    "submission/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject",
+  ]);
+}
+
+/**
  * The model Internet's MTA sends as a growing share of real senders do: it validates DNSSEC (through
  * the host's validating resolver) and enforces DANE where a TLSA record is published (RFC 7672),
  * opportunistic STARTTLS elsewhere. So every phase's mail from outside proves the gateway's keys.
@@ -318,15 +349,17 @@ export async function startPostfix(
   const own =
     h.role === "legacy"
       ? legacyGatewaySettings()
-      : h.role === "internet"
-        ? [
-            ...partnerSettings(),
-            ...outsideSenderSettings(),
-            ...(sts
-              ? [["one outside user's mail goes through the transport that enforces MTA-STS (lab/mta-sts.ts)", ...sts.main] as LabSetting]
-              : []),
-          ]
-        : [];
+      : h.role === "new"
+        ? newServerSettings()
+        : h.role === "internet"
+          ? [
+              ...partnerSettings(),
+              ...outsideSenderSettings(),
+              ...(sts
+                ? [["one outside user's mail goes through the transport that enforces MTA-STS (lab/mta-sts.ts)", ...sts.main] as LabSetting]
+                : []),
+            ]
+          : [];
   writeFileSync(join(etc, "main.cf"), withLabSettings(debianMainCf(fqdn), [...labSettings(h), ...own]));
   writeFileSync(join(etc, "aliases"), readFileSync("/etc/aliases", "utf8"));
   writeFileSync(join(etc, "mailname"), `${fqdn}\n`);
@@ -336,20 +369,11 @@ export async function startPostfix(
     mkdirSync(join(etc, "tls"), { recursive: true, mode: 0o700 });
     writeFileSync(join(etc, LEGACY_CHAIN.replace("/etc/postfix/", "")), legacyChain, { mode: 0o600 });
     writeFileSync(join(etc, "transport"), `${PARTNER_DOMAIN} smtp:[${addresses.internet}]:25\n`);
-    writeFileSync(join(etc, "header_checks"), `/^${STRIPPED_HEADER}:/ IGNORE\n`);
     maps.push("transport");
-    // Submission with SASL, as Debian's master.cf has it commented out, enabled.
-    await run(["postconf", "-c", etc, "-M", "submission/inet=submission inet n - n - - smtpd"]);
-    await run([
-      "postconf",
-      "-c",
-      etc,
-      "-P",
-      "submission/inet/syslog_name=postfix/submission",
-      "submission/inet/smtpd_sasl_auth_enable=yes",
-      "submission/inet/smtpd_tls_security_level=encrypt",
-      "submission/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject",
-    ]);
+  }
+  if (h.role === "legacy" || h.role === "new") {
+    writeFileSync(join(etc, "header_checks"), `/^${STRIPPED_HEADER}:/ IGNORE\n`);
+    await enableSubmission(etc);
   }
   if (h.role === "internet") {
     writeFileSync(
@@ -506,14 +530,15 @@ export function startDovecot(h: PlannedLabHost): Promise<void> {
   ]);
 }
 
-/** The roaming user who submits through the legacy gateway with SASL (and TLS, as Debian's submission has it). */
+/** The roaming user who submits through the gateway with SASL (and TLS, as Debian's submission has it). */
 export const ROAMING_USER = { name: "roaming", password: "lab-roaming-password" };
 
 /**
- * The legacy gateway's SASL: dovecot's auth service on the socket postfix's submission asks
- * (private/auth in its queue directory), one user in a password file. No mail protocol.
+ * A gateway's SASL (the legacy gateway's, and the new server's for the same users): dovecot's auth
+ * service on the socket postfix's submission asks (private/auth in its queue directory), one user
+ * in a password file. No mail protocol.
  */
-export async function startLegacySasl(h: PlannedLabHost): Promise<void> {
+export async function startSubmissionSasl(h: PlannedLabHost): Promise<void> {
   const dir = hostDir(h.role);
   mkdirSync(dovecotEtc(h), { recursive: true });
   const users = join(dovecotEtc(h), "users");

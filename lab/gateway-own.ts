@@ -1,15 +1,17 @@
 /**
- * What the lab's legacy gateway does of its own, as a real one does, checked with real messages:
- * an office client relays through it (its own mynetworks), a roaming user submits with SASL over
- * STARTTLS (its own submission service), both to a partner that only its own transport entry
- * reaches, and its own header_checks strip an internal header. A stranger may not relay. Cutover
- * must keep all of it through every phase and rollback.
+ * What the lab's gateway does for its clients, as a real one does, checked with real messages sent
+ * to the gateway by its name, as the clients have it configured: an office client relays through it
+ * (the legacy gateway's own mynetworks; gateway.relayClients wherever the identity is), a roaming
+ * user submits with SASL over STARTTLS (gateway.services: submission), both to a partner that the
+ * legacy gateway reaches by its own transport entry, and an internal header is stripped (the
+ * organisation's header_checks, on both systems). A stranger may not relay. Cutover must keep all
+ * of it through every phase and rollback, whichever system holds the gateway's name.
  */
 import { newMarker, relayVerdict, waitFor } from "../src/checks/mail";
+import type { Plan } from "../src/model/plan";
 import { run } from "../src/remote/local";
 import type { HostSession } from "../src/remote/ssh";
 import { PARTNER_MAILBOX, ROAMING_USER, STRIPPED_HEADER } from "./daemons";
-import type { LabDescription } from "./layout";
 import { OFFICE_NS } from "./layout";
 
 export interface OwnServiceCheck {
@@ -34,25 +36,35 @@ async function partnerCopy(internet: HostSession, marker: string): Promise<strin
   return r.code === 0 && r.stdout ? r.stdout : undefined;
 }
 
-/** swaks's last reply line and exit code, as a short text. */
-const outcome = (r: { code: number; stdout: string; stderr: string }) =>
-  `exit ${r.code}: ${`${r.stdout}\n${r.stderr}`
-    .split("\n")
-    .filter((l) => /^\s*<(-|\*\*)\s/.test(l) || l.startsWith("***"))
-    .at(-1)
-    ?.trim()}`;
+/** swaks's exit code and the reply that failed it (its last error line, else its last reply), as a short text. */
+const outcome = (r: { code: number; stdout: string; stderr: string }) => {
+  const lines = `${r.stdout}\n${r.stderr}`.split("\n");
+  const failed = lines.filter((l) => /^\s*<\*\*\s/.test(l) || l.startsWith("***")).at(-1);
+  return `exit ${r.code}: ${(failed ?? lines.filter((l) => /^\s*<-\s/.test(l)).at(-1))?.trim()}`;
+};
 
 /**
- * Sends through the legacy gateway's management address as an office client and as the roaming
- * user, and as a stranger who must be refused; waits for the two messages at the partner.
+ * Where the gateway's clients reach it in the plan's phase: its name, once the plan publishes the
+ * name's address; before that (the lab's zones start empty, where an organisation's zone already
+ * has the name), the address the name is to hold. Pure.
  */
-export async function checkGatewayOwnServices(lab: LabDescription, internet: HostSession): Promise<OwnServiceCheck[]> {
-  const legacy = lab.hosts.legacy!.address;
+export function gatewayServer(p: Plan): string {
+  const { hostName, address } = p.gateway;
+  return p.zones.some((z) => z.records.some((r) => r.name === hostName && r.type === "A" && r.values.includes(address)))
+    ? hostName
+    : address;
+}
+
+/**
+ * Sends to the gateway at `server` (its name: lab/rehearsal.ts) as an office client and as the
+ * roaming user, and as a stranger who must be refused; waits for the two messages at the partner.
+ */
+export async function checkGatewayOwnServices(internet: HostSession, server: string): Promise<OwnServiceCheck[]> {
   const [office, roaming] = [newMarker(), newMarker()];
-  const swaks = (server: string, marker: string, extra: string[]) => [
+  const swaks = (to: string, marker: string, extra: string[]) => [
     "swaks",
     "--server",
-    server,
+    to,
     "--to",
     PARTNER_MAILBOX,
     "--header",
@@ -70,7 +82,7 @@ export async function checkGatewayOwnServices(lab: LabDescription, internet: Hos
         "netns",
         "exec",
         OFFICE_NS,
-        ...swaks(legacy, office, ["--from", "printer@office.lab.invalid", "--header", `${STRIPPED_HEADER}: floor 2`]),
+        ...swaks(server, office, ["--from", "printer@office.lab.invalid", "--header", `${STRIPPED_HEADER}: floor 2`]),
       ],
       {
         allowFailure: true,
@@ -78,7 +90,7 @@ export async function checkGatewayOwnServices(lab: LabDescription, internet: Hos
       },
     ),
     internet.exec(
-      swaks(`${legacy}:587`, roaming, [
+      swaks(`${server}:587`, roaming, [
         "--from",
         `${ROAMING_USER.name}@lab.invalid`,
         "--tls",
@@ -95,7 +107,7 @@ export async function checkGatewayOwnServices(lab: LabDescription, internet: Hos
       [
         "swaks",
         "--server",
-        legacy,
+        server,
         "--from",
         "stranger@elsewhere.invalid",
         "--to",

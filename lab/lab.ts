@@ -23,10 +23,10 @@ import {
   publishDelegations,
   startDovecot,
   startKnot,
-  startLegacySasl,
   startPostfix,
   startResolver,
   startSshd,
+  startSubmissionSasl,
   writeEtc,
 } from "./daemons";
 import {
@@ -38,6 +38,7 @@ import {
   type LabDescription,
   type LabHost,
   labLayout,
+  OFFICE_NS,
   OPERATOR_NS,
   type Progress,
   SWITCH_NS,
@@ -210,6 +211,10 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
     const operatorEtc = etcDir(OPERATOR_NS);
     mkdirSync(operatorEtc, { recursive: true });
     writeFileSync(join(operatorEtc, "resolv.conf"), `nameserver ${dns.address}\noptions timeout:1 attempts:2\n`);
+    // The office client resolves the gateway's name through the organisation's DNS, as a workstation does.
+    const officeEtc = etcDir(OFFICE_NS);
+    mkdirSync(officeEtc, { recursive: true });
+    writeFileSync(join(officeEtc, "resolv.conf"), `nameserver ${dns.address}\noptions timeout:1 attempts:2\n`);
     const zones = [...layout.zones, ISP_ZONE];
     progress("lab: the lab CA and the gateways' chains for the gateway names");
     const tls = await labTls();
@@ -225,7 +230,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
           h.role === "legacy" ? readFileSync(join(keysDir, "legacy-gateway.pem"), "utf8") : undefined,
           h.role === "internet" ? stsSender : undefined,
         );
-        if (h.role === "legacy") await startLegacySasl(h);
+        if (h.role === "legacy" || h.role === "new") await startSubmissionSasl(h);
         if (h.role === layout.dnsRole) await startKnot(h, zones, tsig, inv);
         if (h.role === "internet") await startDovecot(h);
       }),
@@ -237,7 +242,7 @@ export async function labUp(progress: Progress = () => {}, opts: { team?: boolea
           25,
           ...(h.role === layout.dnsRole ? [53] : []),
           ...(h.role === "internet" ? [110, ISP_RELAY.port] : []),
-          ...(h.role === "legacy" ? [587] : []),
+          ...(h.role === "legacy" || h.role === "new" ? [587] : []),
         ]),
       ),
     );
@@ -319,7 +324,7 @@ export async function rebootHost(role: HostRole, progress: Progress = () => {}):
   await bootNetwork(h, join(hostDir(role), "run-network"));
   await startSshd(h);
   await bootPostfix(h);
-  if (role === "legacy") await startLegacySasl(h);
+  if (role === "legacy" || role === "new") await startSubmissionSasl(h);
   await waitListening(h.namespace, [22, 25, ...(role === "legacy" ? [587] : [])]);
   progress(`lab: ${role} up again in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -17,7 +17,7 @@ import type { MigrationStack } from "../src/ops/stack";
 import { verifyDeployed } from "../src/ops/verification";
 import { SessionPool } from "../src/remote/ssh";
 import { hostTarget, sshEndpoint } from "../src/remote/targets";
-import { checkGatewayOwnServices, type OwnServiceCheck } from "./gateway-own";
+import { checkGatewayOwnServices, gatewayServer, type OwnServiceCheck } from "./gateway-own";
 import { type LabDescription, labHostKeys, rebootHost } from "./lab";
 import { labMailboxFile, openLabStack, removeLabStack } from "./lab-stack";
 import { outageWindow, type Switch, startProber } from "./prober";
@@ -34,7 +34,7 @@ export interface StepReport {
   changes: Record<string, number>;
   /** Of the seconds: those spent checking mail after the engine was done. */
   verifySeconds: number;
-  /** The legacy gateway's own services after the step (office relay, SASL submission, a stranger refused). */
+  /** The gateway's services to its clients after the step, at its name (office relay, SASL submission, a stranger refused). */
   own: OwnServiceCheck[];
 }
 
@@ -123,7 +123,7 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
     );
     return r;
   };
-  /** The legacy gateway's own services, which cutover must keep: a failure fails the step. */
+  /** The gateway's services to its own clients, by its name, which cutover must keep: a failure fails the step. */
   const pool = new SessionPool();
   const internet = () =>
     pool.session(
@@ -133,13 +133,14 @@ export async function rehearse(o: RehearsalOptions): Promise<{ report: Rehearsal
       ),
     );
   const checkOwn = async (r: StepReport) => {
-    r.own = await checkGatewayOwnServices(o.lab, await internet());
+    const server = gatewayServer(stackPlan(o.stackName));
+    r.own = await checkGatewayOwnServices(await internet(), server);
     const failed = r.own.filter((c) => !c.ok);
     if (failed.length) {
       r.ok = false;
-      r.failures.push(...failed.map((c) => `the legacy gateway's own ${c.service}: ${c.detail}`));
+      r.failures.push(...failed.map((c) => `the gateway's ${c.service} at ${server}: ${c.detail}`));
     }
-    o.progress(`     the legacy gateway's own services: ${r.own.map((c) => `${c.service} ${c.ok ? "ok" : "FAILED"}`).join(", ")}`);
+    o.progress(`     the gateway's own services at ${server}: ${r.own.map((c) => `${c.service} ${c.ok ? "ok" : "FAILED"}`).join(", ")}`);
   };
   const timed = async <T extends PhaseOutcome>(step: string, run: () => Promise<T>) => {
     const t = Date.now();
@@ -289,7 +290,7 @@ export function renderReport(r: RehearsalReport): { table: string; markdown: str
   };
   const md = (cells: string[][], head: string[]) =>
     [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...cells.map((c) => `| ${c.join(" | ")} |`)].join("\n");
-  const stepHead = ["step", "checks", "passed", "legacy's own", "seconds"];
+  const stepHead = ["step", "checks", "passed", "clients' services", "seconds"];
   const switchHead = [
     "switch",
     "direction",

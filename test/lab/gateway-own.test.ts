@@ -45,7 +45,7 @@ describe("a stock Debian gateway with settings of its own", () => {
 
   it("keeps its own services while cutover routes it, and gets its main.cf back exactly", async () => {
     const before = { legacy: await mainCf("legacy"), internet: await mainCf("internet") };
-    const own = await checkGatewayOwnServices(lab.description, await session("internet"));
+    const own = await checkGatewayOwnServices(await session("internet"), lab.description.hosts.legacy!.address);
     expect(own.filter((c) => !c.ok)).toEqual([]);
 
     await applyRouting(await session("internet"), table("internet"));
@@ -61,15 +61,42 @@ describe("a stock Debian gateway with settings of its own", () => {
     expect(merged).toContain("transport_maps = hash:/etc/postfix/cutover/current/transport, hash:/etc/postfix/transport");
     expect(merged).toContain("smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination");
     expect((await readRouting(await session("legacy"))).configured).toBe(true);
-    const during = await checkGatewayOwnServices(lab.description, await session("internet"));
+    const during = await checkGatewayOwnServices(await session("internet"), lab.description.hosts.legacy!.address);
     expect(during.filter((c) => !c.ok)).toEqual([]);
     // The gateway's own relay rule, kept as it was: a stranger is refused with 5xx.
     expect(during.find((c) => c.service === "stranger refused")!.detail).toMatch(/5\d\d/);
 
     for (const role of ["legacy", "internet"] as const) await restoreRouting(await session(role));
     expect({ legacy: await mainCf("legacy"), internet: await mainCf("internet") }).toEqual(before);
-    const after = await checkGatewayOwnServices(lab.description, await session("internet"));
+    const after = await checkGatewayOwnServices(await session("internet"), lab.description.hosts.legacy!.address);
     expect(after.filter((c) => !c.ok)).toEqual([]);
+  }, 120_000);
+
+  it("the new server serves the gateway's clients once cutover trusts them (gateway.relayClients), and the check says so when it does not", async () => {
+    const neu = await session("new");
+    const at = lab.description.hosts.new!.address;
+    // Before cutover routes it: its stock relay rule defers the office client (4xx) and a stranger
+    // alike; the roaming user's SASL submission (set up for the gateway's clients) is accepted, but
+    // the partner, which has no MX, is reached only through the outbound relay cutover's routing sets.
+    const stock = await checkGatewayOwnServices(await session("internet"), at);
+    expect(stock.map((c) => [c.service, c.ok])).toEqual([
+      ["office relay", false],
+      ["SASL submission", false],
+      ["stranger refused", false],
+    ]);
+    expect(stock[0].detail).toMatch(/^not accepted \(exit \d+: <\*\* 454 /);
+    expect(stock[1].detail).toMatch(/^accepted but not at orders@partner\.test within/);
+    // Routed (phase 2 on): the office subnet trusted as the inventory lists it, strangers refused with 5xx.
+    await applyRouting(neu, table("new"));
+    try {
+      expect(await checkGatewayOwnServices(await session("internet"), at)).toEqual([
+        expect.objectContaining({ service: "office relay", ok: true }),
+        expect.objectContaining({ service: "SASL submission", ok: true }),
+        expect.objectContaining({ service: "stranger refused", ok: true }),
+      ]);
+    } finally {
+      await restoreRouting(neu);
+    }
   }, 120_000);
 
   it("a phase-2 address space named like the host ($myhostname in mydestination) is taken out of mydestination, and its mail is delivered", async () => {

@@ -40,7 +40,7 @@ describe("plan of the pilot stack", () => {
       domains: ["api.test"],
       mailboxes: ["user1@api.test", "user2@api.test", "user3@api.test"],
       relays: [{ recipient: "new.api.test", to: "new", nextHop: "198.51.100.20" }],
-      trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25"],
+      trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25", "198.51.100.64/28"],
       // Only the new system's users pass the connector: anyone else is refused at RCPT, not bounced.
       relayRecipients: ["user4@new.api.test", "user5@new.api.test"],
       // The pilot's outboundRelay: outbound mail leaves through the ISP's relay.
@@ -51,7 +51,7 @@ describe("plan of the pilot stack", () => {
       domains: ["new.api.test"],
       mailboxes: ["user4@new.api.test", "user5@new.api.test"],
       relays: [{ recipient: "api.test", to: "legacy", nextHop: "198.51.100.10" }],
-      trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25"],
+      trusted: ["198.51.100.10", "198.51.100.20", "198.51.100.25", "198.51.100.64/28"],
       relayRecipients: ["user1@api.test", "user2@api.test", "user3@api.test"],
       relayHost: "[relay.isp.test]:2525",
     });
