@@ -98,6 +98,78 @@ export function smtpClosedToSenders(
   return `hosts.${taker.role}: its security groups (${taker.groups.join(", ")}) do not admit SMTP (tcp 25) from ${missing.join(", ")}, which ${other.role}'s (${other.groups.join(", ")}) ${needed.size ? "admit" : "must"}: the go-live would move the Elastic IP to an instance those senders cannot reach; add an inbound rule for tcp 25 from ${missing.join(", ")} to one of them (hosts.${taker.role}.instance.securityGroupIds)`;
 }
 
+/** A route as the aws provider's ec2.getRouteTable gives it (the fields cutover reads). */
+export interface InstanceRoute {
+  cidrBlock?: string;
+  /** An Internet gateway (igw-...), or a virtual private gateway (vgw-...). */
+  gatewayId?: string;
+  natGatewayId?: string;
+  transitGatewayId?: string;
+  networkInterfaceId?: string;
+  vpcPeeringConnectionId?: string;
+}
+
+/**
+ * Why the instance giving the Elastic IP up would lose its way to the Internet with it: its
+ * subnet's default route goes to an Internet gateway and the Elastic IP is its only public address
+ * (it was launched without one of its own, which AWS would give it again). Its deferred queue, its
+ * bounces and its own connections would then go nowhere. Undefined when its default route goes
+ * through NAT, a transit or another gateway, when it has none, or when it gets a public address
+ * back. Pure.
+ */
+export function outboundLostWithElasticIp(releasing: {
+  role: MailSystem;
+  instanceId: string;
+  subnetId: string;
+  publicIpOnLaunch: boolean;
+  routes: InstanceRoute[];
+}): string | undefined {
+  const internet = releasing.routes.find((r) => r.cidrBlock === "0.0.0.0/0")?.gatewayId;
+  if (!internet?.startsWith("igw-") || releasing.publicIpOnLaunch) return undefined;
+  return `hosts.${releasing.role}: instance ${releasing.instanceId} reaches the Internet through ${internet} (subnet ${releasing.subnetId}) with the Elastic IP as its only public address: once the go-live moves the address away it can send nothing (its deferred queue, its bounces); give it a way out first: a NAT gateway route for its subnet, or an Elastic IP of its own`;
+}
+
+/**
+ * The route table of a subnet: its own association, else its VPC's main table (a subnet without
+ * one uses it).
+ */
+async function subnetRoutes(subnetId: string, parent: pulumi.Resource): Promise<InstanceRoute[]> {
+  const { ec2 } = aws();
+  try {
+    return (await ec2.getRouteTable({ subnetId }, { parent })).routes;
+  } catch {
+    const { vpcId } = await ec2.getSubnet({ id: subnetId }, { parent });
+    return (await ec2.getRouteTable({ vpcId, filters: [{ name: "association.main", values: ["true"] }] }, { parent })).routes;
+  }
+}
+
+/**
+ * Nothing, once the instance giving the Elastic IP up is known to keep its way to the Internet
+ * without it (outboundLostWithElasticIp); the program stops naming the fix otherwise, before the
+ * association moves.
+ */
+export function keepsOutbound(
+  releasing: {
+    role: MailSystem;
+    instanceId: pulumi.Input<string>;
+    network: { subnetId: pulumi.Input<string>; publicIpOnLaunch: pulumi.Input<boolean> };
+  },
+  parent: pulumi.Resource,
+): pulumi.Output<void> {
+  return pulumi
+    .all([releasing.instanceId, releasing.network.subnetId, releasing.network.publicIpOnLaunch])
+    .apply(async ([instanceId, subnetId, publicIpOnLaunch]) => {
+      const why = outboundLostWithElasticIp({
+        role: releasing.role,
+        instanceId,
+        subnetId,
+        publicIpOnLaunch: Boolean(publicIpOnLaunch),
+        routes: await subnetRoutes(subnetId, parent),
+      });
+      if (why) throw new InputError(why);
+    });
+}
+
 /**
  * The taking instance's id once its security groups are known to admit every SMTP sender the other
  * gateway admits (smtpClosedToSenders); the program stops naming the gap otherwise, before the

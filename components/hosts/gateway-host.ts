@@ -36,6 +36,11 @@ export class GatewayHost extends pulumi.ComponentResource {
   readonly instanceId: pulumi.Output<string> | undefined;
   /** The EC2 instance's security groups (aws hosts only). */
   readonly securityGroupIds: pulumi.Output<string[]> | undefined;
+  /**
+   * An existing EC2 instance's subnet and whether it was launched with a public address of its own
+   * (which AWS gives it again when an Elastic IP leaves it): what its outbound connectivity needs.
+   */
+  readonly network: { subnetId: pulumi.Output<string>; publicIpOnLaunch: pulumi.Output<boolean> } | undefined;
   /** sha256 of the routing table, so a preview shows when routing changes. */
   readonly routingDigest: string | undefined;
 
@@ -69,14 +74,17 @@ export class GatewayHost extends pulumi.ComponentResource {
       );
       this.instanceId = instance.id;
       this.securityGroupIds = instance.vpcSecurityGroupIds;
+      this.network = undefined;
     } else if (h.kind === "aws" && h.instanceId) {
       // The legacy gateway usually predates the stack: read it, never manage (or destroy) it.
       const instance = aws().ec2.Instance.get(`${name}-instance`, h.instanceId, undefined, { parent: this });
       this.instanceId = instance.id;
       this.securityGroupIds = instance.vpcSecurityGroupIds;
+      this.network = { subnetId: instance.subnetId, publicIpOnLaunch: instance.associatePublicIpAddress };
     } else {
       this.instanceId = undefined;
       this.securityGroupIds = undefined;
+      this.network = undefined;
     }
     if (args.routing && args.ssh) {
       new GatewayRouting(

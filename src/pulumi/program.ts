@@ -5,7 +5,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { adoptsRecords, MailZone } from "../../components/dns/mail-zone";
-import { ElasticIpGoLive, openToSenders } from "../../components/go-live/elastic-ip";
+import { ElasticIpGoLive, keepsOutbound, openToSenders } from "../../components/go-live/elastic-ip";
 import { ReaddressGoLive, type ReaddressGoLiveArgs } from "../../components/go-live/readdress";
 import { GatewayHost } from "../../components/hosts/gateway-host";
 import {
@@ -178,12 +178,20 @@ function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: H
   const goLive = new ElasticIpGoLive("gateway-address", {
     allocationId: inv.gateway.allocationId!,
     holder: p.gateway.holder,
-    // Only once the taking instance admits every SMTP sender the other one does.
-    instanceId: openToSenders(
-      { role: p.gateway.holder, instanceId: taker.instanceId!, securityGroupIds: taker.securityGroupIds! },
-      { role: other.role as MailSystem, securityGroupIds: other.securityGroupIds! },
-      taker,
-    ),
+    // Only once the taking instance admits every SMTP sender the other one does, and an existing
+    // instance giving the address up keeps its way out without it.
+    instanceId: pulumi
+      .all([
+        openToSenders(
+          { role: p.gateway.holder, instanceId: taker.instanceId!, securityGroupIds: taker.securityGroupIds! },
+          { role: other.role as MailSystem, securityGroupIds: other.securityGroupIds! },
+          taker,
+        ),
+        other.role === "legacy" && other.network
+          ? keepsOutbound({ role: other.role, instanceId: other.instanceId!, network: other.network }, other)
+          : undefined,
+      ])
+      .apply(([id]) => id),
     after: [drain],
   });
   const identityHosts = (["legacy", "new"] as const).map((role) => {

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { SecurityGroupRule } from "../../components/go-live/elastic-ip";
+import type { InstanceRoute, SecurityGroupRule } from "../../components/go-live/elastic-ip";
 import type { Inventory, Phase } from "../../src/model/inventory";
 import type { ArchivedAssignment } from "../../src/model/mailbox-archive";
 import { plan } from "../../src/model/plan";
@@ -72,7 +72,16 @@ export interface MockOptions {
   listings?: Map<string, Record<string, unknown>[]>;
   /** By security group id, its rules (vpc.getSecurityGroupRule); by default each admits tcp 25 from 0.0.0.0/0. */
   securityGroups?: Map<string, SecurityGroupRule[]>;
+  /** The subnet an instance the stack reads is in, and whether it was launched with a public address (default: no). */
+  readInstance?: { subnetId: string; associatePublicIpAddress: boolean };
+  /** By subnet id, its route table's routes (ec2.getRouteTable); by default none. A subnet listed as "main" has no association of its own. */
+  routeTables?: Map<string, InstanceRoute[] | "main">;
+  /** The routes of the VPC's main route table. */
+  mainRoutes?: InstanceRoute[];
 }
+
+/** The subnet an EC2 instance the stack reads (Instance.get) is in, under mocks. */
+export const MOCK_READ_INSTANCE_SUBNET = "subnet-0aaaaaaaaaaaaaaaa";
 
 /** The security group an EC2 instance the stack reads (Instance.get) is in, under mocks. */
 export const MOCK_READ_INSTANCE_GROUP = "sg-0aaaaaaaaaaaaaaaa";
@@ -103,7 +112,10 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions
           a.type === "aws:route53/zone:Zone"
             ? { zoneId: `Z${a.name.length}MOCK`, nameServers: ["ns-1.awsdns-01.org"] }
             : a.type === "aws:ec2/instance:Instance" && a.id
-              ? { vpcSecurityGroupIds: [MOCK_READ_INSTANCE_GROUP] }
+              ? {
+                  vpcSecurityGroupIds: [MOCK_READ_INSTANCE_GROUP],
+                  ...(o.readInstance ?? { subnetId: MOCK_READ_INSTANCE_SUBNET, associatePublicIpAddress: false }),
+                }
               : {};
         return { id: a.id || `${a.name}-id`, state: { ...a.inputs, ...extra } };
       },
@@ -126,6 +138,13 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions
           const [group, n] = String(a.inputs.securityGroupRuleId).split("/");
           return { ...a.inputs, ...groupRules(group)[Number(n)] };
         }
+        if (a.token === "aws:ec2/getRouteTable:getRouteTable") {
+          if (a.inputs.vpcId) return { ...a.inputs, routes: o.mainRoutes ?? [] };
+          const routes = o.routeTables?.get(a.inputs.subnetId) ?? [];
+          if (routes === "main") throw new Error("query returned no results. Please change your search criteria and try again");
+          return { ...a.inputs, routes };
+        }
+        if (a.token === "aws:ec2/getSubnet:getSubnet") return { ...a.inputs, vpcId: "vpc-0aaaaaaaaaaaaaaaa" };
         return a.inputs;
       },
     },

@@ -2,14 +2,27 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { servedZoneId } from "../../components/dns/mail-zone";
-import { ELASTIC_IP_MOVE_OPTIONS, type SecurityGroupRule, smtpClosedToSenders } from "../../components/go-live/elastic-ip";
+import {
+  ELASTIC_IP_MOVE_OPTIONS,
+  type InstanceRoute,
+  outboundLostWithElasticIp,
+  type SecurityGroupRule,
+  smtpClosedToSenders,
+} from "../../components/go-live/elastic-ip";
 import { loadConfig, parseHostKeys } from "../../src/model/config";
 import type { Phase } from "../../src/model/inventory";
 import { assignmentDigest, packAssignment, unpackAssignment } from "../../src/model/mailbox-archive";
 import { plan } from "../../src/model/plan";
 import { publicKeyOf } from "../../src/remote/instance-host-key";
 import { load, rawStack } from "../helpers";
-import { MOCK_CREDENTIALS, MOCK_INSTANCE_HOST_KEY, MOCK_READ_INSTANCE_GROUP, type MockResource, runUnderMocks } from "./mock-program";
+import {
+  MOCK_CREDENTIALS,
+  MOCK_INSTANCE_HOST_KEY,
+  MOCK_READ_INSTANCE_GROUP,
+  MOCK_READ_INSTANCE_SUBNET,
+  type MockResource,
+  runUnderMocks,
+} from "./mock-program";
 
 const run = (stack: string, phase: Phase) => runUnderMocks(load(stack, phase), phase);
 const summary = (rs: MockResource[]) => rs.map((r) => `${r.type} ${r.name}`);
@@ -353,6 +366,39 @@ describe("the program under mocks: pilot stack and layouts", () => {
     expect(archive.options.additionalSecretOutputs).toEqual(["packed", "entries"]);
     expect(archive.provider).toMatch(/pulumi:providers:pulumi-nodejs::host-effects::/);
     expect(outputs.mailboxAssignment).toBe(assignment.digest);
+  });
+});
+
+describe("the legacy instance's way out once the Elastic IP leaves it", () => {
+  const legacy = { role: "legacy" as const, instanceId: "i-0aaaaaaaaaaaaaaaa", subnetId: "subnet-0a" };
+  it("names an instance whose only public address is the Elastic IP behind an Internet gateway, and the fix", () => {
+    expect(
+      outboundLostWithElasticIp({ ...legacy, publicIpOnLaunch: false, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0123" }] }),
+    ).toBe(
+      "hosts.legacy: instance i-0aaaaaaaaaaaaaaaa reaches the Internet through igw-0123 (subnet subnet-0a) with the Elastic IP as its only public address: once the go-live moves the address away it can send nothing (its deferred queue, its bounces); give it a way out first: a NAT gateway route for its subnet, or an Elastic IP of its own",
+    );
+    // Launched with a public address (AWS gives it one again), behind NAT or a transit gateway, or with no way out at all: kept.
+    for (const [publicIpOnLaunch, routes] of [
+      [true, [{ cidrBlock: "0.0.0.0/0", gatewayId: "igw-0123" }]],
+      [false, [{ cidrBlock: "0.0.0.0/0", natGatewayId: "nat-0123" }]],
+      [false, [{ cidrBlock: "0.0.0.0/0", transitGatewayId: "tgw-0123" }]],
+      [false, [{ cidrBlock: "10.0.0.0/16", gatewayId: "local" }]],
+    ] as [boolean, InstanceRoute[]][])
+      expect(outboundLostWithElasticIp({ ...legacy, publicIpOnLaunch, routes })).toBeUndefined();
+  });
+
+  it("reads the legacy instance's subnet routes (its VPC's main table when it has none of its own) before the go-live moves the address", async () => {
+    const routeTableReads = (r: Awaited<ReturnType<typeof runUnderMocks>>) =>
+      r.invokes.filter((i) => i.token === "aws:ec2/getRouteTable:getRouteTable").map((i) => i.inputs);
+    const own = await runUnderMocks(load("production", 5), 5);
+    expect(routeTableReads(own)).toEqual([{ subnetId: MOCK_READ_INSTANCE_SUBNET }]);
+    const main = await runUnderMocks(load("production", 5), 5, { routeTables: new Map([[MOCK_READ_INSTANCE_SUBNET, "main"]]) });
+    expect(routeTableReads(main)).toEqual([
+      { subnetId: MOCK_READ_INSTANCE_SUBNET },
+      { vpcId: "vpc-0aaaaaaaaaaaaaaaa", filters: [{ name: "association.main", values: ["true"] }] },
+    ]);
+    // Before the go-live the legacy instance keeps the address: nothing to read.
+    expect(routeTableReads(await runUnderMocks(load("production", 4), 4))).toEqual([]);
   });
 });
 
