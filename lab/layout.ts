@@ -59,7 +59,11 @@ export interface LabDescription {
   zones: string[];
   dnsServer: string;
   /** The team's state backend and the two operators' workstations, when the lab was built with them. */
-  team?: { backendUrl: string; operators: [string, string] };
+  /**
+   * `otherRoleUrl`: the same database as another role of the organisation's (a reporting tool) that
+   * may connect and has no privilege on cutover's tables.
+   */
+  team?: { backendUrl: string; operators: [string, string]; otherRoleUrl: string };
   /**
    * The gateway's TLS identity in the lab (lab/certificates.ts): the CA's certificate (the senders'
    * trust anchor), the legacy gateway's own chain file on it, and the new server's chain (a stack

@@ -68,6 +68,7 @@ export async function teamUp(progress: Progress = () => {}): Promise<Team> {
   const team: Team = {
     backendUrl: `postgres://cutover:${password}@${TEAM_DB_ADDRESS}:5432/pulumi?sslmode=disable`,
     operators: [OPERATOR_NS, SECOND_OPERATOR_NS],
+    otherRoleUrl: `postgres://reporting:${password}@${TEAM_DB_ADDRESS}:5432/pulumi?sslmode=disable`,
   };
   const started = Date.now();
   const bin = postgresBin();
@@ -85,7 +86,7 @@ export async function teamUp(progress: Progress = () => {}): Promise<Team> {
   // Lab-only: the operators' subnet may connect with a password (Debian's pg_hba allows only localhost).
   writeFileSync(
     join(data, "pg_hba.conf"),
-    `${readFileSync(join(data, "pg_hba.conf"), "utf8")}\n# cutover lab: the operators' workstations\nhost pulumi cutover 198.51.100.0/24 scram-sha-256\n`,
+    `${readFileSync(join(data, "pg_hba.conf"), "utf8")}\n# cutover lab: the operators' workstations\nhost pulumi cutover 198.51.100.0/24 scram-sha-256\n# cutover lab: another role of the organisation's that may connect (a reporting tool)\nhost pulumi reporting 198.51.100.0/24 scram-sha-256\n`,
   );
   progress(`lab team: PostgreSQL ${bin.split("/")[4]} in ${TEAM_DB_NS} at ${TEAM_DB_ADDRESS}`);
   await startDaemon(TEAM_DB_NS, [
@@ -106,7 +107,7 @@ export async function teamUp(progress: Progress = () => {}): Promise<Team> {
   await waitListening(TEAM_DB_NS, [5432]);
   // The role's password goes to psql on standard input, never on a command line.
   await inNamespace(TEAM_DB_NS, asPostgres([`${bin}/psql`, "-h", dir, "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-f", "-"]), {
-    input: `create role cutover login password '${password}';\ncreate database pulumi owner cutover;\n`,
+    input: `create role cutover login password '${password}';\ncreate database pulumi owner cutover;\ncreate role reporting login password '${password}';\n`,
   });
   progress(`lab team: up in ${((Date.now() - started) / 1000).toFixed(1)} s (backend ${team.backendUrl.replace(password, "****")})`);
   return team;

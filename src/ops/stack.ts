@@ -28,7 +28,7 @@ import { PROJECT_DIR, STACKS_DIR } from "../model/stack-file";
 import { run } from "../remote/local";
 import { type Engine, engineEnv, type Progress } from "./engine";
 import { EngineError, engineLockHolder, failedOnPassphrase, StackBusyError, WrongPassphraseError } from "./errors";
-import { holdStack, type StackHold } from "./hold";
+import { type BrokenHold, holdStack, inspectHold, type StackHold } from "./hold";
 import { changedProperties, type PropertyChange, propertyChanges } from "./property-changes";
 
 /**
@@ -363,6 +363,12 @@ export class MigrationStack {
   /** The stack's config file, stacks/Pulumi.<stack>.yaml. */
   get stackFile(): string {
     return join(STACKS_DIR, `Pulumi.${this.name}.yaml`);
+  }
+
+  /** Who holds the stack now and the breaks recorded; with `breakIt`, ends the hold (see hold.ts, inspectHold). */
+  async inspectHold(breakIt: boolean): Promise<BrokenHold | undefined> {
+    const project = (await this.stack.workspace.projectSettings()).name;
+    return inspectHold(this.backendUrl, project, this.name, breakIt);
   }
 
   /** Takes the stack for a whole command (see hold.ts): StackBusyError when another operator holds it. */

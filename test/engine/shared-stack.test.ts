@@ -6,11 +6,13 @@
  * shows one update.
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CONFIG } from "../../src/model/config-keys";
 import { PROJECT_DIR } from "../../src/model/stack-file";
 import { HoldLostError } from "../../src/ops/errors";
+import { holdStack, inspectHold } from "../../src/ops/hold";
 import { runPhase } from "../../src/ops/phase";
 import { testLab } from "../lab/env";
 import { labStackAtPhase4, progress } from "./phase-4-stack";
@@ -151,4 +153,69 @@ describe("a hold whose PostgreSQL session ends under the command", () => {
     expect(after.length).toBe(before.length + 1);
     expect(after[0]).toMatchObject({ kind: "update", result: "succeeded" });
   }, 300_000);
+});
+
+describe("the hold belongs to cutover's role, and a stale one is broken on the record", () => {
+  it("another role that may connect to the database can neither take a stack's hold nor keep cutover from it", async () => {
+    const stack = stackOf();
+    const { Client } = await import("pg");
+    const other = new Client({ connectionString: team().otherRoleUrl });
+    await other.connect();
+    try {
+      // The advisory lock keys an earlier hold took, derived from public strings, held by the other role for ever.
+      const h = createHash("sha256").update(`cutover hold cutover/${stack.name}`).digest();
+      await other.query("select pg_advisory_lock($1, $2)", [h.readInt32BE(0), h.readInt32BE(4)]);
+      const mine = await holdStack(backendUrl, "cutover", stack.name, "phase 5");
+      expect(mine!.where).toBe(`PostgreSQL table cutover_holds, row cutover/${stack.name}`);
+      try {
+        // The row cutover locks cannot be locked, nor the hold taken, by a role without privilege on its table.
+        await other.query("begin");
+        await expect(other.query("select 1 from cutover_holds for update nowait")).rejects.toThrow(
+          /permission denied for table cutover_holds/,
+        );
+        await other.query("rollback");
+        await expect(holdStack(team().otherRoleUrl, "cutover", stack.name, "phase 5")).rejects.toThrow(/permission denied/);
+      } finally {
+        await mine!.release();
+      }
+    } finally {
+      await other.end();
+    }
+  }, 120_000);
+
+  it("a hold that outlived its command is shown and broken with npm run hold --break, from another workstation, and the break is recorded", async () => {
+    const stack = stackOf();
+    const [, second] = team().operators;
+    const stale = await holdStack(backendUrl, "cutover", stack.name, "phase 5");
+    expect((await inspectHold(backendUrl, "cutover", stack.name, false))!.holder).toMatch(
+      /^cutover phase 5 \S+ pid \d+ from 198\.51\.100\.\d+, since /,
+    );
+    const before = (await inspectHold(backendUrl, "cutover", stack.name, false))!.recorded.length;
+    const r = await runAs(second, "hold", [stack.name, "--break", "--yes"]);
+    expect(r.code, r.stderr).toBe(0);
+    // The fault struck: the stale hold's session was ended, and the command holding it would know.
+    const lost = await new Promise<string | undefined>((resolve) => {
+      const t = setInterval(() => {
+        if (stale!.lost?.()) {
+          clearInterval(t);
+          resolve(stale!.lost?.());
+        }
+      }, 100);
+      setTimeout(() => {
+        clearInterval(t);
+        resolve(stale!.lost?.());
+      }, 10_000);
+    });
+    expect(lost).toMatch(/terminating connection due to administrator command|session ended/);
+    const after = (await inspectHold(backendUrl, "cutover", stack.name, false))!;
+    expect(after.holder).toBeUndefined();
+    expect(after.recorded.length).toBe(before + 1);
+    expect(after.recorded[0]).toMatchObject({
+      holder: expect.stringMatching(/^cutover phase 5 \S+ pid \d+/),
+      brokenBy: expect.stringMatching(/^\S+@\S+ pid \d+$/),
+    });
+    // The stack can be held again at once.
+    await (await holdStack(backendUrl, "cutover", stack.name, "phase 5"))!.release();
+    await stale!.release();
+  }, 120_000);
 });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { engineLockHolder, StackBusyError } from "../../src/ops/errors";
-import { holdStack } from "../../src/ops/hold";
+import { holdStack, inspectHold } from "../../src/ops/hold";
 
 const backend = () => pathToFileURL(mkdtempSync(join(tmpdir(), "cutover-backend-"))).toString();
 
@@ -43,6 +43,33 @@ describe("holding a stack on a local backend", () => {
       JSON.stringify({ operator: "bob@y", host: "elsewhere", pid: process.pid, command: "rollback", since: "2026-01-01T00:00:00Z" }),
     );
     await expect(holdStack(url, "cutover", "production", "phase 5")).rejects.toThrow(/held by cutover rollback bob@y, since 2026-01-01/);
+  });
+
+  it("breaks a hold left by another workstation on the record: shown, removed, the break listed with whose it was and who broke it", async () => {
+    const url = backend();
+    const dir = join(new URL(url).pathname, ".cutover-holds", "cutover");
+    await (await holdStack(url, "cutover", "production", "phase 4"))!.release();
+    writeFileSync(
+      join(dir, "production.json"),
+      JSON.stringify({ operator: "bob@y pid 7", host: "elsewhere", pid: 7, command: "phase 5", since: "2026-01-01T00:00:00Z" }),
+    );
+    expect(await inspectHold(url, "cutover", "production", false)).toEqual({
+      holder: "cutover phase 5 bob@y pid 7, since 2026-01-01T00:00:00Z",
+      recorded: [],
+    });
+    const broken = await inspectHold(url, "cutover", "production", true);
+    expect(broken!.recorded).toEqual([
+      {
+        at: expect.stringMatching(/^\d{4}-/),
+        holder: "cutover phase 5 bob@y pid 7, since 2026-01-01T00:00:00Z",
+        brokenBy: expect.stringMatching(/ pid \d+$/),
+      },
+    ]);
+    expect(await inspectHold(url, "cutover", "production", false)).toEqual({ recorded: broken!.recorded });
+    // Another stack's breaks are its own; the stack is held again at once.
+    expect((await inspectHold(url, "cutover", "pilot", false))!.recorded).toEqual([]);
+    await (await holdStack(url, "cutover", "production", "phase 5"))!.release();
+    expect(await inspectHold("s3://bucket/state", "cutover", "production", true)).toBeUndefined();
   });
 
   it("offers no hold on backends without one", async () => {

@@ -15,6 +15,7 @@ const COMMANDS = [
   "phase",
   "rollback",
   "history",
+  "hold",
   "preview",
   "drift",
   "plan",
