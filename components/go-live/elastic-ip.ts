@@ -12,6 +12,12 @@ export interface ElasticIpGoLiveArgs {
   instanceId: pulumi.Input<string>;
   /** What must be done before the address moves (the releasing host's drain). */
   after?: pulumi.Resource[];
+  /**
+   * Whether the new association may take the address from where it is: only from the other
+   * gateway of the stack (an undone failed move left it there, outside the state), never from a
+   * third instance. Applies to a new association only (an existing one keeps what it was made with).
+   */
+  allowReassociation?: pulumi.Input<boolean>;
 }
 
 /**
@@ -34,8 +40,12 @@ export class ElasticIpGoLive extends pulumi.ComponentResource {
       `${name}-association`,
       // allowReassociation false: the address is free when we associate it (see the options),
       // so an association held by anything else is an error to stop on, not an address to steal.
-      { allocationId: args.allocationId, instanceId: args.instanceId, allowReassociation: false },
-      { parent: this, ...ELASTIC_IP_MOVE_OPTIONS, ...(args.after ? { dependsOn: args.after } : {}) },
+      { allocationId: args.allocationId, instanceId: args.instanceId, allowReassociation: args.allowReassociation ?? false },
+      {
+        parent: this,
+        ...ELASTIC_IP_MOVE_OPTIONS,
+        ...(args.after ? { dependsOn: args.after } : {}),
+      },
     );
     this.association = association;
     this.associationId = association.id;
@@ -52,6 +62,9 @@ export class ElasticIpGoLive extends pulumi.ComponentResource {
 export const ELASTIC_IP_MOVE_OPTIONS = {
   deleteBeforeReplace: true,
   replaceOnChanges: ["instanceId"],
+  // Computed from where the address is at each run (ElasticIpGoLiveArgs): a change alone must never
+  // replace (and so disassociate) an association in place.
+  ignoreChanges: ["allowReassociation"],
 } as const satisfies pulumi.CustomResourceOptions;
 
 /** A security group rule as the aws provider's vpc.getSecurityGroupRule gives it (the fields cutover reads). */

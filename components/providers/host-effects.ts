@@ -242,6 +242,11 @@ export interface GatewayDrainState {
   address: string;
   /** The gateway's ports beyond 25 (gateway.services), drained and reset with it. */
   ports?: number[];
+  /**
+   * Whether the Elastic IP is on this host's instance at the run: its move is due, and the drain
+   * runs whatever the state says (a move that failed and was undone left the drain recorded done).
+   */
+  moveDue?: boolean;
   /** "role address": a new host to drain is a change. */
   digest: string;
 }
@@ -253,7 +258,7 @@ export interface GatewayDrainState {
 export class GatewayDrain extends HostEffectResource {
   constructor(
     name: string,
-    args: { host: SshEndpoint; privateKey: pulumi.Input<string>; address: string; ports?: number[] },
+    args: { host: SshEndpoint; privateKey: pulumi.Input<string>; address: string; ports?: number[]; moveDue?: pulumi.Input<boolean> },
     opts?: pulumi.CustomResourceOptions,
   ) {
     super(

@@ -254,7 +254,7 @@ const zoneTarget = (s: OnPremZoneState) => ({
 
 export const gatewayDrain: HostEffectProvider<GatewayDrainState> = {
   async diff(_id, olds, news) {
-    return { changes: olds.digest !== news.digest };
+    return { changes: olds.digest !== news.digest || news.moveDue === true };
   },
   async create(inputs) {
     await withSession(hostTarget(inputs.host, inputs.privateKey), (s) => drainHost(s, inputs.address, inputs.ports));

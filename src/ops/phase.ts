@@ -24,6 +24,7 @@ import {
 } from "../remote/effects/identity";
 import { newHostKey, publicKeyOf } from "../remote/instance-host-key";
 import type { HostSession } from "../remote/ssh";
+import { undoElasticIpMove } from "./address-restore";
 import { HoldLostError, StackBusyError } from "./errors";
 import { currentPhase, largeChangeRefusals, phaseRefusals, providerRecordsOfAdoptedZones, type Refusal, TAGS } from "./guards";
 import { deployedPlan, interrupted, nextUpdateNumber, stackFacts } from "./history";
@@ -334,6 +335,8 @@ async function guardedPhase(
   } catch (e) {
     // The engine's lock was taken by another update: this one never started, so its config goes too.
     if (e instanceof StackBusyError) recorded.restore();
+    // An Elastic IP move that failed part-way: the releasing gateway back as it was, before the command ends.
+    else if (deployed) await undoElasticIpMove(stack, inv, deployed, next, o.progress);
     throw e;
   }
   reportDelegations(up, o);

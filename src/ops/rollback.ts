@@ -9,9 +9,9 @@ import { CONFIG } from "../model/config-keys";
 import { InputError } from "../model/errors";
 import type { Phase } from "../model/inventory";
 import { mailboxFilePath, readMailboxFile } from "../model/mailbox-archive";
-import { plan } from "../model/plan";
-import { loadStack, STACKS_DIR } from "../model/stack-file";
-import { restoreLostAddress } from "./address-restore";
+import { type Plan, plan } from "../model/plan";
+import { loadStack, STACKS_DIR, stackPlan } from "../model/stack-file";
+import { restoreLostAddress, undoElasticIpMove } from "./address-restore";
 import { HoldLostError } from "./errors";
 import { providerRecordsOfAdoptedZones } from "./guards";
 import { archivedMailboxFile, nextUpdateNumber, numbered } from "./history";
@@ -136,6 +136,15 @@ export async function planRollback(stack: MigrationStack, to?: number): Promise<
   return { ...rollback, moves, mailboxFile: { path: file.path, content } };
 }
 
+/** The plan of the stack file as it is, or nothing when it does not load (a rollback runs whatever state the stack is in). */
+function planOrNothing(stackName: string): Plan | undefined {
+  try {
+    return stackPlan(stackName);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface RollbackOutcome extends PhaseOutcome {
   plan: RollbackPlan;
   /** The gateway's address was on no host after an interrupted move, and was put back before the engine ran. */
@@ -180,6 +189,8 @@ async function heldRollback(
   const lost = hold?.lost?.();
   if (lost) throw new HoldLostError(stack.name, lost);
 
+  // The gateway as the stack has it before the rollback: whose Elastic IP a failed move would give back.
+  const before = planOrNothing(stack.name);
   if (rb.mailboxFile) writeFileSync(rb.mailboxFile.path, rb.mailboxFile.content);
   await stack.setConfig(rb.restore);
   const phase = rb.to.phase as Phase;
@@ -194,10 +205,16 @@ async function heldRollback(
   // Nothing is applied yet; once the state forgets them, the same rollback runs again.
   const orphaned = providerRecordsOfAdoptedZones(stack.name, preview.steps, inv);
   if (orphaned) throw new InputError(orphaned);
-  const up = await stack.up({
-    message: `rollback to update ${rb.to.number} (phase ${phase}) by ${operatorName()}`,
-    refresh: recovering || foundChanged(preview),
-  });
+  const up = await stack
+    .up({
+      message: `rollback to update ${rb.to.number} (phase ${phase}) by ${operatorName()}`,
+      refresh: recovering || foundChanged(preview),
+    })
+    .catch(async (e: unknown) => {
+      // An Elastic IP move that failed part-way: the releasing gateway back as it was, before the command ends.
+      if (before) await undoElasticIpMove(stack, inv, before, plan(inv, phase), o.progress);
+      throw e;
+    });
   const outcome = await verifyAndRecord(stack, phase, inv, o, { status: "done", refusals: [], forced: false, preview, up }, rb.update);
   return { ...outcome, plan: rb, ...(addressRestored ? { addressRestored } : {}) };
 }

@@ -4,6 +4,7 @@
  */
 
 import * as pulumi from "@pulumi/pulumi";
+import { aws } from "../../components/cloud-sdks";
 import { adoptsRecords, MailZone } from "../../components/dns/mail-zone";
 import { ElasticIpGoLive, keepsOutbound, openToSenders } from "../../components/go-live/elastic-ip";
 import { ReaddressGoLive, type ReaddressGoLiveArgs } from "../../components/go-live/readdress";
@@ -162,6 +163,18 @@ export function deploy(inv: Inventory, p: Plan, creds?: HostCredentials, o: Depl
  */
 function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: HostCredentials, provider: HostEffectsProvider) {
   const releasing: MailSystem = p.gateway.holder === "new" ? "legacy" : "new";
+  const allocationId = inv.gateway.allocationId!;
+  const [taker, other] = [p.gateway.holder, p.gateway.holder === "legacy" ? "new" : "legacy"].map(
+    (role) => hosts.find((h) => h.role === role)!,
+  );
+  // Where the address is now: on the releasing instance while a move is due (a drain needed, even
+  // when a failed move was undone since the drain last ran); the association may take it from the
+  // other gateway (where an undone move left it), from nowhere else.
+  const now = pulumi.output(aws().ec2.getElasticIp({ id: allocationId }, { parent: other }));
+  const moveDue = pulumi.all([now, other.instanceId!]).apply(([eip, id]) => eip.instanceId === id);
+  const fromOtherGateway = pulumi
+    .all([now, taker.instanceId!, other.instanceId!])
+    .apply(([eip, a, b]) => Boolean(eip.instanceId) && (eip.instanceId === a || eip.instanceId === b));
   const drain = new GatewayDrain(
     "gateway-drain",
     {
@@ -169,11 +182,9 @@ function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: H
       privateKey: creds.privateKey,
       address: inv.hosts[releasing].address,
       ...(p.gateway.service.ports ? { ports: p.gateway.service.ports } : {}),
+      moveDue,
     },
     { provider },
-  );
-  const [taker, other] = [p.gateway.holder, p.gateway.holder === "legacy" ? "new" : "legacy"].map(
-    (role) => hosts.find((h) => h.role === role)!,
   );
   const goLive = new ElasticIpGoLive("gateway-address", {
     allocationId: inv.gateway.allocationId!,
@@ -193,6 +204,7 @@ function elasticIpGoLive(inv: Inventory, p: Plan, hosts: GatewayHost[], creds: H
       ])
       .apply(([id]) => id),
     after: [drain],
+    allowReassociation: fromOtherGateway,
   });
   const identityHosts = (["legacy", "new"] as const).map((role) => {
     const planned = p.hosts.find((h) => h.role === role)!;

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import type { InstanceRoute, SecurityGroupRule } from "../../components/go-live/elastic-ip";
 import type { Inventory, Phase } from "../../src/model/inventory";
 import type { ArchivedAssignment } from "../../src/model/mailbox-archive";
@@ -78,6 +79,8 @@ export interface MockOptions {
   routeTables?: Map<string, InstanceRoute[] | "main">;
   /** The routes of the VPC's main route table. */
   mainRoutes?: InstanceRoute[];
+  /** The instance the gateway's Elastic IP is associated with now (ec2.getElasticIp); by default none. */
+  elasticIpOn?: string;
 }
 
 /** The subnet an EC2 instance the stack reads (Instance.get) is in, under mocks. */
@@ -86,6 +89,17 @@ export const MOCK_READ_INSTANCE_SUBNET = "subnet-0aaaaaaaaaaaaaaaa";
 /** The security group an EC2 instance the stack reads (Instance.get) is in, under mocks. */
 export const MOCK_READ_INSTANCE_GROUP = "sg-0aaaaaaaaaaaaaaaa";
 const SMTP_FROM_ANYWHERE: SecurityGroupRule[] = [{ isEgress: false, ipProtocol: "tcp", fromPort: 25, toPort: 25, cidrIpv4: "0.0.0.0/0" }];
+
+/**
+ * Pulumi 3.248's mock monitor has no RPC to register a resource's hooks with (the engine's
+ * RegisterErrorHook, RegisterResourceHook): a program binding one would fail under mocks. Under
+ * mocks the engine never runs an operation, so a hook is only ever bound, never called: the
+ * registration is acknowledged, and the binding is checked in the resource's options.
+ */
+for (const rpc of ["registerErrorHook", "registerResourceHook"] as const) {
+  const monitor = MockMonitor.prototype as unknown as Record<string, unknown>;
+  monitor[rpc] ??= (_request: unknown, done: (err: null, response: object) => void) => done(null, {});
+}
 
 export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions = {}): Promise<MockRun> {
   const { assignment } = o;
@@ -145,6 +159,8 @@ export async function runUnderMocks(inv: Inventory, phase: Phase, o: MockOptions
           return { ...a.inputs, routes };
         }
         if (a.token === "aws:ec2/getSubnet:getSubnet") return { ...a.inputs, vpcId: "vpc-0aaaaaaaaaaaaaaaa" };
+        if (a.token === "aws:ec2/getElasticIp:getElasticIp")
+          return { ...a.inputs, ...(o.elasticIpOn ? { instanceId: o.elasticIpOn, associationId: "eipassoc-0aaaaaaaaaaaaaaaa" } : {}) };
         return a.inputs;
       },
     },

@@ -190,7 +190,11 @@ describe("the program under mocks: production stack", () => {
     const association = byName(resources).get("aws:ec2/eipAssociation:EipAssociation gateway-address-association")!;
     expect(association.options.deleteBeforeReplace).toBe(true);
     expect(association.options.replaceOnChanges).toEqual(["instanceId"]);
-    expect(ELASTIC_IP_MOVE_OPTIONS).toEqual({ deleteBeforeReplace: true, replaceOnChanges: ["instanceId"] });
+    expect(ELASTIC_IP_MOVE_OPTIONS).toEqual({
+      deleteBeforeReplace: true,
+      replaceOnChanges: ["instanceId"],
+      ignoreChanges: ["allowReassociation"],
+    });
   });
 
   it("from phase 3 to 4 the pilot records go and the production ones come", async () => {
@@ -399,6 +403,24 @@ describe("the legacy instance's way out once the Elastic IP leaves it", () => {
     ]);
     // Before the go-live the legacy instance keeps the address: nothing to read.
     expect(routeTableReads(await runUnderMocks(load("production", 4), 4))).toEqual([]);
+  });
+});
+
+describe("an Elastic IP move that a failed one may have left half-done", () => {
+  it("the association may take the address only from the stack's other gateway, and the drain runs whenever a move is due", async () => {
+    const { resources } = await runUnderMocks(load("production", 5), 5);
+    const association = resources.find((r) => r.type === "aws:ec2/eipAssociation:EipAssociation")!;
+    expect(association.options.ignoreChanges).toEqual(["allowReassociation"]);
+    // The address on no instance: a new association takes it as before, stealing nothing.
+    expect(association.inputs.allowReassociation).toBe(false);
+    expect(resources.find((r) => r.name === "gateway-drain")!.inputs.moveDue).toBe(false);
+    // On the legacy instance (the go-live due, or a failed one undone): drained, and taken from it.
+    const due = await runUnderMocks(load("production", 5), 5, { elasticIpOn: "i-0a1b2c3d4e5f60718" });
+    expect(due.resources.find((r) => r.type === "aws:ec2/eipAssociation:EipAssociation")!.inputs.allowReassociation).toBe(true);
+    expect(due.resources.find((r) => r.name === "gateway-drain")!.inputs.moveDue).toBe(true);
+    // On a third instance: never taken.
+    const elsewhere = await runUnderMocks(load("production", 5), 5, { elasticIpOn: "i-0fffffffffffffff0" });
+    expect(elsewhere.resources.find((r) => r.type === "aws:ec2/eipAssociation:EipAssociation")!.inputs.allowReassociation).toBe(false);
   });
 });
 
