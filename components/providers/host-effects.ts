@@ -197,6 +197,8 @@ export interface OriginalIdentity {
   /** Whether the drain policy was there, and the DATA restrictions the host had (absent in older states). */
   drainPolicy?: boolean;
   dataRestrictions?: string;
+  /** smtp_helo_name as main.cf set it, "" when unset (absent in older states). */
+  heloName?: string;
 }
 
 export const identityDigest = (hosts: IdentityHost[]) =>

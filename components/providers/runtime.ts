@@ -162,6 +162,7 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
       banner: before[i].banner,
       ownName: before[i].ownName,
       kernelHostName: before[i].kernelHostName,
+      heloName: before[i].heloName,
       holdsServiceAddress: before[i].holdsServiceAddress,
       drainPolicy: before[i].drainPolicy,
       dataRestrictions: before[i].dataRestrictions,
@@ -220,6 +221,8 @@ export const gatewayIdentity: HostEffectProvider<GatewayIdentityState> = {
             banner: before.banner,
             ownName: before.ownName,
             kernelHostName: before.kernelHostName,
+            // A state recorded before cutover kept the HELO name has none: its smtp_helo_name is left.
+            ...(before.heloName !== undefined ? { heloName: before.heloName } : {}),
             holdsServiceAddress: before.holdsServiceAddress,
           },
         };

@@ -107,7 +107,7 @@ export function mxSwitchReadyAt(history: UpdateSummary[], inv: Inventory): { low
 }
 
 export interface Refusal {
-  guard: "skip" | "backwards" | "verification" | "unfinished" | "mx-ttl" | "large-change" | "go-live pre-flight";
+  guard: "skip" | "backwards" | "verification" | "unfinished" | "mx-ttl" | "large-change" | "go-live pre-flight" | "host";
   message: string;
 }
 

@@ -13,6 +13,7 @@ import { assignmentDigest, readMailboxFile } from "../model/mailbox-archive";
 import { type Plan, plan } from "../model/plan";
 import { diffPlans } from "../model/plan-diff";
 import { loadStack, STACKS_DIR } from "../model/stack-file";
+import { factsLine, factsProblem, type HostFacts, readHostFacts } from "../remote/effects/host-facts";
 import {
   cannotServe,
   readIdentity,
@@ -126,6 +127,47 @@ export async function provideInstanceHostKeys(stack: MigrationStack, inv: Invent
     );
   }
   return made;
+}
+
+/**
+ * Every host whose postfix the phase configures, read at first contact (host-facts.ts): its
+ * system, mail server and init in one line each, and a refusal for one cutover cannot drive (another
+ * MTA, no postfix, a postfix too old). A host out of reach is left to the engine, which names it.
+ */
+async function hostFactRefusals(
+  stack: MigrationStack,
+  inv: Inventory,
+  next: Plan,
+  legacyDown: boolean,
+  config: ConfigMap,
+  note: (line: string) => void,
+): Promise<Refusal[]> {
+  // An instance the stack creates may not be there yet: its AMI is the operator's choice, read by the engine's first effect.
+  const created = (r: HostRole) => {
+    const h = inv.hosts[r];
+    return h?.kind === "aws" && Boolean(h.instance);
+  };
+  const roles = next.routing.map((t) => t.host).filter((r) => !(legacyDown && r === "legacy") && !created(r));
+  if (!roles.length) return [];
+  const sessions = await stackSessions(stack, inv, config);
+  try {
+    const { session } = sessions;
+    if (!session) return [];
+    const read = await Promise.all(
+      roles.map(async (role) => {
+        const s = await session(role).catch(() => undefined);
+        return s && { role, target: `${role} (${s.target.address})`, facts: await readHostFacts(s).catch(() => undefined) };
+      }),
+    );
+    const known = read.filter((r) => r?.facts) as { role: HostRole; target: string; facts: HostFacts }[];
+    if (known.length) note(`hosts: ${known.map((r) => `${r.role}: ${factsLine(r.facts)}`).join("; ")}`);
+    return known.flatMap((r) => {
+      const problem = factsProblem(r.target, r.facts);
+      return problem ? [{ guard: "host", message: problem }] : [];
+    });
+  } finally {
+    await sessions.close();
+  }
 }
 
 /**
@@ -284,6 +326,7 @@ async function guardedPhase(
   const refusals = [
     ...phaseRefusals(stack.name, target, inv, facts),
     ...(diff ? largeChangeRefusals(stack.name, target, diff) : []),
+    ...(await hostFactRefusals(stack, inv, next, Boolean(o.legacyDown), facts.config, o.progress)),
     ...(await goLiveRefusals(stack, inv, deployed, next, Boolean(o.legacyDown), facts.config, o.progress)),
   ];
   for (const r of refusals) o.progress(`${o.force ? "overridden" : "refused"} (${r.guard}): ${r.message}`);

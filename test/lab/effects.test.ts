@@ -12,6 +12,7 @@ import { tlsTest } from "../../src/checks/tls";
 import type { HostRole } from "../../src/model/inventory";
 import { type Plan, plan } from "../../src/model/plan";
 import { hostRouting, routingDigest } from "../../src/model/routing";
+import { factsProblem, readHostFacts } from "../../src/remote/effects/host-facts";
 import {
   addressOnLink,
   applyGatewayIdentity,
@@ -719,6 +720,9 @@ describe("host identity effect", () => {
     const legacy = await session("legacy");
     const neu = await session("new");
     expect(await banner()).toMatch(/220 mail\.api\.test ESMTP/);
+    // The name the new server says in HELO now, which it keeps whatever its myhostname becomes.
+    const newBefore = await readIdentity(neu, service("new"));
+    const helo = newBefore.heloName || (newBefore.ownName !== "new.api.test" ? newBefore.ownName : "");
     // Phase 3 publishes only the legacy gateway's key, and the outside sender enforces DANE: the new
     // server takes the gateway's chain with its name (the key moves with the identity).
     const newTable = hostRouting(p3.routing.find((t) => t.host === "new")!);
@@ -758,6 +762,7 @@ describe("host identity effect", () => {
       draining: false,
       closedToNewSessions: false,
       dataRestrictions: "check_policy_service unix:private/cutover-drain",
+      heloName: helo,
       // Written to its own configuration, for its next boot; the legacy gateway's taken out of its own.
       persisted: { stack: "ifupdown", detail: "ifupdown: /etc/network/interfaces", address: true, hostnameFile: "mail.api.test" },
     });
@@ -842,6 +847,42 @@ describe("host identity effect", () => {
     }
     expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ holdsServiceAddress: true });
     expect(await readIdentity(neu, service("new"))).toMatchObject({ holdsServiceAddress: false });
+  }, 60_000);
+
+  it("keeps the name a host says in HELO when it gets its own name, shown at the receiver, and gives smtp_helo_name back as it was", async () => {
+    const [legacy, internet] = [await session("legacy"), await session("internet")];
+    const mainCf = async () => (await legacy.exec(["postconf", "-n"])).stdout;
+    const before = await readIdentity(legacy, service("legacy"));
+    const original = await mainCf();
+    // As a gateway named mx1.lab.invalid before cutover, saying so in HELO ($myhostname).
+    await execSequence(legacy, [mainCfEdit(["-e", "myhostname=mx1.lab.invalid"]), mainCfEdit(["-X", "smtp_helo_name"]), POSTFIX_RELOAD]);
+    try {
+      const renamed = {
+        hostName: before.hostName,
+        ownName: "legacy.api.test",
+        holdsServiceAddress: before.holdsServiceAddress,
+        service: service("legacy"),
+      };
+      expect(await applyIdentity(legacy, renamed)).toBe(true);
+      expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ ownName: "legacy.api.test", heloName: "mx1.lab.invalid" });
+      // A message from the gateway reaches the outside host (through the ISP's relay) saying HELO mx1.lab.invalid.
+      const marker = newMarker();
+      await sendMail(legacy, { from: "postmaster@api.test", to: "cutover-probe@outside-provider.test", marker });
+      const found = await waitFor(
+        () => findAnywhere(internet, marker),
+        (f) => f.length > 0,
+      );
+      const text = (await internet.exec(["cat", found[0]])).stdout;
+      expect(text).toMatch(/^Received: from mx1\.lab\.invalid \(/m);
+      expect(text).not.toMatch(/^Received: from legacy\.api\.test/m);
+      // Given back as it was: unset, HELO following myhostname again.
+      await applyIdentity(legacy, { ...renamed, ownName: "mx1.lab.invalid", heloName: "" });
+      expect(await readIdentity(legacy, service("legacy"))).toMatchObject({ ownName: "mx1.lab.invalid", heloName: "" });
+    } finally {
+      await execSequence(legacy, [mainCfEdit(["-e", `myhostname=${before.ownName}`]), POSTFIX_RELOAD]);
+      if (before.heloName) await execSequence(legacy, [mainCfEdit(["-e", `smtp_helo_name=${before.heloName}`]), POSTFIX_RELOAD]);
+    }
+    expect(await mainCf()).toBe(original);
   }, 60_000);
 
   it("stops announcing the address when it gives it up, so that no neighbour is sent back to it", async () => {
@@ -938,6 +979,29 @@ describe("host identity effect", () => {
       ]);
     } finally {
       await neu.exec(["nft", "delete", "table", "inet", "labfw"]);
+    }
+  });
+
+  it("reads a gateway host's facts at first contact: Debian's postfix driven; a host without postfix refused in one line", async () => {
+    const facts = await readHostFacts(await session("legacy"));
+    expect(facts.mta.name).toBe("postfix");
+    expect(facts.mta.version).toMatch(/^3\.\d+\.\d+$/);
+    expect(facts.system).toMatch(/^Debian GNU\/Linux/);
+    expect(factsProblem("legacy", facts)).toBeUndefined();
+    // The legacy gateway as a host without postfix: a second sshd that finds no postconf to run.
+    const second = await secondSshd(
+      "legacy",
+      [],
+      'touch /tmp/no-postconf && chmod 644 /tmp/no-postconf && mount --bind /tmp/no-postconf "$(command -v postconf)"',
+    );
+    try {
+      const without = await readHostFacts(second.session);
+      expect(without.mta).toEqual({ name: "none" });
+      expect(factsProblem("legacy (198.51.100.10)", without)).toMatch(
+        /^legacy \(198\.51\.100\.10\) \(Debian GNU\/Linux [^)]*\)\) has no postfix \(no postconf on its PATH\)/,
+      );
+    } finally {
+      second.stop();
     }
   });
 

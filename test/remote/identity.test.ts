@@ -28,6 +28,7 @@ const live = (over: Partial<LiveIdentity> = {}): LiveIdentity => ({
   closedToNewSessions: false,
   dataRestrictions: "",
   persisted: { stack: "ifupdown", detail: "ifupdown: /etc/network/interfaces", address: false, hostnameFile: "legacy.api.test" },
+  heloName: "",
   ...over,
 });
 const want = (holds: boolean, hostName = "legacy.api.test"): HostIdentity => ({
@@ -131,6 +132,24 @@ describe("names", () => {
 
   it("changes nothing when the host is already named so", () => {
     expect(nameCommands(live(), want(false))).toEqual([]);
+  });
+
+  it("keeps the name the host says in HELO when its myhostname changes, and gives smtp_helo_name back as it was", () => {
+    // mx1.example.com said HELO mx1.example.com ($myhostname): it still does once myhostname is legacy.api.test.
+    const renamed = nameCommands(live({ ownName: "mx1.example.com" }), want(false));
+    expect(renamed).toContainEqual(mainCfEdit(["-e", "myhostname=legacy.api.test", "smtp_helo_name=mx1.example.com"]));
+    // A host with a HELO name of its own keeps it untouched.
+    expect(nameCommands(live({ ownName: "mx1.example.com", heloName: "out.example.com" }), want(false))).toContainEqual(
+      mainCfEdit(["-e", "myhostname=legacy.api.test"]),
+    );
+    // Restored: unset again (postconf -X), or the value it had.
+    const restoreUnset = nameCommands(live({ heloName: "mx1.example.com" }), { ...want(false), heloName: "" });
+    expect(restoreUnset).toEqual([mainCfEdit(["-X", "smtp_helo_name"]), POSTFIX_RELOAD]);
+    expect(nameCommands(live({ heloName: "mx1.example.com" }), { ...want(false), heloName: "out.example.com" })).toEqual([
+      mainCfEdit(["-e", "smtp_helo_name=out.example.com"]),
+      POSTFIX_RELOAD,
+    ]);
+    expect(nameCommands(live({ heloName: "out.example.com" }), { ...want(false), heloName: "out.example.com" })).toEqual([]);
   });
 });
 

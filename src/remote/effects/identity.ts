@@ -56,6 +56,8 @@ export interface HostIdentity {
   /** Restoring a host as it was: the exact smtpd_banner and kernel name to put back. */
   banner?: string;
   kernelHostName?: string;
+  /** Restoring a host as it was: smtp_helo_name as main.cf had it set ("": not set, HELO followed myhostname). */
+  heloName?: string;
 }
 
 export interface LiveIdentity {
@@ -80,6 +82,8 @@ export interface LiveIdentity {
   dataRestrictions: string;
   /** What the host's own configuration brings back at its next boot (persistence.ts). */
   persisted: PersistedIdentity;
+  /** smtp_helo_name as main.cf sets it, "" when it does not (the host says $myhostname in HELO). */
+  heloName: string;
 }
 
 /** Where the drain policy lives, and the file that switches it on for the addresses it lists. */
@@ -144,11 +148,13 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
       ["sh", "-c", `[ -e ${RELEASE_GUARD_MARK} ] && nft list table ip ${RELEASE_GUARD}`],
       sectionMarker,
       persistenceCommand("read", service.interface ?? "", service.address, service.prefixLength),
+      sectionMarker,
+      ["sh", "-c", "postconf -nh smtp_helo_name 2>/dev/null || true"],
     ],
     { continueOnError: true },
   );
-  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag, guard, persisted] = sections(stdout).map((x) =>
-    (x ?? "").trim(),
+  const [banner, expanded, own, kernel, addrs, dataRestrictions, drainService, policy, flag, guard, persisted, helo] = sections(stdout).map(
+    (x) => (x ?? "").trim(),
   );
   if (addrs.includes(IP_FAILED))
     throw new Error(`reading the addresses of ${service.interface} failed: ${addrs.replace(IP_FAILED, "ip exited").replace(/\s+/g, " ")}`);
@@ -163,6 +169,7 @@ export async function readIdentity(s: HostSession, service: ServiceAddress): Pro
     closedToNewSessions: guard.includes(`ip daddr ${service.address} tcp dport `),
     dataRestrictions,
     persisted: parsePersisted(persisted),
+    heloName: helo,
   };
 }
 
@@ -388,11 +395,20 @@ export function nameCommands(live: LiveIdentity, id: HostIdentity, background = 
   const kernel = id.kernelHostName ?? id.hostName;
   const banner = id.banner ?? `${id.hostName} ESMTP`;
   if (live.kernelHostName !== kernel) commands.push(["hostname", refuseControl("the host name", kernel)]);
+  // The name the host says in HELO to every receiver stays its own: where myhostname changes and HELO
+  // followed it, smtp_helo_name keeps the old name (receivers' reputation and forward-confirmed
+  // reverse DNS are tied to it). A restore puts smtp_helo_name back as it was, unset included.
+  const keepHelo = id.heloName === undefined && live.ownName !== id.ownName && live.heloName === "" && live.ownName !== "";
+  const restoreHelo = id.heloName !== undefined && live.heloName !== id.heloName;
   const settings = [
     ...(live.banner !== banner ? [mainCfSetting("smtpd_banner", banner)] : []),
     ...(live.ownName !== id.ownName ? [mainCfSetting("myhostname", id.ownName)] : []),
+    ...(keepHelo ? [mainCfSetting("smtp_helo_name", live.ownName)] : []),
+    ...(restoreHelo && id.heloName ? [mainCfSetting("smtp_helo_name", id.heloName)] : []),
   ];
-  if (settings.length) commands.push(mainCfEdit(["-e", ...settings]), background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
+  if (settings.length) commands.push(mainCfEdit(["-e", ...settings]));
+  if (restoreHelo && !id.heloName) commands.push(mainCfEdit(["-X", "smtp_helo_name"]));
+  if (settings.length || restoreHelo) commands.push(background ? detached("setsid -f postfix reload") : POSTFIX_RELOAD);
   return commands;
 }
 
