@@ -130,13 +130,15 @@ export async function provideInstanceHostKeys(stack: MigrationStack, inv: Invent
 }
 
 /**
- * Every host whose postfix the phase configures, read at first contact (host-facts.ts): its
- * system, mail server and init in one line each, and a refusal for one cutover cannot drive (another
- * MTA, no postfix, a postfix too old). A host out of reach is left to the engine, which names it.
+ * Every host whose postfix the phase configures for the first time (none the last update deployed
+ * routes), read at that first contact (host-facts.ts): its system, mail server and init in one line
+ * each, and a refusal for one cutover cannot drive (another MTA, no postfix, a postfix too old). A
+ * host out of reach is left to the engine, which names it.
  */
 async function hostFactRefusals(
   stack: MigrationStack,
   inv: Inventory,
+  deployed: Plan | undefined,
   next: Plan,
   legacyDown: boolean,
   config: ConfigMap,
@@ -147,9 +149,11 @@ async function hostFactRefusals(
     const h = inv.hosts[r];
     return h?.kind === "aws" && Boolean(h.instance);
   };
-  const roles = next.routing.map((t) => t.host).filter((r) => !(legacyDown && r === "legacy") && !created(r));
-  if (!roles.length) return [];
-  const sessions = await stackSessions(stack, inv, config);
+  const known = new Set(deployed?.routing.map((t) => t.host) ?? []);
+  const roles = next.routing.map((t) => t.host).filter((r) => !known.has(r) && !(legacyDown && r === "legacy") && !created(r));
+  // Settings the sessions cannot be made from (no key, a host key missing) are the engine's to name, in its preview.
+  const sessions = roles.length ? await stackSessions(stack, inv, config).catch(() => undefined) : undefined;
+  if (!sessions) return [];
   try {
     const { session } = sessions;
     if (!session) return [];
@@ -159,9 +163,9 @@ async function hostFactRefusals(
         return s && { role, target: `${role} (${s.target.address})`, facts: await readHostFacts(s).catch(() => undefined) };
       }),
     );
-    const known = read.filter((r) => r?.facts) as { role: HostRole; target: string; facts: HostFacts }[];
-    if (known.length) note(`hosts: ${known.map((r) => `${r.role}: ${factsLine(r.facts)}`).join("; ")}`);
-    return known.flatMap((r) => {
+    const found = read.filter((r) => r?.facts) as { role: HostRole; target: string; facts: HostFacts }[];
+    if (found.length) note(`hosts: ${found.map((r) => `${r.role}: ${factsLine(r.facts)}`).join("; ")}`);
+    return found.flatMap((r) => {
       const problem = factsProblem(r.target, r.facts);
       return problem ? [{ guard: "host", message: problem }] : [];
     });
@@ -326,7 +330,7 @@ async function guardedPhase(
   const refusals = [
     ...phaseRefusals(stack.name, target, inv, facts),
     ...(diff ? largeChangeRefusals(stack.name, target, diff) : []),
-    ...(await hostFactRefusals(stack, inv, next, Boolean(o.legacyDown), facts.config, o.progress)),
+    ...(await hostFactRefusals(stack, inv, deployed, next, Boolean(o.legacyDown), facts.config, o.progress)),
     ...(await goLiveRefusals(stack, inv, deployed, next, Boolean(o.legacyDown), facts.config, o.progress)),
   ];
   for (const r of refusals) o.progress(`${o.force ? "overridden" : "refused"} (${r.guard}): ${r.message}`);

@@ -20,7 +20,7 @@ export interface HostFacts {
 /** Oldest postfix cutover drives: `postconf -P` and `-X` (2.11), `smtpd_relay_restrictions` (2.10), its 3.x defaults. */
 export const MIN_POSTFIX = [3, 0] as const;
 
-const FACTS = String.raw`. /etc/os-release 2>/dev/null; echo "system=$PRETTY_NAME"
+const FACTS = `. /etc/os-release 2>/dev/null; echo "system=$PRETTY_NAME"
 if command -v postconf >/dev/null 2>&1; then echo "mta=postfix $(postconf -h mail_version 2>/dev/null)"
 elif command -v exim4 >/dev/null 2>&1 || command -v exim >/dev/null 2>&1; then echo "mta=exim $( (exim4 -bV || exim -bV) 2>/dev/null | head -1)"
 elif [ -x /usr/lib/sm.bin/sendmail ]; then echo "mta=sendmail /usr/lib/sm.bin/sendmail"
